@@ -1,0 +1,105 @@
+/*
+ * dq_impl.h - private to dequant/: kernel prototypes and the small helpers that the
+ * scalar, SIMD and quantizer files share.  Tools include dq.h, never this file.
+ */
+#ifndef DQ_IMPL_H
+#define DQ_IMPL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "../common/rd.h"
+
+/* Every kernel name: dq_<type>_to_f32_ref (dq_ref.c) and dq_<type>_to_f32_avx2
+ * (dq_avx2.c), dq_<type>_to_f32_lut (dq_lut.c); quantizers dq_<type>_quantize
+ * (dq_quant.c). */
+#define DQ_REF(t)   void dq_##t##_to_f32_ref(const void *src, float *dst, int64_t n);
+#define DQ_AVX2(t)  void dq_##t##_to_f32_avx2(const void *src, float *dst, int64_t n);
+#define DQ_QUANT(t) void dq_##t##_quantize(const float *src, void *dst, int64_t n);
+
+DQ_REF(f32) DQ_REF(f16) DQ_REF(bf16) DQ_REF(f64)
+DQ_REF(i8) DQ_REF(i16) DQ_REF(i32) DQ_REF(i64)
+DQ_REF(bool) DQ_REF(u8) DQ_REF(u16) DQ_REF(u32) DQ_REF(u64)
+DQ_REF(f8_e4m3) DQ_REF(f8_e5m2) DQ_REF(f8_e8m0) DQ_REF(f8_e4m3fnuz) DQ_REF(f8_e5m2fnuz)
+DQ_REF(f4) DQ_REF(f6_e2m3) DQ_REF(f6_e3m2)
+DQ_REF(q4_0) DQ_REF(q4_1) DQ_REF(q5_0) DQ_REF(q5_1) DQ_REF(q8_0) DQ_REF(q8_1)
+DQ_REF(q2_k) DQ_REF(q3_k) DQ_REF(q4_k) DQ_REF(q5_k) DQ_REF(q6_k) DQ_REF(q8_k)
+DQ_REF(iq2_xxs) DQ_REF(iq2_xs) DQ_REF(iq2_s) DQ_REF(iq3_xxs) DQ_REF(iq3_s)
+DQ_REF(iq1_s) DQ_REF(iq1_m) DQ_REF(iq4_nl) DQ_REF(iq4_xs)
+DQ_REF(tq1_0) DQ_REF(tq2_0) DQ_REF(mxfp4) DQ_REF(nvfp4) DQ_REF(q1_0) DQ_REF(q2_0)
+DQ_REF(apr_q4) DQ_REF(apr_q8)
+
+#if defined(__x86_64__) || defined(__i386__)
+#define DQ_HAVE_AVX2_BUILD 1
+DQ_AVX2(f32) DQ_AVX2(f16) DQ_AVX2(bf16)
+DQ_AVX2(q8_0) DQ_AVX2(q4_0) DQ_AVX2(q4_1) DQ_AVX2(q5_0) DQ_AVX2(q5_1)
+DQ_AVX2(q2_k) DQ_AVX2(q3_k) DQ_AVX2(q4_k) DQ_AVX2(q5_k) DQ_AVX2(q6_k) DQ_AVX2(iq4_nl) DQ_AVX2(iq4_xs)
+#endif
+
+/* table-driven fast paths (dq_lut.c); valid after dq__lut_init() */
+#define DQ_LUT(t) void dq_##t##_to_f32_lut(const void *src, float *dst, int64_t n);
+DQ_LUT(f8_e4m3) DQ_LUT(f8_e5m2) DQ_LUT(f8_e8m0) DQ_LUT(f8_e4m3fnuz) DQ_LUT(f8_e5m2fnuz)
+DQ_LUT(f4) DQ_LUT(f6_e2m3) DQ_LUT(f6_e3m2)
+#undef DQ_LUT
+void dq__lut_init(void);
+
+DQ_QUANT(f32) DQ_QUANT(f16) DQ_QUANT(bf16)
+DQ_QUANT(q8_0) DQ_QUANT(q4_0) DQ_QUANT(q4_1) DQ_QUANT(q5_0) DQ_QUANT(q5_1)
+DQ_QUANT(q4_k) DQ_QUANT(q5_k) DQ_QUANT(q6_k)
+
+#undef DQ_REF
+#undef DQ_AVX2
+#undef DQ_QUANT
+
+/* 1 when the CPU (and OS) support AVX2, FMA and F16C (dq_cpu.c). */
+int dq__cpu_avx2(void);
+
+/* APR_Q8 elements [first, first+n) of a tensor whose bytes start at src (scale first):
+ * the one kernel whose source cannot be cut at a block boundary. */
+void dq__apr_q8_range(const void *src, int64_t first, float *dst, int64_t n);
+
+static inline float dq__bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline uint32_t dq__f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/*
+ * f16 bits -> f32, exact (reference/gguf-quant.md 3.2).  Zero and subnormals are
+ * m * 2^-24; Inf stays Inf; a NaN keeps its payload and gets the quiet bit, which is
+ * what ggml and the F16C instruction both do.
+ */
+static inline float dq__h2f(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h & 0x8000) << 16;
+    uint32_t e = (h >> 10) & 31;
+    uint32_t m = h & 0x3FF;
+
+    if (e == 0) {
+        float v = (float)m * 0x1p-24f;
+        return s ? -v : v;
+    }
+    if (e == 31)
+        return dq__bits_f32(s | 0x7F800000u | m << 13 | (m ? 0x00400000u : 0));
+    return dq__bits_f32(s | (e + 112) << 23 | m << 13);
+}
+
+static inline float dq__h2f_at(const uint8_t *p) { return dq__h2f(le16(p)); }
+
+/* KS(i): ggml's ksigns_iq2xs computed, not tabled: i plus an even-parity bit 7
+ * (reference/gguf-quant.md 3.6). */
+#define DQ_KS(i) ((uint8_t)((i) | (__builtin_popcount((unsigned)(i)) & 1) << 7))
+
+/* kvalues_iq4nl and kvalues_fp4 (reference/gguf-quant.md 3.3); 16 values each. */
+extern const int8_t dq__kvalues_iq4nl[16];
+extern const int8_t dq__kvalues_fp4[16];
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * dq_quant.c - quantizers from f32, byte-identical with ggml's reference quantizers
+ * (quantize_row_*_ref, i.e. ggml_quantize_chunk without an importance matrix), and
+ * the f32 -> f16 / bf16 conversions.
+ *
+ * Bit-exactness depends on float evaluation (reference/gguf-quant.md 4): everything
+ * here is scalar f32, in the order the reference writes it, and the Makefile builds
+ * with -ffp-contract=off so that no multiply-add is fused.  Do not "simplify" an
+ * expression (a*b*c is (a*b)*c; x + y - z is (x + y) - z): the bytes would change.
+ * The rounding helpers matter too: nearest_int is round-half-even through the
+ * 1.5*2^23 trick, Q8_0 uses roundf (half away from zero), the legacy formats
+ * truncate after adding 8.5 / 16.5 / 0.5.
+ *
+ * Each quantizer takes n floats (n % blck == 0) and writes n/blck whole blocks.
+ */
+#include "dq.h"
+#include "dq_impl.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "../common/banned.h"
+
+#define GROUP_MAX_EPS 1e-15f   /* ggml: below this a group quantizes to all zeros */
+
+/* ---------------------------------------------------------------------------------------
+ * Scalar conversions (3.2).
+ */
+
+uint16_t dq_f32_to_f16(float f)
+{
+    uint32_t x = dq__f32_bits(f);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t a = x & 0x7FFFFFFF;
+
+    if (a > 0x7F800000)
+        return (uint16_t)(sign | 0x7E00);                  /* any NaN: canonical quiet NaN */
+    if (a >= 0x477FF000)
+        return (uint16_t)(sign | 0x7C00);                  /* >= 65520 rounds to Inf */
+    if (a >= 0x38800000) {                                 /* normal f16 (>= 2^-14) */
+        uint32_t r = a + 0xFFF + ((a >> 13) & 1);
+        return (uint16_t)(sign | ((r - 0x38000000) >> 13));
+    }
+    /* Zero or subnormal f16: round |x| / 2^-24 to nearest even.  |x| = m * 2^(e-150). */
+    uint32_t e = a >> 23;
+    if (e < 102)                                           /* < 2^-25: rounds to zero */
+        return (uint16_t)sign;
+    uint32_t m = (a & 0x7FFFFF) | 0x800000;
+    uint32_t shift = 126 - e;                              /* 14..24 */
+    uint32_t q = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1)))
+        q++;
+    return (uint16_t)(sign | q);                           /* q == 0x400 is the min normal */
+}
+
+float dq_f16_to_f32(uint16_t h) { return dq__h2f(h); }
+
+uint16_t dq_f32_to_bf16(float f)
+{
+    uint32_t u = dq__f32_bits(f);
+    if ((u & 0x7FFFFFFF) > 0x7F800000)
+        return (uint16_t)((u >> 16) | 0x0040);             /* NaN: force quiet */
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+float dq_bf16_to_f32(uint16_t h) { return dq__bits_f32((uint32_t)h << 16); }
+
+void dq_f32_quantize(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++)
+        put_le32(p + 4 * i, dq__f32_bits(src[i]));
+}
+
+void dq_f16_quantize(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++)
+        put_le16(p + 2 * i, dq_f32_to_f16(src[i]));
+}
+
+void dq_bf16_quantize(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++)
+        put_le16(p + 2 * i, dq_f32_to_bf16(src[i]));
+}
+
+static void put_f16(uint8_t *p, float f) { put_le16(p, dq_f32_to_f16(f)); }
+static float rt_f16(const uint8_t *p) { return dq__h2f_at(p); }
+
+/* ggml's nearest_int: round half to even for |f| <= 4194303 by adding 1.5 * 2^23 and
+ * reading the low 23 mantissa bits (the same bits outside that range, too). */
+static int nearest_int(float f)
+{
+    float v = f + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* ---------------------------------------------------------------------------------------
+ * Legacy blocks of 32 (4.1, 4.2).
+ */
+
+void dq_q8_0_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 34) {
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) {
+            float v = fabsf(x[j]);
+            amax = amax > v ? amax : v;            /* ggml's MAX(), NaN behaviour included */
+        }
+        float d = amax / 127;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        put_f16(y, d);
+        for (int j = 0; j < 32; j++)
+            y[2 + j] = (uint8_t)(int8_t)(int)roundf(x[j] * id);
+    }
+}
+
+/* The signed value of largest magnitude; the first one wins ties (strict <). */
+static float signed_absmax(const float *x, int n)
+{
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < n; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    return max;
+}
+
+static void min_max(const float *x, int n, float *mn, float *mx)
+{
+    float lo = FLT_MAX, hi = -FLT_MAX;
+    for (int j = 0; j < n; j++) {
+        if (x[j] < lo)
+            lo = x[j];
+        if (x[j] > hi)
+            hi = x[j];
+    }
+    *mn = lo;
+    *mx = hi;
+}
+
+void dq_q4_0_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 18) {
+        float d = signed_absmax(x, 32) / -8;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        put_f16(y, d);
+        for (int j = 0; j < 16; j++) {
+            float x0 = x[j] * id, x1 = x[j + 16] * id;
+            int a = imin(15, (int8_t)(int)(x0 + 8.5f));
+            int b = imin(15, (int8_t)(int)(x1 + 8.5f));
+            y[2 + j] = (uint8_t)(a | b << 4);
+        }
+    }
+}
+
+void dq_q4_1_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 20) {
+        float mn, mx;
+        min_max(x, 32, &mn, &mx);
+        float d = (mx - mn) / 15;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        put_f16(y, d);
+        put_f16(y + 2, mn);
+        for (int j = 0; j < 16; j++) {
+            float x0 = (x[j] - mn) * id, x1 = (x[j + 16] - mn) * id;
+            int a = imin(15, (int8_t)(int)(x0 + 0.5f));
+            int b = imin(15, (int8_t)(int)(x1 + 0.5f));
+            y[4 + j] = (uint8_t)(a | b << 4);
+        }
+    }
+}
+
+void dq_q5_0_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 22) {
+        float d = signed_absmax(x, 32) / -16;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint32_t qh = 0;
+        put_f16(y, d);
+        for (int j = 0; j < 16; j++) {
+            float x0 = x[j] * id, x1 = x[j + 16] * id;
+            int a = imin(31, (int8_t)(int)(x0 + 16.5f));
+            int b = imin(31, (int8_t)(int)(x1 + 16.5f));
+            y[6 + j] = (uint8_t)((a & 15) | (b & 15) << 4);
+            qh |= (uint32_t)((a & 0x10) >> 4) << j;
+            qh |= (uint32_t)((b & 0x10) >> 4) << (j + 16);
+        }
+        put_le32(y + 2, qh);
+    }
+}
+
+void dq_q5_1_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 24) {
+        float mn, mx;
+        min_max(x, 32, &mn, &mx);
+        float d = (mx - mn) / 31;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint32_t qh = 0;
+        put_f16(y, d);
+        put_f16(y + 2, mn);
+        for (int j = 0; j < 16; j++) {
+            float x0 = (x[j] - mn) * id, x1 = (x[j + 16] - mn) * id;
+            int a = (uint8_t)(int)(x0 + 0.5f);          /* no clamp, as in ggml */
+            int b = (uint8_t)(int)(x1 + 0.5f);
+            y[8 + j] = (uint8_t)((a & 15) | (b & 15) << 4);
+            qh |= (uint32_t)((a & 0x10) >> 4) << j;
+            qh |= (uint32_t)((b & 0x10) >> 4) << (j + 16);
+        }
+        put_le32(y + 4, qh);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * K-quant helpers (4.3, 4.5).
+ */
+
+/* Scale and min for one sub-block by weighted least squares over a sweep of nstep+1
+ * candidate scales; L gets the 0..nmax quants, *the_min the (positive) min. */
+static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                              float *the_min, uint8_t *Laux, float rmin, float rdelta,
+                              int nstep)
+{
+    float mn = x[0], mx = x[0];
+    float sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < mn)
+            mn = x[i];
+        if (x[i] > mx)
+            mx = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (mn > 0)
+        mn = 0;
+    if (mx == mn) {
+        memset(L, 0, (size_t)n);
+        *the_min = -mn;
+        return 0.0f;
+    }
+    float iscale = (float)nmax / (mx - mn);
+    float scale = 1 / iscale;
+    float best = 0;
+    for (int i = 0; i < n; i++) {
+        int l = nearest_int(iscale * (x[i] - mn));
+        L[i] = (uint8_t)imax(0, imin(nmax, l));
+        float diff = scale * (float)L[i] + mn - x[i];
+        best += w[i] * (diff * diff);
+    }
+    if (nstep < 1) {
+        *the_min = -mn;
+        return scale;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = imax(0, imin(nmax, nearest_int(iscale * (x[i] - mn))));
+            Laux[i] = (uint8_t)l;
+            float fl = (float)l;
+            sum_l += w[i] * fl;
+            sum_l2 += w[i] * fl * fl;
+            sum_xl += w[i] * fl * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * (float)Laux[i] + this_min - x[i];
+                cur += w[i] * (diff * diff);
+            }
+            if (cur < best) {
+                memcpy(L, Laux, (size_t)n);
+                best = cur;
+                scale = this_scale;
+                mn = this_min;
+            }
+        }
+    }
+    *the_min = -mn;
+    return scale;
+}
+
+/* Signed scale for one sub-block (rmse_type 1, no importance weights): L gets the
+ * quants offset by +nmax (0..2*nmax-1). */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+{
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = (float)(-nmax) / max;
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0)
+            continue;
+        iscale = -((float)nmax + 0.1f * (float)is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * (float)l;
+            suml2 += w * (float)l * (float)l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) {
+                int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m  = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m  = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+/*
+ * The shared part of Q4_K and Q5_K (4.4): per sub-block of 32 a (scale, min) pair by
+ * make_qkx2_quants, both quantized to 6 bits against the largest, packed into
+ * scales[12] (layout drawn in dq_ref.c), then every element requantized with the
+ * f16-rounded d and dmin.  Writes d, dmin, scales at y and the quants into L.
+ */
+static void quantize_k_scales(const float *x, uint8_t *y, uint8_t *L, int nmax, float rmin,
+                              int nstep)
+{
+    float w[32], mins[8], scales[8];
+    uint8_t Laux[32], S[12] = { 0 };
+    float max_scale = 0, max_min = 0;
+
+    for (int j = 0; j < 8; j++) {
+        const float *xs = x + 32 * j;
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++)
+            sum_x2 += xs[l] * xs[l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++)
+            w[l] = av_x + fabsf(xs[l]);
+        scales[j] = make_qkx2_quants(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
+                                     nstep);
+        if (scales[j] > max_scale)
+            max_scale = scales[j];
+        if (mins[j] > max_min)
+            max_min = mins[j];
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < 8; j++) {
+        uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
+        ls = ls < 63 ? ls : 63;
+        lm = lm < 63 ? lm : 63;
+        if (j < 4) {
+            S[j] = ls;
+            S[j + 4] = lm;
+        } else {
+            S[j + 4] = (uint8_t)((ls & 15) | (lm & 15) << 4);
+            S[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            S[j] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+    put_f16(y, max_scale / 63.f);
+    put_f16(y + 2, max_min / 63.f);
+    memcpy(y + 4, S, 12);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(j, S, &sc, &m);
+        float d = rt_f16(y) * (float)sc;
+        if (d == 0.0f)
+            continue;                       /* keep the quants make_qkx2_quants chose */
+        float dm = rt_f16(y + 2) * (float)m;
+        for (int ii = 0; ii < 32; ii++) {
+            int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
+        }
+    }
+}
+
+void dq_q4_k_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst, L[256];
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y += 144) {
+        quantize_k_scales(x, y, L, 15, -1.0f, 20);
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++)
+                y[16 + 32 * c + l] = (uint8_t)(L[64 * c + l] | L[64 * c + 32 + l] << 4);
+    }
+}
+
+void dq_q5_k_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst, L[256];
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y += 176) {
+        uint8_t *qh = y + 16, *ql = y + 48;
+        quantize_k_scales(x, y, L, 31, -0.5f, 15);
+        memset(qh, 0, 32);
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                int l1 = L[64 * c + l], l2 = L[64 * c + 32 + l];
+                if (l1 > 15) {
+                    l1 -= 16;
+                    qh[l] |= (uint8_t)(1u << (2 * c));
+                }
+                if (l2 > 15) {
+                    l2 -= 16;
+                    qh[l] |= (uint8_t)(2u << (2 * c));
+                }
+                ql[32 * c + l] = (uint8_t)(l1 | l2 << 4);
+            }
+    }
+}
+
+/* Q6_K (4.6): 16 signed sub-block scales by make_qx_quants, quantized to i8 against
+ * the largest in magnitude; quants requantized with the f16-rounded d. */
+void dq_q6_k_quantize(const float *x, void *dst, int64_t n)
+{
+    uint8_t *y = dst;
+    int8_t L[256];
+    float scales[16];
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y += 210) {
+        float max_scale = 0, max_abs = 0;
+        for (int ib = 0; ib < 16; ib++) {
+            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            float a = fabsf(scales[ib]);
+            if (a > max_abs) {
+                max_abs = a;
+                max_scale = scales[ib];
+            }
+        }
+        if (max_abs < GROUP_MAX_EPS) {
+            memset(y, 0, 210);                 /* d = f16(0) = 0 as well */
+            continue;
+        }
+        float iscale = -128.f / max_scale;
+        put_f16(y + 208, 1 / iscale);
+        for (int ib = 0; ib < 16; ib++)
+            y[192 + ib] = (uint8_t)(int8_t)imin(127, nearest_int(iscale * scales[ib]));
+        for (int j = 0; j < 16; j++) {
+            float d = rt_f16(y + 208) * (float)(int8_t)y[192 + j];
+            if (d == 0.0f)
+                continue;
+            for (int ii = 0; ii < 16; ii++) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                L[16 * j + ii] = (int8_t)(imax(-32, imin(31, l)) + 32);
+            }
+        }
+        uint8_t *ql = y, *qh = y + 128;
+        for (int h = 0; h < 2; h++) {
+            const int8_t *Q = L + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                int q1 = Q[l] & 15, q2 = Q[l + 32] & 15, q3 = Q[l + 64] & 15, q4 = Q[l + 96] & 15;
+                ql[64 * h + l]      = (uint8_t)(q1 | q3 << 4);
+                ql[64 * h + 32 + l] = (uint8_t)(q2 | q4 << 4);
+                qh[32 * h + l] = (uint8_t)((Q[l] >> 4) | (Q[l + 32] >> 4) << 2 |
+                                           (Q[l + 64] >> 4) << 4 | (Q[l + 96] >> 4) << 6);
+            }
+        }
+    }
+}

@@ -1,0 +1,525 @@
+/*
+ * apr_write.c - the APR v2 writer, byte-compatible with aprender's AprV2Writer
+ * (reference/apr.md 2.1-2.7 and the C writer checklist at the end of section 7).
+ *
+ * Plan, computed before a byte is written:
+ *   metadata  compact JSON of m->kv in kv order at offset 64; metadata_size excludes the
+ *             zero padding to the next multiple of 64 (index_off)
+ *   index     tensors sorted bytewise by name (Rust String order: slice_cmp); each entry
+ *             packed (no per-entry padding); data offsets assigned cumulatively in sorted
+ *             order, each tensor taking align64(size); padded to 64 (data_off)
+ *   header    the 64 bytes of apr_read.c's diagram, CRC over [0,40) || [44,64)
+ * Then header, metadata, index and tensor data are streamed into a temporary file beside
+ * the target, the footer CRC is computed as the bytes go out, and the file is renamed
+ * into place only when complete (unlinked on any failure).
+ */
+#include "apr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/json.h"
+#include "../../common/rd.h"
+#include "../../common/sbuf.h"
+#include "../../common/sz.h"
+#include "../model_json.h"
+#include "apr_impl.h"
+#include "../../common/banned.h"
+
+/* ---- temporary files, shared with aprt.c */
+
+/* The process umask without changing it (umask(2) would race with other threads):
+ * Linux reports it in /proc/self/status; fall back to the common 022. */
+static mode_t current_umask(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[128];
+    mode_t u = 022;
+
+    if (!f)
+        return u;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "Umask:", 6) == 0) {
+            char *end;
+            unsigned long v = strtoul(line + 6, &end, 8);
+            if (end != line + 6 && v <= 0777)
+                u = (mode_t)v;
+            break;
+        }
+    }
+    fclose(f);
+    return u;
+}
+
+int apr__tmp_create(const char *path, char **tmp, struct err *e)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0, n = strlen(path) + 16;
+    char *t = malloc(n);
+    int fd;
+
+    *tmp = NULL;
+    if (!t)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    snprintf(t, n, "%.*s.%s.XXXXXX", (int)dlen, path, path + dlen);
+    fd = mkstemp(t);
+    if (fd < 0) {
+        ERR_SYS(e, "cannot create a temporary file beside '%s'", path);
+        free(t);
+        return -1;
+    }
+    if (fchmod(fd, 0666 & ~current_umask()) != 0) {
+        ERR_SYS(e, "cannot set the mode of '%s'", t);
+        apr__tmp_abort(fd, t);
+        return -1;
+    }
+    *tmp = t;
+    return fd;
+}
+
+int apr__write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *q = p;
+
+    while (n) {
+        ssize_t k = write(fd, q, n > (1u << 30) ? (size_t)1 << 30 : n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (k == 0) {
+            errno = EIO;
+            return -1;
+        }
+        q += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+int apr__tmp_commit(int fd, char *tmp, const char *path, struct err *e)
+{
+    if (fsync(fd) != 0) {
+        ERR_SYS(e, "cannot sync '%s'", tmp);
+        apr__tmp_abort(fd, tmp);
+        return -1;
+    }
+    if (close(fd) != 0) {
+        ERR_SYS(e, "cannot close '%s'", tmp);
+        apr__tmp_abort(-1, tmp);
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        ERR_SYS(e, "cannot rename '%s' to '%s'", tmp, path);
+        apr__tmp_abort(-1, tmp);
+        return -1;
+    }
+    free(tmp);
+    return 0;
+}
+
+void apr__tmp_abort(int fd, char *tmp)
+{
+    int saved = errno;
+
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
+        unlink(tmp);
+    free(tmp);
+    errno = saved;
+}
+
+/* ---- buffered output with a running CRC */
+
+struct wr {
+    int         fd;
+    const char *name;   /* for messages: the temporary file */
+    uint32_t    crc;    /* CRC-32 of every byte written so far */
+    uint64_t    pos;
+    uint8_t    *buf;
+    size_t      len, cap;
+};
+
+static int wr_flush(struct wr *w, struct err *e)
+{
+    if (w->len && apr__write_all(w->fd, w->buf, w->len) != 0)
+        return ERR_SYS(e, "cannot write '%s'", w->name);
+    w->len = 0;
+    return 0;
+}
+
+static int wr_put(struct wr *w, const void *p, uint64_t n, struct err *e)
+{
+    if (n == 0)
+        return 0;
+    w->crc = apr__crc(w->crc, p, n);
+    w->pos += n;
+    if (n <= w->cap - w->len) {
+        memcpy(w->buf + w->len, p, (size_t)n);
+        w->len += (size_t)n;
+        return 0;
+    }
+    if (wr_flush(w, e))
+        return -1;
+    if (n <= w->cap) {
+        memcpy(w->buf, p, (size_t)n);
+        w->len = (size_t)n;
+        return 0;
+    }
+    /* Large tensor data goes straight from its (mapped) source to the file. */
+    if (apr__write_all(w->fd, p, (size_t)n) != 0)
+        return ERR_SYS(e, "cannot write '%s'", w->name);
+    return 0;
+}
+
+static int wr_zeros(struct wr *w, uint64_t n, struct err *e)
+{
+    static const uint8_t zero[APR_ALIGN];
+
+    if (n > sizeof zero)
+        return ERR(e, ERR_INTERNAL, "padding of %llu bytes", (unsigned long long)n);
+    return wr_put(w, zero, n, e);
+}
+
+/* ---- tensor data from the caller's producer (apr_write_opts.tensor_data) */
+
+struct apr_out {
+    struct wr *w;
+    uint64_t   left;   /* bytes the producer still owes for this tensor */
+};
+
+int apr_out_write(struct apr_out *out, const void *p, size_t n, struct err *e)
+{
+    if (n > out->left)
+        return ERR(e, ERR_INTERNAL, "tensor_data wrote %zu bytes past the tensor's end", n);
+    out->left -= n;
+    return wr_put(out->w, p, n, e);
+}
+
+static int put_tensor(struct wr *w, const struct model *m, uint64_t i,
+                      const struct apr_write_opts *o, struct err *e)
+{
+    const struct model_tensor *t = &m->tensors[i];
+    struct apr_out out = { w, t->size };
+
+    if (!o->tensor_data)
+        return wr_put(w, t->data, t->size, e);
+    if (o->tensor_data(o->tensor_data_ctx, m, i, &out, e))
+        return -1;
+    if (out.left)
+        return ERR(e, ERR_INTERNAL, "tensor_data left %llu bytes unwritten",
+                   (unsigned long long)out.left);
+    return 0;
+}
+
+/* ---- planning */
+
+static int name_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct model *m = ctx;
+    return slice_cmp(m->tensors[*(const uint64_t *)a].name, m->tensors[*(const uint64_t *)b].name);
+}
+
+/* A printable copy of a tensor name for messages (names may come from a hostile file). */
+static const char *pname(char *buf, size_t cap, struct slice s)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < s.n && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* The dtype byte for t: aprender's code, or with ext the extension code 0xC0 + ggml id. */
+static int apr_code_of(int dtype, int ext)
+{
+    const struct dtype_info *d = dtype_get(dtype);
+    if (!d)
+        return -1;
+    if (d->apr_code >= 0)
+        return d->apr_code;
+    if (ext && d->ggml_id >= 0 && d->ggml_id + APR_EXT_CODE_BASE <= 255)
+        return APR_EXT_CODE_BASE + d->ggml_id;
+    return -1;
+}
+
+static int check_tensor(const struct model_tensor *t, int ext, struct err *e)
+{
+    const struct dtype_info *d = dtype_get(t->dtype);
+    struct err de = ERR_INIT;
+    uint64_t want;
+    int64_t n = 1;
+    char nb[96];
+
+    pname(nb, sizeof nb, t->name);
+    if (t->name.n == 0)
+        return ERR(e, ERR_USAGE, "cannot write a tensor with an empty name to APR");
+    if (t->name.n > APR_MAX_NAME)
+        return ERR(e, ERR_LIMIT, "tensor '%s': name of %zu bytes is over APR's limit of %u",
+                   nb, t->name.n, APR_MAX_NAME);
+    if (!d)
+        return ERR(e, ERR_INTERNAL, "tensor '%s': invalid dtype id %d", nb, t->dtype);
+    if (apr_code_of(t->dtype, ext) < 0)
+        return ERR(e, ERR_UNSUPPORTED, "tensor '%s': dtype %s has no APR dtype code", nb,
+                   d->name);
+    if (t->n_dims < 0 || (unsigned)t->n_dims > APR_MAX_DIMS)
+        return ERR(e, ERR_LIMIT, "tensor '%s': %d dimensions (APR holds at most %u)", nb,
+                   t->n_dims, APR_MAX_DIMS);
+    for (int k = 0; k < t->n_dims; k++)
+        if (sz_mul_i64(n, t->shape[k], &n))
+            return ERR(e, ERR_INTERNAL, "tensor '%s': bad shape (dim %d = %lld)", nb, k,
+                       (long long)t->shape[k]);
+    if (dtype_nbytes(t->dtype, n, &want, &de))
+        return ERR(e, ERR_INTERNAL, "tensor '%s': %s", nb, de.msg);
+    if (want != t->size || n != t->n_elems)
+        return ERR(e, ERR_INTERNAL,
+                   "tensor '%s': %llu bytes do not match its shape (%lld %s elements take %llu)",
+                   nb, (unsigned long long)t->size, (long long)n, d->name,
+                   (unsigned long long)want);
+    if (t->size && !t->data)
+        return ERR(e, ERR_INTERNAL, "tensor '%s': no data", nb);
+    return 0;
+}
+
+/* Nesting depth of v (1 for a scalar), stopping once over max. */
+static int val_depth(const struct model_val *v, int max)
+{
+    int d = 0;
+
+    if (max <= 0)
+        return 1;
+    if (v->type == MV_OBJ)
+        for (uint64_t i = 0; i < v->v.obj.n && d <= max; i++) {
+            int k = val_depth(&v->v.obj.kv[i].val, max - 1);
+            d = k > d ? k : d;
+        }
+    else if (v->type == MV_ARR && v->v.arr.items)
+        for (uint64_t i = 0; i < v->v.arr.n && d <= max; i++) {
+            int k = val_depth(&v->v.arr.items[i], max - 1);
+            d = k > d ? k : d;
+        }
+    else if (v->type == MV_ARR)
+        d = 1;
+    return d + 1;
+}
+
+/* json_w tracks commas for at most 63 levels (common/json.h first[64]). */
+#define APR_META_MAX_DEPTH 60
+
+static int build_metadata(const struct model *m, struct sbuf *b, struct err *e)
+{
+    struct json_w w;
+
+    for (uint64_t i = 0; i < m->n_kv; i++)
+        if (val_depth(&m->kv[i].val, APR_META_MAX_DEPTH) > APR_META_MAX_DEPTH)
+            return ERR(e, ERR_LIMIT, "metadata key '%.*s': nested more than %d levels deep",
+                       (int)(m->kv[i].key.n > 100 ? 100 : m->kv[i].key.n), m->kv[i].key.p,
+                       APR_META_MAX_DEPTH);
+    json_w_init(&w, b, 0);
+    json_w_obj(&w);
+    for (uint64_t i = 0; i < m->n_kv; i++) {
+        json_w_key_n(&w, m->kv[i].key.p, m->kv[i].key.n);
+        model_val_to_json(&w, &m->kv[i].val, UINT64_MAX);
+    }
+    json_w_obj_end(&w);
+    if (sbuf_check(b, "APR metadata", e))
+        return -1;
+    /* Never write what a reader would refuse: re-parse the text we produced. */
+    struct json_doc d;
+    struct err je = ERR_INIT;
+    if (json_parse(&d, b->p, b->len, APR_HEADER_SIZE, NULL, &je))
+        return ERR(e, ERR_INTERNAL, "generated metadata is not valid JSON: %s", je.msg);
+    if (d.tok[0].type != JSMN_OBJECT || (uint64_t)d.tok[0].size != m->n_kv) {
+        json_release(&d);
+        return ERR(e, ERR_INTERNAL, "generated metadata does not hold the %llu keys given",
+                   (unsigned long long)m->n_kv);
+    }
+    json_release(&d);
+    return 0;
+}
+
+int apr_write(const struct model *m, const char *path, const struct apr_write_opts *o,
+              struct err *e)
+{
+    static const struct apr_write_opts defaults;
+    const uint16_t refused = APR_FLAG_LZ4 | APR_FLAG_ZSTD | APR_FLAG_ENCRYPTED |
+                             APR_FLAG_COLUMN_MAJOR;
+    struct sbuf meta = SBUF_INIT(UINT32_MAX);
+    uint64_t *ord = NULL, *rel = NULL, index_size = 0, index_off, data_off, total = 0, done = 0,
+             data_bytes = 0;
+    uint8_t *index = NULL, hdr[APR_HEADER_SIZE], foot[APR_FOOTER_SIZE];
+    struct wr w = { .fd = -1 };
+    char *tmp = NULL;
+    int fd = -1;
+
+    if (!o)
+        o = &defaults;
+    if (o->extra_flags & refused)
+        return ERR(e, ERR_USAGE, "%s: APR flags 0x%04x would make the file unreadable", path,
+                   o->extra_flags & refused);
+    if (m->n_tensors > UINT32_MAX)
+        return ERR(e, ERR_LIMIT, "%s: %llu tensors do not fit APR's u32 count", path,
+                   (unsigned long long)m->n_tensors);
+
+    /* Validate every tensor, then sort by name and lay out the index and the data. */
+    ord = calloc(m->n_tensors + 1, sizeof *ord);
+    rel = calloc(m->n_tensors + 1, sizeof *rel);
+    if (!ord || !rel) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[i];
+        if (check_tensor(t, o->ggml_ext_codes, e)) {
+            err_prefix(e, "%s", path);
+            goto fail;
+        }
+        ord[i] = i;
+        if (sz_add(index_size, 2 + t->name.n + 2 + 8 * (uint64_t)t->n_dims + 16, &index_size))
+            goto too_big;
+    }
+    qsort_r(ord, m->n_tensors, sizeof *ord, name_cmp, (void *)m);
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[ord[i]];
+        uint64_t padded;
+        if (i > 0 && slice_eq(m->tensors[ord[i - 1]].name, t->name)) {
+            char nb[96];
+            ERR(e, ERR_USAGE, "%s: duplicate tensor name '%s'", path,
+                pname(nb, sizeof nb, t->name));
+            goto fail;
+        }
+        rel[i] = total;
+        data_bytes += t->size;   /* <= total: no overflow once total's sum succeeded */
+        if (sz_align(t->size, APR_ALIGN, &padded) || sz_add(total, padded, &total))
+            goto too_big;
+    }
+    if (build_metadata(m, &meta, e)) {
+        err_prefix(e, "%s", path);
+        goto fail;
+    }
+    if (sz_align(APR_HEADER_SIZE + (uint64_t)meta.len, APR_ALIGN, &index_off) ||
+        sz_align(index_off + index_size, APR_ALIGN, &data_off))
+        goto too_big;
+
+    /* The index, packed. */
+    index = malloc(index_size ? (size_t)index_size : 1);
+    if (!index) {
+        ERR(e, ERR_NOMEM, "out of memory for a %llu-byte tensor index",
+            (unsigned long long)index_size);
+        goto fail;
+    }
+    {
+        uint8_t *p = index;
+        for (uint64_t i = 0; i < m->n_tensors; i++) {
+            const struct model_tensor *t = &m->tensors[ord[i]];
+            put_le16(p, (uint16_t)t->name.n);           /* <= 256: check_tensor */
+            memcpy(p + 2, t->name.p, t->name.n);
+            p += 2 + t->name.n;
+            *p++ = (uint8_t)apr_code_of(t->dtype, o->ggml_ext_codes);
+            *p++ = (uint8_t)t->n_dims;
+            for (int k = 0; k < t->n_dims; k++, p += 8)
+                put_le64(p, (uint64_t)t->shape[k]);
+            put_le64(p, rel[i]);
+            put_le64(p + 8, t->size);
+            p += 16;
+        }
+    }
+
+    /* The header. */
+    memset(hdr, 0, sizeof hdr);
+    memcpy(hdr, "APR\0", 4);
+    hdr[4] = 2;                                       /* version 2.0 */
+    hdr[5] = 0;
+    {
+        /* Extension codes (apr_write_opts.ggml_ext_codes): ENCRYPTED makes realizar refuse
+         * the file instead of reading unknown codes as F32; the metadata marker tells
+         * apr_read what the flag means. */
+        uint16_t flags = (uint16_t)(APR_FLAG_ROW_MAJOR | o->extra_flags);
+        for (uint64_t i = 0; o->ggml_ext_codes && i < m->n_tensors; i++)
+            if (dtype_get(m->tensors[i].dtype)->apr_code < 0)
+                flags |= APR_FLAG_ENCRYPTED;
+        if (flags & APR_FLAG_ENCRYPTED) {
+            const struct model_kv *mk = model_kv_find(m, APR_EXT_KEY);
+            if (!mk || mk->val.type != MV_STR || !slice_eq_cstr(mk->val.v.s, APR_EXT_VALUE)) {
+                ERR(e, ERR_USAGE, "%s: extension dtype codes need the metadata key '%s'",
+                    path, APR_EXT_KEY);
+                goto fail;
+            }
+        }
+        put_le16(hdr + 6, flags);
+    }
+    put_le32(hdr + 8, (uint32_t)m->n_tensors);
+    put_le64(hdr + 12, APR_HEADER_SIZE);              /* metadata_offset */
+    put_le32(hdr + 20, (uint32_t)meta.len);           /* <= UINT32_MAX: sbuf cap */
+    put_le64(hdr + 24, index_off);
+    put_le64(hdr + 32, data_off);
+    put_le32(hdr + APR_CRC_OFF, apr__header_crc(hdr));
+
+    /* Stream it out. */
+    fd = apr__tmp_create(path, &tmp, e);
+    if (fd < 0)
+        goto fail;
+    w.fd = fd;
+    w.name = tmp;
+    w.cap = (size_t)4 << 20;
+    w.buf = malloc(w.cap);
+    if (!w.buf) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (wr_put(&w, hdr, sizeof hdr, e) || wr_put(&w, meta.p, meta.len, e) ||
+        wr_zeros(&w, index_off - w.pos, e) || wr_put(&w, index, index_size, e) ||
+        wr_zeros(&w, data_off - w.pos, e))
+        goto fail;
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[ord[i]];
+        /* w.pos == data_off + rel[i] here: offsets were assigned in this order. */
+        if (put_tensor(&w, m, ord[i], o, e) ||
+            wr_zeros(&w, (APR_ALIGN - t->size % APR_ALIGN) % APR_ALIGN, e))
+            goto fail;
+        done += t->size;
+        if (o->progress)
+            o->progress(o->progress_ctx, done, data_bytes);
+    }
+    put_le32(foot, w.crc);
+    if (wr_put(&w, foot, sizeof foot, e) || wr_flush(&w, e))
+        goto fail;
+    free(w.buf);
+    w.buf = NULL;
+    fd = -1;
+    if (apr__tmp_commit(w.fd, tmp, path, e)) {
+        tmp = NULL;
+        goto fail;
+    }
+    tmp = NULL;
+    sbuf_release(&meta);
+    free(index);
+    free(ord);
+    free(rel);
+    return 0;
+
+too_big:
+    ERR(e, ERR_LIMIT, "%s: model too large for APR offsets", path);
+fail:
+    if (tmp)
+        apr__tmp_abort(fd, tmp);
+    free(w.buf);
+    sbuf_release(&meta);
+    free(index);
+    free(ord);
+    free(rel);
+    return -1;
+}

@@ -1,0 +1,92 @@
+/*
+ * st.h - SafeTensors reader (single file, directory, or model.safetensors.index.json
+ * with shards) and writer.  config.json beside the weights is mapped into metadata.
+ *
+ * Reading (st_read.c has the byte layout and the config.json mapping table):
+ *   - tensors come out in file order (sorted by data_offsets; shards in name order);
+ *     shapes are SafeTensors' own order, outermost first (no reversal);
+ *   - __metadata__ entries become STRING keys "safetensors.metadata.<name>";
+ *   - an index's "metadata" object becomes "safetensors.index.metadata.<name>";
+ *   - config.json becomes GGUF-style keys (general.architecture, {arch}.*) plus every
+ *     top-level key as "hf.config.<key>" with its JSON type (objects stay OBJECT).
+ *   The result owns its mappings (one per shard); tensor names and data pointers
+ *   borrow them and die with model_close().
+ *
+ * Writing (st_write.c): 8-byte aligned, space-padded header of compact JSON,
+ * "__metadata__" first, data streamed tensor by tensor into a temporary file that
+ * is renamed into place only when complete.
+ */
+#ifndef ST_H
+#define ST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../model.h"
+
+/* Largest header the reader accepts (the Rust reader's MAX_HEADER_SIZE). */
+#define ST_MAX_HEADER 100000000ULL
+
+/*
+ * Open path: a SafeTensors file, a directory (model.safetensors.index.json if present,
+ * else its *.safetensors files: one file, or several loaded as shards in name order),
+ * or an index file.  Everything is validated before returning; on failure m is left
+ * zeroed and e names the file, the tensor or key, and the byte offset.
+ */
+int st_open(struct model *m, const char *path, struct err *e);
+/* One SafeTensors file in a caller-owned buffer (no config.json, no shards); buf
+ * must outlive m. */
+int st_open_mem(struct model *m, const void *buf, size_t n, const char *name, struct err *e);
+
+/* The output stream a tensor_data producer writes to. */
+struct st_out;
+/* Append n bytes of the current tensor; 0, or -1 with e set. */
+int st_out_write(struct st_out *out, const void *p, size_t n, struct err *e);
+
+enum st_write_flags {
+    /* Order tensors as the Rust serializer does (dtype descending, then name) instead
+     * of keeping the model's order. */
+    ST_WRITE_RUST_ORDER = 1 << 0,
+};
+
+struct st_write_opts {
+    unsigned flags;             /* enum st_write_flags */
+    /* 0: write one file at path.  > 0: path is a directory (created when missing);
+     * tensors are packed in order into shards of at most this many data bytes (a
+     * tensor larger than that gets a shard of its own) named
+     * model-00001-of-0000N.safetensors, plus model.safetensors.index.json.  When
+     * everything fits in one shard, the directory gets model.safetensors and no
+     * index, as transformers' save_pretrained does. */
+    uint64_t max_shard_bytes;
+    /*
+     * Optional producer of tensor data (as gguf_write_opts.tensor_data): NULL copies
+     * t->size bytes from t->data.  Otherwise called once per tensor i (in write order)
+     * and it must write exactly m->tensors[i].size bytes through st_out_write.  Lets a
+     * converter stream changed data (widened, permuted) tensor by tensor.
+     */
+    int  (*tensor_data)(void *ctx, const struct model *m, uint64_t i, struct st_out *out,
+                        struct err *e);
+    void  *ctx;
+};
+
+#define ST_WRITE_OPTS_INIT { 0, 0, NULL, NULL }
+
+/*
+ * Write m's tensors as SafeTensors.  "__metadata__" is built from the STRING keys
+ * "safetensors.metadata.*" (omitted when there are none); other metadata is not
+ * written (see st_write_config).  Tensors whose dtype SafeTensors cannot hold
+ * (quantized ggml types) are refused with ERR_UNSUPPORTED naming the tensor.  The
+ * output appears only when complete: temporary files are unlinked on failure.
+ * o may be NULL (defaults).
+ */
+int st_write(const struct model *m, const char *path, const struct st_write_opts *o,
+             struct err *e);
+
+/*
+ * Write dir/config.json from m's "hf.config.<key>" entries, in their order, as
+ * pretty JSON with 2-space indentation (transformers' layout).  Writes nothing and
+ * returns 0 when m has no hf.config.* entries.
+ */
+int st_write_config(const struct model *m, const char *dir, struct err *e);
+
+#endif

@@ -1,0 +1,22 @@
+#!/bin/sh
+# run.sh - the benchmarks, one section per module; `make bench` calls it with the build
+# directory.  Add a section per benchmark: a header line, then the binary.  Timings go
+# to stdout for people; nothing here is a pass/fail test.
+#
+#   sh tests/bench/run.sh build
+set -e
+BUILD=${1:-build}
+
+section() {
+    printf '\n==== %s ====\n' "$1"
+}
+
+# ---- dequant: per-type dequantization throughput vs memcpy (tests/bench/bench_dq.c)
+section "dequant (bench_dq)"
+"$BUILD/bench/bench_dq"
+
+# ---- hash: apr-hash vs openssl and sha256sum on a 1 GiB GGUF (tests/bench/bench_hash.sh)
+section "hash (bench_hash.sh)"
+sh tests/bench/bench_hash.sh "$BUILD"
+
+# ---- (next section here)

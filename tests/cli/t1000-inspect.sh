@@ -1,0 +1,96 @@
+# t1000: apr-inspect on generated and hostile files.
+. tests/cli/lib.sh
+
+mkfix demo "$FIX/demo.gguf" || _fail "mkfix demo"
+D=$FIX/demo.gguf
+
+expect_exit "inspect demo" 0 "apr-inspect $D"
+expect_match "inspect shows format" '^format: +GGUF v3$' "apr-inspect $D"
+expect_match "inspect shows shapes outermost first" 'blk\.0\.attn_q\.weight +F32 +\[64, 64\]' "apr-inspect $D"
+expect_match "inspect --json keys" '^  "file": ".*demo.gguf",$' "apr-inspect --json $D"
+expect_match "inspect --license shows holes" 'source_url +\(missing\)' "apr-inspect --license $D"
+expect_match "inspect --license --json" '"missing": \[' "apr-inspect --license --json $D"
+expect_match "inspect --tensor" 'token_embd\.weight +F32 +\[[0-9]+, 64\]' "apr-inspect -t token_embd.weight $D"
+expect_exit "inspect missing tensor" 1 "apr-inspect -t nope $D"
+expect_exit "inspect no file" 2 "apr-inspect"
+expect_exit "inspect nonexistent" 1 "apr-inspect $FIX/nonexistent.gguf"
+expect_match "inspect nonexistent names the file" "^apr-inspect: cannot open '.*nonexistent.gguf': No such file" "apr-inspect $FIX/nonexistent.gguf"
+expect_exit "inspect stdout full" 1 "apr-inspect $D > /dev/full"
+
+# Two files: each reported, exit status is the worst seen.
+expect_exit "inspect multiple files worst status" 1 "apr-inspect $D $FIX/nonexistent.gguf"
+
+# --no-offsets output is the same for the file and a copy with a different layout? (same file here)
+testing "no-offsets is deterministic" "apr-inspect --no-offsets $D | md5sum | cut -c1-8" \
+    "$(apr-inspect --no-offsets "$D" | md5sum | cut -c1-8)"
+
+# Truncated: clean error naming the file and an offset, exit 1.
+head -c 1000 "$D" > "$FIX/trunc.gguf"
+expect_exit "inspect truncated" 1 "apr-inspect $FIX/trunc.gguf"
+expect_match "truncated message names file and offset" "trunc\.gguf: .* at offset [0-9]+" "apr-inspect $FIX/trunc.gguf"
+
+# Not a model.
+printf 'hello world\n' > "$FIX/text.txt"
+expect_match "not a model" "text\.txt: unrecognised format" "apr-inspect $FIX/text.txt"
+
+# A hostile key and string with terminal escapes: printed escaped, never raw.
+# GGUF v3, 0 tensors, 1 kv: key "k\033[31m" (6 bytes) STRING "v\033]0;x\007" (7 bytes)
+printf 'GGUF\003\000\000\000\000\000\000\000\000\000\000\000\001\000\000\000\000\000\000\000' > "$FIX/evil.gguf"
+printf '\006\000\000\000\000\000\000\000k\033[31m\010\000\000\000' >> "$FIX/evil.gguf"
+printf '\007\000\000\000\000\000\000\000v\033]0;x\007' >> "$FIX/evil.gguf"
+expect_exit "hostile strings read" 0 "apr-inspect $FIX/evil.gguf"
+n=$(apr-inspect "$FIX/evil.gguf" | tr -d -c '\033\007' | wc -c)
+testing "hostile strings escaped" "echo $n" "0"
+expect_match "hostile key shown escaped" 'k\\x1b\[31m' "apr-inspect $FIX/evil.gguf"
+n=$(apr-inspect --json "$FIX/evil.gguf" | tr -d -c '\033\007' | wc -c)
+testing "hostile strings escaped in JSON" "echo $n" "0"
+
+# A 70B-sized file (sparse, real header): only the header is read.
+if mkfix sparse70b "$FIX/big.gguf" 2>/dev/null; then
+    sz=$(stat -c %s "$FIX/big.gguf")
+    testing "sparse 70B file is over 100 GB" "[ $sz -gt 100000000000 ] && echo big" "big"
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f '%M %e' -o "$FIX/time" apr-inspect "$FIX/big.gguf" > /dev/null
+        rss=$(cut -d' ' -f1 "$FIX/time") secs=$(cut -d' ' -f2 "$FIX/time")
+        testing "70B inspect RSS under 64 MiB (${rss} KiB)" "[ $rss -lt 65536 ] && echo ok" "ok"
+        testing "70B inspect under 1 s (${secs} s)" "awk 'BEGIN{exit !($secs < 1.0)}' && echo ok" "ok"
+    else
+        skip "70B inspect RSS" "no /usr/bin/time"
+    fi
+else
+    _fail "mkfix sparse70b"
+fi
+
+# Shared fixtures: every one is read.
+if need_shared "inspect shared fixtures"; then
+    for f in "$SHARED"/gguf/*.gguf "$SHARED"/gguf/vocab/*.gguf "$SHARED"/hf/*/model.safetensors "$SHARED"/hf/*; do
+        expect_exit "inspect $(basename "$(dirname "$f")")/$(basename "$f")" 0 "apr-inspect '$f'"
+    done
+fi
+
+# --stats: every tensor streamed; a zeroed tensor is flagged and warned about.
+expect_exit "stats demo" 0 "apr-inspect --stats $D"
+expect_match "stats columns" '^  name +dtype +min +max +mean +std +l2 +nan +inf +zeros +status$' "apr-inspect --stats $D"
+testing "stats: no suspicious tensor in demo" "apr-inspect --stats $D 2>&1 | grep -c -E 'ALL-ZERO|NON-FINITE|warning'" "0"
+off=$(apr-inspect -j -t blk.1.ffn_up.weight "$D" | sed -n 's/.*"offset": \([0-9]*\).*/\1/p')
+len=$(apr-inspect -j -t blk.1.ffn_up.weight "$D" | sed -n 's/.*"bytes": \([0-9]*\).*/\1/p')
+cp "$D" "$FIX/zeroed.gguf"
+dd if=/dev/zero of="$FIX/zeroed.gguf" bs=1 seek="$off" count="$len" conv=notrunc 2>/dev/null
+expect_match "stats flags the zeroed tensor" 'blk\.1\.ffn_up\.weight .* ALL-ZERO$' "apr-inspect --stats $FIX/zeroed.gguf"
+expect_match "stats warns on stderr" 'warning: .*zeroed\.gguf: 1 tensor is all zeros or not finite' "apr-inspect --stats $FIX/zeroed.gguf 2>&1 >/dev/null"
+expect_match "stats json counts it" '"n_suspicious": 1' "apr-inspect --stats --json $FIX/zeroed.gguf 2>/dev/null"
+# A NaN planted in a tensor (f32 0x7fc00000 little-endian at the tensor's first element).
+cp "$D" "$FIX/nan.gguf"
+printf '\000\000\300\177' | dd of="$FIX/nan.gguf" bs=1 seek="$off" conv=notrunc 2>/dev/null
+expect_match "stats flags a NaN" 'blk\.1\.ffn_up\.weight .* 1 +0 +[0-9]+  NON-FINITE$' "apr-inspect --stats $FIX/nan.gguf"
+expect_match "values prints the first values" '^    \[0\] nan$' "apr-inspect -t blk.1.ffn_up.weight --values 3 $FIX/nan.gguf"
+testing "values count" "apr-inspect -t blk.1.ffn_up.weight --values 3 $D | grep -c '^    \['" "3"
+expect_match "values json" '"values": \[' "apr-inspect -j -t output_norm.weight --values 2 $D"
+if need_shared "stats on quantized fixtures"; then
+    for f in "$SHARED"/gguf/tiny-llama-small-*.gguf; do
+        expect_exit "stats $(basename "$f")" 0 "apr-inspect --stats '$f'"
+    done
+    # Values equal the reference's first8 of output.weight in the Q4_K_M file.
+    expect_match "values match llama.cpp's first values" '^    \[0\] -0\.019886017$' \
+        "apr-inspect -t output.weight --values 1 '$SHARED/gguf/tiny-llama-small-Q4_K_M.gguf'"
+fi

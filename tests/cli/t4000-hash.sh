@@ -1,0 +1,85 @@
+# t4000: apr-hash: sha256sum compatibility, exit codes, --check (ours, llama-gguf-hash's,
+# sha256sum's), bit flips named by tensor, renamed and edited files, --quiet, manifests.
+. tests/cli/lib.sh
+
+printf 'abc' > "$FIX/abc.txt"
+: > "$FIX/empty"
+ABC=ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+
+testing "whole file in sha256sum format" "apr-hash $FIX/abc.txt" "$ABC  $FIX/abc.txt"
+testing "empty file" "apr-hash $FIX/empty | cut -c1-64" \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+testing "standard input" "printf abc | apr-hash -" "$ABC  -"
+testing "same as sha256sum" "apr-hash $FIX/abc.txt $FIX/empty" "$(sha256sum "$FIX/abc.txt" "$FIX/empty")"
+apr-hash "$FIX/abc.txt" "$FIX/empty" > "$FIX/SUMS"
+expect_exit "sha256sum -c accepts our output" 0 "sha256sum -c $FIX/SUMS"
+expect_exit "we check sha256sum output" 0 "sha256sum $FIX/abc.txt | apr-hash -c /dev/stdin"
+expect_exit "check our own sums" 0 "apr-hash -c $FIX/SUMS"
+expect_exit "nonexistent file" 1 "apr-hash $FIX/nonexistent"
+expect_match "nonexistent names the file" "^apr-hash: cannot open '.*nonexistent'" "apr-hash $FIX/nonexistent"
+expect_exit "worst status over files" 1 "apr-hash $FIX/abc.txt $FIX/nonexistent"
+expect_match "good files still hashed" "^$ABC " "apr-hash $FIX/nonexistent $FIX/abc.txt"
+expect_exit "directory is not a file" 1 "apr-hash $FIX"
+expect_exit "no file is a usage error" 2 "apr-hash"
+expect_exit "-j 0 is a usage error" 2 "apr-hash -j 0 $FIX/abc.txt"
+expect_exit "-j junk is a usage error" 2 "apr-hash -j 2x $FIX/abc.txt"
+expect_exit "bad --format" 2 "apr-hash --format xml -o $FIX/m $FIX/abc.txt"
+expect_exit "-c and -o together" 2 "apr-hash -c $FIX/SUMS -o $FIX/m $FIX/abc.txt"
+expect_exit "--tensors on a non-model" 1 "apr-hash --tensors $FIX/abc.txt"
+expect_exit "stdout full" 1 "apr-hash $FIX/abc.txt > /dev/full"
+expect_exit "--help" 0 "apr-hash --help"
+testing "--help usage first" "apr-hash --help | head -1 | cut -c1-16" "usage: apr-hash "
+
+# --check with sha256sum manifests: changed content, quiet, unreadable manifest
+printf 'abd' > "$FIX/abc.txt"
+expect_exit "changed file fails the check" 1 "apr-hash -c $FIX/SUMS"
+expect_match "changed file is named" "abc\.txt: FAILED" "apr-hash -c $FIX/SUMS"
+testing "quiet prints nothing" "apr-hash -q -c $FIX/SUMS; echo \$?" "1"
+expect_exit "missing manifest is trouble" 2 "apr-hash -c $FIX/no-such-manifest"
+printf 'not a manifest\n' > "$FIX/junk"
+expect_exit "manifest without entries is trouble" 2 "apr-hash -c $FIX/junk"
+
+# models: generated demo GGUF (mkfix) when it was built
+if command -v mkfix > /dev/null 2>&1 && mkfix demo "$FIX/demo.gguf" 2>/dev/null; then
+    D=$FIX/demo.gguf
+    expect_match "--tensors lists tensors" '^tensor  [0-9a-f]{64}  F32  \[[0-9,]+\]  blk\.0\.attn_q\.weight$' "apr-hash --tensors $D"
+    expect_match "--tensors prints the model hash" '^model  [0-9a-f]{64}  ' "apr-hash --tensors $D"
+    expect_match "--json model_hash" '"model_hash": "[0-9a-f]{64}"' "apr-hash --json --tensors $D"
+    testing "-j1 and -j2 agree" "apr-hash -j1 --tensors --content $D | md5sum" \
+        "$(apr-hash -j2 --tensors --content "$D" | md5sum)"
+    expect_exit "write a manifest" 0 "apr-hash -o $FIX/man.json $D"
+    expect_exit "check it" 0 "apr-hash -c $FIX/man.json"
+    cp "$D" "$FIX/renamed.gguf"
+    expect_exit "renamed file checks" 0 "apr-hash -c $FIX/man.json $FIX/renamed.gguf"
+    expect_exit "text manifest" 0 "apr-hash --format text -o $FIX/man.txt $D"
+    expect_exit "check text manifest" 0 "apr-hash -c $FIX/man.txt $FIX/renamed.gguf"
+    testing "manifest is deterministic" "apr-hash -o $FIX/man2.json $D && cmp $FIX/man.json $FIX/man2.json && echo same" "same"
+    expect_match "SOURCE_DATE_EPOCH" '"generated_at": "1970-01-01T00:00:00Z"' \
+        "SOURCE_DATE_EPOCH=0 apr-hash -o $FIX/man3.json $D && cat $FIX/man3.json"
+else
+    skip "demo model checks" "no mkfix in $BUILD"
+fi
+
+# the shared fixtures: llama.cpp's own GGUFs and llama-gguf-hash manifests
+if need_shared "llama-gguf-hash manifests"; then
+    for q in F16 Q4_K_M; do
+        G=$SHARED/gguf/tiny-llama-small-$q.gguf
+        R=$SHARED/gguf/refs/tiny-llama-small-$q
+        testing "$q whole file equals sha256sum" "apr-hash $G | cut -c1-64" "$(sha256sum "$G" | cut -c1-64)"
+        expect_exit "$q --check llama-gguf-hash" 0 "apr-hash -c $R.gguf-hash.txt $G"
+        expect_match "$q xxh64 and sha1 lines ignored with a note" "ignored" "apr-hash -c $R.gguf-hash.txt $G"
+        # flip one bit inside blk.0.ffn_up.weight (offset from the reference listing)
+        off=$(sed -n '/"name": "blk.0.ffn_up.weight"/,/"offset"/s/.*"offset": \([0-9]*\).*/\1/p' "$R.tensors.json")
+        doff=$(sed -n 's/.*"data_offset": \([0-9]*\).*/\1/p' "$R.tensors.json")
+        cp "$G" "$FIX/flip.gguf"
+        pos=$((doff + off + 17))
+        b=$(dd if="$FIX/flip.gguf" bs=1 skip=$pos count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+        printf "\\$(printf '%03o' $((b ^ 4)))" | dd of="$FIX/flip.gguf" bs=1 seek=$pos conv=notrunc 2>/dev/null
+        expect_exit "$q flipped bit exits 1" 1 "apr-hash -c $R.gguf-hash.txt $FIX/flip.gguf"
+        expect_match "$q flipped bit names the tensor" "tensor 'blk\.0\.ffn_up\.weight': MISMATCH" \
+            "apr-hash -c $R.gguf-hash.txt $FIX/flip.gguf"
+        testing "$q flipped bit: only that tensor" \
+            "apr-hash -c $R.gguf-hash.txt $FIX/flip.gguf 2>/dev/null | grep -c MISMATCH" "1"
+        testing "$q --quiet" "apr-hash -q -c $R.gguf-hash.txt $FIX/flip.gguf; echo \$?" "1"
+    done
+fi

@@ -1,0 +1,1061 @@
+/*
+ * check_hash.c - apr-hash: whole-file vectors, the model hash's invariances (tensor
+ * order, metadata, container, file name), bit flips, manifests (ours in JSON and text,
+ * llama-gguf-hash's, sha256sum's), --content across GGUF and SafeTensors layouts,
+ * --verify-source, and the shared third-party fixtures when they are present.
+ *
+ * Models are written by the project's GGUF and APR writers from a hand-built struct
+ * model, and SafeTensors files byte by byte here, into a fresh temporary directory.
+ */
+#include <check.h>
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../common/json.h"
+#include "../../common/mfile.h"
+#include "../../common/sha256.h"
+#include "../../dequant/dq.h"
+#include "../../formats/apr/apr.h"
+#include "../../formats/gguf/gguf.h"
+#include "../../formats/names.h"
+#include "../../inspect/hash.h"
+#include "../../common/banned.h"
+
+/* ---- scaffolding ---------------------------------------------------------------------- */
+
+static char tdir[64];
+
+static void setup(void)
+{
+    snprintf(tdir, sizeof tdir, "/tmp/check_hash.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tdir));
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static void teardown(void)
+{
+    nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *tpath(const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 256, "%s/%s", tdir, name);
+    return p;
+}
+
+struct tdef {
+    const char *name;
+    int         dtype;
+    int         n_dims;
+    int64_t     shape[2];
+    uint8_t    *data;
+    uint64_t    size;
+};
+
+static uint64_t rng_s = 88172645463325252ull;
+static uint64_t rng(void)
+{
+    rng_s ^= rng_s << 13;
+    rng_s ^= rng_s >> 7;
+    rng_s ^= rng_s << 17;
+    return rng_s;
+}
+
+static float rnd(void)
+{
+    return (float)((double)(rng() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static int64_t n_elems(const struct tdef *t)
+{
+    int64_t n = 1;
+    for (int d = 0; d < t->n_dims; d++)
+        n *= t->shape[d];
+    return n;
+}
+
+/* Random data of t's dtype (F16 or F32). */
+static void fill(struct tdef *t)
+{
+    int64_t n = n_elems(t);
+    t->size = (uint64_t)n * (t->dtype == DT_F16 ? 2 : 4);
+    t->data = malloc(t->size);
+    ck_assert_ptr_nonnull(t->data);
+    for (int64_t i = 0; i < n; i++) {
+        float f = rnd();
+        if (t->dtype == DT_F16) {
+            uint16_t h = dq_f32_to_f16(f);
+            memcpy(t->data + 2 * i, &h, 2);
+        } else {
+            memcpy(t->data + 4 * i, &f, 4);
+        }
+    }
+}
+
+struct kvdef {
+    const char *key;
+    int         is_str;
+    const char *s;
+    uint64_t    u;
+};
+
+static void write_gguf(const char *path, const struct tdef *t, int n, const struct kvdef *kv,
+                       int n_kv)
+{
+    struct model m;
+    struct err e = ERR_INIT;
+
+    memset(&m, 0, sizeof m);
+    m.format = MODEL_FMT_GGUF;
+    m.kv = calloc((size_t)n_kv + 1, sizeof *m.kv);
+    m.tensors = calloc((size_t)n + 1, sizeof *m.tensors);
+    ck_assert_ptr_nonnull(m.kv);
+    ck_assert_ptr_nonnull(m.tensors);
+    for (int i = 0; i < n_kv; i++) {
+        m.kv[i].key = slice_from_cstr(kv[i].key);
+        if (kv[i].is_str) {
+            m.kv[i].val.type = MV_STR;
+            m.kv[i].val.v.s = slice_from_cstr(kv[i].s);
+        } else {
+            m.kv[i].val.type = MV_U32;
+            m.kv[i].val.v.u = kv[i].u;
+        }
+    }
+    m.n_kv = (uint64_t)n_kv;
+    for (int i = 0; i < n; i++) {
+        struct model_tensor *mt = &m.tensors[i];
+        mt->name = slice_from_cstr(t[i].name);
+        mt->dtype = t[i].dtype;
+        mt->n_dims = t[i].n_dims;
+        for (int d = 0; d < MODEL_MAX_DIMS; d++)
+            mt->shape[d] = d < t[i].n_dims ? t[i].shape[d] : 1;
+        mt->n_elems = n_elems(&t[i]);
+        mt->size = t[i].size;
+        mt->data = t[i].data;
+    }
+    m.n_tensors = (uint64_t)n;
+    ck_assert_msg(gguf_write(&m, path, NULL, &e) == 0, "gguf_write: %s", e.msg);
+    free(m.kv);
+    free(m.tensors);
+}
+
+/* A SafeTensors file written by hand: header JSON, space padded to 8, data in order. */
+static void write_st(const char *path, const struct tdef *t, int n, const char *meta)
+{
+    char hdr[16384];
+    size_t k = 0;
+    uint64_t off = 0, len;
+    uint8_t lenb[8];
+    FILE *f;
+
+    k += (size_t)snprintf(hdr + k, sizeof hdr - k, "{");
+    if (meta)
+        k += (size_t)snprintf(hdr + k, sizeof hdr - k, "\"__metadata__\":{%s},", meta);
+    for (int i = 0; i < n; i++) {
+        k += (size_t)snprintf(hdr + k, sizeof hdr - k, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+                              i ? "," : "", t[i].name, dtype_get(t[i].dtype)->st_name);
+        for (int d = 0; d < t[i].n_dims; d++)
+            k += (size_t)snprintf(hdr + k, sizeof hdr - k, "%s%lld", d ? "," : "",
+                                  (long long)t[i].shape[d]);
+        k += (size_t)snprintf(hdr + k, sizeof hdr - k, "],\"data_offsets\":[%llu,%llu]}",
+                              (unsigned long long)off, (unsigned long long)(off + t[i].size));
+        off += t[i].size;
+    }
+    k += (size_t)snprintf(hdr + k, sizeof hdr - k, "}");
+    ck_assert_uint_lt(k + 8, sizeof hdr);
+    while (k % 8)
+        hdr[k++] = ' ';
+    len = k;
+    for (int i = 0; i < 8; i++)
+        lenb[i] = (uint8_t)(len >> (8 * i));
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(lenb, 1, 8, f);
+    fwrite(hdr, 1, k, f);
+    for (int i = 0; i < n; i++)
+        fwrite(t[i].data, 1, t[i].size, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void hash_path(const char *path, unsigned what, struct hash_model *h)
+{
+    struct model m;
+    struct err e = ERR_INIT;
+    ck_assert_msg(model_open(&m, path, &e) == 0, "model_open: %s", e.msg);
+    ck_assert_msg(hash_model_compute(&m, what, 2, h, &e) == 0, "hash: %s", e.msg);
+    model_close(&m);
+}
+
+static const struct hash_tensor *find(const struct hash_model *h, const char *name)
+{
+    for (uint64_t i = 0; i < h->n_tensors; i++)
+        if (strcmp(h->t[i].name, name) == 0 || strcmp(h->t[i].canon, name) == 0)
+            return &h->t[i];
+    return NULL;
+}
+
+/* Run hash_run with output captured; returns the exit status, *out the text (free it). */
+static int run(struct hash_opts *o, int n, char **files, char **out)
+{
+    FILE *f = tmpfile(), *g = tmpfile();
+    struct err e = ERR_INIT;
+    long len;
+    int rc;
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(g);
+    o->out = f;
+    o->errs = g;
+    o->no_progress = 1;
+    rc = hash_run(o, n, files, &e);
+    fflush(f);
+    len = ftell(f);
+    *out = calloc((size_t)len + 1, 1);
+    ck_assert_ptr_nonnull(*out);
+    rewind(f);
+    ck_assert_uint_eq(fread(*out, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    fclose(g);
+    return rc;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    struct mfile mf;
+    struct err e = ERR_INIT;
+    FILE *f;
+    ck_assert_int_eq(mfile_open(&mf, from, &e), 0);
+    f = fopen(to, "wb");
+    ck_assert_ptr_nonnull(f);
+    if (mf.size)
+        fwrite(mf.data, 1, mf.size, f);
+    ck_assert_int_eq(fclose(f), 0);
+    mfile_close(&mf);
+}
+
+static void flip_bit(const char *path, uint64_t off)
+{
+    FILE *f = fopen(path, "r+b");
+    int c;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fseek(f, (long)off, SEEK_SET), 0);
+    c = fgetc(f);
+    ck_assert_int_eq(fseek(f, (long)off, SEEK_SET), 0);
+    fputc(c ^ 0x10, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The small llama-like model of most tests: 2 heads of 4, 1 kv head, embedding 8. */
+#define N_T 7
+static struct tdef *llama_tensors(void)
+{
+    static struct tdef t[N_T] = {
+        { "token_embd.weight",      DT_F16, 2, { 16, 8 }, NULL, 0 },
+        { "blk.0.attn_norm.weight", DT_F32, 1, { 8, 1 },  NULL, 0 },
+        { "blk.0.attn_q.weight",    DT_F16, 2, { 8, 8 },  NULL, 0 },
+        { "blk.0.attn_k.weight",    DT_F16, 2, { 4, 8 },  NULL, 0 },
+        { "blk.0.attn_v.weight",    DT_F16, 2, { 4, 8 },  NULL, 0 },
+        { "output_norm.weight",     DT_F32, 1, { 8, 1 },  NULL, 0 },
+        { "output.weight",          DT_F16, 2, { 16, 8 }, NULL, 0 },
+    };
+    rng_s = 88172645463325252ull;
+    for (int i = 0; i < N_T; i++)
+        if (!t[i].data)
+            fill(&t[i]);
+    return t;
+}
+
+static const struct kvdef llama_kv[] = {
+    { "general.architecture", 1, "llama", 0 },
+    { "general.name", 1, "tiny", 0 },
+    { "llama.attention.head_count", 0, NULL, 2 },
+    { "llama.attention.head_count_kv", 0, NULL, 1 },
+};
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+START_TEST(file_known_vectors)
+{
+    static const struct { const char *in; const char *hex; } v[] = {
+        { "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+        { "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+        { "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+    };
+    char hex[SHA256_HEX_LEN + 1];
+    uint8_t d[SHA256_LEN], ref[SHA256_LEN];
+    uint64_t size;
+    struct err e = ERR_INIT;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        FILE *f = fopen(tpath("v"), "wb");
+        fputs(v[i].in, f);
+        fclose(f);
+        ck_assert_int_eq(hash_file(tpath("v"), d, &size, &e), 0);
+        sha256_hex(d, hex);
+        ck_assert_str_eq(hex, v[i].hex);
+        ck_assert_uint_eq(size, strlen(v[i].in));
+    }
+    /* larger than one chunk (16 MiB) plus a tail, against a one-shot digest */
+    {
+        size_t n = (16u << 20) + 12345;
+        uint8_t *buf = malloc(n);
+        FILE *f = fopen(tpath("big"), "wb");
+        ck_assert_ptr_nonnull(buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)(rng() >> 3);
+        fwrite(buf, 1, n, f);
+        fclose(f);
+        ck_assert_int_eq(sha256_buf(buf, n, ref, &e), 0);
+        ck_assert_int_eq(hash_file(tpath("big"), d, &size, &e), 0);
+        ck_assert_mem_eq(d, ref, SHA256_LEN);
+        free(buf);
+    }
+    ck_assert_int_eq(hash_file(tpath("nonexistent"), d, &size, &e), -1);
+    ck_assert_int_eq(e.code, ERR_IO);
+}
+END_TEST
+
+START_TEST(model_hash_invariance)
+{
+    struct tdef *t = llama_tensors(), rev[N_T];
+    struct kvdef kv2[5];
+    struct hash_model a, b, c, d;
+
+    for (int i = 0; i < N_T; i++)
+        rev[i] = t[N_T - 1 - i];
+    memcpy(kv2, llama_kv, sizeof llama_kv);
+    kv2[1].s = "renamed by a metadata edit";
+    kv2[4] = (struct kvdef){ "general.license", 1, "mit", 0 };
+    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
+    write_gguf(tpath("b.gguf"), rev, N_T, kv2, 5);
+    write_st(tpath("c.safetensors"), rev, N_T, "\"format\":\"pt\"");
+    hash_path(tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_METADATA, &a);
+    hash_path(tpath("b.gguf"), HASH_WANT_RAW | HASH_WANT_METADATA, &b);
+    hash_path(tpath("c.safetensors"), HASH_WANT_RAW, &c);
+    /* reordered + metadata edited: same model hash, other metadata hash */
+    ck_assert_mem_eq(a.model_hash, b.model_hash, SHA256_LEN);
+    ck_assert_int_ne(memcmp(a.metadata_hash, b.metadata_hash, SHA256_LEN), 0);
+    /* another container with the same names and bytes: same model hash */
+    ck_assert_mem_eq(a.model_hash, c.model_hash, SHA256_LEN);
+    /* renamed file */
+    ck_assert_int_eq(rename(tpath("a.gguf"), tpath("renamed.bin")), 0);
+    hash_path(tpath("renamed.bin"), HASH_WANT_RAW, &d);
+    ck_assert_mem_eq(a.model_hash, d.model_hash, SHA256_LEN);
+    /* every tensor hash is the SHA-256 of its bytes */
+    for (int i = 0; i < N_T; i++) {
+        uint8_t ref[SHA256_LEN];
+        struct err e = ERR_INIT;
+        const struct hash_tensor *ht = find(&a, t[i].name);
+        ck_assert_ptr_nonnull(ht);
+        ck_assert_int_eq(sha256_buf(t[i].data, t[i].size, ref, &e), 0);
+        ck_assert_mem_eq(ht->sha, ref, SHA256_LEN);
+    }
+    hash_model_release(&a);
+    hash_model_release(&b);
+    hash_model_release(&c);
+    hash_model_release(&d);
+}
+END_TEST
+
+START_TEST(model_hash_record_encoding)
+{
+    /* The documented record: canonical name \0 dtype \0 dims \0 hex \n, sorted by name. */
+    struct hash_tensor t[2];
+    char rec[1024];
+    uint8_t want[SHA256_LEN], got[SHA256_LEN];
+    char h0[SHA256_HEX_LEN + 1], h1[SHA256_HEX_LEN + 1];
+    struct err e = ERR_INIT;
+    int n;
+
+    memset(t, 0, sizeof t);
+    t[0].name = "output.weight";
+    t[0].canon = "lm_head.weight";
+    t[0].dtype = DT_Q4_K;
+    t[0].n_dims = 2;
+    t[0].shape[0] = 512;
+    t[0].shape[1] = 256;
+    memset(t[0].sha, 0xab, SHA256_LEN);
+    t[1].name = "blk.0.attn_norm.weight";
+    t[1].canon = "model.layers.0.input_layernorm.weight";
+    t[1].dtype = DT_F32;
+    t[1].n_dims = 1;
+    t[1].shape[0] = 256;
+    memset(t[1].sha, 0x01, SHA256_LEN);
+    sha256_hex(t[0].sha, h0);
+    sha256_hex(t[1].sha, h1);
+    n = snprintf(rec, sizeof rec, "lm_head.weight%cQ4_K%c512,256%c%s\n"
+                 "model.layers.0.input_layernorm.weight%cF32%c256%c%s\n",
+                 0, 0, 0, h0, 0, 0, 0, h1);
+    ck_assert_int_eq(sha256_buf(rec, (size_t)n, want, &e), 0);
+    ck_assert_int_eq(hash_records(t, 2, 0, got, &e), 0);
+    ck_assert_mem_eq(got, want, SHA256_LEN);
+}
+END_TEST
+
+START_TEST(metadata_hash_encoding)
+{
+    /* netstring(key) TYPE=payload "\n", sorted by key */
+    static const char want_text[] =
+        "20:general.architectureSTRING=5:llama\n"
+        "12:general.nameSTRING=4:tiny\n"
+        "26:llama.attention.head_countUINT32=2\n"
+        "29:llama.attention.head_count_kvUINT32=1\n";
+    struct tdef t = { "x.weight", DT_F32, 1, { 4, 1 }, NULL, 0 };
+    struct model m;
+    struct err e = ERR_INIT;
+    struct kvdef kv[4];
+    uint8_t want[SHA256_LEN], got[SHA256_LEN];
+
+    fill(&t);
+    /* written in another key order: the hash sorts */
+    kv[0] = llama_kv[3];
+    kv[1] = llama_kv[1];
+    kv[2] = llama_kv[0];
+    kv[3] = llama_kv[2];
+    write_gguf(tpath("m.gguf"), &t, 1, kv, 4);
+    ck_assert_int_eq(model_open(&m, tpath("m.gguf"), &e), 0);
+    ck_assert_int_eq(hash_metadata(&m, got, &e), 0);
+    model_close(&m);
+    ck_assert_int_eq(sha256_buf(want_text, strlen(want_text), want, &e), 0);
+    ck_assert_mem_eq(got, want, SHA256_LEN);
+    free(t.data);
+}
+END_TEST
+
+START_TEST(bit_flip_detected)
+{
+    struct tdef *t = llama_tensors();
+    struct model m;
+    struct err e = ERR_INIT;
+    struct hash_model a, b;
+    uint64_t off;
+
+    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
+    copy_file(tpath("a.gguf"), tpath("flip.gguf"));
+    ck_assert_int_eq(model_open(&m, tpath("a.gguf"), &e), 0);
+    off = model_tensor_find(&m, "blk.0.attn_v.weight")->off + 7;
+    model_close(&m);
+    flip_bit(tpath("flip.gguf"), off);
+    hash_path(tpath("a.gguf"), HASH_WANT_RAW, &a);
+    hash_path(tpath("flip.gguf"), HASH_WANT_RAW, &b);
+    ck_assert_int_ne(memcmp(a.model_hash, b.model_hash, SHA256_LEN), 0);
+    for (uint64_t i = 0; i < a.n_tensors; i++) {
+        const struct hash_tensor *x = &a.t[i], *y = find(&b, x->name);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_int_eq(memcmp(x->sha, y->sha, SHA256_LEN) != 0,
+                         strcmp(x->name, "blk.0.attn_v.weight") == 0);
+    }
+    hash_model_release(&a);
+    hash_model_release(&b);
+}
+END_TEST
+
+static void manifest_roundtrip(int format)
+{
+    struct tdef *t = llama_tensors(), rev[N_T];
+    struct kvdef kv2[4];
+    struct hash_opts o = HASH_OPTS_INIT;
+    struct model m;
+    struct err e = ERR_INIT;
+    char *files[2], *out;
+    uint64_t off;
+
+    for (int i = 0; i < N_T; i++)
+        rev[i] = t[N_T - 1 - i];
+    memcpy(kv2, llama_kv, sizeof llama_kv);
+    kv2[1].s = "edited";
+    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
+    write_gguf(tpath("moved.gguf"), rev, N_T, kv2, 4);
+    copy_file(tpath("a.gguf"), tpath("renamed.gguf"));
+    copy_file(tpath("a.gguf"), tpath("flip.gguf"));
+    ck_assert_int_eq(model_open(&m, tpath("a.gguf"), &e), 0);
+    off = model_tensor_find(&m, "blk.0.attn_q.weight")->off + 3;
+    model_close(&m);
+    flip_bit(tpath("flip.gguf"), off);
+
+    o.output = tpath("man");
+    o.format = format;
+    files[0] = (char *)tpath("a.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+
+    o = (struct hash_opts)HASH_OPTS_INIT;
+    o.check = tpath("man");
+    /* the file as named in the manifest */
+    ck_assert_int_eq(run(&o, 0, files, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, ": OK"));
+    free(out);
+    /* renamed: matched by its sha256 */
+    files[0] = (char *)tpath("renamed.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    /* reordered tensors and edited metadata: matched by the model hash */
+    files[0] = (char *)tpath("moved.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "OK (model hash"));
+    free(out);
+    /* one flipped bit: exit 1, the tensor is named */
+    files[0] = (char *)tpath("flip.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_msg(strstr(out, "tensor 'blk.0.attn_q.weight': MISMATCH") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "attn_v"));
+    free(out);
+    /* quiet: nothing printed, same status */
+    o.quiet = 1;
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_str_eq(out, "");
+    free(out);
+    o.quiet = 0;
+    /* a model the manifest does not know: mismatch */
+    files[0] = (char *)tpath("nonexistent.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    free(out);
+}
+
+START_TEST(manifest_roundtrip_json)
+{
+    manifest_roundtrip(HASH_FMT_JSON);
+}
+END_TEST
+
+START_TEST(manifest_roundtrip_text)
+{
+    manifest_roundtrip(HASH_FMT_TEXT);
+}
+END_TEST
+
+START_TEST(manifest_json_fields)
+{
+    struct tdef *t = llama_tensors();
+    struct hash_opts o = HASH_OPTS_INIT;
+    struct mfile mf;
+    struct json_doc d;
+    struct err e = ERR_INIT;
+    char *files[1], *out;
+    int f0, t0;
+
+    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
+    o.output = tpath("man.json");
+    files[0] = (char *)tpath("a.gguf");
+    unsetenv("SOURCE_DATE_EPOCH");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    ck_assert_int_eq(mfile_open(&mf, tpath("man.json"), &e), 0);
+    ck_assert_int_eq(json_parse(&d, (const char *)mf.data, mf.size, 0, "man.json", &e), 0);
+    ck_assert(json_str_eq(&d, json_get(&d, 0, "tool"), "apr-hash"));
+    ck_assert_int_lt(json_get(&d, 0, "generated_at"), 0);   /* deterministic by default */
+    ck_assert_int_ge(json_get(&d, 0, "model_hash"), 0);
+    f0 = json_get(&d, 0, "files") + 1;
+    ck_assert_int_ge(json_get(&d, f0, "size_bytes"), 0);
+    ck_assert_int_ge(json_get(&d, f0, "sha256"), 0);
+    ck_assert_int_ge(json_get(&d, f0, "path"), 0);
+    t0 = json_get(&d, 0, "tensors");
+    ck_assert_int_eq(d.tok[t0].size, N_T);
+    t0++;
+    ck_assert_int_ge(json_get(&d, t0, "name"), 0);
+    ck_assert_int_ge(json_get(&d, t0, "dtype"), 0);
+    ck_assert_int_ge(json_get(&d, t0, "shape"), 0);
+    ck_assert_int_ge(json_get(&d, t0, "sha256"), 0);
+    json_release(&d);
+    mfile_close(&mf);
+    /* SOURCE_DATE_EPOCH gives a fixed generated_at */
+    setenv("SOURCE_DATE_EPOCH", "0", 1);
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    unsetenv("SOURCE_DATE_EPOCH");
+    ck_assert_int_eq(mfile_open(&mf, tpath("man.json"), &e), 0);
+    ck_assert_ptr_nonnull(memmem(mf.data, mf.size,
+                                 "\"generated_at\": \"1970-01-01T00:00:00Z\"", 38));
+    mfile_close(&mf);
+}
+END_TEST
+
+START_TEST(llama_gguf_hash_manifest)
+{
+    struct tdef *t = llama_tensors();
+    struct hash_opts o = HASH_OPTS_INIT;
+    struct hash_model a;
+    char hex[SHA256_HEX_LEN + 1], *files[1], *out;
+    FILE *f;
+    uint8_t whole[SHA256_LEN];
+    struct err e = ERR_INIT;
+    struct sha256 h;
+
+    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
+    hash_path(tpath("a.gguf"), HASH_WANT_RAW, &a);
+    /* as llama-gguf-hash --all writes it, under a path that does not exist here */
+    f = fopen(tpath("a.gguf-hash.txt"), "w");
+    sha256_init(&h, &e);
+    for (int i = 0; i < N_T; i++) {
+        const struct hash_tensor *ht = find(&a, t[i].name);
+        sha256_hex(ht->sha, hex);
+        fprintf(f, "xxh64     0123456789abcdef  somewhere/model.gguf:%s\n", t[i].name);
+        fprintf(f, "sha256    %s  somewhere/model.gguf:%s\n", hex, t[i].name);
+        sha256_update(&h, t[i].data, t[i].size);
+    }
+    sha256_final(&h, whole, &e);
+    sha256_hex(whole, hex);
+    fprintf(f, "sha256    %s  somewhere/model.gguf\n", hex);
+    fclose(f);
+    o.check = tpath("a.gguf-hash.txt");
+    files[0] = (char *)tpath("a.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+
+    /* one wrong entry: exit 1, named */
+    f = fopen(tpath("bad.txt"), "w");
+    for (int i = 0; i < N_T; i++) {
+        const struct hash_tensor *ht = find(&a, t[i].name);
+        sha256_hex(ht->sha, hex);
+        if (i == 3)
+            hex[0] = hex[0] == '0' ? '1' : '0';
+        fprintf(f, "sha256    %s  model.gguf:%s\n", hex, t[i].name);
+    }
+    fprintf(f, "sha256    %s  model.gguf:not.in.the.file\n", hex);
+    fclose(f);
+    o.check = tpath("bad.txt");
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_msg(strstr(out, "tensor 'blk.0.attn_k.weight': MISMATCH") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "tensor 'not.in.the.file': MISSING") != NULL, "%s", out);
+    free(out);
+
+    /* only the whole-model line (--no-layer) */
+    f = fopen(tpath("whole.txt"), "w");
+    sha256_hex(whole, hex);
+    fprintf(f, "sha256    %s  model.gguf\n", hex);
+    fclose(f);
+    o.check = tpath("whole.txt");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    hash_model_release(&a);
+}
+END_TEST
+
+START_TEST(sha256sum_manifest)
+{
+    struct hash_opts o = HASH_OPTS_INIT;
+    char *files[2], *out, hex[SHA256_HEX_LEN + 1];
+    FILE *f;
+
+    f = fopen(tpath("x.txt"), "w");
+    fputs("abc", f);
+    fclose(f);
+    o.check = tpath("sums");
+    f = fopen(tpath("sums"), "w");
+    fprintf(f, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  %s\n",
+            tpath("x.txt"));
+    fclose(f);
+    ck_assert_int_eq(run(&o, 0, files, &out), 0);
+    free(out);
+    /* our whole-file output is a sha256sum manifest */
+    o = (struct hash_opts)HASH_OPTS_INIT;
+    files[0] = (char *)tpath("x.txt");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    snprintf(hex, sizeof hex, "%s", out);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    free(out);
+    /* changed content: mismatch; unreadable manifest: trouble */
+    f = fopen(tpath("x.txt"), "w");
+    fputs("abd", f);
+    fclose(f);
+    o.check = tpath("sums");
+    ck_assert_int_eq(run(&o, 0, files, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "FAILED"));
+    free(out);
+    o.check = tpath("no-such-manifest");
+    ck_assert_int_eq(run(&o, 0, files, &out), 2);
+    free(out);
+    f = fopen(tpath("garbage"), "w");
+    fputs("hello\nworld\n", f);
+    fclose(f);
+    o.check = tpath("garbage");
+    ck_assert_int_eq(run(&o, 0, files, &out), 2);
+    free(out);
+}
+END_TEST
+
+START_TEST(content_across_layouts)
+{
+    /* The same F16 weights as GGUF (llama q/k rows permuted, GGUF names) and as
+     * SafeTensors (HF names, HF rows), plus an F32 copy: one content hash. */
+    struct tdef *t = llama_tensors(), hf[N_T], f32[N_T];
+    char names[N_T][NAMES_MAX];
+    struct hash_model g, s, w;
+    struct err e = ERR_INIT;
+
+    for (int i = 0; i < N_T; i++) {
+        hf[i] = t[i];
+        ck_assert_int_eq(names_to_hf("llama", slice_from_cstr(t[i].name), names[i], NAMES_MAX), 0);
+        hf[i].name = names[i];
+        if (strstr(t[i].name, "attn_q") || strstr(t[i].name, "attn_k")) {
+            hf[i].data = malloc(t[i].size);
+            ck_assert_int_eq(names_permute_rows(t[i].data, hf[i].data, t[i].shape[0],
+                                                (size_t)t[i].shape[1] * 2,
+                                                strstr(t[i].name, "attn_q") ? 2 : 1, 0, &e), 0);
+        }
+        f32[i] = hf[i];
+        if (t[i].dtype == DT_F16) {
+            int64_t n = n_elems(&t[i]);
+            f32[i].dtype = DT_F32;
+            f32[i].size = (uint64_t)n * 4;
+            f32[i].data = malloc(f32[i].size);
+            for (int64_t k = 0; k < n; k++) {
+                uint16_t hbits;
+                float v;
+                memcpy(&hbits, hf[i].data + 2 * k, 2);
+                v = dq_f16_to_f32(hbits);
+                memcpy(f32[i].data + 4 * k, &v, 4);
+            }
+        }
+    }
+    write_gguf(tpath("g.gguf"), t, N_T, llama_kv, 4);
+    write_st(tpath("s.safetensors"), hf, N_T, NULL);
+    write_st(tpath("w.safetensors"), f32, N_T, NULL);
+    hash_path(tpath("g.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
+    hash_path(tpath("s.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
+    hash_path(tpath("w.safetensors"), HASH_WANT_CONTENT, &w);
+    ck_assert_mem_eq(g.content_hash, s.content_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.content_hash, w.content_hash, SHA256_LEN);
+    /* stored bytes of q/k differ, so the model hash (stored bytes) does */
+    ck_assert_int_ne(memcmp(g.model_hash, s.model_hash, SHA256_LEN), 0);
+    ck_assert_int_eq(find(&g, "blk.0.attn_q.weight")->unpermuted, 1);
+    ck_assert_int_eq(find(&s, "model.layers.0.self_attn.q_proj.weight")->unpermuted, 0);
+    for (int i = 0; i < N_T; i++) {
+        const struct hash_tensor *a = find(&g, t[i].name), *b = find(&s, names[i]);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_ptr_nonnull(b);
+        ck_assert_str_eq(a->canon, b->canon);
+        ck_assert_mem_eq(a->content, b->content, SHA256_LEN);
+    }
+    hash_model_release(&g);
+    hash_model_release(&s);
+    hash_model_release(&w);
+    for (int i = 0; i < N_T; i++) {
+        if (f32[i].data != hf[i].data)
+            free(f32[i].data);
+        if (hf[i].data != t[i].data)
+            free(hf[i].data);
+    }
+}
+END_TEST
+
+START_TEST(content_qwen2_names_only)
+{
+    /* qwen2 is never permuted: GGUF and HF spellings of the same bytes share the raw
+     * model hash too (canonical names), biases included. */
+    static const struct kvdef kv[] = {
+        { "general.architecture", 1, "qwen2", 0 },
+        { "qwen2.attention.head_count", 0, NULL, 2 },
+        { "qwen2.attention.head_count_kv", 0, NULL, 1 },
+    };
+    struct tdef t[4] = {
+        { "blk.0.attn_q.weight", DT_F16, 2, { 8, 8 }, NULL, 0 },
+        { "blk.0.attn_q.bias",   DT_F32, 1, { 8, 1 }, NULL, 0 },
+        { "blk.0.attn_k.bias",   DT_F32, 1, { 4, 1 }, NULL, 0 },
+        { "token_embd.weight",   DT_F16, 2, { 16, 8 }, NULL, 0 },
+    }, hf[4];
+    char names[4][NAMES_MAX];
+    struct hash_model g, s;
+
+    for (int i = 0; i < 4; i++) {
+        fill(&t[i]);
+        hf[i] = t[i];
+        ck_assert_int_eq(names_to_hf("qwen2", slice_from_cstr(t[i].name), names[i], NAMES_MAX), 0);
+        hf[i].name = names[i];
+    }
+    write_gguf(tpath("q.gguf"), t, 4, kv, 3);
+    write_st(tpath("q.safetensors"), hf, 4, NULL);
+    hash_path(tpath("q.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
+    hash_path(tpath("q.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
+    ck_assert_mem_eq(g.model_hash, s.model_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.content_hash, s.content_hash, SHA256_LEN);
+    ck_assert_int_eq(find(&g, "blk.0.attn_q.weight")->unpermuted, 0);
+    hash_model_release(&g);
+    hash_model_release(&s);
+    for (int i = 0; i < 4; i++)
+        free(t[i].data);
+}
+END_TEST
+
+START_TEST(gguf_and_apr_conversion_agree)
+{
+    /* The same model re-written as APR with types kept (names, shapes, bytes unchanged,
+     * as aprender keeps llama's GGUF names): same model hash and content hash. */
+    struct tdef *t = llama_tensors();
+    struct model m;
+    struct err e = ERR_INIT;
+    struct hash_model g, a;
+
+    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
+    ck_assert_int_eq(model_open(&m, tpath("a.gguf"), &e), 0);
+    ck_assert_msg(apr_write(&m, tpath("a.apr"), NULL, &e) == 0, "apr_write: %s", e.msg);
+    model_close(&m);
+    hash_path(tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
+    hash_path(tpath("a.apr"), HASH_WANT_RAW | HASH_WANT_CONTENT, &a);
+    ck_assert_int_eq(a.format, MODEL_FMT_APR);
+    ck_assert_mem_eq(g.model_hash, a.model_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.content_hash, a.content_hash, SHA256_LEN);
+    hash_model_release(&g);
+    hash_model_release(&a);
+}
+END_TEST
+
+static void write_apr_with(const char *path, const char *src_hex)
+{
+    struct model m;
+    struct err e = ERR_INIT;
+    struct model_kv kv[2];
+    struct model_tensor mt;
+    static float data[4] = { 1, 2, 3, 4 };
+
+    memset(&m, 0, sizeof m);
+    memset(kv, 0, sizeof kv);
+    memset(&mt, 0, sizeof mt);
+    m.format = MODEL_FMT_APR;
+    kv[0].key = slice_from_cstr("model_type");
+    kv[0].val.type = MV_STR;
+    kv[0].val.v.s = slice_from_cstr("llama");
+    kv[1].key = slice_from_cstr(HASH_SOURCE_KEY);
+    kv[1].val.type = MV_STR;
+    kv[1].val.v.s = slice_from_cstr(src_hex ? src_hex : "");
+    m.kv = kv;
+    m.n_kv = src_hex ? 2 : 1;
+    mt.name = slice_from_cstr("w");
+    mt.dtype = DT_F32;
+    mt.n_dims = 1;
+    for (int d = 0; d < MODEL_MAX_DIMS; d++)
+        mt.shape[d] = d ? 1 : 4;
+    mt.n_elems = 4;
+    mt.size = 16;
+    mt.data = (const uint8_t *)data;
+    m.tensors = &mt;
+    m.n_tensors = 1;
+    ck_assert_msg(apr_write(&m, path, NULL, &e) == 0, "apr_write: %s", e.msg);
+}
+
+START_TEST(verify_source)
+{
+    struct hash_opts o = HASH_OPTS_INIT;
+    char *files[1], *out;
+    FILE *f = fopen(tpath("src.gguf"), "w");
+
+    fputs("abc", f);
+    fclose(f);
+    f = fopen(tpath("other"), "w");
+    fputs("abd", f);
+    fclose(f);
+    write_apr_with(tpath("m.apr"),
+                   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    write_apr_with(tpath("nokey.apr"), NULL);
+    files[0] = (char *)tpath("m.apr");
+    o.verify_source = tpath("src.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "source OK"));
+    free(out);
+    o.verify_source = tpath("other");
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "MISMATCH"));
+    free(out);
+    files[0] = (char *)tpath("nokey.apr");
+    ck_assert_int_eq(run(&o, 1, files, &out), 2);
+    free(out);
+    o.verify_source = tpath("missing-source");
+    files[0] = (char *)tpath("m.apr");
+    ck_assert_int_eq(run(&o, 1, files, &out), 2);
+    free(out);
+}
+END_TEST
+
+START_TEST(multi_file_worst_status)
+{
+    struct hash_opts o = HASH_OPTS_INIT;
+    char *files[3], *out;
+    FILE *f = fopen(tpath("x"), "w");
+    fputs("abc", f);
+    fclose(f);
+    files[0] = (char *)tpath("x");
+    files[1] = (char *)tpath("nonexistent");
+    files[2] = (char *)tpath("x");
+    o.n_threads = 2;
+    ck_assert_int_eq(run(&o, 3, files, &out), 1);
+    /* both good files are printed, in argument order */
+    ck_assert_ptr_nonnull(strstr(out, "ba7816bf"));
+    ck_assert_ptr_nonnull(strstr(strstr(out, "ba7816bf") + 1, "ba7816bf"));
+    free(out);
+}
+END_TEST
+
+/* ---- the shared third-party fixtures -------------------------------------------------- */
+
+static const char *shared_dir(void)
+{
+    static char buf[512];
+    const char *s = getenv("APR_SHARED_FIXTURES");
+    struct stat st;
+    snprintf(buf, sizeof buf, "%s/gguf", s && *s ? s : "../shared/fixtures");
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
+}
+
+static const char *const quants[] = { "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K", "IQ4_XS" };
+
+/* String member key of object obj as a C string into buf. */
+static void jget(const struct json_doc *d, int obj, const char *key, char *buf, size_t cap)
+{
+    struct sbuf b = SBUF_INIT(4096);
+    struct err e = ERR_INIT;
+    int i = json_get(d, obj, key);
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(json_str(d, i, &b, &e), 0);
+    snprintf(buf, cap, "%.*s", (int)b.len, b.p ? b.p : "");
+    sbuf_release(&b);
+}
+
+START_TEST(shared_fixture_hashes)
+{
+    const char *dir = shared_dir();
+    char path[1024], ref[1024], want[128], name[256], hex[SHA256_HEX_LEN + 1];
+    struct mfile mf;
+    struct json_doc d;
+    struct err e = ERR_INIT;
+    struct hash_model h;
+    uint8_t sha[SHA256_LEN];
+    int tens, j;
+
+    if (!dir)
+        return;   /* skipped: no ../shared/fixtures */
+    snprintf(path, sizeof path, "%s/tiny-llama-small-%s.gguf", dir, quants[_i]);
+    snprintf(ref, sizeof ref, "%s/refs/tiny-llama-small-%s.tensors.json", dir, quants[_i]);
+    ck_assert_int_eq(mfile_open(&mf, ref, &e), 0);
+    ck_assert_int_eq(json_parse(&d, (const char *)mf.data, mf.size, 0, ref, &e), 0);
+    /* whole file == file_sha256 */
+    ck_assert_int_eq(hash_file(path, sha, NULL, &e), 0);
+    sha256_hex(sha, hex);
+    jget(&d, 0, "file_sha256", want, sizeof want);
+    ck_assert_str_eq(hex, want);
+    /* per tensor == sha256_raw; content == sha256_f32 except llama q/k (un-permuted here) */
+    hash_path(path, HASH_WANT_RAW | HASH_WANT_CONTENT, &h);
+    tens = json_get(&d, 0, "tensors");
+    ck_assert_uint_eq((uint64_t)d.tok[tens].size, h.n_tensors);
+    j = tens + 1;
+    for (int k = 0; k < d.tok[tens].size; k++, j = json_next(&d, j)) {
+        const struct hash_tensor *t;
+        jget(&d, j, "name", name, sizeof name);
+        t = find(&h, name);
+        ck_assert_ptr_nonnull(t);
+        jget(&d, j, "sha256_raw", want, sizeof want);
+        sha256_hex(t->sha, hex);
+        ck_assert_str_eq(hex, want);
+        jget(&d, j, "sha256_f32", want, sizeof want);
+        sha256_hex(t->content, hex);
+        if (strstr(name, "attn_q.") || strstr(name, "attn_k.")) {
+            ck_assert_int_eq(t->unpermuted, 1);
+            ck_assert_str_ne(hex, want);
+        } else {
+            ck_assert_msg(strcmp(hex, want) == 0, "%s %s: content %s, ggml %s", quants[_i], name,
+                          hex, want);
+        }
+    }
+    hash_model_release(&h);
+    json_release(&d);
+    mfile_close(&mf);
+}
+END_TEST
+
+START_TEST(shared_fixture_check_gguf_hash)
+{
+    const char *dir = shared_dir();
+    char path[1024], man[1024], *files[1], *out;
+    struct hash_opts o = HASH_OPTS_INIT;
+    struct model m;
+    struct err e = ERR_INIT;
+    struct slice saved;
+    uint64_t k;
+
+    if (!dir)
+        return;
+    snprintf(path, sizeof path, "%s/tiny-llama-small-%s.gguf", dir, quants[_i]);
+    snprintf(man, sizeof man, "%s/refs/tiny-llama-small-%s.gguf-hash.txt", dir, quants[_i]);
+    o.check = man;
+    files[0] = path;
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    /* one bit flipped in any tensor: that tensor, and only it, is named; exit 1 */
+    ck_assert_int_eq(model_open(&m, path, &e), 0);
+    for (uint64_t i = 0; i < m.n_tensors; i++) {
+        char want[300];
+        copy_file(path, tpath("flip.gguf"));
+        flip_bit(tpath("flip.gguf"), m.tensors[i].off + (m.tensors[i].size * 7 / 13));
+        files[0] = (char *)tpath("flip.gguf");
+        ck_assert_int_eq(run(&o, 1, files, &out), 1);
+        snprintf(want, sizeof want, "tensor '%.*s': MISMATCH", (int)m.tensors[i].name.n,
+                 m.tensors[i].name.p);
+        ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+        ck_assert_ptr_null(strstr(strstr(out, "MISMATCH") + 1, "MISMATCH"));
+        free(out);
+    }
+    /* metadata edited and tensors reordered (rewritten by our GGUF writer): still green */
+    for (k = 0; k < m.n_kv && !slice_eq_cstr(m.kv[k].key, "general.name"); k++)
+        ;
+    ck_assert_uint_lt(k, m.n_kv);
+    saved = m.kv[k].val.v.s;
+    m.kv[k].val.v.s = slice_from_cstr("an edited name");
+    for (uint64_t i = 0; i < m.n_tensors / 2; i++) {
+        struct model_tensor tmp = m.tensors[i];
+        m.tensors[i] = m.tensors[m.n_tensors - 1 - i];
+        m.tensors[m.n_tensors - 1 - i] = tmp;
+    }
+    ck_assert_msg(gguf_write(&m, tpath("edited.gguf"), NULL, &e) == 0, "%s", e.msg);
+    m.kv[k].val.v.s = saved;
+    model_close(&m);
+    files[0] = (char *)tpath("edited.gguf");
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+}
+END_TEST
+
+Suite *hash_suite(void)
+{
+    Suite *s = suite_create("hash");
+    TCase *tc = tcase_create("core");
+    TCase *fx = tcase_create("shared");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, file_known_vectors);
+    tcase_add_test(tc, model_hash_invariance);
+    tcase_add_test(tc, model_hash_record_encoding);
+    tcase_add_test(tc, metadata_hash_encoding);
+    tcase_add_test(tc, bit_flip_detected);
+    tcase_add_test(tc, manifest_roundtrip_json);
+    tcase_add_test(tc, manifest_roundtrip_text);
+    tcase_add_test(tc, manifest_json_fields);
+    tcase_add_test(tc, llama_gguf_hash_manifest);
+    tcase_add_test(tc, sha256sum_manifest);
+    tcase_add_test(tc, content_across_layouts);
+    tcase_add_test(tc, content_qwen2_names_only);
+    tcase_add_test(tc, gguf_and_apr_conversion_agree);
+    tcase_add_test(tc, verify_source);
+    tcase_add_test(tc, multi_file_worst_status);
+    suite_add_tcase(s, tc);
+    tcase_add_checked_fixture(fx, setup, teardown);
+    tcase_set_timeout(fx, 60);
+    tcase_add_loop_test(fx, shared_fixture_hashes, 0, 6);
+    tcase_add_loop_test(fx, shared_fixture_check_gguf_hash, 0, 6);
+    suite_add_tcase(s, fx);
+    return s;
+}

@@ -1,0 +1,19 @@
+#!/bin/sh
+# demo.sh BUILD - the main job on the embedded default model: generate a tiny llama
+# model with our own GGUF writer, then show what the tools say about it.
+set -eu
+B=${1:-build}
+D=$B/demo
+mkdir -p "$D"
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+"$B/mkfix" demo "$D/demo.gguf"
+cd "$D"
+PATH=$(cd .. && pwd):$PATH
+run apr-inspect demo.gguf
+run apr-inspect --license demo.gguf
+run apr-inspect --tensor blk.0.attn_q.weight demo.gguf
+run apr-inspect --stats demo.gguf
+# apr-hash: the manifest of the demo model, then the check a pipeline would run
+run apr-hash -o demo.manifest.json demo.gguf
+run cat demo.manifest.json
+run apr-hash --check demo.manifest.json demo.gguf
