@@ -13,5 +13,6 @@ c=$(sed -n 's/^cli: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped.*/\
 [ -n "$c" ] || { c="0 1 0"; status=1; }
 rm -f "$out"
 set -- $u $c
+[ "$2" -eq 0 ] && [ "$4" -eq 0 ] || status=1
 echo "check: $(($1 + $3)) passed, $(($2 + $4)) failed, $5 skipped"
 exit $status
