@@ -148,7 +148,7 @@ install: all $(PCFILE)                        ## binaries, man pages, library, h
 	for m in man/*.5; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	for h in $$(find common formats dequant runtime -name '*.h' ! -name '*_impl.h'); do \
+	for h in $$(find $(wildcard common formats dequant runtime) -name '*.h' ! -name '*_impl.h'); do \
 	    mkdir -p $(DESTDIR)$(PREFIX)/include/apr-tools/$$(dirname $$h); \
 	    install -m 644 $$h $(DESTDIR)$(PREFIX)/include/apr-tools/$$h; done
 
