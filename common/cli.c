@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "utf8.h"
 #include "banned.h"
 
 const char *cli_progname = "apr-tools";
@@ -149,19 +150,9 @@ void cli_put_escaped(FILE *f, const char *str, size_t n)
         if (c == '\t') { fputs("\\t", f); i++; continue; }
         if (c == '\r') { fputs("\\r", f); i++; continue; }
         if (c >= 0x80) {
-            int len = c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-            int ok = len && i + (size_t)len <= n;
-            uint32_t cp = len ? (c & (0xFF >> (len + 1))) : 0;
-            for (int k = 1; ok && k < len; k++) {
-                if ((s[i + k] & 0xC0) != 0x80)
-                    ok = 0;
-                else
-                    cp = cp << 6 | (s[i + k] & 0x3F);
-            }
-            if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                       (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp < 0xA0)))
-                ok = 0;   /* overlong, surrogate, out of range, or a C1 control */
-            if (ok) {
+            uint32_t cp;
+            int len = utf8_decode(s + i, n - i, &cp);
+            if (len && !utf8_is_c1(cp)) {   /* valid and printable: as is */
                 fwrite(s + i, 1, (size_t)len, f);
                 i += (size_t)len;
                 continue;

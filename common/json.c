@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "banned.h"
 
 #define JSON_MAX_DEPTH 256
@@ -66,19 +67,9 @@ static int check_string(const struct json_doc *d, int start, int end, struct err
             i++;
             continue;
         }
-        int n = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-        if (c >= 0xF5)
-            n = 0;
-        if (n == 0 || i + n > end)
-            return bad(d, i, e, "invalid UTF-8 in string");
-        uint32_t cp = c & (0xFF >> (n + 1));
-        for (int k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return bad(d, i, e, "invalid UTF-8 in string");
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
+        uint32_t cp;
+        int n = utf8_decode(p + i, (size_t)(end - i), &cp);
+        if (n == 0)
             return bad(d, i, e, "invalid UTF-8 in string");
         i += n;
     }
@@ -562,30 +553,18 @@ void json_escape(struct sbuf *out, const char *str, size_t n)
             sbuf_add(out, s + i, j - i);
             i = j;
         } else {
-            /* Copy a valid UTF-8 sequence; escape anything else byte by byte. */
-            int len = c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-            int ok = len && i + (size_t)len <= n;
-            uint32_t cp = len ? (c & (0xFF >> (len + 1))) : 0;
-            for (int k = 1; ok && k < len; k++) {
-                if ((s[i + k] & 0xC0) != 0x80)
-                    ok = 0;
-                else
-                    cp = cp << 6 | (s[i + k] & 0x3F);
-            }
-            if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-                       (cp >= 0xD800 && cp <= 0xDFFF)))
-                ok = 0;
-            /* C1 control characters (U+0080..U+009F) can act as terminal controls: escape. */
-            if (ok && cp >= 0x80 && cp < 0xA0)
-                ok = 0, len = 2;
-            if (ok) {
+            /* Copy a valid UTF-8 sequence; escape C1 controls (terminals may obey them)
+             * as their code point, and an invalid byte as the code point of its value. */
+            uint32_t cp;
+            int len = utf8_decode(s + i, n - i, &cp);
+            if (len && !utf8_is_c1(cp)) {
                 sbuf_add(out, s + i, (size_t)len);
                 i += (size_t)len;
-            } else if (len == 2 && i + 1 < n && cp >= 0x80 && cp < 0xA0) {
+            } else if (len) {
                 sbuf_addf(out, "\\u%04x", cp);
-                i += 2;
+                i += (size_t)len;
             } else {
-                sbuf_addf(out, "\\u%04x", c);   /* invalid byte: its value as a code point */
+                sbuf_addf(out, "\\u%04x", c);
                 i++;
             }
         }
