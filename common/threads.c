@@ -2,6 +2,7 @@
 #include "threads.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "banned.h"
@@ -63,6 +64,13 @@ int threads_run(int n_threads, int64_t n_items, threads_fn fn, void *arg)
 
 int threads_ncpu(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    long n;
+
+    /* The CPUs this process may run on (taskset, cgroups' cpusets), not all online ones. */
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    else
+        n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > THREADS_MAX ? THREADS_MAX : (int)n);
 }

@@ -15,7 +15,7 @@
 typedef int (*threads_fn)(void *arg, int64_t begin, int64_t end, int worker);
 
 int threads_run(int n_threads, int64_t n_items, threads_fn fn, void *arg);
-/* Online CPUs (at least 1). */
+/* CPUs this process may run on (its affinity mask; at least 1). */
 int threads_ncpu(void);
 
 #endif
