@@ -19,4 +19,8 @@ section "dequant (bench_dq)"
 section "hash (bench_hash.sh)"
 sh tests/bench/bench_hash.sh "$BUILD"
 
+# ---- diff: apr-diff --values on F16 vs Q8_0 (>= 1 GB each) vs cat (tests/bench/bench_diff.sh)
+section "diff (bench_diff.sh)"
+sh tests/bench/bench_diff.sh "$BUILD"
+
 # ---- (next section here)
