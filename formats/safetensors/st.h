@@ -9,6 +9,8 @@
  *   - an index's "metadata" object becomes "safetensors.index.metadata.<name>";
  *   - config.json becomes GGUF-style keys (general.architecture, {arch}.*) plus every
  *     top-level key as "hf.config.<key>" with its JSON type (objects stay OBJECT).
+ *   - tokenizer.json (and its side files) becomes tokenizer.ggml.* keys plus its whole
+ *     text as "tokenizer.huggingface.json" (st_tokenizer_read below).
  *   The result owns its mappings (one per shard); tensor names and data pointers
  *   borrow them and die with model_close().
  *
@@ -88,5 +90,30 @@ int st_write(const struct model *m, const char *path, const struct st_write_opts
  * returns 0 when m has no hf.config.* entries.
  */
 int st_write_config(const struct model *m, const char *dir, struct err *e);
+
+/* ---- tokenizer.json (st_tokenizer.c has the mapping table) */
+
+/* Largest tokenizer.json the reader accepts. */
+#define ST_MAX_TOKENIZER (256ULL << 20)
+
+/*
+ * Map dir/tokenizer.json (with tokenizer_config.json, generation_config.json and
+ * chat_template.jinja beside it, and m's hf.config.* keys) into tokenizer.ggml.* keys
+ * as llama.cpp's converter writes them, plus the whole text as the STRING key
+ * "tokenizer.huggingface.json".  The keys go before m's first safetensors.* or hf.*
+ * key; their strings live in m's arena.  No tokenizer.json: returns 0, adds nothing.
+ * A malformed one: -1 with ERR_FORMAT (or ERR_LIMIT) naming the file and the offset.
+ * st_open calls it for the directory of the weights.
+ */
+int st_tokenizer_read(struct model *m, const char *dir, struct err *e);
+
+/*
+ * Write dir/tokenizer.json: m's "tokenizer.huggingface.json" byte for byte when
+ * present, else one synthesized from a "gpt2" or "llama" tokenizer.ggml.* vocabulary;
+ * and dir/tokenizer_config.json (special tokens, add_bos/add_eos, chat template)
+ * whenever m has tokenizer.ggml.tokens.  Each through a temporary file and rename.
+ * Writes nothing and returns 0 when m has no tokenizer (or another family: bert, t5...).
+ */
+int st_write_tokenizer(const struct model *m, const char *dir, struct err *e);
 
 #endif

@@ -46,6 +46,8 @@
  *
  * METADATA KEYS produced, in this order:
  *   1. GGUF-style keys derived from config.json (table below);
+ *   1b. tokenizer.ggml.*, tokenizer.chat_template and tokenizer.huggingface.json from
+ *      tokenizer.json and its side files (st_tokenizer.c), added after the checks;
  *   2. "safetensors.metadata.<key>" (STRING) from __metadata__, in header order; for
  *      shards, the first shard's entries, then keys only later shards add (a later
  *      shard with a different value for a known key adds a note);
@@ -1290,7 +1292,7 @@ int st_open(struct model *m, const char *path, struct err *e)
         if (map_config(&c, dir, e))
             goto fail;
     }
-    if (finish(&c, e))
+    if (finish(&c, e) || st_tokenizer_read(m, dir ? dir : path, e))
         goto fail;
     free(dir);
     free(c.kv_group);
