@@ -69,6 +69,17 @@ int apr_footer_verify(struct model *m);
 struct apr_out;
 /* Append n bytes of the current tensor; 0, or -1 with e set. */
 int apr_out_write(struct apr_out *out, const void *p, size_t n, struct err *e);
+/*
+ * Append n bytes of the current tensor that are both in memory at p and in the file fd
+ * at [off, off+n) (a source file and its mapping).  The writer has the kernel copy them
+ * (copy_file_range(2): the bytes never pass through user space, and filesystems with
+ * reflinks share the blocks) and reads p only for the CRC; where the kernel cannot
+ * (EXDEV, EINVAL, ENOSYS, EOPNOTSUPP, EBADF) it writes from p instead, as apr_out_write.
+ * Both copies must stay unchanged while the writer runs: a source modified meanwhile can
+ * leave a footer CRC that does not match, which apr_open reports.
+ */
+int apr_out_copy(struct apr_out *out, int fd, uint64_t off, const void *p, size_t n,
+                 struct err *e);
 
 /*
  * Writer options.  Zero-initialise: { 0 } is aprender's default file (flags 0x0400).
@@ -88,6 +99,16 @@ struct apr_write_opts {
     int    (*tensor_data)(void *ctx, const struct model *m, uint64_t i, struct apr_out *out,
                           struct err *e);
     void    *tensor_data_ctx;
+    /*
+     * Optional: called once after the last tensor's data is written and before the
+     * header, metadata and index, which go in last at the front of the file.  It may
+     * change values in m->kv (through the caller's own pointer to m) as long as the
+     * metadata JSON keeps its length: a value only known once the data has gone out,
+     * such as a hash of the source computed alongside (fixed-width hex).  A length
+     * change is ERR_INTERNAL.
+     */
+    int    (*meta_final)(void *ctx, struct err *e);
+    void    *meta_final_ctx;
     /*
      * 1: tensors whose ggml type has no APR code are stored byte-exact under the
      * extension code 0xC0 + ggml type id, and the header gets APR_FLAG_ENCRYPTED so that
@@ -109,6 +130,8 @@ struct apr_write_opts {
  *   metadata at 64 = compact JSON of m->kv in kv order (model_val_to_json), zero-padded to 64;
  *   index sorted bytewise by name, data offsets assigned cumulatively in that order;
  *   each tensor's data (read from t->data) zero-padded to 64; header CRC; footer CRC.
+ * The data goes out first (from offset data_off), then header, metadata and index at
+ * offset 0, then the footer, whose CRC joins the two parts with crc_combine.
  * Tensor dtypes must have an APR code (dtype_get(t->dtype)->apr_code >= 0), else
  * ERR_UNSUPPORTED naming the tensor.  Names must be unique, non-empty and at most 256
  * bytes; shapes at most 8 dims; t->size must equal dtype_nbytes of the shape.

@@ -9,6 +9,8 @@
 
 #include <zlib.h>
 
+#include "../../common/crc.h"
+
 #define APR_HEADER_SIZE    64u
 #define APR_ALIGN          64u
 #define APR_MAX_DIMS       8u     /* aprender's writer truncates past 8; we refuse */
@@ -18,12 +20,12 @@
 /* Smallest index entry: u16 name_len, name, u8 dtype, u8 ndim, dims, u64 offset, u64 size. */
 #define APR_ENTRY_MIN      (2u + 0u + 1u + 1u + 0u + 16u)
 
-/* CRC-32 (zlib) of any length: zlib's crc32() takes a 32-bit length, so go in chunks. */
+/* CRC-32 (zlib's) of any length; common/crc.c folds with PCLMULQDQ where it can. */
 static inline uint32_t apr__crc(uint32_t crc, const uint8_t *p, uint64_t n)
 {
     while (n) {
         size_t k = n > (1u << 30) ? (size_t)1 << 30 : (size_t)n;
-        crc = (uint32_t)crc32_z(crc, p, k);
+        crc = crc_update(crc, p, k);
         p += k;
         n -= k;
     }

@@ -9,9 +9,13 @@
  *             packed (no per-entry padding); data offsets assigned cumulatively in sorted
  *             order, each tensor taking align64(size); padded to 64 (data_off)
  *   header    the 64 bytes of apr_read.c's diagram, CRC over [0,40) || [44,64)
- * Then header, metadata, index and tensor data are streamed into a temporary file beside
- * the target, the footer CRC is computed as the bytes go out, and the file is renamed
- * into place only when complete (unlinked on any failure).
+ * Then the tensor data is streamed into a temporary file beside the target from offset
+ * data_off (bytes a producer hands over with apr_out_copy move file to file through
+ * copy_file_range, and only their CRC is computed here), then apr_write_opts.meta_final
+ * may fill in late values of the same length, and header, metadata and index are
+ * written at offset 0 (pwrite), then the footer: the CRC of the front joined to the
+ * running CRC of the data with crc_combine, so every byte is read once.  The file is
+ * renamed into place only when complete (unlinked on any failure).
  */
 #include "apr.h"
 
@@ -141,11 +145,54 @@ void apr__tmp_abort(int fd, char *tmp)
 struct wr {
     int         fd;
     const char *name;   /* for messages: the temporary file */
-    uint32_t    crc;    /* CRC-32 of every byte written so far */
-    uint64_t    pos;
+    uint32_t    crc;    /* CRC-32 of every byte written so far (from data_off) */
+    uint64_t    pos;    /* file offset of the next byte */
     uint8_t    *buf;
     size_t      len, cap;
+    int         no_cfr; /* copy_file_range refused once: write() from memory */
+    uint64_t    kicked; /* writeback started for the bytes before this offset */
 };
+
+/* Writeback starts every WR_KICK bytes: the final fsync then finds most of the file on
+ * disk already instead of waiting for all of it. */
+#define WR_KICK ((uint64_t)32 << 20)
+
+static void wr_kick(struct wr *w)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    uint64_t end = w->pos - w->len;   /* what has reached the file */
+
+    if (end - w->kicked >= WR_KICK) {
+        /* advisory: a failure here shows up at fsync */
+        sync_file_range(w->fd, (off_t)w->kicked, (off_t)(end - w->kicked),
+                        SYNC_FILE_RANGE_WRITE);
+        w->kicked = end;
+    }
+#else
+    (void)w;
+#endif
+}
+
+/* pwrite all n bytes at off (retrying on EINTR and short writes); -1 with errno set. */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+    while (n) {
+        ssize_t k = pwrite(fd, p, n > (1u << 30) ? (size_t)1 << 30 : n, (off_t)off);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (k == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+        off += (uint64_t)k;
+    }
+    return 0;
+}
 
 static int wr_flush(struct wr *w, struct err *e)
 {
@@ -179,6 +226,38 @@ static int wr_put(struct wr *w, const void *p, uint64_t n, struct err *e)
     return 0;
 }
 
+/* n bytes at p that are also [off, off+n) of src (see apr_out_copy). */
+static int wr_copy(struct wr *w, int src, uint64_t off, const uint8_t *p, size_t n,
+                   struct err *e)
+{
+    size_t done = 0;
+
+    if (w->no_cfr || n < w->cap / 4 || off > (uint64_t)INT64_MAX - n)
+        return wr_put(w, p, n, e);
+    if (wr_flush(w, e))
+        return -1;
+    while (done < n) {
+        loff_t in = (loff_t)(off + done);
+        ssize_t k = copy_file_range(src, &in, w->fd, NULL, n - done, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                      errno == EOPNOTSUPP || errno == EBADF)) {
+            w->no_cfr = 1;   /* the file offset did not move: write() the rest */
+            break;
+        }
+        if (k < 0)
+            return ERR_SYS(e, "cannot copy into '%s'", w->name);
+        if (k == 0)
+            return ERR(e, ERR_IO, "cannot copy into '%s': the source ends at offset %llu",
+                       w->name, (unsigned long long)(off + done));
+        done += (size_t)k;
+    }
+    w->crc = apr__crc(w->crc, p, done);
+    w->pos += done;
+    return wr_put(w, p + done, n - done, e);
+}
+
 static int wr_zeros(struct wr *w, uint64_t n, struct err *e)
 {
     static const uint8_t zero[APR_ALIGN];
@@ -201,6 +280,15 @@ int apr_out_write(struct apr_out *out, const void *p, size_t n, struct err *e)
         return ERR(e, ERR_INTERNAL, "tensor_data wrote %zu bytes past the tensor's end", n);
     out->left -= n;
     return wr_put(out->w, p, n, e);
+}
+
+int apr_out_copy(struct apr_out *out, int fd, uint64_t off, const void *p, size_t n,
+                 struct err *e)
+{
+    if (n > out->left)
+        return ERR(e, ERR_INTERNAL, "tensor_data wrote %zu bytes past the tensor's end", n);
+    out->left -= n;
+    return wr_copy(out->w, fd, off, p, n, e);
 }
 
 static int put_tensor(struct wr *w, const struct model *m, uint64_t i,
@@ -360,7 +448,7 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     struct sbuf meta = SBUF_INIT(UINT32_MAX);
     uint64_t *ord = NULL, *rel = NULL, index_size = 0, index_off, data_off, total = 0, done = 0,
              data_bytes = 0;
-    uint8_t *index = NULL, hdr[APR_HEADER_SIZE], foot[APR_FOOTER_SIZE];
+    uint8_t *index = NULL, *head = NULL, hdr[APR_HEADER_SIZE], foot[APR_FOOTER_SIZE];
     struct wr w = { .fd = -1 };
     char *tmp = NULL;
     int fd = -1;
@@ -480,10 +568,13 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
         ERR(e, ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if (wr_put(&w, hdr, sizeof hdr, e) || wr_put(&w, meta.p, meta.len, e) ||
-        wr_zeros(&w, index_off - w.pos, e) || wr_put(&w, index, index_size, e) ||
-        wr_zeros(&w, data_off - w.pos, e))
+    /* The data first, from data_off; w.crc covers it alone. */
+    if (lseek(fd, (off_t)data_off, SEEK_SET) < 0) {
+        ERR_SYS(e, "cannot seek in '%s'", tmp);
         goto fail;
+    }
+    w.pos = data_off;
+    w.kicked = data_off;
     for (uint64_t i = 0; i < m->n_tensors; i++) {
         const struct model_tensor *t = &m->tensors[ord[i]];
         /* w.pos == data_off + rel[i] here: offsets were assigned in this order. */
@@ -491,12 +582,50 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
             wr_zeros(&w, (APR_ALIGN - t->size % APR_ALIGN) % APR_ALIGN, e))
             goto fail;
         done += t->size;
+        wr_kick(&w);
         if (o->progress)
             o->progress(o->progress_ctx, done, data_bytes);
     }
-    put_le32(foot, w.crc);
+    if (wr_flush(&w, e))
+        goto fail;
+
+    /* Late values (meta_final), then the front: header, metadata, index at offset 0. */
+    if (o->meta_final) {
+        struct sbuf late = SBUF_INIT(UINT32_MAX);
+        if (o->meta_final(o->meta_final_ctx, e) || build_metadata(m, &late, e)) {
+            sbuf_release(&late);
+            err_prefix(e, "%s", path);
+            goto fail;
+        }
+        if (late.len != meta.len) {
+            ERR(e, ERR_INTERNAL, "%s: the metadata changed from %zu to %zu bytes after the "
+                "data was written", path, meta.len, late.len);
+            sbuf_release(&late);
+            goto fail;
+        }
+        sbuf_release(&meta);
+        meta = late;
+    }
+    head = calloc(1, (size_t)data_off);   /* data_off >= 64 */
+    if (!head) {
+        ERR(e, ERR_NOMEM, "out of memory for %llu bytes of metadata and index",
+            (unsigned long long)data_off);
+        goto fail;
+    }
+    memcpy(head, hdr, sizeof hdr);
+    memcpy(head + APR_HEADER_SIZE, meta.p, meta.len);
+    if (index_size)
+        memcpy(head + index_off, index, (size_t)index_size);
+    if (pwrite_all(fd, head, (size_t)data_off, 0) != 0) {
+        ERR_SYS(e, "cannot write '%s'", tmp);
+        goto fail;
+    }
+    /* The footer: CRC of every byte before it, the front joined to the data. */
+    put_le32(foot, crc_combine(apr__crc(0, head, data_off), w.crc, w.pos - data_off));
     if (wr_put(&w, foot, sizeof foot, e) || wr_flush(&w, e))
         goto fail;
+    free(head);
+    head = NULL;
     free(w.buf);
     w.buf = NULL;
     fd = -1;
@@ -516,6 +645,7 @@ too_big:
 fail:
     if (tmp)
         apr__tmp_abort(fd, tmp);
+    free(head);
     free(w.buf);
     sbuf_release(&meta);
     free(index);

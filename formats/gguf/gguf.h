@@ -34,6 +34,15 @@ struct gguf_out;
 
 /* Append n bytes to the output; 0, or -1 with e set (ERR_IO). */
 int gguf_out_write(struct gguf_out *out, const void *p, size_t n, struct err *e);
+/*
+ * Append n bytes that are both in memory at p and in the file fd at [off, off+n) (a
+ * source file and its mapping): the kernel copies them file to file (copy_file_range(2),
+ * no pass through user space; a reflink where the filesystem shares blocks).  Where it
+ * cannot (EXDEV, EINVAL as for a pipe, ENOSYS, EOPNOTSUPP) the bytes at p are written
+ * instead, as gguf_out_write.  Both must stay unchanged while the writer runs.
+ */
+int gguf_out_copy(struct gguf_out *out, int fd, uint64_t off, const void *p, size_t n,
+                  struct err *e);
 
 struct gguf_write_opts {
     /*

@@ -29,6 +29,7 @@ struct gguf_out {
     const char *name;     /* for messages */
     uint64_t    pos;      /* bytes accepted so far (buffered or written) */
     size_t      used;
+    int         no_cfr;   /* copy_file_range refused once: write() from memory */
     uint8_t     buf[OUT_BUF];
 };
 
@@ -71,6 +72,36 @@ int gguf_out_write(struct gguf_out *o, const void *p, size_t n, struct err *e)
     }
     o->pos += n;
     return 0;
+}
+
+int gguf_out_copy(struct gguf_out *o, int fd, uint64_t off, const void *p, size_t n,
+                  struct err *e)
+{
+    size_t done = 0;
+
+    if (o->no_cfr || n < OUT_BUF || off > (uint64_t)INT64_MAX - n)
+        return gguf_out_write(o, p, n, e);
+    if (out_flush(o, e))
+        return -1;
+    while (done < n) {
+        loff_t in = (loff_t)(off + done);
+        ssize_t k = copy_file_range(fd, &in, o->fd, NULL, n - done, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                      errno == EOPNOTSUPP || errno == EBADF)) {
+            o->no_cfr = 1;   /* (a pipe, another filesystem...): write() the rest */
+            break;
+        }
+        if (k < 0)
+            return ERR_SYS(e, "cannot copy into '%s'", o->name);
+        if (k == 0)
+            return ERR(e, ERR_IO, "cannot copy into '%s': the source ends at offset %llu",
+                       o->name, (unsigned long long)(off + done));
+        done += (size_t)k;
+    }
+    o->pos += done;
+    return gguf_out_write(o, (const uint8_t *)p + done, n - done, e);
 }
 
 static int out_u32(struct gguf_out *o, uint32_t v, struct err *e)
@@ -450,6 +481,7 @@ static int write_fd(const struct model *m, int fd, const char *name,
     out->name = name;
     out->pos = 0;
     out->used = 0;
+    out->no_cfr = 0;
     rc = emit(m, out, pl, o, e);
     free(out);
     return rc;

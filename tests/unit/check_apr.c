@@ -7,7 +7,7 @@
  * reach a deeper check, recomputing the header and footer CRCs.
  */
 #include <check.h>
-#include <dirent.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include "../../formats/apr/apr.h"
 #include "../../formats/apr/aprt.h"
 #include "../../formats/model_json.h"
+#include "tu.h"
 #include "../../common/banned.h"
 
 /* ---- helpers */
@@ -30,71 +31,6 @@ struct buf {
     uint8_t *p;
     size_t   n;
 };
-
-static char *tmpdir_new(void)
-{
-    char *d = malloc(64);
-    ck_assert_ptr_nonnull(d);
-    snprintf(d, 64, "/tmp/check_apr.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(d));
-    return d;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static int dir_count(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
-static void tmpdir_free(char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char *p = path_in(dir, de->d_name);
-        unlink(p);
-        free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-    free(dir);
-}
-
-static struct buf slurp(const char *path)
-{
-    struct buf b = { 0, 0 };
-    FILE *f = fopen(path, "rb");
-    long n;
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b.n = (size_t)n;
-    b.p = malloc(b.n ? b.n : 1);
-    ck_assert_ptr_nonnull(b.p);
-    ck_assert_uint_eq(fread(b.p, 1, b.n, f), b.n);
-    fclose(f);
-    return b;
-}
 
 /* Model building: kv and tensor arrays are realloc'ed (model_close frees them). */
 static struct model_val *kv_add(struct model *m, const char *key)
@@ -183,14 +119,6 @@ static void open_ok(struct model *m, const struct buf *b)
     struct err e = ERR_INIT;
     int rc = apr_open_mem(m, b->p, b->n, "mem.apr", &e);
     ck_assert_msg(rc == 0, "apr_open_mem: %s", e.msg);
-}
-
-static int has_note(const struct model *m, const char *frag)
-{
-    for (uint32_t i = 0; i < m->n_notes; i++)
-        if (strstr(m->notes[i].msg, frag))
-            return 1;
-    return 0;
 }
 
 static char *meta_json(const struct model *m)
@@ -282,7 +210,7 @@ START_TEST(test_worked_example)
     };
     uint8_t want[324];
     struct model m, r;
-    char *dir = tmpdir_new(), *path = path_in(dir, "example.apr");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "example.apr");
     struct buf b;
 
     ck_assert_uint_eq(sizeof meta - 1, 106);
@@ -295,14 +223,14 @@ START_TEST(test_worked_example)
 
     example_model(&m);
     write_ok(&m, path);
-    b = slurp(path);
+    b.p = tu_slurp(path, &b.n);
     ck_assert_uint_eq(b.n, 324);
     ck_assert_uint_eq(le32(b.p + 40), 0x61856a6cu);
     ck_assert_uint_eq(le32(b.p + 320), 0x7333b1c1u);
     ck_assert_uint_eq(le64(b.p + 24), 192);
     ck_assert_uint_eq(le64(b.p + 32), 256);
     ck_assert_mem_eq(b.p, want, sizeof want);
-    ck_assert_int_eq(dir_count(dir), 1);   /* no temporary file left */
+    ck_assert_int_eq(tu_dir_count(dir), 1);   /* no temporary file left */
 
     /* And it reads back as it was written. */
     open_ok(&r, &b);
@@ -333,7 +261,7 @@ START_TEST(test_worked_example)
     model_close(&m);
     free(b.p);
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -447,7 +375,8 @@ START_TEST(test_round_trip)
         "\"empty_obj\":{}}";
     struct model m, r, r2;
     uint8_t *data[N_RT];
-    char *dir = tmpdir_new(), *p1 = path_in(dir, "a.apr"), *p2 = path_in(dir, "b.apr");
+    char *dir = tu_tmpdir_new("check_apr");
+    char *p1 = tu_path(dir, "a.apr"), *p2 = tu_path(dir, "b.apr");
     struct buf b, b2;
     const struct model_kv *kv;
     char *js;
@@ -466,7 +395,7 @@ START_TEST(test_round_trip)
                    data[i]);
     }
     write_ok(&m, p1);
-    b = slurp(p1);
+    b.p = tu_slurp(p1, &b.n);
     open_ok(&r, &b);
 
     /* Metadata: keys, order, and values as JSON text. */
@@ -518,7 +447,7 @@ START_TEST(test_round_trip)
 
     /* Writing what we read gives the same bytes (deterministic, lossless). */
     write_ok(&r, p2);
-    b2 = slurp(p2);
+    b2.p = tu_slurp(p2, &b2.n);
     ck_assert_uint_eq(b2.n, b.n);
     ck_assert_mem_eq(b2.p, b.p, b.n);
 
@@ -542,7 +471,7 @@ START_TEST(test_round_trip)
     free(b2.p);
     free(p1);
     free(p2);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -560,7 +489,7 @@ static struct buf small_file(void)
 {
     static const int64_t sa[1] = { 2 }, sb[2] = { 2, 2 }, sc[1] = { 4 };
     struct model m;
-    char *dir = tmpdir_new(), *path = path_in(dir, "small.apr");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "small.apr");
     struct buf b;
 
     model_new(&m);
@@ -571,9 +500,9 @@ static struct buf small_file(void)
     tensor_add(&m, "c", DT_APR_Q4, 1, sc, small_c);
     write_ok(&m, path);
     model_close(&m);
-    b = slurp(path);
+    b.p = tu_slurp(path, &b.n);
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
     return b;
 }
 
@@ -940,7 +869,7 @@ START_TEST(test_truncate_everywhere)
             /* Only the footer (or the padding before it) is cut: the index is intact. */
             ck_assert_msg(n >= data_end, "length %zu accepted", n);
             ck_assert_int_ne(m.apr_footer_crc_ok, 1);
-            ck_assert(has_note(&m, "footer checksum") || has_note(&m, "no footer"));
+            ck_assert(tu_has_note(&m, "footer checksum") || tu_has_note(&m, "no footer"));
             ck_assert_uint_eq(m.n_tensors, 3);
             ck_assert_mem_eq(m.tensors[2].data, small_c, 18);
             model_close(&m);
@@ -1018,8 +947,8 @@ START_TEST(test_legacy)
     ck_assert_int_eq(m.tensors[2].dtype, DT_APR_Q4);
     ck_assert_uint_eq(m.tensors[2].stored_dtype, 8);
     ck_assert_int_eq(m.apr_footer_crc_ok, 1);
-    ck_assert(has_note(&m, "legacy magic 'APR2'"));
-    ck_assert(has_note(&m, "legacy dtype codes"));
+    ck_assert(tu_has_note(&m, "legacy magic 'APR2'"));
+    ck_assert(tu_has_note(&m, "legacy dtype codes"));
     model_close(&m);
     free(b.p);
 }
@@ -1030,14 +959,14 @@ START_TEST(test_legacy_q8)
     static const int64_t s[1] = { 3 };
     static const uint8_t q8[7] = { 0, 0, 0x80, 0x3f, 1, 2, 0xff };
     struct model w, m;
-    char *dir = tmpdir_new(), *path = path_in(dir, "q8.apr");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "q8.apr");
     struct buf b;
 
     model_new(&w);
     tensor_add(&w, "q", DT_APR_Q8, 1, s, q8);
     write_ok(&w, path);
     model_close(&w);
-    b = slurp(path);
+    b.p = tu_slurp(path, &b.n);
     ck_assert_uint_eq(b.p[entry_at(&b, 0).dtype], 129);
     b.p[entry_at(&b, 0).dtype] = 9;
     fix_crcs(&b);
@@ -1051,7 +980,7 @@ START_TEST(test_legacy_q8)
     model_close(&m);
     free(b.p);
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1063,7 +992,7 @@ START_TEST(test_footer_mismatch)
     b.p[DATA + 64] ^= 0x55;   /* a data byte of "b": only the footer CRC notices */
     open_ok(&m, &b);
     ck_assert_int_eq(m.apr_footer_crc_ok, 0);
-    ck_assert(has_note(&m, "footer checksum mismatch"));
+    ck_assert(tu_has_note(&m, "footer checksum mismatch"));
     ck_assert_uint_eq(m.n_tensors, 3);
     ck_assert_uint_eq(m.tensors[1].data[0], 9 ^ 0x55);
     model_close(&m);
@@ -1080,7 +1009,7 @@ START_TEST(test_footer_mismatch)
     b.n = DATA_END;
     open_ok(&m, &b);
     ck_assert_int_eq(m.apr_footer_crc_ok, -1);
-    ck_assert(has_note(&m, "no footer checksum"));
+    ck_assert(tu_has_note(&m, "no footer checksum"));
     model_close(&m);
 
     /* Skipping the footer check leaves it unchecked; apr_footer_verify does it later. */
@@ -1118,7 +1047,7 @@ START_TEST(test_offsets_unordered)
     put_le64(b.p + a.rel, 100);
     fix_crcs(&b);
     open_ok(&m, &b);
-    ck_assert(has_note(&m, "not 64-byte aligned (first: 'a')"));
+    ck_assert(tu_has_note(&m, "not 64-byte aligned (first: 'a')"));
     model_close(&m);
     free(b.p);
 }
@@ -1128,13 +1057,137 @@ START_TEST(test_open_errors)
 {
     struct model m;
     struct err e = ERR_INIT;
-    char *dir = tmpdir_new(), *path = path_in(dir, "missing.apr");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "missing.apr");
 
     ck_assert_int_eq(apr_open(&m, path, &e), -1);
     ck_assert_int_eq(e.code, ERR_IO);
     ck_assert_ptr_null(m.path);
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
+}
+END_TEST
+
+/* ---- apr_out_copy (copy_file_range) and meta_final (late metadata) */
+
+struct copy_ctx {
+    int         fd;          /* the source file, or a descriptor the kernel cannot copy */
+    uint64_t    off[2];      /* each tensor's offset in it */
+    char       *hex;         /* the late value's bytes */
+    const char *late;        /* what meta_final puts there */
+    int         shorten;     /* meta_final changes the length instead */
+    struct model *m;
+};
+
+static int copy_data(void *ctx, const struct model *m, uint64_t i, struct apr_out *out,
+                     struct err *e)
+{
+    struct copy_ctx *c = ctx;
+    const struct model_tensor *t = &m->tensors[i];
+    size_t half = (size_t)t->size / 2 + 3;   /* two pieces, the second unaligned */
+
+    if (half > t->size)
+        half = (size_t)t->size;
+    return apr_out_copy(out, c->fd, c->off[i], t->data, half, e) ||
+           apr_out_copy(out, c->fd, c->off[i] + half, t->data + half, (size_t)t->size - half, e);
+}
+
+static int late_meta(void *ctx, struct err *e)
+{
+    struct copy_ctx *c = ctx;
+
+    (void)e;
+    if (c->shorten)
+        c->m->kv[0].val.v.s.n--;
+    else
+        memcpy(c->hex, c->late, strlen(c->late));
+    return 0;
+}
+
+START_TEST(test_write_copy_late_meta)
+{
+    /* a source file: 100 bytes of junk, a 3 MiB + 68 byte F32 tensor (the kernel copies
+     * it), then a 100-byte one (buffered) */
+    const size_t nb = ((size_t)3 << 20) + 68, ns = 100, fsz = 100 + nb + ns;
+    const int64_t sb[1] = { (int64_t)(nb / 4) }, ss[1] = { (int64_t)(ns / 4) };
+    const char *fin = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char *dir = tu_tmpdir_new("check_apr"), *src = tu_path(dir, "src.bin"),
+         *ref = tu_path(dir, "ref.apr"), *out = tu_path(dir, "out.apr");
+    char hex[65];
+    uint8_t *bytes = pattern(fsz, 7), *a, *b;
+    struct mfile mf;
+    struct model m, mr, rd;
+    struct apr_write_opts o;
+    struct copy_ctx cc;
+    struct err e = ERR_INIT;
+    size_t na, nbytes;
+    FILE *f = fopen(src, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, fsz, f), fsz);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(mfile_open(&mf, src, &e), 0);
+
+    /* the reference: the final value from the start, data from memory */
+    model_new(&mr);
+    kv_str(&mr, "source_sha256", fin);
+    kv_str(&mr, "model_type", "t");
+    tensor_add(&mr, "w.big", DT_F32, 1, sb, bytes + 100);
+    tensor_add(&mr, "a.small", DT_F32, 1, ss, bytes + 100 + nb);
+    write_ok(&mr, ref);
+    a = tu_slurp(ref, &na);
+
+    for (int mode = 0; mode < 2; mode++) {   /* 0: copy_file_range, 1: its fallback */
+        memset(hex, '0', 64);
+        hex[64] = 0;
+        model_new(&m);
+        kv_str(&m, "source_sha256", hex);
+        kv_str(&m, "model_type", "t");
+        tensor_add(&m, "w.big", DT_F32, 1, sb, mf.data + 100);
+        tensor_add(&m, "a.small", DT_F32, 1, ss, mf.data + 100 + nb);
+        memset(&cc, 0, sizeof cc);
+        cc.fd = mode == 0 ? open(src, O_RDONLY) : open("/dev/null", O_RDONLY);
+        ck_assert_int_ge(cc.fd, 0);
+        cc.off[0] = 100;
+        cc.off[1] = 100 + nb;
+        cc.hex = hex;
+        cc.late = fin;
+        cc.m = &m;
+        memset(&o, 0, sizeof o);
+        o.tensor_data = copy_data;
+        o.tensor_data_ctx = &cc;
+        o.meta_final = late_meta;
+        o.meta_final_ctx = &cc;
+        ck_assert_msg(apr_write(&m, out, &o, &e) == 0, "apr_write: %s", e.msg);
+        b = tu_slurp(out, &nbytes);
+        ck_assert_uint_eq(nbytes, na);
+        ck_assert_msg(memcmp(a, b, na) == 0, "mode %d: not the reference's bytes", mode);
+        ck_assert_int_eq(apr_open(&rd, out, &e), 0);
+        ck_assert_int_eq(rd.apr_footer_crc_ok, 1);
+        model_close(&rd);
+        free(b);
+        ck_assert_int_eq(unlink(out), 0);
+
+        /* a late value of another length: refused, nothing left behind */
+        if (mode == 0) {
+            memset(hex, '0', 64);
+            cc.shorten = 1;
+            ck_assert_int_eq(apr_write(&m, out, &o, &e), -1);
+            ck_assert_int_eq(e.code, ERR_INTERNAL);
+            ck_assert_ptr_nonnull(strstr(e.msg, "metadata changed"));
+            err_clear(&e);
+            ck_assert_int_eq(tu_dir_count(dir), 2);   /* src.bin, ref.apr */
+        }
+        close(cc.fd);
+        model_close(&m);
+    }
+    model_close(&mr);
+    mfile_close(&mf);
+    free(a);
+    free(bytes);
+    free(src);
+    free(ref);
+    free(out);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1145,7 +1198,7 @@ START_TEST(test_write_refusals)
     static const int64_t s32[1] = { 32 }, s1[1] = { 1 };
     static uint8_t q8_0[34], f[4];
     char long_name[300];
-    char *dir = tmpdir_new(), *path = path_in(dir, "out.apr");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "out.apr");
     struct model m;
     struct err e = ERR_INIT;
     struct apr_write_opts o = { 0 };
@@ -1155,7 +1208,7 @@ START_TEST(test_write_refusals)
     ck_assert_int_eq(apr_write(&m, path, NULL, &e), -1);
     ck_assert_int_eq(e.code, ERR_UNSUPPORTED);
     ck_assert_msg(strstr(e.msg, "tensor 'w': dtype Q8_0 has no APR dtype code"), "%s", e.msg);
-    ck_assert_int_eq(dir_count(dir), 0);
+    ck_assert_int_eq(tu_dir_count(dir), 0);
     model_close(&m);
 
     err_clear(&e);
@@ -1164,7 +1217,7 @@ START_TEST(test_write_refusals)
     tensor_add(&m, "x", DT_F32, 1, s1, f);
     ck_assert_int_eq(apr_write(&m, path, NULL, &e), -1);
     ck_assert_msg(strstr(e.msg, "duplicate tensor name 'x'"), "%s", e.msg);
-    ck_assert_int_eq(dir_count(dir), 0);
+    ck_assert_int_eq(tu_dir_count(dir), 0);
     model_close(&m);
 
     err_clear(&e);
@@ -1194,12 +1247,12 @@ START_TEST(test_write_refusals)
     err_clear(&e);
     model_new(&m);
     {
-        char *bad = path_in(dir, "no/such/dir.apr");
+        char *bad = tu_path(dir, "no/such/dir.apr");
         ck_assert_int_eq(apr_write(&m, bad, NULL, &e), -1);
         ck_assert_int_eq(e.code, ERR_IO);
         free(bad);
     }
-    ck_assert_int_eq(dir_count(dir), 0);
+    ck_assert_int_eq(tu_dir_count(dir), 0);
 
     /* Extra flags are OR-ed in and read back; an empty model is a valid file. */
     err_clear(&e);
@@ -1207,7 +1260,9 @@ START_TEST(test_write_refusals)
     ck_assert_int_eq(apr_write(&m, path, &o, &e), 0);
     model_close(&m);
     {
-        struct buf b = slurp(path);
+        struct buf b;
+
+        b.p = tu_slurp(path, &b.n);
         open_ok(&m, &b);
         ck_assert_uint_eq(m.apr_flags, 0x0600);
         ck_assert_uint_eq(m.n_tensors, 0);
@@ -1216,7 +1271,7 @@ START_TEST(test_write_refusals)
         free(b.p);
     }
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1236,7 +1291,7 @@ static void nest(struct model_val *v, int levels)
 
 START_TEST(test_write_deep_metadata)
 {
-    char *dir = tmpdir_new(), *path = path_in(dir, "deep.apr");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "deep.apr");
     struct model m, r;
     struct err e = ERR_INIT;
     struct buf b;
@@ -1245,7 +1300,7 @@ START_TEST(test_write_deep_metadata)
     nest(kv_add(&m, "deep"), 59);
     kv_u64(&m, "after", 1);
     write_ok(&m, path);
-    b = slurp(path);
+    b.p = tu_slurp(path, &b.n);
     open_ok(&r, &b);
     ck_assert_uint_eq(r.n_kv, 2);
     ck_assert(slice_eq_cstr(r.kv[1].key, "after"));
@@ -1261,7 +1316,7 @@ START_TEST(test_write_deep_metadata)
     ck_assert_msg(strstr(e.msg, "metadata key 'deeper': nested more than 60 levels"), "%s", e.msg);
     model_close(&m);
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1271,7 +1326,7 @@ START_TEST(test_aprt_round_trip)
 {
     float v[5] = { 1.5f, -0.0f, INFINITY, 0, 3e-38f };
     uint32_t nan_bits = 0x7fc01234u;
-    char *dir = tmpdir_new(), *path = path_in(dir, "layer-0.bin");
+    char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "layer-0.bin");
     struct err e = ERR_INIT;
     struct aprt d;
     struct buf b;
@@ -1279,7 +1334,7 @@ START_TEST(test_aprt_round_trip)
 
     memcpy(&v[3], &nan_bits, 4);
     ck_assert_int_eq(aprt_write(path, 7, v, 5, &e), 0);
-    b = slurp(path);
+    b.p = tu_slurp(path, &b.n);
     ck_assert_uint_eq(b.n, 12 + 20);
     ck_assert_mem_eq(b.p, "APRT\x07\0\0\0\x05\0\0\0", 12);
     ck_assert_int_eq(aprt_open(&d, path, &e), 0);
@@ -1295,7 +1350,7 @@ START_TEST(test_aprt_round_trip)
     /* Whole-model stage, no values; and trailing bytes are ignored but counted. */
     ck_assert_int_eq(aprt_write(path, APRT_LAYER_MODEL, NULL, 0, &e), 0);
     free(b.p);
-    b = slurp(path);
+    b.p = tu_slurp(path, &b.n);
     ck_assert_uint_eq(b.n, 12);
     ck_assert_int_eq(aprt_open_mem(&d, b.p, b.n, "x", &e), 0);
     ck_assert_uint_eq(d.layer, APRT_LAYER_MODEL);
@@ -1310,7 +1365,7 @@ START_TEST(test_aprt_round_trip)
         ck_assert(aprt_is(t, sizeof t));
         ck_assert(!aprt_is(t, 3));
     }
-    ck_assert_int_eq(dir_count(dir), 1);
+    ck_assert_int_eq(tu_dir_count(dir), 1);
 
     /* A larger dump crosses the writer's buffer boundary. */
     {
@@ -1329,7 +1384,7 @@ START_TEST(test_aprt_round_trip)
     }
     free(b.p);
     free(path);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1365,7 +1420,7 @@ START_TEST(test_aprt_malformed)
         ck_assert_uint_eq(e.off, 8);
     }
     {
-        char *dir = tmpdir_new(), *path = path_in(dir, "x/y.bin");
+        char *dir = tu_tmpdir_new("check_apr"), *path = tu_path(dir, "x/y.bin");
         float v = 1;
         err_clear(&e);
         ck_assert_int_eq(aprt_write(path, 0, &v, 1, &e), -1);
@@ -1374,7 +1429,7 @@ START_TEST(test_aprt_malformed)
         ck_assert_int_eq(aprt_open(&d, path, &e), -1);
         ck_assert_int_eq(e.code, ERR_IO);
         free(path);
-        tmpdir_free(dir);
+        tu_tmpdir_free(dir);
     }
 }
 END_TEST
@@ -1397,6 +1452,7 @@ Suite *apr_suite(void)
     tcase_add_test(tc, test_offsets_unordered);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_write_refusals);
+    tcase_add_test(tc, test_write_copy_late_meta);
     tcase_add_test(tc, test_write_deep_metadata);
     tcase_add_test(tc, test_aprt_round_trip);
     tcase_add_test(tc, test_aprt_malformed);

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "../../common/cli.h"
+#include "../../common/crc.h"
 #include "../../common/json.h"
 #include "../../common/rd.h"
 #include "../../common/sha256.h"
@@ -275,6 +278,48 @@ START_TEST(dtype_table_facts)
 }
 END_TEST
 
+/* crc_update and crc_combine give zlib's CRC-32 for every length 0..300 (the folding
+ * path, its 16-byte steps and the zlib tail), at every alignment 0..15, in pieces, and
+ * over a 5 MiB buffer. */
+START_TEST(crc_matches_zlib)
+{
+    size_t n = (size_t)5 << 20;
+    uint8_t *b = malloc(n + 16);
+    uint32_t x = 0x12345678u, whole, a, c;
+
+    ck_assert_ptr_nonnull(b);
+    for (size_t i = 0; i < n + 16; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        b[i] = (uint8_t)(x >> 7);
+    }
+    for (size_t off = 0; off < 16; off++)
+        for (size_t len = 0; len <= 300; len++)
+            ck_assert_msg(crc_update(0, b + off, len) == (uint32_t)crc32_z(0, b + off, len),
+                          "off %zu len %zu (clmul %d)", off, len, crc_has_clmul());
+    ck_assert_uint_eq(crc_update(0x9abcdef0u, b + 3, 1000),
+                      (uint32_t)crc32_z(0x9abcdef0u, b + 3, 1000));
+    whole = (uint32_t)crc32_z(0, b + 1, n);
+    ck_assert_uint_eq(crc_update(0, b + 1, n), whole);
+    /* pieces chained, and pieces combined */
+    a = crc_update(0, b + 1, 777);
+    ck_assert_uint_eq(crc_update(a, b + 1 + 777, n - 777), whole);
+    c = crc_update(0, b + 1 + 777, n - 777);
+    ck_assert_uint_eq(crc_combine(a, c, n - 777), whole);
+    ck_assert_uint_eq(crc_combine(a, 0, 0), a);
+    ck_assert_uint_eq(crc_combine(0, whole, n), whole);   /* an empty first part */
+    for (uint64_t k = 0; k < 200; k += 7) {
+        a = crc_update(0, b, (size_t)k);
+        c = crc_update(0, b + k, 4096);
+        ck_assert_uint_eq(crc_combine(a, c, 4096), (uint32_t)crc32_z(0, b, (size_t)k + 4096));
+        ck_assert_uint_eq(crc_combine(a, c, 4096),
+                          (uint32_t)crc32_combine(a, c, (z_off_t)4096));
+    }
+    free(b);
+}
+END_TEST
+
 Suite *common_suite(void)
 {
     Suite *s = suite_create("common");
@@ -287,6 +332,7 @@ Suite *common_suite(void)
     tcase_add_test(tc, json_nesting_is_bounded);
     tcase_add_test(tc, json_writer_escapes);
     tcase_add_test(tc, sha256_known_vectors);
+    tcase_add_test(tc, crc_matches_zlib);
     tcase_add_test(tc, cli_numbers_are_strict);
     tcase_add_test(tc, threads_cover_every_item_once);
     tcase_add_test(tc, dtype_table_facts);
