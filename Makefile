@@ -118,7 +118,7 @@ deps:                                         ## install missing Debian packages
 	@sh tools/deps.sh
 
 check: deps                                   ## unit tests, then CLI tests
-	$(MAKE) all $(BUILD)/tests/check_all
+	$(MAKE) all $(BUILD)/tests/check_all $(BENCH_BINS)
 	@sh tests/run_all.sh $(BUILD)
 
 check-asan: deps                              ## the same under AddressSanitizer + UBSan

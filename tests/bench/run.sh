@@ -19,6 +19,10 @@ section "dequant (bench_dq)"
 section "hash (bench_hash.sh)"
 sh tests/bench/bench_hash.sh "$BUILD"
 
+# ---- convert: apr-convert GGUF -> APR keeping types vs cp, peak RSS (tests/bench/bench_convert.sh)
+section "convert (bench_convert.sh)"
+sh tests/bench/bench_convert.sh "$BUILD"
+
 # ---- diff: apr-diff --values on F16 vs Q8_0 (>= 1 GB each) vs cat (tests/bench/bench_diff.sh)
 section "diff (bench_diff.sh)"
 sh tests/bench/bench_diff.sh "$BUILD"

@@ -1,0 +1,117 @@
+/* main.c - apr-convert's command line; the work is in convert.c. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/cli.h"
+#include "convert.h"
+#include "../common/banned.h"
+
+static const char usage_str[] =
+    "usage: apr-convert [-fjq] [--dry-run] [--dtype type] [--lossless] [--names style]\n"
+    "       [--no-progress] [--shard-size bytes] [--timestamp] [--to format] [--verify]\n"
+    "       input output\n"
+    "       apr-convert --version\n";
+
+static const char help_str[] =
+    "\n"
+    "Convert a model between GGUF, SafeTensors (file, directory or index) and APR,\n"
+    "losslessly where the target can hold the data.  The input format is detected from\n"
+    "the content; the output format from the name (.apr, .gguf, .safetensors, or a\n"
+    "directory / .json for sharded SafeTensors) or --to.\n"
+    "\n"
+    "  -f, --force         replace an existing output\n"
+    "      --dry-run       print the plan (names, dtypes, shapes, widenings); write nothing\n"
+    "      --dtype TYPE    keep (default), f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k\n"
+    "      --lossless      APR: store ggml types without an APR code byte-exact\n"
+    "                      (extension codes; aprender and realizar refuse such files)\n"
+    "      --names STYLE   APR tensor names: hf or gguf (default: aprender's choice)\n"
+    "      --no-progress   no progress bar\n"
+    "      --shard-size N  SafeTensors directory output: bytes per shard (default 5e9)\n"
+    "      --timestamp     record created_at in APR (SOURCE_DATE_EPOCH when set)\n"
+    "      --to FORMAT     apr, gguf or safetensors\n"
+    "      --verify        re-read the output and compare every tensor with the source\n"
+    "  -j, --json          the report as JSON\n"
+    "  -q, --quiet         no report, no notes\n"
+    "  -h, --help          this help\n"
+    "      --version       print the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure (nothing written), 2 usage error.\n";
+
+enum { OPT_DRY_RUN = CLI_OPT_BASE, OPT_DTYPE, OPT_LOSSLESS, OPT_NAMES, OPT_NO_PROGRESS,
+       OPT_SHARD, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
+
+static const struct option longopts[] = {
+    { "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
+    { "dtype",        required_argument, NULL, OPT_DTYPE },
+    { "force",        no_argument,       NULL, 'f' },
+    { "help",         no_argument,       NULL, 'h' },
+    { "json",         no_argument,       NULL, 'j' },
+    { "list-options", no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
+    { "lossless",     no_argument,       NULL, OPT_LOSSLESS },
+    { "names",        required_argument, NULL, OPT_NAMES },
+    { "no-progress",  no_argument,       NULL, OPT_NO_PROGRESS },
+    { "quiet",        no_argument,       NULL, 'q' },
+    { "shard-size",   required_argument, NULL, OPT_SHARD },
+    { "timestamp",    no_argument,       NULL, OPT_TIMESTAMP },
+    { "to",           required_argument, NULL, OPT_TO },
+    { "verify",       no_argument,       NULL, OPT_VERIFY },
+    { "version",      no_argument,       NULL, CLI_OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+static volatile int cancel;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cancel = 1;   /* convert_run stops at the next chunk and removes its staging files */
+}
+
+int main(int argc, char **argv)
+{
+    struct convert_opts o = CONVERT_OPTS_INIT;
+    struct err e = ERR_INIT;
+    struct sigaction sa;
+    int ch;
+
+    cli_init(argv[0]);
+    o.progress = 1;
+    while ((ch = getopt_long(argc, argv, "fhjq", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'f':                  o.force = 1; break;
+        case 'h':                  return cli_help(usage_str, help_str);
+        case 'j':                  o.json = 1; break;
+        case 'q':                  o.quiet = 1; break;
+        case OPT_DRY_RUN:          o.dry_run = 1; break;
+        case OPT_DTYPE:            o.dtype = optarg; break;
+        case OPT_LOSSLESS:         o.lossless = 1; break;
+        case OPT_NAMES:            o.names = optarg; break;
+        case OPT_NO_PROGRESS:      o.progress = 0; break;
+        case OPT_SHARD:
+            if (cli_parse_u64(optarg, 1, UINT64_MAX, &o.shard_bytes))
+                return cli_usage_error(usage_str, "--shard-size: '%s' is not a byte count",
+                                       optarg);
+            break;
+        case OPT_TIMESTAMP:        o.timestamp = 1; break;
+        case OPT_TO:               o.to = optarg; break;
+        case OPT_VERIFY:           o.verify = 1; break;
+        case CLI_OPT_VERSION:      return cli_version();
+        case CLI_OPT_LIST_OPTIONS: return cli_list_options(longopts);
+        default:                   return cli_usage_error(usage_str, NULL);
+        }
+    }
+    if (argc - optind != 2)
+        return cli_usage_error(usage_str, "need an input and an output");
+    o.out = stdout;
+    o.diag = stderr;
+    o.cancel = &cancel;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (convert_run(&o, argv[optind], argv[optind + 1], &e) != 0)
+        return cli_fail(&e);
+    return cli_exit(CLI_EXIT_OK);
+}

@@ -1,0 +1,122 @@
+# t2000: apr-convert: exit codes, --dry-run writes nothing, refusing to overwrite,
+# --verify, round trips, determinism, hostile input, kill -9 and SIGINT mid-write.
+. tests/cli/lib.sh
+
+
+if ! mkfix demo "$FIX/demo.gguf" 2>/dev/null; then
+    skip "apr-convert" "no mkfix in $BUILD"
+    exit 0
+fi
+D=$FIX/demo.gguf
+
+expect_exit "--help" 0 "apr-convert --help"
+expect_exit "no arguments" 2 "apr-convert"
+expect_exit "one argument" 2 "apr-convert $D"
+expect_exit "unknown output extension" 2 "apr-convert $D $FIX/x.bin"
+expect_exit "bad --dtype" 2 "apr-convert --dtype q9 $D $FIX/x.apr"
+expect_exit "bad --to" 2 "apr-convert --to onnx $D $FIX/x.apr"
+expect_exit "q8_0 into APR needs --lossless" 2 "apr-convert --dtype q8_0 $D $FIX/x.apr"
+expect_exit "missing input" 1 "apr-convert $FIX/nope.gguf $FIX/x.apr"
+testing "failures write nothing" "ls $FIX" "demo.gguf"
+
+expect_exit "--dry-run" 0 "apr-convert --dry-run $D $FIX/dry.apr"
+testing "--dry-run writes nothing" "ls $FIX; ls -A $FIX | grep -c apr-convert" "demo.gguf
+0"
+expect_match "--dry-run lists tensors" 'blk\.0\.attn_q\.weight +F32 +-> F32' "apr-convert --dry-run $D $FIX/dry.apr"
+expect_match "--dry-run --json" '"action": "copy"' "apr-convert --dry-run --json $D $FIX/dry.apr"
+expect_match "--dry-run shows the permutation" 'model\.layers\.0\.self_attn\.q_proj\.weight.*permuted' "apr-convert --dry-run $D $FIX/hf/"
+
+expect_exit "GGUF to APR with --verify" 0 "apr-convert --verify $D $FIX/demo.apr"
+expect_match "report names both formats" '\(GGUF\) -> .*\(APR\)' "apr-convert -f $D $FIX/demo.apr"
+expect_exit "refuses to overwrite" 1 "apr-convert $D $FIX/demo.apr"
+expect_match "says why" 'exists \(use -f' "apr-convert $D $FIX/demo.apr"
+expect_exit "-f replaces" 0 "apr-convert -q -f $D $FIX/demo.apr"
+expect_exit "APR to GGUF" 0 "apr-convert -q --verify $FIX/demo.apr $FIX/back.gguf"
+expect_file_same "GGUF -> APR -> GGUF is byte-identical" "$D" "$FIX/back.gguf"
+expect_exit "second run" 0 "apr-convert -q $D $FIX/demo2.apr"
+expect_file_same "deterministic" "$FIX/demo.apr" "$FIX/demo2.apr"
+expect_match "source_sha256 recorded" "\"$(sha256sum "$D" | cut -c1-64)\"" "apr-inspect --full $FIX/demo.apr"
+expect_exit "SafeTensors directory" 0 "apr-convert -q --verify $D $FIX/hf/"
+expect_exit "refuses a directory holding a model" 1 "apr-convert $D $FIX/hf/"
+expect_exit "SafeTensors back to GGUF" 0 "apr-convert -q --verify $FIX/hf $FIX/hf.gguf"
+testing "GGUF -> HF -> GGUF keeps every tensor" "apr-hash --tensors $FIX/hf.gguf | grep ^tensor" "$(apr-hash --tensors "$D" | grep ^tensor)"
+expect_exit "--dtype q4_k --verify" 0 "apr-convert -q --verify --dtype q4_k $D $FIX/q4k.gguf"
+expect_exit "--dtype q8_0 --lossless" 0 "apr-convert -q --verify --lossless --dtype q8_0 $D $FIX/q8.apr"
+expect_match "--json report" '"verified": true' "apr-convert --json --verify $FIX/q8.apr $FIX/q8.gguf"
+testing "no staging directory left" "ls -A $FIX | grep -c apr-convert.tmp" "0"
+
+# hostile input: truncated file
+head -c 3000 "$D" > "$FIX/trunc.gguf"
+expect_exit "truncated source" 1 "apr-convert $FIX/trunc.gguf $FIX/trunc.apr"
+testing "truncated source leaves nothing" "ls $FIX/trunc.apr 2>/dev/null; ls -A $FIX | grep -c apr-convert.tmp" "0"
+
+# kill -9 and SIGINT mid-write: a big model (about 300 MiB) converted with a dtype change
+if [ -x "$BUILD/bench/mkbig" ] || command -v "$BUILD/bench/mkbig" >/dev/null 2>&1; then
+    K=$FIX/k
+    mkdir -p "$K"
+    "$BUILD/bench/mkbig" "$FIX/big.gguf" 300 24 > /dev/null
+    apr-convert --dtype q4_k "$FIX/big.gguf" "$K/big.apr" 2>/dev/null &
+    pid=$!
+    sleep 1
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    testing "kill -9: no output" "test -e $K/big.apr && echo yes || echo no" "no"
+    testing "kill -9: at most a recognisable staging directory" \
+        "ls -A $K | grep -v -c '^\\.apr-convert\\.tmp\\.'" "0"
+    rm -rf "$K"/.apr-convert.tmp.*
+    apr-convert --dtype q4_k "$FIX/big.gguf" "$K/big.apr" 2>/dev/null &
+    pid=$!
+    sleep 1
+    kill -INT $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    testing "SIGINT: exit 1" "echo $rc" "1"
+    testing "SIGINT: nothing left" "ls -A $K | wc -l" "0"
+    rm -f "$FIX/big.gguf"
+else
+    skip "kill -9 mid-write" "no $BUILD/bench/mkbig"
+fi
+
+# shared fixtures: every GGUF through APR and back
+if need_shared "fixture round trips"; then
+    for q in Q4_K_M Q6_K IQ4_XS Q8_0 Q4_0 F16; do
+        S=$SHARED/gguf/tiny-llama-small-$q.gguf
+        apr-convert -q --lossless "$S" "$FIX/$q.apr" && apr-convert -q "$FIX/$q.apr" "$FIX/$q.gguf"
+        expect_file_same "$q lossless round trip" "$S" "$FIX/$q.gguf"
+    done
+    expect_match "Q8_0 widened by default, and said so" "widened: APR has no Q8_0 code" \
+        "apr-convert --dry-run $SHARED/gguf/tiny-llama-small-Q8_0.gguf $FIX/w.apr"
+    expect_exit "HF directory to APR" 0 "apr-convert -q --verify $SHARED/hf/llama-bf16 $FIX/l.apr"
+    expect_exit "APR to HF" 0 "apr-convert -q --verify $FIX/l.apr $FIX/l/"
+    expect_file_same "HF -> APR -> HF weights" "$SHARED/hf/llama-bf16/model.safetensors" "$FIX/l/model.safetensors"
+    expect_file_same "HF -> APR -> HF config" "$SHARED/hf/llama-bf16/config.json" "$FIX/l/config.json"
+fi
+
+# tokenizer.json: GGUF -> SafeTensors writes one; SafeTensors -> GGUF maps it to
+# tokenizer.ggml.* and keeps the text, so the next SafeTensors copy is byte-identical.
+T=$FIX/tok
+mkdir -p "$T"
+expect_exit "GGUF to SafeTensors writes tokenizer.json" 0 \
+    "apr-convert -q $D $T/st/ && test -s $T/st/tokenizer.json && test -s $T/st/tokenizer_config.json"
+expect_exit "SafeTensors dir with tokenizer.json to GGUF" 0 "apr-convert -q --verify $T/st $T/a.gguf"
+expect_match "tokenizer.ggml.tokens from tokenizer.json" \
+    'tokenizer\.ggml\.tokens +ARRAY\[STRING\] +\(272\) \["<unk>", "<s>", "</s>"' "apr-inspect $T/a.gguf"
+expect_match "token types from tokenizer.json" \
+    'tokenizer\.ggml\.token_type +ARRAY\[INT32\] +\(272\) \[2, 3, 3, 6, 6' "apr-inspect $T/a.gguf"
+expect_exit "and back to SafeTensors" 0 "apr-convert -q $T/a.gguf $T/back/"
+expect_file_same "tokenizer.json reproduced byte for byte" "$T/st/tokenizer.json" "$T/back/tokenizer.json"
+mkdir -p "$T/bl"
+cp "$T/st/model.safetensors" "$T/st/config.json" "$T/bl/"
+printf '%s' '{"added_tokens":[{"id":3,"content":"<|endoftext|>","special":true}],"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":[["a","b"]]}}' > "$T/bl/tokenizer.json"
+printf '%s' '{"eos_token":"<|endoftext|>","chat_template":"{{ messages }}"}' > "$T/bl/tokenizer_config.json"
+expect_exit "byte-level tokenizer.json to GGUF" 0 "apr-convert -q $T/bl $T/bl.gguf"
+testing "byte-level: model, merges, eos, template" \
+    "apr-inspect $T/bl.gguf | grep -E '^  tokenizer\.(ggml\.(model|merges|eos_token_id)|chat_template) ' | tr -s ' '" \
+    ' tokenizer.ggml.model STRING "gpt2"
+ tokenizer.ggml.merges ARRAY[STRING] (1) ["a b"]
+ tokenizer.ggml.eos_token_id UINT32 3
+ tokenizer.chat_template STRING "{{ messages }}"'
+printf '{"model":{"type":"BPE","vocab":{"a":"x"}}}' > "$T/bl/tokenizer.json"
+expect_match "malformed tokenizer.json: file and offset" "tokenizer\\.json: .*model\\.vocab. id.*at offset 37" \
+    "apr-convert $T/bl $T/bad.gguf"
+testing "malformed tokenizer.json: no output" "test -e $T/bad.gguf && echo yes || echo no" "no"
