@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../../common/rd.h"
 #include "../../common/sha256.h"
@@ -26,6 +25,7 @@
 #include "../../dequant/dq_impl.h"
 #include "../../dequant/dq_grids.h"
 #include "../../formats/model.h"
+#include "tu.h"
 #include "../../common/banned.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -42,14 +42,6 @@ static uint32_t rnd(void)
     s ^= s << 5;
     rng_state = s;
     return s;
-}
-
-static void sha_hex(const void *p, size_t n, char hex[65])
-{
-    uint8_t d[32];
-    struct err e = ERR_INIT;
-    ck_assert_int_eq(sha256_buf(p, n, d, &e), 0);
-    sha256_hex(d, hex);
 }
 
 static uint32_t fbits(float f)
@@ -148,18 +140,18 @@ START_TEST(test_grids)
             else
                 put_le32(img + 4 * k, ((const uint32_t *)g[i].p)[k]);
         }
-        sha_hex(img, nb, hex);
+        tu_sha_hex(img, nb, hex);
         ck_assert_msg(strcmp(hex, g[i].sha) == 0, "%s grid: sha %s", g[i].name, hex);
         free(img);
     }
     uint8_t ks[128];
     for (int i = 0; i < 128; i++)
         ks[i] = DQ_KS(i);
-    sha_hex(ks, sizeof ks, hex);
+    tu_sha_hex(ks, sizeof ks, hex);
     ck_assert_str_eq(hex, "a76742a603f8beca5212ecce0f1f02f11a4887fd2f7c8b15aca0ea3eb3380c31");
-    sha_hex(dq__kvalues_iq4nl, 16, hex);
+    tu_sha_hex(dq__kvalues_iq4nl, 16, hex);
     ck_assert_str_eq(hex, "61aa47540aa024b5d6ddaa839b84ffe59f3d5a349af5c6c7ffcb5e0474b46163");
-    sha_hex(dq__kvalues_fp4, 16, hex);
+    tu_sha_hex(dq__kvalues_fp4, 16, hex);
     ck_assert_str_eq(hex, "adf76b672d47eb7fc0afd4db132d548d59d3190aa0ad118fdbf569d5fd478f97");
 }
 END_TEST
@@ -849,15 +841,15 @@ START_TEST(test_vectors)
     struct err e = ERR_INIT;
 
     ck_assert(y && q);
-    sha_hex(x, 8192 * 4, hex);   /* the host is little-endian: the bytes are the LE image */
+    tu_sha_hex(x, 8192 * 4, hex);   /* the host is little-endian: the bytes are the LE image */
     ck_assert_str_eq(hex, "d0a8a14ea09a41d62b643c9160fbb02ca7da59265a978394ee9aeb83d45823bf");
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         const char *name = dtype_name(v[i].dt);
         ck_assert_msg(dq_quantize(v[i].dt, x, q, 32, 256, &e) == 0, "%s: %s", name, e.msg);
-        sha_hex(q, v[i].bytes, hex);
+        tu_sha_hex(q, v[i].bytes, hex);
         ck_assert_msg(strcmp(hex, v[i].sha_q) == 0, "%s quantized: sha %s", name, hex);
         ck_assert_int_eq(dq_to_f32(v[i].dt, q, v[i].bytes, y, 8192, 2, &e), 0);
-        sha_hex(y, 8192 * 4, hex);
+        tu_sha_hex(y, 8192 * 4, hex);
         ck_assert_msg(strcmp(hex, v[i].sha_dq) == 0, "%s dequantized: sha %s", name, hex);
     }
     /* first bytes quoted by the reference */
@@ -1062,33 +1054,6 @@ END_TEST
  * Real files: the tiny-llama-small GGUF fixtures against their refs (tensors.json)
  */
 
-static const char *shared_dir(void)
-{
-    const char *d = getenv("APR_SHARED_FIXTURES");
-    return d && *d ? d : "../shared/fixtures";
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    char *p = NULL;
-    long sz;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        p = malloc((size_t)sz + 1);
-        if (p && fread(p, 1, (size_t)sz, f) == (size_t)sz) {
-            p[sz] = 0;
-            *n = (size_t)sz;
-        } else {
-            free(p);
-            p = NULL;
-        }
-    }
-    fclose(f);
-    return p;
-}
-
 /* Copy the JSON string value after `key` (searching from *pos) into out; advances *pos. */
 static int json_next_str(const char *js, const char **pos, const char *key, char *out, size_t cap)
 {
@@ -1112,14 +1077,11 @@ START_TEST(test_fixtures)
 {
     static const char *names[] = { "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K", "IQ4_XS" };
     char dir[1024], path[1200];
-    struct stat sb;
     int n_checked = 0;
 
-    snprintf(dir, sizeof dir, "%s/gguf", shared_dir());
-    if (stat(dir, &sb) != 0) {
-        printf("check_dq: SKIP fixtures: '%s' not found (set APR_SHARED_FIXTURES)\n", dir);
+    if (!tu_need_shared("gguf"))
         return;
-    }
+    snprintf(dir, sizeof dir, "%s/gguf", tu_shared_dir());
     for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
         struct model m;
         struct err e = ERR_INIT;
@@ -1129,8 +1091,7 @@ START_TEST(test_fixtures)
         char tname[256], sha[80], hex[65];
 
         snprintf(path, sizeof path, "%s/refs/tiny-llama-small-%s.tensors.json", dir, names[f]);
-        js = slurp(path, &jn);
-        ck_assert_msg(js != NULL, "cannot read '%s'", path);
+        js = tu_slurp_str(path, &jn);   /* fails the test when unreadable */
         snprintf(path, sizeof path, "%s/tiny-llama-small-%s.gguf", dir, names[f]);
         ck_assert_msg(model_open(&m, path, &e) == 0, "%s: %s", path, e.msg);
         pos = strstr(js, "\"tensors\"");
@@ -1141,12 +1102,12 @@ START_TEST(test_fixtures)
             ck_assert_msg(t != NULL, "%s: tensor '%s' missing", names[f], tname);
             float *y = dq_tensor_to_f32_new(t, 2, &e);
             ck_assert_msg(y != NULL, "%s: %s", names[f], e.msg);
-            sha_hex(y, (size_t)t->n_elems * 4, hex);
+            tu_sha_hex(y, (size_t)t->n_elems * 4, hex);
             ck_assert_msg(strcmp(hex, sha) == 0, "%s: tensor '%s' (%s): f32 sha %s, want %s",
                           names[f], tname, dtype_name(t->dtype), hex, sha);
             /* the scalar path too */
             ck_assert_int_eq(dq_to_f32_ref(t->dtype, t->data, t->size, y, t->n_elems, 1, &e), 0);
-            sha_hex(y, (size_t)t->n_elems * 4, hex);
+            tu_sha_hex(y, (size_t)t->n_elems * 4, hex);
             ck_assert_msg(strcmp(hex, sha) == 0, "%s: tensor '%s' scalar sha", names[f], tname);
             free(y);
             n_checked++;

@@ -10,7 +10,6 @@
  *   writer     the 192-byte example of reference 2.8, round trips, refusals
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,35 +22,10 @@
 #include "../../common/sha256.h"
 #include "../fixtures/gguf_fix.h"
 #include "../../formats/gguf/gguf_impl.h"
+#include "tu.h"
 #include "../../common/banned.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-static const char *shared_dir(void)
-{
-    const char *d = getenv("APR_SHARED_FIXTURES");
-    return d && *d ? d : "../shared/fixtures";
-}
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *p = NULL;
-    long len;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        p = malloc((size_t)len + 1);
-        if (p && fread(p, 1, (size_t)len, f) != (size_t)len) {
-            free(p);
-            p = NULL;
-        }
-        *n = (size_t)len;
-    }
-    fclose(f);
-    return p;
-}
 
 /* Write m with gguf_write_fd into a temporary file and return the bytes (malloc). */
 static uint8_t *write_mem(const struct model *m, const struct gguf_write_opts *o, size_t *n,
@@ -85,14 +59,6 @@ static uint8_t *build_mem(int (*fn)(struct model *, struct err *), size_t *n)
     ck_assert_msg(p != NULL, "write: %s", e.msg);
     model_close(&m);
     return p;
-}
-
-static int has_note(const struct model *m, const char *s)
-{
-    for (uint32_t i = 0; i < m->n_notes; i++)
-        if (strstr(m->notes[i].msg, s))
-            return 1;
-    return 0;
 }
 
 /* Deep equality of two values (types, elements, nested items). */
@@ -229,14 +195,6 @@ static double js_num(const struct js *j, int i)
     return strtod(buf, NULL);
 }
 
-static void sha_hex(const void *p, size_t n, char hex[65])
-{
-    uint8_t d[SHA256_LEN];
-    struct err e = ERR_INIT;
-    ck_assert_msg(sha256_buf(p, n, d, &e) == 0, "%s", e.msg);
-    sha256_hex(d, hex);
-}
-
 /* SHA-256 of an array as the listings serialise it: raw elements, or u64 length + bytes. */
 static void arr_sha(const struct model_val *v, char hex[65])
 {
@@ -253,7 +211,7 @@ static void arr_sha(const struct model_val *v, char hex[65])
         ck_assert(sha256_final(&h, d, &e) == 0);
         sha256_hex(d, hex);
     } else {
-        sha_hex(v->v.arr.raw, v->v.arr.n * model_vtype_size(v->v.arr.elem), hex);
+        tu_sha_hex(v->v.arr.raw, v->v.arr.n * model_vtype_size(v->v.arr.elem), hex);
     }
 }
 
@@ -348,7 +306,7 @@ static void check_tensors(const struct model *m, const struct js *j, int arr)
         ck_assert_int_eq(js_int(j, js_get(j, i, "offset")), (long long)t->rel_off);
         ck_assert_uint_eq(t->off, m->data_off + t->rel_off);
         ck_assert_ptr_eq(t->data, m->files[0].data + t->off);
-        sha_hex(t->data, t->size, got);
+        tu_sha_hex(t->data, t->size, got);
         ck_assert_uint_eq(h.n, 64);
         memcpy(want, h.p, 64);
         want[64] = 0;
@@ -360,7 +318,7 @@ static void check_tensors(const struct model *m, const struct js *j, int arr)
 
 START_TEST(test_shared_fixture)
 {
-    char path[4096], ref[4096], tmpdir[] = "/tmp/check_gguf.XXXXXX", out[4200];
+    char rel[1024], path[4096], ref[4096], tmpdir[] = "/tmp/check_gguf.XXXXXX", out[4200];
     const char *base = fixture_files[_i];
     struct model m;
     struct err e = ERR_INIT;
@@ -372,17 +330,15 @@ START_TEST(test_shared_fixture)
     char want[65], got[65];
     struct slice fh;
 
-    snprintf(path, sizeof path, "%s/%s.gguf", shared_dir(), base);
-    if (access(path, R_OK) != 0) {
-        printf("gguf: %s not found, shared fixture test skipped\n", path);
+    snprintf(rel, sizeof rel, "%s.gguf", base);
+    if (!tu_need_shared(rel))
         return;
-    }
+    snprintf(path, sizeof path, "%s/%s", tu_shared_dir(), rel);
     if (strstr(base, "/vocab/"))
-        snprintf(ref, sizeof ref, "%s/%s.listing.json", shared_dir(), base);
+        snprintf(ref, sizeof ref, "%s/%s.listing.json", tu_shared_dir(), base);
     else
-        snprintf(ref, sizeof ref, "%s/gguf/refs/%s.tensors.json", shared_dir(), base + 5);
-    text = (char *)slurp(ref, &n);
-    ck_assert_msg(text != NULL, "cannot read %s", ref);
+        snprintf(ref, sizeof ref, "%s/gguf/refs/%s.tensors.json", tu_shared_dir(), base + 5);
+    text = (char *)tu_slurp(ref, &n);   /* fails the test when unreadable */
     ck_assert_int_eq(js_load(&j, text, n), 0);
     root = 0;
 
@@ -405,9 +361,8 @@ START_TEST(test_shared_fixture)
     ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     snprintf(out, sizeof out, "%s/out.gguf", tmpdir);
     ck_assert_msg(gguf_write(&m, out, NULL, &e) == 0, "%s", e.msg);
-    obytes = slurp(out, &on);
-    ck_assert_ptr_nonnull(obytes);
-    sha_hex(obytes, on, got);
+    obytes = tu_slurp(out, &on);
+    tu_sha_hex(obytes, on, got);
     fh = js_str(&j, js_get(&j, root, "file_sha256"));
     memcpy(want, fh.p, 64);
     want[64] = 0;
@@ -448,11 +403,9 @@ START_TEST(test_model_open_detects)
     struct model m;
     struct err e = ERR_INIT;
 
-    snprintf(path, sizeof path, "%s/gguf/tiny-llama-small-Q4_K_M.gguf", shared_dir());
-    if (access(path, R_OK) != 0) {
-        printf("gguf: %s not found, skipped\n", path);
+    if (!tu_need_shared("gguf/tiny-llama-small-Q4_K_M.gguf"))
         return;
-    }
+    snprintf(path, sizeof path, "%s/gguf/tiny-llama-small-Q4_K_M.gguf", tu_shared_dir());
     ck_assert_msg(model_open(&m, path, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(m.format, MODEL_FMT_GGUF);
     ck_assert_uint_eq(m.n_tensors, 21);
@@ -818,7 +771,7 @@ START_TEST(test_non_canonical)
     s.t[1].off = 0;
     open_spec_ok(&s, &m, &b);
     ck_assert_int_eq(m.gguf_canonical, 0);
-    ck_assert(has_note(&m, "non-canonical layout"));
+    ck_assert(tu_has_note(&m, "non-canonical layout"));
     model_close(&m);
     fxb_release(&b);
 
@@ -843,14 +796,14 @@ START_TEST(test_short_final_padding)
     s.data_len = 176;
     open_spec_ok(&s, &m, &b);
     ck_assert_int_eq(m.gguf_canonical, 1);
-    ck_assert(has_note(&m, "final padding truncated"));
+    ck_assert(tu_has_note(&m, "final padding truncated"));
     model_close(&m);
     fxb_release(&b);
 
     spec_base(&s);
     s.data_len = 200;     /* trailing bytes */
     open_spec_ok(&s, &m, &b);
-    ck_assert(has_note(&m, "8 trailing bytes"));
+    ck_assert(tu_has_note(&m, "8 trailing bytes"));
     model_close(&m);
     fxb_release(&b);
 }
@@ -868,7 +821,7 @@ START_TEST(test_odd_accepted)
     spec_base(&s);
     s.t[1].name = long_name;
     open_spec_ok(&s, &m, &b);
-    ck_assert(has_note(&m, "llama.cpp accepts at most 63"));
+    ck_assert(tu_has_note(&m, "llama.cpp accepts at most 63"));
     ck_assert_ptr_nonnull(model_tensor_find(&m, long_name));
     model_close(&m);
     fxb_release(&b);
@@ -930,8 +883,8 @@ START_TEST(test_bool_byte)
     ck_assert_msg(gguf_open_mem(&m, b.p, b.n, "x.gguf", &e) == 0, "%s", e.msg);
     kv = model_kv_find(&m, "test.bool");
     ck_assert_uint_eq(kv->val.v.u, 1);
-    ck_assert(has_note(&m, "key 'test.bool': BOOL byte 0x02 read as true at offset 45"));
-    ck_assert(has_note(&m, "key 'test.bools': BOOL element 2 is 0xff"));
+    ck_assert(tu_has_note(&m, "key 'test.bool': BOOL byte 0x02 read as true at offset 45"));
+    ck_assert(tu_has_note(&m, "key 'test.bools': BOOL element 2 is 0xff"));
     ck_assert_uint_eq(m.n_tensors, 0);
     ck_assert_uint_eq(m.data_off, m.header_size);   /* no data section */
     model_close(&m);
@@ -1385,9 +1338,6 @@ START_TEST(test_write_refuses)
     char dir[] = "/tmp/check_gguf.XXXXXX", path[256];
     struct model m;
     struct err e = ERR_INIT;
-    DIR *d;
-    struct dirent *de;
-    int n_entries = 0;
 
     ck_assert(fx_small_values(&m, &e) == 0);
     r->mut(&m, &e);
@@ -1399,13 +1349,7 @@ START_TEST(test_write_refuses)
     ck_assert_msg(strstr(e.msg, r->msg) != NULL, "%s: '%s' lacks '%s'", r->name, e.msg, r->msg);
     ck_assert_msg(strncmp(e.msg, path, strlen(path)) == 0, "%s: no file name in '%s'", r->name,
                   e.msg);
-    d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n_entries++;
-    closedir(d);
-    ck_assert_int_eq(n_entries, 0);
+    ck_assert_int_eq(tu_dir_count(dir), 0);
     ck_assert_int_eq(rmdir(dir), 0);
     model_close(&m);
 }

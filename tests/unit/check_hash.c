@@ -8,12 +8,10 @@
  * model, and SafeTensors files byte by byte here, into a fresh temporary directory.
  */
 #include <check.h>
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/json.h"
@@ -24,39 +22,10 @@
 #include "../../formats/gguf/gguf.h"
 #include "../../formats/names.h"
 #include "../../inspect/hash.h"
+#include "tu.h"
 #include "../../common/banned.h"
 
-/* ---- scaffolding ---------------------------------------------------------------------- */
-
-static char tdir[64];
-
-static void setup(void)
-{
-    snprintf(tdir, sizeof tdir, "/tmp/check_hash.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void teardown(void)
-{
-    nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 256, "%s/%s", tdir, name);
-    return p;
-}
+/* ---- scaffolding (files go in tu.h's per-test directory: tu_setup, tu_tpath) ------------ */
 
 struct tdef {
     const char *name;
@@ -302,10 +271,10 @@ START_TEST(file_known_vectors)
     uint64_t size;
     struct err e = ERR_INIT;
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        FILE *f = fopen(tpath("v"), "wb");
+        FILE *f = fopen(tu_tpath("v"), "wb");
         fputs(v[i].in, f);
         fclose(f);
-        ck_assert_int_eq(hash_file(tpath("v"), d, &size, &e), 0);
+        ck_assert_int_eq(hash_file(tu_tpath("v"), d, &size, &e), 0);
         sha256_hex(d, hex);
         ck_assert_str_eq(hex, v[i].hex);
         ck_assert_uint_eq(size, strlen(v[i].in));
@@ -314,18 +283,18 @@ START_TEST(file_known_vectors)
     {
         size_t n = (16u << 20) + 12345;
         uint8_t *buf = malloc(n);
-        FILE *f = fopen(tpath("big"), "wb");
+        FILE *f = fopen(tu_tpath("big"), "wb");
         ck_assert_ptr_nonnull(buf);
         for (size_t i = 0; i < n; i++)
             buf[i] = (uint8_t)(rng() >> 3);
         fwrite(buf, 1, n, f);
         fclose(f);
         ck_assert_int_eq(sha256_buf(buf, n, ref, &e), 0);
-        ck_assert_int_eq(hash_file(tpath("big"), d, &size, &e), 0);
+        ck_assert_int_eq(hash_file(tu_tpath("big"), d, &size, &e), 0);
         ck_assert_mem_eq(d, ref, SHA256_LEN);
         free(buf);
     }
-    ck_assert_int_eq(hash_file(tpath("nonexistent"), d, &size, &e), -1);
+    ck_assert_int_eq(hash_file(tu_tpath("nonexistent"), d, &size, &e), -1);
     ck_assert_int_eq(e.code, ERR_IO);
 }
 END_TEST
@@ -341,20 +310,20 @@ START_TEST(model_hash_invariance)
     memcpy(kv2, llama_kv, sizeof llama_kv);
     kv2[1].s = "renamed by a metadata edit";
     kv2[4] = (struct kvdef){ "general.license", 1, "mit", 0 };
-    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
-    write_gguf(tpath("b.gguf"), rev, N_T, kv2, 5);
-    write_st(tpath("c.safetensors"), rev, N_T, "\"format\":\"pt\"");
-    hash_path(tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_METADATA, &a);
-    hash_path(tpath("b.gguf"), HASH_WANT_RAW | HASH_WANT_METADATA, &b);
-    hash_path(tpath("c.safetensors"), HASH_WANT_RAW, &c);
+    write_gguf(tu_tpath("a.gguf"), t, N_T, llama_kv, 4);
+    write_gguf(tu_tpath("b.gguf"), rev, N_T, kv2, 5);
+    write_st(tu_tpath("c.safetensors"), rev, N_T, "\"format\":\"pt\"");
+    hash_path(tu_tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_METADATA, &a);
+    hash_path(tu_tpath("b.gguf"), HASH_WANT_RAW | HASH_WANT_METADATA, &b);
+    hash_path(tu_tpath("c.safetensors"), HASH_WANT_RAW, &c);
     /* reordered + metadata edited: same model hash, other metadata hash */
     ck_assert_mem_eq(a.model_hash, b.model_hash, SHA256_LEN);
     ck_assert_int_ne(memcmp(a.metadata_hash, b.metadata_hash, SHA256_LEN), 0);
     /* another container with the same names and bytes: same model hash */
     ck_assert_mem_eq(a.model_hash, c.model_hash, SHA256_LEN);
     /* renamed file */
-    ck_assert_int_eq(rename(tpath("a.gguf"), tpath("renamed.bin")), 0);
-    hash_path(tpath("renamed.bin"), HASH_WANT_RAW, &d);
+    ck_assert_int_eq(rename(tu_tpath("a.gguf"), tu_tpath("renamed.bin")), 0);
+    hash_path(tu_tpath("renamed.bin"), HASH_WANT_RAW, &d);
     ck_assert_mem_eq(a.model_hash, d.model_hash, SHA256_LEN);
     /* every tensor hash is the SHA-256 of its bytes */
     for (int i = 0; i < N_T; i++) {
@@ -427,8 +396,8 @@ START_TEST(metadata_hash_encoding)
     kv[1] = llama_kv[1];
     kv[2] = llama_kv[0];
     kv[3] = llama_kv[2];
-    write_gguf(tpath("m.gguf"), &t, 1, kv, 4);
-    ck_assert_int_eq(model_open(&m, tpath("m.gguf"), &e), 0);
+    write_gguf(tu_tpath("m.gguf"), &t, 1, kv, 4);
+    ck_assert_int_eq(model_open(&m, tu_tpath("m.gguf"), &e), 0);
     ck_assert_int_eq(hash_metadata(&m, got, &e), 0);
     model_close(&m);
     ck_assert_int_eq(sha256_buf(want_text, strlen(want_text), want, &e), 0);
@@ -445,14 +414,14 @@ START_TEST(bit_flip_detected)
     struct hash_model a, b;
     uint64_t off;
 
-    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
-    copy_file(tpath("a.gguf"), tpath("flip.gguf"));
-    ck_assert_int_eq(model_open(&m, tpath("a.gguf"), &e), 0);
+    write_gguf(tu_tpath("a.gguf"), t, N_T, llama_kv, 4);
+    copy_file(tu_tpath("a.gguf"), tu_tpath("flip.gguf"));
+    ck_assert_int_eq(model_open(&m, tu_tpath("a.gguf"), &e), 0);
     off = model_tensor_find(&m, "blk.0.attn_v.weight")->off + 7;
     model_close(&m);
-    flip_bit(tpath("flip.gguf"), off);
-    hash_path(tpath("a.gguf"), HASH_WANT_RAW, &a);
-    hash_path(tpath("flip.gguf"), HASH_WANT_RAW, &b);
+    flip_bit(tu_tpath("flip.gguf"), off);
+    hash_path(tu_tpath("a.gguf"), HASH_WANT_RAW, &a);
+    hash_path(tu_tpath("flip.gguf"), HASH_WANT_RAW, &b);
     ck_assert_int_ne(memcmp(a.model_hash, b.model_hash, SHA256_LEN), 0);
     for (uint64_t i = 0; i < a.n_tensors; i++) {
         const struct hash_tensor *x = &a.t[i], *y = find(&b, x->name);
@@ -479,38 +448,38 @@ static void manifest_roundtrip(int format)
         rev[i] = t[N_T - 1 - i];
     memcpy(kv2, llama_kv, sizeof llama_kv);
     kv2[1].s = "edited";
-    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
-    write_gguf(tpath("moved.gguf"), rev, N_T, kv2, 4);
-    copy_file(tpath("a.gguf"), tpath("renamed.gguf"));
-    copy_file(tpath("a.gguf"), tpath("flip.gguf"));
-    ck_assert_int_eq(model_open(&m, tpath("a.gguf"), &e), 0);
+    write_gguf(tu_tpath("a.gguf"), t, N_T, llama_kv, 4);
+    write_gguf(tu_tpath("moved.gguf"), rev, N_T, kv2, 4);
+    copy_file(tu_tpath("a.gguf"), tu_tpath("renamed.gguf"));
+    copy_file(tu_tpath("a.gguf"), tu_tpath("flip.gguf"));
+    ck_assert_int_eq(model_open(&m, tu_tpath("a.gguf"), &e), 0);
     off = model_tensor_find(&m, "blk.0.attn_q.weight")->off + 3;
     model_close(&m);
-    flip_bit(tpath("flip.gguf"), off);
+    flip_bit(tu_tpath("flip.gguf"), off);
 
-    o.output = tpath("man");
+    o.output = tu_tpath("man");
     o.format = format;
-    files[0] = (char *)tpath("a.gguf");
+    files[0] = (char *)tu_tpath("a.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
 
     o = (struct hash_opts)HASH_OPTS_INIT;
-    o.check = tpath("man");
+    o.check = tu_tpath("man");
     /* the file as named in the manifest */
     ck_assert_int_eq(run(&o, 0, files, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, ": OK"));
     free(out);
     /* renamed: matched by its sha256 */
-    files[0] = (char *)tpath("renamed.gguf");
+    files[0] = (char *)tu_tpath("renamed.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
     /* reordered tensors and edited metadata: matched by the model hash */
-    files[0] = (char *)tpath("moved.gguf");
+    files[0] = (char *)tu_tpath("moved.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "OK (model hash"));
     free(out);
     /* one flipped bit: exit 1, the tensor is named */
-    files[0] = (char *)tpath("flip.gguf");
+    files[0] = (char *)tu_tpath("flip.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 1);
     ck_assert_msg(strstr(out, "tensor 'blk.0.attn_q.weight': MISMATCH") != NULL, "%s", out);
     ck_assert_ptr_null(strstr(out, "attn_v"));
@@ -522,7 +491,7 @@ static void manifest_roundtrip(int format)
     free(out);
     o.quiet = 0;
     /* a model the manifest does not know: mismatch */
-    files[0] = (char *)tpath("nonexistent.gguf");
+    files[0] = (char *)tu_tpath("nonexistent.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 1);
     free(out);
 }
@@ -549,13 +518,13 @@ START_TEST(manifest_json_fields)
     char *files[1], *out;
     int f0, t0;
 
-    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
-    o.output = tpath("man.json");
-    files[0] = (char *)tpath("a.gguf");
+    write_gguf(tu_tpath("a.gguf"), t, N_T, llama_kv, 4);
+    o.output = tu_tpath("man.json");
+    files[0] = (char *)tu_tpath("a.gguf");
     unsetenv("SOURCE_DATE_EPOCH");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
-    ck_assert_int_eq(mfile_open(&mf, tpath("man.json"), &e), 0);
+    ck_assert_int_eq(mfile_open(&mf, tu_tpath("man.json"), &e), 0);
     ck_assert_int_eq(json_parse(&d, (const char *)mf.data, mf.size, 0, "man.json", &e), 0);
     ck_assert(json_str_eq(&d, json_get(&d, 0, "tool"), "apr-hash"));
     ck_assert_int_lt(json_get(&d, 0, "generated_at"), 0);   /* deterministic by default */
@@ -578,7 +547,7 @@ START_TEST(manifest_json_fields)
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
     unsetenv("SOURCE_DATE_EPOCH");
-    ck_assert_int_eq(mfile_open(&mf, tpath("man.json"), &e), 0);
+    ck_assert_int_eq(mfile_open(&mf, tu_tpath("man.json"), &e), 0);
     ck_assert_ptr_nonnull(memmem(mf.data, mf.size,
                                  "\"generated_at\": \"1970-01-01T00:00:00Z\"", 38));
     mfile_close(&mf);
@@ -596,10 +565,10 @@ START_TEST(llama_gguf_hash_manifest)
     struct err e = ERR_INIT;
     struct sha256 h;
 
-    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
-    hash_path(tpath("a.gguf"), HASH_WANT_RAW, &a);
+    write_gguf(tu_tpath("a.gguf"), t, N_T, llama_kv, 4);
+    hash_path(tu_tpath("a.gguf"), HASH_WANT_RAW, &a);
     /* as llama-gguf-hash --all writes it, under a path that does not exist here */
-    f = fopen(tpath("a.gguf-hash.txt"), "w");
+    f = fopen(tu_tpath("a.gguf-hash.txt"), "w");
     sha256_init(&h, &e);
     for (int i = 0; i < N_T; i++) {
         const struct hash_tensor *ht = find(&a, t[i].name);
@@ -612,13 +581,13 @@ START_TEST(llama_gguf_hash_manifest)
     sha256_hex(whole, hex);
     fprintf(f, "sha256    %s  somewhere/model.gguf\n", hex);
     fclose(f);
-    o.check = tpath("a.gguf-hash.txt");
-    files[0] = (char *)tpath("a.gguf");
+    o.check = tu_tpath("a.gguf-hash.txt");
+    files[0] = (char *)tu_tpath("a.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
 
     /* one wrong entry: exit 1, named */
-    f = fopen(tpath("bad.txt"), "w");
+    f = fopen(tu_tpath("bad.txt"), "w");
     for (int i = 0; i < N_T; i++) {
         const struct hash_tensor *ht = find(&a, t[i].name);
         sha256_hex(ht->sha, hex);
@@ -628,18 +597,18 @@ START_TEST(llama_gguf_hash_manifest)
     }
     fprintf(f, "sha256    %s  model.gguf:not.in.the.file\n", hex);
     fclose(f);
-    o.check = tpath("bad.txt");
+    o.check = tu_tpath("bad.txt");
     ck_assert_int_eq(run(&o, 1, files, &out), 1);
     ck_assert_msg(strstr(out, "tensor 'blk.0.attn_k.weight': MISMATCH") != NULL, "%s", out);
     ck_assert_msg(strstr(out, "tensor 'not.in.the.file': MISSING") != NULL, "%s", out);
     free(out);
 
     /* only the whole-model line (--no-layer) */
-    f = fopen(tpath("whole.txt"), "w");
+    f = fopen(tu_tpath("whole.txt"), "w");
     sha256_hex(whole, hex);
     fprintf(f, "sha256    %s  model.gguf\n", hex);
     fclose(f);
-    o.check = tpath("whole.txt");
+    o.check = tu_tpath("whole.txt");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
     hash_model_release(&a);
@@ -652,38 +621,38 @@ START_TEST(sha256sum_manifest)
     char *files[2], *out, hex[SHA256_HEX_LEN + 1];
     FILE *f;
 
-    f = fopen(tpath("x.txt"), "w");
+    f = fopen(tu_tpath("x.txt"), "w");
     fputs("abc", f);
     fclose(f);
-    o.check = tpath("sums");
-    f = fopen(tpath("sums"), "w");
+    o.check = tu_tpath("sums");
+    f = fopen(tu_tpath("sums"), "w");
     fprintf(f, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  %s\n",
-            tpath("x.txt"));
+            tu_tpath("x.txt"));
     fclose(f);
     ck_assert_int_eq(run(&o, 0, files, &out), 0);
     free(out);
     /* our whole-file output is a sha256sum manifest */
     o = (struct hash_opts)HASH_OPTS_INIT;
-    files[0] = (char *)tpath("x.txt");
+    files[0] = (char *)tu_tpath("x.txt");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     snprintf(hex, sizeof hex, "%s", out);
     ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     free(out);
     /* changed content: mismatch; unreadable manifest: trouble */
-    f = fopen(tpath("x.txt"), "w");
+    f = fopen(tu_tpath("x.txt"), "w");
     fputs("abd", f);
     fclose(f);
-    o.check = tpath("sums");
+    o.check = tu_tpath("sums");
     ck_assert_int_eq(run(&o, 0, files, &out), 1);
     ck_assert_ptr_nonnull(strstr(out, "FAILED"));
     free(out);
-    o.check = tpath("no-such-manifest");
+    o.check = tu_tpath("no-such-manifest");
     ck_assert_int_eq(run(&o, 0, files, &out), 2);
     free(out);
-    f = fopen(tpath("garbage"), "w");
+    f = fopen(tu_tpath("garbage"), "w");
     fputs("hello\nworld\n", f);
     fclose(f);
-    o.check = tpath("garbage");
+    o.check = tu_tpath("garbage");
     ck_assert_int_eq(run(&o, 0, files, &out), 2);
     free(out);
 }
@@ -723,12 +692,12 @@ START_TEST(content_across_layouts)
             }
         }
     }
-    write_gguf(tpath("g.gguf"), t, N_T, llama_kv, 4);
-    write_st(tpath("s.safetensors"), hf, N_T, NULL);
-    write_st(tpath("w.safetensors"), f32, N_T, NULL);
-    hash_path(tpath("g.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
-    hash_path(tpath("s.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
-    hash_path(tpath("w.safetensors"), HASH_WANT_CONTENT, &w);
+    write_gguf(tu_tpath("g.gguf"), t, N_T, llama_kv, 4);
+    write_st(tu_tpath("s.safetensors"), hf, N_T, NULL);
+    write_st(tu_tpath("w.safetensors"), f32, N_T, NULL);
+    hash_path(tu_tpath("g.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
+    hash_path(tu_tpath("s.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
+    hash_path(tu_tpath("w.safetensors"), HASH_WANT_CONTENT, &w);
     ck_assert_mem_eq(g.content_hash, s.content_hash, SHA256_LEN);
     ck_assert_mem_eq(g.content_hash, w.content_hash, SHA256_LEN);
     /* stored bytes of q/k differ, so the model hash (stored bytes) does */
@@ -778,10 +747,10 @@ START_TEST(content_qwen2_names_only)
         ck_assert_int_eq(names_to_hf("qwen2", slice_from_cstr(t[i].name), names[i], NAMES_MAX), 0);
         hf[i].name = names[i];
     }
-    write_gguf(tpath("q.gguf"), t, 4, kv, 3);
-    write_st(tpath("q.safetensors"), hf, 4, NULL);
-    hash_path(tpath("q.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
-    hash_path(tpath("q.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
+    write_gguf(tu_tpath("q.gguf"), t, 4, kv, 3);
+    write_st(tu_tpath("q.safetensors"), hf, 4, NULL);
+    hash_path(tu_tpath("q.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
+    hash_path(tu_tpath("q.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
     ck_assert_mem_eq(g.model_hash, s.model_hash, SHA256_LEN);
     ck_assert_mem_eq(g.content_hash, s.content_hash, SHA256_LEN);
     ck_assert_int_eq(find(&g, "blk.0.attn_q.weight")->unpermuted, 0);
@@ -801,12 +770,12 @@ START_TEST(gguf_and_apr_conversion_agree)
     struct err e = ERR_INIT;
     struct hash_model g, a;
 
-    write_gguf(tpath("a.gguf"), t, N_T, llama_kv, 4);
-    ck_assert_int_eq(model_open(&m, tpath("a.gguf"), &e), 0);
-    ck_assert_msg(apr_write(&m, tpath("a.apr"), NULL, &e) == 0, "apr_write: %s", e.msg);
+    write_gguf(tu_tpath("a.gguf"), t, N_T, llama_kv, 4);
+    ck_assert_int_eq(model_open(&m, tu_tpath("a.gguf"), &e), 0);
+    ck_assert_msg(apr_write(&m, tu_tpath("a.apr"), NULL, &e) == 0, "apr_write: %s", e.msg);
     model_close(&m);
-    hash_path(tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
-    hash_path(tpath("a.apr"), HASH_WANT_RAW | HASH_WANT_CONTENT, &a);
+    hash_path(tu_tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
+    hash_path(tu_tpath("a.apr"), HASH_WANT_RAW | HASH_WANT_CONTENT, &a);
     ck_assert_int_eq(a.format, MODEL_FMT_APR);
     ck_assert_mem_eq(g.model_hash, a.model_hash, SHA256_LEN);
     ck_assert_mem_eq(g.content_hash, a.content_hash, SHA256_LEN);
@@ -852,30 +821,30 @@ START_TEST(verify_source)
 {
     struct hash_opts o = HASH_OPTS_INIT;
     char *files[1], *out;
-    FILE *f = fopen(tpath("src.gguf"), "w");
+    FILE *f = fopen(tu_tpath("src.gguf"), "w");
 
     fputs("abc", f);
     fclose(f);
-    f = fopen(tpath("other"), "w");
+    f = fopen(tu_tpath("other"), "w");
     fputs("abd", f);
     fclose(f);
-    write_apr_with(tpath("m.apr"),
+    write_apr_with(tu_tpath("m.apr"),
                    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    write_apr_with(tpath("nokey.apr"), NULL);
-    files[0] = (char *)tpath("m.apr");
-    o.verify_source = tpath("src.gguf");
+    write_apr_with(tu_tpath("nokey.apr"), NULL);
+    files[0] = (char *)tu_tpath("m.apr");
+    o.verify_source = tu_tpath("src.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "source OK"));
     free(out);
-    o.verify_source = tpath("other");
+    o.verify_source = tu_tpath("other");
     ck_assert_int_eq(run(&o, 1, files, &out), 1);
     ck_assert_ptr_nonnull(strstr(out, "MISMATCH"));
     free(out);
-    files[0] = (char *)tpath("nokey.apr");
+    files[0] = (char *)tu_tpath("nokey.apr");
     ck_assert_int_eq(run(&o, 1, files, &out), 2);
     free(out);
-    o.verify_source = tpath("missing-source");
-    files[0] = (char *)tpath("m.apr");
+    o.verify_source = tu_tpath("missing-source");
+    files[0] = (char *)tu_tpath("m.apr");
     ck_assert_int_eq(run(&o, 1, files, &out), 2);
     free(out);
 }
@@ -885,12 +854,12 @@ START_TEST(multi_file_worst_status)
 {
     struct hash_opts o = HASH_OPTS_INIT;
     char *files[3], *out;
-    FILE *f = fopen(tpath("x"), "w");
+    FILE *f = fopen(tu_tpath("x"), "w");
     fputs("abc", f);
     fclose(f);
-    files[0] = (char *)tpath("x");
-    files[1] = (char *)tpath("nonexistent");
-    files[2] = (char *)tpath("x");
+    files[0] = (char *)tu_tpath("x");
+    files[1] = (char *)tu_tpath("nonexistent");
+    files[2] = (char *)tu_tpath("x");
     o.n_threads = 2;
     ck_assert_int_eq(run(&o, 3, files, &out), 1);
     /* both good files are printed, in argument order */
@@ -901,15 +870,6 @@ START_TEST(multi_file_worst_status)
 END_TEST
 
 /* ---- the shared third-party fixtures -------------------------------------------------- */
-
-static const char *shared_dir(void)
-{
-    static char buf[512];
-    const char *s = getenv("APR_SHARED_FIXTURES");
-    struct stat st;
-    snprintf(buf, sizeof buf, "%s/gguf", s && *s ? s : "../shared/fixtures");
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
-}
 
 static const char *const quants[] = { "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K", "IQ4_XS" };
 
@@ -927,8 +887,7 @@ static void jget(const struct json_doc *d, int obj, const char *key, char *buf, 
 
 START_TEST(shared_fixture_hashes)
 {
-    const char *dir = shared_dir();
-    char path[1024], ref[1024], want[128], name[256], hex[SHA256_HEX_LEN + 1];
+    char dir[512], path[1024], ref[1024], want[128], name[256], hex[SHA256_HEX_LEN + 1];
     struct mfile mf;
     struct json_doc d;
     struct err e = ERR_INIT;
@@ -936,8 +895,9 @@ START_TEST(shared_fixture_hashes)
     uint8_t sha[SHA256_LEN];
     int tens, j;
 
-    if (!dir)
-        return;   /* skipped: no ../shared/fixtures */
+    if (!tu_need_shared("gguf"))
+        return;
+    snprintf(dir, sizeof dir, "%s/gguf", tu_shared_dir());
     snprintf(path, sizeof path, "%s/tiny-llama-small-%s.gguf", dir, quants[_i]);
     snprintf(ref, sizeof ref, "%s/refs/tiny-llama-small-%s.tensors.json", dir, quants[_i]);
     ck_assert_int_eq(mfile_open(&mf, ref, &e), 0);
@@ -978,16 +938,16 @@ END_TEST
 
 START_TEST(shared_fixture_check_gguf_hash)
 {
-    const char *dir = shared_dir();
-    char path[1024], man[1024], *files[1], *out;
+    char dir[512], path[1024], man[1024], *files[1], *out;
     struct hash_opts o = HASH_OPTS_INIT;
     struct model m;
     struct err e = ERR_INIT;
     struct slice saved;
     uint64_t k;
 
-    if (!dir)
+    if (!tu_need_shared("gguf"))
         return;
+    snprintf(dir, sizeof dir, "%s/gguf", tu_shared_dir());
     snprintf(path, sizeof path, "%s/tiny-llama-small-%s.gguf", dir, quants[_i]);
     snprintf(man, sizeof man, "%s/refs/tiny-llama-small-%s.gguf-hash.txt", dir, quants[_i]);
     o.check = man;
@@ -998,9 +958,9 @@ START_TEST(shared_fixture_check_gguf_hash)
     ck_assert_int_eq(model_open(&m, path, &e), 0);
     for (uint64_t i = 0; i < m.n_tensors; i++) {
         char want[300];
-        copy_file(path, tpath("flip.gguf"));
-        flip_bit(tpath("flip.gguf"), m.tensors[i].off + (m.tensors[i].size * 7 / 13));
-        files[0] = (char *)tpath("flip.gguf");
+        copy_file(path, tu_tpath("flip.gguf"));
+        flip_bit(tu_tpath("flip.gguf"), m.tensors[i].off + (m.tensors[i].size * 7 / 13));
+        files[0] = (char *)tu_tpath("flip.gguf");
         ck_assert_int_eq(run(&o, 1, files, &out), 1);
         snprintf(want, sizeof want, "tensor '%.*s': MISMATCH", (int)m.tensors[i].name.n,
                  m.tensors[i].name.p);
@@ -1019,10 +979,10 @@ START_TEST(shared_fixture_check_gguf_hash)
         m.tensors[i] = m.tensors[m.n_tensors - 1 - i];
         m.tensors[m.n_tensors - 1 - i] = tmp;
     }
-    ck_assert_msg(gguf_write(&m, tpath("edited.gguf"), NULL, &e) == 0, "%s", e.msg);
+    ck_assert_msg(gguf_write(&m, tu_tpath("edited.gguf"), NULL, &e) == 0, "%s", e.msg);
     m.kv[k].val.v.s = saved;
     model_close(&m);
-    files[0] = (char *)tpath("edited.gguf");
+    files[0] = (char *)tu_tpath("edited.gguf");
     ck_assert_int_eq(run(&o, 1, files, &out), 0);
     free(out);
 }
@@ -1034,7 +994,7 @@ Suite *hash_suite(void)
     TCase *tc = tcase_create("core");
     TCase *fx = tcase_create("shared");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, file_known_vectors);
     tcase_add_test(tc, model_hash_invariance);
@@ -1052,7 +1012,7 @@ Suite *hash_suite(void)
     tcase_add_test(tc, verify_source);
     tcase_add_test(tc, multi_file_worst_status);
     suite_add_tcase(s, tc);
-    tcase_add_checked_fixture(fx, setup, teardown);
+    tcase_add_checked_fixture(fx, tu_setup, tu_teardown);
     tcase_set_timeout(fx, 60);
     tcase_add_loop_test(fx, shared_fixture_hashes, 0, 6);
     tcase_add_loop_test(fx, shared_fixture_check_gguf_hash, 0, 6);
