@@ -2261,7 +2261,8 @@ static void report(struct cv *c, int wrote)
     FILE *f = c->o->out;
     uint64_t bytes = 0;
 
-    if (!f || (c->o->quiet && !c->o->dry_run))
+    /* Quiet on success: the report only when asked for (-v, --json) or planning. */
+    if (!f || !(c->o->verbose || c->o->json || c->o->dry_run))
         return;
     for (uint64_t i = 0; i < c->n_tp; i++)
         bytes += c->out_m.tensors ? c->out_m.tensors[i].size : 0;

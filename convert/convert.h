@@ -30,7 +30,8 @@ struct convert_opts {
     int         dry_run;     /* print the plan, write nothing */
     int         verify;      /* re-read the output and compare with the source */
     int         json;        /* the report as JSON */
-    int         quiet;       /* no report on success, no notes */
+    int         quiet;       /* no notes (widenings, fallbacks) on stderr */
+    int         verbose;     /* the report on success (always with json or dry_run) */
     int         progress;    /* progress bar on stderr (only drawn on a terminal) */
     int         timestamp;   /* record created_at (SOURCE_DATE_EPOCH or now) */
     int         n_threads;   /* for dtype conversion; 0 = all cores */
@@ -40,7 +41,7 @@ struct convert_opts {
     volatile int *cancel;    /* set non-zero (by a signal handler) to stop: cleaned up */
 };
 
-#define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL }
+#define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL }
 
 /*
  * Convert in to out.  Returns 0, or -1 with e set (ERR_USAGE for bad options, which

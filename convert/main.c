@@ -8,7 +8,7 @@
 #include "../common/banned.h"
 
 static const char usage_str[] =
-    "usage: apr-convert [-fjq] [--dry-run] [--dtype type] [--lossless] [--names style]\n"
+    "usage: apr-convert [-fjqv] [--dry-run] [--dtype type] [--lossless] [--names style]\n"
     "       [--no-progress] [--shard-size bytes] [--timestamp] [--to format] [--verify]\n"
     "       input output\n"
     "       apr-convert --version\n";
@@ -32,7 +32,8 @@ static const char help_str[] =
     "      --to FORMAT     apr, gguf or safetensors\n"
     "      --verify        re-read the output and compare every tensor with the source\n"
     "  -j, --json          the report as JSON\n"
-    "  -q, --quiet         no report, no notes\n"
+    "  -q, --quiet         no notes on stderr (widened tensors, fallbacks)\n"
+    "  -v, --verbose       print a report (tensors, bytes, widenings) on success\n"
     "  -h, --help          this help\n"
     "      --version       print the version\n"
     "\n"
@@ -55,6 +56,7 @@ static const struct option longopts[] = {
     { "shard-size",   required_argument, NULL, OPT_SHARD },
     { "timestamp",    no_argument,       NULL, OPT_TIMESTAMP },
     { "to",           required_argument, NULL, OPT_TO },
+    { "verbose",      no_argument,       NULL, 'v' },
     { "verify",       no_argument,       NULL, OPT_VERIFY },
     { "version",      no_argument,       NULL, CLI_OPT_VERSION },
     { NULL, 0, NULL, 0 },
@@ -77,12 +79,13 @@ int main(int argc, char **argv)
 
     cli_init(argv[0]);
     o.progress = 1;
-    while ((ch = getopt_long(argc, argv, "fhjq", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "fhjqv", longopts, NULL)) != -1) {
         switch (ch) {
         case 'f':                  o.force = 1; break;
         case 'h':                  return cli_help(usage_str, help_str);
         case 'j':                  o.json = 1; break;
         case 'q':                  o.quiet = 1; break;
+        case 'v':                  o.verbose = 1; break;
         case OPT_DRY_RUN:          o.dry_run = 1; break;
         case OPT_DTYPE:            o.dtype = optarg; break;
         case OPT_LOSSLESS:         o.lossless = 1; break;

@@ -18,8 +18,8 @@ run apr-hash -o demo.manifest.json demo.gguf
 run cat demo.manifest.json
 run apr-hash --check demo.manifest.json demo.gguf
 # apr-convert: GGUF -> APR -> GGUF, checked, and both inspected
-run apr-convert -f --verify demo.gguf demo.apr
+run apr-convert -v -f --verify demo.gguf demo.apr
 run apr-inspect demo.apr
-run apr-convert -f --verify demo.apr demo-back.gguf
+run apr-convert -v -f --verify demo.apr demo-back.gguf
 run apr-inspect demo-back.gguf
 run cmp demo.gguf demo-back.gguf

@@ -27,7 +27,8 @@ expect_match "--dry-run --json" '"action": "copy"' "apr-convert --dry-run --json
 expect_match "--dry-run shows the permutation" 'model\.layers\.0\.self_attn\.q_proj\.weight.*permuted' "apr-convert --dry-run $D $FIX/hf/"
 
 expect_exit "GGUF to APR with --verify" 0 "apr-convert --verify $D $FIX/demo.apr"
-expect_match "report names both formats" '\(GGUF\) -> .*\(APR\)' "apr-convert -f $D $FIX/demo.apr"
+testing "quiet on success" "apr-convert -f $D $FIX/demo.apr 2>&1 | wc -c" "0"
+expect_match "-v report names both formats" '\(GGUF\) -> .*\(APR\)' "apr-convert -v -f $D $FIX/demo.apr"
 expect_exit "refuses to overwrite" 1 "apr-convert $D $FIX/demo.apr"
 expect_match "says why" 'exists \(use -f' "apr-convert $D $FIX/demo.apr"
 expect_exit "-f replaces" 0 "apr-convert -q -f $D $FIX/demo.apr"
