@@ -417,6 +417,14 @@ static const char *const group_fields[] = {
     "name", "author", "version", "organization", "description", "url", "doi", "uuid", "repo_url", NULL,
 };
 
+/* A key that is absent and one set to null (APR writes its provenance keys as null
+ * when unset) are the same hole for a release engineer. */
+static const struct model_kv *lic_find(const struct model *m, const char *key)
+{
+    const struct model_kv *kv = model_kv_find(m, key);
+    return kv && kv->val.type == MV_NULL ? NULL : kv;
+}
+
 static void lic_text_row(FILE *f, const char *label, const struct model_kv *kv)
 {
     fprintf(f, "  %-22s ", label);
@@ -518,7 +526,7 @@ static void license_text(FILE *f, const struct model *m)
     cli_put_escaped(f, m->path, strlen(m->path));
     fprintf(f, "\nformat:    %s\n\nprovenance:\n", model_format_name(m->format));
     for (; t->label; t++)
-        lic_text_row(f, t->label, model_kv_find(m, t->key));
+        lic_text_row(f, t->label, lic_find(m, t->key));
     if (m->format == MODEL_FMT_GGUF) {
         lic_group(f, NULL, m, "base_model");
         lic_group(f, NULL, m, "dataset");
@@ -546,7 +554,7 @@ static void license_json(struct json_w *w, const struct model *m)
     json_w_key(w, "provenance");
     json_w_obj(w);
     for (; t->label; t++)
-        lic_json_row(w, t->label, model_kv_find(m, t->key));
+        lic_json_row(w, t->label, lic_find(m, t->key));
     if (m->format == MODEL_FMT_GGUF) {
         lic_group(NULL, w, m, "base_model");
         lic_group(NULL, w, m, "dataset");
@@ -565,7 +573,7 @@ static void license_json(struct json_w *w, const struct model *m)
     json_w_key(w, "missing");
     json_w_arr(w);
     for (t = lic_table(m); t->label; t++)
-        if (!model_kv_find(m, t->key))
+        if (!lic_find(m, t->key))
             json_w_str(w, t->label);
     json_w_arr_end(w);
     json_w_obj_end(w);
