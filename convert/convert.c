@@ -34,7 +34,14 @@
  *            - the metadata key "apr_tools.dtype_ext" = "ggml+192" tells our reader
  *              (apr_read.c) that the flag means "extension codes", not encryption.
  *   SafeTensors: quantized types are widened to F32.
- *   GGUF   APR-native Q4/Q8 and SafeTensors-only floats (F8, F64...) become F32.
+ *   GGUF   APR-native Q4/Q8 and SafeTensors-only floats (F8, F64...) become F32, and
+ *          so do F16/BF16 tensors of one dimension and every "*_norm.weight"
+ *          (llama.cpp's CPU backend multiplies by norm weights only in F32; its own
+ *          converter makes the same choice).  Each such tensor is listed in the GGUF key
+ *          "apr_tools.narrowed" (ARRAY[STRING] of "<gguf name>=<F16|BF16>", written
+ *          last); converting that GGUF to SafeTensors or APR (--dtype keep) narrows the
+ *          listed F32 tensors back when every element survives F32 -> type -> F32 bit for
+ *          bit (else they stay F32, with a note), so HF -> GGUF -> HF is byte-identical.
  * --dtype converts the 2-D+ weights (1-D tensors, i.e. norms and biases, stay float as
  * llama.cpp keeps them; integer tensors are never touched); block types need rows that
  * are whole blocks, else the tensor falls back (K-quants -> Q8_0, else F16) and the plan
@@ -51,6 +58,15 @@
  * floats are the strings "nan", "inf", "-inf").  Reading it back restores every GGUF
  * key (and config.json entry) with its exact type, so GGUF->APR->GGUF and
  * HF->APR->HF keep all metadata.
+ *
+ * GGUF keys.  A GGUF file's own keys (gguf_origin) are written back as they are.  From
+ * any other origin meta_gguf adds what llama.cpp expects, identically on every route
+ * (HF->GGUF == HF->APR->GGUF byte for byte): general.name, {arch}.rope.dimension_count
+ * (llama family: the head size), bos/eos ids, general.file_type (file_type: llama_ftype
+ * of the most common 2-D+ type by elements), and without a tokenizer
+ * tokenizer.ggml.model = "none" plus {arch}.vocab_size (llama.cpp refuses a file
+ * without the key; "none" gives placeholder tokens; st_write_tokenizer writes no
+ * tokenizer.json for it).
  */
 #include "convert.h"
 
@@ -85,6 +101,7 @@
 #include "../common/banned.h"
 
 #define NS_KEY      "apr_tools.kv"
+#define NARROW_KEY  "apr_tools.narrowed"
 #define EXT_KEY     "apr_tools.dtype_ext"
 #define EXT_VALUE   "ggml+192"
 #define EXT_BASE    192
@@ -142,6 +159,9 @@ struct tplan {
     int         widened;       /* dtype changed because the target cannot hold it */
     int         converted;     /* dtype changed (widened or --dtype) */
     int         tied_copy;     /* APR lm_head.weight synthesized from the embedding */
+    int         f32_norm;      /* GGUF: kept F32 or widened to F32 for llama.cpp (1-D, norm) */
+    int         orig_dtype;    /* F16/BF16 this F32 tensor stands for (apr_tools.narrowed), or 0 */
+    int         narrowed;      /* dtype restored to orig_dtype (exactly) */
     char        note[160];
 };
 
@@ -172,6 +192,7 @@ struct cv {
     char             *stage_out;  /* the output inside it */
     int               verified;
     uint64_t          n_widened;
+    uint64_t          n_narrowed;
     int              *fds;        /* per source file, opened on demand for pread (-1) */
     /* APR: the source SHA-256 is computed on a second thread while the data is written;
      * source_sha256 holds a placeholder of the same length until apr_write's meta_final */
@@ -879,6 +900,25 @@ static int canon_from_apr_fields(struct cv *c, struct err *e)
     return 0;
 }
 
+/*
+ * Whether the canonical list is a GGUF file's own keys: a GGUF source, or an APR file
+ * whose apr_tools.kv came from one (it has no hf.config.* entries).  GGUF output then
+ * reproduces those keys as they are; otherwise (SafeTensors, an APR file made from
+ * one, an aprender APR file) it derives the keys llama.cpp wants the same way on
+ * every route (meta_gguf), so HF -> GGUF and HF -> APR -> GGUF give the same file.
+ */
+static int gguf_origin(const struct cv *c)
+{
+    if (c->src.format == MODEL_FMT_GGUF)
+        return 1;
+    if (c->src.format != MODEL_FMT_APR || !model_kv_find(&c->src, NS_KEY))
+        return 0;
+    for (uint64_t i = 0; i < c->n_ck; i++)
+        if (slice_starts_with(c->ck[i].key, "hf.config."))
+            return 0;
+    return 1;
+}
+
 /* ---- tensor plan */
 
 static int is_block(int dt)
@@ -964,8 +1004,107 @@ static int plan_dtype(struct cv *c, struct tplan *p)
         want = DT_F32;
         p->widened = 1;
     }
+    /* llama.cpp multiplies by norm weights only in F32 (ggml_compute_forward_mul: "only
+     * f32 src1 supported"); its converter keeps n_dims <= 1 and *_norm.weight in F32 */
+    if (c->tgt == TGT_GGUF && (want == DT_F16 || want == DT_BF16) &&
+        (t->n_dims <= 1 || ends_with(p->name, "_norm.weight"))) {
+        p->f32_norm = 1;
+        if (t->dtype == DT_F16 || t->dtype == DT_BF16) {
+            snprintf(p->note, sizeof p->note, "widened: llama.cpp needs norms and 1-D "
+                     "tensors in F32; %s records %s", NARROW_KEY, dtype_name(t->dtype));
+            p->widened = 1;
+            p->orig_dtype = t->dtype;
+        } else {
+            snprintf(p->note, sizeof p->note, "kept F32: llama.cpp needs norms and 1-D "
+                     "tensors in F32");
+        }
+        want = DT_F32;
+    }
     p->dtype = want;
     p->converted = want != t->dtype;
+    return 0;
+}
+
+/* The F16/BF16 type that the source's apr_tools.narrowed records for tensor name, or 0. */
+static int narrow_lookup(const struct cv *c, struct slice name)
+{
+    const struct model_kv *kv = ck_find(c, NARROW_KEY);
+
+    if (!kv || kv->val.type != MV_ARR || !kv->val.v.arr.strs)
+        return 0;
+    for (uint64_t i = 0; i < kv->val.v.arr.n; i++) {
+        struct slice s = kv->val.v.arr.strs[i];
+        size_t eq = s.n;
+        char tn[16];
+        int dt;
+        while (eq > 0 && s.p[eq - 1] != '=')
+            eq--;
+        if (eq == 0 || eq - 1 != name.n || memcmp(s.p, name.p, name.n) != 0 ||
+            s.n - eq >= sizeof tn)
+            continue;
+        snprintf(tn, sizeof tn, "%.*s", (int)(s.n - eq), s.p + eq);
+        dt = dtype_from_name(tn);
+        return dt == DT_F16 || dt == DT_BF16 ? dt : 0;
+    }
+    return 0;
+}
+
+/* Whether every element of F32 tensor t survives F32 -> dt -> F32 bit for bit. */
+static int narrow_exact(const struct cv *c, const struct model_tensor *t, int dt, int *ok,
+                        struct err *e)
+{
+    int64_t chunk = t->n_elems < CONV_ELEMS ? t->n_elems : CONV_ELEMS;
+    float *a, *b;
+    uint8_t *h;
+    int rc = 0;
+
+    *ok = 1;
+    if (chunk < 1)
+        return 0;
+    a = malloc((size_t)chunk * sizeof *a);
+    b = malloc((size_t)chunk * sizeof *b);
+    h = malloc((size_t)chunk * 2);
+    if (!a || !b || !h)
+        rc = ERR(e, ERR_NOMEM, "out of memory");
+    for (int64_t i0 = 0; rc == 0 && *ok && i0 < t->n_elems; i0 += chunk) {
+        int64_t n = t->n_elems - i0 < chunk ? t->n_elems - i0 : chunk;
+        if (dq_to_f32(DT_F32, t->data + (size_t)i0 * 4, (uint64_t)n * 4, a, n, 1, e) ||
+            dq_quantize_mt(dt, a, h, 1, n, c->n_threads, e) ||
+            dq_to_f32(dt, h, (uint64_t)n * 2, b, n, 1, e))
+            rc = -1;
+        else if (memcmp(a, b, (size_t)n * sizeof *a) != 0)
+            *ok = 0;
+    }
+    free(a);
+    free(b);
+    free(h);
+    drop_pages(t->data, t->size);
+    return rc;
+}
+
+/* SafeTensors or APR output (--dtype keep) of a tensor that apr_tools.narrowed lists:
+ * back to the recorded type when that is exact, else F32 with a note. */
+static int plan_narrow(struct cv *c, struct tplan *p, struct err *e)
+{
+    int dt = p->orig_dtype, ok;
+
+    if (!dt || c->tgt == TGT_GGUF || c->dtype_req >= 0 || p->src->dtype != DT_F32 ||
+        p->dtype != DT_F32 || !holds(c, dt))
+        return 0;
+    if (narrow_exact(c, p->src, dt, &ok, e)) {
+        err_prefix(e, "%s: tensor '%s'", c->in, p->name);
+        return -1;
+    }
+    if (!ok) {
+        snprintf(p->note, sizeof p->note, "kept F32: not every value survives F32 -> %s -> "
+                 "F32 (%s)", dtype_name(dt), NARROW_KEY);
+        return 0;
+    }
+    snprintf(p->note, sizeof p->note, "narrowed: back to %s (%s)", dtype_name(dt), NARROW_KEY);
+    p->dtype = dt;
+    p->converted = 1;
+    p->narrowed = 1;
+    c->n_narrowed++;
     return 0;
 }
 
@@ -1042,10 +1181,14 @@ static int plan_tensors(struct cv *c, struct err *e)
                            "heads", c->in, p->name, (long long)t->shape[0],
                            (long long)p->n_head);
         }
+        if (t->dtype == DT_F32)
+            p->orig_dtype = narrow_lookup(c, t->name);
         r = plan_dtype(c, p);
         if (r == -2)
             return ERR(e, ERR_UNSUPPORTED, "%s: tensor '%s': %s cannot hold %s", c->in, p->name,
                        tgt_name(c->tgt), dtype_name(t->dtype));
+        if (plan_narrow(c, p, e))
+            return -1;
         if (p->widened)
             c->n_widened++;
         if (is_head(p->name))
@@ -1165,8 +1308,9 @@ static int any_quant(const struct cv *c)
 static int ck_fixup(struct cv *c, struct err *e)
 {
     int any_conv = 0;
+    /* (the exact F32 <-> F16/BF16 moves of apr_tools.narrowed tensors are not a change) */
     for (uint64_t k = 0; k < c->n_tp; k++)
-        any_conv |= c->tp[k].converted;
+        any_conv |= c->tp[k].converted && !c->tp[k].f32_norm && !c->tp[k].narrowed;
     if (!any_conv)
         return 0;
     for (uint64_t i = 0; i < c->n_ck; i++)
@@ -1188,17 +1332,68 @@ static int out_add_u(struct cv *c, const char *key, enum model_vtype t, uint64_t
     return kstr(c, key, &k, e) || out_push(c, k, &v, 0, cap, e);
 }
 
+/* The attention head size: hf.config.head_dim, {arch}.attention.key_length, else
+ * embedding_length / head_count.  0, or -1 when none is known. */
+static int head_dim(const struct cv *c, uint64_t *u)
+{
+    uint64_t heads = 0, hidden = 0;
+
+    if ((ck_u64(c, "hf.config.head_dim", u) == 0 || ck_au64(c, "attention.key_length", u) == 0) &&
+        *u > 0 && *u <= UINT32_MAX)
+        return 0;
+    if (ck_au64(c, "attention.head_count", &heads) || ck_au64(c, "embedding_length", &hidden) ||
+        heads == 0 || hidden / heads == 0 || hidden / heads > UINT32_MAX)
+        return -1;
+    *u = hidden / heads;
+    return 0;
+}
+
+/* apr_tools.narrowed: "<name>=<F16|BF16>" for every F32 output tensor that stands for
+ * an F16/BF16 one (widened for llama.cpp here, or listed by the source).  Last key. */
+static int meta_gguf_narrowed(struct cv *c, uint64_t *cap, struct err *e)
+{
+    struct model_val v = { .type = MV_ARR };
+    struct slice k;
+    uint64_t n = 0;
+
+    for (uint64_t i = 0; i < c->n_tp; i++)
+        n += c->tp[i].dtype == DT_F32 && c->tp[i].orig_dtype;
+    if (!n)
+        return 0;
+    v.v.arr.elem = MV_STR;
+    v.v.arr.strs = calloc(n, sizeof *v.v.arr.strs);
+    if (!v.v.arr.strs)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < c->n_tp; i++) {
+        const struct tplan *p = &c->tp[i];
+        char ent[NAMES_MAX + 16];
+        if (p->dtype != DT_F32 || !p->orig_dtype)
+            continue;
+        snprintf(ent, sizeof ent, "%s=%s", p->name, dtype_name(p->orig_dtype));
+        if (kstr(c, ent, &v.v.arr.strs[v.v.arr.n++], e)) {
+            free(v.v.arr.strs);
+            return -1;
+        }
+    }
+    if (kstr(c, NARROW_KEY, &k, e) || out_push(c, k, &v, 1, cap, e)) {
+        free(v.v.arr.strs);
+        return -1;
+    }
+    return 0;
+}
+
 static int meta_gguf(struct cv *c, struct err *e)
 {
     uint64_t cap = 0, u;
-    int exact = c->src.format == MODEL_FMT_GGUF || model_kv_find(&c->src, NS_KEY);
+    int exact = gguf_origin(c);
     int any_conv = 0, i;
 
     for (uint64_t k = 0; k < c->n_tp; k++)
         any_conv |= c->tp[k].converted;
     for (uint64_t k = 0; k < c->n_ck; k++) {
         const struct model_kv *kv = &c->ck[k];
-        if (slice_starts_with(kv->key, "hf.config.") || slice_starts_with(kv->key, "safetensors."))
+        if (slice_starts_with(kv->key, "hf.config.") || slice_starts_with(kv->key, "safetensors.") ||
+            slice_eq_cstr(kv->key, NARROW_KEY))
             continue;
         if (kv->val.type >= MV_GGUF_COUNT ||
             (kv->val.type == MV_ARR && (kv->val.v.arr.items || kv->val.v.arr.elem >= MV_GGUF_COUNT)))
@@ -1219,9 +1414,10 @@ static int meta_gguf(struct cv *c, struct err *e)
             if (kstr(c, "general.name", &k, e) || out_push(c, k, &v, 0, &cap, e))
                 return -1;
         }
-        if (ck_u64(c, "hf.config.head_dim", &u) == 0 && u <= UINT32_MAX &&
+        /* llama family: the rotary dimensions are the head size */
+        if (names_arch_permutes(c->arch) &&
             out_find(c, akey(c, "rope.dimension_count", key, sizeof key)) < 0 &&
-            names_arch_permutes(c->arch) && out_add_u(c, key, MV_U32, u, &cap, e))
+            head_dim(c, &u) == 0 && out_add_u(c, key, MV_U32, u, &cap, e))
             return -1;
         if (out_find(c, "tokenizer.ggml.tokens") >= 0) {
             if (ck_u64(c, "hf.config.bos_token_id", &u) == 0 && u <= UINT32_MAX &&
@@ -1240,8 +1436,29 @@ static int meta_gguf(struct cv *c, struct err *e)
     if (any_quant(c) && out_find(c, "general.quantization_version") < 0 &&
         out_add_u(c, "general.quantization_version", MV_U32, 2, &cap, e))
         return -1;
+    if (!exact && out_find(c, "tokenizer.ggml.model") < 0) {
+        /* no tokenizer: llama.cpp loads "none" (LLAMA_VOCAB_TYPE_NONE) with
+         * {arch}.vocab_size placeholder tokens, and refuses a file without the key */
+        struct model_val v = { .type = MV_STR };
+        struct slice k;
+        char key[160];
+        v.v.s = slice_from_cstr("none");
+        if (kstr(c, "tokenizer.ggml.model", &k, e) || out_push(c, k, &v, 0, &cap, e))
+            return -1;
+        if (out_find(c, akey(c, "vocab_size", key, sizeof key)) < 0) {
+            for (uint64_t t = 0; t < c->n_tp; t++) {
+                const struct model_tensor *emb = c->tp[t].src;
+                if (!is_embedding(emb->name) || emb->n_dims != 2 ||
+                    (uint64_t)emb->shape[0] > UINT32_MAX)
+                    continue;
+                if (out_add_u(c, key, MV_U32, (uint64_t)emb->shape[0], &cap, e))
+                    return -1;
+                break;
+            }
+        }
+    }
     (void)any_conv;
-    return 0;
+    return meta_gguf_narrowed(c, &cap, e);
 }
 
 /* config.json for a model that has none (GGUF or aprender APR source). */
@@ -1640,6 +1857,8 @@ static int meta_apr(struct cv *c, struct err *e)
     for (uint64_t i = 0; i < c->n_ck; i++) {
         const struct model_kv *k = &c->ck[i];
         const char *ref = NULL;
+        if (slice_eq_cstr(k->key, NARROW_KEY))
+            continue;   /* about the source's tensors; GGUF output writes its own */
         if (toks && k->val.type == MV_ARR) {
             if (slice_eq_cstr(k->key, "tokenizer.ggml.tokens"))
                 ref = "tokenizer.vocabulary";
@@ -1986,9 +2205,11 @@ static int verify_tensor(struct cv *c, const struct tplan *p, const struct model
                 break;
             }
             for (int64_t i = 0; i < ne; i++) {
-                if (p->widened && memcmp(&a[i], &b[i], 4) != 0 && !(isnan(a[i]) && isnan(b[i]))) {
-                    rc = ERR(e, ERR_MISMATCH, "element %lld: %g widened to %g",
-                             (long long)(r * row_elems + i), (double)a[i], (double)b[i]);
+                if ((p->widened || p->narrowed) && memcmp(&a[i], &b[i], 4) != 0 &&
+                    !(isnan(a[i]) && isnan(b[i]))) {
+                    rc = ERR(e, ERR_MISMATCH, "element %lld: %g %s to %g",
+                             (long long)(r * row_elems + i), (double)a[i],
+                             p->narrowed ? "narrowed" : "widened", (double)b[i]);
                     break;
                 }
                 if (isfinite(a[i]) && isfinite(b[i])) {
@@ -2295,6 +2516,8 @@ static void report(struct cv *c, int wrote)
         json_w_u64(&w, bytes);
         json_w_key(&w, "widened");
         json_w_u64(&w, c->n_widened);
+        json_w_key(&w, "narrowed");
+        json_w_u64(&w, c->n_narrowed);
         json_w_key(&w, "tensors");
         json_w_arr(&w);
         for (uint64_t i = 0; i < c->n_tp; i++) {
@@ -2314,8 +2537,8 @@ static void report(struct cv *c, int wrote)
                 json_w_u64(&w, (uint64_t)p->src->shape[k]);
             json_w_arr_end(&w);
             json_w_key(&w, "action");
-            json_w_str(&w, p->widened ? "widen" : p->converted ? "convert"
-                           : p->perm ? "permute" : "copy");
+            json_w_str(&w, p->widened ? "widen" : p->narrowed ? "narrow"
+                           : p->converted ? "convert" : p->perm ? "permute" : "copy");
             if (p->perm) {
                 json_w_key(&w, "permutation");
                 json_w_str(&w, p->perm == 1 ? "hf-to-gguf" : "gguf-to-hf");
@@ -2347,9 +2570,11 @@ static void report(struct cv *c, int wrote)
                     slice_eq_cstr(p->src->name, p->name) ? "" : "",
                     p->note);
         }
-    fprintf(f, "%llu tensors, %llu data bytes, %llu widened%s\n", (unsigned long long)c->n_tp,
-            (unsigned long long)bytes, (unsigned long long)c->n_widened,
-            c->verified ? ", verified" : "");
+    fprintf(f, "%llu tensors, %llu data bytes, %llu widened", (unsigned long long)c->n_tp,
+            (unsigned long long)bytes, (unsigned long long)c->n_widened);
+    if (c->n_narrowed)
+        fprintf(f, ", %llu narrowed", (unsigned long long)c->n_narrowed);
+    fprintf(f, "%s\n", c->verified ? ", verified" : "");
 }
 
 /* ---- the run */
@@ -2525,7 +2750,8 @@ int convert_run(const struct convert_opts *o, const char *in, const char *out, s
             if (dtype_get(c->tp[i].dtype)->apr_code < 0)
                 c->use_ext = 1;
     for (uint64_t i = 0; i < c->n_tp; i++)
-        if (c->tp[i].widened || (c->tp[i].note[0] && !c->tp[i].tied_copy))
+        if (c->tp[i].widened ||
+            (c->tp[i].note[0] && !c->tp[i].tied_copy && !c->tp[i].narrowed))
             note(c, "'%s': %s -> %s (%s)", c->tp[i].name, dtype_name(c->tp[i].src->dtype),
                  dtype_name(c->tp[i].dtype), c->tp[i].note);
     if (out_tensors(c, e) || ck_fixup(c, e))

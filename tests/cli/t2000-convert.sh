@@ -121,3 +121,21 @@ printf '{"model":{"type":"BPE","vocab":{"a":"x"}}}' > "$T/bl/tokenizer.json"
 expect_match "malformed tokenizer.json: file and offset" "tokenizer\\.json: .*model\\.vocab. id.*at offset 37" \
     "apr-convert $T/bl $T/bad.gguf"
 testing "malformed tokenizer.json: no output" "test -e $T/bad.gguf && echo yes || echo no" "no"
+
+# llama.cpp interop: HF -> GGUF keeps norms in F32 (ggml multiplies by them in F32 only)
+# and, without a tokenizer, writes tokenizer.ggml.model "none" (llama.cpp needs the key)
+if need_shared "HF to GGUF for llama.cpp"; then
+    expect_exit "HF (BF16, no tokenizer) to GGUF" 0 \
+        "apr-convert -q --verify $SHARED/hf/llama-bf16 $FIX/llama.gguf"
+    expect_match "norms are F32" '^  blk\.0\.attn_norm\.weight +F32 ' "apr-inspect $FIX/llama.gguf"
+    expect_match "tokenizer.ggml.model is none" '^  tokenizer\.ggml\.model +STRING +"none"$' \
+        "apr-inspect $FIX/llama.gguf"
+    expect_match "the widening is said" "'blk\\.0\\.attn_norm\\.weight': BF16 -> F32 \\(widened" \
+        "apr-convert --dry-run $SHARED/hf/llama-bf16 $FIX/llama2.gguf"
+    expect_exit "and back to HF" 0 "apr-convert -q --verify $FIX/llama.gguf $FIX/llama-hf/"
+    expect_file_same "HF -> GGUF -> HF weights (norms narrowed back)" \
+        "$SHARED/hf/llama-bf16/model.safetensors" "$FIX/llama-hf/model.safetensors"
+    testing "no tokenizer.json from tokenizer.ggml.model none" \
+        "ls $FIX/llama-hf" "config.json
+model.safetensors"
+fi
