@@ -40,6 +40,25 @@ int model__init(struct model *m, enum model_format f, const char *path, struct e
     return 0;
 }
 
+int model__init_file(struct model *m, enum model_format f, const char *path, const void *buf,
+                     size_t n, struct err *e)
+{
+    if (model__init(m, f, path, e))
+        goto fail;
+    m->files = calloc(1, sizeof *m->files);
+    if (!m->files) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    m->n_files = 1;
+    if (buf ? mfile_wrap(&m->files[0], buf, n, path, e) : mfile_open(&m->files[0], path, e))
+        goto fail;
+    return 0;
+fail:
+    model_close(m);
+    return -1;
+}
+
 void *model__alloc(struct model *m, size_t n, struct err *e)
 {
     struct model_arena_blk *b = m->arena;

@@ -175,6 +175,15 @@ const char *model_vtype_name(enum model_vtype t);  /* GGUF spelling: "UINT32", "
 
 /* Zero the model and set path/format. */
 int   model__init(struct model *m, enum model_format f, const char *path, struct err *e);
+/*
+ * model__init plus the model's one file: buf == NULL maps the file at path
+ * (mfile_open); otherwise buf[0, n) is wrapped under the name path (mfile_wrap; NULL
+ * means "<memory>").  A *_open_mem reader passes buf ? buf : "" so that an empty NULL
+ * buffer is wrapped, not opened.  On failure the model is closed (zeroed) and -1
+ * returned, so the caller just returns.
+ */
+int   model__init_file(struct model *m, enum model_format f, const char *path, const void *buf,
+                       size_t n, struct err *e);
 /* Arena allocation, freed by model_close.  NULL (with ERR_NOMEM) on failure. */
 void *model__alloc(struct model *m, size_t n, struct err *e);
 /* Copy n bytes into the arena and return a slice over the copy. */

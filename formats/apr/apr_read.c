@@ -420,42 +420,29 @@ static int parse(struct model *m, const struct apr_read_opts *o, struct err *e)
     return 0;
 }
 
+/* apr_open_opts (buf NULL: map path) and apr_open_mem_opts (wrap buf); see model__init_file. */
+static int open_file(struct model *m, const char *path, const void *buf, size_t n,
+                     const struct apr_read_opts *o, struct err *e)
+{
+    if (model__init_file(m, MODEL_FMT_APR, path, buf, n, e))
+        return -1;
+    if (parse(m, o, e)) {
+        model_close(m);
+        return -1;
+    }
+    return 0;
+}
+
 int apr_open_opts(struct model *m, const char *path, const struct apr_read_opts *o,
                   struct err *e)
 {
-    if (model__init(m, MODEL_FMT_APR, path, e))
-        goto fail;
-    m->files = calloc(1, sizeof *m->files);
-    if (!m->files) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    m->n_files = 1;
-    if (mfile_open(&m->files[0], path, e) || parse(m, o, e))
-        goto fail;
-    return 0;
-fail:
-    model_close(m);
-    return -1;
+    return open_file(m, path, NULL, 0, o, e);
 }
 
 int apr_open_mem_opts(struct model *m, const void *buf, size_t n, const char *name,
                       const struct apr_read_opts *o, struct err *e)
 {
-    if (model__init(m, MODEL_FMT_APR, name, e))
-        goto fail;
-    m->files = calloc(1, sizeof *m->files);
-    if (!m->files) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    m->n_files = 1;
-    if (mfile_wrap(&m->files[0], buf, n, m->path, e) || parse(m, o, e))
-        goto fail;
-    return 0;
-fail:
-    model_close(m);
-    return -1;
+    return open_file(m, name, buf ? buf : "", n, o, e);
 }
 
 int apr_open(struct model *m, const char *path, struct err *e)

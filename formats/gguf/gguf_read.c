@@ -599,34 +599,14 @@ static int open_common(struct model *m, struct err *e)
 
 int gguf_open(struct model *m, const char *path, struct err *e)
 {
-    if (model__init(m, MODEL_FMT_GGUF, path, e))
+    if (model__init_file(m, MODEL_FMT_GGUF, path, NULL, 0, e))
         return -1;
-    m->files = calloc(1, sizeof *m->files);
-    if (!m->files) {
-        model_close(m);
-        return ERR(e, ERR_NOMEM, "out of memory");
-    }
-    m->n_files = 1;
-    if (mfile_open(&m->files[0], path, e)) {
-        model_close(m);
-        return -1;
-    }
     return open_common(m, e);
 }
 
 int gguf_open_mem(struct model *m, const void *buf, size_t n, const char *name, struct err *e)
 {
-    if (model__init(m, MODEL_FMT_GGUF, name, e))
+    if (model__init_file(m, MODEL_FMT_GGUF, name, buf ? buf : "", n, e))
         return -1;
-    m->files = calloc(1, sizeof *m->files);
-    if (!m->files) {
-        model_close(m);
-        return ERR(e, ERR_NOMEM, "out of memory");
-    }
-    m->n_files = 1;
-    if (mfile_wrap(&m->files[0], buf, n, m->path, e)) {
-        model_close(m);
-        return -1;
-    }
     return open_common(m, e);
 }

@@ -97,6 +97,7 @@
  * keeps them.  A missing config.json is fine.  st_open_mem reads no config.json.
  */
 #include "st.h"
+#include "st_impl.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -145,18 +146,18 @@ static int is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == 
 
 /* ---- small helpers */
 
-static char *path_join(const char *dir, const char *name, size_t n, struct err *e)
+char *st__path_join(const char *dir, struct slice name, struct err *e)
 {
     size_t dn = strlen(dir);
-    char *p = malloc(dn + 1 + n + 1);
+    char *p = malloc(dn + 1 + name.n + 1);
     if (!p) {
         ERR(e, ERR_NOMEM, "out of memory");
         return NULL;
     }
     memcpy(p, dir, dn);
     p[dn] = '/';
-    memcpy(p + dn + 1, name, n);
-    p[dn + 1 + n] = 0;
+    memcpy(p + dn + 1, name.p, name.n);
+    p[dn + 1 + name.n] = 0;
     return p;
 }
 
@@ -872,7 +873,7 @@ static int map_config(struct st_ctx *c, const char *dir, struct err *e)
     struct mfile mf;
     struct json_doc d;
     struct stat st;
-    char *path = path_join(dir, "config.json", 11, e);
+    char *path = st__path_join(dir, slice_from_cstr("config.json"), e);
     int rc = -1, k;
 
     memset(&mf, 0, sizeof mf);
@@ -958,7 +959,7 @@ static int load_shards(struct st_ctx *c, const char *dir, const struct slice *na
         return ERR(e, ERR_NOMEM, "out of memory");
     m->n_files = (uint32_t)n;
     for (uint64_t i = 0; i < n; i++) {
-        char *p = path_join(dir, names[i].p, names[i].n, e);
+        char *p = st__path_join(dir, names[i], e);
         int rc = !p || mfile_open(&m->files[i], p, e) || parse_file(c, (uint32_t)i, e);
         free(p);
         if (rc)
@@ -1156,7 +1157,7 @@ static int ends_with(const char *s, const char *suf)
 static int open_dir(struct st_ctx *c, const char *dir, struct err *e)
 {
     static const char idx_name[] = "model.safetensors.index.json";
-    char *ip = path_join(dir, idx_name, sizeof idx_name - 1, e);
+    char *ip = st__path_join(dir, slice_from_cstr(idx_name), e);
     char **names = NULL;
     struct slice *sl = NULL;
     size_t n = 0, cap = 0;
@@ -1310,15 +1311,9 @@ int st_open_mem(struct model *m, const void *buf, size_t n, const char *name, st
 
     memset(&c, 0, sizeof c);
     c.m = m;
-    if (model__init(m, MODEL_FMT_SAFETENSORS, name, e))
-        goto fail;
-    m->files = calloc(1, sizeof *m->files);
-    if (!m->files) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    m->n_files = 1;
-    if (mfile_wrap(&m->files[0], buf, n, name, e) || parse_file(&c, 0, e) || finish(&c, e))
+    if (model__init_file(m, MODEL_FMT_SAFETENSORS, name, buf ? buf : "", n, e))
+        return -1;
+    if (parse_file(&c, 0, e) || finish(&c, e))
         goto fail;
     free(c.kv_group);
     return 0;
