@@ -106,6 +106,13 @@ int st_write_config(const struct model *m, const char *dir, struct err *e);
  * st_open calls it for the directory of the weights.
  */
 int st_tokenizer_read(struct model *m, const char *dir, struct err *e);
+/*
+ * st_tokenizer_read for tokenizer.json given as json[0, n) (copied into m's arena;
+ * the caller keeps json), called name in messages (NULL: "tokenizer.json"), with no
+ * side files beside it: only m's hf.config.* keys add to it.  For tests and fuzzers.
+ */
+int st_tokenizer_read_mem(struct model *m, const char *json, size_t n, const char *name,
+                          struct err *e);
 
 /*
  * Write dir/tokenizer.json: m's "tokenizer.huggingface.json" byte for byte when

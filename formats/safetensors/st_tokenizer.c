@@ -1,7 +1,8 @@
 /*
  * st_tokenizer.c - Hugging Face tokenizer.json <-> GGUF tokenizer.ggml.* metadata.
  *
- * READING (st_tokenizer_read, called by st_open for the directory of the weights).
+ * READING (st_tokenizer_read, called by st_open for the directory of the weights;
+ * st_tokenizer_read_mem for the text alone, without side files: tests and fuzzers).
  * tokenizer.json (cap ST_MAX_TOKENIZER) is mapped the way llama.cpp's HF->GGUF
  * converter maps it (reference/gguf-quant.md 2.9 for the keys and their exact types;
  * landscape.md 1.2):
@@ -254,56 +255,56 @@ static void tk_release(struct tk *t)
     free(t->path);
 }
 
-static char *join(const char *dir, const char *name, struct err *e)
+/*
+ * Copy src[0, n) (the text of file `name`, called path in messages) into m's arena
+ * with a NUL after it, so slices into it live as long as m.  ERR_LIMIT when n > cap.
+ */
+static int copy_text(struct model *m, const char *path, const char *name, const void *src,
+                     uint64_t n, uint64_t cap, const char **text, struct err *e)
 {
-    size_t dn = strlen(dir), n = strlen(name);
-    char *p = malloc(dn + n + 2);
-    if (!p) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    memcpy(p, dir, dn);
-    p[dn] = '/';
-    memcpy(p + dn + 1, name, n + 1);
-    return p;
+    char *p;
+
+    if (n > cap)
+        return ERR(e, ERR_LIMIT, "%s: %llu bytes is larger than the %llu-byte limit for %s",
+                   path, (unsigned long long)n, (unsigned long long)cap, name);
+    p = model__alloc(m, (size_t)n + 1, e);
+    if (!p)
+        return -1;
+    if (n)
+        memcpy(p, src, (size_t)n);
+    p[n] = 0;
+    *text = p;
+    return 0;
 }
 
 /*
- * Copy dir/name into m's arena (so slices into it live as long as m).  1 when the
- * file does not exist, 0 when read (*text, *n), -1 on error.  *path is set (owned by
- * the caller) in every case but allocation failure.
+ * Copy dir/name into m's arena (copy_text).  1 when the file does not exist (or dir
+ * is NULL: st_tokenizer_read_mem has no directory), 0 when read (*text, *n), -1 on
+ * error.  *path is set (owned by the caller; NULL when dir is) in every case but
+ * allocation failure.
  */
 static int load_text(struct model *m, const char *dir, const char *name, uint64_t cap,
                      char **path, const char **text, size_t *n, struct err *e)
 {
     struct mfile mf;
     struct stat st;
-    char *p;
+    int rc;
 
-    *path = join(dir, name, e);
+    *path = NULL;
+    if (!dir)
+        return 1;
+    *path = st__path_join(dir, slice_from_cstr(name), e);
     if (!*path)
         return -1;
     if (stat(*path, &st) != 0 && errno == ENOENT)
         return 1;
     if (mfile_open(&mf, *path, e))
         return -1;
-    if (mf.size > cap) {
-        mfile_close(&mf);
-        return ERR(e, ERR_LIMIT, "%s: %llu bytes is larger than the %llu-byte limit for %s",
-                   *path, (unsigned long long)mf.size, (unsigned long long)cap, name);
-    }
-    p = model__alloc(m, (size_t)mf.size + 1, e);
-    if (!p) {
-        mfile_close(&mf);
-        return -1;
-    }
-    if (mf.size)
-        memcpy(p, mf.data, (size_t)mf.size);
-    p[mf.size] = 0;
-    *text = p;
-    *n = (size_t)mf.size;
+    rc = copy_text(m, *path, name, mf.data, mf.size, cap, text, e);
+    if (rc == 0)
+        *n = (size_t)mf.size;
     mfile_close(&mf);
-    return 0;
+    return rc;
 }
 
 /* load_text + json_parse + "must be an object".  1 absent, 0 parsed, -1 error. */
@@ -966,77 +967,73 @@ static int insert(struct tk *t, struct err *e)
     return 0;
 }
 
-int st_tokenizer_read(struct model *m, const char *dir, struct err *e)
+/*
+ * The work of st_tokenizer_read and st_tokenizer_read_mem: text[0, n) (NUL after it,
+ * in m's arena) is tokenizer.json, named t->path in messages; dir holds the side
+ * files (NULL: none).  The caller releases t.
+ */
+static int read_tokenizer(struct tk *t, const char *text, size_t n, const char *dir,
+                          struct err *e)
 {
-    struct tk t;
-    const char *text = NULL;
-    size_t n = 0;
+    struct model *m = t->m;
     struct slice *ms = NULL, whole;
     uint64_t n_m = 0;
     int r, model, ty, rc = -1, bpe;
     struct model_kv *kv;
 
-    memset(&t, 0, sizeof t);
-    t.m = m;
-    t.sb = (struct sbuf)SBUF_INIT(ST_MAX_TOKENIZER);
-    r = load_text(m, dir, "tokenizer.json", ST_MAX_TOKENIZER, &t.path, &text, &n, e);
-    if (r) {
-        rc = r > 0 ? 0 : -1;
-        goto done;
-    }
     whole.p = text;
     whole.n = n;
-    if (json_parse(&t.d, text, n, 0, t.path, e))
+    if (json_parse(&t->d, text, n, 0, t->path, e))
         goto done;
-    if (!json_is(&t.d, 0, JSMN_OBJECT)) {
-        ERR_OFF(e, ERR_FORMAT, json_off(&t.d, 0), "%s: not a JSON object", t.path);
+    if (!json_is(&t->d, 0, JSMN_OBJECT)) {
+        ERR_OFF(e, ERR_FORMAT, json_off(&t->d, 0), "%s: not a JSON object", t->path);
         goto done;
     }
-    model = json_get(&t.d, 0, "model");
-    if (want(&t, &t.d, model, JSMN_OBJECT, "'model'", e))
+    model = json_get(&t->d, 0, "model");
+    if (want(t, &t->d, model, JSMN_OBJECT, "'model'", e))
         goto done;
-    ty = json_get(&t.d, model, "type");
-    if (ty >= 0 && want(&t, &t.d, ty, JSMN_STRING, "'model.type'", e))
+    ty = json_get(&t->d, model, "type");
+    if (ty >= 0 && want(t, &t->d, ty, JSMN_STRING, "'model.type'", e))
         goto done;
-    bpe = ty >= 0 ? json_str_eq(&t.d, ty, "BPE") : json_get(&t.d, model, "merges") >= 0;
+    bpe = ty >= 0 ? json_str_eq(&t->d, ty, "BPE") : json_get(&t->d, model, "merges") >= 0;
     if (!bpe) {
-        struct slice s = ty >= 0 ? json_raw(&t.d, ty) : slice_from_cstr("?");
+        struct slice s = ty >= 0 ? json_raw(&t->d, ty) : slice_from_cstr("?");
         model__note(m, "%s: model type '%.*s' has no tokenizer.ggml.* mapping (kept as "
-                    "tokenizer.huggingface.json)", t.path, SL(s));
+                    "tokenizer.huggingface.json)", t->path, SL(s));
     } else {
-        int bf = json_get(&t.d, model, "byte_fallback"), b = 0;
-        int pt = json_get(&t.d, 0, "pre_tokenizer"), dc = json_get(&t.d, 0, "decoder");
-        int bytelevel = has_type(&t.d, pt, "ByteLevel") || has_type(&t.d, dc, "ByteLevel");
-        int meta = has_type(&t.d, pt, "Metaspace") || has_type(&t.d, dc, "Metaspace");
+        int bf = json_get(&t->d, model, "byte_fallback"), b = 0;
+        int pt = json_get(&t->d, 0, "pre_tokenizer"), dc = json_get(&t->d, 0, "decoder");
+        int bytelevel = has_type(&t->d, pt, "ByteLevel") || has_type(&t->d, dc, "ByteLevel");
+        int meta = has_type(&t->d, pt, "Metaspace") || has_type(&t->d, dc, "Metaspace");
         struct model_kv *tk;
 
-        t.byte_fallback = json_is_bool(&t.d, bf, &b) && b;
-        t.llama = t.byte_fallback || (meta && !bytelevel);
-        if (read_vocab(&t, model, e) || fill_types(&t, model, e) ||
-            read_merges(&t, model, &ms, &n_m, e))
+        t->byte_fallback = json_is_bool(&t->d, bf, &b) && b;
+        t->llama = t->byte_fallback || (meta && !bytelevel);
+        if (read_vocab(t, model, e) || fill_types(t, model, e) ||
+            read_merges(t, model, &ms, &n_m, e))
             goto done;
-        if (kv_str(&t, "tokenizer.ggml.model", slice_from_cstr(t.llama ? "llama" : "gpt2"),
-                   json_off(&t.d, model), e) ||
-            kv_str(&t, "tokenizer.ggml.pre", slice_from_cstr(pre_name(&t)), 0, e))
+        if (kv_str(t, "tokenizer.ggml.model", slice_from_cstr(t->llama ? "llama" : "gpt2"),
+                   json_off(&t->d, model), e) ||
+            kv_str(t, "tokenizer.ggml.pre", slice_from_cstr(pre_name(t)), 0, e))
             goto done;
-        tk = kv_new(&t, "tokenizer.ggml.tokens", MV_ARR, e);
+        tk = kv_new(t, "tokenizer.ggml.tokens", MV_ARR, e);
         if (!tk)
             goto done;
         tk->val.v.arr.elem = MV_STR;
-        tk->val.v.arr.n = t.n;
-        tk->val.v.arr.strs = t.tok;
-        r = t.llama ? make_scores(&t, ms, n_m, e) : 0;
-        t.tok = NULL;   /* owned by the kv */
+        tk->val.v.arr.n = t->n;
+        tk->val.v.arr.strs = t->tok;
+        r = t->llama ? make_scores(t, ms, n_m, e) : 0;
+        t->tok = NULL;   /* owned by the kv */
         if (r)
             goto done;
-        kv = kv_new(&t, "tokenizer.ggml.token_type", MV_ARR, e);
+        kv = kv_new(t, "tokenizer.ggml.token_type", MV_ARR, e);
         if (!kv)
             goto done;
         kv->val.v.arr.elem = MV_I32;
-        kv->val.v.arr.n = t.n;
-        kv->val.v.arr.raw = (const uint8_t *)t.type;
-        if (!t.llama && n_m) {
-            kv = kv_new(&t, "tokenizer.ggml.merges", MV_ARR, e);
+        kv->val.v.arr.n = t->n;
+        kv->val.v.arr.raw = (const uint8_t *)t->type;
+        if (!t->llama && n_m) {
+            kv = kv_new(t, "tokenizer.ggml.merges", MV_ARR, e);
             if (!kv)
                 goto done;
             kv->val.v.arr.elem = MV_STR;
@@ -1044,15 +1041,53 @@ int st_tokenizer_read(struct model *m, const char *dir, struct err *e)
             kv->val.v.arr.strs = ms;
             ms = NULL;
         }
-        if (read_side(&t, dir, e))
+        if (read_side(t, dir, e))
             goto done;
-        order_chat_last(&t);
+        order_chat_last(t);
     }
-    if (kv_str(&t, "tokenizer.huggingface.json", whole, 0, e) || insert(&t, e))
+    if (kv_str(t, "tokenizer.huggingface.json", whole, 0, e) || insert(t, e))
         goto done;
     rc = 0;
 done:
     free(ms);
+    return rc;
+}
+
+static void tk_init(struct tk *t, struct model *m)
+{
+    memset(t, 0, sizeof *t);
+    t->m = m;
+    t->sb = (struct sbuf)SBUF_INIT(ST_MAX_TOKENIZER);
+}
+
+int st_tokenizer_read(struct model *m, const char *dir, struct err *e)
+{
+    struct tk t;
+    const char *text = NULL;
+    size_t n = 0;
+    int r;
+
+    tk_init(&t, m);
+    r = load_text(m, dir, "tokenizer.json", ST_MAX_TOKENIZER, &t.path, &text, &n, e);
+    if (r == 0)
+        r = read_tokenizer(&t, text, n, dir, e);
+    tk_release(&t);
+    return r > 0 ? 0 : r;   /* 1: no tokenizer.json */
+}
+
+int st_tokenizer_read_mem(struct model *m, const char *json, size_t n, const char *name,
+                          struct err *e)
+{
+    struct tk t;
+    const char *text = NULL;
+    int rc = -1;
+
+    tk_init(&t, m);
+    t.path = strdup(name ? name : "tokenizer.json");
+    if (!t.path)
+        ERR(e, ERR_NOMEM, "out of memory");
+    else if (copy_text(m, t.path, "tokenizer.json", json, n, ST_MAX_TOKENIZER, &text, e) == 0)
+        rc = read_tokenizer(&t, text, n, NULL, e);
     tk_release(&t);
     return rc;
 }
@@ -1236,6 +1271,17 @@ static void w_bytelevel(struct json_w *w, int prefix, int trim, int regex)
     json_w_obj_end(w);
 }
 
+/* One sequence of a template: [BOS] $id [EOS], each piece with type_id; bos/eos -1: none. */
+static void w_bos_seq_eos(struct json_w *w, const struct syn *s, int64_t bos, int64_t eos,
+                          const char *id, int type_id)
+{
+    if (bos >= 0)
+        w_special_tok(w, s, bos, type_id);
+    w_seq(w, id, type_id);
+    if (eos >= 0)
+        w_special_tok(w, s, eos, type_id);
+}
+
 static void w_template(struct json_w *w, const struct syn *s)
 {
     int64_t bos = s->add_bos ? s->bos : -1, eos = s->add_eos ? s->eos : -1;
@@ -1245,24 +1291,12 @@ static void w_template(struct json_w *w, const struct syn *s)
     json_w_str(w, "TemplateProcessing");
     json_w_key(w, "single");
     json_w_arr(w);
-    if (bos >= 0)
-        w_special_tok(w, s, bos, 0);
-    w_seq(w, "A", 0);
-    if (eos >= 0)
-        w_special_tok(w, s, eos, 0);
+    w_bos_seq_eos(w, s, bos, eos, "A", 0);
     json_w_arr_end(w);
     json_w_key(w, "pair");
     json_w_arr(w);
-    if (bos >= 0)
-        w_special_tok(w, s, bos, 0);
-    w_seq(w, "A", 0);
-    if (eos >= 0)
-        w_special_tok(w, s, eos, 0);
-    if (bos >= 0)
-        w_special_tok(w, s, bos, 1);
-    w_seq(w, "B", 1);
-    if (eos >= 0)
-        w_special_tok(w, s, eos, 1);
+    w_bos_seq_eos(w, s, bos, eos, "A", 0);
+    w_bos_seq_eos(w, s, bos, eos, "B", 1);
     json_w_arr_end(w);
     json_w_key(w, "special_tokens");
     json_w_obj(w);

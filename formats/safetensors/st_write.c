@@ -454,20 +454,6 @@ done:
     return rc;
 }
 
-static char *path_join(const char *dir, const char *name, struct err *e)
-{
-    size_t dn = strlen(dir), n = strlen(name);
-    char *p = malloc(dn + n + 2);
-    if (!p) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    memcpy(p, dir, dn);
-    p[dn] = '/';
-    memcpy(p + dn + 1, name, n + 1);
-    return p;
-}
-
 static int ensure_dir(const char *dir, struct err *e)
 {
     struct stat st;
@@ -593,7 +579,7 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
         goto done;
     }
     if (n_sh == 1) {
-        char *f = path_join(dir, "model.safetensors", e);
+        char *f = st__path_join(dir, slice_from_cstr("model.safetensors"), e);
         struct out o = { NULL, NULL, -1 };
         if (!f)
             goto done;
@@ -618,7 +604,7 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
             ERR(e, ERR_NOMEM, "out of memory");
             goto done;
         }
-        f = path_join(dir, nm, e);
+        f = st__path_join(dir, slice_from_cstr(nm), e);
         if (!f)
             goto done;
         if (write_file(p, p->t + first[s], first[s + 1] - first[s], f, &outs[s], e)) {
@@ -628,7 +614,7 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
         free(f);
     }
     {
-        char *f = path_join(dir, "model.safetensors.index.json", e);
+        char *f = st__path_join(dir, slice_from_cstr("model.safetensors.index.json"), e);
         int bad = !f || index_build(m, p, shard_of, names, &ib, e) || out_open(&idx, f, e) ||
                   out_write(&idx, ib.p, ib.len, e) || out_close(&idx, e);
         free(f);
@@ -771,7 +757,7 @@ int st_write_config(const struct model *m, const char *dir, struct err *e)
     json_w_obj_end(&w);
     if (sbuf_check(&b, "config.json", e))
         goto done;
-    f = path_join(dir, "config.json", e);
+    f = st__path_join(dir, slice_from_cstr("config.json"), e);
     if (!f || out_open(&o, f, e) || out_write(&o, b.p, b.len, e) || out_close(&o, e) ||
         out_commit(&o, e))
         goto done;
@@ -786,7 +772,7 @@ done:
 int st__write_file(const char *dir, const char *name, const void *p, size_t n, struct err *e)
 {
     struct out o = { NULL, NULL, -1 };
-    char *f = path_join(dir, name, e);
+    char *f = st__path_join(dir, slice_from_cstr(name), e);
     int rc = -1;
 
     if (f && out_open(&o, f, e) == 0 && out_write(&o, p, n, e) == 0 && out_close(&o, e) == 0 &&

@@ -322,6 +322,100 @@ START_TEST(tok_malformed_side)
 }
 END_TEST
 
+/* ---- st_tokenizer_read_mem: the same reader without a directory */
+
+/* A fresh model, as st_open would start it, for st_tokenizer_read_mem. */
+static void mem_init(struct model *m)
+{
+    struct err e = ERR_INIT;
+    ck_assert_msg(model__init(m, MODEL_FMT_SAFETENSORS, "mem", &e) == 0, "%s", e.msg);
+}
+
+/* The same tokenizer.ggml.* keys, types and values as st_open on a directory. */
+START_TEST(tok_read_mem)
+{
+    static const char *const keys[] = { "tokenizer.ggml.model", "tokenizer.ggml.pre",
+        "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+        "tokenizer.huggingface.json" };
+    struct model a, b;
+    struct err e = ERR_INIT;
+
+    put_weights();
+    put("tokenizer.json", gpt2_json);
+    ck_assert_msg(st_open(&a, tu_dir, &e) == 0, "%s", e.msg);
+    mem_init(&b);
+    ck_assert_msg(st_tokenizer_read_mem(&b, gpt2_json, strlen(gpt2_json), NULL, &e) == 0, "%s",
+                  e.msg);
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const struct model_kv *x = model_kv_find(&a, keys[i]), *y = model_kv_find(&b, keys[i]);
+        ck_assert_msg(x && y, "%s missing", keys[i]);
+        ck_assert_int_eq(x->val.type, y->val.type);
+        if (x->val.type == MV_STR)
+            ck_assert(slice_eq(x->val.v.s, y->val.v.s));
+        if (x->val.type != MV_ARR)
+            continue;
+        ck_assert_int_eq(x->val.v.arr.elem, y->val.v.arr.elem);
+        ck_assert_uint_eq(x->val.v.arr.n, y->val.v.arr.n);
+        for (uint64_t k = 0; k < x->val.v.arr.n; k++)
+            if (x->val.v.arr.elem == MV_STR)
+                ck_assert(slice_eq(x->val.v.arr.strs[k], y->val.v.arr.strs[k]));
+            else
+                ck_assert(model_arr_get_i64(&x->val, k) == model_arr_get_i64(&y->val, k));
+    }
+    /* the text is copied: the model does not borrow the caller's buffer */
+    ck_assert_ptr_ne(model_kv_find(&b, "tokenizer.huggingface.json")->val.v.s.p, gpt2_json);
+    model_close(&a);
+    model_close(&b);
+}
+END_TEST
+
+/* The malformed table again: same code, the name in the message, an offset. */
+START_TEST(tok_malformed_mem)
+{
+    const struct bad *b = &bads[_i];
+    struct model m;
+    struct err e = ERR_INIT;
+
+    mem_init(&m);
+    ck_assert_int_eq(st_tokenizer_read_mem(&m, b->text, strlen(b->text), "t/tokenizer.json", &e),
+                     -1);
+    ck_assert_msg(e.code == b->code, "%s: code %s (%s)", b->name, err_code_name(e.code), e.msg);
+    ck_assert_msg(strstr(e.msg, "t/tokenizer.json") && strstr(e.msg, b->frag), "%s: '%s'",
+                  b->name, e.msg);
+    ck_assert_msg(e.off != ERR_NO_OFF && strstr(e.msg, "offset"), "%s: no offset: '%s'", b->name,
+                  e.msg);
+    ck_assert_uint_eq(m.n_kv, 0);   /* nothing added */
+    model_close(&m);
+}
+END_TEST
+
+/* The fuzz seeds (tests/fuzz/corpus/tok) stay valid tokenizers with a vocabulary. */
+static const char *const tok_seeds[] = { "bpe-string-merges.json", "bpe-pair-merges.json",
+                                         "bpe-added-special.json", "spm-byte-fallback.json" };
+
+START_TEST(tok_fuzz_seeds)
+{
+    char path[256];
+    struct model m;
+    struct err e = ERR_INIT;
+    char *text;
+    size_t n;
+
+    snprintf(path, sizeof path, "tests/fuzz/corpus/tok/%s", tok_seeds[_i]);
+    if (access(path, R_OK) != 0) {
+        printf("skip: check_tok: '%s' not found (run from the repository root)\n", path);
+        return;
+    }
+    text = tu_slurp_str(path, &n);
+    mem_init(&m);
+    ck_assert_msg(st_tokenizer_read_mem(&m, text, n, path, &e) == 0, "%s", e.msg);
+    ck_assert_ptr_nonnull(model_kv_find(&m, "tokenizer.ggml.tokens"));
+    ck_assert_ptr_nonnull(model_kv_find(&m, "tokenizer.ggml.token_type"));
+    model_close(&m);
+    free(text);
+}
+END_TEST
+
 /* Every proper prefix of a valid tokenizer.json is a clean ERR_FORMAT naming the file. */
 START_TEST(tok_truncated)
 {
@@ -525,6 +619,9 @@ Suite *tok_suite(void)
     tcase_add_test(tc, tok_wordpiece_kept);
     tcase_add_loop_test(tc, tok_malformed, 0, (int)(sizeof bads / sizeof *bads));
     tcase_add_test(tc, tok_malformed_side);
+    tcase_add_test(tc, tok_read_mem);
+    tcase_add_loop_test(tc, tok_malformed_mem, 0, (int)(sizeof bads / sizeof *bads));
+    tcase_add_loop_test(tc, tok_fuzz_seeds, 0, (int)(sizeof tok_seeds / sizeof *tok_seeds));
     tcase_add_test(tc, tok_truncated);
     tcase_add_test(tc, tok_verbatim);
     tcase_add_test(tc, tok_write_none);
