@@ -409,6 +409,16 @@ static int swapped_2d(const struct model_tensor *a, const struct model_tensor *b
            a->shape[1] == b->shape[0] && a->shape[0] != a->shape[1];
 }
 
+/* Flat index idx >= 0 -> its coordinates c[0, n_dims) in shape, outermost first. */
+static void unravel(int n_dims, const int64_t *shape, int64_t idx, int64_t *c)
+{
+    for (int k = n_dims - 1; k >= 0; k--) {
+        int64_t d = shape[k] > 0 ? shape[k] : 1;
+        c[k] = idx % d;
+        idx /= d;
+    }
+}
+
 /* Flat index -> coordinates in t's shape, outermost first ("[3,17]"). */
 static void fmt_coords(char *buf, size_t cap, int n_dims, const int64_t *shape, int64_t idx)
 {
@@ -423,11 +433,7 @@ static void fmt_coords(char *buf, size_t cap, int n_dims, const int64_t *shape, 
         snprintf(buf, cap, "[%lld]", (long long)idx);
         return;
     }
-    for (int k = n_dims - 1; k >= 0; k--) {
-        int64_t d = shape[k] > 0 ? shape[k] : 1;
-        c[k] = idx % d;
-        idx /= d;
-    }
+    unravel(n_dims, shape, idx, c);
     o += (size_t)snprintf(buf + o, cap - o, "[");
     for (int k = 0; k < n_dims && o < cap; k++)
         o += (size_t)snprintf(buf + o, cap - o, "%s%lld", k ? "," : "", (long long)c[k]);
@@ -435,6 +441,7 @@ static void fmt_coords(char *buf, size_t cap, int n_dims, const int64_t *shape, 
         snprintf(buf + o, cap - o, "]");
 }
 
+/* fmt_coords for JSON: an array of coordinates, null when idx < 0. */
 static void json_coords(struct json_w *w, int n_dims, const int64_t *shape, int64_t idx)
 {
     int64_t c[MODEL_MAX_DIMS];
@@ -449,11 +456,7 @@ static void json_coords(struct json_w *w, int n_dims, const int64_t *shape, int6
         json_w_arr_end(w);
         return;
     }
-    for (int k = n_dims - 1; k >= 0; k--) {
-        int64_t d = shape[k] > 0 ? shape[k] : 1;
-        c[k] = idx % d;
-        idx /= d;
-    }
+    unravel(n_dims, shape, idx, c);
     json_w_arr(w);
     for (int k = 0; k < n_dims; k++)
         json_w_i64(w, c[k]);
@@ -470,13 +473,18 @@ static const char *num(char *buf, size_t cap, double v)
     return buf;
 }
 
-static int write_out(FILE *out, struct sbuf *b, struct err *e)
+/* End the JSON document in b with a newline and write it to out; b is released either way. */
+static int write_json(FILE *out, struct sbuf *b, struct err *e)
 {
+    int rc = 0;
+
+    sbuf_addc(b, '\n');
     if (sbuf_check(b, "output", e))
-        return -1;
-    if (b->len && fwrite(b->p, 1, b->len, out) != b->len)
-        return ERR_SYS(e, "cannot write output");
-    return 0;
+        rc = -1;
+    else if (b->len && fwrite(b->p, 1, b->len, out) != b->len)
+        rc = ERR_SYS(e, "cannot write output");
+    sbuf_release(b);
+    return rc;
 }
 
 static int gates_given(const struct diff_opts *o)
@@ -1837,9 +1845,7 @@ static int values_report(const struct diff_opts *o, const struct side *A, const 
             json_result(&w, A, B, &P->v[ord[k]], gates);
         json_w_arr_end(&w);
         json_w_obj_end(&w);
-        sbuf_addc(&b, '\n');
-        rc = write_out(out, &b, e);
-        sbuf_release(&b);
+        rc = write_json(out, &b, e);
         goto out;
     }
 
@@ -2237,9 +2243,7 @@ static int structural(const struct diff_opts *o, const struct side *A, const str
         }
         json_w_arr_end(&w);
         json_w_obj_end(&w);
-        sbuf_addc(&b, '\n');
-        rc = write_out(out, &b, e);
-        sbuf_release(&b);
+        rc = write_json(out, &b, e);
         goto out;
     }
     fprintf(out, "a: %s (%s v%d, %llu keys, %llu tensors)\n", A->path,
@@ -2580,9 +2584,7 @@ static int dump_pair(const struct diff_opts *o, const char *a, enum kind ka, con
         struct json_w w;
         json_w_init(&w, &sb, 1);
         json_stage(&w, o, &s, 1);
-        sbuf_addc(&sb, '\n');
-        rc = write_out(out, &sb, e);
-        sbuf_release(&sb);
+        rc = write_json(out, &sb, e);
         goto out;
     }
     text_dump_head(out, "a", a, &s.da);
@@ -2868,9 +2870,7 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
         }
         json_w_arr_end(&w);
         json_w_obj_end(&w);
-        sbuf_addc(&sb, '\n');
-        rc = write_out(out, &sb, e);
-        sbuf_release(&sb);
+        rc = write_json(out, &sb, e);
         if (rc)
             goto out;
     } else {
