@@ -4,7 +4,6 @@
  * every direction, determinism, -f, and hostile input leaving no file behind.
  */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,61 +16,13 @@
 #include "../../formats/names.h"
 #include "../../dequant/dq.h"
 #include "../fixtures/gguf_fix.h"
+#include "tu.h"
 #include "../../common/banned.h"
-
-static char tmpdir[256];
-
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_convert.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void rm_rf(const char *d)
-{
-    DIR *dir = opendir(d);
-    struct dirent *de;
-    if (!dir)
-        return;
-    while ((de = readdir(dir)) != NULL) {
-        char p[1024];
-        struct stat st;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", d, de->d_name);
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_rf(p);
-        else
-            unlink(p);
-    }
-    closedir(dir);
-    rmdir(d);
-}
-
-static void teardown(void)
-{
-    rm_rf(tmpdir);
-}
 
 static int sl_ends(struct slice s, const char *suf)
 {
     size_t n = strlen(suf);
     return s.n >= n && memcmp(s.p + s.n - n, suf, n) == 0;
-}
-
-static const char *shared(void)
-{
-    const char *d = getenv("APR_SHARED_FIXTURES");
-    return d && *d ? d : "../shared/fixtures";
-}
-
-static const char *tp(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
 }
 
 static int conv(const char *in, const char *out, const char *dtype, int lossless, int force,
@@ -164,46 +115,33 @@ static void write_demo(const char *path)
     model_close(&m);
 }
 
-/* Only the expected names in tmpdir (no staging or temp files). */
-static int n_entries(const char *d)
-{
-    DIR *dir = opendir(d);
-    struct dirent *de;
-    int n = 0;
-    if (!dir)
-        return -1;
-    while ((de = readdir(dir)) != NULL)
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n++;
-    closedir(dir);
-    return n;
-}
-
 START_TEST(test_demo_gguf_apr_gguf)
 {
     struct err e = ERR_INIT;
-    write_demo(tp("demo.gguf"));
-    ck_assert_msg(conv(tp("demo.gguf"), tp("demo.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("demo.apr"), tp("back.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    assert_same_model(tp("demo.gguf"), tp("back.gguf"), 1);
-    ck_assert(files_equal(tp("demo.gguf"), tp("back.gguf")));
-    ck_assert_int_eq(n_entries(tmpdir), 3);
+    write_demo(tu_tpath("demo.gguf"));
+    ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath("demo.apr"), NULL, 0, 0, &e) == 0,
+                  "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("demo.apr"), tu_tpath("back.gguf"), NULL, 0, 0, &e) == 0,
+                  "%s", e.msg);
+    assert_same_model(tu_tpath("demo.gguf"), tu_tpath("back.gguf"), 1);
+    ck_assert(files_equal(tu_tpath("demo.gguf"), tu_tpath("back.gguf")));
+    ck_assert_int_eq(tu_dir_count(tu_dir), 3);
 }
 END_TEST
 
 START_TEST(test_demo_hf_round_trip)
 {
     struct err e = ERR_INIT;
-    write_demo(tp("demo.gguf"));
+    write_demo(tu_tpath("demo.gguf"));
     /* GGUF -> HF (permutation undone) -> APR (HF names kept) -> HF -> GGUF */
-    ck_assert_msg(conv(tp("demo.gguf"), tp("hf/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("hf"), tp("hf.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("hf.apr"), tp("hf2/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    assert_same_model(tp("hf"), tp("hf2"), 1);
-    ck_assert(files_equal(tp("hf/model.safetensors"), tp("hf2/model.safetensors")));
-    ck_assert(files_equal(tp("hf/config.json"), tp("hf2/config.json")));
-    ck_assert_msg(conv(tp("hf2"), tp("again.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    assert_same_model(tp("demo.gguf"), tp("again.gguf"), 0);
+    ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath("hf/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("hf"), tu_tpath("hf.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("hf.apr"), tu_tpath("hf2/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    assert_same_model(tu_tpath("hf"), tu_tpath("hf2"), 1);
+    ck_assert(files_equal(tu_tpath("hf/model.safetensors"), tu_tpath("hf2/model.safetensors")));
+    ck_assert(files_equal(tu_tpath("hf/config.json"), tu_tpath("hf2/config.json")));
+    ck_assert_msg(conv(tu_tpath("hf2"), tu_tpath("again.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    assert_same_model(tu_tpath("demo.gguf"), tu_tpath("again.gguf"), 0);
 }
 END_TEST
 
@@ -224,17 +162,18 @@ END_TEST
 START_TEST(test_determinism_and_force)
 {
     struct err e = ERR_INIT;
-    write_demo(tp("demo.gguf"));
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("a.apr"), NULL, 0, 0, &e), 0);
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("b.apr"), NULL, 0, 0, &e), 0);
-    ck_assert(files_equal(tp("a.apr"), tp("b.apr")));
+    write_demo(tu_tpath("demo.gguf"));
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("a.apr"), NULL, 0, 0, &e), 0);
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("b.apr"), NULL, 0, 0, &e), 0);
+    ck_assert(files_equal(tu_tpath("a.apr"), tu_tpath("b.apr")));
     /* refuses to overwrite, then -f replaces */
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("a.apr"), "f16", 0, 0, &e), -1);
-    ck_assert(files_equal(tp("a.apr"), tp("b.apr")));
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("a.apr"), "f16", 0, 0, &e), -1);
+    ck_assert(files_equal(tu_tpath("a.apr"), tu_tpath("b.apr")));
     err_clear(&e);
-    ck_assert_msg(conv(tp("demo.gguf"), tp("a.apr"), "f16", 0, 1, &e) == 0, "%s", e.msg);
-    ck_assert(!files_equal(tp("a.apr"), tp("b.apr")));
-    ck_assert_int_eq(n_entries(tmpdir), 3);
+    ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath("a.apr"), "f16", 0, 1, &e) == 0,
+                  "%s", e.msg);
+    ck_assert(!files_equal(tu_tpath("a.apr"), tu_tpath("b.apr")));
+    ck_assert_int_eq(tu_dir_count(tu_dir), 3);
 }
 END_TEST
 
@@ -243,34 +182,34 @@ START_TEST(test_truncated_leaves_nothing)
     struct err e = ERR_INIT;
     FILE *f;
     struct stat st;
-    write_demo(tp("demo.gguf"));
-    ck_assert_int_eq(stat(tp("demo.gguf"), &st), 0);
-    ck_assert_int_eq(truncate(tp("demo.gguf"), st.st_size - 100), 0);
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("x.apr"), NULL, 0, 0, &e), -1);
-    ck_assert_int_eq(n_entries(tmpdir), 1);
-    f = fopen(tp("junk.gguf"), "wb");
+    write_demo(tu_tpath("demo.gguf"));
+    ck_assert_int_eq(stat(tu_tpath("demo.gguf"), &st), 0);
+    ck_assert_int_eq(truncate(tu_tpath("demo.gguf"), st.st_size - 100), 0);
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("x.apr"), NULL, 0, 0, &e), -1);
+    ck_assert_int_eq(tu_dir_count(tu_dir), 1);
+    f = fopen(tu_tpath("junk.gguf"), "wb");
     ck_assert_ptr_nonnull(f);
     fputs("GGUF\3\0\0\0garbage", f);
     fclose(f);
     err_clear(&e);
-    ck_assert_int_eq(conv(tp("junk.gguf"), tp("y.safetensors"), NULL, 0, 0, &e), -1);
-    ck_assert_int_eq(n_entries(tmpdir), 2);
+    ck_assert_int_eq(conv(tu_tpath("junk.gguf"), tu_tpath("y.safetensors"), NULL, 0, 0, &e), -1);
+    ck_assert_int_eq(tu_dir_count(tu_dir), 2);
 }
 END_TEST
 
 START_TEST(test_usage_errors)
 {
     struct err e = ERR_INIT;
-    write_demo(tp("demo.gguf"));
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("x.bin"), NULL, 0, 0, &e), -1);
+    write_demo(tu_tpath("demo.gguf"));
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("x.bin"), NULL, 0, 0, &e), -1);
     ck_assert_int_eq(e.code, ERR_USAGE);
     err_clear(&e);
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("x.apr"), "q8_0", 0, 0, &e), -1);
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("x.apr"), "q8_0", 0, 0, &e), -1);
     ck_assert_int_eq(e.code, ERR_USAGE);
     err_clear(&e);
-    ck_assert_int_eq(conv(tp("demo.gguf"), tp("x.apr"), "q9", 0, 0, &e), -1);
+    ck_assert_int_eq(conv(tu_tpath("demo.gguf"), tu_tpath("x.apr"), "q9", 0, 0, &e), -1);
     ck_assert_int_eq(e.code, ERR_USAGE);
-    ck_assert_int_eq(n_entries(tmpdir), 1);
+    ck_assert_int_eq(tu_dir_count(tu_dir), 1);
 }
 END_TEST
 
@@ -278,23 +217,22 @@ static const char *const quants[] = { "Q4_K_M", "Q6_K", "IQ4_XS", "Q8_0", "Q4_0"
 
 START_TEST(test_fixtures_gguf)
 {
-    char src[512];
+    char rel[128], src[512];
     const char *q = quants[_i];
     struct err e = ERR_INIT;
     struct model m;
 
-    snprintf(src, sizeof src, "%s/gguf/tiny-llama-small-%s.gguf", shared(), q);
-    if (access(src, R_OK) != 0) {
-        printf("check_convert: SKIP %s (no shared fixtures)\n", src);
+    snprintf(rel, sizeof rel, "gguf/tiny-llama-small-%s.gguf", q);
+    if (!tu_need_shared(rel))
         return;
-    }
+    snprintf(src, sizeof src, "%s/%s", tu_shared_dir(), rel);
     /* lossless APR and back: byte-identical GGUF */
-    ck_assert_msg(conv(src, tp("l.apr"), NULL, 1, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("l.apr"), tp("l.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(files_equal(src, tp("l.gguf")), "%s lossless round trip differs", q);
+    ck_assert_msg(conv(src, tu_tpath("l.apr"), NULL, 1, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("l.apr"), tu_tpath("l.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(files_equal(src, tu_tpath("l.gguf")), "%s lossless round trip differs", q);
     /* default APR (aprender-loadable): widened where needed, verified */
-    ck_assert_msg(conv(src, tp("d.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(model_open(&m, tp("d.apr"), &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(src, tu_tpath("d.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(model_open(&m, tu_tpath("d.apr"), &e) == 0, "%s", e.msg);
     for (uint64_t i = 0; i < m.n_tensors; i++)
         ck_assert_int_ge(dtype_get(m.tensors[i].dtype)->apr_code, 0);
     ck_assert_uint_eq(m.apr_flags, 0x0400);
@@ -306,10 +244,10 @@ START_TEST(test_fixtures_gguf)
         ck_assert(slice_eq_cstr(s, "apr-convert 0.1.0"));
     }
     model_close(&m);
-    ck_assert_msg(conv(tp("d.apr"), tp("d.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("d.apr"), tu_tpath("d.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
     /* SafeTensors: HF names and the config keys of the HF fixtures */
-    ck_assert_msg(conv(src, tp("st/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(model_open(&m, tp("st"), &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(src, tu_tpath("st/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(model_open(&m, tu_tpath("st"), &e) == 0, "%s", e.msg);
     ck_assert_ptr_nonnull(model_tensor_find(&m, "model.layers.0.self_attn.q_proj.weight"));
     ck_assert_ptr_nonnull(model_tensor_find(&m, "lm_head.weight"));
     ck_assert_ptr_nonnull(model_tensor_find(&m, "model.embed_tokens.weight"));
@@ -326,11 +264,11 @@ START_TEST(test_fixtures_gguf)
     model_close(&m);
     /* and back to GGUF: same names and shapes, same bytes where the type survived
      * (permutation undone and redone), the same values where it was widened */
-    ck_assert_msg(conv(tp("st"), tp("st.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("st"), tu_tpath("st.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
     {
         struct model a, b;
         ck_assert_int_eq(model_open(&a, src, &e), 0);
-        ck_assert_int_eq(model_open(&b, tp("st.gguf"), &e), 0);
+        ck_assert_int_eq(model_open(&b, tu_tpath("st.gguf"), &e), 0);
         ck_assert_uint_eq(a.n_tensors, b.n_tensors);
         for (uint64_t i = 0; i < a.n_tensors; i++) {
             const struct model_tensor *x = &a.tensors[i];
@@ -357,25 +295,24 @@ static const char *const hfs[] = { "qwen2-f32", "llama-bf16" };
 
 START_TEST(test_fixtures_hf)
 {
-    char src[512], f[600];
+    char rel[128], src[512], f[600];
     struct err e = ERR_INIT;
     struct model m;
 
-    snprintf(src, sizeof src, "%s/hf/%s", shared(), hfs[_i]);
-    if (access(src, R_OK) != 0) {
-        printf("check_convert: SKIP %s (no shared fixtures)\n", src);
+    snprintf(rel, sizeof rel, "hf/%s", hfs[_i]);
+    if (!tu_need_shared(rel))
         return;
-    }
-    ck_assert_msg(conv(src, tp("m.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("m.apr"), tp("hf/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    snprintf(src, sizeof src, "%s/%s", tu_shared_dir(), rel);
+    ck_assert_msg(conv(src, tu_tpath("m.apr"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("m.apr"), tu_tpath("hf/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
     snprintf(f, sizeof f, "%s/model.safetensors", src);
-    ck_assert(files_equal(f, tp("hf/model.safetensors")));
+    ck_assert(files_equal(f, tu_tpath("hf/model.safetensors")));
     snprintf(f, sizeof f, "%s/config.json", src);
-    ck_assert(files_equal(f, tp("hf/config.json")));
-    assert_same_model(src, tp("hf"), 1);
+    ck_assert(files_equal(f, tu_tpath("hf/config.json")));
+    assert_same_model(src, tu_tpath("hf"), 1);
     /* GGUF with llama.cpp's names, key types and (llama) permuted q/k */
-    ck_assert_msg(conv(src, tp("m.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(model_open(&m, tp("m.gguf"), &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(src, tu_tpath("m.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(model_open(&m, tu_tpath("m.gguf"), &e) == 0, "%s", e.msg);
     ck_assert_ptr_nonnull(model_tensor_find(&m, "token_embd.weight"));
     ck_assert_ptr_nonnull(model_tensor_find(&m, "output.weight"));
     ck_assert_ptr_nonnull(model_tensor_find(&m, "blk.2.attn_q.weight"));
@@ -394,9 +331,9 @@ START_TEST(test_fixtures_hf)
         }
     }
     model_close(&m);
-    ck_assert_msg(conv(tp("m.gguf"), tp("g/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("m.gguf"), tu_tpath("g/"), NULL, 0, 0, &e) == 0, "%s", e.msg);
     snprintf(f, sizeof f, "%s/model.safetensors", src);
-    ck_assert(files_equal(f, tp("g/model.safetensors")));
+    ck_assert(files_equal(f, tu_tpath("g/model.safetensors")));
 }
 END_TEST
 
@@ -404,20 +341,22 @@ START_TEST(test_dtype_convert)
 {
     static const char *const dts[] = { "f32", "f16", "bf16", "q4_k", "q6_k" };
     struct err e = ERR_INIT;
-    write_demo(tp("demo.gguf"));
+    write_demo(tu_tpath("demo.gguf"));
     for (size_t i = 0; i < sizeof dts / sizeof *dts; i++) {
         char out[64];
         snprintf(out, sizeof out, "d-%s.apr", dts[i]);
-        ck_assert_msg(conv(tp("demo.gguf"), tp(out), dts[i], 0, 0, &e) == 0, "%s: %s", dts[i],
-                      e.msg);
+        ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath(out), dts[i], 0, 0, &e) == 0,
+                      "%s: %s", dts[i], e.msg);
         snprintf(out, sizeof out, "d-%s.gguf", dts[i]);
-        ck_assert_msg(conv(tp("demo.gguf"), tp(out), dts[i], 0, 0, &e) == 0, "%s: %s", dts[i],
-                      e.msg);
+        ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath(out), dts[i], 0, 0, &e) == 0,
+                      "%s: %s", dts[i], e.msg);
     }
-    ck_assert_msg(conv(tp("demo.gguf"), tp("q8.gguf"), "q8_0", 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("demo.gguf"), tp("q8.apr"), "q8_0", 1, 0, &e) == 0, "%s", e.msg);
-    ck_assert_msg(conv(tp("q8.apr"), tp("q8b.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
-    ck_assert(files_equal(tp("q8.gguf"), tp("q8b.gguf")));
+    ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath("q8.gguf"), "q8_0", 0, 0, &e) == 0,
+                  "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("demo.gguf"), tu_tpath("q8.apr"), "q8_0", 1, 0, &e) == 0,
+                  "%s", e.msg);
+    ck_assert_msg(conv(tu_tpath("q8.apr"), tu_tpath("q8b.gguf"), NULL, 0, 0, &e) == 0, "%s", e.msg);
+    ck_assert(files_equal(tu_tpath("q8.gguf"), tu_tpath("q8b.gguf")));
 }
 END_TEST
 
@@ -426,7 +365,7 @@ Suite *convert_suite(void)
     Suite *s = suite_create("convert");
     TCase *tc = tcase_create("convert");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_demo_gguf_apr_gguf);
     tcase_add_test(tc, test_demo_hf_round_trip);

@@ -9,7 +9,6 @@
  * Everything is written into a fresh mkdtemp directory with the project's writers.
  */
 #include <check.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,39 +26,10 @@
 #include "../../inspect/diff.h"
 #include "../../inspect/diff_impl.h"
 #include "../fixtures/gguf_fix.h"
+#include "tu.h"
 #include "../../common/banned.h"
 
 /* ---- scaffolding ---------------------------------------------------------------------- */
-
-static char tdir[64];
-
-static void setup(void)
-{
-    snprintf(tdir, sizeof tdir, "/tmp/check_diff.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    return remove(p);
-}
-
-static void teardown(void)
-{
-    nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 256, "%s/%s", tdir, name);
-    return p;
-}
 
 /* Run diff_run into a string (freed by the caller); *rc gets its return value. */
 static char *run(const struct diff_opts *o, const char *a, const char *b, int *rc)
@@ -192,7 +162,7 @@ static void write_as(struct model *m, enum style s, const char *path)
     else {
         rc = st_write(m, path, NULL, &e);
         if (rc == 0)
-            rc = st_write_config(m, tdir, &e);
+            rc = st_write_config(m, tu_dir, &e);
     }
     ck_assert_msg(rc == 0, "%s", e.msg);
 }
@@ -346,7 +316,7 @@ END_TEST
 START_TEST(formats_identical)
 {
     struct diff_opts o = DIFF_OPTS_INIT;
-    const char *g = tpath("m.gguf"), *a = tpath("m.apr"), *s = tpath("model.safetensors");
+    const char *g = tu_tpath("m.gguf"), *a = tu_tpath("m.apr"), *s = tu_tpath("model.safetensors");
     const char *pairs[3][2] = { { g, a }, { g, s }, { a, s } };
     char *out;
     int rc;
@@ -456,7 +426,7 @@ static const struct {
 START_TEST(damage_status)
 {
     struct diff_opts o = DIFF_OPTS_INIT;
-    const char *a = tpath("a.gguf"), *b = tpath("b.gguf");
+    const char *a = tu_tpath("a.gguf"), *b = tu_tpath("b.gguf");
     char *out;
     int rc;
 
@@ -494,7 +464,7 @@ END_TEST
 START_TEST(perturb_text_and_gates)
 {
     struct diff_opts o = DIFF_OPTS_INIT;
-    const char *a = tpath("a.gguf"), *b = tpath("b.gguf");
+    const char *a = tu_tpath("a.gguf"), *b = tu_tpath("b.gguf");
     char *out;
     int rc;
 
@@ -540,7 +510,7 @@ END_TEST
 START_TEST(threads_deterministic)
 {
     struct diff_opts o = DIFF_OPTS_INIT;
-    const char *a = tpath("big-f32.gguf"), *b = tpath("big-q8.gguf");
+    const char *a = tu_tpath("big-f32.gguf"), *b = tu_tpath("big-q8.gguf");
     struct model m;
     struct err e = ERR_INIT;
     char *o1, *o2;
@@ -610,10 +580,10 @@ START_TEST(dump_bin_by_hand)
     char *out, want[128];
     int rc;
 
-    write_bin(tpath("a.bin"), a, 4);
-    write_bin(tpath("b.bin"), b, 4);
+    write_bin(tu_tpath("a.bin"), a, 4);
+    write_bin(tu_tpath("b.bin"), b, 4);
     o.json = 1;
-    out = run(&o, tpath("a.bin"), tpath("b.bin"), &rc);
+    out = run(&o, tu_tpath("a.bin"), tu_tpath("b.bin"), &rc);
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_nonnull(strstr(out, "\"schema\": \"apr-stage-diff-v1\""));
     ck_assert_ptr_nonnull(strstr(out, "\"max_abs_diff\": 1.0,"));
@@ -627,16 +597,16 @@ START_TEST(dump_bin_by_hand)
     free(out);
     /* a file that is not whole f32 values is trouble */
     {
-        FILE *f = fopen(tpath("odd.bin"), "wb");
+        FILE *f = fopen(tu_tpath("odd.bin"), "wb");
         ck_assert_ptr_nonnull(f);
         fputs("12345", f);
         fclose(f);
     }
-    out = run(&o, tpath("a.bin"), tpath("odd.bin"), &rc);
+    out = run(&o, tu_tpath("a.bin"), tu_tpath("odd.bin"), &rc);
     ck_assert_int_eq(rc, -1);
     free(out);
     /* the same file: 0 */
-    out = run(&o, tpath("a.bin"), tpath("a.bin"), &rc);
+    out = run(&o, tu_tpath("a.bin"), tu_tpath("a.bin"), &rc);
     ck_assert_int_eq(rc, 0);
     free(out);
 }
@@ -654,11 +624,11 @@ START_TEST(dump_aprt)
         a[i] = b[i] = (float)i * 0.5f;
     b[6] = 2.5f;   /* 3 -> 2.5 */
     b[2] = 1.25f;  /* 1 -> 1.25 */
-    ck_assert_int_eq(aprt_write(tpath("a.bin"), 3, a, 8, &e), 0);
-    ck_assert_int_eq(aprt_write(tpath("b.bin"), 3, b, 8, &e), 0);
+    ck_assert_int_eq(aprt_write(tu_tpath("a.bin"), 3, a, 8, &e), 0);
+    ck_assert_int_eq(aprt_write(tu_tpath("b.bin"), 3, b, 8, &e), 0);
     o.json = 1;
     o.limit = 2;
-    out = run(&o, tpath("a.bin"), tpath("b.bin"), &rc);
+    out = run(&o, tu_tpath("a.bin"), tu_tpath("b.bin"), &rc);
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_nonnull(strstr(out, "\"layer\": 3,"));
     ck_assert_ptr_nonnull(strstr(out, "\"dim_product\": 8,"));
@@ -671,12 +641,12 @@ START_TEST(dump_aprt)
     free(out);
     /* with a gate wide enough: within thresholds */
     o.fail_max = 0.5;
-    out = run(&o, tpath("a.bin"), tpath("b.bin"), &rc);
+    out = run(&o, tu_tpath("a.bin"), tu_tpath("b.bin"), &rc);
     ck_assert_int_eq(rc, 0);
     free(out);
     /* a model against a dump is trouble */
-    write_model(S_GGUF, tpath("m.gguf"));
-    out = run(&o, tpath("m.gguf"), tpath("b.bin"), &rc);
+    write_model(S_GGUF, tu_tpath("m.gguf"));
+    out = run(&o, tu_tpath("m.gguf"), tu_tpath("b.bin"), &rc);
     ck_assert_int_eq(rc, -1);
     free(out);
 }
@@ -689,7 +659,7 @@ static void stage(const char *root, const char *rel, float bias)
     char *slash;
     struct err e = ERR_INIT;
 
-    snprintf(p, sizeof p, "%s/%s/%s", tdir, root, rel);
+    snprintf(p, sizeof p, "%s/%s/%s", tu_dir, root, rel);
     snprintf(d, sizeof d, "%s", p);
     slash = strrchr(d, '/');
     *slash = 0;
@@ -711,8 +681,8 @@ START_TEST(dump_dir_first_divergence)
     char *out;
     int rc;
 
-    mkdir(tpath("A"), 0777);
-    mkdir(tpath("B"), 0777);
+    mkdir(tu_tpath("A"), 0777);
+    mkdir(tu_tpath("B"), 0777);
     for (size_t i = 0; i < sizeof rels / sizeof rels[0]; i++) {
         /* planted at layer-1/qkv_matmul; later stages (and layer-1/ffn_up, which sorts
          * before it by name) diverge too, as they would downstream */
@@ -720,7 +690,7 @@ START_TEST(dump_dir_first_divergence)
         stage("A", rels[i], 0);
         stage("B", rels[i], bad ? 0.4f : 0);
     }
-    out = run(&o, tpath("A"), tpath("B"), &rc);
+    out = run(&o, tu_tpath("A"), tu_tpath("B"), &rc);
     ck_assert_int_eq(rc, 1);
     ck_assert_msg(strstr(out, "first divergent stage: layer-1/qkv_matmul.bin") != NULL, "%s", out);
     /* forward order: layer-2 before layer-10, whole-model stages last */
@@ -730,7 +700,7 @@ START_TEST(dump_dir_first_divergence)
     ck_assert(strstr(out, "layer-1/qkv_matmul.bin") < strstr(out, "layer-1/ffn_up.bin"));
     free(out);
     o.json = 1;
-    out = run(&o, tpath("A"), tpath("B"), &rc);
+    out = run(&o, tu_tpath("A"), tu_tpath("B"), &rc);
     ck_assert_int_eq(rc, 1);
     ck_assert_ptr_nonnull(strstr(out, "\"first_divergent\": \"layer-1/qkv_matmul.bin\""));
     ck_assert_ptr_nonnull(strstr(out, "\"first_divergent_layer\": 1,"));
@@ -740,15 +710,15 @@ START_TEST(dump_dir_first_divergence)
     /* a stage only on one side is listed and makes them differ */
     o.json = 0;
     stage("A", "layer-3/attn_out.bin", 0);
-    out = run(&o, tpath("A"), tpath("A"), &rc);
+    out = run(&o, tu_tpath("A"), tu_tpath("A"), &rc);
     ck_assert_int_eq(rc, 0);
     free(out);
-    out = run(&o, tpath("A"), tpath("B"), &rc);
+    out = run(&o, tu_tpath("A"), tu_tpath("B"), &rc);
     ck_assert_ptr_nonnull(strstr(out, "< only in a: layer-3/attn_out.bin"));
     free(out);
     /* the picture */
-    o.plot = tpath("stages.svg");
-    out = run(&o, tpath("A"), tpath("B"), &rc);
+    o.plot = tu_tpath("stages.svg");
+    out = run(&o, tu_tpath("A"), tu_tpath("B"), &rc);
     ck_assert_int_eq(rc, 1);
     ck_assert_int_eq(access(o.plot, R_OK), 0);
     free(out);
@@ -761,9 +731,8 @@ START_TEST(plot_escapes_names)
     struct model m;
     struct err e = ERR_INIT;
     int64_t sh[1] = { 4 };
-    char *out, buf[65536];
+    char *out, *buf;
     size_t n;
-    FILE *f;
     int rc;
 
     for (int q = 0; q < 2; q++) {
@@ -774,22 +743,19 @@ START_TEST(plot_escapes_names)
         ck_assert_ptr_nonnull(p);
         fx_fill_f32(p, 4, 1, 0, 1);
         p[0] ^= (uint8_t)q;
-        write_as(&m, S_GGUF, tpath(q ? "y.gguf" : "x.gguf"));
+        write_as(&m, S_GGUF, tu_tpath(q ? "y.gguf" : "x.gguf"));
         model_close(&m);
     }
-    o.plot = tpath("p.svg");
-    out = run(&o, tpath("x.gguf"), tpath("y.gguf"), &rc);
+    o.plot = tu_tpath("p.svg");
+    out = run(&o, tu_tpath("x.gguf"), tu_tpath("y.gguf"), &rc);
     ck_assert_int_eq(rc, 1);
     free(out);
-    f = fopen(o.plot, "r");
-    ck_assert_ptr_nonnull(f);
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
+    buf = tu_slurp_str(o.plot, &n);
     ck_assert_ptr_nonnull(strstr(buf, "<svg"));
     ck_assert_ptr_nonnull(strstr(buf, "x&lt;y&amp;&quot;z?.weight"));
     ck_assert_ptr_nonnull(strstr(buf, "1 - cosine"));
     ck_assert_ptr_nonnull(strstr(buf, "</svg>"));
+    free(buf);
 }
 END_TEST
 
@@ -799,12 +765,12 @@ START_TEST(trouble)
     char *out;
     int rc;
 
-    write_model(S_GGUF, tpath("m.gguf"));
-    out = run(&o, tpath("m.gguf"), tpath("missing.gguf"), &rc);
+    write_model(S_GGUF, tu_tpath("m.gguf"));
+    out = run(&o, tu_tpath("m.gguf"), tu_tpath("missing.gguf"), &rc);
     ck_assert_int_eq(rc, -1);
     free(out);
     o.filter = "(";
-    out = run(&o, tpath("m.gguf"), tpath("m.gguf"), &rc);
+    out = run(&o, tu_tpath("m.gguf"), tu_tpath("m.gguf"), &rc);
     ck_assert_int_eq(rc, -1);
     free(out);
 }
@@ -812,24 +778,17 @@ END_TEST
 
 /* ---- shared fixtures ------------------------------------------------------------------ */
 
-static const char *shared(void)
-{
-    const char *d = getenv("APR_SHARED_FIXTURES");
-    return d && *d ? d : "../shared/fixtures";
-}
-
 START_TEST(shared_f16_vs_q8_0)
 {
     struct diff_opts o = DIFF_OPTS_INIT;
     char a[512], b[512], *out;
     int rc;
 
-    snprintf(a, sizeof a, "%s/gguf/tiny-llama-small-F16.gguf", shared());
-    snprintf(b, sizeof b, "%s/gguf/tiny-llama-small-Q8_0.gguf", shared());
-    if (access(a, R_OK) != 0 || access(b, R_OK) != 0) {
-        printf("check_diff: SKIP shared fixtures: '%s' not found\n", a);
+    if (!tu_need_shared("gguf/tiny-llama-small-F16.gguf") ||
+        !tu_need_shared("gguf/tiny-llama-small-Q8_0.gguf"))
         return;
-    }
+    snprintf(a, sizeof a, "%s/gguf/tiny-llama-small-F16.gguf", tu_shared_dir());
+    snprintf(b, sizeof b, "%s/gguf/tiny-llama-small-Q8_0.gguf", tu_shared_dir());
     o.fail_cos = 0.9999;
     o.json = 1;
     out = run(&o, a, b, &rc);
@@ -838,12 +797,11 @@ START_TEST(shared_f16_vs_q8_0)
     ck_assert_ptr_nonnull(strstr(out, "\"failing_count\": 0"));
     free(out);
     /* their logits as headerless f32 dumps */
-    snprintf(a, sizeof a, "%s/gguf/refs/tiny-llama-small-F16.prompt0.logits.f32", shared());
-    snprintf(b, sizeof b, "%s/gguf/refs/tiny-llama-small-Q8_0.prompt0.logits.f32", shared());
-    if (access(a, R_OK) != 0 || access(b, R_OK) != 0) {
-        printf("check_diff: SKIP shared logits: '%s' not found\n", a);
+    if (!tu_need_shared("gguf/refs/tiny-llama-small-F16.prompt0.logits.f32") ||
+        !tu_need_shared("gguf/refs/tiny-llama-small-Q8_0.prompt0.logits.f32"))
         return;
-    }
+    snprintf(a, sizeof a, "%s/gguf/refs/tiny-llama-small-F16.prompt0.logits.f32", tu_shared_dir());
+    snprintf(b, sizeof b, "%s/gguf/refs/tiny-llama-small-Q8_0.prompt0.logits.f32", tu_shared_dir());
     o.fail_cos = 0.99;
     out = run(&o, a, b, &rc);
     ck_assert_msg(rc == 0, "%s", out);
@@ -867,7 +825,7 @@ Suite *diff_suite(void)
     tcase_add_test(tc, metrics_long);
     tcase_add_test(tc, kernel_twins);
     suite_add_tcase(s, tc);
-    tcase_add_checked_fixture(fx, setup, teardown);
+    tcase_add_checked_fixture(fx, tu_setup, tu_teardown);
     tcase_set_timeout(fx, 60);
     tcase_add_test(fx, formats_identical);
     tcase_add_loop_test(fx, damage_status, 0, (int)(sizeof damage_rows / sizeof damage_rows[0]));

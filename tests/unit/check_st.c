@@ -12,14 +12,12 @@
  * identity with safetensors' own output, and sharding.
  */
 #include <check.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/json.h"
@@ -27,6 +25,7 @@
 #include "../../common/sha256.h"
 #include "../../formats/model.h"
 #include "../../formats/safetensors/st.h"
+#include "tu.h"
 #include "../../common/banned.h"
 
 /* ---- helpers */
@@ -36,68 +35,9 @@ struct buf {
     size_t   n;
 };
 
-static char *path_in(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static char *tmpdir_new(void)
-{
-    char *d = malloc(64);
-    ck_assert_ptr_nonnull(d);
-    snprintf(d, 64, "/tmp/check_st.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(d));
-    return d;
-}
-
-/* Remove dir and what it holds (two levels deep at most). */
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        struct stat st;
-        char *p;
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        p = path_in(dir, de->d_name);
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree(p);
-        else
-            unlink(p);
-        free(p);
-    }
-    if (d)
-        closedir(d);
-    rmdir(dir);
-}
-
-static void tmpdir_free(char *dir)
-{
-    rm_tree(dir);
-    free(dir);
-}
-
-static int dir_count(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int n = 0;
-    ck_assert_ptr_nonnull(d);
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 static void put_file(const char *dir, const char *name, const void *p, size_t n)
 {
-    char *path = path_in(dir, name);
+    char *path = tu_path(dir, name);
     FILE *f = fopen(path, "wb");
     ck_assert_msg(f != NULL, "cannot create %s", path);
     ck_assert_uint_eq(fwrite(p, 1, n, f), n);
@@ -108,24 +48,6 @@ static void put_file(const char *dir, const char *name, const void *p, size_t n)
 static void put_str(const char *dir, const char *name, const char *s)
 {
     put_file(dir, name, s, strlen(s));
-}
-
-static struct buf read_all(const char *path)
-{
-    struct buf b = { NULL, 0 };
-    FILE *f = fopen(path, "rb");
-    long n;
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ck_assert(n >= 0);
-    rewind(f);
-    b.n = (size_t)n;
-    b.p = malloc(b.n ? b.n : 1);
-    ck_assert_ptr_nonnull(b.p);
-    ck_assert_uint_eq(fread(b.p, 1, b.n, f), b.n);
-    fclose(f);
-    return b;
 }
 
 /*
@@ -163,25 +85,15 @@ static int model_zeroed(const struct model *m)
            m->files == NULL && m->path == NULL && m->arena == NULL;
 }
 
-static const char *shared_dir(void)
-{
-    const char *d = getenv("APR_SHARED_FIXTURES");
-    return d && *d ? d : "../shared/fixtures";
-}
-
 /* Path of hf/<name>/<file> in the shared fixtures, or NULL (skip) when missing. */
 static char *fixture(const char *name, const char *file)
 {
-    char *p = malloc(1024);
-    struct stat st;
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, 1024, "%s/hf/%s%s%s", shared_dir(), name, file ? "/" : "", file ? file : "");
-    if (stat(p, &st) != 0) {
-        printf("check_st: SKIP: '%s' not found (set APR_SHARED_FIXTURES)\n", p);
-        free(p);
+    char rel[1024];
+
+    snprintf(rel, sizeof rel, "hf/%s%s%s", name, file ? "/" : "", file ? file : "");
+    if (!tu_need_shared(rel))
         return NULL;
-    }
-    return p;
+    return tu_path(tu_shared_dir(), rel);
 }
 
 static void kv_want_u(const struct model *m, const char *key, enum model_vtype t, uint64_t want)
@@ -219,12 +131,14 @@ static void kv_want_str(const struct model *m, const char *key, const char *want
  */
 static uint64_t check_against_header(const struct model *m, uint32_t fi, const char *path)
 {
-    struct buf b = read_all(path);
+    struct buf b;
     struct json_doc d;
     struct err e = ERR_INIT;
-    uint64_t hlen = le64(b.p), n = 0, prev_begin = 0;
+    uint64_t hlen, n = 0, prev_begin = 0;
     int k = 1;
 
+    b.p = tu_slurp(path, &b.n);
+    hlen = le64(b.p);
     ck_assert_int_eq(json_parse(&d, (const char *)b.p + 8, hlen, 8, path, &e), 0);
     for (int j = 0; j < d.tok[0].size; j++, k = json_next(&d, k + 1)) {
         struct slice name = json_raw(&d, k);
@@ -353,7 +267,7 @@ START_TEST(test_fixture_llama_dir)
 
     if (!dir)
         return;
-    p = path_in(dir, "model.safetensors");
+    p = tu_path(dir, "model.safetensors");
     ck_assert_msg(st_open(&m, dir, &e) == 0, "%s", e.msg);
     ck_assert_uint_eq(m.n_files, 1);
     /* 3 layers x (q,k,v,o + gate,up,down + 2 norms) + embed, norm, head */
@@ -449,7 +363,7 @@ static void check_sharded(const struct model *m)
 
 START_TEST(test_sharded_index)
 {
-    char *dir = tmpdir_new(), *ip = path_in(dir, "model.safetensors.index.json");
+    char *dir = tu_tmpdir_new("check_st"), *ip = tu_path(dir, "model.safetensors.index.json");
     struct model m;
     struct err e = ERR_INIT;
     uint64_t ts;
@@ -489,13 +403,13 @@ START_TEST(test_sharded_index)
     check_sharded(&m);
     model_close(&m);
     free(ip);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_dir_shards_without_index)
 {
-    char *dir = tmpdir_new();
+    char *dir = tu_tmpdir_new("check_st");
     struct model m;
     struct err e = ERR_INIT;
 
@@ -503,7 +417,7 @@ START_TEST(test_dir_shards_without_index)
     ck_assert_msg(st_open(&m, dir, &e) == 0, "%s", e.msg);
     check_sharded(&m);
     model_close(&m);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -549,7 +463,7 @@ static const struct bad_index bad_indexes[] = {
 START_TEST(test_bad_index)
 {
     const struct bad_index *b = &bad_indexes[_i];
-    char *dir = tmpdir_new();
+    char *dir = tu_tmpdir_new("check_st");
     struct model m;
     struct err e = ERR_INIT;
 
@@ -559,13 +473,13 @@ START_TEST(test_bad_index)
     ck_assert_msg(strstr(e.msg, b->want) != NULL, "%s: message '%s' lacks '%s'", b->name, e.msg,
                   b->want);
     ck_assert(strstr(e.msg, "model.safetensors.index.json") || strstr(e.msg, ".safetensors"));
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_two_shards_same_name)
 {
-    char *dir = tmpdir_new();
+    char *dir = tu_tmpdir_new("check_st");
     struct model m;
     struct err e = ERR_INIT;
 
@@ -580,14 +494,14 @@ START_TEST(test_two_shards_same_name)
     ck_assert(model_zeroed(&m));
     /* without an index: still a duplicate */
     {
-        char *ip = path_in(dir, "model.safetensors.index.json");
+        char *ip = tu_path(dir, "model.safetensors.index.json");
         unlink(ip);
         free(ip);
     }
     e = (struct err)ERR_INIT;
     ck_assert(st_open(&m, dir, &e) != 0);
     ck_assert_msg(strstr(e.msg, "duplicate tensor name 'a'"), "%s", e.msg);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -657,7 +571,7 @@ END_TEST
 
 START_TEST(test_config_variants)
 {
-    char *dir = tmpdir_new(), *f = path_in(dir, "w.safetensors");
+    char *dir = tu_tmpdir_new("check_st"), *f = tu_path(dir, "w.safetensors");
     struct model m;
     struct err e = ERR_INIT;
 
@@ -724,14 +638,14 @@ START_TEST(test_config_variants)
     ck_assert(st_open(&m, f, &e) != 0);
     ck_assert_msg(strstr(e.msg, "not a JSON object"), "%s", e.msg);
     free(f);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
 START_TEST(test_sparse_70b)
 {
     /* a 70B-parameter-sized file (sparse): opening it reads the header only */
-    char hdr[4096], *dir = tmpdir_new(), *f = path_in(dir, "big.safetensors");
+    char hdr[4096], *dir = tu_tmpdir_new("check_st"), *f = tu_path(dir, "big.safetensors");
     uint64_t off = 0, per = 35000000000ULL;   /* 2 x 35e9 BF16 elements = 140 GB */
     struct rusage r0, r1;
     struct model m;
@@ -760,7 +674,7 @@ START_TEST(test_sparse_70b)
     if (truncate(f, (off_t)(8 + (uint64_t)n + off)) != 0) {
         printf("check_st: SKIP sparse 70B file: cannot size it\n");
         free(f);
-        tmpdir_free(dir);
+        tu_tmpdir_free(dir);
         return;
     }
     getrusage(RUSAGE_SELF, &r0);
@@ -773,7 +687,7 @@ START_TEST(test_sparse_70b)
                   r1.ru_maxrss - r0.ru_maxrss);
     model_close(&m);
     free(f);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1036,18 +950,18 @@ static void write_roundtrip(const char *name)
 
     if (!src)
         return;
-    dir = tmpdir_new();
-    out = path_in(dir, "out.safetensors");
+    dir = tu_tmpdir_new("check_st");
+    out = tu_path(dir, "out.safetensors");
     ck_assert_msg(st_open(&a, src, &e) == 0, "%s", e.msg);
     ck_assert_msg(st_write(&a, out, NULL, &e) == 0, "%s", e.msg);
-    ck_assert_int_eq(dir_count(dir), 1);   /* no temporary file left */
+    ck_assert_int_eq(tu_dir_count(dir), 1);   /* no temporary file left */
     ck_assert_msg(st_open(&b, out, &e) == 0, "%s", e.msg);
     same_tensors(&a, &b);
     kv_want_str(&b, "safetensors.metadata.format", "pt");
     ck_assert_uint_eq((b.data_off - 8) % 8, 0);
     /* safetensors' own output, byte for byte */
-    x = read_all(src);
-    y = read_all(out);
+    x.p = tu_slurp(src, &x.n);
+    y.p = tu_slurp(out, &y.n);
     ck_assert_uint_eq(x.n, y.n);
     ck_assert(memcmp(x.p, y.p, x.n) == 0);
     free(x.p);
@@ -1066,11 +980,11 @@ static void write_roundtrip(const char *name)
     o.flags = 0;
     o.max_shard_bytes = 3u << 20;
     free(out);
-    out = path_in(dir, "sharded");
+    out = tu_path(dir, "sharded");
     ck_assert_msg(st_write(&a, out, &o, &e) == 0, "%s", e.msg);
     ck_assert_msg(st_open(&b, out, &e) == 0, "%s", e.msg);
     ck_assert_uint_gt(b.n_files, 1);
-    ck_assert_int_eq(dir_count(out), (int)b.n_files + 1);
+    ck_assert_int_eq(tu_dir_count(out), (int)b.n_files + 1);
     same_tensors(&a, &b);
     for (uint32_t i = 0; i < b.n_files; i++) {
         uint64_t sz = 0;
@@ -1092,9 +1006,9 @@ static void write_roundtrip(const char *name)
     /* config.json regenerated byte for byte from hf.config.* */
     ck_assert_msg(st_write_config(&a, out, &e) == 0, "%s", e.msg);
     {
-        char *c1 = fixture(name, "config.json"), *c2 = path_in(out, "config.json");
-        x = read_all(c1);
-        y = read_all(c2);
+        char *c1 = fixture(name, "config.json"), *c2 = tu_path(out, "config.json");
+        x.p = tu_slurp(c1, &x.n);
+        y.p = tu_slurp(c2, &y.n);
         ck_assert_msg(x.n == y.n && memcmp(x.p, y.p, x.n) == 0, "config.json differs:\n%.*s",
                       (int)y.n, (const char *)y.p);
         free(x.p);
@@ -1109,7 +1023,7 @@ static void write_roundtrip(const char *name)
     model_close(&a);
     free(out);
     free(src);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 
 START_TEST(test_write_roundtrip_qwen2) { write_roundtrip("qwen2-f32"); }
@@ -1127,7 +1041,7 @@ START_TEST(test_write_generated)
                       "\"k\":" T("U8", "[2]", 18, 20) "}";
     static const char *const rust[] = { "s", "z", "a", "m", "k" };
     struct buf f = st_mk(hdr, 20);
-    char *dir = tmpdir_new(), *out = path_in(dir, "g.safetensors");
+    char *dir = tu_tmpdir_new("check_st"), *out = tu_path(dir, "g.safetensors");
     struct model a, b;
     struct err e = ERR_INIT;
     struct st_write_opts o = ST_WRITE_OPTS_INIT;
@@ -1152,7 +1066,7 @@ START_TEST(test_write_generated)
     o.flags = 0;
     o.max_shard_bytes = 4;
     free(out);
-    out = path_in(dir, "sh");
+    out = tu_path(dir, "sh");
     ck_assert_msg(st_write(&a, out, &o, &e) == 0, "%s", e.msg);
     ck_assert_msg(st_open(&b, out, &e) == 0, "%s", e.msg);
     same_tensors(&a, &b);
@@ -1162,11 +1076,11 @@ START_TEST(test_write_generated)
     /* one shard's worth: model.safetensors, no index */
     o.max_shard_bytes = 1000;
     free(out);
-    out = path_in(dir, "one");
+    out = tu_path(dir, "one");
     ck_assert_msg(st_write(&a, out, &o, &e) == 0, "%s", e.msg);
-    ck_assert_int_eq(dir_count(out), 1);
+    ck_assert_int_eq(tu_dir_count(out), 1);
     {
-        char *p = path_in(out, "model.safetensors");
+        char *p = tu_path(out, "model.safetensors");
         ck_assert_msg(st_open(&b, p, &e) == 0, "%s", e.msg);
         same_tensors(&a, &b);
         model_close(&b);
@@ -1175,7 +1089,7 @@ START_TEST(test_write_generated)
     model_close(&a);
     free(out);
     free(f.p);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1202,7 +1116,7 @@ START_TEST(test_write_producer)
     const char *hdr = "{\"m\":" T("F16", "[3]", 0, 6) ",\"z\":" T("F32", "[0]", 6, 6) ","
                       "\"a\":" T("F32", "[2]", 6, 14) "}";
     struct buf f = st_mk(hdr, 14);
-    char *dir = tmpdir_new(), *out = path_in(dir, "p.safetensors");
+    char *dir = tu_tmpdir_new("check_st"), *out = tu_path(dir, "p.safetensors");
     struct st_write_opts o = ST_WRITE_OPTS_INIT;
     struct model a, b;
     struct err e = ERR_INIT;
@@ -1230,7 +1144,7 @@ START_TEST(test_write_producer)
         ck_assert(st_write(&a, out, &o, &e) != 0);
         ck_assert_int_eq(e.code, ERR_INTERNAL);
         ck_assert_msg(strstr(e.msg, skew < 0 ? "unwritten" : "past the tensor's end"), "%s", e.msg);
-        ck_assert_int_eq(dir_count(dir), 0);
+        ck_assert_int_eq(tu_dir_count(dir), 0);
     }
     /* without a producer, NULL data is an error */
     e = (struct err)ERR_INIT;
@@ -1239,7 +1153,7 @@ START_TEST(test_write_producer)
     model_close(&a);
     free(out);
     free(f.p);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
@@ -1250,7 +1164,7 @@ START_TEST(test_write_refuses)
     struct model_kv kv;
     struct model m;
     struct err e = ERR_INIT;
-    char *dir = tmpdir_new(), *out = path_in(dir, "q.safetensors");
+    char *dir = tu_tmpdir_new("check_st"), *out = tu_path(dir, "q.safetensors");
 
     memset(&m, 0, sizeof m);
     memset(&t, 0, sizeof t);
@@ -1266,7 +1180,7 @@ START_TEST(test_write_refuses)
     ck_assert(st_write(&m, out, NULL, &e) != 0);
     ck_assert_int_eq(e.code, ERR_UNSUPPORTED);
     ck_assert_msg(strstr(e.msg, "tensor 'blk.0.attn_q.weight': dtype Q4_0"), "%s", e.msg);
-    ck_assert_int_eq(dir_count(dir), 0);
+    ck_assert_int_eq(tu_dir_count(dir), 0);
 
     /* inconsistent size */
     t.dtype = DT_F32;
@@ -1305,9 +1219,9 @@ START_TEST(test_write_refuses)
     e = (struct err)ERR_INIT;
     ck_assert_msg(st_write(&m, out, NULL, &e) == 0, "%s", e.msg);
     ck_assert_int_eq(st_write_config(&m, dir, &e), 0);
-    ck_assert_int_eq(dir_count(dir), 1);
+    ck_assert_int_eq(tu_dir_count(dir), 1);
     free(out);
-    tmpdir_free(dir);
+    tu_tmpdir_free(dir);
 }
 END_TEST
 
