@@ -168,6 +168,15 @@ const char *model_format_name(enum model_format f)
     return "?";
 }
 
+const char *model_format_label(const struct model *m, char *buf, size_t n)
+{
+    if (m->format == MODEL_FMT_SAFETENSORS)
+        snprintf(buf, n, "%s", model_format_name(m->format));
+    else
+        snprintf(buf, n, "%s v%d", model_format_name(m->format), m->version);
+    return buf;
+}
+
 /*
  * Detection by content.  Returns a format, or 0 with *why set.
  * SafeTensors: u64 header length N, then (after optional JSON whitespace) '{'.

@@ -152,6 +152,8 @@ int  model_open_mem(struct model *m, const void *buf, size_t n, const char *name
 void model_close(struct model *m);   /* accepts a zeroed model */
 
 const char *model_format_name(enum model_format f);   /* "GGUF", "SafeTensors", "APR" */
+/* "GGUF v3", "APR v2", "SafeTensors" (which has no version) into buf; returns buf. */
+const char *model_format_label(const struct model *m, char *buf, size_t n);
 
 /* Lookups (linear; names are unique after open). */
 const struct model_kv     *model_kv_find(const struct model *m, const char *key);

@@ -1763,6 +1763,7 @@ static void json_opt_f64(struct json_w *w, const char *k, double v)
 static int values_report(const struct diff_opts *o, const struct side *A, const struct side *B,
                          const struct pairs *P, FILE *out, int *different, struct err *e)
 {
+    char la[48], lb[48];
     size_t *ord = NULL, n_res = 0, shown;
     uint64_t cnt[ST_COUNT] = { 0 }, n_fail = 0;
     int gates = gates_given(o);
@@ -1849,10 +1850,9 @@ static int values_report(const struct diff_opts *o, const struct side *A, const 
         goto out;
     }
 
-    fprintf(out, "a: %s (%s v%d, %llu tensors)\nb: %s (%s v%d, %llu tensors)\n", A->path,
-            model_format_name(A->m.format), A->m.version, (unsigned long long)A->m.n_tensors,
-            B->path, model_format_name(B->m.format), B->m.version,
-            (unsigned long long)B->m.n_tensors);
+    fprintf(out, "a: %s (%s, %llu tensors)\nb: %s (%s, %llu tensors)\n", A->path,
+            model_format_label(&A->m, la, sizeof la), (unsigned long long)A->m.n_tensors,
+            B->path, model_format_label(&B->m, lb, sizeof lb), (unsigned long long)B->m.n_tensors);
     fprintf(out, "%-15s %-12s %-11s %-13s %-11s %-11s %s\n", "status", "cosine", "max|a-b|",
             "at", "rmse", "nmse", "name");
     for (size_t k = 0; k < shown; k++) {
@@ -2091,6 +2091,7 @@ static int data_equal(const struct side *A, const struct side *B, struct pair *p
 static int structural(const struct diff_opts *o, const struct side *A, const struct side *B,
                       struct pairs *P, FILE *out, int *different, struct err *e)
 {
+    char la[48], lb[48];
     struct sdiffs D = { NULL, 0, 0 };
     uint64_t cc[CAT_COUNT] = { 0 };
     int rc = -1;
@@ -2101,8 +2102,8 @@ static int structural(const struct diff_opts *o, const struct side *A, const str
     if (A->m.format != B->m.format || A->m.version != B->m.version) {
         SB(f); SB(v1); SB(v2);
         sbuf_adds(&f, "format");
-        sbuf_addf(&v1, "%s v%d", model_format_name(A->m.format), A->m.version);
-        sbuf_addf(&v2, "%s v%d", model_format_name(B->m.format), B->m.version);
+        sbuf_adds(&v1, model_format_label(&A->m, la, sizeof la));
+        sbuf_adds(&v2, model_format_label(&B->m, lb, sizeof lb));
         rc = sdiff_add(&D, CAT_FORMAT, "changed", &f, &v1, &v2, e);
         REL();
         if (rc)
@@ -2246,11 +2247,11 @@ static int structural(const struct diff_opts *o, const struct side *A, const str
         rc = write_json(out, &b, e);
         goto out;
     }
-    fprintf(out, "a: %s (%s v%d, %llu keys, %llu tensors)\n", A->path,
-            model_format_name(A->m.format), A->m.version, (unsigned long long)A->m.n_kv,
+    fprintf(out, "a: %s (%s, %llu keys, %llu tensors)\n", A->path,
+            model_format_label(&A->m, la, sizeof la), (unsigned long long)A->m.n_kv,
             (unsigned long long)A->m.n_tensors);
-    fprintf(out, "b: %s (%s v%d, %llu keys, %llu tensors)\n", B->path,
-            model_format_name(B->m.format), B->m.version, (unsigned long long)B->m.n_kv,
+    fprintf(out, "b: %s (%s, %llu keys, %llu tensors)\n", B->path,
+            model_format_label(&B->m, lb, sizeof lb), (unsigned long long)B->m.n_kv,
             (unsigned long long)B->m.n_tensors);
     for (size_t i = 0; i < D.n; i++) {
         const struct sdiff *d = &D.v[i];

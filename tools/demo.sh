@@ -26,7 +26,7 @@ run cmp demo.gguf demo-back.gguf
 # apr-diff: the GGUF and its APR conversion hold the same model, tensor for tensor
 run apr-diff --values --transpose-aware demo.gguf demo.apr
 # and its Hugging Face form (llama Q/K rows un-permuted on the way; apr-diff undoes it to compare)
-run apr-convert -f demo.gguf demo-hf
+run apr-convert -f demo.gguf demo-hf/
 run apr-diff --values --limit 3 demo.gguf demo-hf
 # and the same model hash, whatever the container
 printf '\n$ apr-hash --tensors demo.gguf demo.apr | grep ^model\n'
