@@ -37,6 +37,7 @@
 #include "../common/cli.h"
 #include "../common/json.h"
 #include "../common/mfile.h"
+#include "../common/ofile.h"
 #include "../common/progress.h"
 #include "../common/sbuf.h"
 #include "../common/sz.h"
@@ -1477,9 +1478,8 @@ static int plot_write(const char *path, const char *title_a, const char *title_b
     const double left = 80, right = 20, top = 50, ph = 240, gap = 70, ggap = 12;
     double width, height, x, step;
     size_t n_groups = 0;
-    char tmp[4096];
-    FILE *f;
-    int fd;
+    char tmp[64];
+    int rc;
 
     for (size_t i = 0; i < n; i++)
         if (i == 0 || pt[i].group != pt[i - 1].group)
@@ -1562,32 +1562,10 @@ static int plot_write(const char *path, const char *title_a, const char *title_b
         sbuf_release(&b);
         return -1;
     }
-    /* write beside the target, then rename: no partial picture */
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        sbuf_release(&b);
-        return ERR_SYS(e, "cannot create '%s'", path);
-    }
-    (void)fchmod(fd, 0644);   /* mkstemp makes 0600; a picture is for sharing */
-    f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        sbuf_release(&b);
-        return ERR_SYS(e, "cannot create '%s'", path);
-    }
-    if (fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0) {
-        unlink(tmp);
-        sbuf_release(&b);
-        return ERR_SYS(e, "cannot write '%s'", path);
-    }
+    /* written beside the target, then renamed: no partial picture */
+    rc = ofile_put(path, b.p, b.len, e);
     sbuf_release(&b);
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        return ERR_SYS(e, "cannot write '%s'", path);
-    }
-    return 0;
+    return rc;
 }
 
 static int plot_bad(enum st s)

@@ -35,6 +35,7 @@
 #include "../common/cli.h"
 #include "../common/json.h"
 #include "../common/mfile.h"
+#include "../common/ofile.h"
 #include "../common/progress.h"
 #include "../common/sbuf.h"
 #include "../common/slice.h"
@@ -1036,58 +1037,6 @@ static int write_json(struct sbuf *b, const struct hash_opts *o, struct item *it
     json_w_obj_end(&w);
     sbuf_addc(b, '\n');
     return sbuf_check(b, "JSON output", e);
-}
-
-/* Write len bytes to path through a temporary file renamed into place. */
-static int write_file_atomic(const char *path, const char *p, size_t len, struct err *e)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    int fd;
-
-    if (!tmp)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", 12);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        ERR_SYS(e, "cannot create a temporary file beside '%s'", path);
-        free(tmp);
-        return -1;
-    }
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            ERR_SYS(e, "cannot write '%s'", tmp);
-            goto fail;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-        ERR_SYS(e, "cannot write '%s'", tmp);
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        ERR_SYS(e, "cannot write '%s'", tmp);
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        ERR_SYS(e, "cannot rename '%s' to '%s'", tmp, path);
-        goto fail;
-    }
-    free(tmp);
-    return 0;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -1;
 }
 
 /* ---- manifests ---------------------------------------------------------------------- */
@@ -2457,12 +2406,12 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
             if (mf && fclose(mf) != 0 && !rc)
                 rc = ERR_SYS(e, "cannot buffer the manifest");
             if (!rc)
-                rc = write_file_atomic(o->output, p ? p : "", n, e);
+                rc = ofile_put(o->output, p ? p : "", n, e);
             free(p);
         } else {
             rc = write_json(&b, o, items, n_files, e);
             if (!rc)
-                rc = write_file_atomic(o->output, b.p ? b.p : "", b.len, e);
+                rc = ofile_put(o->output, b.p ? b.p : "", b.len, e);
         }
         sbuf_release(&b);
         if (rc) {

@@ -135,7 +135,7 @@ struct apr_write_opts {
  * Tensor dtypes must have an APR code (dtype_get(t->dtype)->apr_code >= 0), else
  * ERR_UNSUPPORTED naming the tensor.  Names must be unique, non-empty and at most 256
  * bytes; shapes at most 8 dims; t->size must equal dtype_nbytes of the shape.
- * The file is streamed to a temporary file beside path (mkstemp) and renamed over path
+ * The file is streamed to a temporary file beside path (common/ofile.h) and renamed over path
  * only when complete; on failure nothing is left behind.  An existing path is replaced:
  * refusing to overwrite is the caller's decision.  o may be NULL.
  */

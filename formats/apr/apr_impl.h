@@ -39,15 +39,4 @@ static inline uint32_t apr__header_crc(const uint8_t *h)
     return (uint32_t)crc32_z(c, h + APR_CRC_OFF + 4, APR_HEADER_SIZE - APR_CRC_OFF - 4);
 }
 
-/* Create "<dir>/.<base>.XXXXXX" beside path with mkstemp, mode 0666 & ~umask.
- * Returns the fd (tmp receives the name, malloc'ed) or -1 with e set. */
-struct err;
-int apr__tmp_create(const char *path, char **tmp, struct err *e);
-/* Write all n bytes (retrying on EINTR and short writes); -1 with errno set. */
-int apr__write_all(int fd, const void *p, size_t n);
-/* fsync, close and rename tmp over path; on failure unlink tmp.  Frees tmp. */
-int apr__tmp_commit(int fd, char *tmp, const char *path, struct err *e);
-/* Close and unlink tmp (fd may be -1); frees tmp. */
-void apr__tmp_abort(int fd, char *tmp);
-
 #endif

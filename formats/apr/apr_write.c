@@ -19,15 +19,12 @@
  */
 #include "apr.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../../common/json.h"
+#include "../../common/ofile.h"
 #include "../../common/rd.h"
 #include "../../common/sbuf.h"
 #include "../../common/sz.h"
@@ -35,227 +32,30 @@
 #include "apr_impl.h"
 #include "../../common/banned.h"
 
-/* ---- temporary files, shared with aprt.c */
-
-/* The process umask without changing it (umask(2) would race with other threads):
- * Linux reports it in /proc/self/status; fall back to the common 022. */
-static mode_t current_umask(void)
-{
-    FILE *f = fopen("/proc/self/status", "re");
-    char line[128];
-    mode_t u = 022;
-
-    if (!f)
-        return u;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "Umask:", 6) == 0) {
-            char *end;
-            unsigned long v = strtoul(line + 6, &end, 8);
-            if (end != line + 6 && v <= 0777)
-                u = (mode_t)v;
-            break;
-        }
-    }
-    fclose(f);
-    return u;
-}
-
-int apr__tmp_create(const char *path, char **tmp, struct err *e)
-{
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0, n = strlen(path) + 16;
-    char *t = malloc(n);
-    int fd;
-
-    *tmp = NULL;
-    if (!t)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    snprintf(t, n, "%.*s.%s.XXXXXX", (int)dlen, path, path + dlen);
-    fd = mkstemp(t);
-    if (fd < 0) {
-        ERR_SYS(e, "cannot create a temporary file beside '%s'", path);
-        free(t);
-        return -1;
-    }
-    if (fchmod(fd, 0666 & ~current_umask()) != 0) {
-        ERR_SYS(e, "cannot set the mode of '%s'", t);
-        apr__tmp_abort(fd, t);
-        return -1;
-    }
-    *tmp = t;
-    return fd;
-}
-
-int apr__write_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *q = p;
-
-    while (n) {
-        ssize_t k = write(fd, q, n > (1u << 30) ? (size_t)1 << 30 : n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (k == 0) {
-            errno = EIO;
-            return -1;
-        }
-        q += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-int apr__tmp_commit(int fd, char *tmp, const char *path, struct err *e)
-{
-    if (fsync(fd) != 0) {
-        ERR_SYS(e, "cannot sync '%s'", tmp);
-        apr__tmp_abort(fd, tmp);
-        return -1;
-    }
-    if (close(fd) != 0) {
-        ERR_SYS(e, "cannot close '%s'", tmp);
-        apr__tmp_abort(-1, tmp);
-        return -1;
-    }
-    if (rename(tmp, path) != 0) {
-        ERR_SYS(e, "cannot rename '%s' to '%s'", tmp, path);
-        apr__tmp_abort(-1, tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
-
-void apr__tmp_abort(int fd, char *tmp)
-{
-    int saved = errno;
-
-    if (fd >= 0)
-        close(fd);
-    if (tmp)
-        unlink(tmp);
-    free(tmp);
-    errno = saved;
-}
-
 /* ---- buffered output with a running CRC */
 
 struct wr {
-    int         fd;
-    const char *name;   /* for messages: the temporary file */
-    uint32_t    crc;    /* CRC-32 of every byte written so far (from data_off) */
-    uint64_t    pos;    /* file offset of the next byte */
-    uint8_t    *buf;
-    size_t      len, cap;
-    int         no_cfr; /* copy_file_range refused once: write() from memory */
-    uint64_t    kicked; /* writeback started for the bytes before this offset */
+    struct ofile f;     /* f.pos: file offset of the next byte */
+    uint32_t     crc;   /* CRC-32 of every byte written so far (from data_off) */
 };
 
-/* Writeback starts every WR_KICK bytes: the final fsync then finds most of the file on
- * disk already instead of waiting for all of it. */
-#define WR_KICK ((uint64_t)32 << 20)
-
-static void wr_kick(struct wr *w)
-{
-#ifdef SYNC_FILE_RANGE_WRITE
-    uint64_t end = w->pos - w->len;   /* what has reached the file */
-
-    if (end - w->kicked >= WR_KICK) {
-        /* advisory: a failure here shows up at fsync */
-        sync_file_range(w->fd, (off_t)w->kicked, (off_t)(end - w->kicked),
-                        SYNC_FILE_RANGE_WRITE);
-        w->kicked = end;
-    }
-#else
-    (void)w;
-#endif
-}
-
-/* pwrite all n bytes at off (retrying on EINTR and short writes); -1 with errno set. */
-static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-    while (n) {
-        ssize_t k = pwrite(fd, p, n > (1u << 30) ? (size_t)1 << 30 : n, (off_t)off);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (k == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-        off += (uint64_t)k;
-    }
-    return 0;
-}
-
-static int wr_flush(struct wr *w, struct err *e)
-{
-    if (w->len && apr__write_all(w->fd, w->buf, w->len) != 0)
-        return ERR_SYS(e, "cannot write '%s'", w->name);
-    w->len = 0;
-    return 0;
-}
+#define WR_BUF ((size_t)4 << 20)
 
 static int wr_put(struct wr *w, const void *p, uint64_t n, struct err *e)
 {
     if (n == 0)
         return 0;
     w->crc = apr__crc(w->crc, p, n);
-    w->pos += n;
-    if (n <= w->cap - w->len) {
-        memcpy(w->buf + w->len, p, (size_t)n);
-        w->len += (size_t)n;
-        return 0;
-    }
-    if (wr_flush(w, e))
-        return -1;
-    if (n <= w->cap) {
-        memcpy(w->buf, p, (size_t)n);
-        w->len = (size_t)n;
-        return 0;
-    }
-    /* Large tensor data goes straight from its (mapped) source to the file. */
-    if (apr__write_all(w->fd, p, (size_t)n) != 0)
-        return ERR_SYS(e, "cannot write '%s'", w->name);
-    return 0;
+    return ofile_write(&w->f, p, (size_t)n, e);
 }
 
-/* n bytes at p that are also [off, off+n) of src (see apr_out_copy). */
+/* n bytes at p that are also [off, off+n) of src (see apr_out_copy); pieces under a
+ * quarter of the buffer are written from p (ofile's copy_min). */
 static int wr_copy(struct wr *w, int src, uint64_t off, const uint8_t *p, size_t n,
                    struct err *e)
 {
-    size_t done = 0;
-
-    if (w->no_cfr || n < w->cap / 4 || off > (uint64_t)INT64_MAX - n)
-        return wr_put(w, p, n, e);
-    if (wr_flush(w, e))
-        return -1;
-    while (done < n) {
-        loff_t in = (loff_t)(off + done);
-        ssize_t k = copy_file_range(src, &in, w->fd, NULL, n - done, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                      errno == EOPNOTSUPP || errno == EBADF)) {
-            w->no_cfr = 1;   /* the file offset did not move: write() the rest */
-            break;
-        }
-        if (k < 0)
-            return ERR_SYS(e, "cannot copy into '%s'", w->name);
-        if (k == 0)
-            return ERR(e, ERR_IO, "cannot copy into '%s': the source ends at offset %llu",
-                       w->name, (unsigned long long)(off + done));
-        done += (size_t)k;
-    }
-    w->crc = apr__crc(w->crc, p, done);
-    w->pos += done;
-    return wr_put(w, p + done, n - done, e);
+    w->crc = apr__crc(w->crc, p, n);
+    return ofile_copy(&w->f, src, off, p, n, e);
 }
 
 static int wr_zeros(struct wr *w, uint64_t n, struct err *e)
@@ -449,9 +249,7 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     uint64_t *ord = NULL, *rel = NULL, index_size = 0, index_off, data_off, total = 0, done = 0,
              data_bytes = 0;
     uint8_t *index = NULL, *head = NULL, hdr[APR_HEADER_SIZE], foot[APR_FOOTER_SIZE];
-    struct wr w = { .fd = -1 };
-    char *tmp = NULL;
-    int fd = -1;
+    struct wr w = { OFILE_INIT, 0 };
 
     if (!o)
         o = &defaults;
@@ -556,37 +354,24 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     put_le64(hdr + 32, data_off);
     put_le32(hdr + APR_CRC_OFF, apr__header_crc(hdr));
 
-    /* Stream it out. */
-    fd = apr__tmp_create(path, &tmp, e);
-    if (fd < 0)
+    /* Stream it out.  The data first, from data_off; w.crc covers it alone. */
+    if (ofile_open(&w.f, path, 0, e) || ofile_buffer(&w.f, WR_BUF, e))
         goto fail;
-    w.fd = fd;
-    w.name = tmp;
-    w.cap = (size_t)4 << 20;
-    w.buf = malloc(w.cap);
-    if (!w.buf) {
-        ERR(e, ERR_NOMEM, "out of memory");
+    w.f.copy_min = WR_BUF / 4;
+    if (ofile_seek(&w.f, data_off, e))
         goto fail;
-    }
-    /* The data first, from data_off; w.crc covers it alone. */
-    if (lseek(fd, (off_t)data_off, SEEK_SET) < 0) {
-        ERR_SYS(e, "cannot seek in '%s'", tmp);
-        goto fail;
-    }
-    w.pos = data_off;
-    w.kicked = data_off;
     for (uint64_t i = 0; i < m->n_tensors; i++) {
         const struct model_tensor *t = &m->tensors[ord[i]];
-        /* w.pos == data_off + rel[i] here: offsets were assigned in this order. */
+        /* w.f.pos == data_off + rel[i] here: offsets were assigned in this order. */
         if (put_tensor(&w, m, ord[i], o, e) ||
             wr_zeros(&w, (APR_ALIGN - t->size % APR_ALIGN) % APR_ALIGN, e))
             goto fail;
         done += t->size;
-        wr_kick(&w);
+        ofile_kick(&w.f);
         if (o->progress)
             o->progress(o->progress_ctx, done, data_bytes);
     }
-    if (wr_flush(&w, e))
+    if (ofile_flush(&w.f, e))
         goto fail;
 
     /* Late values (meta_final), then the front: header, metadata, index at offset 0. */
@@ -616,24 +401,17 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     memcpy(head + APR_HEADER_SIZE, meta.p, meta.len);
     if (index_size)
         memcpy(head + index_off, index, (size_t)index_size);
-    if (pwrite_all(fd, head, (size_t)data_off, 0) != 0) {
-        ERR_SYS(e, "cannot write '%s'", tmp);
+    if (ofile_pwrite(&w.f, head, (size_t)data_off, 0, e))
         goto fail;
-    }
     /* The footer: CRC of every byte before it, the front joined to the data. */
-    put_le32(foot, crc_combine(apr__crc(0, head, data_off), w.crc, w.pos - data_off));
-    if (wr_put(&w, foot, sizeof foot, e) || wr_flush(&w, e))
+    put_le32(foot, crc_combine(apr__crc(0, head, data_off), w.crc, w.f.pos - data_off));
+    if (wr_put(&w, foot, sizeof foot, e) || ofile_flush(&w.f, e))
         goto fail;
     free(head);
     head = NULL;
-    free(w.buf);
-    w.buf = NULL;
-    fd = -1;
-    if (apr__tmp_commit(w.fd, tmp, path, e)) {
-        tmp = NULL;
+    if (ofile_commit(&w.f, e))
         goto fail;
-    }
-    tmp = NULL;
+    ofile_abort(&w.f);
     sbuf_release(&meta);
     free(index);
     free(ord);
@@ -643,10 +421,8 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
 too_big:
     ERR(e, ERR_LIMIT, "%s: model too large for APR offsets", path);
 fail:
-    if (tmp)
-        apr__tmp_abort(fd, tmp);
+    ofile_abort(&w.f);
     free(head);
-    free(w.buf);
     sbuf_release(&meta);
     free(index);
     free(ord);

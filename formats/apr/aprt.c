@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../common/ofile.h"
 #include "../../common/rd.h"
 #include "apr_impl.h"
 #include "../../common/banned.h"
@@ -84,15 +85,14 @@ void aprt_copy(const struct aprt *d, uint32_t first, uint32_t n, float *out)
 
 int aprt_write(const char *path, uint32_t layer, const float *v, uint32_t n, struct err *e)
 {
+    struct ofile o = OFILE_INIT;
     uint8_t buf[64 * 1024];
-    char *tmp;
     size_t len;
-    int fd;
+    int rc = -1;
 
     if (n && !v)
         return ERR(e, ERR_INTERNAL, "%s: no values to write", path);
-    fd = apr__tmp_create(path, &tmp, e);
-    if (fd < 0)
+    if (ofile_open(&o, path, 0, e))
         return -1;
     memcpy(buf, "APRT", 4);
     put_le32(buf + 4, layer);
@@ -104,16 +104,15 @@ int aprt_write(const char *path, uint32_t layer, const float *v, uint32_t n, str
         put_le32(buf + len, u);
         len += 4;
         if (len == sizeof buf || i + 1 == n) {
-            if (apr__write_all(fd, buf, len) != 0)
-                goto fail;
+            if (ofile_write(&o, buf, len, e))
+                goto done;
             len = 0;
         }
     }
-    if (len && apr__write_all(fd, buf, len) != 0)
-        goto fail;
-    return apr__tmp_commit(fd, tmp, path, e);
-fail:
-    ERR_SYS(e, "cannot write '%s'", tmp);
-    apr__tmp_abort(fd, tmp);
-    return -1;
+    if (len && ofile_write(&o, buf, len, e))
+        goto done;
+    rc = ofile_commit(&o, e);
+done:
+    ofile_abort(&o);
+    return rc;
 }

@@ -76,9 +76,9 @@ struct gguf_write_opts {
  *     aligned sizes of the tensors before it;
  *   - 0x00 padding to ALIGNMENT after the infos and after every tensor, the last too.
  * The model is checked completely before anything is written.  Data is streamed
- * tensor by tensor (never the whole file in memory) into "<path>.tmp.XXXXXX" in the
- * same directory, which is renamed onto path when complete and removed on any
- * failure.  o may be NULL.  Returns 0, or -1 with e set.
+ * tensor by tensor (never the whole file in memory) into a temporary file beside path
+ * (common/ofile.h: "<dir>/.<base>.XXXXXX", not fsync()ed), which is renamed onto path
+ * when complete and removed on any failure.  o may be NULL.  Returns 0, or -1 with e set.
  */
 int gguf_write(const struct model *m, const char *path, const struct gguf_write_opts *o,
                struct err *e);

@@ -4,104 +4,37 @@
  * Two passes.  plan() checks the whole model against what GGUF and llama.cpp
  * accept and computes every tensor's byte size; nothing is written before it
  * succeeds.  emit() then streams the header, the KVs, the tensor infos and the
- * tensor data through a 64 KiB buffer; large tensor writes go straight from the
- * source mapping to write(2).  Offsets are the canonical running aligned sums, so
+ * tensor data through a 64 KiB buffer (common/ofile.h); large tensor writes go
+ * straight from the source mapping to write(2).  Offsets are the canonical running aligned sums, so
  * the output is byte-identical to what ggml and gguf-py write for the same content.
  */
 #include "gguf.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf_impl.h"
+#include "../../common/ofile.h"
 #include "../../common/rd.h"
 #include "../../common/sz.h"
 #include "../../common/banned.h"
 
-#define OUT_BUF (64 * 1024)
+#define OUT_BUF (64 * 1024)   /* the buffer, and the smallest piece gguf_out_copy copies */
 
+/* What tensor_data producers write into (gguf.h); pos counts from the header. */
 struct gguf_out {
-    int         fd;
-    const char *name;     /* for messages */
-    uint64_t    pos;      /* bytes accepted so far (buffered or written) */
-    size_t      used;
-    int         no_cfr;   /* copy_file_range refused once: write() from memory */
-    uint8_t     buf[OUT_BUF];
+    struct ofile f;
 };
-
-static int write_all(struct gguf_out *o, const uint8_t *p, size_t n, struct err *e)
-{
-    while (n) {
-        ssize_t w = write(o->fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return ERR_SYS(e, "cannot write '%s'", o->name);
-        }
-        if (w == 0)
-            return ERR(e, ERR_IO, "cannot write '%s': no progress", o->name);
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int out_flush(struct gguf_out *o, struct err *e)
-{
-    if (o->used && write_all(o, o->buf, o->used, e))
-        return -1;
-    o->used = 0;
-    return 0;
-}
 
 int gguf_out_write(struct gguf_out *o, const void *p, size_t n, struct err *e)
 {
-    if (n >= OUT_BUF) {
-        if (out_flush(o, e) || write_all(o, p, n, e))
-            return -1;
-    } else {
-        if (OUT_BUF - o->used < n && out_flush(o, e))
-            return -1;
-        if (n)
-            memcpy(o->buf + o->used, p, n);
-        o->used += n;
-    }
-    o->pos += n;
-    return 0;
+    return ofile_write(&o->f, p, n, e);
 }
 
 int gguf_out_copy(struct gguf_out *o, int fd, uint64_t off, const void *p, size_t n,
                   struct err *e)
 {
-    size_t done = 0;
-
-    if (o->no_cfr || n < OUT_BUF || off > (uint64_t)INT64_MAX - n)
-        return gguf_out_write(o, p, n, e);
-    if (out_flush(o, e))
-        return -1;
-    while (done < n) {
-        loff_t in = (loff_t)(off + done);
-        ssize_t k = copy_file_range(fd, &in, o->fd, NULL, n - done, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                      errno == EOPNOTSUPP || errno == EBADF)) {
-            o->no_cfr = 1;   /* (a pipe, another filesystem...): write() the rest */
-            break;
-        }
-        if (k < 0)
-            return ERR_SYS(e, "cannot copy into '%s'", o->name);
-        if (k == 0)
-            return ERR(e, ERR_IO, "cannot copy into '%s': the source ends at offset %llu",
-                       o->name, (unsigned long long)(off + done));
-        done += (size_t)k;
-    }
-    o->pos += done;
-    return gguf_out_write(o, (const uint8_t *)p + done, n - done, e);
+    return ofile_copy(&o->f, fd, off, p, n, e);
 }
 
 static int out_u32(struct gguf_out *o, uint32_t v, struct err *e)
@@ -126,7 +59,7 @@ static int out_str(struct gguf_out *o, struct slice s, struct err *e)
 static int out_pad(struct gguf_out *o, uint64_t align, struct err *e)
 {
     static const uint8_t zero[256];
-    uint64_t pad = (align - (o->pos & (align - 1))) & (align - 1);
+    uint64_t pad = (align - (o->f.pos & (align - 1))) & (align - 1);
 
     while (pad) {
         size_t k = pad < sizeof zero ? (size_t)pad : sizeof zero;
@@ -433,22 +366,22 @@ static int emit(const struct model *m, struct gguf_out *out, const struct plan *
         if (out_u32(out, (uint32_t)dtype_get(t->dtype)->ggml_id, e) || out_u64(out, rel, e))
             return -1;
         if (sz_align(pl->nbytes[i], pl->alignment, &padded) || sz_add(rel, padded, &rel))
-            return ERR(e, ERR_LIMIT, "%s: data section size overflows", out->name);
+            return ERR(e, ERR_LIMIT, "%s: data section size overflows", out->f.final);
     }
     if ((m->n_tensors || (o && o->pad_empty)) && out_pad(out, pl->alignment, e))
         return -1;
     /* data, each tensor padded (the last one too) */
     for (uint64_t i = 0; i < m->n_tensors; i++) {
         const struct model_tensor *t = &m->tensors[i];
-        uint64_t start = out->pos;
+        uint64_t start = out->f.pos;
         if (o && o->tensor_data) {
             if (o->tensor_data(o->ctx, m, i, out, e))
                 return -1;
-            if (out->pos - start != pl->nbytes[i]) {
+            if (out->f.pos - start != pl->nbytes[i]) {
                 char tq[GGUF_QUOTE_LEN];
                 return ERR(e, ERR_INTERNAL, "%s: tensor '%s': producer wrote %llu bytes, "
-                           "expected %llu", out->name, gguf__quote(t->name, tq, sizeof tq),
-                           (unsigned long long)(out->pos - start),
+                           "expected %llu", out->f.final, gguf__quote(t->name, tq, sizeof tq),
+                           (unsigned long long)(out->f.pos - start),
                            (unsigned long long)pl->nbytes[i]);
             }
         } else {
@@ -465,31 +398,23 @@ static int emit(const struct model *m, struct gguf_out *out, const struct plan *
         }
         if (out_pad(out, pl->alignment, e))
             return -1;
+        ofile_kick(&out->f);   /* start writeback as we go: the final fsync is then short */
     }
-    return out_flush(out, e);
+    return ofile_flush(&out->f, e);
 }
 
-static int write_fd(const struct model *m, int fd, const char *name,
-                    const struct gguf_write_opts *o, const struct plan *pl, struct err *e)
+/* Emit into out, opened or attached: the 64 KiB buffer, copies of 64 KiB and up. */
+static int write_out(const struct model *m, struct gguf_out *out, const struct gguf_write_opts *o,
+                     const struct plan *pl, struct err *e)
 {
-    struct gguf_out *out = malloc(sizeof *out);
-    int rc;
-
-    if (!out)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    out->fd = fd;
-    out->name = name;
-    out->pos = 0;
-    out->used = 0;
-    out->no_cfr = 0;
-    rc = emit(m, out, pl, o, e);
-    free(out);
-    return rc;
+    out->f.copy_min = OUT_BUF;
+    return ofile_buffer(&out->f, OUT_BUF, e) || emit(m, out, pl, o, e) ? -1 : 0;
 }
 
 int gguf_write_fd(const struct model *m, int fd, const char *name,
                   const struct gguf_write_opts *o, struct err *e)
 {
+    struct gguf_out out = { OFILE_INIT };
     struct plan pl;
     int rc;
 
@@ -497,66 +422,25 @@ int gguf_write_fd(const struct model *m, int fd, const char *name,
         name = "<fd>";
     rc = plan(m, name, o, &pl, e);
     if (rc == 0)
-        rc = write_fd(m, fd, name, o, &pl, e);
+        rc = ofile_attach(&out.f, fd, name, e) || write_out(m, &out, o, &pl, e) ? -1 : 0;
+    ofile_abort(&out.f);
     free(pl.nbytes);
     return rc;
 }
 
+/* Synced before the rename, like apr_write and st_write: a crash leaves the old file or
+ * the whole new one, never a renamed file whose blocks never reached the disk. */
 int gguf_write(const struct model *m, const char *path, const struct gguf_write_opts *o,
                struct err *e)
 {
+    struct gguf_out out = { OFILE_INIT };
     struct plan pl;
-    char *tmp = NULL;
-    size_t n = strlen(path);
-    int fd = -1, rc = -1;
-    mode_t um;
+    int rc = -1;
 
-    if (plan(m, path, o, &pl, e))
-        goto done;
-    tmp = malloc(n + sizeof ".tmp.XXXXXX");
-    if (!tmp) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        ERR_SYS(e, "cannot create a temporary file for '%s'", path);
-        free(tmp);
-        tmp = NULL;
-        goto done;
-    }
-    /* mkstemp makes 0600; give the result the mode open(2) would.  Reading the umask
-     * means setting it: a brief race with threads that create files meanwhile. */
-    um = umask(0);
-    umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0) {
-        ERR_SYS(e, "cannot set the mode of '%s'", tmp);
-        goto done;
-    }
-    if (write_fd(m, fd, path, o, &pl, e))
-        goto done;
-    if (close(fd) != 0) {
-        fd = -1;
-        ERR_SYS(e, "cannot write '%s'", path);
-        goto done;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0) {
-        ERR_SYS(e, "cannot rename '%s' to '%s'", tmp, path);
-        goto done;
-    }
-    free(tmp);
-    tmp = NULL;
-    rc = 0;
-done:
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
+    if (plan(m, path, o, &pl, e) == 0 && ofile_open(&out.f, path, 0, e) == 0 &&
+        write_out(m, &out, o, &pl, e) == 0 && ofile_commit(&out.f, e) == 0)
+        rc = 0;
+    ofile_abort(&out.f);
     free(pl.nbytes);
     return rc;
 }

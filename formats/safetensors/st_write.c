@@ -16,8 +16,8 @@
  *   - the data is streamed tensor by tensor (never assembled in memory) from the
  *     tensors' data pointers, or from the caller's tensor_data producer (a converter
  *     writing widened or permuted data; it must deliver exactly each tensor's size),
- *     through a 1 MiB buffer into a temporary file created with mkstemp in the target
- *     directory, fsync()ed, and renamed into place; on failure it is unlinked.
+ *     through a 1 MiB buffer into a temporary file beside the target (common/ofile.h:
+ *     mode 0666 & ~umask), fsync()ed, and renamed into place; on failure it is unlinked.
  *
  * Refused before anything is written: dtypes SafeTensors cannot hold (quantized
  * ggml types: ERR_UNSUPPORTED naming the tensor; widening is the caller's choice),
@@ -42,15 +42,14 @@
 #include "st_impl.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "../../common/json.h"
+#include "../../common/ofile.h"
 #include "../../common/rd.h"
 #include "../../common/sbuf.h"
 #include "../../common/sz.h"
@@ -101,100 +100,11 @@ static int utf8_ok(const char *str, size_t n)
     return 1;
 }
 
-/* ---- output files: temp + rename */
+/* ---- output files: common/ofile.h (temporary beside the target, synced, renamed) */
 
-struct out {
-    char *tmp;      /* owned temp path, NULL once renamed or removed */
-    char *final;    /* owned */
-    int   fd;
-};
-
-static void out_discard(struct out *o)
+static int out_open(struct ofile *o, const char *final, struct err *e)
 {
-    if (o->fd >= 0)
-        close(o->fd);
-    o->fd = -1;
-    if (o->tmp)
-        unlink(o->tmp);
-    free(o->tmp);
-    free(o->final);
-    o->tmp = o->final = NULL;
-}
-
-/* Create a temporary file beside final (dir/.name.XXXXXX). */
-static int out_open(struct out *o, const char *final, struct err *e)
-{
-    const char *sl = strrchr(final, '/');
-    size_t dn = sl ? (size_t)(sl - final) + 1 : 0, n = strlen(final);
-
-    o->fd = -1;
-    o->tmp = malloc(n + 9);
-    o->final = strdup(final);
-    if (!o->tmp || !o->final) {
-        out_discard(o);
-        return ERR(e, ERR_NOMEM, "out of memory");
-    }
-    memcpy(o->tmp, final, dn);
-    o->tmp[dn] = '.';
-    memcpy(o->tmp + dn + 1, final + dn, n - dn);
-    memcpy(o->tmp + n + 1, ".XXXXXX", 8);
-    o->fd = mkstemp(o->tmp);
-    if (o->fd < 0) {
-        ERR_SYS(e, "cannot create a temporary file for '%s'", final);
-        free(o->tmp);
-        o->tmp = NULL;
-        out_discard(o);
-        return -1;
-    }
-    if (fchmod(o->fd, 0644) != 0) {
-        ERR_SYS(e, "cannot set the mode of '%s'", o->tmp);
-        out_discard(o);
-        return -1;
-    }
-    return 0;
-}
-
-static int out_write(struct out *o, const void *p, uint64_t n, struct err *e)
-{
-    const uint8_t *b = p;
-    while (n > 0) {
-        size_t chunk = n > (1u << 30) ? (1u << 30) : (size_t)n;
-        ssize_t w = write(o->fd, b, chunk);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return ERR_SYS(e, "cannot write '%s'", o->tmp);
-        }
-        if (w == 0)
-            return ERR(e, ERR_IO, "cannot write '%s': no progress", o->tmp);
-        b += w;
-        n -= (uint64_t)w;
-    }
-    return 0;
-}
-
-/* fsync and close (the file stays a temp file until out_commit). */
-static int out_close(struct out *o, struct err *e)
-{
-    int fd = o->fd;
-    o->fd = -1;
-    if (fsync(fd) != 0) {
-        ERR_SYS(e, "cannot sync '%s'", o->tmp);
-        close(fd);
-        return -1;
-    }
-    if (close(fd) != 0)
-        return ERR_SYS(e, "cannot write '%s'", o->tmp);
-    return 0;
-}
-
-static int out_commit(struct out *o, struct err *e)
-{
-    if (rename(o->tmp, o->final) != 0)
-        return ERR_SYS(e, "cannot rename '%s' to '%s'", o->tmp, o->final);
-    free(o->tmp);
-    o->tmp = NULL;
-    return 0;
+    return ofile_open(o, final, 0, e);
 }
 
 /* ---- checks and layout */
@@ -371,31 +281,9 @@ static int header_build(const struct plan *p, const struct model_tensor *const *
 #define ST_OUT_BUF (1u << 20)
 
 struct st_out {
-    struct out *o;
-    uint64_t    left;     /* bytes the current tensor may still take */
-    size_t      used;
-    uint8_t     buf[];    /* ST_OUT_BUF bytes */
+    struct ofile *o;      /* with a buffer of ST_OUT_BUF bytes */
+    uint64_t      left;   /* bytes the current tensor may still take */
 };
-
-static int so_flush(struct st_out *so, struct err *e)
-{
-    int rc = so->used ? out_write(so->o, so->buf, so->used, e) : 0;
-    so->used = 0;
-    return rc;
-}
-
-/* Raw append (header and data alike). */
-static int so_put(struct st_out *so, const void *p, size_t n, struct err *e)
-{
-    if (n >= ST_OUT_BUF)
-        return so_flush(so, e) || out_write(so->o, p, n, e) ? -1 : 0;
-    if (ST_OUT_BUF - so->used < n && so_flush(so, e))
-        return -1;
-    if (n)
-        memcpy(so->buf + so->used, p, n);
-    so->used += n;
-    return 0;
-}
 
 int st_out_write(struct st_out *so, const void *p, size_t n, struct err *e)
 {
@@ -403,7 +291,7 @@ int st_out_write(struct st_out *so, const void *p, size_t n, struct err *e)
         return ERR(e, ERR_INTERNAL, "tensor_data wrote %llu bytes past the tensor's end",
                    (unsigned long long)(n - so->left));
     so->left -= n;
-    return so_put(so, p, n, e);
+    return ofile_write(so->o, p, n, e);
 }
 
 static int write_tensor(const struct plan *p, const struct model_tensor *t, struct st_out *so,
@@ -420,36 +308,27 @@ static int write_tensor(const struct plan *p, const struct model_tensor *t, stru
     return 0;
 }
 
-/* Write tensors t[0..n) to a temporary file for final; o stays open for commit. */
+/* Write tensors t[0..n) to a temporary file for final; o is finished, ready for
+ * ofile_commit. */
 static int write_file(const struct plan *p, const struct model_tensor *const *t, uint64_t n,
-                      const char *final, struct out *o, struct err *e)
+                      const char *final, struct ofile *o, struct err *e)
 {
     struct sbuf b = SBUF_INIT(ST_MAX_HEADER + 16);
-    struct st_out *so = NULL;
+    struct st_out so = { o, 0 };
     int rc = -1;
 
-    if (header_build(p, t, n, &b, e) || out_open(o, final, e))
-        goto done;
-    so = malloc(sizeof *so + ST_OUT_BUF);
-    if (!so) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    so->o = o;
-    so->left = 0;
-    so->used = 0;
-    if (so_put(so, b.p, b.len, e))
+    if (header_build(p, t, n, &b, e) || out_open(o, final, e) ||
+        ofile_buffer(o, ST_OUT_BUF, e) || ofile_write(o, b.p, b.len, e))
         goto done;
     for (uint64_t i = 0; i < n; i++)
-        if (t[i]->size && write_tensor(p, t[i], so, e)) {   /* zero-size: nothing to ask */
+        if (t[i]->size && write_tensor(p, t[i], &so, e)) {   /* zero-size: nothing to ask */
             err_prefix(e, "tensor '%.*s'", SL(t[i]->name));
             goto done;
         }
-    if (so_flush(so, e) || out_close(o, e))
+    if (ofile_finish(o, e))
         goto done;
     rc = 0;
 done:
-    free(so);
     sbuf_release(&b);
     return rc;
 }
@@ -546,7 +425,7 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
     uint64_t *first = NULL;        /* first plan index of each shard, plus p->n */
     uint32_t n_sh = 0;
     char **names = NULL;
-    struct out *outs = NULL, idx = { NULL, NULL, -1 };
+    struct ofile *outs = NULL, idx = OFILE_INIT;
     struct sbuf ib = SBUF_INIT(ST_MAX_HEADER);
     int rc = -1;
 
@@ -580,11 +459,11 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
     }
     if (n_sh == 1) {
         char *f = st__path_join(dir, slice_from_cstr("model.safetensors"), e);
-        struct out o = { NULL, NULL, -1 };
+        struct ofile o = OFILE_INIT;
         if (!f)
             goto done;
-        rc = write_file(p, p->t, p->n, f, &o, e) || out_commit(&o, e) ? -1 : 0;
-        out_discard(&o);
+        rc = write_file(p, p->t, p->n, f, &o, e) || ofile_commit(&o, e) ? -1 : 0;
+        ofile_abort(&o);
         free(f);
         goto done;
     }
@@ -595,7 +474,7 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
         goto done;
     }
     for (uint32_t s = 0; s < n_sh; s++)
-        outs[s].fd = -1;
+        outs[s] = (struct ofile)OFILE_INIT;
     for (uint32_t s = 0; s < n_sh; s++) {
         char nm[64], *f;
         snprintf(nm, sizeof nm, "model-%05u-of-%05u.safetensors", s + 1, n_sh);
@@ -616,21 +495,21 @@ static int write_sharded(const struct model *m, const struct plan *p, const char
     {
         char *f = st__path_join(dir, slice_from_cstr("model.safetensors.index.json"), e);
         int bad = !f || index_build(m, p, shard_of, names, &ib, e) || out_open(&idx, f, e) ||
-                  out_write(&idx, ib.p, ib.len, e) || out_close(&idx, e);
+                  ofile_write(&idx, ib.p, ib.len, e) || ofile_finish(&idx, e);
         free(f);
         if (bad)
             goto done;
     }
     for (uint32_t s = 0; s < n_sh; s++)
-        if (out_commit(&outs[s], e))
+        if (ofile_commit(&outs[s], e))
             goto done;
-    if (out_commit(&idx, e))
+    if (ofile_commit(&idx, e))
         goto done;
     rc = 0;
 done:
     for (uint32_t s = 0; outs && s < n_sh; s++)
-        out_discard(&outs[s]);
-    out_discard(&idx);
+        ofile_abort(&outs[s]);
+    ofile_abort(&idx);
     for (uint32_t s = 0; names && s < n_sh; s++)
         free(names[s]);
     free(names);
@@ -655,9 +534,9 @@ int st_write(const struct model *m, const char *path, const struct st_write_opts
     if (o->max_shard_bytes > 0) {
         rc = write_sharded(m, &p, path, o->max_shard_bytes, e);
     } else {
-        struct out out = { NULL, NULL, -1 };
-        rc = write_file(&p, p.t, p.n, path, &out, e) || out_commit(&out, e) ? -1 : 0;
-        out_discard(&out);
+        struct ofile out = OFILE_INIT;
+        rc = write_file(&p, p.t, p.n, path, &out, e) || ofile_commit(&out, e) ? -1 : 0;
+        ofile_abort(&out);
     }
     plan_release(&p);
     return rc;
@@ -735,7 +614,7 @@ static void cfg_val(struct json_w *w, const struct model_val *v)
 int st_write_config(const struct model *m, const char *dir, struct err *e)
 {
     struct sbuf b = SBUF_INIT((size_t)1 << 30);
-    struct out o = { NULL, NULL, -1 };
+    struct ofile o = OFILE_INIT;
     const size_t pn = sizeof CFG_PREFIX - 1;
     struct json_w w;
     char *f = NULL;
@@ -758,12 +637,11 @@ int st_write_config(const struct model *m, const char *dir, struct err *e)
     if (sbuf_check(&b, "config.json", e))
         goto done;
     f = st__path_join(dir, slice_from_cstr("config.json"), e);
-    if (!f || out_open(&o, f, e) || out_write(&o, b.p, b.len, e) || out_close(&o, e) ||
-        out_commit(&o, e))
+    if (!f || out_open(&o, f, e) || ofile_write(&o, b.p, b.len, e) || ofile_commit(&o, e))
         goto done;
     rc = 0;
 done:
-    out_discard(&o);
+    ofile_abort(&o);
     free(f);
     sbuf_release(&b);
     return rc;
@@ -771,14 +649,13 @@ done:
 
 int st__write_file(const char *dir, const char *name, const void *p, size_t n, struct err *e)
 {
-    struct out o = { NULL, NULL, -1 };
+    struct ofile o = OFILE_INIT;
     char *f = st__path_join(dir, slice_from_cstr(name), e);
     int rc = -1;
 
-    if (f && out_open(&o, f, e) == 0 && out_write(&o, p, n, e) == 0 && out_close(&o, e) == 0 &&
-        out_commit(&o, e) == 0)
+    if (f && out_open(&o, f, e) == 0 && ofile_write(&o, p, n, e) == 0 && ofile_commit(&o, e) == 0)
         rc = 0;
-    out_discard(&o);
+    ofile_abort(&o);
     free(f);
     return rc;
 }
