@@ -14,6 +14,7 @@
 
 #include "../../common/cli.h"
 #include "../../formats/gguf/gguf.h"
+#include "../fixtures/gguf_fix.h"
 #include "../../common/banned.h"
 
 #define COLS 4096
@@ -44,10 +45,10 @@ int main(int argc, char **argv)
     static const char *const stems[] = { "attn_q", "attn_k", "attn_v", "attn_output",
                                          "ffn_gate", "ffn_up", "ffn_down", "ffn_norm" };
     struct model m;
-    struct model_kv kv[3];
     struct err e = ERR_INIT;
     struct gguf_write_opts o = GGUF_WRITE_OPTS_INIT;
     uint64_t mib, n, rows, seed = 0x9E3779B97F4A7C15ull;
+    int rc;
     char (*names)[64];
 
     cli_init(argv[0]);
@@ -59,21 +60,17 @@ int main(int argc, char **argv)
     rows = (mib << 20) / n / (COLS * 2) / 64 * 64;   /* whole heads: 64 | rows */
     if (rows == 0)
         rows = 64;
-    memset(&m, 0, sizeof m);
-    memset(kv, 0, sizeof kv);
-    kv[0].key = slice_from_cstr("general.architecture");
-    kv[0].val.type = MV_STR;
-    kv[0].val.v.s = slice_from_cstr("llama");
     /* head counts for --content's q/k un-permutation: 32 heads, 8 kv heads */
-    kv[1].key = slice_from_cstr("llama.attention.head_count");
-    kv[1].val.type = MV_U32;
-    kv[1].val.v.u = 32;
-    kv[2].key = slice_from_cstr("llama.attention.head_count_kv");
-    kv[2].val.type = MV_U32;
-    kv[2].val.v.u = 8;
-    m.format = MODEL_FMT_GGUF;
-    m.kv = kv;
-    m.n_kv = 3;
+    if (fx_init(&m, argv[1], &e) == 0) {
+        fx_str(&m, "general.architecture", "llama", &e);
+        fx_uint(&m, "llama.attention.head_count", MV_U32, 32, &e);
+        fx_uint(&m, "llama.attention.head_count_kv", MV_U32, 8, &e);
+    }
+    if (!err_ok(&e)) {
+        fprintf(stderr, "mkbig: %s\n", e.msg);
+        model_close(&m);
+        return 1;
+    }
     m.tensors = calloc(n, sizeof *m.tensors);
     names = calloc(n, sizeof *names);
     if (!m.tensors || !names) {
@@ -97,11 +94,10 @@ int main(int argc, char **argv)
     m.n_tensors = n;
     o.tensor_data = gen;
     o.ctx = &seed;
-    if (gguf_write(&m, argv[1], &o, &e)) {
+    rc = gguf_write(&m, argv[1], &o, &e);
+    if (rc)
         fprintf(stderr, "mkbig: %s\n", e.msg);
-        return 1;
-    }
-    free(m.tensors);
+    model_close(&m);   /* frees m.tensors too */
     free(names);
-    return 0;
+    return rc ? 1 : 0;
 }

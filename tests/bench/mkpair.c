@@ -19,6 +19,7 @@
 #include "../../common/cli.h"
 #include "../../dequant/dq.h"
 #include "../../formats/gguf/gguf.h"
+#include "../fixtures/gguf_fix.h"
 #include "../../common/banned.h"
 
 #define EMBD   4096
@@ -95,37 +96,30 @@ static int write_one(const char *path, int dtype, uint64_t layers, struct err *e
     };
     size_t nt = 3 + layers * 9;
     struct model m;
-    struct model_kv kv[4];
     struct gguf_write_opts o = GGUF_WRITE_OPTS_INIT;
     struct gen g;
     char (*names)[64] = calloc(nt, sizeof *names);
     char name[64];
     int rc;
 
-    memset(&m, 0, sizeof m);
-    memset(kv, 0, sizeof kv);
-    kv[0].key = slice_from_cstr("general.architecture");
-    kv[0].val.type = MV_STR;
-    kv[0].val.v.s = slice_from_cstr("llama");
-    kv[1].key = slice_from_cstr("llama.attention.head_count");
-    kv[1].val.type = MV_U32;
-    kv[1].val.v.u = 32;
-    kv[2].key = slice_from_cstr("llama.attention.head_count_kv");
-    kv[2].val.type = MV_U32;
-    kv[2].val.v.u = 8;
-    kv[3].key = slice_from_cstr("general.file_type");
-    kv[3].val.type = MV_U32;
-    kv[3].val.v.u = dtype == DT_Q8_0 ? 7 : 1;
-    m.format = MODEL_FMT_GGUF;
-    m.kv = kv;
-    m.n_kv = 4;
+    if (fx_init(&m, path, e) == 0) {
+        fx_str(&m, "general.architecture", "llama", e);
+        fx_uint(&m, "llama.attention.head_count", MV_U32, 32, e);
+        fx_uint(&m, "llama.attention.head_count_kv", MV_U32, 8, e);
+        fx_uint(&m, "general.file_type", MV_U32, dtype == DT_Q8_0 ? 7 : 1, e);
+    }
+    if (!err_ok(e)) {
+        free(names);
+        model_close(&m);
+        return -1;
+    }
     m.tensors = calloc(nt, sizeof *m.tensors);
     g.q8 = dtype == DT_Q8_0;
     g.f = malloc((size_t)BLOCK * FF * sizeof *g.f);
     g.q = malloc((size_t)BLOCK * FF * 2);
     if (!names || !m.tensors || !g.f || !g.q) {
         free(names);
-        free(m.tensors);
+        model_close(&m);
         free(g.f);
         free(g.q);
         return ERR(e, ERR_NOMEM, "out of memory");
@@ -142,7 +136,7 @@ static int write_one(const char *path, int dtype, uint64_t layers, struct err *e
     o.ctx = &g;
     rc = gguf_write(&m, path, &o, e);
     free(names);
-    free(m.tensors);
+    model_close(&m);   /* frees m.tensors too */
     free(g.f);
     free(g.q);
     return rc;
