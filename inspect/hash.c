@@ -17,9 +17,15 @@
  *   - --check keys everything by hash and tensor name, never by path: a file matches a
  *     manifest entry by whole-file SHA-256, then by model hash, then by path or by the
  *     tensor names it shares; tensors pair by stored name, then by canonical name.
+ *   - A directory (a Hugging Face model directory) is every regular file under it,
+ *     sorted bytewise by relative path; symbolic links are never followed (noted and
+ *     skipped).  Whole-file mode expands it into those files; -o lists them after the
+ *     model's mapped shards; --check compares them by path relative to the model's
+ *     manifest entry (so a moved directory still checks), the shards by tensors only.
  */
 #include "hash.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -158,6 +164,169 @@ static int hash_file_prog(const char *path, uint8_t out[SHA256_LEN], uint64_t *s
 int hash_file(const char *path, uint8_t out[SHA256_LEN], uint64_t *size, struct err *e)
 {
     return hash_file_prog(path, out, size, NULL, e);
+}
+
+static int grow(void **p, size_t *cap, size_t n, size_t elem, struct err *e)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *q = realloc(*p, nc * elem);
+    if (!q)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    memset((char *)q + *cap * elem, 0, (nc - *cap) * elem);
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+/* ---- directories ------------------------------------------------------------------- */
+
+/*
+ * A directory's files, for whole-file mode, manifests and --check of a model directory:
+ * every entry under it, recursively, by path relative to it, sorted bytewise.  Symbolic
+ * links are never followed (a link may point out of the directory); they and other
+ * non-regular files are listed with their kind so that callers can say they were skipped.
+ */
+enum dent_kind { DENT_REG, DENT_LINK, DENT_OTHER };
+
+struct dent {
+    char           *rel;    /* owned: relative to the directory, '/'-separated */
+    enum dent_kind  kind;
+};
+
+struct dlist {
+    struct dent *d;
+    size_t       n, cap;
+};
+
+static void dlist_release(struct dlist *dl)
+{
+    if (!dl)
+        return;
+    for (size_t i = 0; i < dl->n; i++)
+        free(dl->d[i].rel);
+    free(dl->d);
+    memset(dl, 0, sizeof *dl);
+}
+
+/* dir "/" rel, without doubling a slash that ends dir; the caller frees it. */
+static char *path_join(const char *dir, const char *rel)
+{
+    size_t dn = strlen(dir), rn = strlen(rel);
+    int sep = dn > 0 && dir[dn - 1] != '/';
+    char *p = malloc(dn + (size_t)sep + rn + 1);
+
+    if (!p)
+        return NULL;
+    memcpy(p, dir, dn);
+    if (sep)
+        p[dn] = '/';
+    memcpy(p + dn + (size_t)sep, rel, rn + 1);
+    return p;
+}
+
+static int cmp_dent(const void *a, const void *b)
+{
+    return strcmp(((const struct dent *)a)->rel, ((const struct dent *)b)->rel);
+}
+
+static int dlist_walk(struct dlist *dl, const char *root, const char *rel, int depth,
+                      struct err *e)
+{
+    char *dir = rel ? path_join(root, rel) : xstrndup(root, strlen(root));
+    DIR *dh;
+    struct dirent *de;
+    int rc = 0;
+
+    if (!dir)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    if (depth > 256) {
+        free(dir);
+        return ERR(e, ERR_LIMIT, "'%s': directories nested deeper than 256 levels", root);
+    }
+    dh = opendir(dir);
+    if (!dh) {
+        rc = ERR_SYS(e, "cannot open directory '%s'", dir);
+        free(dir);
+        return rc;
+    }
+    while (!rc) {
+        struct stat st;
+        char *r, *full;
+        errno = 0;
+        de = readdir(dh);
+        if (!de) {
+            if (errno)
+                rc = ERR_SYS(e, "cannot read directory '%s'", dir);
+            break;
+        }
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        r = rel ? path_join(rel, de->d_name) : xstrndup(de->d_name, strlen(de->d_name));
+        full = r ? path_join(root, r) : NULL;
+        if (!r || !full || grow((void **)&dl->d, &dl->cap, dl->n, sizeof *dl->d, e)) {
+            free(r);
+            free(full);
+            rc = err_ok(e) ? ERR(e, ERR_NOMEM, "out of memory") : -1;
+            break;
+        }
+        if (lstat(full, &st) != 0) {
+            rc = ERR_SYS(e, "cannot open '%s'", full);
+            free(r);
+            free(full);
+            break;
+        }
+        free(full);
+        if (S_ISDIR(st.st_mode)) {
+            rc = dlist_walk(dl, root, r, depth + 1, e);
+            free(r);
+            continue;
+        }
+        dl->d[dl->n].rel = r;
+        dl->d[dl->n].kind = S_ISREG(st.st_mode) ? DENT_REG : S_ISLNK(st.st_mode) ? DENT_LINK
+                                                                                : DENT_OTHER;
+        dl->n++;
+    }
+    closedir(dh);
+    free(dir);
+    return rc;
+}
+
+/* Everything under directory root (see struct dent), sorted; released with dlist_release. */
+static int dlist_read(struct dlist *dl, const char *root, struct err *e)
+{
+    memset(dl, 0, sizeof *dl);
+    if (dlist_walk(dl, root, NULL, 0, e)) {
+        dlist_release(dl);
+        return -1;
+    }
+    if (dl->n > 1)   /* dl->d is NULL for an empty directory */
+        qsort(dl->d, dl->n, sizeof *dl->d, cmp_dent);
+    return 0;
+}
+
+/* The note for an entry that is not hashed. */
+static void dent_note(FILE *errs, const char *root, const struct dent *d)
+{
+    char *full = path_join(root, d->rel);
+    fprintf(errs, "%s: note: '%s': %s, skipped\n", cli_progname, full ? full : d->rel,
+            d->kind == DENT_LINK ? "symbolic link not followed" : "not a regular file");
+    free(full);
+}
+
+/* path relative to directory dir ("dir/x/y" -> "x/y"), or NULL when not under it. */
+static const char *rel_under(const char *path, const char *dir)
+{
+    size_t dn = strlen(dir);
+    while (dn > 1 && dir[dn - 1] == '/')
+        dn--;
+    if (strncmp(path, dir, dn) != 0 || (path[dn] != '/' && !(dn == 1 && dir[0] == '/')))
+        return NULL;
+    path += dn;
+    while (*path == '/')
+        path++;
+    return *path ? path : NULL;
 }
 
 /* ---- metadata: architecture and head counts ---------------------------------------- */
@@ -791,8 +960,8 @@ struct item {
     uint64_t           size;
     int                is_model;
     struct hash_model  hm;
-    /* extra files of the model (shards), with their hashes */
-    uint32_t           n_shards;
+    /* extra files of the model (shards; for a directory, then its other files), hashed */
+    uint32_t           n_shards, cap_shards;
     char             **shard_path;
     uint64_t          *shard_size;
     uint8_t          (*shard_sha)[SHA256_LEN];
@@ -806,6 +975,73 @@ static void item_release(struct item *it)
     free(it->shard_path);
     free(it->shard_size);
     free(it->shard_sha);
+}
+
+/* Append an extra file (path copied) to its shard list. */
+static int item_add_file(struct item *it, const char *path, uint64_t size,
+                         const uint8_t sha[SHA256_LEN], struct err *e)
+{
+    if (it->n_shards == it->cap_shards) {
+        uint32_t nc = it->cap_shards ? it->cap_shards * 2 : 8;
+        char **p = realloc(it->shard_path, nc * sizeof *p);
+        uint64_t *z = p ? realloc(it->shard_size, nc * sizeof *z) : NULL;
+        uint8_t (*h)[SHA256_LEN] = NULL;
+        if (p)
+            it->shard_path = p;
+        if (z)
+            it->shard_size = z;
+        h = z ? realloc(it->shard_sha, nc * sizeof *h) : NULL;
+        if (!h)
+            return ERR(e, ERR_NOMEM, "out of memory");
+        it->shard_sha = h;
+        it->cap_shards = nc;
+    }
+    it->shard_path[it->n_shards] = xstrndup(path, strlen(path));
+    if (!it->shard_path[it->n_shards])
+        return ERR(e, ERR_NOMEM, "out of memory");
+    it->shard_size[it->n_shards] = size;
+    memcpy(it->shard_sha[it->n_shards], sha, SHA256_LEN);
+    it->n_shards++;
+    return 0;
+}
+
+/*
+ * A directory's files that are not already listed (its mapped shards): every regular
+ * file under it, sorted by relative path, added to its extra files; the rest noted.
+ */
+static int item_add_dir(const struct hash_opts *o, struct item *it, FILE *errs, struct err *e)
+{
+    struct dlist dl;
+    uint32_t n_mapped = it->n_shards;
+    int rc = 0;
+
+    if (dlist_read(&dl, it->path, e))
+        return -1;
+    for (size_t i = 0; i < dl.n && !rc; i++) {
+        uint8_t sha[SHA256_LEN];
+        uint64_t size;
+        char *full;
+        int listed = 0;
+        for (uint32_t s = 0; s < n_mapped && !listed; s++) {
+            const char *r = rel_under(it->shard_path[s], it->path);
+            listed = r && strcmp(r, dl.d[i].rel) == 0;
+        }
+        if (listed)
+            continue;
+        if (dl.d[i].kind != DENT_REG) {
+            if (!o->quiet)
+                dent_note(errs, it->path, &dl.d[i]);
+            continue;
+        }
+        full = path_join(it->path, dl.d[i].rel);
+        if (!full)
+            rc = ERR(e, ERR_NOMEM, "out of memory");
+        else if (hash_file(full, sha, &size, e) || item_add_file(it, full, size, sha, e))
+            rc = -1;
+        free(full);
+    }
+    dlist_release(&dl);
+    return rc;
 }
 
 /* sha256sum's line, with its leading backslash when the name needed escaping. */
@@ -958,8 +1194,9 @@ static int write_json(struct sbuf *b, const struct hash_opts *o, struct item *it
         struct item *it = &items[i];
         if (!it->ok)
             continue;
-        jw_file(&w, it->path, it->size, it->has_sha ? it->sha : NULL,
-                it->is_model ? &it->hm : NULL);
+        if (it->has_sha || it->is_model)   /* a directory that holds no model: its files */
+            jw_file(&w, it->path, it->size, it->has_sha ? it->sha : NULL,
+                    it->is_model ? &it->hm : NULL);
         for (uint32_t s = 0; s < it->n_shards; s++)
             jw_file(&w, it->shard_path[s], it->shard_size[s], it->shard_sha[s], NULL);
         if (it->is_model) {
@@ -1095,20 +1332,6 @@ static void manifest_release(struct manifest *man)
     free(man->f);
     free(man->m);
     memset(man, 0, sizeof *man);
-}
-
-static int grow(void **p, size_t *cap, size_t n, size_t elem, struct err *e)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *q = realloc(*p, nc * elem);
-    if (!q)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    memset((char *)q + *cap * elem, 0, (nc - *cap) * elem);
-    *p = q;
-    *cap = nc;
-    return 0;
 }
 
 static struct man_file *man_add_file(struct manifest *man, const char *path, size_t n,
@@ -1756,6 +1979,11 @@ struct checker {
     int                     n_threads;
     unsigned                need;       /* what to compute for models */
     uint64_t                n_ok, n_mismatch, n_missing, n_extra, n_failed, n_trouble;
+    /* checking a directory: the model entry it matched, its mapped files (relative) */
+    int                     in_dir;
+    struct man_model       *hit;
+    char                  **shard_rel;
+    uint32_t                n_shard_rel;
 };
 
 static void say(struct checker *c, const char *path, const char *fmt, ...)
@@ -1929,6 +2157,8 @@ out:
     return rc;
 }
 
+static int check_dir(struct checker *c, const char *dir);
+
 /* Check one file against the manifest: 0 match, 1 mismatch, 2 trouble. */
 static int check_one(struct checker *c, const char *path)
 {
@@ -1947,6 +2177,8 @@ static int check_one(struct checker *c, const char *path)
         c->n_failed++;
         return EXIT_MISMATCH;
     }
+    if (S_ISDIR(st.st_mode) && !c->in_dir)
+        return check_dir(c, path);
     if (S_ISREG(st.st_mode) && c->man.n_f > 0) {
         if (hash_file(path, sha, NULL, &e)) {
             if (!c->o->quiet)
@@ -1990,6 +2222,15 @@ static int check_one(struct checker *c, const char *path)
         c->n_failed++;
         return EXIT_MISMATCH;
     }
+    if (c->in_dir && m.n_files > 0) {
+        c->shard_rel = calloc(m.n_files, sizeof *c->shard_rel);
+        for (uint32_t f = 0; c->shard_rel && f < m.n_files; f++) {
+            const char *r = rel_under(m.files[f].path, path);
+            c->shard_rel[c->n_shard_rel] = r ? xstrndup(r, strlen(r)) : NULL;
+            if (c->shard_rel[c->n_shard_rel])
+                c->n_shard_rel++;
+        }
+    }
     if (compute(&m, c->need, c->n_threads, NULL, NULL, &h, &e)) {
         if (!c->o->quiet)
             fprintf(c->errs, "%s: %s: %s\n", cli_progname, path, e.msg);
@@ -2011,6 +2252,7 @@ static int check_one(struct checker *c, const char *path)
     if (best && !(best->has_metadata && h.has_metadata &&
                   memcmp(best->metadata_hash, h.metadata_hash, SHA256_LEN) != 0)) {
         best->matched = 1;
+        c->hit = best;
         if (best->path)
             link_models(c, best->path);
         say(c, path, "OK (model hash%s)", have_sha ? "; the file's bytes differ" : "");
@@ -2062,6 +2304,7 @@ static int check_one(struct checker *c, const char *path)
         goto out;
     }
     best->matched = 1;
+    c->hit = best;
     if (best->path)
         link_models(c, best->path);
     rc = compare_model(c, path, &m, &h, best, &e);
@@ -2088,6 +2331,153 @@ out:
 static int worst(int a, int b)
 {
     return a > b ? a : b;
+}
+
+/* The manifest's unmatched (or, any: matched too) file entry rel under prefix, or NULL. */
+static struct man_file *dir_entry(struct checker *c, const char *prefix, const char *rel,
+                                  const uint8_t *sha, int any)
+{
+    for (size_t i = 0; i < c->man.n_f; i++) {
+        struct man_file *f = &c->man.f[i];
+        const char *r = rel_under(f->path, prefix);
+        if (!r || (f->matched && !any) || (rel && strcmp(r, rel) != 0))
+            continue;
+        if (sha && (!f->has_sha || memcmp(f->sha, sha, SHA256_LEN) != 0))
+            continue;
+        return f;
+    }
+    return NULL;
+}
+
+static int dlist_has(const struct dlist *dl, const char *rel)
+{
+    size_t lo = 0, hi = dl->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = strcmp(dl->d[mid].rel, rel);
+        if (r == 0)
+            return 1;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/*
+ * Check a directory: its model (when the manifest describes models) by tensors as
+ * check_one does, then every other regular file under it against the manifest's file
+ * entries under the model's manifest path (or under dir), paired by relative path and
+ * sha256, then by sha256 alone (moved), then by path (MISMATCH), then by file name;
+ * unpaired files are EXTRA, unpaired entries MISSING.  Mapped model files are judged
+ * by their tensors only, so metadata edits keep the check green.
+ */
+static int check_dir(struct checker *c, const char *dir)
+{
+    struct dlist dl;
+    struct err e = ERR_INIT;
+    const char *prefix = dir;
+    int status = EXIT_MATCH;
+
+    c->in_dir = 1;
+    c->hit = NULL;
+    if (c->man.n_m > 0)
+        status = check_one(c, dir);
+    if (c->hit && c->hit->path)
+        prefix = c->hit->path;
+    if (dlist_read(&dl, dir, &e)) {
+        if (!c->o->quiet)
+            fprintf(c->errs, "%s: %s\n", cli_progname, e.msg);
+        c->n_trouble++;
+        status = EXIT_TROUBLE;
+        goto out;
+    }
+    for (size_t i = 0; i < dl.n; i++) {
+        const char *rel = dl.d[i].rel;
+        struct man_file *f;
+        uint8_t sha[SHA256_LEN];
+        char *full;
+        int shard = 0;
+        for (uint32_t k = 0; k < c->n_shard_rel && !shard; k++)
+            shard = strcmp(c->shard_rel[k], rel) == 0;
+        if (shard) {
+            for (f = dir_entry(c, prefix, rel, NULL, 0); f; f = dir_entry(c, prefix, rel, NULL, 0))
+                f->matched = 1;   /* judged by its tensors above */
+            continue;
+        }
+        if (dl.d[i].kind != DENT_REG) {
+            if (!c->o->quiet)
+                dent_note(c->errs, dir, &dl.d[i]);
+            continue;
+        }
+        full = path_join(dir, rel);
+        if (!full || hash_file(full, sha, NULL, &e)) {
+            if (!full)
+                ERR(&e, ERR_NOMEM, "out of memory");
+            if (!c->o->quiet)
+                fprintf(c->errs, "%s: %s\n", cli_progname, e.msg);
+            err_clear(&e);
+            free(full);
+            c->n_trouble++;
+            status = worst(status, EXIT_TROUBLE);
+            continue;
+        }
+        f = dir_entry(c, prefix, rel, sha, 0);
+        if (!f)
+            f = dir_entry(c, prefix, NULL, sha, 0);
+        if (f) {
+            f->matched = 1;
+            say(c, full, "OK");
+            c->n_ok++;
+        } else if (dir_entry(c, prefix, rel, NULL, 1) && !dir_entry(c, prefix, rel, NULL, 0)) {
+            /* its entry was checked already (the manifest's own paths, no files given) */
+        } else {
+            f = dir_entry(c, prefix, rel, NULL, 0);
+            for (size_t k = 0; !f && k < c->man.n_f; k++) {
+                const char *r = rel_under(c->man.f[k].path, prefix);
+                if (r && !c->man.f[k].matched && !dlist_has(&dl, r) &&
+                    strcmp(base_name(r), base_name(rel)) == 0)
+                    f = &c->man.f[k];
+            }
+            if (f) {
+                const char *r = rel_under(f->path, prefix);
+                f->matched = 1;
+                if (strcmp(r, rel) == 0)
+                    say(c, dir, "file '%s': MISMATCH (sha256 differs from the manifest)", rel);
+                else
+                    say(c, dir, "file '%s': MISMATCH (sha256 differs from the manifest entry "
+                        "'%s')", rel, r);
+                c->n_mismatch++;
+                c->n_failed++;
+            } else {
+                say(c, dir, "file '%s': EXTRA (in the directory, not in the manifest)", rel);
+                c->n_extra++;
+            }
+            status = worst(status, EXIT_MISMATCH);
+        }
+        free(full);
+    }
+    for (size_t i = 0; i < c->man.n_f; i++) {
+        struct man_file *f = &c->man.f[i];
+        const char *r = rel_under(f->path, prefix);
+        if (!r || f->matched)
+            continue;
+        f->matched = 1;
+        say(c, dir, "file '%s': MISSING (in the manifest, not in the directory)", r);
+        c->n_missing++;
+        status = worst(status, EXIT_MISMATCH);
+    }
+    dlist_release(&dl);
+out:
+    for (uint32_t k = 0; k < c->n_shard_rel; k++)
+        free(c->shard_rel[k]);
+    free(c->shard_rel);
+    c->shard_rel = NULL;
+    c->n_shard_rel = 0;
+    c->hit = NULL;
+    c->in_dir = 0;
+    return status;
 }
 
 static int run_check(const struct hash_opts *o, int n_files, char **files, FILE *out, FILE *errs,
@@ -2274,25 +2664,11 @@ static int hash_model_item(const struct hash_opts *o, struct item *it, unsigned 
             it->has_sha = 1;
             continue;
         }
-        if (!it->shard_path) {
-            it->shard_path = calloc(m.n_files, sizeof *it->shard_path);
-            it->shard_size = calloc(m.n_files, sizeof *it->shard_size);
-            it->shard_sha = calloc(m.n_files, sizeof *it->shard_sha);
-            if (!it->shard_path || !it->shard_size || !it->shard_sha) {
-                free(fsha);
-                model_close(&m);
-                return ERR(e, ERR_NOMEM, "out of memory");
-            }
-        }
-        it->shard_path[it->n_shards] = xstrndup(m.files[f].path, strlen(m.files[f].path));
-        if (!it->shard_path[it->n_shards]) {
+        if (item_add_file(it, m.files[f].path, m.files[f].size, fsha[f], e)) {
             free(fsha);
             model_close(&m);
-            return ERR(e, ERR_NOMEM, "out of memory");
+            return -1;
         }
-        it->shard_size[it->n_shards] = m.files[f].size;
-        memcpy(it->shard_sha[it->n_shards], fsha[f], SHA256_LEN);
-        it->n_shards++;
     }
     /* an index.json or a file outside the mapped set: hash it too */
     if (with_files && it->is_reg && !it->has_sha) {
@@ -2308,18 +2684,101 @@ static int hash_model_item(const struct hash_opts *o, struct item *it, unsigned 
     return 0;
 }
 
+/*
+ * Whole-file mode: each directory argument becomes the regular files under it (sorted
+ * by relative path, symbolic links and other entries noted and skipped).  *out (the new
+ * argument list) and *owned (the strings to free) are allocated; returns the count, or
+ * -1 when out of memory.  A directory that cannot be read is reported and sets *status.
+ */
+static int expand_dirs(const struct hash_opts *o, int n_files, char **files, char ***out,
+                       char ***owned, FILE *errs, int *status, struct err *e)
+{
+    char **list = NULL, **own = NULL;
+    size_t n = 0, cap = 0, n_own = 0, cap_own = 0;
+
+    for (int i = 0; i < n_files; i++) {
+        struct stat st;
+        struct dlist dl;
+        struct err de = ERR_INIT;
+        if (strcmp(files[i], "-") == 0 || stat(files[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
+            if (grow((void **)&list, &cap, n, sizeof *list, e))
+                goto fail;
+            list[n++] = files[i];
+            continue;
+        }
+        if (dlist_read(&dl, files[i], &de)) {
+            if (!o->quiet)
+                fprintf(errs, "%s: %s\n", cli_progname, de.msg);
+            if (err_ok(e))
+                *e = de;
+            *status = 1;
+            continue;
+        }
+        for (size_t k = 0; k < dl.n; k++) {
+            char *full;
+            if (dl.d[k].kind != DENT_REG) {
+                if (!o->quiet)
+                    dent_note(errs, files[i], &dl.d[k]);
+                continue;
+            }
+            full = path_join(files[i], dl.d[k].rel);
+            if (!full || grow((void **)&list, &cap, n, sizeof *list, e) ||
+                grow((void **)&own, &cap_own, n_own, sizeof *own, e)) {
+                free(full);
+                dlist_release(&dl);
+                goto fail;
+            }
+            list[n++] = full;
+            own[n_own++] = full;
+        }
+        dlist_release(&dl);
+    }
+    if (n > (size_t)INT32_MAX / 2)
+        goto fail;
+    if (grow((void **)&own, &cap_own, n_own, sizeof *own, e))
+        goto fail;
+    own[n_own] = NULL;
+    *out = list;
+    *owned = own;
+    return (int)n;
+fail:
+    for (size_t k = 0; k < n_own; k++)
+        free(own[k]);
+    free(own);
+    free(list);
+    if (err_ok(e))
+        ERR(e, ERR_NOMEM, "out of memory");
+    return -1;
+}
+
 static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *out, FILE *errs,
                     struct err *e)
 {
-    struct item *items = calloc((size_t)(n_files ? n_files : 1), sizeof *items);
+    struct item *items;
     struct progress prog;
     int n_threads = o->n_threads > 0 ? o->n_threads : threads_ncpu();
     int per_tensor = o->tensors || o->content || o->output || o->with_metadata;
     unsigned what = 0;
     int status = 0;
+    char **expanded = NULL, **owned = NULL;
 
-    if (!items)
+    if (!per_tensor) {
+        n_files = expand_dirs(o, n_files, files, &expanded, &owned, errs, &status, e);
+        if (n_files < 0) {
+            if (!o->quiet)
+                fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            return 1;
+        }
+        files = expanded;
+    }
+    items = calloc((size_t)(n_files ? n_files : 1), sizeof *items);
+    if (!items) {
+        for (size_t k = 0; owned && owned[k]; k++)
+            free(owned[k]);
+        free(owned);
+        free(expanded);
         return ERR(e, ERR_NOMEM, "out of memory"), 1;
+    }
     if (o->tensors || o->output || (!o->content && o->with_metadata))
         what |= HASH_WANT_RAW;
     if (o->content)
@@ -2356,7 +2815,8 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
         if (J.prog)
             progress_start(J.prog, "hashing", total);
         n_threads = n_threads < n_files ? n_threads : n_files;
-        threads_run(n_threads, n_threads, file_worker, &J);
+        if (n_threads > 0)
+            threads_run(n_threads, n_threads, file_worker, &J);
         if (J.prog)
             progress_done(J.prog);
         for (int i = 0; i < n_files; i++) {
@@ -2372,16 +2832,26 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
     } else {
         for (int i = 0; i < n_files; i++) {
             struct err fe = ERR_INIT;
+            struct stat st;
+            int is_dir = stat(files[i], &st) == 0 && S_ISDIR(st.st_mode);
             if (hash_model_item(o, &items[i], what, o->output != NULL, n_threads, &prog,
                                 &fe) == 0) {
-                items[i].ok = 1;
-                continue;
-            }
-            if (o->output) {
-                /* not a model: the manifest still records its bytes */
-                struct stat st;
+                /* a model directory's manifest also lists config, tokenizer, ... files */
+                if (!o->output || !is_dir || item_add_dir(o, &items[i], errs, &fe) == 0) {
+                    items[i].ok = 1;
+                    continue;
+                }
+            } else if (o->output) {
+                /* not a model: the manifest still records its bytes (a directory's files) */
+                if (is_dir && !o->quiet)
+                    fprintf(errs, "%s: note: %s; listing the files of '%s' without tensors\n",
+                            cli_progname, fe.msg, files[i]);
                 err_clear(&fe);
-                if (stat(files[i], &st) == 0 && S_ISREG(st.st_mode) &&
+                if (is_dir && item_add_dir(o, &items[i], errs, &fe) == 0) {
+                    items[i].ok = 1;
+                    continue;
+                }
+                if (!is_dir && stat(files[i], &st) == 0 && S_ISREG(st.st_mode) &&
                     hash_file(files[i], items[i].sha, &items[i].size, &fe) == 0) {
                     items[i].ok = items[i].has_sha = 1;
                     continue;
@@ -2439,6 +2909,10 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
     for (int i = 0; i < n_files; i++)
         item_release(&items[i]);
     free(items);
+    for (size_t k = 0; owned && owned[k]; k++)
+        free(owned[k]);
+    free(owned);
+    free(expanded);
     return status;
 }
 

@@ -28,7 +28,8 @@
  *
  * Text output (also the --format text manifest), one line per item, fields separated
  * by two spaces, names and paths escaped as cli_put_escaped does:
- *     HEX  PATH                           whole file (sha256sum's format)
+ *     HEX  PATH                           whole file (sha256sum's format); a directory
+ *                                         gives one line per regular file under it
  *     model  HEX  PATH                    then, for that model:
  *     metadata  HEX  PATH                   (--with-metadata)
  *     content-model  HEX  PATH              (--content)
@@ -67,7 +68,8 @@ struct hash_opts {
 #define HASH_OPTS_INIT { 0, 0, 0, 0, 0, 0, NULL, HASH_FMT_JSON, 0, NULL, NULL, 0, NULL, NULL }
 
 /*
- * Run apr-hash on files (n_files of them; "-" is standard input in whole-file mode).
+ * Run apr-hash on files (n_files of them; "-" is standard input in whole-file mode; a
+ * directory stands for the regular files under it in whole-file mode, -o and --check).
  * Prints results to o->out and per-file problems to o->errs ("apr-hash: msg"), goes on
  * after a per-file error, and returns the exit status: hashing 0 ok / 1 some file
  * failed; --check and --verify-source 0 all match / 1 mismatch / 2 trouble.

@@ -19,7 +19,8 @@ expect_exit "nonexistent file" 1 "apr-hash $FIX/nonexistent"
 expect_match "nonexistent names the file" "^apr-hash: cannot open '.*nonexistent'" "apr-hash $FIX/nonexistent"
 expect_exit "worst status over files" 1 "apr-hash $FIX/abc.txt $FIX/nonexistent"
 expect_match "good files still hashed" "^$ABC " "apr-hash $FIX/nonexistent $FIX/abc.txt"
-expect_exit "directory is not a file" 1 "apr-hash $FIX"
+mkdir "$FIX/emptydir"
+testing "empty directory: no lines" "apr-hash $FIX/emptydir; echo \$?" "0"
 expect_exit "no file is a usage error" 2 "apr-hash"
 expect_exit "-j 0 is a usage error" 2 "apr-hash -j 0 $FIX/abc.txt"
 expect_exit "-j junk is a usage error" 2 "apr-hash -j 2x $FIX/abc.txt"
@@ -82,4 +83,62 @@ if need_shared "llama-gguf-hash manifests"; then
             "apr-hash -c $R.gguf-hash.txt $FIX/flip.gguf 2>/dev/null | grep -c MISMATCH" "1"
         testing "$q --quiet" "apr-hash -q -c $R.gguf-hash.txt $FIX/flip.gguf; echo \$?" "1"
     done
+fi
+
+# model directories (Hugging Face layout): every regular file, symbolic links not followed
+H=$FIX/hf
+mkdir "$H" "$H/sub"
+if [ -n "$SHARED" ] && [ -f "$SHARED/hf/qwen2-f32/model.safetensors" ]; then
+    cp "$SHARED/hf/qwen2-f32/model.safetensors" "$SHARED/hf/qwen2-f32/config.json" "$H/"
+    chmod u+w "$H"/*
+elif command -v mkfix > /dev/null 2>&1 && mkfix demo "$FIX/demo-st.gguf" 2>/dev/null &&
+     apr-convert -q --to safetensors "$FIX/demo-st.gguf" "$FIX/demo-st" > /dev/null 2>&1 &&
+     [ -f "$FIX/demo-st/model.safetensors" ]; then
+    cp "$FIX/demo-st/model.safetensors" "$FIX/demo-st/config.json" "$H/"
+fi
+if [ -f "$H/model.safetensors" ]; then
+    TOK='{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}}'
+    printf '%s' "$TOK" > "$H/tokenizer.json"
+    printf 'notes\n' > "$H/sub/notes.txt"
+    printf 'secret\n' > "$FIX/secret"
+    ln -s "$FIX/secret" "$H/outside"
+    apr-hash "$H" > "$FIX/HSUMS" 2> "$FIX/hsums.err"
+    expect_exit "directory: sha256sum -c accepts the listing" 0 "sha256sum -c $FIX/HSUMS"
+    testing "directory: files sorted by relative path" "sed 's/^[0-9a-f]*  //' $FIX/HSUMS" \
+        "$H/config.json
+$H/model.safetensors
+$H/sub/notes.txt
+$H/tokenizer.json"
+    expect_match "directory: the link is noted, not followed" \
+        "note: '.*/hf/outside': symbolic link not followed" "cat $FIX/hsums.err"
+    testing "directory: the link's target is not hashed" "grep -c secret $FIX/HSUMS" "0"
+    expect_exit "directory -o manifest" 0 "apr-hash -o $FIX/hman.json $H"
+    expect_match "directory manifest lists tokenizer.json" "\"path\": \"$H/tokenizer.json\"" \
+        "cat $FIX/hman.json"
+    expect_match "directory manifest lists config.json" "\"path\": \"$H/config.json\"" \
+        "cat $FIX/hman.json"
+    expect_exit "directory --check unchanged" 0 "apr-hash -c $FIX/hman.json $H"
+    expect_exit "directory --check from the manifest's paths" 0 "apr-hash -c $FIX/hman.json"
+    printf '%s' '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ba":2},"merges":["b a"]}}' > "$H/tokenizer.json"
+    expect_exit "directory: edited tokenizer.json exits 1" 1 "apr-hash -c $FIX/hman.json $H"
+    expect_match "directory: edited tokenizer.json is named" \
+        "file 'tokenizer\.json': MISMATCH" "apr-hash -c $FIX/hman.json $H"
+    printf '%s' "$TOK" > "$H/tokenizer.json"
+    printf 'x' > "$H/added.txt"
+    expect_exit "directory: added file exits 1" 1 "apr-hash -c $FIX/hman.json $H"
+    expect_match "directory: added file is extra" "file 'added\.txt': EXTRA" \
+        "apr-hash -c $FIX/hman.json $H"
+    rm "$H/added.txt"
+    mv "$H/config.json" "$FIX/config.json.away"
+    expect_exit "directory: removed config.json exits 1" 1 "apr-hash -c $FIX/hman.json $H"
+    expect_match "directory: removed config.json is missing" "file 'config\.json': MISSING" \
+        "apr-hash -c $FIX/hman.json $H"
+    mv "$FIX/config.json.away" "$H/config.json"
+    expect_exit "directory: restored, exit 0" 0 "apr-hash -c $FIX/hman.json $H"
+    expect_exit "directory: text manifest" 0 \
+        "apr-hash --format text -o $FIX/hman.txt $H && apr-hash -c $FIX/hman.txt $H"
+    printf 'changed\n' > "$FIX/secret"
+    expect_exit "directory: a changed link target is not checked" 0 "apr-hash -c $FIX/hman.json $H"
+else
+    skip "model directory checks" "no qwen2-f32 fixture and no mkfix/apr-convert SafeTensors"
 fi

@@ -869,6 +869,162 @@ START_TEST(multi_file_worst_status)
 }
 END_TEST
 
+/* ---- model directories (Hugging Face layout) ------------------------------------------ */
+
+static void put_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static const char dir_tok_json[] =
+    "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},\"merges\":[\"a b\"]}}";
+
+/* tu_tpath("hf"): model.safetensors, config.json, tokenizer.json, sub/notes.txt, and a
+ * symbolic link "outside" to a file beside the directory. */
+static void write_model_dir(void)
+{
+    struct tdef *t = llama_tensors();
+    ck_assert_int_eq(mkdir(tu_tpath("hf"), 0777), 0);
+    ck_assert_int_eq(mkdir(tu_tpath("hf/sub"), 0777), 0);
+    write_st(tu_tpath("hf/model.safetensors"), t, N_T, NULL);
+    put_text(tu_tpath("hf/config.json"), "{\"model_type\":\"llama\"}");
+    put_text(tu_tpath("hf/tokenizer.json"), dir_tok_json);
+    put_text(tu_tpath("hf/sub/notes.txt"), "notes");
+    put_text(tu_tpath("secret"), "not part of the model");
+    ck_assert_int_eq(symlink(tu_tpath("secret"), tu_tpath("hf/outside")), 0);
+}
+
+START_TEST(directory_whole_files)
+{
+    struct hash_opts o = HASH_OPTS_INIT;
+    char *files[1], *out, line[1024], hex[SHA256_HEX_LEN + 1], dir[TU_TPATH_MAX];
+    const char *names[] = { "config.json", "model.safetensors", "sub/notes.txt",
+                            "tokenizer.json" };
+    const char *prev;
+    uint8_t *data;
+    size_t n;
+
+    write_model_dir();
+    snprintf(dir, sizeof dir, "%s", tu_tpath("hf"));   /* tu_tpath's slots are reused */
+    files[0] = dir;
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    /* one sha256sum line per regular file, sorted by relative path; the link is skipped */
+    prev = out;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char rel[64];
+        const char *at;
+        snprintf(rel, sizeof rel, "hf/%s", names[i]);
+        data = tu_slurp(tu_tpath(rel), &n);
+        tu_sha_hex(data, n, hex);
+        free(data);
+        snprintf(line, sizeof line, "%s  %s\n", hex, tu_tpath(rel));
+        at = strstr(out, line);
+        ck_assert_msg(at != NULL, "no line '%s' in:\n%s", line, out);
+        ck_assert_msg(at >= prev, "'%s' out of order in:\n%s", rel, out);
+        prev = at;
+    }
+    ck_assert_ptr_null(strstr(out, "outside"));
+    ck_assert_ptr_null(strstr(out, "secret"));
+    free(out);
+    /* and our own --check reads it back */
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    put_text(tu_tpath("sums"), out);
+    free(out);
+    o.check = tu_tpath("sums");   /* used before 8 more tu_tpath calls */
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    ck_assert_int_eq(run(&o, 0, files, &out), 0);
+    free(out);
+}
+END_TEST
+
+static void directory_manifest(int format)
+{
+    struct hash_opts o = HASH_OPTS_INIT;
+    char *files[1], *out, *man, dir[TU_TPATH_MAX], mpath[TU_TPATH_MAX];
+    struct model m;
+    struct err e = ERR_INIT;
+    uint64_t off;
+    size_t n;
+
+    write_model_dir();
+    snprintf(dir, sizeof dir, "%s", tu_tpath("hf"));   /* tu_tpath's slots are reused */
+    files[0] = dir;
+    snprintf(mpath, sizeof mpath, "%s", tu_tpath("man"));
+    o.output = mpath;
+    o.format = format;
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    man = tu_slurp_str(tu_tpath("man"), &n);
+    ck_assert_ptr_nonnull(strstr(man, "hf/tokenizer.json"));
+    ck_assert_ptr_nonnull(strstr(man, "hf/config.json"));
+    ck_assert_ptr_nonnull(strstr(man, "hf/sub/notes.txt"));
+    ck_assert_ptr_nonnull(strstr(man, "hf/model.safetensors"));
+    ck_assert_ptr_null(strstr(man, "outside"));
+    free(man);
+
+    o = (struct hash_opts)HASH_OPTS_INIT;
+    o.check = mpath;
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+    ck_assert_int_eq(run(&o, 0, files, &out), 0);   /* the manifest's own paths */
+    free(out);
+
+    /* a changed tokenizer is a mismatched file, named relative to the directory */
+    put_text(tu_tpath("hf/tokenizer.json"),
+             "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ba\":2},"
+             "\"merges\":[\"b a\"]}}");
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_msg(strstr(out, "file 'tokenizer.json': MISMATCH") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "EXTRA"));
+    ck_assert_ptr_null(strstr(out, "MISSING"));
+    free(out);
+    put_text(tu_tpath("hf/tokenizer.json"), dir_tok_json);
+
+    /* an added file is extra, a removed one missing */
+    put_text(tu_tpath("hf/sub/added.txt"), "new");
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_msg(strstr(out, "file 'sub/added.txt': EXTRA") != NULL, "%s", out);
+    free(out);
+    ck_assert_int_eq(unlink(tu_tpath("hf/sub/added.txt")), 0);
+    ck_assert_int_eq(unlink(tu_tpath("hf/config.json")), 0);
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_msg(strstr(out, "file 'config.json': MISSING") != NULL, "%s", out);
+    free(out);
+    put_text(tu_tpath("hf/config.json"), "{\"model_type\":\"llama\"}");
+
+    /* a renamed directory still checks (paths are relative to the model's entry) */
+    ck_assert_int_eq(rename(tu_tpath("hf"), tu_tpath("hf2")), 0);
+    snprintf(dir, sizeof dir, "%s", tu_tpath("hf2"));
+    ck_assert_int_eq(run(&o, 1, files, &out), 0);
+    free(out);
+
+    /* the weights are judged by their tensors, not by the file's bytes */
+    ck_assert_int_eq(model_open(&m, tu_tpath("hf2/model.safetensors"), &e), 0);
+    off = model_tensor_find(&m, "blk.0.attn_v.weight")->off + 3;
+    model_close(&m);
+    flip_bit(tu_tpath("hf2/model.safetensors"), off);
+    ck_assert_int_eq(run(&o, 1, files, &out), 1);
+    ck_assert_msg(strstr(out, "tensor 'blk.0.attn_v.weight': MISMATCH") != NULL, "%s", out);
+    ck_assert_ptr_null(strstr(out, "file 'model.safetensors'"));
+    free(out);
+}
+
+START_TEST(directory_manifest_json)
+{
+    directory_manifest(HASH_FMT_JSON);
+}
+END_TEST
+
+START_TEST(directory_manifest_text)
+{
+    directory_manifest(HASH_FMT_TEXT);
+}
+END_TEST
+
 /* ---- the shared third-party fixtures -------------------------------------------------- */
 
 static const char *const quants[] = { "F16", "Q8_0", "Q4_0", "Q4_K_M", "Q6_K", "IQ4_XS" };
@@ -1011,6 +1167,9 @@ Suite *hash_suite(void)
     tcase_add_test(tc, gguf_and_apr_conversion_agree);
     tcase_add_test(tc, verify_source);
     tcase_add_test(tc, multi_file_worst_status);
+    tcase_add_test(tc, directory_whole_files);
+    tcase_add_test(tc, directory_manifest_json);
+    tcase_add_test(tc, directory_manifest_text);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(fx, tu_setup, tu_teardown);
     tcase_set_timeout(fx, 60);
