@@ -38,6 +38,7 @@
 #include "../common/json.h"
 #include "../common/mfile.h"
 #include "../common/ofile.h"
+#include "../common/utf8.h"
 #include "../common/progress.h"
 #include "../common/sbuf.h"
 #include "../common/sz.h"
@@ -1411,12 +1412,9 @@ static void xml_text(struct sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 :
-                     (c & 0xF8) == 0xF0 ? 4 : 0;
-        int ok = len > 0 && i + len <= n && !(len == 2 && c < 0xC2);
-        for (size_t k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
-        if (!ok || (len == 1 && c < 0x20 && c != '\t')) {
+        uint32_t cp;
+        size_t len = c < 0x80 ? 1 : (size_t)utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (len == 0 || (len == 1 && c < 0x20 && c != '\t')) {
             sbuf_addc(b, '?');
             i++;
             continue;

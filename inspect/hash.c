@@ -69,11 +69,6 @@ static char *xstrndup(const char *p, size_t n)
     return s;
 }
 
-static void hexify(const uint8_t d[SHA256_LEN], char hex[SHA256_HEX_LEN + 1])
-{
-    sha256_hex(d, hex);
-}
-
 /* Forget the whole pages of [p, p+n) from a private read-only file mapping. */
 static void drop_pages(const uint8_t *p, uint64_t n)
 {
@@ -422,7 +417,7 @@ int hash_records(const struct hash_tensor *t, uint64_t n, int content, uint8_t o
     for (uint64_t i = 0; i < n; i++) {
         const char *dt = content ? "F32" : dtype_name(v[i]->dtype);
         shape_str(v[i], shape, sizeof shape);
-        hexify(content ? v[i]->content : v[i]->sha, hex);
+        sha256_hex(content ? v[i]->content : v[i]->sha, hex);
         sha256_update(&h, v[i]->canon, strlen(v[i]->canon) + 1);
         sha256_update(&h, dt, strlen(dt) + 1);
         sha256_update(&h, shape, strlen(shape) + 1);
@@ -1052,7 +1047,7 @@ static void put_sum_line(FILE *f, const uint8_t sha[SHA256_LEN], const char *pat
     for (const char *p = path; *p; p++)
         if (*p == '\\' || *p == '\n' || *p == '\r' || (unsigned char)*p < 0x20)
             esc = 1;
-    hexify(sha, hex);
+    sha256_hex(sha, hex);
     fprintf(f, "%s%s  ", esc ? "\\" : "", hex);
     cli_put_escaped(f, path, strlen(path));
     fputc('\n', f);
@@ -1061,7 +1056,7 @@ static void put_sum_line(FILE *f, const uint8_t sha[SHA256_LEN], const char *pat
 static void put_kv_line(FILE *f, const char *kind, const uint8_t sha[SHA256_LEN], const char *path)
 {
     char hex[SHA256_HEX_LEN + 1];
-    hexify(sha, hex);
+    sha256_hex(sha, hex);
     fprintf(f, "%s  %s  ", kind, hex);
     cli_put_escaped(f, path, strlen(path));
     fputc('\n', f);
@@ -1071,7 +1066,7 @@ static void put_tensor_line(FILE *f, const char *kind, const struct hash_tensor 
 {
     char hex[SHA256_HEX_LEN + 1], shape[MODEL_MAX_DIMS * 24];
     const char *name = content ? t->canon : t->name;
-    hexify(content ? t->content : t->sha, hex);
+    sha256_hex(content ? t->content : t->sha, hex);
     shape_str(t, shape, sizeof shape);
     fprintf(f, "%s  %s  %s  [%s]  ", kind, hex, content ? "F32" : dtype_name(t->dtype), shape);
     cli_put_escaped(f, name, strlen(name));
@@ -1115,7 +1110,7 @@ static int write_text(FILE *f, struct item *items, int n, struct err *e)
 static void jw_hex(struct json_w *w, const char *key, const uint8_t d[SHA256_LEN])
 {
     char hex[SHA256_HEX_LEN + 1];
-    hexify(d, hex);
+    sha256_hex(d, hex);
     json_w_key(w, key);
     json_w_str(w, hex);
 }
@@ -2583,8 +2578,8 @@ static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *o
             fprintf(errs, "%s: %s\n", cli_progname, e->msg);
         return EXIT_TROUBLE;
     }
-    hexify(got, hex);
-    hexify(want, whex);
+    sha256_hex(got, hex);
+    sha256_hex(want, whex);
     if (memcmp(want, got, SHA256_LEN) != 0) {
         if (!o->quiet) {
             cli_put_escaped(out, apr, strlen(apr));

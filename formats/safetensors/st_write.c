@@ -54,6 +54,7 @@
 #include "../../common/sbuf.h"
 #include "../../common/sz.h"
 #include "../model_json.h"
+#include "../../common/utf8.h"
 #include "../../common/banned.h"
 
 #define META_PREFIX  "safetensors.metadata."
@@ -79,21 +80,10 @@ static int rust_rank(int dt)
 static int utf8_ok(const char *str, size_t n)
 {
     const unsigned char *s = (const unsigned char *)str;
+    uint32_t cp;
     for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        int len = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3
-                : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-        uint32_t cp;
-        if (len == 0 || (size_t)len > n - i)
-            return 0;
-        cp = len == 1 ? c : c & (0xFFu >> (len + 1));
-        for (int k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
+        int len = s[i] < 0x80 ? 1 : utf8_decode(s + i, n - i, &cp);
+        if (len == 0)
             return 0;
         i += (size_t)len;
     }
