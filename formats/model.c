@@ -341,6 +341,40 @@ int model_kv_get_str(const struct model *m, const char *key, struct slice *v)
     return 0;
 }
 
+void model_arch(const struct model *m, char *buf, size_t cap)
+{
+    static const char *const keys[] = { "general.architecture", "architecture",
+                                         "model.architecture", "model_type",
+                                         "hf_model_type", NULL };
+    struct slice v;
+
+    if (cap == 0)
+        return;
+    buf[0] = 0;
+    for (int i = 0; keys[i]; i++)
+        if (model_kv_get_str(m, keys[i], &v) == 0 && v.n > 0 && v.n < cap) {
+            memcpy(buf, v.p, v.n);
+            buf[v.n] = 0;
+            return;
+        }
+}
+
+int64_t model_heads(const struct model *m, const char *arch, int kv)
+{
+    char key[160];
+    uint64_t v;
+
+    snprintf(key, sizeof key, "%s.attention.head_count%s", arch, kv ? "_kv" : "");
+    if (arch[0] && model_kv_get_u64(m, key, &v) == 0 && v > 0 && v < (1u << 20))
+        return (int64_t)v;
+    if (model_kv_get_u64(m, kv ? "num_kv_heads" : "num_heads", &v) == 0 && v > 0 && v < (1u << 20))
+        return (int64_t)v;
+    if (model_kv_get_u64(m, kv ? "model.num_kv_heads" : "model.num_heads", &v) == 0 && v > 0 &&
+        v < (1u << 20))
+        return (int64_t)v;
+    return kv ? model_heads(m, arch, 0) : 0;   /* no KV count: MHA, n_head_kv = n_head */
+}
+
 size_t model_vtype_size(enum model_vtype t)
 {
     switch (t) {

@@ -165,6 +165,20 @@ int model_kv_get_u64(const struct model *m, const char *key, uint64_t *v);
 int model_kv_get_f64(const struct model *m, const char *key, double *v);
 int model_kv_get_str(const struct model *m, const char *key, struct slice *v);
 
+/*
+ * The architecture name ("llama", "qwen2") into buf, from the first key present among
+ * general.architecture (GGUF, SafeTensors' mapped config), architecture, model.architecture,
+ * model_type, hf_model_type (APR); "" when none.
+ */
+void    model_arch(const struct model *m, char *buf, size_t cap);
+/*
+ * Attention head count (kv = 0) or KV head count (kv = 1), from {arch}.attention.head_count
+ * (GGUF keys, also mapped from config.json), else APR's num_heads / num_kv_heads, else
+ * aprender's custom model.num_heads / model.num_kv_heads.  A missing KV count is the head
+ * count (multi-head attention); 0 when unknown.  Values outside 1..2^20 are ignored.
+ */
+int64_t model_heads(const struct model *m, const char *arch, int kv);
+
 /* Element access for arrays of fixed-size types (caller checks i < n). */
 uint64_t model_arr_get_u64(const struct model_val *a, uint64_t i);   /* unsigned types, BOOL */
 int64_t  model_arr_get_i64(const struct model_val *a, uint64_t i);   /* any int type */

@@ -587,38 +587,9 @@ struct side {
 
 static void side_meta(struct side *s)
 {
-    static const char *const arch_keys[] = { "general.architecture", "architecture",
-                                             "model.architecture", "model_type",
-                                             "hf_model_type", NULL };
-    char key[160];
-    struct slice v;
-    uint64_t u;
-
-    s->arch[0] = 0;
-    for (int i = 0; arch_keys[i]; i++)
-        if (model_kv_get_str(&s->m, arch_keys[i], &v) == 0 && v.n > 0 && v.n < sizeof s->arch) {
-            memcpy(s->arch, v.p, v.n);
-            s->arch[v.n] = 0;
-            break;
-        }
-    for (int kv = 0; kv < 2; kv++) {
-        int64_t h = 0;
-        snprintf(key, sizeof key, "%s.attention.head_count%s", s->arch, kv ? "_kv" : "");
-        if (s->arch[0] && model_kv_get_u64(&s->m, key, &u) == 0 && u > 0 && u < (1u << 20))
-            h = (int64_t)u;
-        else if (model_kv_get_u64(&s->m, kv ? "num_kv_heads" : "num_heads", &u) == 0 && u > 0 &&
-                 u < (1u << 20))
-            h = (int64_t)u;
-        else if (model_kv_get_u64(&s->m, kv ? "model.num_kv_heads" : "model.num_heads", &u) == 0 &&
-                 u > 0 && u < (1u << 20))
-            h = (int64_t)u;
-        if (kv)
-            s->n_head_kv = h;
-        else
-            s->n_head = h;
-    }
-    if (!s->n_head_kv)
-        s->n_head_kv = s->n_head;
+    model_arch(&s->m, s->arch, sizeof s->arch);
+    s->n_head = model_heads(&s->m, s->arch, 0);
+    s->n_head_kv = model_heads(&s->m, s->arch, 1);
 }
 
 /* 1 when tensor t of s is stored in GGUF's Q/K row order, 0 for HF's. */

@@ -324,39 +324,6 @@ static const char *rel_under(const char *path, const char *dir)
     return *path ? path : NULL;
 }
 
-/* ---- metadata: architecture and head counts ---------------------------------------- */
-
-static void model_arch(const struct model *m, char *buf, size_t cap)
-{
-    static const char *const keys[] = { "general.architecture", "architecture",
-                                         "model.architecture", "model_type", NULL };
-    struct slice s;
-    buf[0] = 0;
-    for (int i = 0; keys[i]; i++) {
-        if (model_kv_get_str(m, keys[i], &s) == 0 && s.n > 0 && s.n < cap) {
-            memcpy(buf, s.p, s.n);
-            buf[s.n] = 0;
-            return;
-        }
-    }
-}
-
-static int64_t model_heads(const struct model *m, const char *arch, int kv)
-{
-    char key[160];
-    uint64_t v;
-
-    snprintf(key, sizeof key, "%s.attention.head_count%s", arch, kv ? "_kv" : "");
-    if (arch[0] && model_kv_get_u64(m, key, &v) == 0 && v > 0 && v < (1u << 20))
-        return (int64_t)v;
-    if (model_kv_get_u64(m, kv ? "num_kv_heads" : "num_heads", &v) == 0 && v > 0 && v < (1u << 20))
-        return (int64_t)v;
-    if (model_kv_get_u64(m, kv ? "model.num_kv_heads" : "model.num_heads", &v) == 0 && v > 0 &&
-        v < (1u << 20))
-        return (int64_t)v;
-    return kv ? model_heads(m, arch, 0) : 0;   /* no kv count: MHA, n_head_kv = n_head */
-}
-
 /* ---- records ------------------------------------------------------------------------ */
 
 static int cmp_canon(const void *a, const void *b)
