@@ -22,6 +22,7 @@
 
 #include "../common/sz.h"
 #include "../common/threads.h"
+#include "../formats/model.h"
 #include "../common/banned.h"
 
 struct dq_row {

@@ -37,7 +37,10 @@
 
 #include "../common/err.h"
 #include "../formats/dtype.h"
-#include "../formats/model.h"
+
+/* The whole-tensor helpers below take a tensor of the model view (formats/model.h);
+ * the kernels and this header depend on the dtype table only. */
+struct model_tensor;
 
 typedef void (*dq_to_f32_fn)(const void *src, float *dst, int64_t n);
 /* Quantize n floats (n % blck == 0) into whole blocks at dst.  Never allocates. */

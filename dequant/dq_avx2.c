@@ -25,7 +25,7 @@
 
 #include "../common/banned.h"
 
-static inline float h2f(const uint8_t *p) { return _cvtsh_ss(le16(p)); }
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 static inline __m128i load16(const uint8_t *p) { return _mm_loadu_si128((const __m128i *)p); }
 static inline __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -106,7 +106,7 @@ void dq_f16_to_f32_avx2(const void *src, float *dst, int64_t n)
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(load16(p + 2 * i)));
     for (; i < n; i++)
-        dst[i] = h2f(p + 2 * i);
+        dst[i] = h2f(le16(p + 2 * i));
 }
 
 void dq_bf16_to_f32_avx2(const void *src, float *dst, int64_t n)
@@ -129,51 +129,51 @@ void dq_bf16_to_f32_avx2(const void *src, float *dst, int64_t n)
 
 void dq_q8_0_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 34, dst += 32)
-        store_i8_mul(dst, load32(b + 2), _mm256_set1_ps(h2f(b)));
+    const struct block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32)
+        store_i8_mul(dst, load32((const uint8_t *)b->qs), _mm256_set1_ps(h2f(b->d)));
 }
 
 void dq_q4_0_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q4_0 *b = src;
     const __m256i eight = _mm256_set1_epi8(8);
-    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32)
-        store_i8_mul(dst, _mm256_sub_epi8(nibbles32(b + 2), eight), _mm256_set1_ps(h2f(b)));
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32)
+        store_i8_mul(dst, _mm256_sub_epi8(nibbles32(b->qs), eight), _mm256_set1_ps(h2f(b->d)));
 }
 
 void dq_q4_1_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 20, dst += 32)
-        store_u8_fmadd(dst, nibbles32(b + 4), _mm256_set1_ps(h2f(b)), _mm256_set1_ps(h2f(b + 2)));
+    const struct block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32)
+        store_u8_fmadd(dst, nibbles32(b->qs), _mm256_set1_ps(h2f(b->d)), _mm256_set1_ps(h2f(b->m)));
 }
 
 void dq_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q5_0 *b = src;
     const __m256i sixteen = _mm256_set1_epi8(16);
-    for (int64_t i = 0; i < n / 32; i++, b += 22, dst += 32) {
-        __m256i q = _mm256_or_si256(nibbles32(b + 6), qh_bits16(le32(b + 2)));
-        store_i8_mul(dst, _mm256_sub_epi8(q, sixteen), _mm256_set1_ps(h2f(b)));
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        __m256i q = _mm256_or_si256(nibbles32(b->qs), qh_bits16(le32(b->qh)));
+        store_i8_mul(dst, _mm256_sub_epi8(q, sixteen), _mm256_set1_ps(h2f(b->d)));
     }
 }
 
 void dq_q5_1_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 24, dst += 32) {
-        __m256i q = _mm256_or_si256(nibbles32(b + 8), qh_bits16(le32(b + 4)));
-        store_u8_fmadd(dst, q, _mm256_set1_ps(h2f(b)), _mm256_set1_ps(h2f(b + 2)));
+    const struct block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        __m256i q = _mm256_or_si256(nibbles32(b->qs), qh_bits16(le32(b->qh)));
+        store_u8_fmadd(dst, q, _mm256_set1_ps(h2f(b->d)), _mm256_set1_ps(h2f(b->m)));
     }
 }
 
 void dq_iq4_nl_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_iq4_nl *b = src;
     const __m256i kv = _mm256_broadcastsi128_si256(load16((const uint8_t *)dq__kvalues_iq4nl));
-    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32)
-        store_i8_mul(dst, _mm256_shuffle_epi8(kv, nibbles32(b + 2)), _mm256_set1_ps(h2f(b)));
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32)
+        store_i8_mul(dst, _mm256_shuffle_epi8(kv, nibbles32(b->qs)), _mm256_set1_ps(h2f(b->d)));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -193,15 +193,15 @@ static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
 
 void dq_q4_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q4_K *b = src;
     const __m256i m4 = _mm256_set1_epi8(15);
-    for (int64_t i = 0; i < n / 256; i++, b += 144, dst += 256) {
-        float d = h2f(b), dmin = h2f(b + 2);
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = h2f(b->d), dmin = h2f(b->dmin);
         for (int c = 0; c < 4; c++) {
             int s1, m1, s2, m2;
-            scale_min_k4(2 * c, b + 4, &s1, &m1);
-            scale_min_k4(2 * c + 1, b + 4, &s2, &m2);
-            __m256i q = load32(b + 16 + 32 * c);
+            scale_min_k4(2 * c, b->scales, &s1, &m1);
+            scale_min_k4(2 * c + 1, b->scales, &s2, &m2);
+            __m256i q = load32(b->qs + 32 * c);
             store_u8_fmsub(dst + 64 * c, _mm256_and_si256(q, m4),
                            _mm256_set1_ps(d * (float)s1), _mm256_set1_ps(dmin * (float)m1));
             store_u8_fmsub(dst + 64 * c + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
@@ -212,16 +212,16 @@ void dq_q4_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 
 void dq_q5_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q5_K *b = src;
     const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-    for (int64_t i = 0; i < n / 256; i++, b += 176, dst += 256) {
-        float d = h2f(b), dmin = h2f(b + 2);
-        __m256i qh = load32(b + 16);
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = h2f(b->d), dmin = h2f(b->dmin);
+        __m256i qh = load32(b->qh);
         for (int c = 0; c < 4; c++) {
             int s1, m1, s2, m2;
-            scale_min_k4(2 * c, b + 4, &s1, &m1);
-            scale_min_k4(2 * c + 1, b + 4, &s2, &m2);
-            __m256i q = load32(b + 48 + 32 * c);
+            scale_min_k4(2 * c, b->scales, &s1, &m1);
+            scale_min_k4(2 * c + 1, b->scales, &s2, &m2);
+            __m256i q = load32(b->qs + 32 * c);
             /* bit 2c (2c+1) of each qh byte, moved to bit 4; 16-bit shifts are safe because
              * the mask keeps only bits that came from the same byte */
             __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
@@ -250,15 +250,15 @@ static inline void store_i8_2scales(float *y, __m256i q, float d, int sc0, int s
 
 void dq_q6_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q6_K *b = src;
     const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
     const __m256i off = _mm256_set1_epi8(32);
-    for (int64_t i = 0; i < n / 256; i++, b += 210, dst += 256) {
-        float d = h2f(b + 208);
-        const int8_t *sc = (const int8_t *)(b + 192);
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = h2f(b->d);
+        const int8_t *sc = b->scales;
         for (int h = 0; h < 2; h++) {
-            __m256i a = load32(b + 64 * h), c = load32(b + 64 * h + 32);
-            __m256i e = load32(b + 128 + 32 * h);
+            __m256i a = load32(b->ql + 64 * h), c = load32(b->ql + 64 * h + 32);
+            __m256i e = load32(b->qh + 32 * h);
             __m256i q1 = _mm256_or_si256(_mm256_and_si256(a, m4),
                                          _mm256_slli_epi16(_mm256_and_si256(e, m2), 4));
             __m256i q2 = _mm256_or_si256(_mm256_and_si256(c, m4),
@@ -291,14 +291,14 @@ static inline void store_u8_fmsub2(float *y, __m256i q, float d0, float m0, floa
 
 void dq_q2_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q2_K *b = src;
     const __m256i m2 = _mm256_set1_epi8(3);
-    for (int64_t i = 0; i < n / 256; i++, b += 84, dst += 256) {
-        float d = h2f(b + 80), dmin = h2f(b + 82);
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = h2f(b->d), dmin = h2f(b->dmin);
         for (int h = 0; h < 2; h++) {
-            __m256i q = load32(b + 16 + 32 * h);
+            __m256i q = load32(b->qs + 32 * h);
             for (int g = 0; g < 4; g++) {
-                const uint8_t *sc = b + 8 * h + 2 * g;        /* sub-blocks sb = 0, 1 */
+                const uint8_t *sc = b->scales + 8 * h + 2 * g;   /* sub-blocks sb = 0, 1 */
                 __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * g)), m2);
                 store_u8_fmsub2(dst + 128 * h + 32 * g, v,
                                 d * (float)(sc[0] & 15), dmin * (float)(sc[0] >> 4),
@@ -310,21 +310,21 @@ void dq_q2_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 
 void dq_q3_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_q3_K *b = src;
     const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     const __m256i four = _mm256_set1_epi8(4);
-    for (int64_t i = 0; i < n / 256; i++, b += 110, dst += 256) {
-        const uint8_t *sc = b + 96;
-        float d = h2f(b + 108);
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        const uint8_t *sc = b->scales;
+        float d = h2f(b->d);
         int S[16];
         for (int j = 0; j < 16; j++) {
             int low4 = j < 8 ? sc[j] & 15 : sc[j - 8] >> 4;
             int hi2 = (sc[8 + j % 4] >> (2 * (j / 4))) & 3;
             S[j] = (low4 | hi2 << 4) - 32;
         }
-        __m256i hm = load32(b);
+        __m256i hm = load32(b->hmask);
         for (int h = 0; h < 2; h++) {
-            __m256i q = load32(b + 32 + 32 * h);
+            __m256i q = load32(b->qs + 32 * h);
             for (int g = 0; g < 4; g++) {
                 /* quant = ((q >> 2g) & 3) - 4 + 4 * (hmask bit 4h+g) */
                 __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * g)), m2);
@@ -340,15 +340,16 @@ void dq_q3_k_to_f32_avx2(const void *src, float *dst, int64_t n)
 
 void dq_iq4_xs_to_f32_avx2(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
+    const struct block_iq4_xs *b = src;
     const __m256i kv = _mm256_broadcastsi128_si256(load16((const uint8_t *)dq__kvalues_iq4nl));
-    for (int64_t i = 0; i < n / 256; i++, b += 136, dst += 256) {
-        float d = h2f(b);
-        uint32_t sh = le16(b + 2);
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = h2f(b->d);
+        uint32_t sh = b->scales_h;
         for (int ib = 0; ib < 8; ib++) {
-            int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | (int)((sh >> (2 * ib)) & 3) << 4;
+            int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
+                     (int)((sh >> (2 * ib)) & 3) << 4;
             __m256 dl = _mm256_set1_ps(d * (float)(ls - 32));
-            store_i8_mul(dst + 32 * ib, _mm256_shuffle_epi8(kv, nibbles32(b + 8 + 16 * ib)), dl);
+            store_i8_mul(dst + 32 * ib, _mm256_shuffle_epi8(kv, nibbles32(b->qs + 16 * ib)), dl);
         }
     }
 }

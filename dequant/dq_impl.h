@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "blocks.h"
 #include "../common/rd.h"
 
 /* Every kernel name: dq_<type>_to_f32_ref (dq_ref.c) and dq_<type>_to_f32_avx2

@@ -87,8 +87,7 @@ void dq_bf16_quantize(const float *src, void *dst, int64_t n)
         put_le16(p + 2 * i, dq_f32_to_bf16(src[i]));
 }
 
-static void put_f16(uint8_t *p, float f) { put_le16(p, dq_f32_to_f16(f)); }
-static float rt_f16(const uint8_t *p) { return dq__h2f_at(p); }
+#define F16(f) dq_f32_to_f16(f)      /* f32 -> f16 bits, RNE */
 
 /* ggml's nearest_int: round half to even for |f| <= 4194303 by adding 1.5 * 2^23 and
  * reading the low 23 mantissa bits (the same bits outside that range, too). */
@@ -109,8 +108,8 @@ static int imax(int a, int b) { return a > b ? a : b; }
 
 void dq_q8_0_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst;
-    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 34) {
+    struct block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
         float amax = 0.0f;
         for (int j = 0; j < 32; j++) {
             float v = fabsf(x[j]);
@@ -118,9 +117,9 @@ void dq_q8_0_quantize(const float *x, void *dst, int64_t n)
         }
         float d = amax / 127;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
-        put_f16(y, d);
+        y->d = F16(d);
         for (int j = 0; j < 32; j++)
-            y[2 + j] = (uint8_t)(int8_t)(int)roundf(x[j] * id);
+            y->qs[j] = (int8_t)(int)roundf(x[j] * id);
     }
 }
 
@@ -151,79 +150,79 @@ static void min_max(const float *x, int n, float *mn, float *mx)
 
 void dq_q4_0_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst;
-    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 18) {
+    struct block_q4_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
         float d = signed_absmax(x, 32) / -8;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
-        put_f16(y, d);
+        y->d = F16(d);
         for (int j = 0; j < 16; j++) {
             float x0 = x[j] * id, x1 = x[j + 16] * id;
             int a = imin(15, (int8_t)(int)(x0 + 8.5f));
             int b = imin(15, (int8_t)(int)(x1 + 8.5f));
-            y[2 + j] = (uint8_t)(a | b << 4);
+            y->qs[j] = (uint8_t)(a | b << 4);
         }
     }
 }
 
 void dq_q4_1_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst;
-    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 20) {
+    struct block_q4_1 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
         float mn, mx;
         min_max(x, 32, &mn, &mx);
         float d = (mx - mn) / 15;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
-        put_f16(y, d);
-        put_f16(y + 2, mn);
+        y->d = F16(d);
+        y->m = F16(mn);
         for (int j = 0; j < 16; j++) {
             float x0 = (x[j] - mn) * id, x1 = (x[j + 16] - mn) * id;
             int a = imin(15, (int8_t)(int)(x0 + 0.5f));
             int b = imin(15, (int8_t)(int)(x1 + 0.5f));
-            y[4 + j] = (uint8_t)(a | b << 4);
+            y->qs[j] = (uint8_t)(a | b << 4);
         }
     }
 }
 
 void dq_q5_0_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst;
-    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 22) {
+    struct block_q5_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
         float d = signed_absmax(x, 32) / -16;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         uint32_t qh = 0;
-        put_f16(y, d);
+        y->d = F16(d);
         for (int j = 0; j < 16; j++) {
             float x0 = x[j] * id, x1 = x[j + 16] * id;
             int a = imin(31, (int8_t)(int)(x0 + 16.5f));
             int b = imin(31, (int8_t)(int)(x1 + 16.5f));
-            y[6 + j] = (uint8_t)((a & 15) | (b & 15) << 4);
+            y->qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
             qh |= (uint32_t)((a & 0x10) >> 4) << j;
             qh |= (uint32_t)((b & 0x10) >> 4) << (j + 16);
         }
-        put_le32(y + 2, qh);
+        put_le32(y->qh, qh);
     }
 }
 
 void dq_q5_1_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst;
-    for (int64_t i = 0; i < n / 32; i++, x += 32, y += 24) {
+    struct block_q5_1 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
         float mn, mx;
         min_max(x, 32, &mn, &mx);
         float d = (mx - mn) / 31;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         uint32_t qh = 0;
-        put_f16(y, d);
-        put_f16(y + 2, mn);
+        y->d = F16(d);
+        y->m = F16(mn);
         for (int j = 0; j < 16; j++) {
             float x0 = (x[j] - mn) * id, x1 = (x[j + 16] - mn) * id;
             int a = (uint8_t)(int)(x0 + 0.5f);          /* no clamp, as in ggml */
             int b = (uint8_t)(int)(x1 + 0.5f);
-            y[8 + j] = (uint8_t)((a & 15) | (b & 15) << 4);
+            y->qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
             qh |= (uint32_t)((a & 0x10) >> 4) << j;
             qh |= (uint32_t)((b & 0x10) >> 4) << (j + 16);
         }
-        put_le32(y + 4, qh);
+        put_le32(y->qh, qh);
     }
 }
 
@@ -368,13 +367,14 @@ static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
  * The shared part of Q4_K and Q5_K (4.4): per sub-block of 32 a (scale, min) pair by
  * make_qkx2_quants, both quantized to 6 bits against the largest, packed into
  * scales[12] (layout drawn in dq_ref.c), then every element requantized with the
- * f16-rounded d and dmin.  Writes d, dmin, scales at y and the quants into L.
+ * f16-rounded d and dmin.  Returns d and dmin (f16 bits) and scales[12], the quants
+ * in L.
  */
-static void quantize_k_scales(const float *x, uint8_t *y, uint8_t *L, int nmax, float rmin,
-                              int nstep)
+static void quantize_k_scales(const float *x, uint16_t *d_out, uint16_t *dmin_out,
+                              uint8_t S[12], uint8_t *L, int nmax, float rmin, int nstep)
 {
     float w[32], mins[8], scales[8];
-    uint8_t Laux[32], S[12] = { 0 };
+    uint8_t Laux[32];
     float max_scale = 0, max_min = 0;
 
     for (int j = 0; j < 8; j++) {
@@ -394,6 +394,7 @@ static void quantize_k_scales(const float *x, uint8_t *y, uint8_t *L, int nmax, 
     }
     float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
     float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    memset(S, 0, 12);
     for (int j = 0; j < 8; j++) {
         uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
         uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
@@ -408,16 +409,15 @@ static void quantize_k_scales(const float *x, uint8_t *y, uint8_t *L, int nmax, 
             S[j] |= (uint8_t)((lm >> 4) << 6);
         }
     }
-    put_f16(y, max_scale / 63.f);
-    put_f16(y + 2, max_min / 63.f);
-    memcpy(y + 4, S, 12);
+    *d_out = F16(max_scale / 63.f);
+    *dmin_out = F16(max_min / 63.f);
     for (int j = 0; j < 8; j++) {
         int sc, m;
         scale_min_k4(j, S, &sc, &m);
-        float d = rt_f16(y) * (float)sc;
+        float d = dq__h2f(*d_out) * (float)sc;
         if (d == 0.0f)
             continue;                       /* keep the quants make_qkx2_quants chose */
-        float dm = rt_f16(y + 2) * (float)m;
+        float dm = dq__h2f(*dmin_out) * (float)m;
         for (int ii = 0; ii < 32; ii++) {
             int l = nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
@@ -427,21 +427,29 @@ static void quantize_k_scales(const float *x, uint8_t *y, uint8_t *L, int nmax, 
 
 void dq_q4_k_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst, L[256];
-    for (int64_t i = 0; i < n / 256; i++, x += 256, y += 144) {
-        quantize_k_scales(x, y, L, 15, -1.0f, 20);
+    struct block_q4_K *y = dst;
+    uint8_t L[256];
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
+        uint16_t d, dmin;
+        quantize_k_scales(x, &d, &dmin, y->scales, L, 15, -1.0f, 20);
+        y->d = d;
+        y->dmin = dmin;
         for (int c = 0; c < 4; c++)
             for (int l = 0; l < 32; l++)
-                y[16 + 32 * c + l] = (uint8_t)(L[64 * c + l] | L[64 * c + 32 + l] << 4);
+                y->qs[32 * c + l] = (uint8_t)(L[64 * c + l] | L[64 * c + 32 + l] << 4);
     }
 }
 
 void dq_q5_k_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst, L[256];
-    for (int64_t i = 0; i < n / 256; i++, x += 256, y += 176) {
-        uint8_t *qh = y + 16, *ql = y + 48;
-        quantize_k_scales(x, y, L, 31, -0.5f, 15);
+    struct block_q5_K *y = dst;
+    uint8_t L[256];
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
+        uint8_t *qh = y->qh, *ql = y->qs;
+        uint16_t d, dmin;
+        quantize_k_scales(x, &d, &dmin, y->scales, L, 31, -0.5f, 15);
+        y->d = d;
+        y->dmin = dmin;
         memset(qh, 0, 32);
         for (int c = 0; c < 4; c++)
             for (int l = 0; l < 32; l++) {
@@ -463,10 +471,10 @@ void dq_q5_k_quantize(const float *x, void *dst, int64_t n)
  * the largest in magnitude; quants requantized with the f16-rounded d. */
 void dq_q6_k_quantize(const float *x, void *dst, int64_t n)
 {
-    uint8_t *y = dst;
+    struct block_q6_K *y = dst;
     int8_t L[256];
     float scales[16];
-    for (int64_t i = 0; i < n / 256; i++, x += 256, y += 210) {
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
         float max_scale = 0, max_abs = 0;
         for (int ib = 0; ib < 16; ib++) {
             scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
@@ -477,15 +485,15 @@ void dq_q6_k_quantize(const float *x, void *dst, int64_t n)
             }
         }
         if (max_abs < GROUP_MAX_EPS) {
-            memset(y, 0, 210);                 /* d = f16(0) = 0 as well */
+            memset(y, 0, sizeof *y);           /* d = f16(0) = 0 as well */
             continue;
         }
         float iscale = -128.f / max_scale;
-        put_f16(y + 208, 1 / iscale);
+        y->d = F16(1 / iscale);
         for (int ib = 0; ib < 16; ib++)
-            y[192 + ib] = (uint8_t)(int8_t)imin(127, nearest_int(iscale * scales[ib]));
+            y->scales[ib] = (int8_t)imin(127, nearest_int(iscale * scales[ib]));
         for (int j = 0; j < 16; j++) {
-            float d = rt_f16(y + 208) * (float)(int8_t)y[192 + j];
+            float d = dq__h2f(y->d) * (float)y->scales[j];
             if (d == 0.0f)
                 continue;
             for (int ii = 0; ii < 16; ii++) {
@@ -493,7 +501,7 @@ void dq_q6_k_quantize(const float *x, void *dst, int64_t n)
                 L[16 * j + ii] = (int8_t)(imax(-32, imin(31, l)) + 32);
             }
         }
-        uint8_t *ql = y, *qh = y + 128;
+        uint8_t *ql = y->ql, *qh = y->qh;
         for (int h = 0; h < 2; h++) {
             const int8_t *Q = L + 128 * h;
             for (int l = 0; l < 32; l++) {

@@ -2,9 +2,10 @@
  * dq_ref.c - the plain scalar reference dequantizer of every type.
  *
  * One function per type, dq_<type>_to_f32_ref(src, dst, n): n % blck == 0 (APR_Q4 and
- * APR_Q8 accept any n), src may be unaligned, nothing is allocated.  Each block is
- * read byte by byte (le16/le32 for multi-byte fields), so these kernels are safe on
- * any mmap offset and on big-endian hosts alike.
+ * APR_Q8 accept any n), src may be unaligned, nothing is allocated.  Quantized blocks
+ * are read through the packed structs of blocks.h (alignment 1, so any mmap offset is
+ * fine; multi-byte fields little endian, like every host we build for); the plain
+ * types are read byte by byte (le16/le32).
  *
  * The ggml formulas are those of reference/gguf-quant.md sections 3.2-3.6, verified
  * there bit for bit against ggml's to_float.  All arithmetic is f32.  Every product
@@ -268,37 +269,37 @@ void dq_f6_e3m2_to_f32_ref(const void *src, float *dst, int64_t n) { f6_to_f32(s
 
 void dq_q4_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
-        float d = dq__h2f_at(b);
+    const struct block_q4_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d);
         for (int j = 0; j < 16; j++) {
-            dst[j]      = (float)((b[2 + j] & 15) - 8) * d;
-            dst[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+            dst[j]      = (float)((b->qs[j] & 15) - 8) * d;
+            dst[j + 16] = (float)((b->qs[j] >> 4) - 8) * d;
         }
     }
 }
 
 void dq_q4_1_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 20, dst += 32) {
-        float d = dq__h2f_at(b), m = dq__h2f_at(b + 2);
+    const struct block_q4_1 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d), m = dq__h2f(b->m);
         for (int j = 0; j < 16; j++) {
-            dst[j]      = (float)(b[4 + j] & 15) * d + m;
-            dst[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+            dst[j]      = (float)(b->qs[j] & 15) * d + m;
+            dst[j + 16] = (float)(b->qs[j] >> 4) * d + m;
         }
     }
 }
 
 void dq_q5_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 22, dst += 32) {
-        float d = dq__h2f_at(b);
-        uint32_t qh = le32(b + 2);
+    const struct block_q5_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d);
+        uint32_t qh = le32(b->qh);
         for (int j = 0; j < 16; j++) {
-            int lo = (b[6 + j] & 15) | ((qh >> j) & 1) << 4;
-            int hi = (b[6 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4;
+            int lo = (b->qs[j] & 15) | ((qh >> j) & 1) << 4;
+            int hi = (b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4;
             dst[j]      = (float)(lo - 16) * d;
             dst[j + 16] = (float)(hi - 16) * d;
         }
@@ -307,13 +308,13 @@ void dq_q5_0_to_f32_ref(const void *src, float *dst, int64_t n)
 
 void dq_q5_1_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 24, dst += 32) {
-        float d = dq__h2f_at(b), m = dq__h2f_at(b + 2);
-        uint32_t qh = le32(b + 4);
+    const struct block_q5_1 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d), m = dq__h2f(b->m);
+        uint32_t qh = le32(b->qh);
         for (int j = 0; j < 16; j++) {
-            int lo = (b[8 + j] & 15) | ((qh >> j) & 1) << 4;
-            int hi = (b[8 + j] >> 4) | ((qh >> (j + 16)) & 1) << 4;
+            int lo = (b->qs[j] & 15) | ((qh >> j) & 1) << 4;
+            int hi = (b->qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4;
             dst[j]      = (float)lo * d + m;
             dst[j + 16] = (float)hi * d + m;
         }
@@ -322,21 +323,21 @@ void dq_q5_1_to_f32_ref(const void *src, float *dst, int64_t n)
 
 void dq_q8_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 34, dst += 32) {
-        float d = dq__h2f_at(b);
+    const struct block_q8_0 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d);
         for (int j = 0; j < 32; j++)
-            dst[j] = (float)(int8_t)b[2 + j] * d;
+            dst[j] = (float)b->qs[j] * d;
     }
 }
 
 void dq_q8_1_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 36, dst += 32) {
-        float d = dq__h2f_at(b);
+    const struct block_q8_1 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d);
         for (int j = 0; j < 32; j++)
-            dst[j] = (float)(int8_t)b[4 + j] * d;
+            dst[j] = (float)b->qs[j] * d;
     }
 }
 
@@ -346,21 +347,21 @@ void dq_q8_1_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_q1_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 128; i++, b += 18, dst += 128) {
-        float d = dq__h2f_at(b);
+    const struct block_q1_0 *b = src;
+    for (int64_t i = 0; i < n / 128; i++, b++, dst += 128) {
+        float d = dq__h2f(b->d);
         for (int j = 0; j < 128; j++)
-            dst[j] = (b[2 + j / 8] >> (j % 8)) & 1 ? d : -d;
+            dst[j] = (b->qs[j / 8] >> (j % 8)) & 1 ? d : -d;
     }
 }
 
 void dq_q2_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 64; i++, b += 18, dst += 64) {
-        float d = dq__h2f_at(b);
+    const struct block_q2_0 *b = src;
+    for (int64_t i = 0; i < n / 64; i++, b++, dst += 64) {
+        float d = dq__h2f(b->d);
         for (int j = 0; j < 64; j++)
-            dst[j] = (float)(((b[2 + j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
+            dst[j] = (float)(((b->qs[j / 4] >> (2 * (j % 4))) & 3) - 1) * d;
     }
 }
 
@@ -372,12 +373,12 @@ void dq_q2_0_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq4_nl_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 18, dst += 32) {
-        float d = dq__h2f_at(b);
+    const struct block_iq4_nl *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = dq__h2f(b->d);
         for (int j = 0; j < 16; j++) {
-            dst[j]      = d * (float)dq__kvalues_iq4nl[b[2 + j] & 15];
-            dst[j + 16] = d * (float)dq__kvalues_iq4nl[b[2 + j] >> 4];
+            dst[j]      = d * (float)dq__kvalues_iq4nl[b->qs[j] & 15];
+            dst[j + 16] = d * (float)dq__kvalues_iq4nl[b->qs[j] >> 4];
         }
     }
 }
@@ -394,12 +395,12 @@ static float e8m0_half(uint32_t e)
 
 void dq_mxfp4_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 32; i++, b += 17, dst += 32) {
-        float d = e8m0_half(b[0]);
+    const struct block_mxfp4 *b = src;
+    for (int64_t i = 0; i < n / 32; i++, b++, dst += 32) {
+        float d = e8m0_half(b->e);
         for (int j = 0; j < 16; j++) {
-            dst[j]      = (float)dq__kvalues_fp4[b[1 + j] & 15] * d;
-            dst[j + 16] = (float)dq__kvalues_fp4[b[1 + j] >> 4] * d;
+            dst[j]      = (float)dq__kvalues_fp4[b->qs[j] & 15] * d;
+            dst[j + 16] = (float)dq__kvalues_fp4[b->qs[j] >> 4] * d;
         }
     }
 }
@@ -417,12 +418,12 @@ static float ue4m3_half(uint32_t x)
 
 void dq_nvfp4_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 64; i++, b += 36, dst += 64) {
+    const struct block_nvfp4 *b = src;
+    for (int64_t i = 0; i < n / 64; i++, b++, dst += 64) {
         for (int s = 0; s < 4; s++) {
-            float ds = ue4m3_half(b[s]);
+            float ds = ue4m3_half(b->d[s]);
             for (int j = 0; j < 8; j++) {
-                uint8_t q = b[4 + 8 * s + j];
+                uint8_t q = b->qs[8 * s + j];
                 dst[16 * s + j]     = (float)dq__kvalues_fp4[q & 15] * ds;
                 dst[16 * s + 8 + j] = (float)dq__kvalues_fp4[q >> 4] * ds;
             }
@@ -464,14 +465,14 @@ static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
  */
 void dq_q4_k_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 144, dst += 256) {
-        float d = dq__h2f_at(b), dmin = dq__h2f_at(b + 2);
-        const uint8_t *q = b + 16;
+    const struct block_q4_K *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d), dmin = dq__h2f(b->dmin);
+        const uint8_t *q = b->qs;
         for (int c = 0; c < 4; c++, q += 32) {
             int s1, m1, s2, m2;
-            scale_min_k4(2 * c, b + 4, &s1, &m1);
-            scale_min_k4(2 * c + 1, b + 4, &s2, &m2);
+            scale_min_k4(2 * c, b->scales, &s1, &m1);
+            scale_min_k4(2 * c + 1, b->scales, &s2, &m2);
             float d1 = d * (float)s1, mf1 = dmin * (float)m1;
             float d2 = d * (float)s2, mf2 = dmin * (float)m2;
             for (int l = 0; l < 32; l++) {
@@ -489,14 +490,14 @@ void dq_q4_k_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_q5_k_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 176, dst += 256) {
-        float d = dq__h2f_at(b), dmin = dq__h2f_at(b + 2);
-        const uint8_t *qh = b + 16, *q = b + 48;
+    const struct block_q5_K *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d), dmin = dq__h2f(b->dmin);
+        const uint8_t *qh = b->qh, *q = b->qs;
         for (int c = 0; c < 4; c++, q += 32) {
             int s1, m1, s2, m2;
-            scale_min_k4(2 * c, b + 4, &s1, &m1);
-            scale_min_k4(2 * c + 1, b + 4, &s2, &m2);
+            scale_min_k4(2 * c, b->scales, &s1, &m1);
+            scale_min_k4(2 * c + 1, b->scales, &s2, &m2);
             float d1 = d * (float)s1, mf1 = dmin * (float)m1;
             float d2 = d * (float)s2, mf2 = dmin * (float)m2;
             for (int l = 0; l < 32; l++) {
@@ -518,15 +519,15 @@ void dq_q5_k_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_q2_k_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 84, dst += 256) {
-        float d = dq__h2f_at(b + 80), dmin = dq__h2f_at(b + 82);
+    const struct block_q2_K *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d), dmin = dq__h2f(b->dmin);
         for (int h = 0; h < 2; h++)
             for (int g = 0; g < 4; g++)
                 for (int sb = 0; sb < 2; sb++) {
-                    uint8_t sc = b[8 * h + 2 * g + sb];
+                    uint8_t sc = b->scales[8 * h + 2 * g + sb];
                     float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
-                    const uint8_t *q = b + 16 + 32 * h + 16 * sb;
+                    const uint8_t *q = b->qs + 32 * h + 16 * sb;
                     float *y = dst + 128 * h + 32 * g + 16 * sb;
                     for (int l = 0; l < 16; l++)
                         y[l] = dl * (float)((q[l] >> (2 * g)) & 3) - ml;
@@ -545,10 +546,10 @@ void dq_q2_k_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_q3_k_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 110, dst += 256) {
-        const uint8_t *hm = b, *qs = b + 32, *sc = b + 96;
-        float d = dq__h2f_at(b + 108);
+    const struct block_q3_K *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        const uint8_t *hm = b->hmask, *qs = b->qs, *sc = b->scales;
+        float d = dq__h2f(b->d);
         int S[16];
         for (int j = 0; j < 16; j++) {
             int low4 = j < 8 ? sc[j] & 15 : sc[j - 8] >> 4;
@@ -581,12 +582,12 @@ void dq_q3_k_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_q6_k_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 210, dst += 256) {
-        float d = dq__h2f_at(b + 208);
-        const int8_t *sc = (const int8_t *)(b + 192);   /* bytes: any alignment */
+    const struct block_q6_K *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
+        const int8_t *sc = b->scales;
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
+            const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
             float *y = dst + 128 * h;
             for (int l = 0; l < 32; l++) {
                 int is = 8 * h + l / 16;
@@ -606,11 +607,11 @@ void dq_q6_k_to_f32_ref(const void *src, float *dst, int64_t n)
 /*   Q8_K  292 B  | d:f32 | qs:i8[256] | bsums:i16[16] |   y = d * qs   (bsums unused) */
 void dq_q8_k_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 292, dst += 256) {
-        float d = lef32(b);
+    const struct block_q8_K *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = b->d;
         for (int j = 0; j < 256; j++)
-            dst[j] = d * (float)(int8_t)b[4 + j];
+            dst[j] = d * (float)b->qs[j];
     }
 }
 
@@ -624,13 +625,14 @@ void dq_q8_k_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_tq2_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 66, dst += 256) {
-        float d = dq__h2f_at(b + 64);
+    const struct block_tq2_0 *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 4; l++)
                 for (int m = 0; m < 32; m++)
-                    dst[128 * h + 32 * l + m] = (float)(((b[32 * h + m] >> (2 * l)) & 3) - 1) * d;
+                    dst[128 * h + 32 * l + m] =
+                        (float)(((b->qs[32 * h + m] >> (2 * l)) & 3) - 1) * d;
     }
 }
 
@@ -643,19 +645,19 @@ static int trit(uint8_t q, int nth)
 
 void dq_tq1_0_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 54, dst += 256) {
-        float d = dq__h2f_at(b + 52);
+    const struct block_tq1_0 *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         float *y = dst;
         for (int t = 0; t < 5; t++)
             for (int m = 0; m < 32; m++)
-                *y++ = (float)(trit(b[m], t) - 1) * d;
+                *y++ = (float)(trit(b->qs[m], t) - 1) * d;
         for (int t = 0; t < 5; t++)
             for (int m = 0; m < 16; m++)
-                *y++ = (float)(trit(b[32 + m], t) - 1) * d;
+                *y++ = (float)(trit(b->qs[32 + m], t) - 1) * d;
         for (int t = 0; t < 4; t++)
             for (int j = 0; j < 4; j++)
-                *y++ = (float)(trit(b[48 + j], t) - 1) * d;
+                *y++ = (float)(trit(b->qh[j], t) - 1) * d;
     }
 }
 
@@ -690,11 +692,13 @@ static void grid4(float *y, uint32_t g, float db, uint32_t s)
  */
 void dq_iq2_xxs_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 66, dst += 256) {
-        float d = dq__h2f_at(b);
+    const struct block_iq2_xxs *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         for (int ib = 0; ib < 8; ib++) {
-            uint32_t a0 = le32(b + 2 + 8 * ib), a1 = le32(b + 2 + 8 * ib + 4);
+            /* the u16 words qs[4ib..4ib+3] read as two u32 (little endian) */
+            uint32_t a0 = b->qs[4 * ib] | (uint32_t)b->qs[4 * ib + 1] << 16;
+            uint32_t a1 = b->qs[4 * ib + 2] | (uint32_t)b->qs[4 * ib + 3] << 16;
             float db = d * (0.5f + (float)(a1 >> 28)) * 0.25f;
             for (int l = 0; l < 4; l++)
                 grid8(dst + 32 * ib + 8 * l, dq_iq2xxs_grid[(a0 >> (8 * l)) & 255], db,
@@ -710,14 +714,14 @@ void dq_iq2_xxs_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq2_xs_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 74, dst += 256) {
-        float d = dq__h2f_at(b);
+    const struct block_iq2_xs *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         for (int ib = 0; ib < 8; ib++) {
-            float db0 = d * (0.5f + (float)(b[66 + ib] & 15)) * 0.25f;
-            float db1 = d * (0.5f + (float)(b[66 + ib] >> 4)) * 0.25f;
+            float db0 = d * (0.5f + (float)(b->scales[ib] & 15)) * 0.25f;
+            float db1 = d * (0.5f + (float)(b->scales[ib] >> 4)) * 0.25f;
             for (int l = 0; l < 4; l++) {
-                uint32_t v = le16(b + 2 + 2 * (4 * ib + l));
+                uint32_t v = b->qs[4 * ib + l];
                 grid8(dst + 32 * ib + 8 * l, dq_iq2xs_grid[v & 511], l < 2 ? db0 : db1,
                       DQ_KS(v >> 9));
             }
@@ -732,16 +736,16 @@ void dq_iq2_xs_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq2_s_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 82, dst += 256) {
-        float d = dq__h2f_at(b);
+    const struct block_iq2_s *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         for (int ib = 0; ib < 8; ib++) {
-            float db0 = d * (0.5f + (float)(b[74 + ib] & 15)) * 0.25f;
-            float db1 = d * (0.5f + (float)(b[74 + ib] >> 4)) * 0.25f;
+            float db0 = d * (0.5f + (float)(b->scales[ib] & 15)) * 0.25f;
+            float db1 = d * (0.5f + (float)(b->scales[ib] >> 4)) * 0.25f;
             for (int l = 0; l < 4; l++) {
-                uint32_t idx = b[2 + 4 * ib + l] | ((b[66 + ib] >> (2 * l)) & 3u) << 8;
+                uint32_t idx = b->qs[4 * ib + l] | ((b->qh[ib] >> (2 * l)) & 3u) << 8;
                 grid8(dst + 32 * ib + 8 * l, dq_iq2s_grid[idx], l < 2 ? db0 : db1,
-                      b[34 + 4 * ib + l]);
+                      b->signs[4 * ib + l]);
             }
         }
     }
@@ -755,17 +759,18 @@ void dq_iq2_s_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq3_xxs_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 98, dst += 256) {
-        float d = dq__h2f_at(b);
+    const struct block_iq3_xxs *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
+        const uint8_t *qs = b->qs, *sas = b->qs + QK_K / 4;   /* scales_and_signs */
         for (int ib = 0; ib < 8; ib++) {
-            uint32_t a = le32(b + 66 + 4 * ib);
+            uint32_t a = le32(sas + 4 * ib);
             float db = d * (0.5f + (float)(a >> 28)) * 0.5f;
             for (int l = 0; l < 4; l++) {
                 uint32_t s = DQ_KS((a >> (7 * l)) & 127);
                 float *y = dst + 32 * ib + 8 * l;
-                grid4(y, dq_iq3xxs_grid[b[2 + 8 * ib + 2 * l]], db, s);
-                grid4(y + 4, dq_iq3xxs_grid[b[2 + 8 * ib + 2 * l + 1]], db, s >> 4);
+                grid4(y, dq_iq3xxs_grid[qs[8 * ib + 2 * l]], db, s);
+                grid4(y + 4, dq_iq3xxs_grid[qs[8 * ib + 2 * l + 1]], db, s >> 4);
             }
         }
     }
@@ -779,17 +784,17 @@ void dq_iq3_xxs_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq3_s_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 110, dst += 256) {
-        float d = dq__h2f_at(b);
+    const struct block_iq3_s *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         for (int ib = 0; ib < 8; ib++) {
-            int nib = (b[106 + ib / 2] >> (4 * (ib % 2))) & 15;
+            int nib = (b->scales[ib / 2] >> (4 * (ib % 2))) & 15;
             float db = d * (float)(1 + 2 * nib);
-            uint32_t qh = b[66 + ib];
+            uint32_t qh = b->qh[ib];
             for (int l = 0; l < 4; l++) {
-                uint32_t i1 = b[2 + 8 * ib + 2 * l] | ((qh >> (2 * l)) & 1) << 8;
-                uint32_t i2 = b[2 + 8 * ib + 2 * l + 1] | ((qh >> (2 * l + 1)) & 1) << 8;
-                uint32_t s = b[74 + 4 * ib + l];
+                uint32_t i1 = b->qs[8 * ib + 2 * l] | ((qh >> (2 * l)) & 1) << 8;
+                uint32_t i2 = b->qs[8 * ib + 2 * l + 1] | ((qh >> (2 * l + 1)) & 1) << 8;
+                uint32_t s = b->signs[4 * ib + l];
                 float *y = dst + 32 * ib + 8 * l;
                 grid4(y, dq_iq3s_grid[i1], db, s);
                 grid4(y + 4, dq_iq3s_grid[i2], db, s >> 4);
@@ -812,15 +817,15 @@ static void grid1(float *y, uint64_t g, float dl, float delta)
  */
 void dq_iq1_s_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 50, dst += 256) {
-        float d = dq__h2f_at(b);
+    const struct block_iq1_s *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
         for (int ib = 0; ib < 8; ib++) {
-            uint32_t h = le16(b + 34 + 2 * ib);
+            uint32_t h = b->qh[ib];
             float dl = d * (float)(2 * ((h >> 12) & 7) + 1);
             float delta = h & 0x8000 ? -0.125f : 0.125f;
             for (int l = 0; l < 4; l++) {
-                uint32_t idx = b[2 + 4 * ib + l] | ((h >> (3 * l)) & 7) << 8;
+                uint32_t idx = b->qs[4 * ib + l] | ((h >> (3 * l)) & 7) << 8;
                 grid1(dst + 32 * ib + 8 * l, dq_iq1s_grid[idx], dl, delta);
             }
         }
@@ -836,11 +841,11 @@ void dq_iq1_s_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq1_m_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 56, dst += 256) {
+    const struct block_iq1_m *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
         uint32_t sc[4];
         for (int k = 0; k < 4; k++)
-            sc[k] = le16(b + 48 + 2 * k);
+            sc[k] = b->scales[k];
         float d = dq__h2f((uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) |
                                      ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000)));
         for (int ib = 0; ib < 8; ib++) {
@@ -848,9 +853,9 @@ void dq_iq1_m_to_f32_ref(const void *src, float *dst, int64_t n)
             float dl1 = d * (float)(2 * ((sc[ib / 2] >> sh) & 7) + 1);
             float dl2 = d * (float)(2 * ((sc[ib / 2] >> (sh + 3)) & 7) + 1);
             for (int l = 0; l < 4; l++) {
-                uint32_t qh = b[32 + 2 * ib + l / 2];
+                uint32_t qh = b->qh[2 * ib + l / 2];
                 uint32_t hn = l % 2 == 0 ? qh & 15 : qh >> 4;
-                uint32_t idx = b[4 * ib + l] | (hn & 7) << 8;
+                uint32_t idx = b->qs[4 * ib + l] | (hn & 7) << 8;
                 grid1(dst + 32 * ib + 8 * l, dq_iq1s_grid[idx], l < 2 ? dl1 : dl2,
                       hn & 8 ? -0.125f : 0.125f);
             }
@@ -866,14 +871,15 @@ void dq_iq1_m_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_iq4_xs_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n / 256; i++, b += 136, dst += 256) {
-        float d = dq__h2f_at(b);
-        uint32_t sh = le16(b + 2);
+    const struct block_iq4_xs *b = src;
+    for (int64_t i = 0; i < n / 256; i++, b++, dst += 256) {
+        float d = dq__h2f(b->d);
+        uint32_t sh = b->scales_h;
         for (int ib = 0; ib < 8; ib++) {
-            int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 15) | (int)((sh >> (2 * ib)) & 3) << 4;
+            int ls = ((b->scales_l[ib / 2] >> (4 * (ib % 2))) & 15) |
+                     (int)((sh >> (2 * ib)) & 3) << 4;
             float dl = d * (float)(ls - 32);
-            const uint8_t *q = b + 8 + 16 * ib;
+            const uint8_t *q = b->qs + 16 * ib;
             for (int j = 0; j < 16; j++) {
                 dst[32 * ib + j]      = dl * (float)dq__kvalues_iq4nl[q[j] & 15];
                 dst[32 * ib + 16 + j] = dl * (float)dq__kvalues_iq4nl[q[j] >> 4];
@@ -893,14 +899,14 @@ void dq_iq4_xs_to_f32_ref(const void *src, float *dst, int64_t n)
  */
 void dq_apr_q4_to_f32_ref(const void *src, float *dst, int64_t n)
 {
-    const uint8_t *b = src;
-    for (int64_t i = 0; i < n; i += 32, b += 18) {
-        float s = dq__h2f_at(b);
+    const struct block_q4_0 *b = src;        /* the same 18 bytes: f16 scale, 16 bytes */
+    for (int64_t i = 0; i < n; i += 32, b++) {
+        float s = dq__h2f(b->d);
         if (!isfinite(s) || fabsf(s) < 0x1p-14f)
             s = 0.0f;
         int64_t m = n - i < 32 ? n - i : 32;
         for (int64_t j = 0; j < m; j++) {
-            int q = (b[2 + j / 2] >> (4 * (j & 1))) & 15;
+            int q = (b->qs[j / 2] >> (4 * (j & 1))) & 15;
             dst[i + j] = (float)(q - 8) * s;
         }
     }
