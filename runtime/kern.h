@@ -1,0 +1,64 @@
+/*
+ * kern.h - private to runtime/matmul*.c and runtime/kern*.c: the dot-product kernels
+ * behind rt_matmul.  Tools and the forward pass include matmul.h, never this file.
+ *
+ * A kernel multiplies ONE weight row (n elements, stored dtype) by nt activation rows
+ * (already converted to the kernel's activation format, a_stride bytes apart) and
+ * writes out[t * o_stride] for t < nt.  Every output is computed by the same sequence
+ * of operations whatever nt is, so tiling tokens never changes a bit.
+ *
+ * Activation formats (one row = n elements):
+ *   RT_ACT_F32   the f32 values themselves
+ *   RT_ACT_Q8_0  n/32 struct block_q8_0 (f16 d, 32 x i8), ggml's quantize_row_q8_0
+ *   RT_ACT_Q8_1  n/32 struct block_q8_1 (f16 d, f16 s = d * sum(q)), ggml's q8_1
+ *   RT_ACT_Q8_K  n/256 struct block_q8_K (f32 d, 256 x i8, 16 x i16 sums)
+ * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
+ *
+ * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
+ * kern_avx512.c (AVX-512 F/BW/VL/VNNI); matmul.c picks per type at run time.
+ */
+#ifndef RT_KERN_H
+#define RT_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../dequant/blocks.h"
+
+enum rt_isa { RT_ISA_SCALAR = 0, RT_ISA_AVX2 = 1, RT_ISA_AVX512 = 2 };
+enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K };
+
+typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stride, int nt,
+                          float *out, size_t o_stride);
+typedef void (*rt_quant_fn)(const float *x, void *dst, int64_t n);
+
+struct rt_kern {
+    int         dtype;
+    enum rt_act act;
+    rt_dot_fn   dot;
+    enum rt_isa isa;      /* of dot */
+};
+
+/* The kernel for dtype at most at instruction set `cap`, or NULL (generic path). */
+const struct rt_kern *rt_kern_get(int dtype, enum rt_isa cap);
+/* The activation quantizer for act at most at `cap` (NULL for RT_ACT_F32). */
+rt_quant_fn rt_kern_quant(enum rt_act act, enum rt_isa cap);
+/* Bytes of one activation row of n elements (n whole blocks of the format). */
+size_t rt_act_row_bytes(enum rt_act act, int64_t n);
+/* Elements per activation block (1, 32 or 256). */
+int rt_act_blck(enum rt_act act);
+/* The best ISA of this CPU, capped by $APR_RT_ISA. */
+enum rt_isa rt_isa_best(void);
+
+/* Scalar twins (kern_ref.c) and the SIMD sets (kern_avx2.c, kern_avx512.c): each
+ * fills tab[dtype] for the types it implements; quantizers by activation format. */
+#define RT_NKERN 43   /* ggml ids */
+void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
+void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
+void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
+
+/* f16 <-> f32 used by the kernels (exact; the same as dequant's). */
+float    rt_h2f(uint16_t h);
+uint16_t rt_f2h(float f);
+
+#endif

@@ -1,0 +1,336 @@
+/*
+ * matmul.c - rt_matmul and rt_mat_row; see matmul.h.  The kernels are in kern*.c.
+ *
+ * Work split: the activations are first converted to the kernel's format (once per
+ * call, split by token across the pool), then the output rows are cut into parts of
+ * whole row groups; a part computes its rows for every token, a weight row being
+ * reused for RT_TOK_TILE tokens while it is hot in L1 (the matrix-matrix path).
+ * The split never cuts a dot product, so results are the same for any thread count.
+ */
+#include "matmul.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../dequant/dq.h"
+#include "../dequant/dq_impl.h"   /* dq__apr_q8_range: APR_Q8 rows have no blocks */
+#include "../formats/dtype.h"
+#include "kern.h"
+#include "../common/banned.h"
+
+#define RT_TOK_TILE 8      /* tokens per weight-row pass (L1 reuse of the row) */
+#define RT_ROW_GRAIN 16    /* output rows per part, at least */
+
+/* ---------------------------------------------------------------------------------
+ * Kernel selection (once per process; APR_RT_ISA caps it)
+ */
+
+static struct rt_kern kern_tab[3][RT_NKERN];
+static rt_quant_fn    quant_tab[3][4];
+static enum rt_isa    isa_best = RT_ISA_SCALAR;
+static atomic_int     kern_ready;
+
+static enum rt_isa cpu_isa(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (!dq__cpu_avx2())   /* AVX2 + FMA + F16C, and APR_DQ_SCALAR unset */
+        return RT_ISA_SCALAR;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        return RT_ISA_AVX512;
+    return RT_ISA_AVX2;
+#else
+    return RT_ISA_SCALAR;
+#endif
+}
+
+static void init_once(void)
+{
+    const char *cap = getenv("APR_RT_ISA");
+    enum rt_isa best = cpu_isa();
+
+    if (cap && !strcmp(cap, "scalar"))
+        best = RT_ISA_SCALAR;
+    else if (cap && !strcmp(cap, "avx2") && best > RT_ISA_AVX2)
+        best = RT_ISA_AVX2;
+    rt_kern_ref_table(kern_tab[RT_ISA_SCALAR], quant_tab[RT_ISA_SCALAR]);
+    memcpy(kern_tab[RT_ISA_AVX2], kern_tab[RT_ISA_SCALAR], sizeof kern_tab[0]);
+    memcpy(quant_tab[RT_ISA_AVX2], quant_tab[RT_ISA_SCALAR], sizeof quant_tab[0]);
+    memcpy(kern_tab[RT_ISA_AVX512], kern_tab[RT_ISA_AVX2], sizeof kern_tab[0]);
+    memcpy(quant_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX2], sizeof quant_tab[0]);
+    isa_best = best;
+    atomic_store_explicit(&kern_ready, 1, memory_order_release);
+}
+
+static void kern_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    if (!atomic_load_explicit(&kern_ready, memory_order_acquire))
+        pthread_once(&once, init_once);
+}
+
+enum rt_isa rt_isa_best(void)
+{
+    kern_init();
+    return isa_best;
+}
+
+const char *rt_matmul_isa(void)
+{
+    static const char *const names[] = { "scalar", "avx2", "avx512" };
+    return names[rt_isa_best()];
+}
+
+const struct rt_kern *rt_kern_get(int dtype, enum rt_isa cap)
+{
+    kern_init();
+    if (cap > isa_best)
+        cap = isa_best;
+    if (dtype < 0 || dtype >= RT_NKERN || !kern_tab[cap][dtype].dot)
+        return NULL;
+    return &kern_tab[cap][dtype];
+}
+
+rt_quant_fn rt_kern_quant(enum rt_act act, enum rt_isa cap)
+{
+    kern_init();
+    if (cap > isa_best)
+        cap = isa_best;
+    return quant_tab[cap][act];
+}
+
+/* ---------------------------------------------------------------------------------
+ * Matrices
+ */
+
+/* 1 when row r starts at data + r * row_bytes with whole blocks. */
+static int rows_whole(int dtype, int64_t cols)
+{
+    if (dtype == DT_APR_Q4)
+        return cols % 32 == 0;
+    return dtype != DT_APR_Q8 && dtype_row_ok(dtype, cols);
+}
+
+int rt_mat_init(struct rt_mat *w, int dtype, int64_t rows, int64_t cols, const void *data,
+                struct err *e)
+{
+    const struct dq_traits *tr = dq_get(dtype);
+    uint64_t nb = 0;
+
+    memset(w, 0, sizeof *w);
+    if (!tr || !tr->to_f32_ref)
+        return ERR(e, ERR_UNSUPPORTED, "matmul: type '%s' has no f32 value", dtype_name(dtype));
+    if (rows < 0 || cols <= 0)
+        return ERR(e, ERR_FORMAT, "matmul: bad shape [%lld, %lld]", (long long)rows,
+                   (long long)cols);
+    if (dtype != DT_APR_Q4 && dtype != DT_APR_Q8 && !dtype_row_ok(dtype, cols))
+        return ERR(e, ERR_FORMAT, "matmul: rows of %lld '%s' elements are not whole blocks of %u",
+                   (long long)cols, dtype_name(dtype), tr->blck);
+    if (rows_whole(dtype, cols) && dtype_nbytes(dtype, cols, &nb, e))
+        return -1;
+    w->dtype = dtype;
+    w->rows = rows;
+    w->cols = cols;
+    w->data = data;
+    w->row_bytes = (size_t)nb;
+    return 0;
+}
+
+static size_t row_bytes_of(const struct rt_mat *w)
+{
+    uint64_t nb = 0;
+    struct err e = ERR_INIT;
+
+    if (w->row_bytes)
+        return w->row_bytes;
+    if (rows_whole(w->dtype, w->cols) && dtype_nbytes(w->dtype, w->cols, &nb, &e) == 0)
+        return (size_t)nb;
+    return 0;
+}
+
+/*
+ * Elements [c0, c0 + len) of row r as f32 into out (len <= RT_GENERIC_CHUNK; out has
+ * room for RT_GENERIC_CHUNK + 32 floats: an APR_Q4 row that starts inside a block
+ * decodes that whole block first).
+ */
+static void mat_chunk(const struct rt_mat *w, const struct dq_traits *tr, size_t rb, int64_t r,
+                      int64_t c0, int64_t len, float *out)
+{
+    if (rb) {
+        tr->to_f32(w->data + (size_t)r * rb + (size_t)(c0 / tr->blck) * tr->type_size, out, len);
+        return;
+    }
+    int64_t first = r * w->cols + c0;
+    if (w->dtype == DT_APR_Q8) {
+        dq__apr_q8_range(w->data, first, out, len);
+        return;
+    }
+    /* APR_Q4 with rows that do not start on a block: decode the covering blocks */
+    int64_t b0 = first / 32, off = first - b0 * 32;
+    int64_t nblk = (off + len + 31) / 32;
+    tr->to_f32(w->data + (size_t)b0 * tr->type_size, out, nblk * 32);
+    if (off)
+        memmove(out, out + off, (size_t)len * sizeof(float));
+}
+
+void rt_mat_row(const struct rt_mat *w, int64_t r, float *out)
+{
+    const struct dq_traits *tr = dq_get(w->dtype);
+    size_t rb = row_bytes_of(w);
+    float tmp[RT_GENERIC_CHUNK + 32];
+
+    for (int64_t c0 = 0; c0 < w->cols; c0 += RT_GENERIC_CHUNK) {
+        int64_t len = w->cols - c0 < RT_GENERIC_CHUNK ? w->cols - c0 : RT_GENERIC_CHUNK;
+        if (rb) {
+            mat_chunk(w, tr, rb, r, c0, len, out + c0);
+        } else {
+            mat_chunk(w, tr, rb, r, c0, len, tmp);
+            memcpy(out + c0, tmp, (size_t)len * sizeof(float));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+ * The generic path: dequantize a chunk of a row, dot it with every token's chunk.
+ * Eight f32 partial sums in a fixed order (vectorizable, deterministic).
+ */
+
+static float dot_f32_plain(const float *a, const float *b, int64_t n)
+{
+    float s[8] = { 0 };
+    int64_t i = 0;
+
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            s[k] += a[i + k] * b[i + k];
+    for (; i < n; i++)
+        s[i & 7] += a[i] * b[i];
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
+struct mm_job {
+    const struct rt_mat      *w;
+    const struct dq_traits   *tr;
+    const struct rt_kern     *k;       /* NULL: generic */
+    size_t                    rb;      /* weight row bytes (0: no self-contained rows) */
+    const float              *x;
+    const uint8_t            *act;     /* converted activations (kernel formats) */
+    size_t                    act_rb;
+    rt_quant_fn               quant;
+    int64_t                   n_tok, rows_per_part;
+    float                    *y;
+};
+
+static void generic_part(const struct mm_job *j, int64_t r0, int64_t r1)
+{
+    const struct rt_mat *w = j->w;
+    float buf[RT_GENERIC_CHUNK + 32];
+
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t t = 0; t < j->n_tok; t++)
+            j->y[t * w->rows + r] = 0.0f;
+        /* chunks of the row in order; per token the chunk sums add in that order */
+        for (int64_t c0 = 0; c0 < w->cols; c0 += RT_GENERIC_CHUNK) {
+            int64_t len = w->cols - c0 < RT_GENERIC_CHUNK ? w->cols - c0 : RT_GENERIC_CHUNK;
+            mat_chunk(w, j->tr, j->rb, r, c0, len, buf);
+            for (int64_t t = 0; t < j->n_tok; t++)
+                j->y[t * w->rows + r] += dot_f32_plain(buf, j->x + t * w->cols + c0, len);
+        }
+    }
+}
+
+static void kern_part(const struct mm_job *j, int64_t r0, int64_t r1)
+{
+    const struct rt_mat *w = j->w;
+
+    for (int64_t t0 = 0; t0 < j->n_tok; t0 += RT_TOK_TILE) {
+        int nt = (int)(j->n_tok - t0 < RT_TOK_TILE ? j->n_tok - t0 : RT_TOK_TILE);
+        const uint8_t *a = j->act + (size_t)t0 * j->act_rb;
+        for (int64_t r = r0; r < r1; r++)
+            j->k->dot(w->cols, w->data + (size_t)r * j->rb, a, j->act_rb, nt,
+                      j->y + t0 * w->rows + r, (size_t)w->rows);
+    }
+}
+
+static void mm_part(void *ctx, int i, int n)
+{
+    const struct mm_job *j = ctx;
+    int64_t r0 = j->rows_per_part * i, r1 = r0 + j->rows_per_part;
+
+    (void)n;
+    if (r1 > j->w->rows)
+        r1 = j->w->rows;
+    if (r0 >= r1)
+        return;
+    if (j->k)
+        kern_part(j, r0, r1);
+    else
+        generic_part(j, r0, r1);
+}
+
+static void quant_part(void *ctx, int i, int n)
+{
+    const struct mm_job *j = ctx;
+    int64_t t0 = j->n_tok * i / n, t1 = j->n_tok * (i + 1) / n;
+
+    for (int64_t t = t0; t < t1; t++)
+        j->quant(j->x + t * j->w->cols, (uint8_t *)j->act + (size_t)t * j->act_rb, j->w->cols);
+}
+
+int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t n_tok,
+              float *y, struct err *e)
+{
+    const struct dq_traits *tr = dq_get(w->dtype);
+    struct mm_job j;
+    uint8_t *act = NULL;
+    int nth = rt_pool_threads(p), parts;
+
+    if (!tr || !tr->to_f32_ref)
+        return ERR(e, ERR_UNSUPPORTED, "matmul: type '%s' has no f32 value",
+                   dtype_name(w->dtype));
+    if (w->rows < 0 || w->cols <= 0 || n_tok < 0)
+        return ERR(e, ERR_FORMAT, "matmul: bad shape [%lld, %lld] x %lld tokens",
+                   (long long)w->rows, (long long)w->cols, (long long)n_tok);
+    if (w->dtype != DT_APR_Q4 && w->dtype != DT_APR_Q8 && !dtype_row_ok(w->dtype, w->cols))
+        return ERR(e, ERR_FORMAT, "matmul: rows of %lld '%s' elements are not whole blocks of %u",
+                   (long long)w->cols, dtype_name(w->dtype), tr->blck);
+    if (n_tok == 0 || w->rows == 0)
+        return 0;
+    memset(&j, 0, sizeof j);
+    j.w = w;
+    j.tr = tr;
+    j.rb = row_bytes_of(w);
+    j.x = x;
+    j.y = y;
+    j.n_tok = n_tok;
+    j.k = j.rb ? rt_kern_get(w->dtype, RT_ISA_AVX512) : NULL;
+    if (j.k && j.k->act != RT_ACT_F32 && w->cols % rt_act_blck(j.k->act) != 0)
+        j.k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
+    if (j.k) {
+        if (j.k->act == RT_ACT_F32) {
+            j.act = (const uint8_t *)x;
+            j.act_rb = (size_t)w->cols * sizeof(float);
+        } else {
+            j.act_rb = rt_act_row_bytes(j.k->act, w->cols);
+            act = malloc(j.act_rb * (size_t)n_tok);
+            if (!act)
+                return ERR(e, ERR_NOMEM, "matmul: out of memory for %lld x %lld activations",
+                           (long long)n_tok, (long long)w->cols);
+            j.act = act;
+            j.quant = rt_kern_quant(j.k->act, RT_ISA_AVX512);
+            rt_pool_run(p, quant_part, &j, (int)(n_tok < nth ? n_tok : nth));
+        }
+    }
+    /* parts: a few per thread for balance, never below RT_ROW_GRAIN rows */
+    j.rows_per_part = (w->rows + nth * 4 - 1) / (nth * 4);
+    if (j.rows_per_part < RT_ROW_GRAIN)
+        j.rows_per_part = RT_ROW_GRAIN;
+    parts = (int)((w->rows + j.rows_per_part - 1) / j.rows_per_part);
+    rt_pool_run(p, mm_part, &j, parts);
+    free(act);
+    return 0;
+}

@@ -1,0 +1,66 @@
+/*
+ * matmul.h - the runtime's weight x activation products (issue 12, CONTRACTS.md).
+ *
+ * A weight is [rows = out][cols = in] in its STORED dtype, borrowed from the file
+ * mapping (never widened wholesale).  rt_matmul computes, for every token t < n_tok
+ * and output row r < rows,
+ *
+ *     y[t * rows + r] = sum_c W[r][c] * x[t * cols + c]
+ *
+ * Every dtype with an f32 value runs.  How:
+ *   - F32, F16, BF16: f32 activations, SIMD dot products (AVX-512 / AVX2+F16C /
+ *     scalar, chosen at run time), accumulated in f32 lanes.
+ *   - Q4_0, Q5_0, Q8_0, IQ4_NL: activations quantized per block of 32 to Q8_0 (as
+ *     ggml does); Q4_1, Q5_1: to Q8_1 (scale and d*sum); Q2_K..Q6_K, IQ4_XS: to Q8_K
+ *     (blocks of 256, f32 scale, 16-element sums).  Integer dot products per block,
+ *     scaled and summed in f32.
+ *   - everything else (the other ggml types, SafeTensors' integer/FP8/FP4/FP6
+ *     types, APR_Q4, APR_Q8): rows dequantized through the dequant library in
+ *     chunks of at most RT_GENERIC_CHUNK elements into per-call stack scratch, then
+ *     dotted with the f32 activations.
+ * Output rows are split across the pool's threads in fixed chunks; no reduction is
+ * ever split, so y does not depend on the thread count (bit for bit).
+ *
+ * Setting APR_RT_ISA=scalar|avx2|avx512 in the environment caps the instruction set
+ * the kernels may use (tests and benchmarks); the default is the best the CPU has.
+ */
+#ifndef RT_MATMUL_H
+#define RT_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "pool.h"
+
+struct rt_mat {
+    int            dtype;      /* enum dtype (formats/dtype.h) */
+    int64_t        rows, cols; /* [out][in] */
+    const uint8_t *data;       /* row r starts at data + r * row_bytes (see below) */
+    size_t         row_bytes;  /* bytes of one row: dtype_nbytes(dtype, cols) */
+};
+/* APR_Q8 (one scale for the whole tensor) and APR_Q4 whose cols is not a multiple of
+ * 32 have no self-contained rows: for them data is the whole tensor and row_bytes is
+ * ignored.  rt_mat_init fills row_bytes for any type. */
+int rt_mat_init(struct rt_mat *w, int dtype, int64_t rows, int64_t cols, const void *data,
+                struct err *e);
+
+#define RT_GENERIC_CHUNK 4096   /* elements dequantized at a time on the generic path */
+
+/*
+ * y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tok; any dtype with an f32 value.
+ * x is [n_tok][cols] f32, y is [n_tok][rows] f32 and must not overlap x.
+ * Returns 0, or -1 with e set: ERR_UNSUPPORTED (C64, no f32 value), ERR_FORMAT
+ * (cols not whole blocks of a block type), ERR_NOMEM.
+ */
+int  rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t n_tok,
+               float *y, struct err *e);
+
+/* Row r of w as f32 into out[cols] (the embedding lookup).  r < rows, and the type
+ * has an f32 value (checked by rt_mat_init). */
+void rt_mat_row(const struct rt_mat *w, int64_t r, float *out);
+
+/* The instruction set the kernels use now: "avx512", "avx2" or "scalar". */
+const char *rt_matmul_isa(void);
+
+#endif

@@ -1,0 +1,424 @@
+/*
+ * check_kern.c - the runtime's thread pool and matmul kernels (runtime/pool.h,
+ * runtime/matmul.h, runtime/kern*.c).
+ *
+ *   pool       every part runs exactly once, for 1..5 threads and any part count
+ *   matmul     every dtype with an f32 value against a double-precision reference
+ *              computed from the dequant library's scalar output (bounds below)
+ *   threads    results are bit-identical for 1, 2 and 3 threads
+ *   rows       rt_mat_row equals dq_to_f32_ref row by row (APR_Q4/APR_Q8 odd rows too)
+ *   errors     C64, rows that are not whole blocks
+ */
+#include <check.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../dequant/dq.h"
+#include "../../formats/dtype.h"
+#include "../../runtime/kern.h"
+#include "../../runtime/matmul.h"
+#include "../../runtime/pool.h"
+#include "tu.h"
+#include "../../common/banned.h"
+
+static uint32_t rng = 0x12345678u;
+
+static uint32_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+/* uniform in [-1, 1) */
+static float frnd(void)
+{
+    return (float)((double)rnd() / 2147483648.0 - 1.0);
+}
+
+/* ---------------------------------------------------------------------------------
+ * pool
+ */
+
+struct count_ctx {
+    atomic_int hits[257];
+    atomic_int bad_n;
+    int        n;
+};
+
+static void count_part(void *ctx, int i, int n)
+{
+    struct count_ctx *c = ctx;
+    if (n != c->n || i < 0 || i >= n)
+        atomic_fetch_add(&c->bad_n, 1);
+    else
+        atomic_fetch_add(&c->hits[i], 1);
+}
+
+START_TEST(test_pool_parts)
+{
+    for (int th = 1; th <= 5; th++) {
+        struct rt_pool *p = NULL;
+        struct err e = ERR_INIT;
+        ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+        ck_assert_int_eq(rt_pool_threads(p), th);
+        static const int ns[] = { 1, 2, 3, 7, 64, 257 };
+        for (int round = 0; round < 50; round++) {
+            for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+                struct count_ctx c;
+                memset(&c, 0, sizeof c);
+                c.n = ns[k];
+                rt_pool_run(p, count_part, &c, ns[k]);
+                ck_assert_int_eq(atomic_load(&c.bad_n), 0);
+                for (int i = 0; i < ns[k]; i++)
+                    ck_assert_msg(atomic_load(&c.hits[i]) == 1, "threads %d n %d part %d ran %d times",
+                                  th, ns[k], i, atomic_load(&c.hits[i]));
+            }
+        }
+        /* n <= 0: one part per thread */
+        struct count_ctx c;
+        memset(&c, 0, sizeof c);
+        c.n = th;
+        rt_pool_run(p, count_part, &c, 0);
+        for (int i = 0; i < th; i++)
+            ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+        rt_pool_free(p);
+    }
+    /* NULL pool runs inline */
+    struct count_ctx c;
+    memset(&c, 0, sizeof c);
+    c.n = 3;
+    rt_pool_run(NULL, count_part, &c, 3);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
+    rt_pool_free(NULL);
+}
+END_TEST
+
+START_TEST(test_pool_default_threads)
+{
+    struct rt_pool *p = NULL;
+    struct err e = ERR_INIT;
+    ck_assert_int_eq(rt_pool_create(&p, 0, &e), 0);
+    ck_assert_int_ge(rt_pool_threads(p), 1);
+    rt_pool_free(p);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------
+ * matmul against double precision
+ */
+
+struct mat {
+    int      dt;
+    int64_t  rows, cols;
+    uint8_t *data;
+    size_t   nbytes;
+    float   *wf;   /* the dequant library's scalar values */
+};
+
+static int quantizable(int dt)
+{
+    const struct dq_traits *tr = dq_get(dt);
+    return tr && tr->quantize;
+}
+
+/* A weight of dt: quantized from random floats when we can produce dt, else random
+ * bytes (then some rows may decode to Inf/NaN: callers skip those rows). */
+static void mat_make(struct mat *m, int dt, int64_t rows, int64_t cols)
+{
+    struct err e = ERR_INIT;
+    uint64_t nb = 0;
+
+    m->dt = dt;
+    m->rows = rows;
+    m->cols = cols;
+    ck_assert_int_eq(dtype_nbytes(dt, rows * cols, &nb, &e), 0);
+    m->nbytes = (size_t)nb;
+    m->data = malloc(m->nbytes + 1);
+    m->wf = malloc((size_t)(rows * cols) * sizeof(float));
+    ck_assert(m->data && m->wf);
+    if (quantizable(dt)) {
+        float *src = malloc((size_t)(rows * cols) * sizeof(float));
+        ck_assert_ptr_nonnull(src);
+        for (int64_t i = 0; i < rows * cols; i++)
+            src[i] = frnd() * (1.0f + (float)(i % 7));
+        ck_assert_msg(dq_quantize(dt, src, m->data, rows, cols, &e) == 0, "%s: %s",
+                      dtype_name(dt), e.msg);
+        free(src);
+    } else {
+        /* random blocks; a block that decodes to Inf/NaN or beyond 1e30 is drawn again
+         * (random f16 scales and f64 values often do), so the products stay finite */
+        const struct dq_traits *tr = dq_get(dt);
+        int64_t nblk = rows * cols / tr->blck;
+        float *tmp = malloc(tr->blck * sizeof(float));
+        ck_assert_ptr_nonnull(tmp);
+        for (int64_t b = 0; b < nblk; b++) {
+            uint8_t *blk = m->data + (size_t)b * tr->type_size;
+            for (int tries = 0;; tries++) {
+                int ok = 1;
+                ck_assert_int_lt(tries, 1000);
+                for (uint32_t i = 0; i < tr->type_size; i++)
+                    blk[i] = (uint8_t)rnd();
+                if (dt == DT_APR_Q8 || dt == DT_APR_Q4)
+                    break;
+                tr->to_f32_ref(blk, tmp, tr->blck);
+                for (uint32_t i = 0; i < tr->blck; i++)
+                    if (!isfinite(tmp[i]) || fabsf(tmp[i]) > 1e30f)
+                        ok = 0;
+                if (ok)
+                    break;
+            }
+        }
+        if (dt == DT_APR_Q8) {      /* one f32 scale for the tensor: make it sane */
+            float s = 0.01f;
+            memcpy(m->data, &s, 4);
+        }
+        free(tmp);
+    }
+    ck_assert_msg(dq_to_f32_ref(dt, m->data, m->nbytes, m->wf, rows * cols, 1, &e) == 0,
+                  "%s: %s", dtype_name(dt), e.msg);
+}
+
+static void mat_free(struct mat *m)
+{
+    free(m->data);
+    free(m->wf);
+}
+
+static int row_finite(const struct mat *m, int64_t r)
+{
+    for (int64_t c = 0; c < m->cols; c++)
+        if (!isfinite(m->wf[r * m->cols + c]) || fabsf(m->wf[r * m->cols + c]) > 1e30f)
+            return 0;
+    return 1;
+}
+
+/*
+ * The bound, relative to L1 = sum_c |W[r][c] * x[c]| (the scale a float dot's rounding
+ * error follows):
+ *   f32 activations (F32/F16/BF16 kernels, the generic path): 1e-5.  f32 sums of up
+ *     to 8192 terms in 8..16 lanes: measured worst 2e-7 over this test's shapes.
+ *   Q8_0 / Q8_1 / Q8_K activations: 1.5e-2.  An int8 activation is off by at most half
+ *     a step, d/2 = amax/254 per element; with amax <= 2 mean|x| typical for these
+ *     inputs the bound is amax/254 * sum|W| ~ 1/127 L1 worst case; measured worst 4e-3.
+ */
+static double bound_rel(int dt)
+{
+    const struct rt_kern *k = rt_kern_get(dt, RT_ISA_AVX512);
+    return (k && k->act != RT_ACT_F32) ? 1.5e-2 : 1e-5;
+}
+
+static void check_matmul(int dt, int64_t rows, int64_t cols, int64_t n_tok, struct rt_pool *p)
+{
+    struct mat m;
+    struct rt_mat w;
+    struct err e = ERR_INIT;
+    float *x = malloc((size_t)(n_tok * cols) * sizeof(float));
+    float *y = malloc((size_t)(n_tok * rows) * sizeof(float));
+    int64_t checked = 0;
+    double worst = 0;
+
+    ck_assert(x && y);
+    mat_make(&m, dt, rows, cols);
+    for (int64_t i = 0; i < n_tok * cols; i++)
+        x[i] = frnd();
+    ck_assert_msg(rt_mat_init(&w, dt, rows, cols, m.data, &e) == 0, "%s: %s", dtype_name(dt),
+                  e.msg);
+    ck_assert_msg(rt_matmul(p, &w, x, n_tok, y, &e) == 0, "%s: %s", dtype_name(dt), e.msg);
+    for (int64_t r = 0; r < rows; r++) {
+        if (!row_finite(&m, r))
+            continue;
+        for (int64_t t = 0; t < n_tok; t++) {
+            double ref = 0, l1 = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                double pr = (double)m.wf[r * cols + c] * (double)x[t * cols + c];
+                ref += pr;
+                l1 += fabs(pr);
+            }
+            double got = y[t * rows + r];
+            double rel = l1 > 0 ? fabs(got - ref) / l1 : fabs(got - ref);
+            if (rel > worst)
+                worst = rel;
+            ck_assert_msg(rel <= bound_rel(dt), "%s [%lld x %lld] row %lld tok %lld: %.9g vs %.9g (rel %.3g)",
+                          dtype_name(dt), (long long)rows, (long long)cols, (long long)r,
+                          (long long)t, got, ref, rel);
+            checked++;
+        }
+    }
+    ck_assert_msg(checked > 0, "%s: no finite row to check", dtype_name(dt));
+    mat_free(&m);
+    free(x);
+    free(y);
+}
+
+/* Every ggml / SafeTensors / APR type with an f32 value. */
+static int has_value(int dt)
+{
+    const struct dq_traits *tr = dq_get(dt);
+    return tr && tr->to_f32_ref && dt != DT_Q8_K;   /* Q8_K: an intermediate, no tensor */
+}
+
+START_TEST(test_matmul_all_types)
+{
+    struct rt_pool *p = NULL;
+    struct err e = ERR_INIT;
+    ck_assert_int_eq(rt_pool_create(&p, 2, &e), 0);
+    for (int dt = 0; dt < DT_COUNT; dt++) {
+        if (!has_value(dt))
+            continue;
+        const struct dq_traits *tr = dq_get(dt);
+        int64_t blck = tr->blck < 256 ? 256 : tr->blck;
+        check_matmul(dt, 37, blck * 2, 1, p);      /* decode */
+        check_matmul(dt, 19, blck, 11, p);         /* prompt: tiles of tokens + a tail */
+    }
+    rt_pool_free(p);
+}
+END_TEST
+
+START_TEST(test_matmul_long_rows)
+{
+    /* rows longer than RT_GENERIC_CHUNK: chunked generic path and long SIMD loops */
+    static const int dts[] = { DT_F32, DT_F16, DT_Q4_0, DT_Q4_K, DT_Q6_K, DT_Q8_0, DT_IQ2_XS };
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++)
+        check_matmul(dts[i], 5, RT_GENERIC_CHUNK * 2 + 512, 3, NULL);
+}
+END_TEST
+
+START_TEST(test_matmul_threads_bitexact)
+{
+    static const int dts[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1,
+                               DT_Q8_0, DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
+                               DT_IQ4_NL, DT_IQ4_XS, DT_IQ3_S, DT_F8_E4M3 };
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        struct mat m;
+        struct rt_mat w;
+        struct err e = ERR_INIT;
+        int64_t rows = 203, cols = 512, nt = 13;
+        float *x = malloc((size_t)(nt * cols) * sizeof(float));
+        float *y[3];
+        ck_assert_ptr_nonnull(x);
+        mat_make(&m, dts[i], rows, cols);
+        for (int64_t k = 0; k < nt * cols; k++)
+            x[k] = frnd();
+        ck_assert_int_eq(rt_mat_init(&w, dts[i], rows, cols, m.data, &e), 0);
+        for (int th = 1; th <= 3; th++) {
+            struct rt_pool *p = NULL;
+            y[th - 1] = malloc((size_t)(nt * rows) * sizeof(float));
+            ck_assert_ptr_nonnull(y[th - 1]);
+            ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+            ck_assert_int_eq(rt_matmul(p, &w, x, nt, y[th - 1], &e), 0);
+            rt_pool_free(p);
+        }
+        ck_assert_msg(!memcmp(y[0], y[1], (size_t)(nt * rows) * sizeof(float)) &&
+                      !memcmp(y[0], y[2], (size_t)(nt * rows) * sizeof(float)),
+                      "%s: results depend on the thread count", dtype_name(dts[i]));
+        /* and on the token count: token t alone gives the same bits as in the batch */
+        float *y1 = malloc((size_t)rows * sizeof(float));
+        ck_assert_ptr_nonnull(y1);
+        for (int64_t t = 0; t < nt; t += 5) {
+            ck_assert_int_eq(rt_matmul(NULL, &w, x + t * cols, 1, y1, &e), 0);
+            ck_assert_msg(!memcmp(y1, y[0] + t * rows, (size_t)rows * sizeof(float)),
+                          "%s: token %lld alone differs from the batch", dtype_name(dts[i]),
+                          (long long)t);
+        }
+        free(y1);
+        for (int th = 0; th < 3; th++)
+            free(y[th]);
+        free(x);
+        mat_free(&m);
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------
+ * rows and errors
+ */
+
+START_TEST(test_mat_row)
+{
+    static const int dts[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_K, DT_Q8_0, DT_IQ4_XS, DT_U8,
+                               DT_APR_Q4, DT_APR_Q8 };
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        /* APR_Q4 / APR_Q8 with 45 columns: rows start inside blocks */
+        int64_t cols = (dts[i] == DT_APR_Q4 || dts[i] == DT_APR_Q8) ? 45 : 512;
+        int64_t rows = 9;
+        struct mat m;
+        struct rt_mat w;
+        struct err e = ERR_INIT;
+        float out[512];
+        mat_make(&m, dts[i], rows, cols);
+        ck_assert_msg(rt_mat_init(&w, dts[i], rows, cols, m.data, &e) == 0, "%s", e.msg);
+        for (int64_t r = 0; r < rows; r++) {
+            rt_mat_row(&w, r, out);
+            ck_assert_msg(!memcmp(out, m.wf + r * cols, (size_t)cols * sizeof(float)),
+                          "%s row %lld", dtype_name(dts[i]), (long long)r);
+        }
+        /* and the product of such odd rows */
+        float x[45 * 2], y[9 * 2];
+        if (cols == 45) {
+            for (int k = 0; k < 90; k++)
+                x[k] = frnd();
+            ck_assert_int_eq(rt_matmul(NULL, &w, x, 2, y, &e), 0);
+            for (int t = 0; t < 2; t++)
+                for (int64_t r = 0; r < rows; r++) {
+                    double ref = 0, l1 = 0;
+                    for (int c = 0; c < 45; c++) {
+                        ref += (double)m.wf[r * 45 + c] * x[t * 45 + c];
+                        l1 += fabs((double)m.wf[r * 45 + c] * x[t * 45 + c]);
+                    }
+                    ck_assert(fabs(y[t * rows + r] - ref) <= 1e-5 * l1);
+                }
+        }
+        mat_free(&m);
+    }
+}
+END_TEST
+
+START_TEST(test_matmul_errors)
+{
+    struct rt_mat w;
+    struct err e = ERR_INIT;
+    uint8_t buf[64] = { 0 };
+    float x[64] = { 0 }, y[4];
+
+    ck_assert_int_eq(rt_mat_init(&w, DT_C64, 1, 2, buf, &e), -1);
+    ck_assert_int_eq(e.code, ERR_UNSUPPORTED);
+    e = (struct err)ERR_INIT;
+    ck_assert_int_eq(rt_mat_init(&w, DT_Q4_0, 1, 33, buf, &e), -1);
+    ck_assert_int_eq(e.code, ERR_FORMAT);
+    e = (struct err)ERR_INIT;
+    w = (struct rt_mat){ DT_Q4_K, 1, 128, buf, 0 };
+    ck_assert_int_eq(rt_matmul(NULL, &w, x, 1, y, &e), -1);
+    ck_assert_int_eq(e.code, ERR_FORMAT);
+    e = (struct err)ERR_INIT;
+    w = (struct rt_mat){ DT_C64, 1, 2, buf, 16 };
+    ck_assert_int_eq(rt_matmul(NULL, &w, x, 1, y, &e), -1);
+    ck_assert_int_eq(e.code, ERR_UNSUPPORTED);
+    /* zero tokens / rows: nothing to do */
+    e = (struct err)ERR_INIT;
+    w = (struct rt_mat){ DT_F32, 0, 4, buf, 16 };
+    ck_assert_int_eq(rt_matmul(NULL, &w, x, 1, y, &e), 0);
+}
+END_TEST
+
+Suite *kern_suite(void)
+{
+    Suite *s = suite_create("kern");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_pool_parts);
+    tcase_add_test(tc, test_pool_default_threads);
+    tcase_add_test(tc, test_matmul_all_types);
+    tcase_add_test(tc, test_matmul_long_rows);
+    tcase_add_test(tc, test_matmul_threads_bitexact);
+    tcase_add_test(tc, test_mat_row);
+    tcase_add_test(tc, test_matmul_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
