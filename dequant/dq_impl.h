@@ -46,7 +46,8 @@ void dq__lut_init(void);
 
 DQ_QUANT(f32) DQ_QUANT(f16) DQ_QUANT(bf16)
 DQ_QUANT(q8_0) DQ_QUANT(q4_0) DQ_QUANT(q4_1) DQ_QUANT(q5_0) DQ_QUANT(q5_1)
-DQ_QUANT(q4_k) DQ_QUANT(q5_k) DQ_QUANT(q6_k)
+DQ_QUANT(q2_k) DQ_QUANT(q3_k) DQ_QUANT(q4_k) DQ_QUANT(q5_k) DQ_QUANT(q6_k)
+DQ_QUANT(iq4_nl) DQ_QUANT(iq4_xs) DQ_QUANT(tq1_0) DQ_QUANT(tq2_0)
 
 #undef DQ_REF
 #undef DQ_AVX2
