@@ -48,8 +48,12 @@ CUDA_SRC  = $(wildcard dequant/cuda/*.cu runtime/cuda/*.cu)
 ifeq ($(CUDA),1)
 LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
 ALL_CFLAGS += -DAPR_CUDA=1 -I/usr/local/cuda/include
-LDLIBS   += -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++
-NVFLAGS  ?= -O2 -std=c++17 -arch=sm_90 -Xcompiler -Wall,-fPIC
+LDLIBS   += -L/usr/local/cuda/lib64 -Wl,-rpath,/usr/local/cuda/lib64 -lcublas -lcudart_static -ldl -lrt -lstdc++
+NVFLAGS  ?= -O2 -std=c++17 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
+            -Xcompiler -Wall,-Wextra,-fPIC -DAPR_CUDA=1 -MMD -MP
+ifeq ($(WERROR),1)
+NVFLAGS  += -Xcompiler -Werror
+endif
 endif
 LIB       = $(BUILD)/libaprtools.a
 
@@ -114,6 +118,21 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 $(BUILD)/tests/check_all: $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SAN) -o $@ $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(LIB) $(CHECK_LIBS) $(LDLIBS)
 
+# The CUDA tests: one runner that skips (and says why) where there is no device.
+$(BUILD)/tests/cuda/check_cuda: $(BUILD)/tests/cuda/check_cuda.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/cuda/bench_kern: $(BUILD)/tests/cuda/bench_kern.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+check-cuda:                                   ## CUDA backend vs its CPU twins (CUDA=1)
+ifeq ($(CUDA),1)
+	$(MAKE) $(BUILD)/tests/cuda/check_cuda
+	$(BUILD)/tests/cuda/check_cuda $(FIXTURES)
+else
+	@echo "check-cuda: needs CUDA=1"; exit 2
+endif
+
 deps:                                         ## install missing Debian packages (as root)
 	@sh tools/deps.sh
 
@@ -155,5 +174,5 @@ install: all $(PCFILE)                        ## binaries, man pages, library, h
 clean:
 	rm -rf build build-asan build-fuzz build-cuda
 
-.PHONY: all deps check check-asan fuzz bench demo install clean
+.PHONY: all deps check check-cuda check-asan fuzz bench demo install clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

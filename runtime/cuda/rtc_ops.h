@@ -1,0 +1,92 @@
+/*
+ * rtc_ops.h - the CUDA backend's kernels, callable from C: quantized matrix-vector
+ * products (decode), dequantized-tile cuBLAS products (prompt), RMSNorm, RoPE,
+ * attention over a device KV cache, SwiGLU, residual adds.  All pointers are device
+ * pointers; every call is asynchronous on `stream` (a cudaStream_t, NULL = default)
+ * and reports launch errors as ERR_CUDA.  Positions are read from DEVICE memory, so
+ * a decode step captured in a CUDA graph replays for any position.
+ *
+ * A weight is [rows = out][cols = in] in its stored type, row-major, rows of
+ * row_bytes; y[r] = sum_c W[r][c] * x[c] (the runtime's rt_mat convention).
+ */
+#ifndef RTC_OPS_H
+#define RTC_OPS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "../../common/err.h"
+
+struct rtc_w {
+    int         dtype;       /* enum dtype */
+    int64_t     rows, cols;
+    uint64_t    row_bytes;
+    const void *d;           /* device */
+};
+
+/* Planted faults, for the parity gate's own test (env APR_CUDA_FAULT; never in use
+ * otherwise).  RTC_FAULT_GEMV_T: the matrix kernels read [rows][cols] weights as
+ * [cols][rows], the bug of the story in DESIGN.md. */
+enum { RTC_FAULT_NONE = 0, RTC_FAULT_GEMV_T = 1 };
+int rtc_fault_from_env(void);
+
+/* 1 when dtype has a quantized matrix-vector kernel: F32, F16, BF16, Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS. */
+int rtc_gemv_supported(int dtype);
+
+/* y[rows] = W x[cols], f32 accumulation, one warp per row.  cols % 8 == 0. */
+int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fault, void *stream,
+             struct err *e);
+
+/*
+ * Y[n_tok][rows] = X[n_tok][cols] W^T: the weight is dequantized (dequant/cuda, exact)
+ * tile by tile into scratch (scratch_floats floats, at least cols) and multiplied by
+ * cuBLAS SGEMM in full f32 (no TF32).  F32 weights are used in place.  `cublas` is a
+ * cublasHandle_t bound to `stream`.
+ */
+int rtc_gemm(void *cublas, const struct rtc_w *w, const float *x, int64_t n_tok, float *y,
+             float *scratch, int64_t scratch_floats, int fault, void *stream, struct err *e);
+
+/* out[t][:] = x[t][:] / sqrt(mean(x[t]^2) + eps) * g[:] for t < n_tok (g f32) */
+int rtc_rmsnorm(const float *x, const float *g, float *out, int64_t n_tok, int64_t n, float eps,
+                void *stream, struct err *e);
+
+/*
+ * Rotate x[n_tok][n_head * head_dim] in place for positions *pos0 + t: the first n_rot
+ * dims of each head, NORM (adjacent pairs 2i, 2i+1) or NEOX (pairs i, i + n_rot/2),
+ * angle (pos * freq_scale) * theta^(-2i/n_rot), computed in double.
+ */
+int rtc_rope(float *x, int64_t n_tok, int n_head, int head_dim, int n_rot, const int32_t *pos0,
+             double theta, double freq_scale, int neox, void *stream, struct err *e);
+
+/* k, v [n_tok][kv_dim] -> cache rows *pos0 + t of kc, vc [n_ctx][kv_dim]; positions
+ * at or past n_ctx are not written (the host checks the context before the call). */
+int rtc_kv_store(const float *k, const float *v, float *kc, float *vc, int64_t n_tok,
+                 int64_t kv_dim, const int32_t *pos0, int64_t n_ctx, void *stream, struct err *e);
+
+/*
+ * Causal attention: for query t (position *pos0 + t) and head h, softmax over cache
+ * rows 0..pos of q.k / sqrt(head_dim) (scaled by `scale`), times v.  GQA: head h reads
+ * kv head h / (n_head / n_head_kv).  q and out are [n_tok][n_head * head_dim].
+ * n_ctx bounds the scores kept in shared memory.
+ */
+int rtc_attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
+                  int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
+                  float scale, void *stream, struct err *e);
+
+/* out[i] = silu(gate[i]) * up[i] (silu(x) = x / (1 + exp(-x))) */
+int rtc_swiglu(const float *gate, const float *up, float *out, int64_t n, void *stream,
+               struct err *e);
+/* x[i] += y[i] */
+int rtc_add(float *x, const float *y, int64_t n, void *stream, struct err *e);
+/* x[t][i] += b[i] for t < n_tok */
+int rtc_add_bias(float *x, const float *b, int64_t n_tok, int64_t n, void *stream, struct err *e);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

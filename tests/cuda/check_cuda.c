@@ -1,0 +1,617 @@
+/*
+ * check_cuda.c - the CUDA backend against its CPU twins (make CUDA=1 check-cuda).
+ *
+ *   infra     --device parsing, memory-need and CUDA error messages
+ *   dequant   every ggml type on random blocks: the device dequantizer gives the bits of
+ *             dq_to_f32_ref (both NaN counts as equal: GPU arithmetic returns the
+ *             canonical NaN where x86 keeps a payload, so a NaN scale field is NaN on
+ *             both sides without the same bits; the count of such values is printed)
+ *   fixtures  every tensor of every GGUF in FIXTURES/gguf: the same rule
+ *   get_rows  rows by device index (the embedding lookup), NaN rows out of range
+ *   gemv      every matrix-vector type against a double-precision dot of the CPU
+ *             dequantized row; bound gamma_k * sum|w x| with k the longest f32 chain
+ *   gemm      the prompt path (dequantized tiles + cuBLAS SGEMM), bound gamma_cols
+ *   fault     APR_CUDA_FAULT's transposed read changes the result (the gate can fail)
+ *   ops       rmsnorm, rope (NORM and NEOX), kv store + attention, swiglu vs double twins
+ *
+ * Without a device (CI) every device test is reported as skipped, with CUDA's reason.
+ * Usage: check_cuda [FIXTURES_DIR]   (default $APR_SHARED_FIXTURES, else ../shared/fixtures)
+ */
+#include <cuda_runtime_api.h>
+#include <cublas_v2.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/err.h"
+#include "../../dequant/cuda/cu.h"
+#include "../../dequant/cuda/dqc.h"
+#include "../../dequant/dq.h"
+#include "../../formats/dtype.h"
+#include "../../formats/model.h"
+#include "../../runtime/cuda/rtc_ops.h"
+#include "../../common/banned.h"
+
+static int n_pass, n_fail, n_skip;
+
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s - ", cond ? "ok" : "FAIL");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    if (cond)
+        n_pass++;
+    else
+        n_fail++;
+}
+
+static void skip(const char *what, const char *why)
+{
+    printf("skip - %s: %s\n", what, why);
+    n_skip++;
+}
+
+static uint64_t rs = 0x243F6A8885A308D3ull;
+static uint64_t rnd64(void)
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return rs;
+}
+static float rndf(void) { return (float)((double)(rnd64() >> 11) * 0x1p-53 * 2.0 - 1.0); }
+
+static void *dmalloc(size_t n)
+{
+    void *p = NULL;
+    if (cudaMalloc(&p, n ? n : 1) != cudaSuccess) {
+        fprintf(stderr, "check_cuda: cudaMalloc(%zu) failed\n", n);
+        exit(2);
+    }
+    return p;
+}
+static void up(void *d, const void *h, size_t n) { cudaMemcpy(d, h, n, cudaMemcpyHostToDevice); }
+static void down(void *h, const void *d, size_t n) { cudaMemcpy(h, d, n, cudaMemcpyDeviceToHost); }
+
+static int sync_ok(struct err *e) { return CU_CHECK(e, cudaDeviceSynchronize(), "cudaDeviceSynchronize") == 0; }
+
+/* bits equal, or both NaN (counted in *nan_pairs) */
+static int64_t bit_diff(const float *a, const float *b, int64_t n, int64_t *nan_pairs, int64_t *first)
+{
+    int64_t bad = 0;
+    *first = -1;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t x, y;
+        memcpy(&x, a + i, 4);
+        memcpy(&y, b + i, 4);
+        if (x == y)
+            continue;
+        if (isnan(a[i]) && isnan(b[i])) {
+            (*nan_pairs)++;
+            continue;
+        }
+        if (*first < 0)
+            *first = i;
+        bad++;
+    }
+    return bad;
+}
+
+/* device dequant of host bytes vs dq_to_f32_ref; returns mismatches */
+static int64_t dq_compare(int t, const void *src, uint64_t bytes, int64_t n, int64_t *nan_pairs,
+                          int64_t *first, struct err *e)
+{
+    float *ref = malloc((size_t)n * 4 + 4), *got = malloc((size_t)n * 4 + 4);
+    void *ds = dmalloc(bytes);
+    float *dd = dmalloc((size_t)n * 4);
+    int64_t bad = -1;
+    up(ds, src, bytes);
+    cudaMemset(dd, 0xFF, (size_t)n * 4);   /* poison: unwritten outputs read as NaN bits 0xFFFFFFFF */
+    if (dq_to_f32_ref(t, src, bytes, ref, n, 1, e) == 0 &&
+        dqc_to_f32(t, ds, bytes, dd, n, NULL, e) == 0 && sync_ok(e)) {
+        down(got, dd, (size_t)n * 4);
+        bad = bit_diff(ref, got, n, nan_pairs, first);
+    }
+    cudaFree(ds);
+    cudaFree(dd);
+    free(ref);
+    free(got);
+    return bad;
+}
+
+static const int all_types[] = {
+    DT_F32, DT_F16, DT_BF16, DT_F64, DT_I8, DT_I16, DT_I32, DT_I64,
+    DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0, DT_Q8_1,
+    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_Q8_K,
+    DT_IQ2_XXS, DT_IQ2_XS, DT_IQ3_XXS, DT_IQ1_S, DT_IQ4_NL, DT_IQ3_S, DT_IQ2_S, DT_IQ4_XS,
+    DT_IQ1_M, DT_TQ1_0, DT_TQ2_0, DT_MXFP4, DT_NVFP4, DT_Q1_0, DT_Q2_0,
+};
+#define N_TYPES (int)(sizeof all_types / sizeof all_types[0])
+
+static void test_infra(void)
+{
+    struct err e = ERR_INIT;
+    int o = -1;
+    ok(cu_parse_device("cuda", &o, &e) == 0 && o == 0, "infra: 'cuda' is device 0");
+    ok(cu_parse_device("cuda:3", &o, &e) == 0 && o == 3, "infra: 'cuda:3' is device 3");
+    const char *bad[] = { "cuda:", "cuda:x", "cuda:-1", "gpu", "cuda:1x", "cuda:99999" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err_clear(&e);
+        ok(cu_parse_device(bad[i], &o, &e) == -1 && e.code == ERR_USAGE && strstr(e.msg, bad[i]),
+           "infra: '%s' refused: %s", bad[i], e.msg);
+    }
+    struct cu_info fake = { 0 };
+    fake.ordinal = 1;
+    snprintf(fake.name, sizeof fake.name, "Test GPU");
+    fake.mem_total = 80ull << 30;
+    fake.mem_free = 2ull << 30;
+    err_clear(&e);
+    ok(cu_need(&fake, 1ull << 30, "model", &e) == 0, "infra: 1 GiB fits in 2 GiB free");
+    ok(cu_need(&fake, 13ull << 30, "model", &e) == -1 && e.code == ERR_LIMIT &&
+       strstr(e.msg, "needs 13.00 GiB") && strstr(e.msg, "has 2.00 GiB free of 80.00 GiB") &&
+       strstr(e.msg, "cuda:1 (Test GPU)"), "infra: memory need: %s", e.msg);
+    err_clear(&e);
+    ok(CU_CHECK(&e, cudaErrorMemoryAllocation, "cudaMalloc (weights)") == -1 && e.code == ERR_CUDA &&
+       strstr(e.msg, "cudaMalloc (weights): out of memory"), "infra: CUDA error names the call: %s", e.msg);
+}
+
+static void test_device_errors(int n_dev)
+{
+    struct err e = ERR_INIT;
+    struct cu_info info;
+    ok(cu_open(n_dev, &info, &e) == -1 && e.code == ERR_USAGE && strstr(e.msg, "does not exist"),
+       "infra: cuda:%d refused: %s", n_dev, e.msg);
+    err_clear(&e);
+    int rc0 = cu_open(0, &info, &e);
+    ok(rc0 == 0, "infra: cuda:0 is %s, cc %d.%d, %d SMs, %.1f GiB (driver %d, runtime %d)",
+       info.name, info.cc_major, info.cc_minor, info.sm_count, (double)info.mem_total / (1 << 30),
+       info.driver_version, info.runtime_version);
+    void *p = NULL;
+    err_clear(&e);
+    int rc = CU_CHECK(&e, cudaMalloc(&p, (size_t)1 << 50), "cudaMalloc (1 PiB)");
+    ok(rc == -1 && e.code == ERR_CUDA && strstr(e.msg, "cudaMalloc (1 PiB): "),
+       "infra: a real CUDA failure: %s", e.msg);
+    cudaGetLastError();
+    err_clear(&e);
+    ok(cu_need(&info, info.mem_total + 1, "model", &e) == -1 && strstr(e.msg, info.name),
+       "infra: over the device: %s", e.msg);
+}
+
+static void test_dequant_random(void)
+{
+    for (int k = 0; k < N_TYPES; k++) {
+        int t = all_types[k];
+        const struct dtype_info *ti = dtype_get(t);
+        struct err e = ERR_INIT;
+        int64_t nblk = 4099, n = nblk * ti->blck, nan_pairs = 0, first;
+        uint64_t bytes = nblk * ti->type_size;
+        uint8_t *src = malloc(bytes);
+        for (uint64_t i = 0; i < bytes; i++)
+            src[i] = (uint8_t)rnd64();
+        int64_t bad = dq_compare(t, src, bytes, n, &nan_pairs, &first, &e);
+        ok(bad == 0 && err_ok(&e) && nan_pairs < n / 2,
+           "dequant %-8s %lld random elements bit-identical (%lld both-NaN)%s%s", ti->name,
+           (long long)n, (long long)nan_pairs, e.msg[0] ? ": " : "", e.msg);
+        if (bad > 0)
+            printf("  first mismatch at element %lld of %lld (%lld mismatches)\n", (long long)first,
+                   (long long)n, (long long)bad);
+        free(src);
+    }
+    /* odd count and an unaligned source for a plain type, whole-block check for a quant */
+    struct err e = ERR_INIT;
+    uint8_t raw[2 * 37 + 1];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = (uint8_t)rnd64();
+    int64_t np = 0, first;
+    ok(dq_compare(DT_F16, raw + 1, 74, 37, &np, &first, &e) == 0, "dequant F16: 37 elements from an odd address");
+    float *dd = dmalloc(64 * 4);
+    err_clear(&e);
+    ok(dqc_to_f32(DT_Q4_K, dd, 144, dd, 100, NULL, &e) == -1 && e.code == ERR_FORMAT,
+       "dequant: 100 elements of Q4_K refused: %s", e.msg);
+    err_clear(&e);
+    ok(dqc_to_f32(DT_Q8_0, dd, 33, dd, 32, NULL, &e) == -1 && e.code == ERR_FORMAT,
+       "dequant: short source refused: %s", e.msg);
+    err_clear(&e);
+    ok(dqc_to_f32(DT_C64, dd, 64, dd, 8, NULL, &e) == -1 && e.code == ERR_UNSUPPORTED,
+       "dequant: C64 refused: %s", e.msg);
+    cudaFree(dd);
+}
+
+static void test_fixtures(const char *dir)
+{
+    char gdir[1024];
+    snprintf(gdir, sizeof gdir, "%s/gguf", dir);
+    DIR *d = opendir(gdir);
+    if (!d) {
+        skip("fixtures", "no fixtures directory (give it as the first argument)");
+        return;
+    }
+    struct dirent *de;
+    int files = 0;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 6 || strcmp(de->d_name + l - 5, ".gguf"))
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", gdir, de->d_name);
+        struct model m;
+        struct err e = ERR_INIT;
+        if (model_open(&m, path, &e)) {
+            ok(0, "fixture %s opens: %s", de->d_name, e.msg);
+            continue;
+        }
+        int64_t tensors = 0, bad_t = 0, elems = 0, nanp = 0;
+        char types[256] = "";
+        for (size_t i = 0; i < m.n_tensors; i++) {
+            const struct model_tensor *t = &m.tensors[i];
+            int64_t first;
+            if (!dqc_supported(t->dtype) || t->n_elems == 0)
+                continue;
+            int64_t bad = dq_compare(t->dtype, t->data, t->size, t->n_elems, &nanp, &first, &e);
+            tensors++;
+            elems += t->n_elems;
+            if (bad != 0) {
+                bad_t++;
+                printf("  %s: tensor '%.*s' (%s): %lld mismatches, first at %lld %s\n", de->d_name,
+                       (int)t->name.n, t->name.p, dtype_name(t->dtype), (long long)bad, (long long)first, e.msg);
+            }
+            size_t tl = strlen(types);
+            if (!strstr(types, dtype_name(t->dtype)) && tl < 200)
+                snprintf(types + tl, sizeof types - tl, "%s%s", tl ? " " : "", dtype_name(t->dtype));
+        }
+        ok(bad_t == 0 && tensors > 0, "fixture %s: %lld tensors (%s), %lld values bit-identical",
+           de->d_name, (long long)tensors, types, (long long)elems);
+        files++;
+        model_close(&m);
+    }
+    closedir(d);
+    if (!files)
+        skip("fixtures", "no .gguf files in the fixtures directory");
+}
+
+/* ---- matrices: random blocks with finite scale fields (an f16 of magnitude 2^-5..2^2) */
+
+static uint16_t rnd_half(void)
+{
+    return (uint16_t)((rnd64() & 1) << 15 | (10 + rnd64() % 8) << 10 | (rnd64() & 0x3FF));
+}
+
+/* offsets of the f16 scale fields of one block of the matrix types */
+static int half_fields(int t, int *off)
+{
+    switch (t) {
+    case DT_Q4_0: case DT_Q5_0: case DT_Q8_0: case DT_IQ4_NL: case DT_IQ4_XS:
+        off[0] = 0; return 1;
+    case DT_Q4_1: case DT_Q5_1: case DT_Q4_K: case DT_Q5_K:
+        off[0] = 0; off[1] = 2; return 2;
+    case DT_Q2_K: off[0] = 80; off[1] = 82; return 2;
+    case DT_Q3_K: off[0] = 108; return 1;
+    case DT_Q6_K: off[0] = 208; return 1;
+    default: return 0;
+    }
+}
+
+/* a rows x cols matrix of type t, finite everywhere */
+static uint8_t *rnd_matrix(int t, int64_t rows, int64_t cols, uint64_t *row_bytes)
+{
+    const struct dtype_info *ti = dtype_get(t);
+    struct err e = ERR_INIT;
+    dtype_nbytes(t, cols, row_bytes, &e);
+    uint64_t bytes = *row_bytes * rows;
+    uint8_t *m = malloc(bytes);
+    if (t == DT_F32 || t == DT_F16 || t == DT_BF16) {
+        float *f = malloc((size_t)(rows * cols) * 4);
+        for (int64_t i = 0; i < rows * cols; i++)
+            f[i] = rndf();
+        dq_quantize(t, f, m, rows, cols, &e);
+        free(f);
+        return m;
+    }
+    for (uint64_t i = 0; i < bytes; i++)
+        m[i] = (uint8_t)rnd64();
+    int off[4], nf = half_fields(t, off);
+    for (uint64_t b = 0; b < bytes / ti->type_size; b++)
+        for (int k = 0; k < nf; k++) {
+            uint16_t h = rnd_half();
+            memcpy(m + b * ti->type_size + off[k], &h, 2);
+        }
+    return m;
+}
+
+static const int mat_types[] = {
+    DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0,
+    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_NL, DT_IQ4_XS,
+};
+#define N_MAT (int)(sizeof mat_types / sizeof mat_types[0])
+
+/* y_ref[t][r] in double, and sum |w x| per output */
+static void ref_matmul(int t, const uint8_t *w, int64_t rows, int64_t cols, uint64_t rb,
+                       const float *x, int64_t n_tok, double *y, double *mag)
+{
+    struct err e = ERR_INIT;
+    float *row = malloc((size_t)cols * 4);
+    for (int64_t r = 0; r < rows; r++) {
+        dq_to_f32_ref(t, w + r * rb, rb, row, cols, 1, &e);
+        for (int64_t k = 0; k < n_tok; k++) {
+            double s = 0, a = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                s += (double)row[c] * x[k * cols + c];
+                a += fabs((double)row[c] * x[k * cols + c]);
+            }
+            y[k * rows + r] = s;
+            mag[k * rows + r] = a;
+        }
+    }
+    free(row);
+}
+
+/* worst |y - ref| / (u * sum|w x|): the error in units of the f32 rounding of the sum */
+static double err_units(const float *y, const double *ref, const double *mag, int64_t n)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)y[i] - ref[i]) / (0x1p-24 * (mag[i] > 0 ? mag[i] : 1e-300));
+        if (isnan(y[i]))
+            return INFINITY;
+        if (d > worst)
+            worst = d;
+    }
+    return worst;
+}
+
+static void test_matmul(void *cublas)
+{
+    for (int k = 0; k < N_MAT; k++) {
+        int t = mat_types[k];
+        int64_t rows = 203, cols = dtype_get(t)->blck == 256 ? 2048 + 512 : 1024 + 96, n_tok = 5;
+        uint64_t rb;
+        uint8_t *w = rnd_matrix(t, rows, cols, &rb);
+        float *x = malloc((size_t)(n_tok * cols) * 4), *y = malloc((size_t)(n_tok * rows) * 4);
+        double *yr = malloc((size_t)(n_tok * rows) * 8), *mag = malloc((size_t)(n_tok * rows) * 8);
+        for (int64_t i = 0; i < n_tok * cols; i++)
+            x[i] = rndf();
+        ref_matmul(t, w, rows, cols, rb, x, n_tok, yr, mag);
+        void *dw = dmalloc(rb * rows);
+        float *dx = dmalloc((size_t)(n_tok * cols) * 4), *dy = dmalloc((size_t)(n_tok * rows) * 4);
+        float *scr = dmalloc((size_t)(64 * cols) * 4);
+        up(dw, w, rb * rows);
+        up(dx, x, (size_t)(n_tok * cols) * 4);
+        struct rtc_w W = { t, rows, cols, rb, dw };
+        struct err e = ERR_INIT;
+        /* gemv: the longest f32 chain is cols/32 products per lane, plus 5 shuffle adds */
+        double bound = (double)cols / 32 + 6;
+        cudaMemset(dy, 0xFF, (size_t)rows * 4);
+        int rc = rtc_gemv(&W, dx, dy, RTC_FAULT_NONE, NULL, &e);
+        rc = rc || !sync_ok(&e);
+        down(y, dy, (size_t)rows * 4);
+        double u = rc ? INFINITY : err_units(y, yr, mag, rows);
+        ok(!rc && u <= bound, "gemv %-7s [%lld x %lld]: error %.2f u*sum|wx| (bound %.0f) %s",
+           dtype_name(t), (long long)rows, (long long)cols, u, bound, e.msg);
+        /* the planted fault must move the result far outside that bound */
+        err_clear(&e);
+        rc = rtc_gemv(&W, dx, dy, RTC_FAULT_GEMV_T, NULL, &e) || !sync_ok(&e);
+        down(y, dy, (size_t)rows * 4);
+        u = rc ? 0 : err_units(y, yr, mag, rows);
+        ok(!rc && u > 1e3 * bound, "gemv %-7s planted transposed read is caught (error %.3g u)",
+           dtype_name(t), u);
+        /* gemm (prompt path), tiles of 64 rows so that several tiles run; cuBLAS's
+         * summation order is unknown: bound gamma_cols */
+        err_clear(&e);
+        cudaMemset(dy, 0xFF, (size_t)(n_tok * rows) * 4);
+        rc = rtc_gemm(cublas, &W, dx, n_tok, dy, scr, 64 * cols, RTC_FAULT_NONE, NULL, &e) || !sync_ok(&e);
+        down(y, dy, (size_t)(n_tok * rows) * 4);
+        u = rc ? INFINITY : err_units(y, yr, mag, n_tok * rows);
+        ok(!rc && u <= (double)cols, "gemm %-7s [%lld x %lld] x %lld tokens: error %.2f u*sum|wx| (bound %lld) %s",
+           dtype_name(t), (long long)rows, (long long)cols, (long long)n_tok, u, (long long)cols, e.msg);
+        cudaFree(dw);
+        cudaFree(dx);
+        cudaFree(dy);
+        cudaFree(scr);
+        free(w);
+        free(x);
+        free(y);
+        free(yr);
+        free(mag);
+    }
+}
+
+static void test_get_rows(void)
+{
+    for (int k = 0; k < N_TYPES; k++) {
+        int t = all_types[k];
+        const struct dtype_info *ti = dtype_get(t);
+        int64_t rows = 37, cols = ti->blck < 8 ? 64 : (int64_t)ti->blck * 2;
+        uint64_t rb;
+        struct err e = ERR_INIT;
+        dtype_nbytes(t, cols, &rb, &e);
+        uint8_t *w = malloc(rb * rows);
+        for (uint64_t i = 0; i < rb * rows; i++)
+            w[i] = (uint8_t)rnd64();
+        int32_t idx[6] = { 5, 0, 36, 5, -1, 37 };
+        float *got = malloc(6 * cols * 4), *ref = malloc(cols * 4);
+        void *dw = dmalloc(rb * rows);
+        int32_t *di = dmalloc(sizeof idx);
+        float *dout = dmalloc(6 * cols * 4);
+        up(dw, w, rb * rows);
+        up(di, idx, sizeof idx);
+        int rc = dqc_get_rows(t, dw, rows, cols, di, 6, dout, NULL, &e) || !sync_ok(&e);
+        int64_t bad = rc ? 1 : 0, np = 0, first;
+        if (!rc) {
+            down(got, dout, 6 * cols * 4);
+            for (int i = 0; i < 4; i++) {
+                dq_to_f32_ref(t, w + idx[i] * rb, rb, ref, cols, 1, &e);
+                bad += bit_diff(ref, got + i * cols, cols, &np, &first);
+            }
+            for (int64_t c = 0; c < 2 * cols; c++)
+                bad += !isnan(got[4 * cols + c]);
+        }
+        ok(bad == 0, "get_rows %-8s rows 5,0,36,5 bit-identical, -1 and 37 NaN %s", ti->name, e.msg);
+        cudaFree(dw);
+        cudaFree(di);
+        cudaFree(dout);
+        free(w);
+        free(got);
+        free(ref);
+    }
+}
+
+static double max_rel(const float *y, const double *r, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(y[i]))
+            return INFINITY;
+        num = fmax(num, fabs(y[i] - r[i]));
+        den = fmax(den, fabs(r[i]));
+    }
+    return num / (den > 0 ? den : 1);
+}
+
+static void test_ops(void)
+{
+    struct err e = ERR_INIT;
+    int n_tok = 7, n_head = 8, n_kv = 2, hd = 64, n = n_head * hd, kvd = n_kv * hd, n_ctx = 32;
+    int32_t pos0 = 11;
+    float *x = malloc(n_tok * n * 4), *g = malloc(n * 4), *y = malloc(n_tok * n * 4);
+    double *r = malloc(n_tok * n * 8);
+    for (int i = 0; i < n_tok * n; i++)
+        x[i] = rndf() * 3;
+    for (int i = 0; i < n; i++)
+        g[i] = 1 + rndf() * 0.5f;
+    float *dx = dmalloc(n_tok * n * 4), *dg = dmalloc(n * 4), *dy = dmalloc(n_tok * n * 4);
+    int32_t *dp = dmalloc(4);
+    up(dx, x, n_tok * n * 4);
+    up(dg, g, n * 4);
+    up(dp, &pos0, 4);
+
+    /* rmsnorm */
+    for (int t = 0; t < n_tok; t++) {
+        double ss = 0;
+        for (int i = 0; i < n; i++)
+            ss += (double)x[t * n + i] * x[t * n + i];
+        double sc = 1 / sqrt(ss / n + 1e-5);
+        for (int i = 0; i < n; i++)
+            r[t * n + i] = x[t * n + i] * sc * g[i];
+    }
+    int rc = rtc_rmsnorm(dx, dg, dy, n_tok, n, 1e-5f, NULL, &e) || !sync_ok(&e);
+    down(y, dy, n_tok * n * 4);
+    double m = rc ? INFINITY : max_rel(y, r, n_tok * n);
+    ok(m < 1e-6, "rmsnorm: max error %.2e of max |y| %s", m, e.msg);
+
+    /* rope NORM and NEOX, n_rot < head_dim to cover the pass-through dims */
+    for (int neox = 0; neox < 2; neox++) {
+        int n_rot = 48;
+        for (int t = 0; t < n_tok; t++)
+            for (int h = 0; h < n_head; h++) {
+                const float *p = x + (t * n_head + h) * hd;
+                double *o = r + (t * n_head + h) * hd;
+                for (int i = 0; i < hd; i++)
+                    o[i] = p[i];
+                for (int i = 0; i < n_rot / 2; i++) {
+                    double ang = (pos0 + t) * pow(10000.0, -2.0 * i / n_rot);
+                    int a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
+                    o[a] = p[a] * cos(ang) - p[b] * sin(ang);
+                    o[b] = p[a] * sin(ang) + p[b] * cos(ang);
+                }
+            }
+        up(dy, x, n_tok * n * 4);
+        err_clear(&e);
+        rc = rtc_rope(dy, n_tok, n_head, hd, n_rot, dp, 10000.0, 1.0, neox, NULL, &e) || !sync_ok(&e);
+        down(y, dy, n_tok * n * 4);
+        m = rc ? INFINITY : max_rel(y, r, n_tok * n);
+        ok(m < 1e-6, "rope %s: max error %.2e %s", neox ? "NEOX" : "NORM", m, e.msg);
+    }
+
+    /* kv store + attention: cache rows 0..pos0-1 pre-filled, n_tok new ones stored */
+    float *kc = malloc(n_ctx * kvd * 4), *vc = malloc(n_ctx * kvd * 4);
+    for (int i = 0; i < n_ctx * kvd; i++) {
+        kc[i] = rndf();
+        vc[i] = rndf();
+    }
+    float *dkc = dmalloc(n_ctx * kvd * 4), *dvc = dmalloc(n_ctx * kvd * 4);
+    float *dk = dmalloc(n_tok * kvd * 4), *dv = dmalloc(n_tok * kvd * 4);
+    up(dkc, kc, pos0 * kvd * 4);
+    up(dvc, vc, pos0 * kvd * 4);
+    up(dk, kc + pos0 * kvd, n_tok * kvd * 4);
+    up(dv, vc + pos0 * kvd, n_tok * kvd * 4);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < n_tok; t++)
+        for (int h = 0; h < n_head; h++) {
+            int kh = h / (n_head / n_kv), nk = pos0 + t + 1;
+            double s[64], mx = -INFINITY, sum = 0;
+            for (int j = 0; j < nk; j++) {
+                double d = 0;
+                for (int i = 0; i < hd; i++)
+                    d += (double)x[(t * n_head + h) * hd + i] * kc[j * kvd + kh * hd + i];
+                s[j] = d * scale;
+                mx = fmax(mx, s[j]);
+            }
+            for (int j = 0; j < nk; j++)
+                sum += s[j] = exp(s[j] - mx);
+            for (int i = 0; i < hd; i++) {
+                double a = 0;
+                for (int j = 0; j < nk; j++)
+                    a += s[j] * vc[j * kvd + kh * hd + i];
+                r[(t * n_head + h) * hd + i] = a / sum;
+            }
+        }
+    err_clear(&e);
+    rc = rtc_kv_store(dk, dv, dkc, dvc, n_tok, kvd, dp, n_ctx, NULL, &e) ||
+         rtc_attention(dx, dkc, dvc, dy, n_tok, n_head, n_kv, hd, dp, n_ctx, scale, NULL, &e) ||
+         !sync_ok(&e);
+    down(y, dy, n_tok * n * 4);
+    m = rc ? INFINITY : max_rel(y, r, n_tok * n);
+    ok(m < 1e-5, "kv store + attention (GQA 8/2, pos %d..%d): max error %.2e %s", pos0, pos0 + n_tok - 1, m, e.msg);
+
+    /* swiglu */
+    for (int i = 0; i < n; i++)
+        r[i] = (double)x[i] / (1 + exp(-(double)x[i])) * x[n + i];
+    err_clear(&e);
+    rc = rtc_swiglu(dx, dx + n, dy, n, NULL, &e) || !sync_ok(&e);
+    down(y, dy, n * 4);
+    m = rc ? INFINITY : max_rel(y, r, n);
+    ok(m < 1e-6, "swiglu: max error %.2e %s", m, e.msg);
+
+    cudaFree(dx); cudaFree(dg); cudaFree(dy); cudaFree(dp);
+    cudaFree(dkc); cudaFree(dvc); cudaFree(dk); cudaFree(dv);
+    free(x); free(g); free(y); free(r); free(kc); free(vc);
+}
+
+int main(int argc, char **argv)
+{
+    const char *fx = argc > 1 ? argv[1] : getenv("APR_SHARED_FIXTURES");
+    char why[256] = "";
+    int n_dev = 0;
+    if (!fx || !*fx)
+        fx = "../shared/fixtures";
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    test_infra();
+    cu_device_count(&n_dev, why, sizeof why);
+    if (n_dev == 0) {
+        const char *dev_tests[] = { "device errors", "dequant", "fixtures", "get_rows", "gemv+gemm", "ops" };
+        for (size_t i = 0; i < sizeof dev_tests / sizeof dev_tests[0]; i++)
+            skip(dev_tests[i], why);
+    } else {
+        cublasHandle_t cublas = NULL;
+        test_device_errors(n_dev);
+        test_dequant_random();
+        test_fixtures(fx);
+        test_get_rows();
+        if (cublasCreate(&cublas) == CUBLAS_STATUS_SUCCESS) {
+            test_matmul(cublas);
+            cublasDestroy(cublas);
+        } else {
+            ok(0, "cublasCreate");
+        }
+        test_ops();
+    }
+    printf("cuda: %d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
+    return n_fail ? 1 : 0;
+}
