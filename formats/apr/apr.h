@@ -10,7 +10,9 @@
  * becomes a kv (dotted keys such as "tokenizer.vocabulary" stay literal keys), tensors
  * keep index order, shapes are outermost first (APR already is), stored_dtype is the
  * raw dtype byte (legacy 8/9 map to APR_Q4/APR_Q8).  The header CRC must match; a
- * footer CRC mismatch is only a note (apr_footer_crc_ok = 0), as the index stays usable.
+ * footer CRC mismatch or a truncated footer is only a note at open (apr_footer_crc_ok,
+ * below), as the index stays usable: a reader that uses the whole file calls
+ * apr_check_integrity (or opens with apr_read_opts.verify) to make either an error.
  */
 #ifndef APR_H
 #define APR_H
@@ -36,7 +38,14 @@ enum apr_flags {
     APR_FLAG_COLUMN_MAJOR = 1 << 11,  /* "forbidden" by aprender: refused */
 };
 
-/* Value of model.apr_footer_crc_ok when the footer was not checked (apr_read_opts). */
+/* Values of model.apr_footer_crc_ok. */
+#define APR_FOOTER_OK         1
+#define APR_FOOTER_MISMATCH   0
+/* The file ends before the end of the padded tensor data plus the 4-byte footer: it
+ * was cut anywhere in the padding or the footer after the last tensor.  (A file whose
+ * last 4 bytes checksum everything before them is OK even without the last padding.) */
+#define APR_FOOTER_TRUNCATED (-1)
+/* Not checked (apr_read_opts.skip_footer_crc, MODEL_OPEN_HEADER_ONLY). */
 #define APR_FOOTER_UNCHECKED (-2)
 
 /*
@@ -53,6 +62,8 @@ struct apr_read_opts {
     int skip_footer_crc;  /* leave apr_footer_crc_ok = APR_FOOTER_UNCHECKED: header-only cost */
     int skip_header_crc;  /* FUZZING ONLY: let mutated headers reach the index/JSON parsers;
                              apr_header_crc_ok then says whether it matched */
+    int verify;           /* 1: the open fails as apr_check_integrity does (a footer
+                             mismatch or truncation is an error, not a note) */
 };
 int apr_open_opts(struct model *m, const char *path, const struct apr_read_opts *o,
                   struct err *e);
@@ -60,10 +71,24 @@ int apr_open_mem_opts(struct model *m, const void *buf, size_t n, const char *na
                       const struct apr_read_opts *o, struct err *e);
 /*
  * Check the footer CRC of an opened APR model now (after skip_footer_crc); sets and
- * returns m->apr_footer_crc_ok (1 ok, 0 mismatch, -1 no footer) and adds the same note
- * apr_open would have.
+ * returns m->apr_footer_crc_ok (APR_FOOTER_OK, _MISMATCH or _TRUNCATED) and adds the
+ * same note apr_open would have.
  */
 int apr_footer_verify(struct model *m);
+/*
+ * Require the integrity of an opened model: for an APR file, its header CRC and its
+ * footer CRC (checked now when the open skipped it, which reads the whole file once).
+ * 0 when both match, and for any other format (nothing to check).  Otherwise -1 with
+ * ERR_FORMAT and a message naming the file and what failed:
+ *   "x.apr: corrupt APR file: footer checksum mismatch (stored 0x1234abcd): bytes before
+ *    it changed after the file was written at offset N"
+ *   "x.apr: truncated APR file: it ends at byte N, but the tensor data padded to 64
+ *    bytes ends at M and a 4-byte footer checksum follows it at offset N"
+ *   "x.apr: corrupt APR file: header checksum mismatch" (only after skip_header_crc)
+ * Every tool that reads a whole APR file (convert, hash, diff) calls it; a salvage
+ * option may turn the error into a warning (print e.msg and go on).
+ */
+int apr_check_integrity(struct model *m, struct err *e);
 
 /* The output stream a tensor_data producer writes to. */
 struct apr_out;

@@ -33,8 +33,9 @@
  * dtype's byte count for the shape, data inside the file; names strictly increasing
  * (sorted, hence unique); no overlapping data (model__check_tensors).  Misaligned
  * sections or tensors are accepted with a note, since data is located by offsets.
- * The footer CRC is checked last; a mismatch is a note, not an error (aprender and
- * realizar never check it and the index stays usable).
+ * The footer CRC is checked last; a mismatch or a truncated footer is a note, not an
+ * error (aprender and realizar never check it and the index stays usable), unless the
+ * caller asks for it (apr_read_opts.verify, apr_check_integrity).
  */
 #include "apr.h"
 
@@ -352,34 +353,21 @@ static int read_index(struct model *m, struct rd *fr, const struct apr_hdr *h, s
     return model__check_tensors(m, e);
 }
 
-int apr_footer_verify(struct model *m)
+/* CRC-32 of the first n bytes of f, in chunks; on a mapping, each chunk's pages are
+ * dropped once done so that the resident set stays small for multi-GB files (the
+ * mapping is private and never written, so the pages simply fault in again from the
+ * page cache if needed). */
+static uint32_t crc_prefix(const struct mfile *f, uint64_t n)
 {
-    const struct mfile *f = &m->files[0];
-    uint64_t end = m->data_off, n = f->size, done = 0;
     const uint64_t chunk = (uint64_t)64 << 20;
     long pg = sysconf(_SC_PAGESIZE);
-    uint32_t crc = 0, stored;
-    struct rd r;
+    uint64_t done = 0;
+    uint32_t crc = 0;
 
-    for (uint64_t i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].off + m->tensors[i].size > end)   /* no overflow: validated */
-            end = m->tensors[i].off + m->tensors[i].size;
-    if (end > n || n - end < APR_FOOTER_SIZE) {
-        m->apr_footer_crc_ok = -1;
-        model__note(m, "no footer checksum: the file ends %llu bytes after the last tensor",
-                    (unsigned long long)(n - end));
-        return -1;
-    }
-    rd_init(&r, f->data, n, f->path);
-    if (rd_seek(&r, n - APR_FOOTER_SIZE, "footer", NULL) || rd_u32(&r, &stored, "footer", NULL))
-        return m->apr_footer_crc_ok = -1;   /* unreachable: n - end >= 4 */
     if (f->mapped)
-        madvise((void *)f->data, (size_t)n, MADV_SEQUENTIAL);
-    /* Checksum in chunks; on a mapping, drop each chunk's pages once done so that the
-     * resident set stays small for multi-GB files (the mapping is private and never
-     * written, so the pages simply fault in again from the page cache if needed). */
-    while (done < n - APR_FOOTER_SIZE) {
-        uint64_t k = n - APR_FOOTER_SIZE - done;
+        madvise((void *)f->data, (size_t)f->size, MADV_SEQUENTIAL);
+    while (done < n) {
+        uint64_t k = n - done;
         if (k > chunk)
             k = chunk;
         if (f->mapped && pg > 0)
@@ -389,11 +377,96 @@ int apr_footer_verify(struct model *m)
             madvise((void *)(f->data + done), (size_t)k, MADV_DONTNEED);
         done += k;
     }
-    m->apr_footer_crc_ok = crc == stored;
-    if (crc != stored)
-        model__note(m, "footer checksum mismatch: stored 0x%08x, computed 0x%08x (the tensor "
-                    "index is still usable)", stored, crc);
-    return m->apr_footer_crc_ok;
+    return crc;
+}
+
+/* The offset where the footer belongs (see below); *rel_end = the furthest tensor end
+ * relative to data_off. */
+static uint64_t footer_at(const struct model *m, uint64_t *rel_end)
+{
+    uint64_t end = 0;
+
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[i];
+        /* no overflow: read_entry checked data_off + rel_off + size <= file size */
+        if (t->off + t->size - m->data_off > end)
+            end = t->off + t->size - m->data_off;
+    }
+    *rel_end = end;
+    return m->data_off + ((end + APR_ALIGN - 1) & ~(uint64_t)(APR_ALIGN - 1));
+}
+
+/*
+ * Where the footer must be: the data section holds every tensor padded to 64 bytes
+ * (offsets relative to data_off), so the footer starts at data_off + align64(the
+ * furthest tensor end) and the file is 4 bytes longer than that.  A file shorter than
+ * that lost its footer or part of the padding before it: it is truncated, unless its
+ * last 4 bytes still checksum everything before them (a writer that did not pad the
+ * last tensor), which is accepted with a note.
+ */
+int apr_footer_verify(struct model *m)
+{
+    const struct mfile *f = &m->files[0];
+    uint64_t rel_end = 0, padded, n = f->size;
+    uint32_t stored = 0, crc;
+    struct rd r;
+
+    padded = footer_at(m, &rel_end);
+    if (n - (m->data_off + rel_end) >= APR_FOOTER_SIZE) {
+        rd_init(&r, f->data, n, f->path);
+        if (rd_seek(&r, n - APR_FOOTER_SIZE, "footer", NULL) ||
+            rd_u32(&r, &stored, "footer", NULL))
+            return m->apr_footer_crc_ok = APR_FOOTER_TRUNCATED;   /* unreachable */
+        crc = crc_prefix(f, n - APR_FOOTER_SIZE);
+        if (crc == stored && n < padded + APR_FOOTER_SIZE) {
+            model__note(m, "the last tensor is not padded to 64 bytes before the footer");
+            return m->apr_footer_crc_ok = APR_FOOTER_OK;
+        }
+        if (n >= padded + APR_FOOTER_SIZE) {
+            if (n > padded + APR_FOOTER_SIZE)
+                model__note(m, "%llu unexpected bytes between the padded tensor data (ends at "
+                               "%llu) and the footer", (unsigned long long)(n - padded - 4),
+                            (unsigned long long)padded);
+            m->apr_footer_crc_ok = crc == stored;
+            if (crc != stored)
+                model__note(m, "footer checksum mismatch: stored 0x%08x, computed 0x%08x (the "
+                               "tensor index is still usable)", stored, crc);
+            return m->apr_footer_crc_ok;
+        }
+    }
+    model__note(m, "truncated: the file is %llu bytes, the padded tensor data and the footer "
+                   "checksum need %llu (the tensor data itself is complete)",
+                (unsigned long long)n, (unsigned long long)(padded + APR_FOOTER_SIZE));
+    return m->apr_footer_crc_ok = APR_FOOTER_TRUNCATED;
+}
+
+int apr_check_integrity(struct model *m, struct err *e)
+{
+    const char *p = m->files && m->n_files ? m->files[0].path : m->path;
+
+    if (m->format != MODEL_FMT_APR)
+        return 0;
+    if (!m->apr_header_crc_ok)
+        return ERR_OFF(e, ERR_FORMAT, APR_CRC_OFF,
+                       "%s: corrupt APR file: header checksum mismatch", p);
+    if (m->apr_footer_crc_ok == APR_FOOTER_UNCHECKED)
+        apr_footer_verify(m);
+    switch (m->apr_footer_crc_ok) {
+    case APR_FOOTER_OK:
+        return 0;
+    case APR_FOOTER_MISMATCH:
+        return ERR_OFF(e, ERR_FORMAT, m->files[0].size - APR_FOOTER_SIZE,
+                       "%s: corrupt APR file: footer checksum mismatch (stored 0x%08x): bytes "
+                       "before it changed after the file was written", p,
+                       le32(m->files[0].data + m->files[0].size - APR_FOOTER_SIZE));
+    default: {
+        uint64_t rel_end, padded = footer_at(m, &rel_end);
+        return ERR_OFF(e, ERR_FORMAT, m->files[0].size,
+                       "%s: truncated APR file: it ends at byte %llu, but the tensor data padded "
+                       "to 64 bytes ends at %llu and a 4-byte footer checksum follows it",
+                       p, (unsigned long long)m->files[0].size, (unsigned long long)padded);
+    }
+    }
 }
 
 static int parse(struct model *m, const struct apr_read_opts *o, struct err *e)
@@ -413,10 +486,12 @@ static int parse(struct model *m, const struct apr_read_opts *o, struct err *e)
     m->data_off = h.data_off;
     m->header_size = h.data_off;
     m->total_size = f->size;
-    if (o && o->skip_footer_crc)
+    if (o && o->skip_footer_crc && !o->verify)
         m->apr_footer_crc_ok = APR_FOOTER_UNCHECKED;
     else
         apr_footer_verify(m);
+    if (o && o->verify)
+        return apr_check_integrity(m, e);
     return 0;
 }
 

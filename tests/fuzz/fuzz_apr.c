@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct apr_read_opts deep = { 0, 1 };
+    struct apr_read_opts deep = { 0, 1, 0 };
     struct model m;
     struct aprt d;
     struct err e = ERR_INIT;

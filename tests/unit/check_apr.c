@@ -21,6 +21,7 @@
 #include "../../common/rd.h"
 #include "../../formats/apr/apr.h"
 #include "../../formats/apr/aprt.h"
+#include "../../formats/gguf/gguf.h"
 #include "../../formats/model_json.h"
 #include "tu.h"
 #include "../../common/banned.h"
@@ -869,7 +870,9 @@ START_TEST(test_truncate_everywhere)
             /* Only the footer (or the padding before it) is cut: the index is intact. */
             ck_assert_msg(n >= data_end, "length %zu accepted", n);
             ck_assert_int_ne(m.apr_footer_crc_ok, 1);
-            ck_assert(tu_has_note(&m, "footer checksum") || tu_has_note(&m, "no footer"));
+            /* Cut anywhere after the last tensor's bytes: truncated, never "mismatch". */
+            ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_TRUNCATED);
+            ck_assert(tu_has_note(&m, "truncated"));
             ck_assert_uint_eq(m.n_tensors, 3);
             ck_assert_mem_eq(m.tensors[2].data, small_c, 18);
             model_close(&m);
@@ -890,7 +893,7 @@ START_TEST(test_header_flips)
 {
     static const uint8_t masks[] = { 0x01, 0x80, 0xff };
     struct buf b = small_file();
-    struct apr_read_opts skip = { 0, 1 };
+    struct apr_read_opts skip = { 0, 1, 0 };
 
     for (size_t i = 0; i < 64; i++)
         for (size_t k = 0; k < sizeof masks; k++) {
@@ -1008,19 +1011,116 @@ START_TEST(test_footer_mismatch)
     /* No footer at all: the file ends at the last tensor's bytes. */
     b.n = DATA_END;
     open_ok(&m, &b);
-    ck_assert_int_eq(m.apr_footer_crc_ok, -1);
-    ck_assert(tu_has_note(&m, "no footer checksum"));
+    ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_TRUNCATED);
+    ck_assert(tu_has_note(&m, "truncated"));
     model_close(&m);
 
     /* Skipping the footer check leaves it unchecked; apr_footer_verify does it later. */
     {
-        struct apr_read_opts o = { 1, 0 };
+        struct apr_read_opts o = { 1, 0, 0 };
         struct err e = ERR_INIT;
         b.n = SMALL_N;
         ck_assert_int_eq(apr_open_mem_opts(&m, b.p, b.n, "x", &o, &e), 0);
         ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_UNCHECKED);
         ck_assert_int_eq(apr_footer_verify(&m), 1);
         ck_assert_int_eq(m.apr_footer_crc_ok, 1);
+        model_close(&m);
+    }
+    free(b.p);
+}
+END_TEST
+
+/* apr_check_integrity: what a whole-file reader requires (header CRC, footer CRC, the
+ * footer present after the padded data), and apr_read_opts.verify, which makes the open
+ * itself fail. */
+static void integrity_fails(struct model *m, const char *want)
+{
+    struct err e = ERR_INIT;
+    ck_assert_int_eq(apr_check_integrity(m, &e), -1);
+    ck_assert_int_eq(e.code, ERR_FORMAT);
+    ck_assert_msg(strncmp(e.msg, "mem.apr: ", 9) == 0, "%s", e.msg);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "want '%s' in: %s", want, e.msg);
+}
+
+START_TEST(test_integrity)
+{
+    struct buf b = small_file();
+    struct apr_read_opts vo = { 0, 0, 1 }, ho = { 1, 0, 0 };
+    struct err e = ERR_INIT;
+    struct model m;
+
+    /* A good file passes; so does a model of another format (nothing to check). */
+    open_ok(&m, &b);
+    ck_assert_int_eq(apr_check_integrity(&m, &e), 0);
+    model_close(&m);
+    ck_assert_int_eq(apr_open_mem_opts(&m, b.p, b.n, "mem.apr", &vo, &e), 0);
+    model_close(&m);
+    {
+        static const uint8_t g[24] = { 'G', 'G', 'U', 'F', 3 };
+        ck_assert_int_eq(gguf_open_mem(&m, g, sizeof g, "x.gguf", &e), 0);
+        ck_assert_int_eq(apr_check_integrity(&m, &e), 0);
+        model_close(&m);
+    }
+
+    /* One flipped data byte: the open notes it, the integrity check fails, and so does
+     * an open with verify (naming the file and the footer). */
+    b.p[DATA + 64] ^= 0x55;
+    open_ok(&m, &b);
+    ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_MISMATCH);
+    integrity_fails(&m, "corrupt APR file: footer checksum mismatch");
+    model_close(&m);
+    ck_assert_int_eq(apr_open_mem_opts(&m, b.p, b.n, "mem.apr", &vo, &e), -1);
+    ck_assert_msg(strstr(e.msg, "mem.apr: corrupt APR file: footer checksum mismatch") != NULL,
+                  "%s", e.msg);
+    ck_assert_uint_eq(m.n_tensors, 0);   /* closed */
+    /* A header-only open checks the footer when asked. */
+    ck_assert_int_eq(apr_open_mem_opts(&m, b.p, b.n, "mem.apr", &ho, &e), 0);
+    ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_UNCHECKED);
+    integrity_fails(&m, "footer checksum mismatch");
+    ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_MISMATCH);
+    model_close(&m);
+    b.p[DATA + 64] ^= 0x55;
+
+    /* Cut anywhere in the padding or the footer: truncated, an error for the check. */
+    for (size_t n = DATA_END; n < SMALL_N; n++) {
+        struct buf c = { b.p, n };
+        open_ok(&m, &c);
+        ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_TRUNCATED);
+        integrity_fails(&m, "truncated APR file");
+        model_close(&m);
+    }
+
+    /* A writer that did not pad the last tensor but wrote a good footer is fine. */
+    {
+        struct buf c = { malloc(DATA_END + 4), DATA_END + 4 };
+        memcpy(c.p, b.p, DATA_END);
+        fix_crcs(&c);
+        open_ok(&m, &c);
+        ck_assert_int_eq(m.apr_footer_crc_ok, APR_FOOTER_OK);
+        ck_assert(tu_has_note(&m, "not padded"));
+        ck_assert_int_eq(apr_check_integrity(&m, &e), 0);
+        model_close(&m);
+        free(c.p);
+    }
+
+    /* Bytes appended after the footer: the footer moved, the checksum no longer matches. */
+    {
+        struct buf c = { malloc(SMALL_N + 8), SMALL_N + 8 };
+        memcpy(c.p, b.p, SMALL_N);
+        memset(c.p + SMALL_N, 0, 8);
+        open_ok(&m, &c);
+        ck_assert(tu_has_note(&m, "unexpected bytes"));
+        integrity_fails(&m, "footer checksum mismatch");
+        model_close(&m);
+        free(c.p);
+    }
+
+    /* The header CRC (only reachable with the fuzzing option). */
+    {
+        struct apr_read_opts fo = { 0, 1, 0 };
+        b.p[44] ^= 1;   /* a reserved byte: covered by the header CRC only */
+        ck_assert_int_eq(apr_open_mem_opts(&m, b.p, b.n, "mem.apr", &fo, &e), 0);
+        integrity_fails(&m, "header checksum mismatch");
         model_close(&m);
     }
     free(b.p);
@@ -1449,6 +1549,7 @@ Suite *apr_suite(void)
     tcase_add_test(tc, test_legacy);
     tcase_add_test(tc, test_legacy_q8);
     tcase_add_test(tc, test_footer_mismatch);
+    tcase_add_test(tc, test_integrity);
     tcase_add_test(tc, test_offsets_unordered);
     tcase_add_test(tc, test_open_errors);
     tcase_add_test(tc, test_write_refusals);
