@@ -136,7 +136,7 @@ static const char *footer_state(const struct model *m)
     switch (m->apr_footer_crc_ok) {
     case 1:  return "ok";
     case 0:  return "MISMATCH";
-    case -1: return "absent";
+    case -1: return "TRUNCATED (the file ends before its footer checksum)";
     default: return "not checked (file over 1 GiB: inspect reads headers only)";
     }
 }
