@@ -16,7 +16,8 @@
  *   - file >= 8 bytes; N <= 100,000,000 (ERR_LIMIT); 8 + N <= file size;
  *   - the header, after optional JSON whitespace, starts with '{' and is one complete,
  *     valid JSON object (json_parse: UTF-8, escapes, literals, numbers, no duplicate
- *     keys, nothing but whitespace after it);
+ *     keys), followed by nothing but whitespace: other bytes after it (NUL padding, a
+ *     stray '}') are reported with the offset of the first one (check_trailing);
  *   - "__metadata__" (at most once) is an object of strings with unique keys;
  *   - every other key is a tensor: an object with a known "dtype" string, a "shape"
  *     array of exact non-negative integers < 2^63 (at most MODEL_MAX_DIMS of them,
@@ -502,6 +503,56 @@ static int ent_cmp(const void *a, const void *b)
     return (x->hidx > y->hidx) - (x->hidx < y->hidx);
 }
 
+/*
+ * Bytes after the header's JSON object: the header may only be padded with JSON
+ * whitespace (spaces, as the Rust writer pads).  The end of the object is found by
+ * matching braces outside strings (the JSON parser checks everything else), so that
+ * NUL padding, a second object or a stray '}' are reported as what they are, at the
+ * offset of the first such byte.  An object that never closes, or one that is not valid
+ * JSON up to its closing brace, is left to the parser.
+ */
+static int check_trailing(const char *fn, const uint8_t *hdr, uint64_t hlen, uint64_t i0,
+                          struct err *e)
+{
+    uint64_t depth = 0, i, j;
+    int in_str = 0;
+
+    for (i = i0; i < hlen; i++) {
+        uint8_t ch = hdr[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if ((ch == '}' || ch == ']') && --depth == 0) {
+            break;
+        }
+    }
+    if (i >= hlen)
+        return 0;
+    for (j = i + 1; j < hlen && is_ws(hdr[j]); j++)
+        ;
+    if (j == hlen)
+        return 0;
+    {   /* Only when what precedes is a valid object; else the parser names the error. */
+        struct json_doc d;
+        struct err pe = ERR_INIT;
+        if (json_parse(&d, (const char *)hdr, (size_t)(i + 1), 8, fn, &pe))
+            return 0;
+        json_release(&d);
+    }
+    return ERR_OFF(e, ERR_FORMAT, 8 + j,
+                   "%s: %llu trailing byte%s after the header's JSON object (it ends at offset "
+                   "%llu; the header, %llu bytes, may only be padded with spaces): first byte "
+                   "0x%02x", fn, (unsigned long long)(hlen - j), hlen - j == 1 ? "" : "s",
+                   (unsigned long long)(8 + i + 1),
+                   (unsigned long long)hlen, hdr[j]);
+}
+
 /* Parse and validate m->files[fi]; append its tensors to m in file order. */
 static int parse_file(struct st_ctx *c, uint32_t fi, struct err *e)
 {
@@ -538,6 +589,8 @@ static int parse_file(struct st_ctx *c, uint32_t fi, struct err *e)
     if (i0 == hlen || hdr[i0] != '{')
         return ERR_OFF(e, ERR_FORMAT, 8 + i0, "%s: header is not a JSON object (%s)", fn,
                        i0 == hlen ? "empty" : "does not start with '{'");
+    if (check_trailing(fn, hdr, hlen, i0, e))
+        return -1;
     if (json_parse(&d, (const char *)hdr, (size_t)hlen, 8, fn, e))
         return -1;
     if (!json_is(&d, 0, JSMN_OBJECT)) {

@@ -716,8 +716,23 @@ static const struct bad bads[] = {
     { "not JSON 2", "{nope}", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "invalid JSON" },
     { "first byte not {", "[\"a\"]", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "does not start with '{'" },
     { "first byte x", "x{}", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "does not start with '{'" },
-    { "trailing garbage", "{} x", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "invalid JSON" },
-    { "trailing string", "{} \"x\"", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "trailing characters" },
+    /* bytes after the header's object: named as such, at the offset of the first one */
+    { "trailing garbage", "{} x", 0, UINT64_MAX, 0, 0, ERR_FORMAT,
+      "1 trailing byte after the header's JSON object (it ends at offset 10; the header, 4 "
+      "bytes, may only be padded with spaces): first byte 0x78 at offset 11" },
+    { "trailing string", "{} \"x\"", 0, UINT64_MAX, 0, 0, ERR_FORMAT,
+      "3 trailing bytes after the header's JSON object (it ends at offset 10; the header, 6 "
+      "bytes, may only be padded with spaces): first byte 0x22 at offset 11" },
+    { "NUL padding", "{\"a\":" T("U8", "[1]", 0, 1) "}\0\0\0", 56, UINT64_MAX, 1, 0, ERR_FORMAT,
+      "3 trailing bytes after the header's JSON object (it ends at offset 61; the header, 56 "
+      "bytes, may only be padded with spaces): first byte 0x00 at offset 61" },
+    { "stray brace", "{\"a\":" T("U8", "[1]", 0, 1) "}  }", 0, UINT64_MAX, 1, 0, ERR_FORMAT,
+      "1 trailing byte after the header's JSON object (it ends at offset 61; the header, 56 "
+      "bytes, may only be padded with spaces): first byte 0x7d at offset 63" },
+    { "stray bracket", "{\"a\":\"}\"}]", 0, UINT64_MAX, 0, 0, ERR_FORMAT,
+      "first byte 0x5d at offset 17" },
+    { "unclosed, then brace", "{\"a\":{}", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "invalid JSON" },
+    { "invalid before brace", "{\"a\" 1}}", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "invalid JSON" },
     { "key without value", "{\"a\":" T("U8", "[1]", 0, 1) ",\"b\"}", 0, UINT64_MAX, 1, 0,
       ERR_FORMAT, "object key without a value" },
     { "missing comma", "{\"a\":{\"dtype\":\"U8\" \"shape\":[1],\"data_offsets\":[0,1]}}", 0,
@@ -726,8 +741,12 @@ static const struct bad bads[] = {
       "invalid JSON: expected a value" },
     { "trailing comma", "{\"a\":" T("U8", "[1]", 0, 1) ",}", 0, UINT64_MAX, 1, 0, ERR_FORMAT,
       "invalid JSON" },
-    { "two objects", "{}{}", 0, UINT64_MAX, 0, 0, ERR_FORMAT, "invalid JSON" },
-    { "NUL in header", "{}\0 ", 4, UINT64_MAX, 0, 0, ERR_FORMAT, "NUL byte" },
+    { "two objects", "{}{}", 0, UINT64_MAX, 0, 0, ERR_FORMAT,
+      "2 trailing bytes after the header's JSON object (it ends at offset 10; the header, 4 "
+      "bytes, may only be padded with spaces): first byte 0x7b at offset 10" },
+    { "NUL in header", "{\"\0\":1}", 7, UINT64_MAX, 0, 0, ERR_FORMAT, "NUL byte" },
+    { "NUL after header", "{}\0 ", 4, UINT64_MAX, 0, 0, ERR_FORMAT,
+      "first byte 0x00 at offset 10" },
     { "bad UTF-8 in name", "{\"\xff\":" T("U8", "[1]", 0, 1) "}", 0, UINT64_MAX, 1, 0, ERR_FORMAT,
       "invalid UTF-8" },
     { "unknown dtype", "{\"a\":" T("F31", "[1]", 0, 4) "}", 0, UINT64_MAX, 4, 0, ERR_FORMAT,
