@@ -23,6 +23,16 @@
  * ERR_UNSUPPORTED for big-endian files, versions > 3 and unknown tensor types).
  */
 int gguf_open(struct model *m, const char *path, struct err *e);
+/*
+ * Split sets (gguf_split.c): gguf_open on the first part of a llama.cpp gguf-split set
+ * (model-00001-of-00003.gguf with split.no 0 and split.count 3) reads every part as one
+ * model: tensors of part i+1 have file = i (m->files[i] is that part), the keys are the
+ * first part's without split.no / split.count / split.tensors.count, and the parts are
+ * checked against each other (numbering, counts, every part present, unique names).
+ * A later part opened alone keeps its split keys and gets a note naming the first part.
+ * gguf_open_single reads exactly one file, whatever its split keys say.
+ */
+int gguf_open_single(struct model *m, const char *path, struct err *e);
 /* The same over a caller-owned buffer (tests, fuzzers); buf must outlive m.  name
  * (or "<memory>") is used in messages. */
 int gguf_open_mem(struct model *m, const void *buf, size_t n, const char *name, struct err *e);

@@ -597,7 +597,7 @@ static int open_common(struct model *m, struct err *e)
     return 0;
 }
 
-int gguf_open(struct model *m, const char *path, struct err *e)
+int gguf_open_single(struct model *m, const char *path, struct err *e)
 {
     if (model__init_file(m, MODEL_FMT_GGUF, path, NULL, 0, e))
         return -1;

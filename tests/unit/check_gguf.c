@@ -1433,6 +1433,183 @@ START_TEST(test_write_back_identical)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ split sets */
+
+/* Part `no` (from 0) of a split set, as llama-gguf-split writes it: the model's keys in
+ * the first part only, then split.no (UINT16), split.count (UINT16), split.tensors.count
+ * (INT32); its tensors are F32 [4], each filled from a seed drawn from its name.  A
+ * count < 0 writes no split keys (the unsplit reference).  extra: a key of its own. */
+static void write_part(const char *path, int no, int count, int total, const char *names,
+                       const char *extra)
+{
+    static const int64_t shape[1] = { 4 };
+    struct model m;
+    struct err e = ERR_INIT;
+
+    ck_assert_int_eq(fx_init(&m, path, &e), 0);
+    if (no == 0) {
+        fx_str(&m, "general.architecture", "llama", &e);
+        fx_str(&m, "general.name", "split test", &e);
+        fx_uint(&m, "llama.block_count", MV_U32, 1, &e);
+    }
+    if (count >= 0) {
+        fx_uint(&m, "split.no", MV_U16, (uint64_t)no, &e);
+        fx_uint(&m, "split.count", MV_U16, (uint64_t)count, &e);
+        fx_int(&m, "split.tensors.count", MV_I32, total, &e);
+    }
+    if (extra)
+        fx_str(&m, extra, "x", &e);
+    for (const char *c = names; *c; c++) {
+        char nm[2] = { *c, 0 };
+        uint8_t *d = fx_tensor(&m, nm, DT_F32, 1, shape, &e);
+        if (d)
+            fx_fill_f32(d, 4, (uint32_t)*c, 0.0f, 1.0f);
+    }
+    ck_assert_msg(err_ok(&e), "build %s: %s", path, e.msg);
+    ck_assert_msg(gguf_write(&m, path, NULL, &e) == 0, "write %s: %s", path, e.msg);
+    model_close(&m);
+}
+
+/* "dir/m-0000N-of-0000C.gguf" in a static buffer ring (3 slots). */
+static const char *part_path(const char *dir, int n, int c)
+{
+    static char buf[3][512];
+    static int k;
+    char *b = buf[k++ % 3];
+    snprintf(b, sizeof buf[0], "%s/m-%05d-of-%05d.gguf", dir, n, c);
+    return b;
+}
+
+static void open_fails(const char *path, const char *want)
+{
+    struct model m;
+    struct err e = ERR_INIT;
+    memset(&m, 0x5A, sizeof m);
+    ck_assert_msg(model_open(&m, path, &e) != 0, "%s opened", path);
+    ck_assert_int_eq(m.n_tensors, 0);
+    ck_assert_msg(strstr(e.msg, want) != NULL, "want '%s' in: %s", want, e.msg);
+}
+
+START_TEST(test_split_set)
+{
+    char *dir = tu_tmpdir_new("check_gguf"), *whole = tu_path(dir, "whole.gguf");
+    struct model m, w;
+    struct err e = ERR_INIT;
+    static const uint32_t want_file[4] = { 0, 1, 1, 2 };
+    uint64_t sizes = 0;
+
+    write_part(whole, 0, -1, 0, "abcd", NULL);
+    write_part(part_path(dir, 1, 3), 0, 3, 4, "a", NULL);
+    write_part(part_path(dir, 2, 3), 1, 3, 4, "bc", "general.extra");
+    write_part(part_path(dir, 3, 3), 2, 3, 4, "d", NULL);
+    ck_assert_msg(model_open(&w, whole, &e) == 0, "%s", e.msg);
+
+    /* The first part reads the whole set as one model, equal to the unsplit file. */
+    ck_assert_msg(model_open(&m, part_path(dir, 1, 3), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_files, 3);
+    ck_assert_uint_eq(m.n_tensors, 4);
+    for (uint64_t i = 0; i < 4; i++) {
+        ck_assert(slice_eq(m.tensors[i].name, w.tensors[i].name));
+        ck_assert_uint_eq(m.tensors[i].file, want_file[i]);
+        ck_assert_uint_eq(m.tensors[i].size, 16);
+        ck_assert_mem_eq(m.tensors[i].data, w.tensors[i].data, 16);
+        ck_assert_mem_eq(m.tensors[i].data, m.files[m.tensors[i].file].data + m.tensors[i].off,
+                         16);
+    }
+    ck_assert_uint_eq(m.n_kv, w.n_kv);   /* no split.* keys: the container is not the model */
+    for (uint64_t i = 0; i < m.n_kv; i++) {
+        ck_assert(slice_eq(m.kv[i].key, w.kv[i].key));
+        ck_assert(val_eq(&m.kv[i].val, &w.kv[i].val));
+    }
+    ck_assert_ptr_null(model_kv_find(&m, "split.count"));
+    for (uint32_t i = 0; i < 3; i++)
+        sizes += m.files[i].size;
+    ck_assert_uint_eq(m.total_size, sizes);
+    ck_assert(tu_has_note(&m, "part 2 ("));   /* its extra key is ignored, said so */
+    model_close(&m);
+
+    /* A later part alone: read as it is, with a note naming the first part. */
+    ck_assert_msg(model_open(&m, part_path(dir, 2, 3), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_files, 1);
+    ck_assert_uint_eq(m.n_tensors, 2);
+    ck_assert(tu_has_note(&m, "part 2 of 3 of a split GGUF set"));
+    ck_assert(tu_has_note(&m, "-00001-of-00003.gguf"));
+    ck_assert_ptr_nonnull(model_kv_find(&m, "split.no"));
+    model_close(&m);
+    /* gguf_open_single reads one file whatever it says. */
+    ck_assert_msg(gguf_open_single(&m, part_path(dir, 1, 3), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_tensors, 1);
+    ck_assert_ptr_nonnull(model_kv_find(&m, "split.count"));
+    model_close(&m);
+
+    /* Broken sets fail, naming the part and what is wrong. */
+    write_part(part_path(dir, 3, 3), 1, 3, 4, "d", NULL);
+    open_fails(part_path(dir, 1, 3), "m-00003-of-00003.gguf: split.no is 1, but this is part 3");
+    write_part(part_path(dir, 3, 3), 2, 4, 4, "d", NULL);
+    open_fails(part_path(dir, 1, 3), "split.count is 4, the first part");
+    write_part(part_path(dir, 3, 3), 2, 3, 5, "d", NULL);
+    open_fails(part_path(dir, 1, 3), "split.tensors.count is 5, the first part");
+    write_part(part_path(dir, 3, 3), 2, 3, 4, "a", NULL);
+    open_fails(part_path(dir, 1, 3), "duplicate tensor name 'a'");
+    write_part(part_path(dir, 2, 3), 1, 3, 5, "bc", NULL);
+    write_part(part_path(dir, 1, 3), 0, 3, 5, "a", NULL);
+    write_part(part_path(dir, 3, 3), 2, 3, 5, "d", NULL);
+    open_fails(part_path(dir, 1, 3), "split.tensors.count is 5, but the 3 parts hold 4 tensors");
+    ck_assert_int_eq(unlink(part_path(dir, 3, 3)), 0);
+    open_fails(part_path(dir, 1, 3), "part 3 of 3 of the split set: cannot open");
+    open_fails(part_path(dir, 1, 3), "m-00003-of-00003.gguf");
+    write_part(part_path(dir, 3, 3), 2, -1, 0, "d", NULL);   /* no split keys at all */
+    open_fails(part_path(dir, 1, 3), "has no 'split.no' key");
+    {   /* the first part renamed: the others cannot be found */
+        char *x = tu_path(dir, "renamed.gguf");
+        write_part(x, 0, 3, 5, "a", NULL);
+        open_fails(x, "does not end in -00001-of-00003.gguf");
+        write_part(part_path(dir, 1, 2), 0, 3, 5, "a", NULL);
+        open_fails(part_path(dir, 1, 2), "does not end in -00001-of-00003.gguf");
+        free(x);
+    }
+    {   /* split keys of the wrong type or range */
+        struct model b;
+        char *x = tu_path(dir, "bad-00001-of-00002.gguf");
+        ck_assert_int_eq(fx_init(&b, x, &e), 0);
+        fx_str(&b, "split.count", "2", &e);
+        fx_uint(&b, "split.no", MV_U16, 0, &e);
+        ck_assert_int_eq(gguf_write(&b, x, NULL, &e), 0);
+        model_close(&b);
+        open_fails(x, "key 'split.count' is STRING, not a non-negative integer");
+        ck_assert_int_eq(fx_init(&b, x, &e), 0);
+        fx_uint(&b, "split.count", MV_U16, 2, &e);
+        fx_uint(&b, "split.no", MV_U16, 2, &e);
+        ck_assert_int_eq(gguf_write(&b, x, NULL, &e), 0);
+        model_close(&b);
+        open_fails(x, "split.no 2 and split.count 2 do not describe a part");
+        free(x);
+    }
+
+    /* A first part without tensors (gguf-split --no-tensor-first-split), and a set of one. */
+    write_part(part_path(dir, 1, 2), 0, 2, 2, "", NULL);
+    {
+        char *p2 = strdup(part_path(dir, 2, 2));
+        write_part(p2, 1, 2, 2, "xy", NULL);
+        free(p2);
+    }
+    ck_assert_msg(model_open(&m, part_path(dir, 1, 2), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_tensors, 2);
+    ck_assert_uint_eq(m.tensors[0].file, 1);
+    ck_assert_uint_eq(m.n_kv, 3);
+    model_close(&m);
+    write_part(part_path(dir, 1, 1), 0, 1, 1, "a", NULL);
+    ck_assert_msg(model_open(&m, part_path(dir, 1, 1), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_files, 1);
+    ck_assert_ptr_null(model_kv_find(&m, "split.no"));
+    model_close(&m);
+
+    model_close(&w);
+    free(whole);
+    tu_tmpdir_free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 Suite *gguf_suite(void)
@@ -1462,6 +1639,7 @@ Suite *gguf_suite(void)
     tcase_add_test(tc, test_small_files);
     tcase_add_test(tc, test_small_v1);
     tcase_add_test(tc, test_demo_model);
+    tcase_add_test(tc, test_split_set);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("robust");
