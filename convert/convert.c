@@ -4,11 +4,11 @@
  * Pipeline (one function per step, all driven by convert_run):
  *
  *   model_open(in)                      the one model view; format detected by content
- *   canon_kv()                          the source metadata as GGUF-style typed keys
+ *   meta_from_model()                   the source metadata as GGUF-style typed keys
  *                                       (+ hf.config.*, safetensors.metadata.*), the
- *                                       "canonical list"; from APR: restored exactly
- *                                       from the apr_tools.kv namespace when present,
- *                                       else synthesized from aprender's keys
+ *                                       "canonical list" (formats/meta.h); from APR:
+ *                                       restored exactly from the apr_tools.kv namespace
+ *                                       when present, else synthesized from aprender's keys
  *   plan_tensors()                      per tensor: target name, Q/K permutation,
  *                                       target dtype and why (widened, converted)
  *   meta_gguf() / meta_st() / meta_apr() the target's metadata from the canonical list
@@ -95,12 +95,12 @@
 #include "../formats/apr/apr.h"
 #include "../formats/gguf/gguf.h"
 #include "../formats/model.h"
+#include "../formats/meta.h"
 #include "../formats/model_json.h"
 #include "../formats/names.h"
 #include "../formats/safetensors/st.h"
 #include "../common/banned.h"
 
-#define NS_KEY      "apr_tools.kv"
 #define NARROW_KEY  "apr_tools.narrowed"
 #define EXT_KEY     "apr_tools.dtype_ext"
 #define EXT_VALUE   "ggml+192"
@@ -172,10 +172,7 @@ struct cv {
     struct model      src;
     struct model      out_m;      /* the output view (arena, kv, tensors) */
     uint8_t          *kv_own;     /* per out_m.kv: 1 when the value's arrays are ours */
-    struct model_kv  *ck;         /* the canonical list */
-    uint8_t          *ck_own;
-    uint64_t          n_ck, cap_ck;
-    char              arch[64];
+    struct meta       ck;         /* the canonical list (formats/meta.h) */
     struct tplan     *tp;
     uint64_t          n_tp;
     int               dtype_req;  /* --dtype, or -1 for keep */
@@ -224,680 +221,10 @@ static void note(const struct cv *c, const char *fmt, ...)
     fputc('\n', c->o->diag);
 }
 
-/* ---- values: free what we allocated (mirrors model.c's rules) */
-
-static void val_free(struct model_val *v)
-{
-    if (v->type == MV_ARR) {
-        free(v->v.arr.strs);
-        if (v->v.arr.items) {
-            for (uint64_t i = 0; i < v->v.arr.n; i++)
-                val_free(&v->v.arr.items[i]);
-            free(v->v.arr.items);
-        }
-    } else if (v->type == MV_OBJ) {
-        for (uint64_t i = 0; i < v->v.obj.n; i++)
-            val_free(&v->v.obj.kv[i].val);
-        free(v->v.obj.kv);
-    }
-}
-
-/* ---- the canonical list */
-
-static int ck_push(struct cv *c, struct slice key, const struct model_val *v, int own,
-                   struct err *e)
-{
-    if (c->n_ck == c->cap_ck) {
-        uint64_t nc = c->cap_ck ? c->cap_ck * 2 : 64;
-        struct model_kv *k = realloc(c->ck, nc * sizeof *k);
-        uint8_t *o = k ? realloc(c->ck_own, nc) : NULL;
-        if (!k || !o) {
-            if (k)
-                c->ck = k;
-            return ERR(e, ERR_NOMEM, "out of memory");
-        }
-        c->ck = k;
-        c->ck_own = o;
-        c->cap_ck = nc;
-    }
-    memset(&c->ck[c->n_ck], 0, sizeof c->ck[c->n_ck]);
-    c->ck[c->n_ck].key = key;
-    c->ck[c->n_ck].val = *v;
-    c->ck_own[c->n_ck] = (uint8_t)own;
-    c->n_ck++;
-    return 0;
-}
-
-static const struct model_kv *ck_find(const struct cv *c, const char *key)
-{
-    for (uint64_t i = 0; i < c->n_ck; i++)
-        if (slice_eq_cstr(c->ck[i].key, key))
-            return &c->ck[i];
-    return NULL;
-}
-
-static int ck_u64(const struct cv *c, const char *key, uint64_t *v)
-{
-    const struct model_kv *kv = ck_find(c, key);
-    if (!kv)
-        return -1;
-    switch (kv->val.type) {
-    case MV_U8: case MV_U16: case MV_U32: case MV_U64: case MV_BOOL:
-        *v = kv->val.v.u;
-        return 0;
-    case MV_I8: case MV_I16: case MV_I32: case MV_I64:
-        if (kv->val.v.i < 0)
-            return -1;
-        *v = (uint64_t)kv->val.v.i;
-        return 0;
-    case MV_F64:
-        if (kv->val.v.f >= 0 && kv->val.v.f < 1e18 && kv->val.v.f == floor(kv->val.v.f)) {
-            *v = (uint64_t)kv->val.v.f;
-            return 0;
-        }
-        return -1;
-    default:
-        return -1;
-    }
-}
-
-static int ck_f64(const struct cv *c, const char *key, double *v)
-{
-    const struct model_kv *kv = ck_find(c, key);
-    uint64_t u;
-    if (kv && (kv->val.type == MV_F32 || kv->val.type == MV_F64)) {
-        *v = kv->val.v.f;
-        return 0;
-    }
-    if (ck_u64(c, key, &u) == 0) {
-        *v = (double)u;
-        return 0;
-    }
-    return -1;
-}
-
-static int ck_str(const struct cv *c, const char *key, struct slice *s)
-{
-    const struct model_kv *kv = ck_find(c, key);
-    if (!kv || kv->val.type != MV_STR)
-        return -1;
-    *s = kv->val.v.s;
-    return 0;
-}
-
-/* "{arch}.<rest>" */
-static const char *akey(const struct cv *c, const char *rest, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s.%s", c->arch, rest);
-    return buf;
-}
-
-static int ck_au64(const struct cv *c, const char *rest, uint64_t *v)
-{
-    char b[160];
-    return ck_u64(c, akey(c, rest, b, sizeof b), v);
-}
-
-static int ck_af64(const struct cv *c, const char *rest, double *v)
-{
-    char b[160];
-    return ck_f64(c, akey(c, rest, b, sizeof b), v);
-}
-
-/* Arena copy of a C string as a slice. */
+/* Arena copy of a C string as a slice (keys of the output view). */
 static int kstr(struct cv *c, const char *s, struct slice *out, struct err *e)
 {
     return model__strdup(&c->out_m, s, strlen(s), out, e);
-}
-
-static int ck_add_u(struct cv *c, const char *key, enum model_vtype t, uint64_t u, struct err *e)
-{
-    struct model_val v = { .type = t };
-    struct slice k;
-    v.v.u = u;
-    return kstr(c, key, &k, e) || ck_push(c, k, &v, 0, e);
-}
-
-static int ck_add_f32(struct cv *c, const char *key, double f, struct err *e)
-{
-    struct model_val v = { .type = MV_F32 };
-    struct slice k;
-    v.v.f = (double)(float)f;
-    return kstr(c, key, &k, e) || ck_push(c, k, &v, 0, e);
-}
-
-static int ck_add_str(struct cv *c, const char *key, struct slice s, struct err *e)
-{
-    struct model_val v = { .type = MV_STR };
-    struct slice k;
-    v.v.s = s;
-    return kstr(c, key, &k, e) || ck_push(c, k, &v, 0, e);
-}
-
-/* ---- the namespace: decoding (APR source) */
-
-static enum model_vtype vtype_parse(struct slice s)
-{
-    for (int t = 0; t < MV_COUNT; t++)
-        if (slice_eq_cstr(s, model_vtype_name((enum model_vtype)t)))
-            return (enum model_vtype)t;
-    return MV_COUNT;
-}
-
-static const struct model_val *obj_get(const struct model_val *o, const char *key)
-{
-    if (o->type != MV_OBJ)
-        return NULL;
-    for (uint64_t i = 0; i < o->v.obj.n; i++)
-        if (slice_eq_cstr(o->v.obj.kv[i].key, key))
-            return &o->v.obj.kv[i].val;
-    return NULL;
-}
-
-/* A JSON number/string of the APR metadata as a double ("nan", "inf", "-inf" too). */
-static int num_f64(const struct model_val *v, double *f)
-{
-    switch (v->type) {
-    case MV_F32: case MV_F64: *f = v->v.f; return 0;
-    case MV_U8: case MV_U16: case MV_U32: case MV_U64: *f = (double)v->v.u; return 0;
-    case MV_I8: case MV_I16: case MV_I32: case MV_I64: *f = (double)v->v.i; return 0;
-    case MV_STR:
-        if (slice_eq_cstr(v->v.s, "nan")) { *f = NAN; return 0; }
-        if (slice_eq_cstr(v->v.s, "inf")) { *f = INFINITY; return 0; }
-        if (slice_eq_cstr(v->v.s, "-inf")) { *f = -INFINITY; return 0; }
-        return -1;
-    default:
-        return -1;
-    }
-}
-
-static int num_int(const struct model_val *v, enum model_vtype t, uint64_t *u)
-{
-    static const uint64_t umax[] = { [MV_U8] = 0xff, [MV_U16] = 0xffff,
-                                     [MV_U32] = 0xffffffffu, [MV_U64] = UINT64_MAX,
-                                     [MV_BOOL] = 1 };
-    static const int64_t imin[] = { [MV_I8] = INT8_MIN, [MV_I16] = INT16_MIN,
-                                    [MV_I32] = INT32_MIN, [MV_I64] = INT64_MIN };
-    static const int64_t imax[] = { [MV_I8] = INT8_MAX, [MV_I16] = INT16_MAX,
-                                    [MV_I32] = INT32_MAX, [MV_I64] = INT64_MAX };
-    int is_signed = t == MV_I8 || t == MV_I16 || t == MV_I32 || t == MV_I64;
-    int64_t i;
-
-    if (v->type == MV_BOOL && t == MV_BOOL) {
-        *u = v->v.u;
-        return 0;
-    }
-    if (v->type == MV_U8 || v->type == MV_U16 || v->type == MV_U32 || v->type == MV_U64) {
-        if (is_signed ? v->v.u > (uint64_t)imax[t] : v->v.u > umax[t])
-            return -1;
-        *u = v->v.u;
-        return 0;
-    }
-    if (v->type == MV_I8 || v->type == MV_I16 || v->type == MV_I32 || v->type == MV_I64) {
-        i = v->v.i;
-        if (!is_signed ? i < 0 || (uint64_t)i > umax[t] : i < imin[t] || i > imax[t])
-            return -1;
-        *u = (uint64_t)i;
-        return 0;
-    }
-    return -1;
-}
-
-/* Pack element j of type t (from a JSON value) into p. */
-static int pack_elem(uint8_t *p, enum model_vtype t, const struct model_val *v)
-{
-    uint64_t u;
-    double f;
-
-    if (t == MV_F32 || t == MV_F64) {
-        if (num_f64(v, &f))
-            return -1;
-        if (t == MV_F32) {
-            float x = (float)f;
-            uint32_t b;
-            memcpy(&b, &x, 4);
-            put_le32(p, b);
-        } else {
-            uint64_t b;
-            memcpy(&b, &f, 8);
-            put_le64(p, b);
-        }
-        return 0;
-    }
-    if (num_int(v, t, &u))
-        return -1;
-    switch (model_vtype_size(t)) {
-    case 1: p[0] = (uint8_t)u; break;
-    case 2: put_le16(p, (uint16_t)u); break;
-    case 4: put_le32(p, (uint32_t)u); break;
-    default: put_le64(p, u); break;
-    }
-    return 0;
-}
-
-/* The i-th element of a JSON array value as a model_val (raw-packed or items). */
-static void arr_elem(const struct model_val *a, uint64_t i, struct model_val *out)
-{
-    memset(out, 0, sizeof *out);
-    if (a->v.arr.items) {
-        *out = a->v.arr.items[i];
-        return;
-    }
-    if (a->v.arr.strs) {
-        out->type = MV_STR;
-        out->v.s = a->v.arr.strs[i];
-        return;
-    }
-    out->type = a->v.arr.elem;
-    switch (a->v.arr.elem) {
-    case MV_F32: case MV_F64: out->v.f = model_arr_get_f64(a, i); break;
-    case MV_I8: case MV_I16: case MV_I32: case MV_I64: out->v.i = model_arr_get_i64(a, i); break;
-    default: out->v.u = model_arr_get_u64(a, i); break;
-    }
-}
-
-static int ns_decode(struct cv *c, const struct model_val *ent, struct model_val *out, int depth,
-                     struct err *e);
-
-/* Decode a JSON array (src) into an array value of element type et. */
-static int ns_decode_arr(struct cv *c, const struct model_val *src, enum model_vtype et,
-                         struct model_val *out, int depth, struct err *e)
-{
-    uint64_t n = src->v.arr.n;
-
-    out->type = MV_ARR;
-    out->v.arr.elem = et;
-    out->v.arr.n = n;
-    if (et == MV_STR) {
-        out->v.arr.strs = calloc(n ? n : 1, sizeof *out->v.arr.strs);
-        if (!out->v.arr.strs)
-            return ERR(e, ERR_NOMEM, "out of memory");
-        for (uint64_t i = 0; i < n; i++) {
-            struct model_val x;
-            arr_elem(src, i, &x);
-            if (x.type != MV_STR)
-                return ERR(e, ERR_FORMAT, "%s: element %" PRIu64 " is not a string", NS_KEY, i);
-            out->v.arr.strs[i] = x.v.s;
-        }
-        return 0;
-    }
-    if (model_vtype_size(et)) {
-        size_t es = model_vtype_size(et);
-        uint64_t bytes;
-        uint8_t *raw;
-        if (sz_mul(n, es, &bytes))
-            return ERR(e, ERR_LIMIT, "%s: array too large", NS_KEY);
-        raw = model__alloc(&c->out_m, bytes ? (size_t)bytes : 1, e);
-        if (!raw)
-            return -1;
-        for (uint64_t i = 0; i < n; i++) {
-            struct model_val x;
-            arr_elem(src, i, &x);
-            if (pack_elem(raw + i * es, et, &x))
-                return ERR(e, ERR_FORMAT, "%s: element %" PRIu64 " is not a %s", NS_KEY, i,
-                           model_vtype_name(et));
-        }
-        out->v.arr.raw = raw;
-        return 0;
-    }
-    /* arrays of arrays / objects / mixed: entries without "k" */
-    out->v.arr.items = calloc(n ? n : 1, sizeof *out->v.arr.items);
-    if (!out->v.arr.items)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    for (uint64_t i = 0; i < n; i++) {
-        struct model_val x;
-        arr_elem(src, i, &x);
-        out->v.arr.items[i].type = MV_NULL;
-        if (ns_decode(c, &x, &out->v.arr.items[i], depth + 1, e))
-            return -1;
-    }
-    return 0;
-}
-
-static int ns_decode(struct cv *c, const struct model_val *ent, struct model_val *out, int depth,
-                     struct err *e)
-{
-    const struct model_val *t = obj_get(ent, "t"), *v = obj_get(ent, "v"), *r = obj_get(ent, "ref");
-    enum model_vtype ty;
-    uint64_t u;
-
-    memset(out, 0, sizeof *out);
-    out->type = MV_NULL;
-    if (depth > 50)
-        return ERR(e, ERR_LIMIT, "%s: nested too deep", NS_KEY);
-    if (!t || t->type != MV_STR || (ty = vtype_parse(t->v.s)) == MV_COUNT)
-        return ERR(e, ERR_FORMAT, "%s: entry without a valid type", NS_KEY);
-    if (r && r->type == MV_STR) {
-        char key[256];
-        const struct model_kv *kv;
-        snprintf(key, sizeof key, "%.*s", (int)(r->v.s.n > 200 ? 200 : r->v.s.n), r->v.s.p);
-        kv = model_kv_find(&c->src, key);
-        if (!kv)
-            return ERR(e, ERR_FORMAT, "%s: ref '%s' is missing", NS_KEY, key);
-        v = &kv->val;
-    }
-    if (!v && ty != MV_NULL)
-        return ERR(e, ERR_FORMAT, "%s: entry without a value", NS_KEY);
-    switch (ty) {
-    case MV_NULL:
-        return 0;
-    case MV_STR:
-        if (v->type != MV_STR)
-            return ERR(e, ERR_FORMAT, "%s: value is not a string", NS_KEY);
-        out->type = MV_STR;
-        out->v.s = v->v.s;
-        return 0;
-    case MV_F32: case MV_F64: {
-        double f;
-        if (num_f64(v, &f))
-            return ERR(e, ERR_FORMAT, "%s: value is not a number", NS_KEY);
-        out->type = ty;
-        out->v.f = ty == MV_F32 ? (double)(float)f : f;
-        return 0;
-    }
-    case MV_OBJ:
-        if (v->type != MV_ARR)
-            return ERR(e, ERR_FORMAT, "%s: object value is not an entry list", NS_KEY);
-        out->type = MV_OBJ;
-        out->v.obj.kv = calloc(v->v.arr.n ? v->v.arr.n : 1, sizeof *out->v.obj.kv);
-        if (!out->v.obj.kv)
-            return ERR(e, ERR_NOMEM, "out of memory");
-        for (uint64_t i = 0; i < v->v.arr.n; i++) {
-            struct model_val x;
-            const struct model_val *k;
-            arr_elem(v, i, &x);
-            k = obj_get(&x, "k");
-            if (!k || k->type != MV_STR)
-                return ERR(e, ERR_FORMAT, "%s: object member without a key", NS_KEY);
-            out->v.obj.kv[i].key = k->v.s;
-            out->v.obj.n = i + 1;
-            if (ns_decode(c, &x, &out->v.obj.kv[i].val, depth + 1, e))
-                return -1;
-        }
-        return 0;
-    case MV_ARR: {
-        const struct model_val *el = obj_get(ent, "e");
-        enum model_vtype et;
-        if (!el || el->type != MV_STR || (et = vtype_parse(el->v.s)) == MV_COUNT)
-            return ERR(e, ERR_FORMAT, "%s: array entry without an element type", NS_KEY);
-        if (v->type != MV_ARR)
-            return ERR(e, ERR_FORMAT, "%s: array value is not an array", NS_KEY);
-        return ns_decode_arr(c, v, et, out, depth, e);
-    }
-    default:
-        if (num_int(v, ty, &u))
-            return ERR(e, ERR_FORMAT, "%s: value does not fit %s", NS_KEY, model_vtype_name(ty));
-        out->type = ty;
-        if (ty == MV_I8 || ty == MV_I16 || ty == MV_I32 || ty == MV_I64)
-            out->v.i = (int64_t)u;
-        else
-            out->v.u = u;
-        return 0;
-    }
-}
-
-/* ---- the namespace: encoding (APR output) */
-
-static void w_float(struct json_w *w, double f, int is_f32)
-{
-    if (isnan(f))
-        json_w_str(w, "nan");
-    else if (isinf(f))
-        json_w_str(w, f < 0 ? "-inf" : "inf");
-    else if (is_f32)
-        json_w_f32(w, (float)f);
-    else
-        json_w_f64(w, f);
-}
-
-static void w_scalar(struct json_w *w, const struct model_val *v)
-{
-    switch (v->type) {
-    case MV_F32: w_float(w, v->v.f, 1); break;
-    case MV_F64: w_float(w, v->v.f, 0); break;
-    case MV_BOOL: json_w_bool(w, v->v.u != 0); break;
-    case MV_I8: case MV_I16: case MV_I32: case MV_I64: json_w_i64(w, v->v.i); break;
-    case MV_STR: json_w_str_n(w, v->v.s.p, v->v.s.n); break;
-    case MV_NULL: json_w_null(w); break;
-    default: json_w_u64(w, v->v.u); break;
-    }
-}
-
-/* Write array a's elements as a plain JSON array. */
-static void w_arr_plain(struct json_w *w, const struct model_val *a)
-{
-    json_w_arr(w);
-    for (uint64_t i = 0; i < a->v.arr.n; i++) {
-        struct model_val x;
-        arr_elem(a, i, &x);
-        w_scalar(w, &x);
-    }
-    json_w_arr_end(w);
-}
-
-static int arr_all_finite(const struct model_val *a)
-{
-    if (a->v.arr.elem != MV_F32 && a->v.arr.elem != MV_F64)
-        return 1;
-    if (!a->v.arr.raw)
-        return 0;
-    for (uint64_t i = 0; i < a->v.arr.n; i++)
-        if (!isfinite(model_arr_get_f64(a, i)))
-            return 0;
-    return 1;
-}
-
-static void ns_encode(struct json_w *w, const struct slice *key, const struct model_val *v,
-                      const char *ref)
-{
-    json_w_obj(w);
-    if (key) {
-        json_w_key(w, "k");
-        json_w_str_n(w, key->p, key->n);
-    }
-    json_w_key(w, "t");
-    json_w_str(w, model_vtype_name(v->type));
-    if (v->type == MV_ARR) {
-        json_w_key(w, "e");
-        json_w_str(w, model_vtype_name(v->v.arr.elem));
-    }
-    if (ref) {
-        json_w_key(w, "ref");
-        json_w_str(w, ref);
-    } else if (v->type == MV_OBJ) {
-        json_w_key(w, "v");
-        json_w_arr(w);
-        for (uint64_t i = 0; i < v->v.obj.n; i++)
-            ns_encode(w, &v->v.obj.kv[i].key, &v->v.obj.kv[i].val, NULL);
-        json_w_arr_end(w);
-    } else if (v->type == MV_ARR && v->v.arr.items) {
-        json_w_key(w, "v");
-        json_w_arr(w);
-        for (uint64_t i = 0; i < v->v.arr.n; i++)
-            ns_encode(w, NULL, &v->v.arr.items[i], NULL);
-        json_w_arr_end(w);
-    } else if (v->type == MV_ARR) {
-        json_w_key(w, "v");
-        w_arr_plain(w, v);
-    } else if (v->type != MV_NULL) {
-        json_w_key(w, "v");
-        w_scalar(w, v);
-    }
-    json_w_obj_end(w);
-}
-
-/* ---- canonical metadata from each source */
-
-static int canon_from_apr_fields(struct cv *c, struct err *e);
-
-static int canon_kv(struct cv *c, struct err *e)
-{
-    const struct model_kv *ns = NULL;
-
-    if (c->src.format == MODEL_FMT_APR)
-        ns = model_kv_find(&c->src, NS_KEY);
-    if (ns) {
-        if (ns->val.type != MV_ARR)
-            return ERR(e, ERR_FORMAT, "%s: '%s' is not an array", c->in, NS_KEY);
-        for (uint64_t i = 0; i < ns->val.v.arr.n; i++) {
-            struct model_val x, v;
-            const struct model_val *k;
-            arr_elem(&ns->val, i, &x);
-            k = obj_get(&x, "k");
-            if (!k || k->type != MV_STR)
-                return ERR(e, ERR_FORMAT, "%s: '%s' entry %" PRIu64 " has no key", c->in,
-                           NS_KEY, i);
-            if (ns_decode(c, &x, &v, 0, e)) {
-                val_free(&v);
-                err_prefix(e, "%s: key '%.*s'", c->in, (int)(k->v.s.n > 100 ? 100 : k->v.s.n),
-                           k->v.s.p);
-                return -1;
-            }
-            if (ck_push(c, k->v.s, &v, 1, e)) {
-                val_free(&v);
-                return -1;
-            }
-        }
-    } else if (c->src.format == MODEL_FMT_APR) {
-        if (canon_from_apr_fields(c, e))
-            return -1;
-    } else {
-        for (uint64_t i = 0; i < c->src.n_kv; i++)
-            if (ck_push(c, c->src.kv[i].key, &c->src.kv[i].val, 0, e))
-                return -1;
-    }
-    {
-        struct slice a;
-        if (ck_str(c, "general.architecture", &a) == 0 && a.n > 0 && a.n < sizeof c->arch)
-            snprintf(c->arch, sizeof c->arch, "%.*s", (int)a.n, a.p);
-    }
-    return 0;
-}
-
-/* An aprender-written APR (no namespace): synthesize GGUF keys from its fields. */
-static int canon_from_apr_fields(struct cv *c, struct err *e)
-{
-    static const struct { const char *apr, *gguf; enum model_vtype t; } hyper[] = {
-        { "max_position_embeddings", "context_length",                   MV_U32 },
-        { "hidden_size",             "embedding_length",                 MV_U32 },
-        { "num_layers",              "block_count",                      MV_U32 },
-        { "intermediate_size",       "feed_forward_length",              MV_U32 },
-        { "num_heads",               "attention.head_count",             MV_U32 },
-        { "num_kv_heads",            "attention.head_count_kv",          MV_U32 },
-        { "rope_theta",              "rope.freq_base",                   MV_F32 },
-        { "rms_norm_eps",            "attention.layer_norm_rms_epsilon", MV_F32 },
-        { "vocab_size",              "vocab_size",                       MV_U32 },
-        { "head_dim",                "rope.dimension_count",             MV_U32 },
-    };
-    static const struct { const char *apr, *gguf; enum model_vtype t; } tok[] = {
-        { "tokenizer.bos_token_id",     "tokenizer.ggml.bos_token_id",     MV_U32 },
-        { "tokenizer.eos_token_id",     "tokenizer.ggml.eos_token_id",     MV_U32 },
-        { "tokenizer.padding_token_id", "tokenizer.ggml.padding_token_id", MV_U32 },
-        { "tokenizer.unknown_token_id", "tokenizer.ggml.unknown_token_id", MV_U32 },
-        { "tokenizer.add_bos_token",    "tokenizer.ggml.add_bos_token",    MV_BOOL },
-        { "tokenizer.add_eos_token",    "tokenizer.ggml.add_eos_token",    MV_BOOL },
-    };
-    struct model *s = &c->src;
-    struct slice a, sv;
-    char key[160];
-    uint64_t u;
-    double f;
-
-    if (model_kv_get_str(s, "architecture", &a) && model_kv_get_str(s, "model_type", &a))
-        a = slice_from_cstr("llama");
-    snprintf(c->arch, sizeof c->arch, "%.*s", (int)(a.n < 60 ? a.n : 60), a.p);
-    if (ck_add_str(c, "general.architecture", a, e))
-        return -1;
-    if (model_kv_get_str(s, "name", &sv) == 0 && ck_add_str(c, "general.name", sv, e))
-        return -1;
-    if (model_kv_get_str(s, "author", &sv) == 0 && ck_add_str(c, "general.author", sv, e))
-        return -1;
-    if (model_kv_get_str(s, "license", &sv) == 0 && ck_add_str(c, "general.license", sv, e))
-        return -1;
-    if (model_kv_get_str(s, "description", &sv) == 0 &&
-        ck_add_str(c, "general.description", sv, e))
-        return -1;
-    for (size_t i = 0; i < sizeof hyper / sizeof *hyper; i++) {
-        akey(c, hyper[i].gguf, key, sizeof key);
-        if (hyper[i].t == MV_F32) {
-            if (model_kv_get_f64(s, hyper[i].apr, &f) == 0 && ck_add_f32(c, key, f, e))
-                return -1;
-        } else if (model_kv_get_u64(s, hyper[i].apr, &u) == 0 && u <= UINT32_MAX &&
-                   ck_add_u(c, key, MV_U32, u, e)) {
-            return -1;
-        }
-    }
-    /* tokenizer */
-    {
-        const struct model_kv *voc = model_kv_find(s, "tokenizer.vocabulary");
-        const struct model_kv *mer = model_kv_find(s, "tokenizer.merges");
-        const struct model_kv *tt = model_kv_find(s, "tokenizer.token_type");
-        const struct model_kv *sc = model_kv_find(s, "tokenizer.scores");
-        struct model_val v;
-        struct slice k;
-        if (voc && voc->val.type == MV_ARR) {
-            if (model_kv_get_str(s, "tokenizer.model", &sv) &&
-                model_kv_get_str(s, "tokenizer.model_type", &sv))
-                sv = slice_from_cstr(mer ? "gpt2" : "llama");
-            if (slice_eq_cstr(sv, "bpe") || slice_eq_cstr(sv, "BPE"))
-                sv = slice_from_cstr("gpt2");
-            if (ck_add_str(c, "tokenizer.ggml.model", sv, e))
-                return -1;
-            if (model_kv_get_str(s, "tokenizer.pre_type", &sv) == 0 &&
-                ck_add_str(c, "tokenizer.ggml.pre", sv, e))
-                return -1;
-            memset(&v, 0, sizeof v);
-            if (ns_decode_arr(c, &voc->val, MV_STR, &v, 0, e) ||
-                kstr(c, "tokenizer.ggml.tokens", &k, e) || ck_push(c, k, &v, 1, e)) {
-                val_free(&v);
-                return -1;
-            }
-            if (sc && sc->val.type == MV_ARR) {
-                memset(&v, 0, sizeof v);
-                if (ns_decode_arr(c, &sc->val, MV_F32, &v, 0, e) ||
-                    kstr(c, "tokenizer.ggml.scores", &k, e) || ck_push(c, k, &v, 1, e)) {
-                    val_free(&v);
-                    return -1;
-                }
-            }
-            if (tt && tt->val.type == MV_ARR) {
-                memset(&v, 0, sizeof v);
-                if (ns_decode_arr(c, &tt->val, MV_I32, &v, 0, e) ||
-                    kstr(c, "tokenizer.ggml.token_type", &k, e) || ck_push(c, k, &v, 1, e)) {
-                    val_free(&v);
-                    return -1;
-                }
-            }
-            if (mer && mer->val.type == MV_ARR) {
-                memset(&v, 0, sizeof v);
-                if (ns_decode_arr(c, &mer->val, MV_STR, &v, 0, e) ||
-                    kstr(c, "tokenizer.ggml.merges", &k, e) || ck_push(c, k, &v, 1, e)) {
-                    val_free(&v);
-                    return -1;
-                }
-            }
-        }
-        for (size_t i = 0; i < sizeof tok / sizeof *tok; i++) {
-            const struct model_kv *kv = model_kv_find(s, tok[i].apr);
-            if (kv && kv->val.type == MV_BOOL && tok[i].t == MV_BOOL) {
-                if (ck_add_u(c, tok[i].gguf, MV_BOOL, kv->val.v.u, e))
-                    return -1;
-            } else if (tok[i].t == MV_U32 && model_kv_get_u64(s, tok[i].apr, &u) == 0 &&
-                       u <= UINT32_MAX && ck_add_u(c, tok[i].gguf, MV_U32, u, e)) {
-                return -1;
-            }
-        }
-        if ((model_kv_get_str(s, "chat_template", &sv) == 0 ||
-             model_kv_get_str(s, "tokenizer.chat_template", &sv) == 0) &&
-            ck_add_str(c, "tokenizer.chat_template", sv, e))
-            return -1;
-    }
-    {
-        const struct model_kv *tied = model_kv_find(s, "tied_embeddings");
-        if (tied && tied->val.type == MV_BOOL && tied->val.v.u)
-            c->drop_tied = 1;
-    }
-    return 0;
 }
 
 /*
@@ -911,10 +238,10 @@ static int gguf_origin(const struct cv *c)
 {
     if (c->src.format == MODEL_FMT_GGUF)
         return 1;
-    if (c->src.format != MODEL_FMT_APR || !model_kv_find(&c->src, NS_KEY))
+    if (c->src.format != MODEL_FMT_APR || !model_kv_find(&c->src, META_NS_KEY))
         return 0;
-    for (uint64_t i = 0; i < c->n_ck; i++)
-        if (slice_starts_with(c->ck[i].key, "hf.config."))
+    for (uint64_t i = 0; i < c->ck.n; i++)
+        if (slice_starts_with(c->ck.kv[i].key, "hf.config."))
             return 0;
     return 1;
 }
@@ -953,7 +280,7 @@ static int want_gguf_names(const struct cv *c)
         return 0;
     if (c->o->names)
         return strcmp(c->o->names, "gguf") == 0;
-    return strcmp(names_apr_style(c->arch[0] ? c->arch : NULL), "gguf") == 0;
+    return strcmp(names_apr_style(c->ck.arch[0] ? c->ck.arch : NULL), "gguf") == 0;
 }
 
 static int is_embedding(struct slice n)
@@ -1028,7 +355,7 @@ static int plan_dtype(struct cv *c, struct tplan *p)
 /* The F16/BF16 type that the source's apr_tools.narrowed records for tensor name, or 0. */
 static int narrow_lookup(const struct cv *c, struct slice name)
 {
-    const struct model_kv *kv = ck_find(c, NARROW_KEY);
+    const struct model_kv *kv = meta_find(&c->ck, NARROW_KEY);
 
     if (!kv || kv->val.type != MV_ARR || !kv->val.v.arr.strs)
         return 0;
@@ -1145,11 +472,11 @@ static void plan_order(struct cv *c)
 static int plan_tensors(struct cv *c, struct err *e)
 {
     int to_gguf = want_gguf_names(c);
-    const char *arch = c->arch[0] ? c->arch : NULL;
+    const char *arch = c->ck.arch[0] ? c->ck.arch : NULL;
     uint64_t n_head = 0, n_kv = 0, have_head = 0, emb = UINT64_MAX;
 
-    ck_au64(c, "attention.head_count", &n_head);
-    if (ck_au64(c, "attention.head_count_kv", &n_kv))
+    meta_aget_u64(&c->ck, "attention.head_count", &n_head);
+    if (meta_aget_u64(&c->ck, "attention.head_count_kv", &n_kv))
         n_kv = n_head;
     c->tp = calloc(c->src.n_tensors + 1, sizeof *c->tp);
     if (!c->tp)
@@ -1313,12 +640,12 @@ static int ck_fixup(struct cv *c, struct err *e)
         any_conv |= c->tp[k].converted && !c->tp[k].f32_norm && !c->tp[k].narrowed;
     if (!any_conv)
         return 0;
-    for (uint64_t i = 0; i < c->n_ck; i++)
-        if (slice_eq_cstr(c->ck[i].key, "general.file_type") && c->ck[i].val.type == MV_U32)
-            c->ck[i].val.v.u = file_type(c);
-    if (any_quant(c) && !ck_find(c, "general.quantization_version") &&
-        ck_find(c, "general.file_type") &&
-        ck_add_u(c, "general.quantization_version", MV_U32, 2, e))
+    for (uint64_t i = 0; i < c->ck.n; i++)
+        if (slice_eq_cstr(c->ck.kv[i].key, "general.file_type") && c->ck.kv[i].val.type == MV_U32)
+            c->ck.kv[i].val.v.u = file_type(c);
+    if (any_quant(c) && !meta_find(&c->ck, "general.quantization_version") &&
+        meta_find(&c->ck, "general.file_type") &&
+        meta_add_u(&c->ck, "general.quantization_version", MV_U32, 2, e))
         return -1;
     return 0;
 }
@@ -1338,10 +665,10 @@ static int head_dim(const struct cv *c, uint64_t *u)
 {
     uint64_t heads = 0, hidden = 0;
 
-    if ((ck_u64(c, "hf.config.head_dim", u) == 0 || ck_au64(c, "attention.key_length", u) == 0) &&
+    if ((meta_get_u64(&c->ck, "hf.config.head_dim", u) == 0 || meta_aget_u64(&c->ck, "attention.key_length", u) == 0) &&
         *u > 0 && *u <= UINT32_MAX)
         return 0;
-    if (ck_au64(c, "attention.head_count", &heads) || ck_au64(c, "embedding_length", &hidden) ||
+    if (meta_aget_u64(&c->ck, "attention.head_count", &heads) || meta_aget_u64(&c->ck, "embedding_length", &hidden) ||
         heads == 0 || hidden / heads == 0 || hidden / heads > UINT32_MAX)
         return -1;
     *u = hidden / heads;
@@ -1390,8 +717,8 @@ static int meta_gguf(struct cv *c, struct err *e)
 
     for (uint64_t k = 0; k < c->n_tp; k++)
         any_conv |= c->tp[k].converted;
-    for (uint64_t k = 0; k < c->n_ck; k++) {
-        const struct model_kv *kv = &c->ck[k];
+    for (uint64_t k = 0; k < c->ck.n; k++) {
+        const struct model_kv *kv = &c->ck.kv[k];
         if (slice_starts_with(kv->key, "hf.config.") || slice_starts_with(kv->key, "safetensors.") ||
             slice_eq_cstr(kv->key, NARROW_KEY))
             continue;
@@ -1408,23 +735,23 @@ static int meta_gguf(struct cv *c, struct err *e)
         const struct model_kv *hf;
         char key[160];
         if (out_find(c, "general.name") < 0 &&
-            (hf = ck_find(c, "hf.config._name_or_path")) && hf->val.type == MV_STR) {
+            (hf = meta_find(&c->ck, "hf.config._name_or_path")) && hf->val.type == MV_STR) {
             struct model_val v = hf->val;
             struct slice k;
             if (kstr(c, "general.name", &k, e) || out_push(c, k, &v, 0, &cap, e))
                 return -1;
         }
         /* llama family: the rotary dimensions are the head size */
-        if (names_arch_permutes(c->arch) &&
-            out_find(c, akey(c, "rope.dimension_count", key, sizeof key)) < 0 &&
+        if (names_arch_permutes(c->ck.arch) &&
+            out_find(c, meta_akey(&c->ck, "rope.dimension_count", key, sizeof key)) < 0 &&
             head_dim(c, &u) == 0 && out_add_u(c, key, MV_U32, u, &cap, e))
             return -1;
         if (out_find(c, "tokenizer.ggml.tokens") >= 0) {
-            if (ck_u64(c, "hf.config.bos_token_id", &u) == 0 && u <= UINT32_MAX &&
+            if (meta_get_u64(&c->ck, "hf.config.bos_token_id", &u) == 0 && u <= UINT32_MAX &&
                 out_find(c, "tokenizer.ggml.bos_token_id") < 0 &&
                 out_add_u(c, "tokenizer.ggml.bos_token_id", MV_U32, u, &cap, e))
                 return -1;
-            if (ck_u64(c, "hf.config.eos_token_id", &u) == 0 && u <= UINT32_MAX &&
+            if (meta_get_u64(&c->ck, "hf.config.eos_token_id", &u) == 0 && u <= UINT32_MAX &&
                 out_find(c, "tokenizer.ggml.eos_token_id") < 0 &&
                 out_add_u(c, "tokenizer.ggml.eos_token_id", MV_U32, u, &cap, e))
                 return -1;
@@ -1445,7 +772,7 @@ static int meta_gguf(struct cv *c, struct err *e)
         v.v.s = slice_from_cstr("none");
         if (kstr(c, "tokenizer.ggml.model", &k, e) || out_push(c, k, &v, 0, &cap, e))
             return -1;
-        if (out_find(c, akey(c, "vocab_size", key, sizeof key)) < 0) {
+        if (out_find(c, meta_akey(&c->ck, "vocab_size", key, sizeof key)) < 0) {
             for (uint64_t t = 0; t < c->n_tp; t++) {
                 const struct model_tensor *emb = c->tp[t].src;
                 if (!is_embedding(emb->name) || emb->n_dims != 2 ||
@@ -1483,7 +810,7 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
     double f;
     int rc = -1, tied = 1, bf16 = 0, f16 = 0;
     const char *cls;
-    const struct model_kv *toks = ck_find(c, "tokenizer.ggml.tokens");
+    const struct model_kv *toks = meta_find(&c->ck, "tokenizer.ggml.tokens");
 
     if (toks && toks->val.type == MV_ARR)
         tok_n = toks->val.v.arr.n;
@@ -1493,30 +820,30 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
         bf16 |= c->tp[i].dtype == DT_BF16;
         f16 |= c->tp[i].dtype == DT_F16;
     }
-    cls = strcmp(c->arch, "qwen2") == 0 ? "Qwen2ForCausalLM"
-        : strcmp(c->arch, "qwen3") == 0 ? "Qwen3ForCausalLM"
-        : strcmp(c->arch, "mistral") == 0 ? "MistralForCausalLM" : "LlamaForCausalLM";
+    cls = strcmp(c->ck.arch, "qwen2") == 0 ? "Qwen2ForCausalLM"
+        : strcmp(c->ck.arch, "qwen3") == 0 ? "Qwen3ForCausalLM"
+        : strcmp(c->ck.arch, "mistral") == 0 ? "MistralForCausalLM" : "LlamaForCausalLM";
     json_w_init(&w, &b, 0);
     json_w_obj(&w);
     json_w_key(&w, "architectures");
     json_w_arr(&w);
     json_w_str(&w, cls);
     json_w_arr_end(&w);
-    if (strcmp(c->arch, "qwen2") == 0) {
+    if (strcmp(c->ck.arch, "qwen2") == 0) {
         json_w_key(&w, "attention_bias");
         json_w_bool(&w, 1);
     }
-    if (ck_u64(c, "tokenizer.ggml.bos_token_id", &u) == 0) {
+    if (meta_get_u64(&c->ck, "tokenizer.ggml.bos_token_id", &u) == 0) {
         json_w_key(&w, "bos_token_id");
         json_w_u64(&w, u);
     }
-    if (ck_u64(c, "tokenizer.ggml.eos_token_id", &u) == 0) {
+    if (meta_get_u64(&c->ck, "tokenizer.ggml.eos_token_id", &u) == 0) {
         json_w_key(&w, "eos_token_id");
         json_w_u64(&w, u);
     }
-    ck_au64(c, "attention.head_count", &heads);
-    ck_au64(c, "embedding_length", &hidden);
-    if (ck_au64(c, "attention.key_length", &u) == 0 || ck_au64(c, "rope.dimension_count", &u) == 0 ||
+    meta_aget_u64(&c->ck, "attention.head_count", &heads);
+    meta_aget_u64(&c->ck, "embedding_length", &hidden);
+    if (meta_aget_u64(&c->ck, "attention.key_length", &u) == 0 || meta_aget_u64(&c->ck, "rope.dimension_count", &u) == 0 ||
         (heads && (u = hidden / heads, 1))) {
         json_w_key(&w, "head_dim");
         json_w_u64(&w, u);
@@ -1524,7 +851,7 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
     json_w_key(&w, "hidden_act");
     json_w_str(&w, "silu");
     for (size_t i = 0; i < sizeof hyper / sizeof *hyper; i++) {
-        if (hyper[i].is_f ? ck_af64(c, hyper[i].gguf, &f) : ck_au64(c, hyper[i].gguf, &u)) {
+        if (hyper[i].is_f ? meta_aget_f64(&c->ck, hyper[i].gguf, &f) : meta_aget_u64(&c->ck, hyper[i].gguf, &u)) {
             if (strcmp(hyper[i].hf, "vocab_size") == 0 && tok_n)
                 u = tok_n;
             else if (strcmp(hyper[i].hf, "num_key_value_heads") == 0 && heads)
@@ -1540,7 +867,7 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
             continue;
         if (strcmp(hyper[i].hf, "num_hidden_layers") == 0) {
             json_w_key(&w, "model_type");
-            json_w_str(&w, c->arch);
+            json_w_str(&w, c->ck.arch);
         }
         json_w_key(&w, hyper[i].hf);
         if (hyper[i].is_f)
@@ -1569,7 +896,7 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
         }
     }
     for (uint64_t i = 0; kv && i < n; i++)
-        val_free(&kv[i].val);
+        model__val_free(&kv[i].val);
     free(kv);
     json_release(&d);
 done:
@@ -1582,8 +909,8 @@ static int meta_st(struct cv *c, struct err *e)
     uint64_t cap = 0;
     int have_cfg = 0, have_meta = 0;
 
-    for (uint64_t k = 0; k < c->n_ck; k++) {
-        const struct model_kv *kv = &c->ck[k];
+    for (uint64_t k = 0; k < c->ck.n; k++) {
+        const struct model_kv *kv = &c->ck.kv[k];
         if (slice_starts_with(kv->key, "safetensors.metadata.") && kv->val.type == MV_STR) {
             have_meta = 1;
             if (out_push(c, kv->key, &kv->val, 0, &cap, e))
@@ -1597,8 +924,8 @@ static int meta_st(struct cv *c, struct err *e)
         if (kstr(c, "safetensors.metadata.format", &k, e) || out_push(c, k, &v, 0, &cap, e))
             return -1;
     }
-    for (uint64_t k = 0; k < c->n_ck; k++) {
-        const struct model_kv *kv = &c->ck[k];
+    for (uint64_t k = 0; k < c->ck.n; k++) {
+        const struct model_kv *kv = &c->ck.kv[k];
         if (slice_starts_with(kv->key, "hf.config.")) {
             have_cfg = 1;
             if (out_push(c, kv->key, &kv->val, 0, &cap, e))
@@ -1629,7 +956,7 @@ static void w_kv_str(struct json_w *w, const char *key, const struct cv *c, cons
                      int null_if_absent)
 {
     struct slice s;
-    if (ck_str(c, ck_key, &s) == 0) {
+    if (meta_get_str(&c->ck, ck_key, &s) == 0) {
         json_w_key(w, key);
         json_w_str_n(w, s.p, s.n);
     } else if (null_if_absent) {
@@ -1640,14 +967,14 @@ static void w_kv_str(struct json_w *w, const char *key, const struct cv *c, cons
 
 static void w_kv_ck(struct json_w *w, const char *key, const struct cv *c, const char *ck_key)
 {
-    const struct model_kv *kv = ck_find(c, ck_key);
+    const struct model_kv *kv = meta_find(&c->ck, ck_key);
     if (!kv)
         return;
     json_w_key(w, key);
     if (kv->val.type == MV_ARR)
-        w_arr_plain(w, &kv->val);
+        meta_json_val(w, &kv->val);
     else
-        w_scalar(w, &kv->val);
+        meta_json_val(w, &kv->val);
 }
 
 static int tensor_cmp(const void *a, const void *b)
@@ -1657,19 +984,6 @@ static int tensor_cmp(const void *a, const void *b)
 
 static int meta_apr(struct cv *c, struct err *e)
 {
-    static const struct { const char *apr, *gguf; int is_f; } hyper[] = {
-        { "hidden_size", "embedding_length", 0 },
-        { "num_layers", "block_count", 0 },
-        { "num_heads", "attention.head_count", 0 },
-        { "num_kv_heads", "attention.head_count_kv", 0 },
-        { "vocab_size", "vocab_size", 0 },
-        { "intermediate_size", "feed_forward_length", 0 },
-        { "max_position_embeddings", "context_length", 0 },
-        { "rope_theta", "rope.freq_base", 1 },
-        { "rope_type", NULL, 0 },
-        { "rms_norm_eps", "attention.layer_norm_rms_epsilon", 1 },
-        { "head_dim", NULL, 0 },
-    };
     struct sbuf b = SBUF_INIT(UINT32_MAX);
     struct json_w w;
     struct json_doc d;
@@ -1677,9 +991,9 @@ static int meta_apr(struct cv *c, struct err *e)
     const struct tplan **ord = NULL;
     uint64_t n = 0, u, params = 0, bytes = 0, cap = 0, heads = 0, hidden = 0, tok_n = 0;
     double f;
-    int rc = -1, qwen = strncmp(c->arch, "qwen", 4) == 0;
-    const char *cls = hf_class(c->arch);
-    const struct model_kv *toks = ck_find(c, "tokenizer.ggml.tokens");
+    int rc = -1, qwen = strncmp(c->ck.arch, "qwen", 4) == 0;
+    const char *cls = hf_class(c->ck.arch);
+    const struct model_kv *toks = meta_find(&c->ck, "tokenizer.ggml.tokens");
     const char *fmt = c->src.format == MODEL_FMT_GGUF ? "gguf"
                     : c->src.format == MODEL_FMT_APR ? "apr" : "safetensors";
     char capcls[80];
@@ -1695,12 +1009,12 @@ static int meta_apr(struct cv *c, struct err *e)
     if (!cls) {
         size_t k = 0;
         struct slice hc;
-        const struct model_kv *arr = ck_find(c, "hf.config.architectures");
+        const struct model_kv *arr = meta_find(&c->ck, "hf.config.architectures");
         if (arr && arr->val.type == MV_ARR && arr->val.v.arr.strs && arr->val.v.arr.n) {
             hc = arr->val.v.arr.strs[0];
             snprintf(capcls, sizeof capcls, "%.*s", (int)(hc.n < 70 ? hc.n : 70), hc.p);
         } else {
-            snprintf(capcls, sizeof capcls, "%sForCausalLM", c->arch[0] ? c->arch : "Unknown");
+            snprintf(capcls, sizeof capcls, "%sForCausalLM", c->ck.arch[0] ? c->ck.arch : "Unknown");
             if (capcls[0] >= 'a' && capcls[0] <= 'z')
                 capcls[0] = (char)(capcls[0] - 'a' + 'A');
         }
@@ -1711,9 +1025,9 @@ static int meta_apr(struct cv *c, struct err *e)
     json_w_obj(&w);
     /* aprender's typed fields, in AprV2Metadata order */
     json_w_key(&w, "model_type");
-    json_w_str(&w, c->arch);
+    json_w_str(&w, c->ck.arch);
     json_w_key(&w, "name");
-    json_w_str(&w, c->arch);
+    json_w_str(&w, c->ck.arch);
     w_kv_str(&w, "description", c, "general.description", 0);
     w_kv_str(&w, "author", c, "general.author", 0);
     w_kv_str(&w, "license", c, "general.license", 1);
@@ -1743,22 +1057,23 @@ static int meta_apr(struct cv *c, struct err *e)
     json_w_u64(&w, params);
     w_kv_str(&w, "chat_template", c, "tokenizer.chat_template", 0);
     json_w_key(&w, "architecture");
-    json_w_str(&w, c->arch);
+    json_w_str(&w, c->ck.arch);
     json_w_key(&w, "hf_architecture");
     json_w_str(&w, cls);
     json_w_key(&w, "hf_model_type");
-    json_w_str(&w, c->arch);
-    ck_au64(c, "attention.head_count", &heads);
-    ck_au64(c, "embedding_length", &hidden);
-    for (size_t i = 0; i < sizeof hyper / sizeof *hyper; i++) {
-        if (strcmp(hyper[i].apr, "rope_type") == 0) {
+    json_w_str(&w, c->ck.arch);
+    meta_aget_u64(&c->ck, "attention.head_count", &heads);
+    meta_aget_u64(&c->ck, "embedding_length", &hidden);
+    for (size_t i = 0; i < meta_apr_out_n; i++) {
+        const struct meta_apr_field *hf = &meta_apr_out[i];
+        if (hf->kind == MAK_ROPE_TYPE) {
             json_w_key(&w, "rope_type");
             json_w_u64(&w, qwen ? 2 : 0);
             continue;
         }
-        if (strcmp(hyper[i].apr, "head_dim") == 0) {
-            if (ck_au64(c, "attention.key_length", &u) && ck_au64(c, "rope.dimension_count", &u) &&
-                ck_u64(c, "hf.config.head_dim", &u)) {
+        if (hf->kind == MAK_HEAD_DIM) {
+            if (meta_aget_u64(&c->ck, "attention.key_length", &u) && meta_aget_u64(&c->ck, "rope.dimension_count", &u) &&
+                meta_get_u64(&c->ck, "hf.config.head_dim", &u)) {
                 if (!heads || !hidden)
                     continue;
                 u = hidden / heads;
@@ -1767,21 +1082,21 @@ static int meta_apr(struct cv *c, struct err *e)
             json_w_u64(&w, u);
             continue;
         }
-        if (hyper[i].is_f) {
-            if (ck_af64(c, hyper[i].gguf, &f))
+        if (hf->kind == MAK_F32) {
+            if (meta_aget_f64(&c->ck, hf->gguf, &f))
                 continue;
-            json_w_key(&w, hyper[i].apr);
+            json_w_key(&w, hf->apr);
             json_w_f32(&w, (float)f);
         } else {
-            if (ck_au64(c, hyper[i].gguf, &u)) {
-                if (strcmp(hyper[i].apr, "vocab_size") == 0 && tok_n)
+            if (meta_aget_u64(&c->ck, hf->gguf, &u)) {
+                if (strcmp(hf->apr, "vocab_size") == 0 && tok_n)
                     u = tok_n;
-                else if (strcmp(hyper[i].apr, "num_kv_heads") == 0 && heads)
+                else if (strcmp(hf->apr, "num_kv_heads") == 0 && heads)
                     u = heads;
                 else
                     continue;
             }
-            json_w_key(&w, hyper[i].apr);
+            json_w_key(&w, hf->apr);
             json_w_u64(&w, u);
         }
     }
@@ -1811,13 +1126,13 @@ static int meta_apr(struct cv *c, struct err *e)
     }
     json_w_obj_end(&w);
     if (toks) {
-        const struct model_kv *sc = ck_find(c, "tokenizer.ggml.scores");
+        const struct model_kv *sc = meta_find(&c->ck, "tokenizer.ggml.scores");
         struct slice tm;
         json_w_key(&w, "tokenizer.vocabulary");
-        w_arr_plain(&w, &toks->val);
+        meta_json_val(&w, &toks->val);
         json_w_key(&w, "tokenizer.vocab_size");
         json_w_u64(&w, tok_n);
-        if (ck_str(c, "tokenizer.ggml.model", &tm) == 0) {
+        if (meta_get_str(&c->ck, "tokenizer.ggml.model", &tm) == 0) {
             json_w_key(&w, "tokenizer.model");
             json_w_str_n(&w, tm.p, tm.n);
             json_w_key(&w, "tokenizer.model_type");
@@ -1831,7 +1146,7 @@ static int meta_apr(struct cv *c, struct err *e)
         w_kv_str(&w, "tokenizer.pre_type", c, "tokenizer.ggml.pre", 0);
         w_kv_ck(&w, "tokenizer.merges", c, "tokenizer.ggml.merges");
         w_kv_ck(&w, "tokenizer.token_type", c, "tokenizer.ggml.token_type");
-        if (sc && sc->val.type == MV_ARR && arr_all_finite(&sc->val))
+        if (sc && sc->val.type == MV_ARR && meta_arr_all_finite(&sc->val))
             w_kv_ck(&w, "tokenizer.scores", c, "tokenizer.ggml.scores");
         w_kv_ck(&w, "tokenizer.add_bos_token", c, "tokenizer.ggml.add_bos_token");
         w_kv_ck(&w, "tokenizer.add_eos_token", c, "tokenizer.ggml.add_eos_token");
@@ -1852,10 +1167,10 @@ static int meta_apr(struct cv *c, struct err *e)
         json_w_str(&w, EXT_VALUE);
     }
     /* the typed namespace */
-    json_w_key(&w, NS_KEY);
+    json_w_key(&w, META_NS_KEY);
     json_w_arr(&w);
-    for (uint64_t i = 0; i < c->n_ck; i++) {
-        const struct model_kv *k = &c->ck[i];
+    for (uint64_t i = 0; i < c->ck.n; i++) {
+        const struct model_kv *k = &c->ck.kv[i];
         const char *ref = NULL;
         if (slice_eq_cstr(k->key, NARROW_KEY))
             continue;   /* about the source's tensors; GGUF output writes its own */
@@ -1866,10 +1181,10 @@ static int meta_apr(struct cv *c, struct err *e)
                 ref = "tokenizer.merges";
             else if (slice_eq_cstr(k->key, "tokenizer.ggml.token_type") && k->val.v.arr.raw)
                 ref = "tokenizer.token_type";
-            else if (slice_eq_cstr(k->key, "tokenizer.ggml.scores") && arr_all_finite(&k->val))
+            else if (slice_eq_cstr(k->key, "tokenizer.ggml.scores") && meta_arr_all_finite(&k->val))
                 ref = "tokenizer.scores";
         }
-        ns_encode(&w, &k->key, &k->val, ref);
+        meta_ns_encode(&w, &k->key, &k->val, ref);
     }
     json_w_arr_end(&w);
     json_w_obj_end(&w);
@@ -1886,7 +1201,7 @@ static int meta_apr(struct cv *c, struct err *e)
         }
     }
     for (uint64_t i = 0; kv && i < n; i++)
-        val_free(&kv[i].val);
+        model__val_free(&kv[i].val);
     free(kv);
     json_release(&d);
 done:
@@ -2592,16 +1907,12 @@ static void cv_release(struct cv *c)
     free(c->fds);
     for (uint64_t i = 0; i < c->out_m.n_kv; i++)
         if (c->kv_own[i])
-            val_free(&c->out_m.kv[i].val);
+            model__val_free(&c->out_m.kv[i].val);
     free(c->out_m.kv);
     free(c->kv_own);
     c->out_m.kv = NULL;
     c->out_m.n_kv = 0;
-    for (uint64_t i = 0; i < c->n_ck; i++)
-        if (c->ck_own[i])
-            val_free(&c->ck[i].val);
-    free(c->ck);
-    free(c->ck_own);
+    meta_free(&c->ck);
     model_close(&c->out_m);
     model_close(&c->src);
     free(c->tp);
@@ -2743,7 +2054,10 @@ int convert_run(const struct convert_opts *o, const char *in, const char *out, s
             c->tgt == TGT_APR ? " (add --lossless to store it with an extension code)" : "");
         goto done;
     }
-    if (canon_kv(c, e) || plan_tensors(c, e))
+    if (meta_from_model(&c->src, &c->ck, e))
+        goto done;
+    c->drop_tied = c->ck.apr_tied;
+    if (plan_tensors(c, e))
         goto done;
     if (c->tgt == TGT_APR)
         for (uint64_t i = 0; i < c->n_tp; i++)
@@ -2841,8 +2155,8 @@ int convert_run(const struct convert_opts *o, const char *in, const char *out, s
                  * keys: meta_st puts no tokenizer.* keys in out_m */
                 struct model tm;
                 memset(&tm, 0, sizeof tm);
-                tm.kv = c->ck;
-                tm.n_kv = c->n_ck;
+                tm.kv = c->ck.kv;
+                tm.n_kv = c->ck.n;
                 if (!dir_out && !o->force && exists(tdir, "tokenizer.json"))
                     note(c, "%s/tokenizer.json exists: not replaced (use -f)", tdir);
                 else

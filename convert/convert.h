@@ -7,8 +7,9 @@
  *   tensor from the source mapping -> optional --verify of the staged output
  *   -> rename into place.
  *
- * The rules (names, widening, extension dtype codes, the typed-metadata namespace
- * "apr_tools.kv", provenance keys) are documented in convert.c and man/apr.5.
+ * The rules (names, widening, extension dtype codes, provenance keys) are documented
+ * in convert.c and man/apr.5; the metadata rules (the typed namespace "apr_tools.kv",
+ * aprender's fields) live in formats/meta.h.
  */
 #ifndef CONVERT_H
 #define CONVERT_H

@@ -115,27 +115,27 @@ void model__note(struct model *m, const char *fmt, ...)
     m->n_notes++;
 }
 
-static void free_val(struct model_val *v);
+static void free_kvs(struct model_kv *kv, uint64_t n);
 
-static void free_kvs(struct model_kv *kv, uint64_t n)
-{
-    for (uint64_t i = 0; kv && i < n; i++)
-        free_val(&kv[i].val);
-    free(kv);
-}
-
-static void free_val(struct model_val *v)
+void model__val_free(struct model_val *v)
 {
     if (v->type == MV_ARR) {
         free(v->v.arr.strs);
         if (v->v.arr.items) {
             for (uint64_t i = 0; i < v->v.arr.n; i++)
-                free_val(&v->v.arr.items[i]);
+                model__val_free(&v->v.arr.items[i]);
             free(v->v.arr.items);
         }
     } else if (v->type == MV_OBJ) {
         free_kvs(v->v.obj.kv, v->v.obj.n);
     }
+}
+
+static void free_kvs(struct model_kv *kv, uint64_t n)
+{
+    for (uint64_t i = 0; kv && i < n; i++)
+        model__val_free(&kv[i].val);
+    free(kv);
 }
 
 void model_close(struct model *m)
@@ -339,40 +339,6 @@ int model_kv_get_str(const struct model *m, const char *key, struct slice *v)
         return -1;
     *v = kv->val.v.s;
     return 0;
-}
-
-void model_arch(const struct model *m, char *buf, size_t cap)
-{
-    static const char *const keys[] = { "general.architecture", "architecture",
-                                         "model.architecture", "model_type",
-                                         "hf_model_type", NULL };
-    struct slice v;
-
-    if (cap == 0)
-        return;
-    buf[0] = 0;
-    for (int i = 0; keys[i]; i++)
-        if (model_kv_get_str(m, keys[i], &v) == 0 && v.n > 0 && v.n < cap) {
-            memcpy(buf, v.p, v.n);
-            buf[v.n] = 0;
-            return;
-        }
-}
-
-int64_t model_heads(const struct model *m, const char *arch, int kv)
-{
-    char key[160];
-    uint64_t v;
-
-    snprintf(key, sizeof key, "%s.attention.head_count%s", arch, kv ? "_kv" : "");
-    if (arch[0] && model_kv_get_u64(m, key, &v) == 0 && v > 0 && v < (1u << 20))
-        return (int64_t)v;
-    if (model_kv_get_u64(m, kv ? "num_kv_heads" : "num_heads", &v) == 0 && v > 0 && v < (1u << 20))
-        return (int64_t)v;
-    if (model_kv_get_u64(m, kv ? "model.num_kv_heads" : "model.num_heads", &v) == 0 && v > 0 &&
-        v < (1u << 20))
-        return (int64_t)v;
-    return kv ? model_heads(m, arch, 0) : 0;   /* no KV count: MHA, n_head_kv = n_head */
 }
 
 size_t model_vtype_size(enum model_vtype t)

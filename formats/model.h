@@ -165,20 +165,6 @@ int model_kv_get_u64(const struct model *m, const char *key, uint64_t *v);
 int model_kv_get_f64(const struct model *m, const char *key, double *v);
 int model_kv_get_str(const struct model *m, const char *key, struct slice *v);
 
-/*
- * The architecture name ("llama", "qwen2") into buf, from the first key present among
- * general.architecture (GGUF, SafeTensors' mapped config), architecture, model.architecture,
- * model_type, hf_model_type (APR); "" when none.
- */
-void    model_arch(const struct model *m, char *buf, size_t cap);
-/*
- * Attention head count (kv = 0) or KV head count (kv = 1), from {arch}.attention.head_count
- * (GGUF keys, also mapped from config.json), else APR's num_heads / num_kv_heads, else
- * aprender's custom model.num_heads / model.num_kv_heads.  A missing KV count is the head
- * count (multi-head attention); 0 when unknown.  Values outside 1..2^20 are ignored.
- */
-int64_t model_heads(const struct model *m, const char *arch, int kv);
-
 /* Element access for arrays of fixed-size types (caller checks i < n). */
 uint64_t model_arr_get_u64(const struct model_val *a, uint64_t i);   /* unsigned types, BOOL */
 int64_t  model_arr_get_i64(const struct model_val *a, uint64_t i);   /* any int type */
@@ -204,6 +190,9 @@ int   model__init_file(struct model *m, enum model_format f, const char *path, c
 void *model__alloc(struct model *m, size_t n, struct err *e);
 /* Copy n bytes into the arena and return a slice over the copy. */
 int   model__strdup(struct model *m, const char *p, size_t n, struct slice *out, struct err *e);
+/* Free what a value owns (array string/item lists, object members), not the value itself;
+ * strings and packed arrays live in an arena and are not freed. */
+void  model__val_free(struct model_val *v);
 /* Append a note (printf-style); silently dropped after 64 notes. */
 void  model__note(struct model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Validation shared by every reader: unique tensor names, in-bounds data, no overlaps. */

@@ -45,6 +45,7 @@
 #include "../common/threads.h"
 #include "../dequant/dq.h"
 #include "../formats/apr/aprt.h"
+#include "../formats/config.h"
 #include "../formats/model.h"
 #include "../formats/model_json.h"
 #include "../formats/names.h"
@@ -587,9 +588,12 @@ struct side {
 
 static void side_meta(struct side *s)
 {
-    model_arch(&s->m, s->arch, sizeof s->arch);
-    s->n_head = model_heads(&s->m, s->arch, 0);
-    s->n_head_kv = model_heads(&s->m, s->arch, 1);
+    struct model_config c;
+
+    model_config_peek(&s->m, &c);
+    snprintf(s->arch, sizeof s->arch, "%s", c.arch);
+    s->n_head = c.n_head;
+    s->n_head_kv = c.n_head_kv;
 }
 
 /* 1 when tensor t of s is stored in GGUF's Q/K row order, 0 for HF's. */

@@ -47,6 +47,7 @@
 #include "../common/slice.h"
 #include "../common/threads.h"
 #include "../dequant/dq.h"
+#include "../formats/config.h"
 #include "../formats/names.h"
 #include "../common/banned.h"
 
@@ -828,9 +829,13 @@ static int compute(const struct model *m, unsigned what, int n_threads,
     P.what = what;
     P.file_sha = file_sha;
     P.e = (struct err)ERR_INIT;
-    model_arch(m, P.arch, sizeof P.arch);
-    P.n_head = model_heads(m, P.arch, 0);
-    P.n_head_kv = model_heads(m, P.arch, 1);
+    {
+        struct model_config mc;
+        model_config_peek(m, &mc);
+        snprintf(P.arch, sizeof P.arch, "%s", mc.arch);
+        P.n_head = mc.n_head;
+        P.n_head_kv = mc.n_head_kv;
+    }
     P.jobs = malloc((m->n_tensors + m->n_files + 1) * sizeof *P.jobs);
     if (!P.jobs) {
         hash_model_release(h);
