@@ -40,7 +40,7 @@ CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
 # Library sources: everything under these directories except tool mains.
-LIB_DIRS  = common formats formats/gguf formats/safetensors formats/apr dequant runtime \
+LIB_DIRS  = common formats formats/gguf formats/safetensors formats/apr dequant compare runtime \
             convert inspect
 LIB_SRC   = $(filter-out %/main.c %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)

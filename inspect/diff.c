@@ -50,13 +50,12 @@
 #include "../formats/model_json.h"
 #include "../formats/names.h"
 #include "diff.h"
-#include "diff_impl.h"
+#include "../compare/compare.h"
 #include "../common/banned.h"
 
 #define DIFF_COS_CRIT 0.9       /* below this cosine the direction is wrong: Critical */
 #define DIFF_CHUNK    65536     /* floats dequantized at a time per side (256 KiB) */
 #define DIFF_JOB      (16 * DIFF_CHUNK)   /* elements per job: multiple of every block */
-#define DIFF_ACC_BLK  1024      /* elements per accumulation block (non-finite check) */
 #define DIFF_TOPK     10        /* default top-K of dump diffs */
 #define DIFF_MAX_FILES 1000000  /* files per dump directory */
 #define OUT_MAX       ((size_t)1 << 31)
@@ -93,224 +92,40 @@ const char *diff_status_name(const struct diff_metrics *m)
     return st_names[value_status(m)];
 }
 
-/* ---- accumulation -------------------------------------------------------------------- */
+/* ---- metrics (the comparison engine, compare/compare.h) ------------------------------- */
 
-struct acc {
-    double   ab, aa, bb, sd, sd2;     /* sums over finite pairs, in double */
-    double   max_d;
-    int64_t  max_i;                   /* -1: no finite pair yet */
-    uint64_t n;                       /* every element */
-    uint64_t c0, c1, c2;              /* d == 0, d < small, d < medium (finite pairs) */
-    uint64_t nf_same, nf_bad;         /* non-finite: same value / mismatch */
-};
-
-static void acc_init(struct acc *s)
+static void metrics_of_stats(const struct cmp_stats *c, struct diff_metrics *m)
 {
-    memset(s, 0, sizeof *s);
-    s->max_i = -1;
-}
-
-/* Merge t into s; t holds later elements than s (the first max wins ties). */
-static void acc_merge(struct acc *s, const struct acc *t)
-{
-    s->ab += t->ab;
-    s->aa += t->aa;
-    s->bb += t->bb;
-    s->sd += t->sd;
-    s->sd2 += t->sd2;
-    if (t->max_i >= 0 && (s->max_i < 0 || t->max_d > s->max_d)) {
-        s->max_d = t->max_d;
-        s->max_i = t->max_i;
-    }
-    s->n += t->n;
-    s->c0 += t->c0;
-    s->c1 += t->c1;
-    s->c2 += t->c2;
-    s->nf_same += t->nf_same;
-    s->nf_bad += t->nf_bad;
-}
-
-/* Element by element, with non-finite checks (blocks holding NaN/Inf). */
-static void acc_slow(struct acc *s, const float *a, const float *b, int64_t n, int64_t base)
-{
-    for (int64_t i = 0; i < n; i++) {
-        float x = a[i], y = b[i];
-        double p, q, d;
-
-        s->n++;
-        if (!isfinite(x) || !isfinite(y)) {
-            if ((isnan(x) && isnan(y)) || x == y)
-                s->nf_same++;
-            else
-                s->nf_bad++;
-            continue;
-        }
-        p = x;
-        q = y;
-        d = fabs(p - q);
-        s->ab += p * q;
-        s->aa += p * p;
-        s->bb += q * q;
-        s->sd += d;
-        s->sd2 += d * d;
-        if (s->max_i < 0 || d > s->max_d) {
-            s->max_d = d;
-            s->max_i = base + i;
-        }
-        s->c0 += d == 0;
-        s->c1 += d < DIFF_SMALL;
-        s->c2 += d < DIFF_MEDIUM;
-    }
-}
-
-/*
- * The hot loop's scalar twin (diff_impl.h): eight lanes per sum in a fixed order, no
- * branch on the data.  diff_avx2.c computes the very same bits, eight at a time.
- */
-void diff__lanes_scalar(const float *x, const float *y, int64_t m, struct diff_lanes *L)
-{
-    int64_t j = 0;
-
-    for (; j + DIFF_LANES <= m; j += DIFF_LANES)
-        for (int k = 0; k < DIFF_LANES; k++) {
-            double p = x[j + k], q = y[j + k], d = fabs(p - q);
-            L->ab[k] += p * q;
-            L->aa[k] += p * p;
-            L->bb[k] += q * q;
-            L->sd[k] += d;
-            L->sd2[k] += d * d;
-            L->mx[k] = d > L->mx[k] ? d : L->mx[k];
-            L->c0[k] += d == 0;
-            L->c1[k] += d < DIFF_SMALL;
-            L->c2[k] += d < DIFF_MEDIUM;
-        }
-    for (; j < m; j++) {
-        double p = x[j], q = y[j], d = fabs(p - q);
-        L->ab[0] += p * q;
-        L->aa[0] += p * p;
-        L->bb[0] += q * q;
-        L->sd[0] += d;
-        L->sd2[0] += d * d;
-        L->mx[0] = d > L->mx[0] ? d : L->mx[0];
-        L->c0[0] += d == 0;
-        L->c1[0] += d < DIFF_SMALL;
-        L->c2[0] += d < DIFF_MEDIUM;
-    }
-}
-
-typedef void (*lanes_fn)(const float *, const float *, int64_t, struct diff_lanes *);
-
-/* The AVX2 kernel when the CPU has it (APR_DQ_SCALAR=1 forces the scalar one, as for
- * the dequantizers). */
-static lanes_fn lanes_pick(void)
-{
-#if defined(DIFF_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
-    const char *force = getenv("APR_DQ_SCALAR");
-    if (force && *force && *force != '0')
-        return diff__lanes_scalar;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
-        return diff__lanes_avx2;
-#endif
-    return diff__lanes_scalar;
-}
-
-static lanes_fn lanes_kernel;   /* set once by diff_run / diff_f32 before any thread */
-
-/* Lanes reduced pairwise in one fixed order. */
-static double lanes_sum(const double *v)
-{
-    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
-
-/*
- * Accumulate blocks of DIFF_ACC_BLK elements.  A block whose sums of squares are not
- * finite held a NaN or an Inf (a finite f32 squared cannot overflow a double) and is
- * redone by acc_slow.  base is the flat index of a[0] in tensor A.
- */
-static void acc_run(struct acc *s, const float *a, const float *b, int64_t n, int64_t base)
-{
-    lanes_fn k = lanes_kernel ? lanes_kernel : diff__lanes_scalar;
-
-    for (int64_t i0 = 0; i0 < n; i0 += DIFF_ACC_BLK) {
-        int64_t m = n - i0 < DIFF_ACC_BLK ? n - i0 : DIFF_ACC_BLK;
-        const float *x = a + i0, *y = b + i0;
-        struct diff_lanes L;
-        double taa, tbb, bm;
-
-        memset(&L, 0, sizeof L);
-        k(x, y, m, &L);
-        taa = lanes_sum(L.aa);
-        tbb = lanes_sum(L.bb);
-        if (!isfinite(taa) || !isfinite(tbb)) {
-            acc_slow(s, x, y, m, base + i0);
-            continue;
-        }
-        s->ab += lanes_sum(L.ab);
-        s->aa += taa;
-        s->bb += tbb;
-        s->sd += lanes_sum(L.sd);
-        s->sd2 += lanes_sum(L.sd2);
-        bm = L.mx[0];
-        for (int q = 0; q < DIFF_LANES; q++) {
-            s->c0 += L.c0[q];
-            s->c1 += L.c1[q];
-            s->c2 += L.c2[q];
-            bm = L.mx[q] > bm ? L.mx[q] : bm;
-        }
-        s->n += (uint64_t)m;
-        if (m > 0 && (s->max_i < 0 || bm > s->max_d)) {
-            int64_t at = 0;
-            for (int64_t q = 0; q < m; q++)
-                if (fabs((double)x[q] - (double)y[q]) == bm) {
-                    at = q;
-                    break;
-                }
-            s->max_d = bm;
-            s->max_i = base + i0 + at;
-        }
-    }
-}
-
-static void acc_metrics(const struct acc *s, struct diff_metrics *m)
-{
-    uint64_t nfin = s->n - s->nf_same - s->nf_bad;
-
     memset(m, 0, sizeof *m);
-    m->n = s->n;
-    m->n_identical = s->c0 + s->nf_same;
-    m->n_small = s->c1 - s->c0;
-    m->n_medium = s->c2 - s->c1;
-    m->n_large = nfin - s->c2;
-    m->n_nonfinite = s->nf_bad;
-    m->max_diff = s->max_i >= 0 ? s->max_d : 0;
-    m->max_index = s->max_i;
-    m->mean_diff = nfin ? s->sd / (double)nfin : 0;
-    m->rmse = nfin ? sqrt(s->sd2 / (double)nfin) : 0;
-    m->rms_a = nfin ? sqrt(s->aa / (double)nfin) : 0;
-    m->nmse = s->aa > 0 ? s->sd2 / s->aa : (s->sd2 > 0 ? INFINITY : 0);
-    if (s->aa == 0 && s->bb == 0)
-        m->cosine = 1;
-    else if (s->aa == 0 || s->bb == 0)
-        m->cosine = 0;
-    else {
-        m->cosine = s->ab / (sqrt(s->aa) * sqrt(s->bb));
-        if (m->cosine > 1)
-            m->cosine = 1;
-        if (m->cosine < -1)
-            m->cosine = -1;
-    }
+    m->n = c->n;
+    m->n_identical = c->n_zero + c->nf_same;
+    m->n_small = c->n_small - c->n_zero;
+    m->n_medium = c->n_medium - c->n_small;
+    m->n_large = c->n_finite - c->n_medium;
+    m->n_nonfinite = c->nf_diff;
+    m->max_diff = c->max_abs;
+    m->max_index = c->max_idx;
+    m->mean_diff = c->mean_abs;
+    m->rmse = c->rmse;
+    m->rms_a = c->rms_x;
+    m->nmse = c->nmse;
+    m->cosine = c->cosine;
+}
+
+static void metrics_of(const struct cmp_sums *s, struct diff_metrics *m)
+{
+    struct cmp_stats c;
+
+    cmp_stats_of(s, &c);
+    metrics_of_stats(&c, m);
 }
 
 void diff_f32(const float *a, const float *b, int64_t n, struct diff_metrics *out)
 {
-    struct acc s;
+    struct cmp_stats c;
 
-    if (!lanes_kernel)
-        lanes_kernel = lanes_pick();
-    acc_init(&s);
-    acc_run(&s, a, b, n, 0);
-    acc_metrics(&s, out);
+    cmp_f32(a, b, n > 0 ? (size_t)n : 0, &c);
+    metrics_of_stats(&c, out);
 }
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -857,13 +672,13 @@ struct cmp {
     int         map;          /* enum map */
     int         perm_dir;     /* ROWPERM: names_perm_row's to_gguf for A's row -> B's row */
     int         whole;        /* one job: both tensors dequantized whole */
-    struct acc  acc;          /* merged result */
+    struct cmp_sums acc;      /* merged result */
 };
 
 struct job {
     size_t      cmp;
     int64_t     begin, end;   /* FLAT: elements; ROWPERM: rows of A; whole: unused */
-    struct acc  acc;
+    struct cmp_sums acc;      /* the sums of its elements (a segment of the stream) */
 };
 
 struct engine {
@@ -877,6 +692,7 @@ struct engine {
     atomic_int        failed;
     struct err       *errs;       /* per worker */
     float           **buf;        /* per worker: 2 buffers each */
+    struct cmp_acc   *accs;       /* per worker */
     size_t           *cap;
     struct progress  *prog;
 };
@@ -923,7 +739,7 @@ static int cuttable(const struct model_tensor *t)
     return t->dtype != DT_APR_Q8 && di && di->blck && DIFF_CHUNK % di->blck == 0;
 }
 
-static int job_whole(struct engine *E, const struct cmp *c, struct job *j, struct err *e)
+static int job_whole(struct engine *E, const struct cmp *c, struct cmp_acc *acc, struct err *e)
 {
     const struct pair *p = &E->pairs[c->pair];
     const struct model_tensor *ta = pa(E->A, p), *tb = pb(E->B, p);
@@ -938,7 +754,7 @@ static int job_whole(struct engine *E, const struct cmp *c, struct job *j, struc
     if (!fb)
         goto out;
     if (c->map == MAP_FLAT) {
-        acc_run(&j->acc, fa, fb, n, 0);
+        cmp_add(acc, fa, fb, (size_t)n);
     } else {
         g = malloc((size_t)(n ? n : 1) * sizeof *g);
         if (!g) {
@@ -960,7 +776,7 @@ static int job_whole(struct engine *E, const struct cmp *c, struct job *j, struc
                         for (int64_t jj = j0; jj < C && jj < j0 + 32; jj++)
                             g[i * C + jj] = fb[jj * R + i];
         }
-        acc_run(&j->acc, fa, g, n, 0);
+        cmp_add(acc, fa, g, (size_t)n);
     }
     progress_add(E->prog, ta->size + tb->size);
     rc = 0;
@@ -971,16 +787,37 @@ out:
     return rc;
 }
 
+static int job_part(struct engine *E, const struct cmp *c, const struct job *j,
+                    struct cmp_acc *acc, float **ba, float **bb, size_t *ca, size_t *cb,
+                    struct err *e);
+
+/* Job j on worker w: its elements are one segment of the comparison's stream. */
 static int job_run(struct engine *E, struct job *j, int w, struct err *e)
 {
     const struct cmp *c = &E->cmps[j->cmp];
-    const struct pair *p = &E->pairs[c->pair];
-    const struct model_tensor *ta = pa(E->A, p), *tb = pb(E->B, p);
+    const struct model_tensor *ta = pa(E->A, &E->pairs[c->pair]);
+    int64_t rows = rows_of(ta);
     float **ba = &E->buf[2 * w], **bb = &E->buf[2 * w + 1];
     size_t *ca = &E->cap[2 * w], *cb = &E->cap[2 * w + 1];
+    struct cmp_acc *acc = &E->accs[w];
+    int rc;
 
-    if (c->whole)
-        return job_whole(E, c, j, e);
+    cmp_init_at(acc, c->whole ? 0 : c->map == MAP_FLAT ? j->begin
+                                  : j->begin * (rows ? ta->n_elems / rows : 0));
+    rc = c->whole ? job_whole(E, c, acc, e) : job_part(E, c, j, acc, ba, bb, ca, cb, e);
+    cmp_flush(acc);
+    j->acc = acc->s;
+    return rc;
+}
+
+/* A FLAT or ROWPERM job: its range dequantized DIFF_CHUNK elements at a time. */
+static int job_part(struct engine *E, const struct cmp *c, const struct job *j,
+                    struct cmp_acc *acc, float **ba, float **bb, size_t *ca, size_t *cb,
+                    struct err *e)
+{
+    const struct pair *p = &E->pairs[c->pair];
+    const struct model_tensor *ta = pa(E->A, p), *tb = pb(E->B, p);
+
     if (c->map == MAP_FLAT) {
         if (ensure(ba, ca, DIFF_CHUNK, e) || ensure(bb, cb, DIFF_CHUNK, e))
             return -1;
@@ -988,7 +825,7 @@ static int job_run(struct engine *E, struct job *j, int w, struct err *e)
             int64_t m = j->end - e0 < DIFF_CHUNK ? j->end - e0 : DIFF_CHUNK;
             if (dq_range(ta, e0, m, *ba, e) || dq_range(tb, e0, m, *bb, e))
                 return -1;
-            acc_run(&j->acc, *ba, *bb, m, e0);
+            cmp_add(acc, *ba, *bb, (size_t)m);
             progress_add(E->prog, bytes_of(ta, m) + bytes_of(tb, m));
         }
         return 0;
@@ -1010,7 +847,7 @@ static int job_run(struct engine *E, struct job *j, int w, struct err *e)
                 if (dq_range(tb, s * len, len, *bb + q * len, e))
                     return -1;
             }
-            acc_run(&j->acc, *ba, *bb, k * len, r * len);
+            cmp_add(acc, *ba, *bb, (size_t)(k * len));
             progress_add(E->prog, bytes_of(ta, k * len) + bytes_of(tb, k * len));
         }
         return 0;
@@ -1074,7 +911,8 @@ static int plan_jobs(struct engine *E, size_t ci, struct job **jobs, size_t *n, 
         jb->cmp = ci;
         jb->begin = b0;
         jb->end = total - b0 < unit ? total : b0 + unit;
-        acc_init(&jb->acc);
+        memset(&jb->acc, 0, sizeof jb->acc);
+        jb->acc.max_i = -1;
         if (total == 0)
             break;
     }
@@ -1124,7 +962,7 @@ static int engine_run(struct engine *E, size_t c0, int n_threads, struct err *e)
     if (E->prog)
         progress_done(E->prog);
     for (size_t i = 0; i < n; i++)
-        acc_merge(&E->cmps[jobs[i].cmp].acc, &jobs[i].acc);
+        cmp_merge(&E->cmps[jobs[i].cmp].acc, &jobs[i].acc);
     rc = 0;
 out:
     free(jobs);
@@ -1133,7 +971,7 @@ out:
     return rc;
 }
 
-static int cmp_add(struct engine *E, size_t *cap, size_t pair, int map, int dir, struct err *e)
+static int cmps_add(struct engine *E, size_t *cap, size_t pair, int map, int dir, struct err *e)
 {
     struct cmp *c;
 
@@ -1150,7 +988,7 @@ static int cmp_add(struct engine *E, size_t *cap, size_t pair, int map, int dir,
     c->pair = pair;
     c->map = map;
     c->perm_dir = dir;
-    acc_init(&c->acc);
+    c->acc.max_i = -1;
     return 0;
 }
 
@@ -1239,9 +1077,9 @@ static void pair_set(const struct diff_opts *o, const struct side *A, const stru
 {
     const char *l;
 
-    acc_metrics(&c->acc, &p->m);
-    p->zero_a = c->acc.aa == 0 && c->acc.bb > 0;
-    p->zero_b = c->acc.bb == 0 && c->acc.aa > 0;
+    metrics_of(&c->acc, &p->m);
+    p->zero_a = c->acc.xx == 0 && c->acc.yy > 0;
+    p->zero_b = c->acc.yy == 0 && c->acc.xx > 0;
     p->map = c->map;
     p->perm_dir = c->perm_dir;
     p->vstatus = value_status(&p->m);
@@ -1283,7 +1121,8 @@ static int values_compute(const struct diff_opts *o, const struct side *A, const
     E.errs = calloc((size_t)nt, sizeof *E.errs);
     E.buf = calloc((size_t)nt * 2, sizeof *E.buf);
     E.cap = calloc((size_t)nt * 2, sizeof *E.cap);
-    if (!E.errs || !E.buf || !E.cap) {
+    E.accs = malloc((size_t)nt * sizeof *E.accs);
+    if (!E.errs || !E.buf || !E.cap || !E.accs) {
         ERR(e, ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -1311,7 +1150,7 @@ static int values_compute(const struct diff_opts *o, const struct side *A, const
             note_add(p, "shapes swapped: compared in flat order (see --transpose-aware)");
         else if (p->layouts_differ && p->heads)
             map = MAP_ROWPERM;
-        if (cmp_add(&E, &cap, i, map, map == MAP_ROWPERM ? perm_dir_for(A, p) : 0, e))
+        if (cmps_add(&E, &cap, i, map, map == MAP_ROWPERM ? perm_dir_for(A, p) : 0, e))
             goto out;
     }
     if (engine_run(&E, 0, nt, e))
@@ -1329,20 +1168,20 @@ static int values_compute(const struct diff_opts *o, const struct side *A, const
         if (!p->done || p->vstatus <= ST_MEDIUM)
             continue;   /* the values match as planned: no other layout to look for */
         if (p->map == MAP_TRANSPOSE) {
-            if (cmp_add(&E, &cap, i, MAP_FLAT, 0, e))
+            if (cmps_add(&E, &cap, i, MAP_FLAT, 0, e))
                 goto out;
         } else if (ta->n_dims == 2 && same_shape(ta, tb) && ta->shape[0] == ta->shape[1] &&
                    ta->shape[0] > 1) {
-            if (cmp_add(&E, &cap, i, MAP_TRANSPOSE, 0, e))
+            if (cmps_add(&E, &cap, i, MAP_TRANSPOSE, 0, e))
                 goto out;
         }
         if (p->heads) {
             if (p->map == MAP_ROWPERM) {
-                if (cmp_add(&E, &cap, i, MAP_FLAT, 0, e))
+                if (cmps_add(&E, &cap, i, MAP_FLAT, 0, e))
                     goto out;
             } else if (p->map == MAP_FLAT && same_shape(ta, tb)) {
-                if (cmp_add(&E, &cap, i, MAP_ROWPERM, 1, e) ||
-                    cmp_add(&E, &cap, i, MAP_ROWPERM, 0, e))
+                if (cmps_add(&E, &cap, i, MAP_ROWPERM, 1, e) ||
+                    cmps_add(&E, &cap, i, MAP_ROWPERM, 0, e))
                     goto out;
             }
         }
@@ -1353,7 +1192,7 @@ static int values_compute(const struct diff_opts *o, const struct side *A, const
         for (size_t c = first_alt; c < E.n_cmps; c++) {
             struct pair *p = &P->v[E.cmps[c].pair];
             struct diff_metrics m;
-            acc_metrics(&E.cmps[c].acc, &m);
+            metrics_of(&E.cmps[c].acc, &m);
             if (better(&m, &p->m))
                 pair_set(o, A, B, p, &E.cmps[c]);
         }
@@ -1365,6 +1204,7 @@ out:
         free(E.buf[k]);
     free(E.buf);
     free(E.cap);
+    free(E.accs);
     free(E.errs);
     free(E.cmps);
     return rc;
@@ -2913,8 +2753,6 @@ int diff_run(const struct diff_opts *opts, const char *a, const char *b, FILE *o
     memset(&A, 0, sizeof A);
     memset(&B, 0, sizeof B);
     memset(&P, 0, sizeof P);
-    if (!lanes_kernel)
-        lanes_kernel = lanes_pick();
     if (detect(a, &ka, e) || detect(b, &kb, e))
         return -1;
     if (ka == K_DUMPDIR || kb == K_DUMPDIR) {

@@ -24,7 +24,6 @@
 #include "../../formats/names.h"
 #include "../../formats/safetensors/st.h"
 #include "../../inspect/diff.h"
-#include "../../inspect/diff_impl.h"
 #include "../fixtures/gguf_fix.h"
 #include "tu.h"
 #include "../../common/banned.h"
@@ -260,54 +259,6 @@ START_TEST(metrics_long)
     ck_assert_int_eq(m.n_nonfinite, 0);
     free(a);
     free(b);
-}
-END_TEST
-
-/* The AVX2 kernel is the scalar one's twin: the same sums bit for bit, the same counts
- * and max, for every length (tails) and with values of every size. */
-START_TEST(kernel_twins)
-{
-#ifdef DIFF_HAVE_AVX2_BUILD
-    float x[1031], y[1031];
-    uint32_t s = 12345;
-
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2"))
-        return;
-    for (int i = 0; i < 1031; i++) {
-        s ^= s << 13;
-        s ^= s >> 17;
-        s ^= s << 5;
-        x[i] = (float)(s >> 8) / 65536.0f - 128.0f;
-        y[i] = i % 5 == 0 ? x[i] : x[i] + (float)(int)(s % 2001 - 1000) * 1e-5f;
-    }
-    for (int64_t m = 0; m <= 1031; m += m < 40 ? 1 : 97) {
-        struct diff_lanes a, b;
-        uint64_t ca[3] = { 0 }, cb[3] = { 0 };
-        double ma = 0, mb = 0;
-        memset(&a, 0, sizeof a);
-        memset(&b, 0, sizeof b);
-        diff__lanes_scalar(x, y, m, &a);
-        diff__lanes_avx2(x, y, m, &b);
-        ck_assert_int_eq(memcmp(a.ab, b.ab, sizeof a.ab), 0);
-        ck_assert_int_eq(memcmp(a.aa, b.aa, sizeof a.aa), 0);
-        ck_assert_int_eq(memcmp(a.bb, b.bb, sizeof a.bb), 0);
-        ck_assert_int_eq(memcmp(a.sd, b.sd, sizeof a.sd), 0);
-        ck_assert_int_eq(memcmp(a.sd2, b.sd2, sizeof a.sd2), 0);
-        for (int k = 0; k < DIFF_LANES; k++) {
-            ca[0] += a.c0[k];
-            ca[1] += a.c1[k];
-            ca[2] += a.c2[k];
-            cb[0] += b.c0[k];
-            cb[1] += b.c1[k];
-            cb[2] += b.c2[k];
-            ma = a.mx[k] > ma ? a.mx[k] : ma;
-            mb = b.mx[k] > mb ? b.mx[k] : mb;
-        }
-        ck_assert_int_eq(memcmp(ca, cb, sizeof ca), 0);
-        ck_assert(ma == mb);
-    }
-#endif
 }
 END_TEST
 
@@ -823,7 +774,6 @@ Suite *diff_suite(void)
     tcase_add_test(tc, metrics_by_hand);
     tcase_add_test(tc, metrics_buckets_and_nonfinite);
     tcase_add_test(tc, metrics_long);
-    tcase_add_test(tc, kernel_twins);
     suite_add_tcase(s, tc);
     tcase_add_checked_fixture(fx, tu_setup, tu_teardown);
     tcase_set_timeout(fx, 60);

@@ -10,7 +10,7 @@
  * broken" (no /tmp, an unreadable file the test wrote itself, no memory) fails the
  * running test with ck_assert, so callers need no error paths of their own.
  *
- *   shared fixtures   tu_shared_dir, tu_need_shared
+ *   shared fixtures   tu_shared_dir, tu_need_shared; tu_skip
  *   temporary dirs    tu_tmpdir_new, tu_tmpdir_free, tu_path, tu_dir_count
  *   per-test dir      tu_setup, tu_teardown (a checked fixture), tu_dir, tu_tpath
  *   file contents     tu_slurp, tu_slurp_str, tu_sha_hex
@@ -106,15 +106,25 @@ static TU_UNUSED const char *tu_shared_dir(void)
  *   if (!tu_need_shared("gguf"))
  *       return;
  */
+/*
+ * Record that the running test skips (a missing fixture, a CPU without the feature
+ * under test): prints "skip: <tag>: <why>", and the caller returns from the test.
+ */
+static TU_UNUSED void tu_skip(const char *why)
+{
+    printf("skip: %s: %s\n", tu_tag(), why);
+    fflush(stdout);   /* the test runs in a forked child */
+}
+
 static TU_UNUSED int tu_need_shared(const char *what)
 {
-    char path[4096];
+    char path[4096], why[4200];
 
     snprintf(path, sizeof path, "%s%s%s", tu__shared_root(), what ? "/" : "", what ? what : "");
     if (tu_shared_dir() && access(path, R_OK) == 0)
         return 1;
-    printf("skip: %s: '%s' not found (set APR_SHARED_FIXTURES)\n", tu_tag(), path);
-    fflush(stdout);   /* the test runs in a forked child */
+    snprintf(why, sizeof why, "'%s' not found (set APR_SHARED_FIXTURES)", path);
+    tu_skip(why);
     return 0;
 }
 

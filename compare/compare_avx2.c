@@ -1,20 +1,20 @@
 /*
- * diff_avx2.c - the AVX2 twin of diff__lanes_scalar (diff.c); compiled with -mavx2
+ * compare_avx2.c - the AVX2 twin of cmp__lanes_scalar (compare.c); compiled with -mavx2
  * (Makefile rule for *_avx2.c) and called only when the CPU has AVX2.  Two vectors of
- * four doubles are the eight lanes of diff_impl.h's sums; multiplies and adds are separate
+ * four doubles are the eight lanes of compare_impl.h's sums; multiplies and adds are separate
  * instructions (no FMA), so every lane is bit-identical with the scalar kernel.
  */
-#include "diff_impl.h"
+#include "compare_impl.h"
 
-#ifdef DIFF_HAVE_AVX2_BUILD
+#ifdef CMP_HAVE_AVX2_BUILD
 #include <immintrin.h>
 
 #include "../common/banned.h"
 
-void diff__lanes_avx2(const float *x, const float *y, int64_t m, struct diff_lanes *L)
+void cmp__lanes_avx2(const float *x, const float *y, int64_t m, struct cmp_lanes *L)
 {
     const __m256d sign = _mm256_set1_pd(-0.0), zero = _mm256_setzero_pd();
-    const __m256d small = _mm256_set1_pd(DIFF_SMALL), medium = _mm256_set1_pd(DIFF_MEDIUM);
+    const __m256d small = _mm256_set1_pd(CMP_SMALL), medium = _mm256_set1_pd(CMP_MEDIUM);
     /* the sums: two vectors each (lanes 0-3 and 4-7); the max and the counts are exact,
      * so one vector each holds both halves: 14 accumulators fit the 16 registers */
     __m256d ab0 = zero, ab1 = zero, aa0 = zero, aa1 = zero, bb0 = zero, bb1 = zero;
@@ -22,7 +22,7 @@ void diff__lanes_avx2(const float *x, const float *y, int64_t m, struct diff_lan
     __m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0;
     int64_t j = 0;
 
-    for (; j + DIFF_LANES <= m; j += DIFF_LANES) {
+    for (; j + CMP_LANES <= m; j += CMP_LANES) {
         __m256d p0 = _mm256_cvtps_pd(_mm_loadu_ps(x + j));
         __m256d q0 = _mm256_cvtps_pd(_mm_loadu_ps(y + j));
         __m256d p1 = _mm256_cvtps_pd(_mm_loadu_ps(x + j + 4));
@@ -53,12 +53,12 @@ void diff__lanes_avx2(const float *x, const float *y, int64_t m, struct diff_lan
         c2 = _mm256_sub_epi64(c2, _mm256_castpd_si256(_mm256_cmp_pd(d1, medium, _CMP_LT_OQ)));
     }
     /* L is zeroed by the caller: lanes 4-7 of the max and the counts stay 0 */
-    _mm256_storeu_pd(L->ab, ab0);
-    _mm256_storeu_pd(L->ab + 4, ab1);
-    _mm256_storeu_pd(L->aa, aa0);
-    _mm256_storeu_pd(L->aa + 4, aa1);
-    _mm256_storeu_pd(L->bb, bb0);
-    _mm256_storeu_pd(L->bb + 4, bb1);
+    _mm256_storeu_pd(L->xy, ab0);
+    _mm256_storeu_pd(L->xy + 4, ab1);
+    _mm256_storeu_pd(L->xx, aa0);
+    _mm256_storeu_pd(L->xx + 4, aa1);
+    _mm256_storeu_pd(L->yy, bb0);
+    _mm256_storeu_pd(L->yy + 4, bb1);
     _mm256_storeu_pd(L->sd, sd0);
     _mm256_storeu_pd(L->sd + 4, sd1);
     _mm256_storeu_pd(L->sd2, sq0);
@@ -68,8 +68,8 @@ void diff__lanes_avx2(const float *x, const float *y, int64_t m, struct diff_lan
     _mm256_storeu_si256((__m256i *)(void *)L->c1, c1);
     _mm256_storeu_si256((__m256i *)(void *)L->c2, c2);
     if (j < m)   /* the tail, in lane 0, exactly as the scalar kernel does it */
-        diff__lanes_scalar(x + j, y + j, m - j, L);
+        cmp__lanes_scalar(x + j, y + j, m - j, L);
 }
 #else
-typedef int diff_avx2_empty;   /* ISO C: a translation unit is not empty */
+typedef int compare_avx2_empty;   /* ISO C: a translation unit is not empty */
 #endif
