@@ -41,6 +41,9 @@ static const struct qmix table[] = {
     { "Q4_0",   NULL,     FT_Q4_0,   DT_Q4_0,   1, "4.5 bpw" },
     { "IQ4_NL", NULL,     FT_IQ4_NL, DT_IQ4_NL, 1, "4.5 bpw non-linear" },
     { "IQ4_XS", NULL,     FT_IQ4_XS, DT_IQ4_XS, 1, "4.25 bpw non-linear" },
+    { "IQ3_M",  NULL,     FT_IQ3_M,  DT_IQ3_S,  1, "IQ3_S, some Q4_K" },
+    { "IQ3_S",  NULL,     FT_IQ3_S,  DT_IQ3_S,  1, "3.44 bpw" },
+    { "IQ3_XS", NULL,     FT_IQ3_XS, DT_IQ3_S,  1, "IQ3_S, some IQ3_XXS" },
     { "Q3_K_L", NULL,     FT_Q3_K_L, DT_Q3_K,   1, "Q3_K, some Q5_K" },
     { "Q3_K_M", NULL,     FT_Q3_K_M, DT_Q3_K,   1, "Q3_K, some Q4_K/Q5_K" },
     { "Q3_K_S", NULL,     FT_Q3_K_S, DT_Q3_K,   1, "Q3_K" },
@@ -60,10 +63,7 @@ static const struct { const char *name, *why; } refused[] = {
     { "IQ1_S",   "needs an importance matrix (llama-quantize --imatrix)" },
     { "IQ1_M",   "needs an importance matrix (llama-quantize --imatrix)" },
     { "Q2_K_S",  "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ3_XXS", "needs the IQ3 grid quantizer, which apr-convert does not have" },
-    { "IQ3_XS",  "needs the IQ3 grid quantizer, which apr-convert does not have" },
-    { "IQ3_S",   "needs the IQ3 grid quantizer, which apr-convert does not have" },
-    { "IQ3_M",   "needs the IQ3 grid quantizer, which apr-convert does not have" },
+    { "IQ3_XXS", "makes attn_q and attn_k IQ2_S, which needs an importance matrix" },
 };
 
 const struct qmix *qmix_table(size_t *n)

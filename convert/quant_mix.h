@@ -52,8 +52,8 @@ const struct qmix *qmix_table(size_t *n);
 /*
  * The row for name (case-insensitive; aliases resolve to their target's row).  NULL
  * with e set (ERR_USAGE) when the name is unknown, or is a llama-quantize type that
- * apr-convert cannot make (the message says why: the IQ1 and IQ2 types and Q2_K_S need an
- * importance matrix, the IQ3 types the IQ3 grid quantizers).
+ * apr-convert cannot make (the message says why: the IQ1, IQ2 and IQ3_XXS mixes and Q2_K_S
+ * need an importance matrix).
  */
 const struct qmix *qmix_find(const char *name, struct err *e);
 

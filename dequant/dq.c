@@ -67,8 +67,8 @@ static const struct dq_row rows[DT_COUNT] = {
     [DT_IQ2_XXS]     = { REF(iq2_xxs),     SCALAR,          NULL,    NULL },
     [DT_IQ2_XS]      = { REF(iq2_xs),      SCALAR,          NULL,    NULL },
     [DT_IQ2_S]       = { REF(iq2_s),       SCALAR,          NULL,    NULL },
-    [DT_IQ3_XXS]     = { REF(iq3_xxs),     SCALAR,          NULL,    NULL },
-    [DT_IQ3_S]       = { REF(iq3_s),       SCALAR,          NULL,    NULL },
+    [DT_IQ3_XXS]     = { REF(iq3_xxs),     SCALAR,          Q(iq3_xxs), NULL },
+    [DT_IQ3_S]       = { REF(iq3_s),       SCALAR,          Q(iq3_s), NULL },
     [DT_IQ1_S]       = { REF(iq1_s),       SCALAR,          NULL,    NULL },
     [DT_IQ1_M]       = { REF(iq1_m),       SCALAR,          NULL,    NULL },
     [DT_IQ4_NL]      = { REF(iq4_nl),      AVX2(iq4_nl),    Q(iq4_nl), NULL },
@@ -492,6 +492,8 @@ int dq_quantize_mt(int dtype, const float *src, void *dst, int64_t n_rows, int64
         return 0;
     if (!src || !dst)
         return ERR(e, ERR_USAGE, "null buffer");
+    if ((dtype == DT_IQ3_XXS || dtype == DT_IQ3_S) && !dq__iq3_ready())
+        return ERR(e, ERR_NOMEM, "cannot allocate the IQ3 neighbour tables");
     j.fn = tr->quantize;
     j.src = src;
     j.dst = dst;

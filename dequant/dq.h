@@ -17,7 +17,7 @@
  * NaN payloads in scale fields excepted.
  *
  * Types that can be PRODUCED (dq_quantize): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
- * Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0 (the bytes of
+ * Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0 (the bytes of
  * llama-quantize without an importance matrix).  Every other type is read-only.  C64
  * has no real f32 value and is refused with ERR_UNSUPPORTED.
  *

@@ -48,10 +48,14 @@ DQ_QUANT(f32) DQ_QUANT(f16) DQ_QUANT(bf16)
 DQ_QUANT(q8_0) DQ_QUANT(q4_0) DQ_QUANT(q4_1) DQ_QUANT(q5_0) DQ_QUANT(q5_1)
 DQ_QUANT(q2_k) DQ_QUANT(q3_k) DQ_QUANT(q4_k) DQ_QUANT(q5_k) DQ_QUANT(q6_k)
 DQ_QUANT(iq4_nl) DQ_QUANT(iq4_xs) DQ_QUANT(tq1_0) DQ_QUANT(tq2_0)
+DQ_QUANT(iq3_xxs) DQ_QUANT(iq3_s)
 
 #undef DQ_REF
 #undef DQ_AVX2
 #undef DQ_QUANT
+
+/* 1 once the IQ3 quantizers' neighbour tables are built (dq_iq3.c; 0: no memory). */
+int dq__iq3_ready(void);
 
 /* 1 when the CPU (and OS) support AVX2, FMA and F16C (dq_cpu.c). */
 int dq__cpu_avx2(void);

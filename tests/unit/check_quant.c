@@ -9,6 +9,8 @@
  *   threads    dq_quantize_mt: the same bytes for 1, 2, 3 and 7 threads, every type
  *   roundtrip  dequantize(quantize(x)) error within measured bounds, every new type
  *   special    all-zero blocks, a single spike, tiny groups: no NaN, decodable
+ *   vectors    the input of reference/gguf-quant.md 4.7 quantized to the types the
+ *              fixtures do not hold, against SHA-256 values of ggml's own output
  */
 #include <check.h>
 #include <math.h>
@@ -25,7 +27,7 @@
 /* Every type dq_quantize can produce (besides F32). */
 static const int prod_types[] = {
     DT_F16, DT_BF16, DT_Q8_0, DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q2_K, DT_Q3_K,
-    DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_NL, DT_IQ4_XS, DT_TQ1_0, DT_TQ2_0,
+    DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_NL, DT_IQ4_XS, DT_TQ1_0, DT_TQ2_0, DT_IQ3_XXS, DT_IQ3_S,
 };
 #define N_PROD (sizeof prod_types / sizeof prod_types[0])
 
@@ -167,8 +169,8 @@ END_TEST
  * values in [-1, 1), 64 K of them, this file's generator).  Measured (gcc 12, x86-64):
  *   F16 0.00018  BF16 0.0015  Q8_0 0.0038  Q4_0 0.065  Q4_1 0.061  Q5_0 0.031
  *   Q5_1 0.029  Q2_K 0.231  Q3_K 0.125  Q4_K 0.055  Q5_K 0.028  Q6_K 0.013
- *   IQ4_NL 0.064  IQ4_XS 0.065  TQ1_0 0.497  TQ2_0 0.497 (ternary: d = max |x|, so
- *   uniform data is mostly rounded to 0 or +-d; 0.5 is what that gives)
+ *   IQ4_NL 0.064  IQ4_XS 0.065  IQ3_XXS 0.193  IQ3_S 0.142  TQ1_0 0.497  TQ2_0 0.497
+ *   (ternary: d = max |x|, so uniform data is mostly rounded to 0 or +-d)
  * The limits are about 1.3x those: a quantizer that packs a field wrongly lands near
  * 1.0 or far above, a lost scale or rounding step well above 1.3x.
  */
@@ -179,6 +181,7 @@ START_TEST(test_roundtrip)
         { DT_Q4_1, 0.08 }, { DT_Q5_0, 0.041 }, { DT_Q5_1, 0.039 }, { DT_Q2_K, 0.30 },
         { DT_Q3_K, 0.165 }, { DT_Q4_K, 0.072 }, { DT_Q5_K, 0.037 }, { DT_Q6_K, 0.018 },
         { DT_IQ4_NL, 0.084 }, { DT_IQ4_XS, 0.085 }, { DT_TQ1_0, 0.55 }, { DT_TQ2_0, 0.55 },
+        { DT_IQ3_XXS, 0.25 }, { DT_IQ3_S, 0.185 },
     };
     const int64_t n = 65536;
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
@@ -238,7 +241,63 @@ START_TEST(test_special)
         for (int64_t i = 0; i < 256; i++)
             ck_assert_msg(y[i] == 0.0f, "%s: zero block gives %g", dtype_name(prod_types[k]),
                           y[i]);
-        ck_assert_msg(y[700] > 500.0f, "%s: spike %g", dtype_name(prod_types[k]), y[700]);
+        /* IQ3_S: ggml does not advance its qs position past an all-zero group of 32
+         * (dq_iq3.c), so a lone spike after zero groups decodes wrongly, in ggml too
+         * (same bytes: test_vectors and the scratch comparison) */
+        if (prod_types[k] != DT_IQ3_S)
+            ck_assert_msg(y[700] > 500.0f, "%s: spike %g", dtype_name(prod_types[k]), y[700]);
+    }
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------
+ * Test vectors for the types the fixtures do not hold.  The input is that of
+ * reference/gguf-quant.md 4.7 (32 rows of 256; its SHA-256 is checked).  The expected
+ * SHA-256 values were computed with ggml's own quantize_* functions (no imatrix) from
+ * llama.cpp c392e509 (the fixtures' commit), ggml-quants.c compiled with gcc 12 -O2
+ * -ffp-contract=off in a scratch directory outside this repository.
+ */
+START_TEST(test_vectors)
+{
+    static const struct { int dt; size_t bytes; const char *sha; } v[] = {
+        { DT_Q2_K, 2688, "50a25fb3bf5e78609529f0690aea73582fbdd7b0fec7825e7abbfe39089ea68f" },
+        { DT_Q3_K, 3520, "59c2bca707f9049edec9fbe76788adb5fe744a29f3e1856203cffe060f875e2b" },
+        { DT_Q5_K, 5632, "21462091d9ac5d2d39def2ce3cfe9e9e10a96e0aca385f1a4a084b11e3ea3cfd" },
+        { DT_Q4_1, 5120, "e5db6660ff653472fc602bbbe66641be94953c65bdc0e812637cb3c740f0e8aa" },
+        { DT_Q5_0, 5632, "9b588e35dc58bf7a760854b0536839afb89d091780ac4563d5c672da60145286" },
+        { DT_Q5_1, 6144, "f12648c82b217544b237b0fa736f5513b9c69d05c498171f508a14625147e285" },
+        { DT_IQ4_NL, 4608, "e08807586b3ea0d87404f866b790658152e5621f7ad6ea406b3faa793f2baccf" },
+        { DT_IQ4_XS, 4352, "b21e0510c9ad725576602144601918971204557d554f6ecdd26cbaaed7d5ac1a" },
+        { DT_TQ1_0, 1728, "c3a3b62e903eb6e87181e395026ea5c7d6dec40fa90ce0fd0563bcc561858d64" },
+        { DT_TQ2_0, 2112, "2f4f09a3bc2fc8e7cd40d9daca969d1ff7ec4c4e3b060dc5d313b89dd9f353cc" },
+        { DT_IQ3_XXS, 3136, "6cb9df13a1b2782af1f92ef40fab83b8f053f3f23677b68f330cd37c023a9916" },
+        { DT_IQ3_S, 3520, "d04157d30c34bac5f5937f9a13fc90e551a4183469937655e626d8cc1d6ec93f" },
+    };
+    static const float mul[4] = { 1.0f, 0.001f, 37.5f, 1e-6f };
+    static float x[8192];
+    static uint8_t q[8192];
+    struct err e = ERR_INIT;
+    char hex[65];
+    uint32_t st = 0x12345678;
+
+    for (int i = 0; i < 8192; i++) {
+        st ^= st << 13;
+        st ^= st >> 17;
+        st ^= st << 5;
+        x[i] = ((float)(st >> 8) * (1.0f / 16777216) * 2.0f - 1.0f) * mul[(i / 256) % 4];
+    }
+    memset(x + 7 * 256, 0, 256 * sizeof *x);
+    x[13 * 256 + 5] = 1000;
+    tu_sha_hex(x, sizeof x, hex);
+    ck_assert_str_eq(hex, "d0a8a14ea09a41d62b643c9160fbb02ca7da59265a978394ee9aeb83d45823bf");
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        uint64_t nb;
+        ck_assert_int_eq(dtype_nbytes(v[k].dt, 8192, &nb, &e), 0);
+        ck_assert_uint_eq(nb, v[k].bytes);
+        ck_assert_int_eq(dq_quantize(v[k].dt, x, q, 32, 256, &e), 0);
+        tu_sha_hex(q, (size_t)nb, hex);
+        ck_assert_msg(strcmp(hex, v[k].sha) == 0, "%s: sha %s, want %s", dtype_name(v[k].dt),
+                      hex, v[k].sha);
     }
 }
 END_TEST
@@ -253,6 +312,7 @@ Suite *quant_suite(void)
     tcase_add_test(tc, test_threads);
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_special);
+    tcase_add_test(tc, test_vectors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -217,6 +217,23 @@ START_TEST(test_layers)
     ck_assert_int_eq(blk_type(&sy, 20, "attn_v"), DT_Q5_K);
     ck_assert_int_eq(blk_type(&sy, 20, "ffn_down"), DT_Q5_K);
     ck_assert_int_eq(blk_type(&sy, 20, "attn_output"), DT_Q5_K);
+    /* IQ3_XS (n_gqa 4): attn_v Q4_K; attn_q, attn_k IQ3_XXS; ffn_gate / ffn_up
+     * IQ3_XXS in the middle three quarters; the rest IQ3_S */
+    ck_assert_int_eq(qmix_plan(mix("IQ3_XS"), 0, &mm, sy.t, sy.n, &e), 0);
+    ck_assert_int_eq(blk_type(&sy, 0, "attn_v"), DT_Q4_K);
+    ck_assert_int_eq(blk_type(&sy, 0, "attn_q"), DT_IQ3_XXS);
+    ck_assert_int_eq(blk_type(&sy, 0, "attn_k"), DT_IQ3_XXS);
+    ck_assert_int_eq(blk_type(&sy, 3, "ffn_up"), DT_IQ3_S);
+    ck_assert_int_eq(blk_type(&sy, 4, "ffn_up"), DT_IQ3_XXS);
+    ck_assert_int_eq(blk_type(&sy, 27, "ffn_gate"), DT_IQ3_XXS);
+    ck_assert_int_eq(blk_type(&sy, 28, "ffn_gate"), DT_IQ3_S);
+    ck_assert_int_eq(blk_type(&sy, 5, "ffn_down"), DT_IQ3_S);
+    /* IQ3_M: attn_v Q4_K, ffn_down Q4_K in the first eighth, attn_output Q4_K */
+    ck_assert_int_eq(qmix_plan(mix("IQ3_M"), 0, &mm, sy.t, sy.n, &e), 0);
+    ck_assert_int_eq(blk_type(&sy, 9, "attn_v"), DT_Q4_K);
+    ck_assert_int_eq(blk_type(&sy, 3, "ffn_down"), DT_Q4_K);
+    ck_assert_int_eq(blk_type(&sy, 4, "ffn_down"), DT_IQ3_S);
+    ck_assert_int_eq(blk_type(&sy, 4, "attn_output"), DT_Q4_K);
     /* --pure: the default type everywhere it fits */
     ck_assert_int_eq(qmix_plan(mix("Q4_K_M"), 1, &mm, sy.t, sy.n, &e), 0);
     ck_assert_int_eq(type_of(&sy, "output.weight"), DT_Q4_K);
@@ -290,8 +307,9 @@ START_TEST(test_names)
     ck_assert_ptr_null(qmix_find("IQ2_XXS", &e));
     ck_assert_msg(strstr(e.msg, "importance matrix") != NULL, "%s", e.msg);
     struct err e2 = ERR_INIT, e3 = ERR_INIT;
-    ck_assert_ptr_null(qmix_find("iq3_m", &e2));
-    ck_assert_msg(strstr(e2.msg, "IQ3") != NULL, "%s", e2.msg);
+    ck_assert_ptr_null(qmix_find("iq3_xxs", &e2));
+    ck_assert_msg(strstr(e2.msg, "IQ2_S") != NULL, "%s", e2.msg);
+    ck_assert_str_eq(mix("iq3_m")->name, "IQ3_M");
     ck_assert_ptr_null(qmix_find("Q9_K", &e3));
     ck_assert_int_eq(e3.code, ERR_USAGE);
     /* every row's default type can be produced */
