@@ -36,13 +36,16 @@
 
 #include "../common/cli.h"
 #include "../common/json.h"
+#include "../common/dirwalk.h"
 #include "../common/mfile.h"
+#include "../common/path.h"
 #include "../common/ofile.h"
 #include "../common/utf8.h"
 #include "../common/progress.h"
 #include "../common/sbuf.h"
 #include "../common/sz.h"
 #include "../common/threads.h"
+#include "../common/vec.h"
 #include "../dequant/dq.h"
 #include "../formats/apr/aprt.h"
 #include "../formats/config.h"
@@ -187,20 +190,10 @@ static char *dup_n(const char *p, size_t n, struct err *e)
     return s;
 }
 
-static void put_shape(FILE *f, const struct model_tensor *t)
+/* "[4096,32000]" */
+static const char *shape_of(char *buf, size_t cap, const struct model_tensor *t)
 {
-    fputc('[', f);
-    for (int k = 0; k < t->n_dims; k++)
-        fprintf(f, "%s%lld", k ? "," : "", (long long)t->shape[k]);
-    fputc(']', f);
-}
-
-static void sb_shape(struct sbuf *b, const struct model_tensor *t)
-{
-    sbuf_addc(b, '[');
-    for (int k = 0; k < t->n_dims; k++)
-        sbuf_addf(b, "%s%lld", k ? "," : "", (long long)t->shape[k]);
-    sbuf_addc(b, ']');
+    return shape_fmt(buf, cap, t->shape, t->n_dims, SHAPE_BRACKETS);
 }
 
 static void json_shape(struct json_w *w, const struct model_tensor *t)
@@ -899,14 +892,8 @@ static int plan_jobs(struct engine *E, size_t ci, struct job **jobs, size_t *n, 
     }
     for (int64_t b0 = 0; b0 < total || (b0 == 0 && total == 0); b0 += unit) {
         struct job *jb;
-        if (*n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 256;
-            struct job *q = realloc(*jobs, nc * sizeof *q);
-            if (!q)
-                return ERR(e, ERR_NOMEM, "out of memory");
-            *jobs = q;
-            *cap = nc;
-        }
+        if (vec_reserve((void **)jobs, cap, *n + 1, sizeof **jobs, e))
+            return -1;
         jb = &(*jobs)[(*n)++];
         jb->cmp = ci;
         jb->begin = b0;
@@ -975,14 +962,8 @@ static int cmps_add(struct engine *E, size_t *cap, size_t pair, int map, int dir
 {
     struct cmp *c;
 
-    if (E->n_cmps == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        struct cmp *q = realloc(E->cmps, nc * sizeof *q);
-        if (!q)
-            return ERR(e, ERR_NOMEM, "out of memory");
-        E->cmps = q;
-        *cap = nc;
-    }
+    if (vec_reserve((void **)&E->cmps, cap, E->n_cmps + 1, sizeof *E->cmps, e))
+        return -1;
     c = &E->cmps[E->n_cmps++];
     memset(c, 0, sizeof *c);
     c->pair = pair;
@@ -1264,24 +1245,6 @@ static double plot_y(double v, double top, double h)
     return top + h * (PLOT_HI - l) / (PLOT_HI - PLOT_LO);
 }
 
-/* The last component of a path ("dir/" keeps "dir"), for the picture's title. */
-static const char *base_name(const char *p)
-{
-    static char buf[4][256];
-    static int k;
-    char *o = buf[k++ % 4];
-    size_t n = strlen(p);
-    const char *s;
-
-    while (n > 1 && p[n - 1] == '/')
-        n--;
-    s = p + n;
-    while (s > p && s[-1] != '/')
-        s--;
-    snprintf(o, sizeof buf[0], "%.*s", (int)(p + n - s), s);
-    return o;
-}
-
 static int plot_write(const char *path, const char *title_a, const char *title_b,
                       const struct plot_pt *pt, size_t n, struct err *e)
 {
@@ -1290,7 +1253,8 @@ static int plot_write(const char *path, const char *title_a, const char *title_b
     struct sbuf b = SBUF_INIT(OUT_MAX);
     const double left = 80, right = 20, top = 50, ph = 240, gap = 70, ggap = 12;
     double width, height, x, step;
-    size_t n_groups = 0;
+    size_t n_groups = 0, bn;
+    const char *base;
     char tmp[64];
     int rc;
 
@@ -1311,9 +1275,11 @@ static int plot_write(const char *path, const char *title_a, const char *title_b
               width, height, width, height);
     sbuf_addf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     sbuf_adds(&b, "<text x=\"10\" y=\"20\" font-size=\"14\">apr-diff: ");
-    xml_text(&b, base_name(title_a), strlen(base_name(title_a)));
+    base = path_base(title_a, &bn);   /* the last component ("dir/" gives "dir") */
+    xml_text(&b, base, bn);
     sbuf_adds(&b, " vs ");
-    xml_text(&b, base_name(title_b), strlen(base_name(title_b)));
+    base = path_base(title_b, &bn);
+    xml_text(&b, base, bn);
     sbuf_addf(&b, "</text>\n<text x=\"10\" y=\"38\" fill=\"#555\">%zu entries:</text>\n", n);
     {
         static const char *const what[3] = { "identical", "close (max |a-b| &lt; 0.1)", "far" };
@@ -1412,6 +1378,7 @@ static void text_notes(FILE *f, const struct side *A, const struct side *B, cons
 {
     const struct model_tensor *ta = pa(A, p), *tb = pb(B, p);
     const char *l = layout_name(A, B, p);
+    char sa[SHAPE_STR_MAX], sb[SHAPE_STR_MAX];
     int any = 0;
 
 #define SEP() fputs(any++ ? "; " : "  (", f)
@@ -1426,9 +1393,7 @@ static void text_notes(FILE *f, const struct side *A, const struct side *B, cons
     }
     if (!same_shape(ta, tb)) {
         SEP();
-        put_shape(f, ta);
-        fputs(" vs ", f);
-        put_shape(f, tb);
+        fprintf(f, "%s vs %s", shape_of(sa, sizeof sa, ta), shape_of(sb, sizeof sb, tb));
     }
     if (strcmp(l, "transposed") == 0) {
         SEP();
@@ -1671,13 +1636,12 @@ static int values_report(const struct diff_opts *o, const struct side *A, const 
     for (size_t i = 0; i < P->n; i++) {
         const struct pair *p = &P->v[i];
         const struct model_tensor *t = p->ia >= 0 ? pa(A, p) : pb(B, p);
+        char sh[SHAPE_STR_MAX];
         if (p->ia >= 0 && p->ib >= 0)
             continue;
         fputs(p->ia >= 0 ? "< only in a: " : "> only in b: ", out);
         cli_put_escaped(out, t->name.p, t->name.n);
-        fprintf(out, " %s ", dtype_name(t->dtype));
-        put_shape(out, t);
-        fputc('\n', out);
+        fprintf(out, " %s %s\n", dtype_name(t->dtype), shape_of(sh, sizeof sh, t));
     }
     fprintf(out, "%zu tensors compared:", n_res);
     for (int s = 0, first = 1; s < ST_COUNT; s++)
@@ -1779,14 +1743,8 @@ static int sdiff_add(struct sdiffs *D, enum cat c, const char *change, struct sb
     if (sbuf_check(field, "diff", e) || (v1 && sbuf_check(v1, "diff", e)) ||
         (v2 && sbuf_check(v2, "diff", e)))
         return -1;
-    if (D->n == D->cap) {
-        size_t nc = D->cap ? D->cap * 2 : 32;
-        struct sdiff *q = realloc(D->v, nc * sizeof *q);
-        if (!q)
-            return ERR(e, ERR_NOMEM, "out of memory");
-        D->v = q;
-        D->cap = nc;
-    }
+    if (vec_reserve((void **)&D->v, &D->cap, D->n + 1, sizeof *D->v, e))
+        return -1;
     d = &D->v[D->n];
     memset(d, 0, sizeof *d);
     d->cat = c;
@@ -1851,8 +1809,9 @@ static const struct model_kv *kv_find_slice(const struct model *m, struct slice 
 
 static void sb_tensor(struct sbuf *b, const struct model_tensor *t)
 {
-    sbuf_addf(b, "%s ", dtype_name(t->dtype));
-    sb_shape(b, t);
+    char sh[SHAPE_STR_MAX];
+
+    sbuf_addf(b, "%s %s", dtype_name(t->dtype), shape_of(sh, sizeof sh, t));
 }
 
 /* Bytes equal, after undoing the Q/K row permutation when the layouts differ. */
@@ -2407,85 +2366,10 @@ static const char *const stage_order[] = {
 };
 #define N_STAGES ((int)(sizeof stage_order / sizeof stage_order[0]))
 
-struct flist {
-    char  **v;
-    size_t  n, cap;
-};
-
-static void flist_release(struct flist *L)
+static int has_dump_ext(const char *name)
 {
-    for (size_t i = 0; i < L->n; i++)
-        free(L->v[i]);
-    free(L->v);
-}
-
-static int has_dump_ext(const char *s)
-{
-    size_t n = strlen(s);
-    return (n > 4 && strcmp(s + n - 4, ".bin") == 0) || (n > 4 && strcmp(s + n - 4, ".f32") == 0);
-}
-
-/* Every *.bin / *.f32 regular file under root/rel, as paths relative to root. */
-static int walk(const char *root, const char *rel, int depth, struct flist *L, struct err *e)
-{
-    char path[4096], sub[4096];
-    struct dirent *de;
-    DIR *d;
-
-    if (depth > 8)
-        return 0;
-    snprintf(path, sizeof path, "%s%s%s", root, rel[0] ? "/" : "", rel);
-    d = opendir(path);
-    if (!d)
-        return ERR_SYS(e, "cannot open directory '%s'", path);
-    while ((de = readdir(d)) != NULL) {
-        struct stat st;
-        char full[8192];
-        if (de->d_name[0] == '.')
-            continue;
-        if ((size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name) >=
-            sizeof sub)
-            continue;
-        snprintf(full, sizeof full, "%s/%s", root, sub);
-        if (stat(full, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            if (walk(root, sub, depth + 1, L, e))
-                goto fail;
-            continue;
-        }
-        if (!S_ISREG(st.st_mode) || !has_dump_ext(de->d_name))
-            continue;
-        if (L->n >= DIFF_MAX_FILES) {
-            ERR(e, ERR_LIMIT, "'%s': more than %d dump files", root, DIFF_MAX_FILES);
-            goto fail;
-        }
-        if (L->n == L->cap) {
-            size_t nc = L->cap ? L->cap * 2 : 64;
-            char **q = realloc(L->v, nc * sizeof *q);
-            if (!q) {
-                ERR(e, ERR_NOMEM, "out of memory");
-                goto fail;
-            }
-            L->v = q;
-            L->cap = nc;
-        }
-        L->v[L->n] = dup_n(sub, strlen(sub), e);
-        if (!L->v[L->n])
-            goto fail;
-        L->n++;
-    }
-    closedir(d);
-    return 0;
-fail:
-    closedir(d);
-    return -1;
-}
-
-static int str_qsort(const void *x, const void *y)
-{
-    const char *a = *(char *const *)x, *b = *(char *const *)y;
-    return strcmp(a, b);
+    size_t n = strlen(name);
+    return n > 4 && (str_ends_with(name, ".bin") || str_ends_with(name, ".f32"));
 }
 
 /* Order key: embedding (top level) first, then layer by layer in stage order, then
@@ -2540,17 +2424,19 @@ static int stage_qsort(const void *x, const void *y)
 static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FILE *out,
                      int *different, struct err *e)
 {
-    struct flist La = { NULL, 0, 0 }, Lb = { NULL, 0, 0 };
+    struct dirlist La = { NULL, 0, 0 }, Lb = { NULL, 0, 0 };
     struct stage *S = NULL;
     size_t n = 0, i = 0, j = 0, first = SIZE_MAX, n_only = 0, n_cmp = 0;
     double thr = isnan(o->fail_cos) ? DIFF_STAGE_COS : o->fail_cos;
     char pa_[8192], pb_[8192];
     int rc = -1;
 
-    if (walk(a, "", 0, &La, e) || walk(b, "", 0, &Lb, e))
+    /* every *.bin / *.f32 file under a and b (links followed, dot files left out) */
+    if (dir_walk(&La, a, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 8, DIFF_MAX_FILES,
+                 has_dump_ext, e) ||
+        dir_walk(&Lb, b, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 8, DIFF_MAX_FILES,
+                 has_dump_ext, e))
         goto out;
-    qsort(La.v, La.n, sizeof *La.v, str_qsort);
-    qsort(Lb.v, Lb.n, sizeof *Lb.v, str_qsort);
     S = calloc(La.n + Lb.n + 1, sizeof *S);
     if (!S) {
         ERR(e, ERR_NOMEM, "out of memory");
@@ -2558,8 +2444,8 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
     }
     while (i < La.n || j < Lb.n) {
         struct stage *s = &S[n++];
-        int c = i >= La.n ? 1 : j >= Lb.n ? -1 : strcmp(La.v[i], Lb.v[j]);
-        const char *rel = c <= 0 ? La.v[i] : Lb.v[j];
+        int c = i >= La.n ? 1 : j >= Lb.n ? -1 : strcmp(La.v[i].rel, Lb.v[j].rel);
+        const char *rel = c <= 0 ? La.v[i].rel : Lb.v[j].rel;
         s->rel = dup_n(rel, strlen(rel), e);
         if (!s->rel)
             goto out;
@@ -2733,8 +2619,8 @@ out:
     for (size_t k = 0; S && k < n; k++)
         stage_release(&S[k]);
     free(S);
-    flist_release(&La);
-    flist_release(&Lb);
+    dirlist_release(&La);
+    dirlist_release(&Lb);
     return rc;
 }
 

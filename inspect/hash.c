@@ -39,13 +39,16 @@
 #include <unistd.h>
 
 #include "../common/cli.h"
+#include "../common/dirwalk.h"
 #include "../common/json.h"
 #include "../common/mfile.h"
+#include "../common/path.h"
 #include "../common/ofile.h"
 #include "../common/progress.h"
 #include "../common/sbuf.h"
 #include "../common/slice.h"
 #include "../common/threads.h"
+#include "../common/vec.h"
 #include "../dequant/dq.h"
 #include "../formats/config.h"
 #include "../formats/names.h"
@@ -162,152 +165,23 @@ int hash_file(const char *path, uint8_t out[SHA256_LEN], uint64_t *size, struct 
     return hash_file_prog(path, out, size, NULL, e);
 }
 
-static int grow(void **p, size_t *cap, size_t n, size_t elem, struct err *e)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *q = realloc(*p, nc * elem);
-    if (!q)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    memset((char *)q + *cap * elem, 0, (nc - *cap) * elem);
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 /* ---- directories ------------------------------------------------------------------- */
 
 /*
  * A directory's files, for whole-file mode, manifests and --check of a model directory:
- * every entry under it, recursively, by path relative to it, sorted bytewise.  Symbolic
- * links are never followed (a link may point out of the directory); they and other
- * non-regular files are listed with their kind so that callers can say they were skipped.
+ * every entry under it, recursively, by path relative to it, sorted bytewise
+ * (common/dirwalk.h).  Symbolic links are never followed (a link may point out of the
+ * directory); they and other non-regular files are listed with their kind so that
+ * callers can say they were skipped.
  */
-enum dent_kind { DENT_REG, DENT_LINK, DENT_OTHER };
-
-struct dent {
-    char           *rel;    /* owned: relative to the directory, '/'-separated */
-    enum dent_kind  kind;
-};
-
-struct dlist {
-    struct dent *d;
-    size_t       n, cap;
-};
-
-static void dlist_release(struct dlist *dl)
-{
-    if (!dl)
-        return;
-    for (size_t i = 0; i < dl->n; i++)
-        free(dl->d[i].rel);
-    free(dl->d);
-    memset(dl, 0, sizeof *dl);
-}
-
-/* dir "/" rel, without doubling a slash that ends dir; the caller frees it. */
-static char *path_join(const char *dir, const char *rel)
-{
-    size_t dn = strlen(dir), rn = strlen(rel);
-    int sep = dn > 0 && dir[dn - 1] != '/';
-    char *p = malloc(dn + (size_t)sep + rn + 1);
-
-    if (!p)
-        return NULL;
-    memcpy(p, dir, dn);
-    if (sep)
-        p[dn] = '/';
-    memcpy(p + dn + (size_t)sep, rel, rn + 1);
-    return p;
-}
-
-static int cmp_dent(const void *a, const void *b)
-{
-    return strcmp(((const struct dent *)a)->rel, ((const struct dent *)b)->rel);
-}
-
-static int dlist_walk(struct dlist *dl, const char *root, const char *rel, int depth,
-                      struct err *e)
-{
-    char *dir = rel ? path_join(root, rel) : xstrndup(root, strlen(root));
-    DIR *dh;
-    struct dirent *de;
-    int rc = 0;
-
-    if (!dir)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    if (depth > 256) {
-        free(dir);
-        return ERR(e, ERR_LIMIT, "'%s': directories nested deeper than 256 levels", root);
-    }
-    dh = opendir(dir);
-    if (!dh) {
-        rc = ERR_SYS(e, "cannot open directory '%s'", dir);
-        free(dir);
-        return rc;
-    }
-    while (!rc) {
-        struct stat st;
-        char *r, *full;
-        errno = 0;
-        de = readdir(dh);
-        if (!de) {
-            if (errno)
-                rc = ERR_SYS(e, "cannot read directory '%s'", dir);
-            break;
-        }
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        r = rel ? path_join(rel, de->d_name) : xstrndup(de->d_name, strlen(de->d_name));
-        full = r ? path_join(root, r) : NULL;
-        if (!r || !full || grow((void **)&dl->d, &dl->cap, dl->n, sizeof *dl->d, e)) {
-            free(r);
-            free(full);
-            rc = err_ok(e) ? ERR(e, ERR_NOMEM, "out of memory") : -1;
-            break;
-        }
-        if (lstat(full, &st) != 0) {
-            rc = ERR_SYS(e, "cannot open '%s'", full);
-            free(r);
-            free(full);
-            break;
-        }
-        free(full);
-        if (S_ISDIR(st.st_mode)) {
-            rc = dlist_walk(dl, root, r, depth + 1, e);
-            free(r);
-            continue;
-        }
-        dl->d[dl->n].rel = r;
-        dl->d[dl->n].kind = S_ISREG(st.st_mode) ? DENT_REG : S_ISLNK(st.st_mode) ? DENT_LINK
-                                                                                : DENT_OTHER;
-        dl->n++;
-    }
-    closedir(dh);
-    free(dir);
-    return rc;
-}
-
-/* Everything under directory root (see struct dent), sorted; released with dlist_release. */
-static int dlist_read(struct dlist *dl, const char *root, struct err *e)
-{
-    memset(dl, 0, sizeof *dl);
-    if (dlist_walk(dl, root, NULL, 0, e)) {
-        dlist_release(dl);
-        return -1;
-    }
-    if (dl->n > 1)   /* dl->d is NULL for an empty directory */
-        qsort(dl->d, dl->n, sizeof *dl->d, cmp_dent);
-    return 0;
-}
+#define HASH_MAX_DEPTH 256
 
 /* The note for an entry that is not hashed. */
-static void dent_note(FILE *errs, const char *root, const struct dent *d)
+static void dent_note(FILE *errs, const char *root, const struct dir_entry *d)
 {
     char *full = path_join(root, d->rel);
     fprintf(errs, "%s: note: '%s': %s, skipped\n", cli_progname, full ? full : d->rel,
-            d->kind == DENT_LINK ? "symbolic link not followed" : "not a regular file");
+            d->kind == DIRENT_LINK ? "symbolic link not followed" : "not a regular file");
     free(full);
 }
 
@@ -356,18 +230,6 @@ static const struct hash_tensor **sorted_tensors(const struct hash_tensor *t, ui
     return v;
 }
 
-static void shape_str(const struct hash_tensor *t, char *buf, size_t cap)
-{
-    size_t k = 0;
-    buf[0] = 0;
-    for (int d = 0; d < t->n_dims && k < cap; d++) {
-        int n = snprintf(buf + k, cap - k, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-        if (n < 0)
-            break;
-        k += (size_t)n;
-    }
-}
-
 int hash_records(const struct hash_tensor *t, uint64_t n, int content, uint8_t out[SHA256_LEN],
                  struct err *e)
 {
@@ -384,7 +246,7 @@ int hash_records(const struct hash_tensor *t, uint64_t n, int content, uint8_t o
     }
     for (uint64_t i = 0; i < n; i++) {
         const char *dt = content ? "F32" : dtype_name(v[i]->dtype);
-        shape_str(v[i], shape, sizeof shape);
+        shape_fmt(shape, sizeof shape, v[i]->shape, v[i]->n_dims, 0);
         sha256_hex(content ? v[i]->content : v[i]->sha, hex);
         sha256_update(&h, v[i]->canon, strlen(v[i]->canon) + 1);
         sha256_update(&h, dt, strlen(dt) + 1);
@@ -978,11 +840,11 @@ static int item_add_file(struct item *it, const char *path, uint64_t size,
  */
 static int item_add_dir(const struct hash_opts *o, struct item *it, FILE *errs, struct err *e)
 {
-    struct dlist dl;
+    struct dirlist dl;
     uint32_t n_mapped = it->n_shards;
     int rc = 0;
 
-    if (dlist_read(&dl, it->path, e))
+    if (dir_walk(&dl, it->path, 0, HASH_MAX_DEPTH, 0, NULL, e))
         return -1;
     for (size_t i = 0; i < dl.n && !rc; i++) {
         uint8_t sha[SHA256_LEN];
@@ -991,23 +853,23 @@ static int item_add_dir(const struct hash_opts *o, struct item *it, FILE *errs, 
         int listed = 0;
         for (uint32_t s = 0; s < n_mapped && !listed; s++) {
             const char *r = rel_under(it->shard_path[s], it->path);
-            listed = r && strcmp(r, dl.d[i].rel) == 0;
+            listed = r && strcmp(r, dl.v[i].rel) == 0;
         }
         if (listed)
             continue;
-        if (dl.d[i].kind != DENT_REG) {
+        if (dl.v[i].kind != DIRENT_REG) {
             if (!o->quiet)
-                dent_note(errs, it->path, &dl.d[i]);
+                dent_note(errs, it->path, &dl.v[i]);
             continue;
         }
-        full = path_join(it->path, dl.d[i].rel);
+        full = path_join(it->path, dl.v[i].rel);
         if (!full)
             rc = ERR(e, ERR_NOMEM, "out of memory");
         else if (hash_file(full, sha, &size, e) || item_add_file(it, full, size, sha, e))
             rc = -1;
         free(full);
     }
-    dlist_release(&dl);
+    dirlist_release(&dl);
     return rc;
 }
 
@@ -1039,7 +901,7 @@ static void put_tensor_line(FILE *f, const char *kind, const struct hash_tensor 
     char hex[SHA256_HEX_LEN + 1], shape[MODEL_MAX_DIMS * 24];
     const char *name = content ? t->canon : t->name;
     sha256_hex(content ? t->content : t->sha, hex);
-    shape_str(t, shape, sizeof shape);
+    shape_fmt(shape, sizeof shape, t->shape, t->n_dims, 0);
     fprintf(f, "%s  %s  %s  [%s]  ", kind, hex, content ? "F32" : dtype_name(t->dtype), shape);
     cli_put_escaped(f, name, strlen(name));
     fputc('\n', f);
@@ -1305,7 +1167,7 @@ static struct man_file *man_add_file(struct manifest *man, const char *path, siz
                                      struct err *e)
 {
     struct man_file *f;
-    if (grow((void **)&man->f, &man->cap_f, man->n_f, sizeof *man->f, e))
+    if (vec_reserve((void **)&man->f, &man->cap_f, man->n_f + 1, sizeof *man->f, e))
         return NULL;
     f = &man->f[man->n_f];
     f->path = xstrndup(path, n);
@@ -1327,7 +1189,7 @@ static struct man_model *man_model(struct manifest *man, const char *path, size_
         if ((!path && !q) || (path && q && strlen(q) == n && memcmp(q, path, n) == 0))
             return &man->m[i];
     }
-    if (grow((void **)&man->m, &man->cap_m, man->n_m, sizeof *man->m, e))
+    if (vec_reserve((void **)&man->m, &man->cap_m, man->n_m + 1, sizeof *man->m, e))
         return NULL;
     m = &man->m[man->n_m];
     if (path) {
@@ -1345,7 +1207,7 @@ static struct man_tensor *man_add_tensor(struct man_model *m, const char *name, 
                                          int content, struct err *e)
 {
     struct man_tensor *t;
-    if (grow((void **)&m->t, &m->cap_t, m->n_t, sizeof *m->t, e))
+    if (vec_reserve((void **)&m->t, &m->cap_t, m->n_t + 1, sizeof *m->t, e))
         return NULL;
     t = &m->t[m->n_t];
     t->name = xstrndup(name, n);
@@ -1653,7 +1515,7 @@ static int parse_text(struct manifest *man, const char *text, size_t len, const 
             /* llama-gguf-hash pads with blanks: the target is what follows them */
             while (c < le && (*c == ' ' || *c == '\t'))
                 c++;
-            if (c >= le || grow((void **)&gl, &cap_gl, n_gl, sizeof *gl, e)) {
+            if (c >= le || vec_reserve((void **)&gl, &cap_gl, n_gl + 1, sizeof *gl, e)) {
                 if (c >= le) {
                     man->n_bad++;
                     continue;
@@ -1988,12 +1850,6 @@ static void link_models(struct checker *c, const char *path)
             c->man.f[i].matched = 1;
 }
 
-static const char *base_name(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
-}
-
 static const struct hash_tensor *find_tensor(const struct hash_tensor **by_name,
                                              const struct hash_tensor **by_canon, uint64_t n,
                                              const char *name, int content)
@@ -2172,7 +2028,7 @@ static int check_one(struct checker *c, const char *path)
             if (strcmp(c->man.f[i].path, path) == 0)
                 same = &c->man.f[i];
         for (size_t i = 0; i < c->man.n_f && !same; i++)
-            if (!c->man.f[i].matched && strcmp(base_name(c->man.f[i].path), base_name(path)) == 0)
+            if (!c->man.f[i].matched && path_same_base(c->man.f[i].path, path))
                 same = &c->man.f[i];
         if (same) {
             same->matched = 1;
@@ -2233,7 +2089,7 @@ static int check_one(struct checker *c, const char *path)
             best = &c->man.m[i];
     for (size_t i = 0; i < c->man.n_m && !best; i++)
         if (!c->man.m[i].matched && c->man.m[i].path &&
-            strcmp(base_name(c->man.m[i].path), base_name(path)) == 0)
+            path_same_base(c->man.m[i].path, path))
             best = &c->man.m[i];
     if (!best) {
         const struct hash_tensor **bn = sorted_tensors(h.t, h.n_tensors, 0, &e);
@@ -2316,12 +2172,12 @@ static struct man_file *dir_entry(struct checker *c, const char *prefix, const c
     return NULL;
 }
 
-static int dlist_has(const struct dlist *dl, const char *rel)
+static int dlist_has(const struct dirlist *dl, const char *rel)
 {
     size_t lo = 0, hi = dl->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int r = strcmp(dl->d[mid].rel, rel);
+        int r = strcmp(dl->v[mid].rel, rel);
         if (r == 0)
             return 1;
         if (r < 0)
@@ -2342,7 +2198,7 @@ static int dlist_has(const struct dlist *dl, const char *rel)
  */
 static int check_dir(struct checker *c, const char *dir)
 {
-    struct dlist dl;
+    struct dirlist dl;
     struct err e = ERR_INIT;
     const char *prefix = dir;
     int status = EXIT_MATCH;
@@ -2353,7 +2209,7 @@ static int check_dir(struct checker *c, const char *dir)
         status = check_one(c, dir);
     if (c->hit && c->hit->path)
         prefix = c->hit->path;
-    if (dlist_read(&dl, dir, &e)) {
+    if (dir_walk(&dl, dir, 0, HASH_MAX_DEPTH, 0, NULL, &e)) {
         if (!c->o->quiet)
             fprintf(c->errs, "%s: %s\n", cli_progname, e.msg);
         c->n_trouble++;
@@ -2361,7 +2217,7 @@ static int check_dir(struct checker *c, const char *dir)
         goto out;
     }
     for (size_t i = 0; i < dl.n; i++) {
-        const char *rel = dl.d[i].rel;
+        const char *rel = dl.v[i].rel;
         struct man_file *f;
         uint8_t sha[SHA256_LEN];
         char *full;
@@ -2373,9 +2229,9 @@ static int check_dir(struct checker *c, const char *dir)
                 f->matched = 1;   /* judged by its tensors above */
             continue;
         }
-        if (dl.d[i].kind != DENT_REG) {
+        if (dl.v[i].kind != DIRENT_REG) {
             if (!c->o->quiet)
-                dent_note(c->errs, dir, &dl.d[i]);
+                dent_note(c->errs, dir, &dl.v[i]);
             continue;
         }
         full = path_join(dir, rel);
@@ -2404,7 +2260,7 @@ static int check_dir(struct checker *c, const char *dir)
             for (size_t k = 0; !f && k < c->man.n_f; k++) {
                 const char *r = rel_under(c->man.f[k].path, prefix);
                 if (r && !c->man.f[k].matched && !dlist_has(&dl, r) &&
-                    strcmp(base_name(r), base_name(rel)) == 0)
+                    path_same_base(r, rel))
                     f = &c->man.f[k];
             }
             if (f) {
@@ -2435,7 +2291,7 @@ static int check_dir(struct checker *c, const char *dir)
         c->n_missing++;
         status = worst(status, EXIT_MISMATCH);
     }
-    dlist_release(&dl);
+    dirlist_release(&dl);
 out:
     for (uint32_t k = 0; k < c->n_shard_rel; k++)
         free(c->shard_rel[k]);
@@ -2665,15 +2521,15 @@ static int expand_dirs(const struct hash_opts *o, int n_files, char **files, cha
 
     for (int i = 0; i < n_files; i++) {
         struct stat st;
-        struct dlist dl;
+        struct dirlist dl;
         struct err de = ERR_INIT;
         if (strcmp(files[i], "-") == 0 || stat(files[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
-            if (grow((void **)&list, &cap, n, sizeof *list, e))
+            if (vec_reserve((void **)&list, &cap, n + 1, sizeof *list, e))
                 goto fail;
             list[n++] = files[i];
             continue;
         }
-        if (dlist_read(&dl, files[i], &de)) {
+        if (dir_walk(&dl, files[i], 0, HASH_MAX_DEPTH, 0, NULL, &de)) {
             if (!o->quiet)
                 fprintf(errs, "%s: %s\n", cli_progname, de.msg);
             if (err_ok(e))
@@ -2683,26 +2539,26 @@ static int expand_dirs(const struct hash_opts *o, int n_files, char **files, cha
         }
         for (size_t k = 0; k < dl.n; k++) {
             char *full;
-            if (dl.d[k].kind != DENT_REG) {
+            if (dl.v[k].kind != DIRENT_REG) {
                 if (!o->quiet)
-                    dent_note(errs, files[i], &dl.d[k]);
+                    dent_note(errs, files[i], &dl.v[k]);
                 continue;
             }
-            full = path_join(files[i], dl.d[k].rel);
-            if (!full || grow((void **)&list, &cap, n, sizeof *list, e) ||
-                grow((void **)&own, &cap_own, n_own, sizeof *own, e)) {
+            full = path_join(files[i], dl.v[k].rel);
+            if (!full || vec_reserve((void **)&list, &cap, n + 1, sizeof *list, e) ||
+                vec_reserve((void **)&own, &cap_own, n_own + 1, sizeof *own, e)) {
                 free(full);
-                dlist_release(&dl);
+                dirlist_release(&dl);
                 goto fail;
             }
             list[n++] = full;
             own[n_own++] = full;
         }
-        dlist_release(&dl);
+        dirlist_release(&dl);
     }
     if (n > (size_t)INT32_MAX / 2)
         goto fail;
-    if (grow((void **)&own, &cap_own, n_own, sizeof *own, e))
+    if (vec_reserve((void **)&own, &cap_own, n_own + 1, sizeof *own, e))
         goto fail;
     own[n_own] = NULL;
     *out = list;

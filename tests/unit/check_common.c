@@ -11,12 +11,16 @@
 
 #include "../../common/cli.h"
 #include "../../common/crc.h"
+#include "../../common/dirwalk.h"
 #include "../../common/json.h"
+#include "../../common/path.h"
 #include "../../common/rd.h"
 #include "../../common/sha256.h"
 #include "../../common/sz.h"
 #include "../../common/threads.h"
+#include "../../common/vec.h"
 #include "../../formats/dtype.h"
+#include "tu.h"
 
 START_TEST(rd_reads_le_and_stops_at_end)
 {
@@ -320,6 +324,131 @@ START_TEST(crc_matches_zlib)
 }
 END_TEST
 
+START_TEST(path_helpers)
+{
+    static const struct { const char *p, *base; size_t n; } b[] = {
+        { "a/b/c.gguf", "c.gguf", 6 }, { "c.gguf", "c.gguf", 6 }, { "dir/", "dir/", 3 },
+        { "a//dir//", "dir//", 3 }, { "/", "/", 1 }, { "", "", 0 }, { "/x", "x", 1 },
+    };
+    char buf[SHAPE_STR_MAX], *j;
+    const int64_t sh[3] = { 4096, 32000, 7 };
+
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+        size_t n;
+        const char *r = path_base(b[i].p, &n);
+        ck_assert_str_eq(r, b[i].base);
+        ck_assert_uint_eq(n, b[i].n);
+    }
+    ck_assert(path_same_base("x/model.apr", "y/z/model.apr/"));
+    ck_assert(!path_same_base("x/model.apr", "model.gguf"));
+    ck_assert_str_eq((j = path_join("a", "b")), "a/b");
+    free(j);
+    ck_assert_str_eq((j = path_join("a/", "b/c")), "a/b/c");
+    free(j);
+    ck_assert_str_eq((j = path_join("", "b")), "b");
+    free(j);
+    ck_assert(str_ends_with("model.gguf", ".gguf") && !str_ends_with("model.GGUF", ".gguf"));
+    ck_assert(str_ends_with_ci("model.GGUF", ".gguf") && !str_ends_with_ci("f", ".gguf"));
+    ck_assert(str_ends_with(".gguf", ".gguf") && str_ends_with("x", ""));
+    ck_assert_str_eq(shape_fmt(buf, sizeof buf, sh, 2, SHAPE_BRACKETS | SHAPE_SPACED), "[4096, 32000]");
+    ck_assert_str_eq(shape_fmt(buf, sizeof buf, sh, 3, SHAPE_BRACKETS), "[4096,32000,7]");
+    ck_assert_str_eq(shape_fmt(buf, sizeof buf, sh, 3, 0), "4096,32000,7");
+    ck_assert_str_eq(shape_fmt(buf, sizeof buf, sh, 0, SHAPE_BRACKETS), "[]");
+    ck_assert_str_eq(shape_fmt(buf, 6, sh, 3, 0), "4096,");   /* truncated, terminated */
+}
+END_TEST
+
+START_TEST(vec_grows_and_zeroes)
+{
+    struct err e = ERR_INIT;
+    uint64_t *v = NULL;
+    size_t cap = 0;
+
+    for (size_t n = 0; n < 1000; n++) {
+        ck_assert_int_eq(vec_reserve((void **)&v, &cap, n + 1, sizeof *v, &e), 0);
+        ck_assert(cap >= n + 1);
+        ck_assert_uint_eq(v[n], 0);        /* new room is zeroed */
+        v[n] = n + 1;
+    }
+    for (size_t n = 0; n < 1000; n++)
+        ck_assert_uint_eq(v[n], n + 1);
+    ck_assert_int_eq(vec_reserve((void **)&v, &cap, SIZE_MAX / 4, sizeof *v, &e), -1);
+    ck_assert(e.code == ERR_LIMIT || e.code == ERR_NOMEM);
+    free(v);
+}
+END_TEST
+
+static int keep_bin(const char *name)
+{
+    return str_ends_with(name, ".bin");
+}
+
+static void touch(const char *dir, const char *rel)
+{
+    char *p = tu_path(dir, rel);
+    FILE *f = fopen(p, "w");
+    ck_assert(f);
+    fclose(f);
+    free(p);
+}
+
+START_TEST(dirwalk_lists_sorted)
+{
+    char *d = tu_tmpdir_new(NULL), *p;
+    struct err e = ERR_INIT;
+    struct dirlist L;
+
+    p = tu_path(d, "sub");
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    free(p);
+    p = tu_path(d, "sub/deeper");
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    free(p);
+    touch(d, "b.bin");
+    touch(d, "a.txt");
+    touch(d, ".hidden.bin");
+    touch(d, "sub/x.bin");
+    touch(d, "sub/deeper/y.bin");
+    p = tu_path(d, "link.bin");
+    ck_assert_int_eq(symlink("b.bin", p), 0);
+    free(p);
+
+    ck_assert_int_eq(dir_walk(&L, d, 0, 256, 0, NULL, &e), 0);
+    ck_assert_uint_eq(L.n, 6);
+    ck_assert_str_eq(L.v[0].rel, ".hidden.bin");
+    ck_assert_str_eq(L.v[1].rel, "a.txt");
+    ck_assert_str_eq(L.v[2].rel, "b.bin");
+    ck_assert_str_eq(L.v[3].rel, "link.bin");
+    ck_assert_int_eq(L.v[3].kind, DIRENT_LINK);
+    ck_assert_str_eq(L.v[4].rel, "sub/deeper/y.bin");
+    ck_assert_str_eq(L.v[5].rel, "sub/x.bin");
+    ck_assert_int_eq(L.v[5].kind, DIRENT_REG);
+    dirlist_release(&L);
+
+    /* dumps: links followed, dot files and other names left out, depth 1 only */
+    ck_assert_int_eq(dir_walk(&L, d, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 1, 0, keep_bin, &e), 0);
+    ck_assert_uint_eq(L.n, 3);
+    ck_assert_str_eq(L.v[0].rel, "b.bin");
+    ck_assert_str_eq(L.v[1].rel, "link.bin");
+    ck_assert_int_eq(L.v[1].kind, DIRENT_REG);
+    ck_assert_str_eq(L.v[2].rel, "sub/x.bin");
+    dirlist_release(&L);
+
+    /* limits are errors unless asked otherwise */
+    ck_assert_int_eq(dir_walk(&L, d, 0, 1, 0, NULL, &e), -1);
+    ck_assert_int_eq(e.code, ERR_LIMIT);
+    err_clear(&e);
+    ck_assert_int_eq(dir_walk(&L, d, 0, 256, 2, NULL, &e), -1);
+    ck_assert_int_eq(e.code, ERR_LIMIT);
+    err_clear(&e);
+    p = tu_path(d, "nope");
+    ck_assert_int_eq(dir_walk(&L, p, 0, 256, 0, NULL, &e), -1);
+    ck_assert_int_eq(e.code, ERR_IO);
+    free(p);
+    tu_tmpdir_free(d);
+}
+END_TEST
+
 Suite *common_suite(void)
 {
     Suite *s = suite_create("common");
@@ -336,6 +465,9 @@ Suite *common_suite(void)
     tcase_add_test(tc, cli_numbers_are_strict);
     tcase_add_test(tc, threads_cover_every_item_once);
     tcase_add_test(tc, dtype_table_facts);
+    tcase_add_test(tc, path_helpers);
+    tcase_add_test(tc, vec_grows_and_zeroes);
+    tcase_add_test(tc, dirwalk_lists_sorted);
     suite_add_tcase(s, tc);
     return s;
 }
