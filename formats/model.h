@@ -135,6 +135,7 @@ struct model {
 };
 
 /*
+ * (open.c, above the readers; declared here so that tools include the view only.)
  * Open path and detect its format by content (never by extension): GGUF and APR by
  * magic; SafeTensors by its header; a directory or a *.index.json holding a
  * "weight_map" as sharded SafeTensors.  A config.json beside a SafeTensors file is
