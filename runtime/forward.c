@@ -1,0 +1,517 @@
+/*
+ * forward.c - the CPU backend: the forward pass of rt.h over rt_matmul, with an f32 KV
+ * cache.  Prompts run in chunks of n_batch tokens through rt_matmul (matrix-matrix);
+ * decoding is the same code with n = 1.  Attention is split over (position, head)
+ * pairs across the thread pool.  Stage hooks cost one mask test each when off.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+#include "pool.h"
+#include "../common/sz.h"
+#include "../dequant/dq.h"
+#include "../common/banned.h"
+
+struct cpu {
+    struct rt_pool *pool;
+    int64_t  kv_dim;                 /* n_head_kv * head_dim */
+    float   *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim] */
+    float   *rope_cos, *rope_sin;    /* [n_ctx][n_rot / 2] */
+    int      cap;                    /* tokens the scratch below holds */
+    float   *x, *xn, *q, *k, *v, *att, *o, *gate, *up;   /* [cap][width] */
+    float   *scores;                 /* [n_threads][n_ctx] */
+    float   *probe;                  /* hooks only: attention matrices, qkv rows, lm_head */
+    size_t   probe_n;
+};
+
+/* ---- RoPE frequencies (Hugging Face's rope_type semantics) */
+
+/* inv_freq[i] for i < n_rot/2, after scaling; *mscale multiplies cos and sin (YaRN). */
+static void rope_freqs(const struct model_config *c, double *inv_freq, double *mscale)
+{
+    const int half = (int)c->n_rot / 2;
+    const double dim = c->n_rot, base = c->rope_theta;
+    const double f = c->rope_scaling.factor > 0 ? c->rope_scaling.factor : 1.0;
+
+    *mscale = 1.0;
+    for (int i = 0; i < half; i++)
+        inv_freq[i] = 1.0 / pow(base, (2.0 * i) / dim);
+    switch (c->rope_scaling.type) {
+    case ROPE_SCALE_NONE:
+        break;
+    case ROPE_SCALE_LINEAR:
+        for (int i = 0; i < half; i++)
+            inv_freq[i] /= f;
+        break;
+    case ROPE_SCALE_LLAMA3: {
+        const double orig = c->rope_scaling.orig_ctx ? c->rope_scaling.orig_ctx : 8192;
+        const double lo = c->rope_scaling.low_freq_factor > 0 ? c->rope_scaling.low_freq_factor : 1;
+        const double hi = c->rope_scaling.high_freq_factor > 0 ? c->rope_scaling.high_freq_factor : 4;
+        const double lo_wl = orig / lo, hi_wl = orig / hi;
+
+        for (int i = 0; i < half; i++) {
+            double wl = 2.0 * M_PI / inv_freq[i];
+            if (wl > lo_wl) {
+                inv_freq[i] /= f;
+            } else if (wl >= hi_wl && hi != lo) {
+                double s = (orig / wl - lo) / (hi - lo);
+                inv_freq[i] = (1.0 - s) * inv_freq[i] / f + s * inv_freq[i];
+            }
+        }
+        break;
+    }
+    case ROPE_SCALE_YARN: {
+        const double orig = c->rope_scaling.orig_ctx ? c->rope_scaling.orig_ctx : c->n_ctx_train;
+        const double bf = c->rope_scaling.beta_fast > 0 ? c->rope_scaling.beta_fast : 32;
+        const double bs = c->rope_scaling.beta_slow > 0 ? c->rope_scaling.beta_slow : 1;
+        double lo = floor(dim * log(orig / (bf * 2 * M_PI)) / (2 * log(base)));
+        double hi = ceil(dim * log(orig / (bs * 2 * M_PI)) / (2 * log(base)));
+
+        if (lo < 0)
+            lo = 0;
+        if (hi > dim - 1)
+            hi = dim - 1;
+        if (lo == hi)
+            hi += 0.001;
+        for (int i = 0; i < half; i++) {
+            double ramp = (i - lo) / (hi - lo);
+            double extrap = 1.0 - (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
+            inv_freq[i] = inv_freq[i] / f * (1.0 - extrap) + inv_freq[i] * extrap;
+        }
+        *mscale = c->rope_scaling.attn_factor > 0 ? c->rope_scaling.attn_factor
+                  : f > 1 ? 0.1 * log(f) + 1.0 : 1.0;
+        break;
+    }
+    }
+}
+
+/* ---- init / free */
+
+static void cpu_free(struct rt_ctx *ctx)
+{
+    struct cpu *s = ctx->be;
+
+    if (!s)
+        return;
+    rt_pool_free(s->pool);
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->rope_cos);
+    free(s->rope_sin);
+    free(s->x);
+    free(s->xn);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->att);
+    free(s->o);
+    free(s->gate);
+    free(s->up);
+    free(s->scores);
+    free(s->probe);
+    free(s);
+    ctx->be = NULL;
+}
+
+static float *falloc(int64_t a, int64_t b, int64_t c3, struct err *e)
+{
+    int64_t n;
+    size_t bytes;
+    float *p;
+
+    if (sz_mul_i64(a, b, &n) || sz_mul_i64(n, c3, &n) || sz_mul_i64(n, 4, &n) ||
+        sz_to_size((uint64_t)n, &bytes)) {
+        ERR(e, ERR_LIMIT, "buffer of %lld x %lld x %lld floats is too large", (long long)a,
+            (long long)b, (long long)c3);
+        return NULL;
+    }
+    p = malloc(bytes ? bytes : 4);
+    if (!p)
+        ERR(e, ERR_NOMEM, "out of memory (%zu bytes)", bytes);
+    return p;
+}
+
+/* Scratch for n tokens at once. */
+static int scratch(struct rt_ctx *ctx, int n, struct err *e)
+{
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    int64_t qd = (int64_t)c->n_head * c->head_dim;
+    float **bufs[] = { &s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->o, &s->gate, &s->up };
+    int64_t w[] = { c->n_embd, c->n_embd, qd, s->kv_dim, s->kv_dim, qd, c->n_embd, c->n_ff,
+                    c->n_ff };
+
+    if (n <= s->cap)
+        return 0;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i]);
+        *bufs[i] = falloc(n, w[i], 1, e);
+        if (!*bufs[i]) {
+            s->cap = 0;
+            return -1;
+        }
+    }
+    s->cap = n;
+    return 0;
+}
+
+static int cpu_init(struct rt_ctx *ctx, struct err *e)
+{
+    const struct model_config *c = &ctx->rm->c;
+    const int half = (int)c->n_rot / 2;
+    struct cpu *s = calloc(1, sizeof *s);
+    double *inv = NULL, mscale;
+
+    if (!s)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    ctx->be = s;
+    s->kv_dim = (int64_t)c->n_head_kv * c->head_dim;
+    if (rt_pool_create(&s->pool, ctx->n_threads, e))
+        goto fail;
+    s->k_cache = falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e);
+    s->v_cache = s->k_cache ? falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e) : NULL;
+    s->rope_cos = s->v_cache ? falloc(ctx->n_ctx, half, 1, e) : NULL;
+    s->rope_sin = s->rope_cos ? falloc(ctx->n_ctx, half, 1, e) : NULL;
+    s->scores = s->rope_sin ? falloc(ctx->n_threads, ctx->n_ctx, 1, e) : NULL;
+    inv = s->scores ? calloc((size_t)half + 1, sizeof *inv) : NULL;
+    if (!inv) {
+        ERR(e, ERR_NOMEM, "out of memory for a context of %d positions", ctx->n_ctx);
+        goto fail;
+    }
+    rope_freqs(c, inv, &mscale);
+    for (int i = 0; i < half; i++) {
+        switch (ctx->rope_freq) {
+        case RT_ROPE_FREQ_EXACT: break;
+        case RT_ROPE_FREQ_F32:   inv[i] = (float)inv[i]; break;
+        case RT_ROPE_FREQ_F16:   inv[i] = dq_f16_to_f32(dq_f32_to_f16((float)inv[i])); break;
+        case RT_ROPE_FREQ_BF16:  inv[i] = dq_bf16_to_f32(dq_f32_to_bf16((float)inv[i])); break;
+        }
+    }
+    for (int p = 0; p < ctx->n_ctx; p++)
+        for (int i = 0; i < half; i++) {
+            double a = p * inv[i];
+            s->rope_cos[(size_t)p * half + i] = (float)(cos(a) * mscale);
+            s->rope_sin[(size_t)p * half + i] = (float)(sin(a) * mscale);
+        }
+    free(inv);
+    if (scratch(ctx, ctx->n_batch < ctx->n_ctx ? ctx->n_batch : ctx->n_ctx, e))
+        goto fail;
+    return 0;
+fail:
+    free(inv);
+    cpu_free(ctx);
+    return -1;
+}
+
+/* ---- elementwise ops */
+
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, double eps)
+{
+    double ss = 0;
+    float scale;
+
+    for (int64_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
+/*
+ * Rotate one head of n_rot rotary dims (the rest of the head is left alone) and store it
+ * in NEOX order.  NORM: pair i is (2i, 2i+1); NEOX: pair i is (i, i + half).
+ */
+static void rope_head(float *h, int n_rot, int norm_style, const float *cs, const float *sn,
+                      float *tmp)
+{
+    const int half = n_rot / 2;
+
+    for (int i = 0; i < half; i++) {
+        float a = norm_style ? h[2 * i] : h[i];
+        float b = norm_style ? h[2 * i + 1] : h[i + half];
+        tmp[i] = a * cs[i] - b * sn[i];
+        tmp[i + half] = b * cs[i] + a * sn[i];
+    }
+    memcpy(h, tmp, (size_t)n_rot * sizeof *h);
+}
+
+static float silu(float x)
+{
+    return x / (1.0f + expf(-x));
+}
+
+/* ---- hooks */
+
+static int want(const struct rt_ctx *ctx, enum rt_stage st, int layer)
+{
+    const struct rt_hook *h = &ctx->hook;
+
+    if (!h->fn || !(h->stages & (1u << st)))
+        return 0;
+    if (layer == RT_LAYER_MODEL)
+        return 1;
+    return layer >= h->layer_lo && layer < h->layer_hi;
+}
+
+#define STAGE(st, layer, x, rows, cols)                                                      \
+    do {                                                                                     \
+        if (want(ctx, (st), (layer)) &&                                                      \
+            ctx->hook.fn(ctx->hook.ud, (st), (layer), (x), (rows), (cols), e))               \
+            return -1;                                                                       \
+    } while (0)
+
+static float *probe(struct cpu *s, size_t n, struct err *e)
+{
+    if (n > s->probe_n) {
+        free(s->probe);
+        s->probe_n = 0;
+        s->probe = malloc(n * sizeof *s->probe);
+        if (!s->probe) {
+            ERR(e, ERR_NOMEM, "out of memory for a stage dump (%zu floats)", n);
+            return NULL;
+        }
+        s->probe_n = n;
+    }
+    return s->probe;
+}
+
+/* ---- attention */
+
+struct att_job {
+    struct rt_ctx *ctx;
+    int layer, n, pos0;
+    float *scores_out, *probs_out;   /* hooks: [n][n_head][pos0 + n] or NULL */
+};
+
+static void att_task(void *arg, int part, int n_parts)
+{
+    struct att_job *j = arg;
+    struct rt_ctx *ctx = j->ctx;
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
+    const int group = (int)(c->n_head / c->n_head_kv);
+    const int64_t total = (int64_t)j->n * nh;
+    const int64_t lo = total * part / n_parts, hi = total * (part + 1) / n_parts;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t n_kv = (int64_t)j->pos0 + j->n;
+    const float *kc = s->k_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    float *sc = s->scores + (size_t)part * ctx->n_ctx;
+
+    for (int64_t it = lo; it < hi; it++) {
+        const int t = (int)(it / nh), h = (int)(it % nh);
+        const int p = j->pos0 + t;
+        const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
+        const int64_t koff = (int64_t)(h / group) * hd;
+        float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
+        float mx = -INFINITY, sum = 0;
+
+        for (int jj = 0; jj <= p; jj++) {
+            const float *k = kc + (size_t)jj * kvd + koff;
+            float d = 0;
+            for (int64_t i = 0; i < hd; i++)
+                d += q[i] * k[i];
+            sc[jj] = d * scale;
+            if (sc[jj] > mx)
+                mx = sc[jj];
+        }
+        if (j->scores_out) {
+            float *so = j->scores_out + ((size_t)t * nh + h) * n_kv;
+            memcpy(so, sc, (size_t)(p + 1) * sizeof *so);
+            memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
+        }
+        for (int jj = 0; jj <= p; jj++) {
+            sc[jj] = expf(sc[jj] - mx);
+            sum += sc[jj];
+        }
+        for (int jj = 0; jj <= p; jj++)
+            sc[jj] /= sum;
+        if (j->probs_out) {
+            float *po = j->probs_out + ((size_t)t * nh + h) * n_kv;
+            memcpy(po, sc, (size_t)(p + 1) * sizeof *po);
+            memset(po + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *po);
+        }
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int jj = 0; jj <= p; jj++) {
+            const float *v = vc + (size_t)jj * kvd + koff;
+            const float w = sc[jj];
+            for (int64_t i = 0; i < hd; i++)
+                out[i] += w * v[i];
+        }
+    }
+}
+
+/* ---- one chunk of tokens through the whole model */
+
+static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0,
+                         float *logits, unsigned flags, struct err *e)
+{
+    struct cpu *s = ctx->be;
+    const struct rt_model *rm = ctx->rm;
+    const struct model_config *c = &rm->c;
+    const int64_t embd = c->n_embd, hd = c->head_dim, nh = c->n_head, nkv = c->n_head_kv;
+    const int64_t qd = nh * hd, kvd = s->kv_dim, ff = c->n_ff;
+    const int half = (int)c->n_rot / 2, norm_style = c->rope_style == ROPE_NORM;
+    float tmp[1024];   /* a rotated head; n_rot <= head_dim is checked below */
+
+    if (c->n_rot > sizeof tmp / sizeof tmp[0])
+        return ERR(e, ERR_UNSUPPORTED, "rope dimensions %u: at most %zu", c->n_rot,
+                   sizeof tmp / sizeof tmp[0]);
+
+    for (int t = 0; t < n; t++)
+        rt_mat_row(&rm->tok_embd, tok[t], s->x + (size_t)t * embd);
+    STAGE(RT_ST_EMBEDDING, RT_LAYER_MODEL, s->x, n, embd);
+
+    for (int l = 0; l < (int)c->n_layer; l++) {
+        const struct rt_layer *L = &rm->layers[l];
+        float *kc = s->k_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
+        float *vc = s->v_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
+        struct att_job job = { ctx, l, n, pos0, NULL, NULL };
+
+        /* attention */
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->xn + t * embd, s->x + t * embd, L->attn_norm, embd, c->norm_eps);
+        STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
+        if (rt_matmul(s->pool, &L->wq, s->xn, n, s->q, e) ||
+            rt_matmul(s->pool, &L->wk, s->xn, n, s->k, e) ||
+            rt_matmul(s->pool, &L->wv, s->xn, n, s->v, e))
+            return -1;
+        for (int pass = 0; pass < 2; pass++) {
+            enum rt_stage st = pass ? RT_ST_QKV_BIAS : RT_ST_QKV_MATMUL;
+            if (pass) {
+                if (!L->bq)
+                    break;
+                for (int t = 0; t < n; t++) {
+                    for (int64_t i = 0; i < qd; i++)
+                        s->q[t * qd + i] += L->bq[i];
+                    for (int64_t i = 0; i < kvd; i++) {
+                        s->k[t * kvd + i] += L->bk[i];
+                        s->v[t * kvd + i] += L->bv[i];
+                    }
+                }
+            }
+            if (want(ctx, st, l)) {
+                const int64_t w = qd + 2 * kvd;
+                float *pr = probe(s, (size_t)n * w, e);
+                if (!pr)
+                    return -1;
+                for (int t = 0; t < n; t++) {
+                    memcpy(pr + t * w, s->q + t * qd, (size_t)qd * 4);
+                    memcpy(pr + t * w + qd, s->k + t * kvd, (size_t)kvd * 4);
+                    memcpy(pr + t * w + qd + kvd, s->v + t * kvd, (size_t)kvd * 4);
+                }
+                STAGE(st, l, pr, n, w);
+            }
+        }
+        for (int t = 0; t < n; t++) {
+            const float *cs = s->rope_cos + (size_t)(pos0 + t) * half;
+            const float *sn = s->rope_sin + (size_t)(pos0 + t) * half;
+            for (int64_t h = 0; h < nh; h++) {
+                float *qh = s->q + t * qd + h * hd;
+                if (L->q_norm)
+                    rmsnorm(qh, qh, L->q_norm, hd, c->norm_eps);
+                rope_head(qh, (int)c->n_rot, norm_style, cs, sn, tmp);
+            }
+            for (int64_t h = 0; h < nkv; h++) {
+                float *kh = s->k + t * kvd + h * hd;
+                if (L->k_norm)
+                    rmsnorm(kh, kh, L->k_norm, hd, c->norm_eps);
+                rope_head(kh, (int)c->n_rot, norm_style, cs, sn, tmp);
+            }
+        }
+        STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
+        STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
+        memcpy(kc, s->k, (size_t)n * kvd * sizeof *kc);
+        memcpy(vc, s->v, (size_t)n * kvd * sizeof *vc);
+
+        if (want(ctx, RT_ST_ATTN_SCORES, l) || want(ctx, RT_ST_ATTN_SOFTMAX, l)) {
+            size_t m = (size_t)n * nh * (size_t)(pos0 + n);
+            float *pr = probe(s, 2 * m, e);
+            if (!pr)
+                return -1;
+            job.scores_out = pr;
+            job.probs_out = pr + m;
+        }
+        rt_pool_run(s->pool, att_task, &job, ctx->n_threads);
+        if (job.scores_out) {
+            STAGE(RT_ST_ATTN_SCORES, l, job.scores_out, n, nh * (int64_t)(pos0 + n));
+            STAGE(RT_ST_ATTN_SOFTMAX, l, job.probs_out, n, nh * (int64_t)(pos0 + n));
+        }
+        STAGE(RT_ST_ATTENTION, l, s->att, n, qd);
+        if (rt_matmul(s->pool, &L->wo, s->att, n, s->o, e))
+            return -1;
+        STAGE(RT_ST_ATTN_OUT, l, s->o, n, embd);
+        for (int64_t i = 0; i < n * embd; i++)
+            s->x[i] += s->o[i];
+        STAGE(RT_ST_POST_ATTN_RESIDUAL, l, s->x, n, embd);
+
+        /* feed-forward */
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->xn + t * embd, s->x + t * embd, L->ffn_norm, embd, c->norm_eps);
+        STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
+        if (rt_matmul(s->pool, &L->w_gate, s->xn, n, s->gate, e) ||
+            rt_matmul(s->pool, &L->w_up, s->xn, n, s->up, e))
+            return -1;
+        STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
+        STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
+        for (int64_t i = 0; i < n * ff; i++)
+            s->gate[i] = silu(s->gate[i]);
+        STAGE(RT_ST_FFN_SILU, l, s->gate, n, ff);
+        for (int64_t i = 0; i < n * ff; i++)
+            s->gate[i] *= s->up[i];
+        STAGE(RT_ST_FFN_SWIGL, l, s->gate, n, ff);
+        if (rt_matmul(s->pool, &L->w_down, s->gate, n, s->o, e))
+            return -1;
+        STAGE(RT_ST_FFN_OUT, l, s->o, n, embd);
+        for (int64_t i = 0; i < n * embd; i++)
+            s->x[i] += s->o[i];
+        STAGE(RT_ST_POST_FFN_RESIDUAL, l, s->x, n, embd);
+    }
+
+    for (int t = 0; t < n; t++)
+        rmsnorm(s->xn + t * embd, s->x + t * embd, rm->output_norm, embd, c->norm_eps);
+    STAGE(RT_ST_FINAL_NORM, RT_LAYER_MODEL, s->xn, n, embd);
+    if (want(ctx, RT_ST_LM_HEAD, RT_LAYER_MODEL)) {
+        float *pr = probe(s, (size_t)n * c->n_vocab, e);
+        if (!pr || rt_matmul(s->pool, &rm->output, s->xn, n, pr, e))
+            return -1;
+        STAGE(RT_ST_LM_HEAD, RT_LAYER_MODEL, pr, n, c->n_vocab);
+    }
+    if (!logits)
+        return 0;
+    if (flags & RT_EVAL_ALL_LOGITS)
+        return rt_matmul(s->pool, &rm->output, s->xn, n, logits, e);
+    return rt_matmul(s->pool, &rm->output, s->xn + (size_t)(n - 1) * embd, 1, logits, e);
+}
+
+static int cpu_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,
+                    unsigned flags, struct err *e)
+{
+    struct cpu *s = ctx->be;
+    const int64_t nv = ctx->rm->c.n_vocab;
+    /* with a hook, one pass, so that every stage is reported once for all positions */
+    const int chunk = ctx->hook.fn ? n : ctx->n_batch;
+
+    if (scratch(ctx, n < chunk ? n : chunk, e))
+        return -1;
+    for (int done = 0; done < n;) {
+        int m = n - done < chunk ? n - done : chunk;
+        int last = done + m == n;
+        float *lo = NULL;
+
+        if (logits && (flags & RT_EVAL_ALL_LOGITS))
+            lo = logits + (size_t)done * nv;
+        else if (logits && last)
+            lo = logits;
+        (void)s;
+        if (forward_chunk(ctx, tok + done, m, pos0 + done, lo, flags, e))
+            return -1;
+        done += m;
+    }
+    return 0;
+}
+
+const struct rt_backend rt_backend_cpu = { "cpu", cpu_init, cpu_eval, cpu_free };

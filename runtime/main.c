@@ -1,0 +1,232 @@
+/* main.c - apr-run's command line; the work is in run.c (and rt.h, forward.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/cli.h"
+#include "rt.h"
+#include "run.h"
+#include "../common/banned.h"
+
+static const char usage_str[] =
+    "usage: apr-run [-v] [-b n] [-n n] [-t n] [--ctx n] [--temp t] [--top-k k] [--top-p p]\n"
+    "               [--min-p p] [--seed s] [--repeat-penalty r] [--ignore-eos]\n"
+    "               [--rope-freq-dtype type] [--logits file] [--json] [--trace]\n"
+    "               [--save-tensor stages]\n"
+    "               [--save-tensor-dir dir] [--save-tensor-layers a..b]\n"
+    "               --tokens ids model\n"
+    "       apr-run --version\n";
+
+static const char help_str[] =
+    "\n"
+    "Run a llama, mistral, qwen2 or qwen3 model (GGUF, SafeTensors or APR) on the CPU:\n"
+    "evaluate the prompt, then generate tokens (greedy unless --temp is given).\n"
+    "Prints the generated token ids.\n"
+    "\n"
+    "  -b, --batch N          prompt tokens per pass (default 512)\n"
+    "      --ctx N            context size (default: the training context, at most 4096)\n"
+    "  -h, --help             this help\n"
+    "      --ignore-eos       keep generating after the end-of-sequence token\n"
+    "      --json             ids, the top 5 logits of every position, timings as JSON\n"
+    "      --logits FILE      write the prompt's logits: little-endian f32 [n_tokens][n_vocab]\n"
+    "      --min-p P          drop tokens less likely than P x the top one (default 0.05)\n"
+    "  -n, --predict N        tokens to generate (default 32; 0: only the prompt)\n"
+    "      --repeat-penalty R penalise the last 64 tokens (default 1: off)\n"
+    "      --rope-freq-dtype f32|f16|bf16\n"
+    "                         round the RoPE frequencies like transformers does for a model\n"
+    "                         loaded in that type (default: exact)\n"
+    "      --save-tensor STAGES\n"
+    "                         write APRT stage dumps of the prompt pass (comma list or all)\n"
+    "      --save-tensor-dir DIR\n"
+    "                         where (default <model dir>/<model stem>-trace)\n"
+    "      --save-tensor-layers A..B\n"
+    "                         layers A to B-1 (default 0..1)\n"
+    "      --seed S           sampling seed (default 0)\n"
+    "  -t, --threads N        threads (default: the CPUs this process may use)\n"
+    "      --temp T           sampling temperature (default 0: greedy)\n"
+    "      --tokens IDS       the prompt as token ids: 1,5,42\n"
+    "      --top-k K          sample among the K most likely (default 40)\n"
+    "      --top-p P          nucleus sampling (default 0.95)\n"
+    "      --trace            statistics of every stage of every layer of the prompt pass\n"
+    "  -v, --verbose          prompt and generation speeds on standard error\n"
+    "      --version          print the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure, 2 usage error.\n";
+
+enum {
+    OPT_CTX = CLI_OPT_BASE, OPT_IGNORE_EOS, OPT_JSON, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
+    OPT_SAVE_TENSOR, OPT_SAVE_TENSOR_DIR, OPT_SAVE_TENSOR_LAYERS, OPT_SEED, OPT_TEMP,
+    OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE,
+};
+
+static const struct option longopts[] = {
+    { "batch",              required_argument, NULL, 'b' },
+    { "ctx",                required_argument, NULL, OPT_CTX },
+    { "help",               no_argument,       NULL, 'h' },
+    { "ignore-eos",         no_argument,       NULL, OPT_IGNORE_EOS },
+    { "json",               no_argument,       NULL, OPT_JSON },
+    { "list-options",       no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
+    { "logits",             required_argument, NULL, OPT_LOGITS },
+    { "min-p",              required_argument, NULL, OPT_MIN_P },
+    { "predict",            required_argument, NULL, 'n' },
+    { "repeat-penalty",     required_argument, NULL, OPT_REPEAT_PENALTY },
+    { "rope-freq-dtype",    required_argument, NULL, OPT_ROPE_FREQ_DTYPE },
+    { "save-tensor",        required_argument, NULL, OPT_SAVE_TENSOR },
+    { "save-tensor-dir",    required_argument, NULL, OPT_SAVE_TENSOR_DIR },
+    { "save-tensor-layers", required_argument, NULL, OPT_SAVE_TENSOR_LAYERS },
+    { "seed",               required_argument, NULL, OPT_SEED },
+    { "temp",               required_argument, NULL, OPT_TEMP },
+    { "threads",            required_argument, NULL, 't' },
+    { "tokens",             required_argument, NULL, OPT_TOKENS },
+    { "top-k",              required_argument, NULL, OPT_TOP_K },
+    { "top-p",              required_argument, NULL, OPT_TOP_P },
+    { "trace",              no_argument,       NULL, OPT_TRACE },
+    { "verbose",            no_argument,       NULL, 'v' },
+    { "version",            no_argument,       NULL, CLI_OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+/* "A..B" with 0 <= A < B */
+static int parse_range(const char *s, int *lo, int *hi)
+{
+    const char *dots = strstr(s, "..");
+    char a[32];
+    uint64_t x, y;
+
+    if (!dots || (size_t)(dots - s) >= sizeof a)
+        return -1;
+    memcpy(a, s, (size_t)(dots - s));
+    a[dots - s] = '\0';
+    if (cli_parse_u64(a, 0, 1u << 20, &x) || cli_parse_u64(dots + 2, 1, 1u << 20, &y) || y <= x)
+        return -1;
+    *lo = (int)x;
+    *hi = (int)y;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct run_opts o = RUN_OPTS_INIT;
+    struct err e = ERR_INIT;
+    int32_t *tokens = NULL;
+    uint64_t u;
+    double d;
+    int ch, rc;
+
+    cli_init(argv[0]);
+    o.out = stdout;
+    o.diag = stderr;
+    while ((ch = getopt_long(argc, argv, "b:hn:t:v", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'b':
+            if (cli_parse_u64(optarg, 1, 1u << 20, &u))
+                return cli_usage_error(usage_str, "-b: '%s' is not a number in [1, 1048576]", optarg);
+            o.n_batch = (int)u;
+            break;
+        case 'h':
+            return cli_help(usage_str, help_str);
+        case 'n':
+            if (cli_parse_u64(optarg, 0, 1u << 24, &u))
+                return cli_usage_error(usage_str, "-n: '%s' is not a number in [0, 16777216]", optarg);
+            o.n_predict = (int)u;
+            break;
+        case 't':
+            if (cli_parse_u64(optarg, 1, 1024, &u))
+                return cli_usage_error(usage_str, "-t: '%s' is not a number in [1, 1024]", optarg);
+            o.n_threads = (int)u;
+            break;
+        case 'v':
+            o.verbose = 1;
+            break;
+        case OPT_CTX:
+            if (cli_parse_u64(optarg, 1, 1u << 24, &u))
+                return cli_usage_error(usage_str, "--ctx: '%s' is not a number in [1, 16777216]", optarg);
+            o.n_ctx = (int)u;
+            break;
+        case OPT_IGNORE_EOS:
+            o.ignore_eos = 1;
+            break;
+        case OPT_JSON:
+            o.json = 1;
+            break;
+        case OPT_LOGITS:
+            o.logits_path = optarg;
+            break;
+        case OPT_MIN_P:
+            if (cli_parse_f64(optarg, 0, 1, &d))
+                return cli_usage_error(usage_str, "--min-p: '%s' is not a number in [0, 1]", optarg);
+            o.sp.min_p = d;
+            break;
+        case OPT_REPEAT_PENALTY:
+            if (cli_parse_f64(optarg, 0.01, 100, &d))
+                return cli_usage_error(usage_str, "--repeat-penalty: '%s' is not a number in [0.01, 100]", optarg);
+            o.sp.repeat_penalty = d;
+            break;
+        case OPT_ROPE_FREQ_DTYPE:
+            if (!strcmp(optarg, "f32"))
+                o.rope_freq = RT_ROPE_FREQ_F32;
+            else if (!strcmp(optarg, "f16"))
+                o.rope_freq = RT_ROPE_FREQ_F16;
+            else if (!strcmp(optarg, "bf16"))
+                o.rope_freq = RT_ROPE_FREQ_BF16;
+            else
+                return cli_usage_error(usage_str, "--rope-freq-dtype: '%s' is not f32, f16 or bf16", optarg);
+            break;
+        case OPT_SAVE_TENSOR:
+            if (rt_stages_parse(optarg, &o.save_stages, &e))
+                return cli_usage_error(usage_str, "--save-tensor: %s", e.msg);
+            break;
+        case OPT_SAVE_TENSOR_DIR:
+            o.save_dir = optarg;
+            break;
+        case OPT_SAVE_TENSOR_LAYERS:
+            if (parse_range(optarg, &o.save_lo, &o.save_hi))
+                return cli_usage_error(usage_str, "--save-tensor-layers: '%s' is not A..B with A < B", optarg);
+            break;
+        case OPT_SEED:
+            if (cli_parse_u64(optarg, 0, UINT64_MAX, &u))
+                return cli_usage_error(usage_str, "--seed: '%s' is not a number", optarg);
+            o.sp.seed = u;
+            break;
+        case OPT_TEMP:
+            if (cli_parse_f64(optarg, 0, 100, &d))
+                return cli_usage_error(usage_str, "--temp: '%s' is not a number in [0, 100]", optarg);
+            o.sp.temp = d;
+            break;
+        case OPT_TOKENS:
+            free(tokens);
+            if (run_parse_tokens(optarg, strlen(optarg), &tokens, &o.n_tokens, &e))
+                return cli_usage_error(usage_str, "--tokens: %s", e.msg);
+            o.tokens = tokens;
+            break;
+        case OPT_TOP_K:
+            if (cli_parse_u64(optarg, 0, INT32_MAX, &u))
+                return cli_usage_error(usage_str, "--top-k: '%s' is not a number", optarg);
+            o.sp.top_k = (int)u;
+            break;
+        case OPT_TOP_P:
+            if (cli_parse_f64(optarg, 0, 1, &d))
+                return cli_usage_error(usage_str, "--top-p: '%s' is not a number in [0, 1]", optarg);
+            o.sp.top_p = d;
+            break;
+        case OPT_TRACE:
+            o.trace = 1;
+            break;
+        case CLI_OPT_VERSION:
+            return cli_version();
+        case CLI_OPT_LIST_OPTIONS:
+            return cli_list_options(longopts);
+        default:
+            return cli_usage_error(usage_str, NULL);
+        }
+    }
+    if (argc - optind != 1)
+        return cli_usage_error(usage_str, argc - optind ? "one model, please" : "no model given");
+    o.model = argv[optind];
+    if (!o.n_tokens)
+        return cli_usage_error(usage_str, "no prompt: give --tokens");
+    rc = run_exec(&o, &e);
+    free(tokens);
+    if (rc < 0)
+        return cli_exit(cli_fail(&e));
+    return cli_exit(rc);
+}
