@@ -237,6 +237,23 @@ static void rope_head(float *h, int n_rot, int norm_style, const float *cs, cons
     memcpy(h, tmp, (size_t)n_rot * sizeof *h);
 }
 
+/* q or k rows of one position into Hugging Face order (pair i at i and i + n_rot/2), so
+ * that dumps of a GGUF llama (rows permuted for NORM RoPE) and of its HF form compare. */
+static void qk_canon(float *dst, const float *src, int64_t n_heads, int64_t hd, uint32_t n_rot,
+                     int norm_style)
+{
+    const int64_t half = n_rot / 2;
+
+    memcpy(dst, src, (size_t)(n_heads * hd) * sizeof *dst);
+    if (!norm_style)
+        return;
+    for (int64_t h = 0; h < n_heads; h++)
+        for (int64_t i = 0; i < half; i++) {
+            dst[h * hd + i] = src[h * hd + 2 * i];
+            dst[h * hd + half + i] = src[h * hd + 2 * i + 1];
+        }
+}
+
 static float silu(float x)
 {
     return x / (1.0f + expf(-x));
@@ -399,8 +416,8 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
                 if (!pr)
                     return -1;
                 for (int t = 0; t < n; t++) {
-                    memcpy(pr + t * w, s->q + t * qd, (size_t)qd * 4);
-                    memcpy(pr + t * w + qd, s->k + t * kvd, (size_t)kvd * 4);
+                    qk_canon(pr + t * w, s->q + t * qd, nh, hd, c->n_rot, norm_style);
+                    qk_canon(pr + t * w + qd, s->k + t * kvd, nkv, hd, c->n_rot, norm_style);
                     memcpy(pr + t * w + qd + kvd, s->v + t * kvd, (size_t)kvd * 4);
                 }
                 STAGE(st, l, pr, n, w);

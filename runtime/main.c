@@ -14,22 +14,35 @@ static const char usage_str[] =
     "               [--save-tensor stages]\n"
     "               [--save-tensor-dir dir] [--save-tensor-layers a..b]\n"
     "               --tokens ids model\n"
+    "       apr-run [-v] [-b n] [-t n] [--ctx n] [--rope-freq-dtype type] [--json]\n"
+    "               [--fail-cos c] [--fail-kl k] [--fail-top1 f] [--save-tensor stages]\n"
+    "               [--save-tensor-dir dir] [--save-tensor-layers a..b]\n"
+    "               --tokens ids --compare other model\n"
+    "       apr-run [-v] [-b n] [-t n] [--ctx n] [--rope-freq-dtype type] [--json]\n"
+    "               [--compare other] --perplexity file model\n"
     "       apr-run --version\n";
 
 static const char help_str[] =
     "\n"
     "Run a llama, mistral, qwen2 or qwen3 model (GGUF, SafeTensors or APR) on the CPU:\n"
     "evaluate the prompt, then generate tokens (greedy unless --temp is given).\n"
-    "Prints the generated token ids.\n"
+    "Prints the generated token ids.  --compare runs OTHER (the reference) and MODEL on\n"
+    "the same tokens and compares their logits; --perplexity scores a token file.\n"
     "\n"
     "  -b, --batch N          prompt tokens per pass (default 512)\n"
-    "      --ctx N            context size (default: the training context, at most 4096)\n"
+    "      --compare OTHER    compare MODEL with OTHER: per position cosine, KL, top-1, max |delta|\n"
+    "      --ctx N            context size (default: the training context, at most 4096;\n"
+    "                         --perplexity: chunk size, default at most 512)\n"
+    "      --fail-cos C       --compare: differ when a position's cosine is below C (0.999)\n"
+    "      --fail-kl K        --compare: differ when a position's KL exceeds K\n"
+    "      --fail-top1 F      --compare: differ when the top-1 agreement is below F (0..1)\n"
     "  -h, --help             this help\n"
     "      --ignore-eos       keep generating after the end-of-sequence token\n"
     "      --json             ids, the top 5 logits of every position, timings as JSON\n"
     "      --logits FILE      write the prompt's logits: little-endian f32 [n_tokens][n_vocab]\n"
     "      --min-p P          drop tokens less likely than P x the top one (default 0.05)\n"
     "  -n, --predict N        tokens to generate (default 32; 0: only the prompt)\n"
+    "      --perplexity FILE  perplexity of the token ids in FILE, in chunks of --ctx\n"
     "      --repeat-penalty R penalise the last 64 tokens (default 1: off)\n"
     "      --rope-freq-dtype f32|f16|bf16\n"
     "                         round the RoPE frequencies like transformers does for a model\n"
@@ -53,20 +66,26 @@ static const char help_str[] =
     "Exit status: 0 ok, 1 failure, 2 usage error.\n";
 
 enum {
-    OPT_CTX = CLI_OPT_BASE, OPT_IGNORE_EOS, OPT_JSON, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
+    OPT_COMPARE = CLI_OPT_BASE, OPT_CTX, OPT_FAIL_COS, OPT_FAIL_KL, OPT_FAIL_TOP1, OPT_PERPLEXITY,
+    OPT_IGNORE_EOS, OPT_JSON, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
     OPT_SAVE_TENSOR, OPT_SAVE_TENSOR_DIR, OPT_SAVE_TENSOR_LAYERS, OPT_SEED, OPT_TEMP,
     OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE,
 };
 
 static const struct option longopts[] = {
     { "batch",              required_argument, NULL, 'b' },
+    { "compare",            required_argument, NULL, OPT_COMPARE },
     { "ctx",                required_argument, NULL, OPT_CTX },
+    { "fail-cos",           required_argument, NULL, OPT_FAIL_COS },
+    { "fail-kl",            required_argument, NULL, OPT_FAIL_KL },
+    { "fail-top1",          required_argument, NULL, OPT_FAIL_TOP1 },
     { "help",               no_argument,       NULL, 'h' },
     { "ignore-eos",         no_argument,       NULL, OPT_IGNORE_EOS },
     { "json",               no_argument,       NULL, OPT_JSON },
     { "list-options",       no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
     { "logits",             required_argument, NULL, OPT_LOGITS },
     { "min-p",              required_argument, NULL, OPT_MIN_P },
+    { "perplexity",         required_argument, NULL, OPT_PERPLEXITY },
     { "predict",            required_argument, NULL, 'n' },
     { "repeat-penalty",     required_argument, NULL, OPT_REPEAT_PENALTY },
     { "rope-freq-dtype",    required_argument, NULL, OPT_ROPE_FREQ_DTYPE },
@@ -136,6 +155,27 @@ int main(int argc, char **argv)
             break;
         case 'v':
             o.verbose = 1;
+            break;
+        case OPT_COMPARE:
+            o.other = optarg;
+            break;
+        case OPT_FAIL_COS:
+            if (cli_parse_f64(optarg, -1, 1, &d))
+                return cli_usage_error(usage_str, "--fail-cos: '%s' is not a number in [-1, 1]", optarg);
+            o.fail_cos = d;
+            break;
+        case OPT_FAIL_KL:
+            if (cli_parse_f64(optarg, 0, 1e30, &d))
+                return cli_usage_error(usage_str, "--fail-kl: '%s' is not a number >= 0", optarg);
+            o.fail_kl = d;
+            break;
+        case OPT_FAIL_TOP1:
+            if (cli_parse_f64(optarg, 0, 1, &d))
+                return cli_usage_error(usage_str, "--fail-top1: '%s' is not a number in [0, 1]", optarg);
+            o.fail_top1 = d;
+            break;
+        case OPT_PERPLEXITY:
+            o.perplexity = optarg;
             break;
         case OPT_CTX:
             if (cli_parse_u64(optarg, 1, 1u << 24, &u))
@@ -222,11 +262,22 @@ int main(int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage_error(usage_str, argc - optind ? "one model, please" : "no model given");
     o.model = argv[optind];
-    if (!o.n_tokens)
+    if (!o.n_tokens && !o.perplexity)
         return cli_usage_error(usage_str, "no prompt: give --tokens");
+    if (o.perplexity && o.n_tokens)
+        return cli_usage_error(usage_str, "--perplexity reads its tokens from the file, not --tokens");
+    if (!o.other && (o.fail_cos >= -1 || o.fail_kl >= 0 || o.fail_top1 >= 0))
+        return cli_usage_error(usage_str, "--fail-cos, --fail-kl and --fail-top1 need --compare");
+    if ((o.other || o.perplexity) && (o.logits_path || o.trace))
+        return cli_usage_error(usage_str, "--logits and --trace are for one model's run");
+    if (o.perplexity && o.save_stages)
+        return cli_usage_error(usage_str, "--save-tensor does not go with --perplexity");
     rc = run_exec(&o, &e);
     free(tokens);
-    if (rc < 0)
-        return cli_exit(cli_fail(&e));
+    if (rc < 0) {
+        int code = cli_fail(&e);
+        /* --compare follows diff(1): trouble is 2 */
+        return cli_exit(o.other && !o.perplexity ? CLI_EXIT_TROUBLE : code);
+    }
     return cli_exit(rc);
 }

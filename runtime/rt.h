@@ -61,7 +61,8 @@
  *                                        (transformers' hidden_states[0], the input of layer 0)
  *   attn_norm           [n][n_embd]      rmsnorm(x) * attn_norm
  *   qkv_matmul          [n][q+k+v]       per position q | k | v before bias (q = n_head *
- *                                        head_dim, k = v = n_head_kv * head_dim); file row order
+ *                                        head_dim, k = v = n_head_kv * head_dim); q and k rows
+ *                                        in Hugging Face order (a GGUF llama's are un-permuted)
  *   qkv_bias            [n][q+k+v]       the same after the biases (qwen2; only when present)
  *   q_post_rope         [n][q]           after QK-norm (qwen3) and RoPE, NEOX order (see above)
  *   k_post_rope         [n][k]

@@ -12,7 +12,9 @@
 #include "rt.h"
 #include "../common/json.h"
 #include "../common/ofile.h"
+#include "../common/mfile.h"
 #include "../common/sbuf.h"
+#include "../compare/compare.h"
 #include "../formats/apr/aprt.h"
 #include "../common/banned.h"
 
@@ -480,11 +482,485 @@ out:
     return rc;
 }
 
+/* ---- --compare: two models teacher-forced on the same tokens */
+
+struct stage_rec {
+    enum rt_stage st;
+    int           layer;
+    int64_t       n;
+    float        *v;
+};
+
+struct stage_cmp {
+    struct hook_state  save;        /* dumps of this side (when --save-tensor) */
+    int                record;      /* 1: keep copies (the reference side) */
+    struct stage_rec  *recs;        /* the reference side's stages, in order */
+    size_t             n_recs, cap;
+    const struct stage_cmp *ref;    /* the test side: compare with these */
+    double             thr;         /* cosine below which a stage diverges */
+    int                found;       /* first divergent stage found */
+    struct stage_rec   first;       /* its stage and layer (v unused) */
+    double             first_cos, first_max;
+    unsigned           n_compared;
+};
+
+static int cmp_hook(void *ud, enum rt_stage st, int layer, const float *x, int64_t rows,
+                    int64_t cols, struct err *e)
+{
+    struct stage_cmp *s = ud;
+    const int64_t n = rows * cols;
+
+    if ((s->save.save & (1u << st)) && save_stage(&s->save, st, layer, x, n, e))
+        return -1;
+    if (s->record) {
+        struct stage_rec *r;
+        if (s->n_recs == s->cap) {
+            size_t nc = s->cap ? s->cap * 2 : 64;
+            r = realloc(s->recs, nc * sizeof *r);
+            if (!r)
+                return ERR(e, ERR_NOMEM, "out of memory");
+            s->recs = r;
+            s->cap = nc;
+        }
+        r = &s->recs[s->n_recs];
+        r->v = malloc((size_t)n * sizeof *r->v);
+        if (!r->v)
+            return ERR(e, ERR_NOMEM, "out of memory for stage '%s'", rt_stage_name(st));
+        memcpy(r->v, x, (size_t)n * sizeof *r->v);
+        r->st = st;
+        r->layer = layer;
+        r->n = n;
+        s->n_recs++;
+        return 0;
+    }
+    if (s->ref && !s->found) {
+        for (size_t i = 0; i < s->ref->n_recs; i++) {
+            const struct stage_rec *r = &s->ref->recs[i];
+            struct cmp_acc acc;
+            struct cmp_stats cs;
+            if (r->st != st || r->layer != layer)
+                continue;
+            s->n_compared++;
+            if (r->n != n) {
+                cs.cosine = 0;
+                cs.max_abs = INFINITY;
+            } else {
+                cmp_init(&acc);
+                cmp_add(&acc, r->v, x, (size_t)n);
+                cmp_finish(&acc, &cs);
+            }
+            if (!(cs.cosine >= s->thr) || !isfinite(cs.max_abs)) {
+                s->found = 1;
+                s->first.st = st;
+                s->first.layer = layer;
+                s->first_cos = cs.cosine;
+                s->first_max = cs.max_abs;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+static void stage_cmp_release(struct stage_cmp *s)
+{
+    for (size_t i = 0; i < s->n_recs; i++)
+        free(s->recs[i].v);
+    free(s->recs);
+    s->recs = NULL;
+    s->n_recs = s->cap = 0;
+}
+
+static int compare(const struct run_opts *o, struct err *e)
+{
+    struct loaded A, B;     /* A = OTHER (the reference), B = MODEL (under test) */
+    struct stage_cmp sa, sb;
+    struct rt_hook ha = { cmp_hook, &sa, 0, 0, 0 }, hb = { cmp_hook, &sb, 0, 0, 0 };
+    const size_t np = o->n_tokens;
+    const double fail_cos = o->fail_cos >= -1 ? o->fail_cos : 0.999;
+    float *la = NULL, *lb = NULL;
+    double min_cos = 2, max_kl = 0, sum_kl = 0, max_abs = 0;
+    size_t worst_pos = 0, kl_pos = 0, agree = 0;
+    struct sbuf js = SBUF_INIT((size_t)1 << 30);
+    struct json_w w;
+    int64_t nv;
+    int rc = -1, differ = 0;
+    char why[256] = "";
+
+    memset(&sa, 0, sizeof sa);
+    memset(&sb, 0, sizeof sb);
+    if (load(&A, o, o->other, np, e))
+        return -1;
+    if (load(&B, o, o->model, np, e)) {
+        unload(&A);
+        return -1;
+    }
+    nv = B.rm.c.n_vocab;
+    if (A.rm.c.n_vocab != B.rm.c.n_vocab) {
+        ERR(e, ERR_MISMATCH, "'%s' has %u tokens in its vocabulary, '%s' %u: logits do not "
+            "compare", o->other, A.rm.c.n_vocab, o->model, B.rm.c.n_vocab);
+        goto out;
+    }
+    la = malloc(np * (size_t)nv * sizeof *la);
+    lb = malloc(np * (size_t)nv * sizeof *lb);
+    if (!la || !lb) {
+        ERR(e, ERR_NOMEM, "out of memory for %zu x %lld logits", np, (long long)nv);
+        goto out;
+    }
+    if (o->save_stages) {
+        char base[3072];
+        if (o->save_dir)
+            snprintf(base, sizeof base, "%s", o->save_dir);
+        else
+            default_dir(o->model, base, sizeof base);
+        hook_setup(&sa.save, o, o->other, &A.rm, &ha);
+        snprintf(sa.save.dir, sizeof sa.save.dir, "%s/other", base);
+        hook_setup(&sb.save, o, o->model, &B.rm, &hb);
+        snprintf(sb.save.dir, sizeof sb.save.dir, "%s/model", base);
+        sa.save.trace = sb.save.trace = 0;
+        ha.fn = hb.fn = cmp_hook;
+        ha.ud = &sa;
+        hb.ud = &sb;
+        ha.stages = hb.stages = o->save_stages;
+        ha.layer_lo = hb.layer_lo = o->save_lo;
+        ha.layer_hi = hb.layer_hi = o->save_hi;
+        sa.record = 1;
+        sb.ref = &sa;
+        sb.thr = fail_cos;
+        rt_ctx_set_hook(A.ctx, &ha);
+        rt_ctx_set_hook(B.ctx, &hb);
+    }
+    if (rt_eval(A.ctx, o->tokens, (int)np, 0, la, RT_EVAL_ALL_LOGITS, e) ||
+        rt_eval(B.ctx, o->tokens, (int)np, 0, lb, RT_EVAL_ALL_LOGITS, e))
+        goto out;
+    if (o->json) {
+        json_w_init(&w, &js, 0);
+        json_w_obj(&w);
+        json_w_key(&w, "model");
+        json_w_str(&w, o->model);
+        json_w_key(&w, "other");
+        json_w_str(&w, o->other);
+        json_w_key(&w, "positions");
+        json_w_arr(&w);
+    } else {
+        fprintf(o->out, "%-5s %-8s %-12s %-12s %-15s %s\n", "pos", "token", "cosine", "kl",
+                "top1 other/model", "max|delta|");
+    }
+    for (size_t t = 0; t < np; t++) {
+        const float *ra = la + t * (size_t)nv, *rb = lb + t * (size_t)nv;
+        struct cmp_acc acc;
+        struct cmp_stats cs;
+        struct cmp_logits cl;
+
+        cmp_init(&acc);
+        cmp_add(&acc, ra, rb, (size_t)nv);
+        cmp_finish(&acc, &cs);
+        cmp_logits(ra, rb, (size_t)nv, 5, &cl);
+        if (!(cs.cosine >= min_cos)) {
+            min_cos = cs.cosine;
+            worst_pos = t;
+        }
+        if (!(cl.kl <= max_kl)) {
+            max_kl = cl.kl;
+            kl_pos = t;
+        }
+        sum_kl += cl.kl;
+        if (!(cs.max_abs <= max_abs))
+            max_abs = cs.max_abs;
+        agree += cl.top1_agree != 0;
+        if (o->json) {
+            json_w_obj(&w);
+            json_w_key(&w, "token");
+            json_w_i64(&w, o->tokens[t]);
+            json_w_key(&w, "cosine");
+            json_w_f64(&w, cs.cosine);
+            json_w_key(&w, "kl");
+            json_w_f64(&w, cl.kl);
+            json_w_key(&w, "top1_other");
+            json_w_i64(&w, cl.top1_ref);
+            json_w_key(&w, "top1_model");
+            json_w_i64(&w, cl.top1_test);
+            json_w_key(&w, "max_abs_delta");
+            json_w_f64(&w, cs.max_abs);
+            json_w_obj_end(&w);
+        } else {
+            fprintf(o->out, "%-5zu %-8d %-12.8f %-12.4g %6d %-8d %.4g\n", t, (int)o->tokens[t],
+                    cs.cosine, cl.kl, (int)cl.top1_ref, (int)cl.top1_test, cs.max_abs);
+        }
+    }
+    if (!(min_cos >= fail_cos)) {
+        differ = 1;
+        snprintf(why, sizeof why, "cosine %.8f < %g at position %zu", min_cos, fail_cos,
+                 worst_pos);
+    } else if (o->fail_kl >= 0 && !(max_kl <= o->fail_kl)) {
+        differ = 1;
+        snprintf(why, sizeof why, "KL %.4g > %g at position %zu", max_kl, o->fail_kl, kl_pos);
+    } else if (o->fail_top1 >= 0 && !((double)agree / (double)np >= o->fail_top1)) {
+        differ = 1;
+        snprintf(why, sizeof why, "top-1 agreement %.4f < %g", (double)agree / (double)np,
+                 o->fail_top1);
+    }
+    if (o->json) {
+        json_w_arr_end(&w);
+        json_w_key(&w, "min_cosine");
+        json_w_f64(&w, min_cos);
+        json_w_key(&w, "max_kl");
+        json_w_f64(&w, max_kl);
+        json_w_key(&w, "mean_kl");
+        json_w_f64(&w, sum_kl / (double)np);
+        json_w_key(&w, "top1_agreement");
+        json_w_f64(&w, (double)agree / (double)np);
+        json_w_key(&w, "max_abs_delta");
+        json_w_f64(&w, max_abs);
+        if (o->save_stages) {
+            json_w_key(&w, "first_divergent_stage");
+            if (sb.found) {
+                json_w_obj(&w);
+                json_w_key(&w, "stage");
+                json_w_str(&w, rt_stage_name(sb.first.st));
+                json_w_key(&w, "layer");
+                if (sb.first.layer == RT_LAYER_MODEL)
+                    json_w_null(&w);
+                else
+                    json_w_i64(&w, sb.first.layer);
+                json_w_key(&w, "cosine");
+                json_w_f64(&w, sb.first_cos);
+                json_w_obj_end(&w);
+            } else {
+                json_w_null(&w);
+            }
+        }
+        json_w_key(&w, "same");
+        json_w_bool(&w, !differ);
+        json_w_obj_end(&w);
+        if (sbuf_check(&js, "JSON output", e))
+            goto out;
+        fwrite(js.p, 1, js.len, o->out);
+        fputc('\n', o->out);
+    } else {
+        fprintf(o->out, "min cosine %.8f (position %zu), max KL %.4g, mean KL %.4g, top-1 "
+                "agreement %zu/%zu, max |delta| %.4g\n", min_cos, worst_pos, max_kl,
+                sum_kl / (double)np, agree, np, max_abs);
+        if (o->save_stages && sb.found) {
+            if (sb.first.layer == RT_LAYER_MODEL)
+                fprintf(o->out, "first divergent stage: %s (cosine %.6f, max |delta| %.4g)\n",
+                        rt_stage_name(sb.first.st), sb.first_cos, sb.first_max);
+            else
+                fprintf(o->out, "first divergent stage: layer %d %s (cosine %.6f, max |delta| "
+                        "%.4g)\n", sb.first.layer, rt_stage_name(sb.first.st), sb.first_cos,
+                        sb.first_max);
+        } else if (o->save_stages) {
+            fprintf(o->out, "no stage below cosine %g (%u stages compared)\n", fail_cos,
+                    sb.n_compared);
+        }
+        fprintf(o->out, differ ? "different: %s\n" : "same%s\n", why);
+    }
+    if (o->save_stages && o->diag)
+        fprintf(o->diag, "apr-run: wrote %u + %u stage tensor file(s) under %s and %s\n",
+                sa.save.n_written, sb.save.n_written, sa.save.dir, sb.save.dir);
+    rc = differ;
+out:
+    sbuf_release(&js);
+    stage_cmp_release(&sa);
+    free(la);
+    free(lb);
+    unload(&A);
+    unload(&B);
+    return rc;
+}
+
+/* ---- --perplexity */
+
+static int read_tokens(const char *path, int32_t **ids, size_t *n, struct err *e)
+{
+    struct mfile f;
+    int rc;
+
+    if (mfile_open(&f, path, e))
+        return -1;
+    rc = run_parse_tokens((const char *)f.data, (size_t)f.size, ids, n, e);
+    if (rc)
+        err_prefix(e, "%s", path);
+    mfile_close(&f);
+    return rc;
+}
+
+/* -log softmax(x)[id] in double */
+static double nll(const float *x, int64_t nv, int32_t id)
+{
+    double mx = -INFINITY, s = 0;
+
+    for (int64_t i = 0; i < nv; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    for (int64_t i = 0; i < nv; i++)
+        s += exp((double)x[i] - mx);
+    return log(s) + mx - x[id];
+}
+
+static int perplexity(const struct run_opts *o, struct err *e)
+{
+    struct loaded A, B;      /* B = MODEL; A = --compare OTHER (the reference) */
+    int32_t *tok = NULL;
+    size_t nt = 0, n_chunks, scored = 0, agree = 0;
+    float *la = NULL, *lb = NULL;
+    double sum = 0, sum2 = 0, sum_ref = 0, sum_kl = 0, sum_kl2 = 0, kld[2] = { 0, 0 };
+    int n_ctx, have_a = o->other != NULL, rc = -1, first;
+    struct run_opts lo = *o;
+    int64_t nv;
+
+    memset(&A, 0, sizeof A);
+    if (read_tokens(o->perplexity, &tok, &nt, e))
+        return -1;
+    if (model_open(&B.m, o->model, e)) {
+        free(tok);
+        return -1;
+    }
+    /* the chunk size: --ctx, else min(training context, 512) as llama-perplexity */
+    if (model_config_load(&B.m, &B.rm.c, e)) {
+        model_close(&B.m);
+        free(tok);
+        return -1;
+    }
+    n_ctx = o->n_ctx > 0 ? o->n_ctx
+          : B.rm.c.n_ctx_train && B.rm.c.n_ctx_train < 512 ? (int)B.rm.c.n_ctx_train : 512;
+    model_close(&B.m);
+    if (n_ctx < 2) {
+        free(tok);
+        return ERR(e, ERR_USAGE, "--perplexity needs a context of at least 2 tokens");
+    }
+    n_chunks = nt / (size_t)n_ctx;
+    if (!n_chunks) {
+        free(tok);
+        return ERR(e, ERR_USAGE, "%s: %zu tokens, at least %d (one chunk of --ctx) needed",
+                   o->perplexity, nt, n_ctx);
+    }
+    lo.n_ctx = n_ctx;
+    if (load(&B, &lo, o->model, (uint64_t)n_ctx, e) ||
+        (have_a && load(&A, &lo, o->other, (uint64_t)n_ctx, e)))
+        goto out;
+    nv = B.rm.c.n_vocab;
+    if (have_a && A.rm.c.n_vocab != B.rm.c.n_vocab) {
+        ERR(e, ERR_MISMATCH, "'%s' and '%s' have different vocabularies (%u, %u tokens)",
+            o->other, o->model, A.rm.c.n_vocab, B.rm.c.n_vocab);
+        goto out;
+    }
+    la = have_a ? malloc((size_t)n_ctx * nv * sizeof *la) : NULL;
+    lb = malloc((size_t)n_ctx * nv * sizeof *lb);
+    if (!lb || (have_a && !la)) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    /* as llama-perplexity: each chunk from an empty cache, the second half scored */
+    first = n_ctx / 2;
+    for (size_t c = 0; c < n_chunks; c++) {
+        const int32_t *ct = tok + c * (size_t)n_ctx;
+        double chunk = 0;
+        if (rt_eval(B.ctx, ct, n_ctx, 0, lb, RT_EVAL_ALL_LOGITS, e) ||
+            (have_a && rt_eval(A.ctx, ct, n_ctx, 0, la, RT_EVAL_ALL_LOGITS, e)))
+            goto out;
+        for (int j = first; j < n_ctx - 1; j++) {
+            const float *rb = lb + (size_t)j * nv;
+            double v = nll(rb, nv, ct[j + 1]);
+            if (!isfinite(v)) {
+                ERR(e, ERR_MISMATCH, "non-finite logits at chunk %zu position %d", c + 1, j);
+                goto out;
+            }
+            sum += v;
+            sum2 += v * v;
+            chunk += v;
+            scored++;
+            if (have_a) {
+                struct cmp_logits cl;
+                cmp_logits(la + (size_t)j * nv, rb, (size_t)nv, 1, &cl);
+                sum_ref += nll(la + (size_t)j * nv, nv, ct[j + 1]);
+                sum_kl += cl.kl;
+                sum_kl2 += cl.kl * cl.kl;
+                agree += cl.top1_agree != 0;
+            }
+        }
+        if (o->verbose && o->diag)
+            fprintf(o->diag, "apr-run: chunk %zu/%zu: ppl %.4f\n", c + 1, n_chunks,
+                    exp(chunk / (n_ctx - 1 - first)));
+    }
+    {
+        const double mean = sum / (double)scored, var = sum2 / (double)scored - mean * mean;
+        const double err = scored > 1 && var > 0 ? sqrt(var / (double)(scored - 1)) : 0;
+        const double ppl = exp(mean);
+        if (!o->json) {
+            fprintf(o->out, "%zu chunks of %d tokens, %zu predictions scored\n", n_chunks,
+                    n_ctx, scored);
+            fprintf(o->out, "PPL = %.4f +/- %.4f\n", ppl, ppl * err);
+        }
+        if (have_a) {
+            const double mk = sum_kl / (double)scored;
+            const double vk = sum_kl2 / (double)scored - mk * mk;
+            const double ek = scored > 1 && vk > 0 ? sqrt(vk / (double)(scored - 1)) : 0;
+            if (!o->json)
+                fprintf(o->out, "PPL(other) = %.4f, mean KLD = %.6f +/- %.6f, top-1 agreement "
+                        "%.2f%% (%zu/%zu)\n", exp(sum_ref / (double)scored), mk, ek,
+                        100.0 * (double)agree / (double)scored, agree, scored);
+            kld[0] = mk;
+            kld[1] = ek;
+        }
+        if (o->json) {
+            struct sbuf js = SBUF_INIT((size_t)1 << 20);
+            struct json_w w;
+            json_w_init(&w, &js, 0);
+            json_w_obj(&w);
+            json_w_key(&w, "model");
+            json_w_str(&w, o->model);
+            json_w_key(&w, "chunks");
+            json_w_u64(&w, n_chunks);
+            json_w_key(&w, "ctx");
+            json_w_i64(&w, n_ctx);
+            json_w_key(&w, "scored");
+            json_w_u64(&w, scored);
+            json_w_key(&w, "ppl");
+            json_w_f64(&w, ppl);
+            json_w_key(&w, "ppl_error");
+            json_w_f64(&w, ppl * err);
+            if (have_a) {
+                json_w_key(&w, "other");
+                json_w_str(&w, o->other);
+                json_w_key(&w, "ppl_other");
+                json_w_f64(&w, exp(sum_ref / (double)scored));
+                json_w_key(&w, "mean_kld");
+                json_w_f64(&w, kld[0]);
+                json_w_key(&w, "mean_kld_error");
+                json_w_f64(&w, kld[1]);
+                json_w_key(&w, "top1_agreement");
+                json_w_f64(&w, (double)agree / (double)scored);
+            }
+            json_w_obj_end(&w);
+            if (sbuf_check(&js, "JSON output", e)) {
+                sbuf_release(&js);
+                goto out;
+            }
+            fwrite(js.p, 1, js.len, o->out);
+            fputc('\n', o->out);
+            sbuf_release(&js);
+        }
+    }
+    rc = 0;
+out:
+    free(la);
+    free(lb);
+    free(tok);
+    unload(&A);
+    unload(&B);
+    return rc;
+}
+
 int run_exec(const struct run_opts *o, struct err *e)
 {
+    if (o->perplexity)
+        return perplexity(o, e);
     if (!o->n_tokens)
         return ERR(e, ERR_USAGE, "no prompt: give --tokens");
     if (o->n_tokens > INT32_MAX / 2)
         return ERR(e, ERR_LIMIT, "prompt of %zu tokens is too long", o->n_tokens);
+    if (o->other)
+        return compare(o, e);
     return generate(o, e);
 }

@@ -32,7 +32,7 @@ struct run_opts {
     int            n_threads;        /* -t; 0: every CPU */
     int            n_batch;          /* prompt tokens per pass; 0: 512 */
     int            rope_freq;        /* --rope-freq-dtype: enum rt_rope_freq */
-    double         fail_cos;         /* --fail-cos: minimum per-position cosine (< 0: off) */
+    double         fail_cos;         /* --fail-cos: minimum per-position cosine (< -1: 0.999) */
     double         fail_kl;          /* --fail-kl: maximum per-position KL (< 0: off) */
     double         fail_top1;        /* --fail-top1: minimum top-1 agreement (< 0: off) */
     const char    *perplexity;       /* --perplexity FILE (token ids), or NULL */
@@ -41,7 +41,7 @@ struct run_opts {
 };
 
 #define RUN_OPTS_INIT { .n_predict = 32, .sp = RT_SAMPLER_DEFAULTS, .top_k = 5, .save_lo = 0, \
-                        .save_hi = 1, .fail_cos = -1, .fail_kl = -1, .fail_top1 = -1 }
+                        .save_hi = 1, .fail_cos = -2, .fail_kl = -1, .fail_top1 = -1 }
 
 /*
  * Run what o asks.  Returns the exit status: 0, or for --compare 0 same / 1 different

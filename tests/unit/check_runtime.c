@@ -20,6 +20,7 @@
 #include "../../dequant/dq.h"
 #include "../../formats/config.h"
 #include "../../runtime/rt.h"
+#include "../../runtime/run.h"
 #include "../../runtime/sample.h"
 #include "../fixtures/gguf_fix.h"
 #include "tu.h"
@@ -677,6 +678,96 @@ START_TEST(test_sampler)
 }
 END_TEST
 
+/* ---- planted faults: --compare catches them and names the layer and stage */
+
+static int write_fx(int (*fn)(struct model *, struct err *), const char *path)
+{
+    struct model m;
+    struct err e = ERR_INIT;
+    int rc;
+
+    memset(&m, 0, sizeof m);
+    rc = fn(&m, &e) || gguf_write(&m, path, NULL, &e);
+    ck_assert_msg(rc == 0, "%s", e.msg);
+    model_close(&m);
+    return rc;
+}
+
+static int compare_out(const char *other, const char *model, uint32_t stages, char *out,
+                       size_t cap)
+{
+    static const int32_t ids[] = { 1, 100, 200, 150, 3, 7, 9, 20 };
+    struct run_opts o = RUN_OPTS_INIT;
+    struct err e = ERR_INIT;
+    FILE *f = tmpfile();
+    size_t n;
+    int rc;
+
+    ck_assert_ptr_nonnull(f);
+    o.model = model;
+    o.other = other;
+    o.tokens = ids;
+    o.n_tokens = 8;
+    o.save_stages = stages;
+    o.save_lo = 0;
+    o.save_hi = 2;
+    o.save_dir = tu_tpath("stages");
+    o.n_threads = 2;
+    o.out = f;
+    rc = run_exec(&o, &e);
+    ck_assert_msg(rc >= 0, "%s", e.msg);
+    rewind(f);
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    return rc;
+}
+
+START_TEST(test_planted_faults)
+{
+    char out[8192];
+
+    write_fx(fx_demo, tu_tpath("demo.gguf"));
+    write_fx(fx_demo_swap, tu_tpath("swap.gguf"));
+    write_fx(fx_demo_transposed, tu_tpath("tr.gguf"));
+    convert(tu_tpath("demo.gguf"), tu_tpath("demo-hf/"), NULL, 0);
+    ck_assert_int_eq(compare_out(tu_tpath("demo.gguf"), tu_tpath("demo-hf"), RT_STAGES_ALL,
+                                 out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "\nsame\n") && strstr(out, "no stage below cosine"), "%s", out);
+    ck_assert_int_eq(compare_out(tu_tpath("demo.gguf"), tu_tpath("swap.gguf"), 0, out,
+                                 sizeof out), 1);
+    ck_assert_msg(strstr(out, "different: cosine") != NULL, "%s", out);
+    ck_assert_int_eq(compare_out(tu_tpath("demo.gguf"), tu_tpath("swap.gguf"), RT_STAGES_ALL,
+                                 out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "first divergent stage: layer 0 ffn_out ") != NULL, "%s", out);
+    ck_assert_int_eq(compare_out(tu_tpath("demo.gguf"), tu_tpath("tr.gguf"), RT_STAGES_ALL,
+                                 out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "first divergent stage: layer 1 attn_out ") != NULL, "%s", out);
+}
+END_TEST
+
+START_TEST(test_parse_tokens)
+{
+    struct err e = ERR_INIT;
+    int32_t *ids;
+    size_t n;
+
+    ck_assert_int_eq(run_parse_tokens("1,5, 42\n7 ", 10, &ids, &n, &e), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(ids[0] == 1 && ids[1] == 5 && ids[2] == 42 && ids[3] == 7);
+    free(ids);
+    ck_assert_int_eq(run_parse_tokens("", 0, &ids, &n, &e), 0);
+    ck_assert_uint_eq(n, 0);
+    free(ids);
+    ck_assert_int_eq(run_parse_tokens("1,-2", 4, &ids, &n, &e), -1);
+    ck_assert_int_eq(e.code, ERR_USAGE);
+    err_clear(&e);
+    ck_assert_int_eq(run_parse_tokens("1,2147483648", 12, &ids, &n, &e), -1);
+    err_clear(&e);
+    ck_assert_int_eq(run_parse_tokens("12x", 3, &ids, &n, &e), -1);
+}
+END_TEST
+
 /* ---- shared fixtures: transformers (hf/) */
 
 static float *slurp_f32(const char *path, size_t *n)
@@ -902,6 +993,8 @@ Suite *runtime_suite(void)
     tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_sampler);
+    tcase_add_test(tc, test_planted_faults);
+    tcase_add_test(tc, test_parse_tokens);
     tcase_add_loop_test(tc, test_hf_fixtures, 0, (int)(sizeof hfs / sizeof *hfs));
     tcase_add_loop_test(tc, test_gguf_fixtures, 0, (int)(sizeof ggufs / sizeof *ggufs));
     suite_add_tcase(s, tc);
