@@ -31,3 +31,8 @@ run apr-diff --values --limit 3 demo.gguf demo-hf
 # and the same model hash, whatever the container
 printf '\n$ apr-hash --tensors demo.gguf demo.apr | grep ^model\n'
 apr-hash --tensors demo.gguf demo.apr | grep '^model'
+# apr-run: the model runs, and computes the same logits in every container it was converted to
+run apr-run -n 8 --ignore-eos --tokens 1,267,268,269,270 demo.gguf
+for m in demo.apr demo-back.gguf demo-hf; do
+    run apr-run --tokens 1,267,268,269,270,100,3 --compare demo.gguf "$m"
+done
