@@ -541,6 +541,7 @@ static int cmp_hook(void *ud, enum rt_stage st, int layer, const float *x, int64
             if (r->st != st || r->layer != layer)
                 continue;
             s->n_compared++;
+            memset(&cs, 0, sizeof cs);
             if (r->n != n) {
                 cs.cosine = 0;
                 cs.max_abs = INFINITY;
@@ -549,7 +550,7 @@ static int cmp_hook(void *ud, enum rt_stage st, int layer, const float *x, int64
                 cmp_add(&acc, r->v, x, (size_t)n);
                 cmp_finish(&acc, &cs);
             }
-            if (!(cs.cosine >= s->thr) || !isfinite(cs.max_abs)) {
+            if (!(cs.cosine >= s->thr) || cs.nan_y + cs.inf_y > cs.nan_x + cs.inf_x) {
                 s->found = 1;
                 s->first.st = st;
                 s->first.layer = layer;
@@ -581,6 +582,7 @@ static int compare(const struct run_opts *o, struct err *e)
     float *la = NULL, *lb = NULL;
     double min_cos = 2, max_kl = 0, sum_kl = 0, max_abs = 0;
     size_t worst_pos = 0, kl_pos = 0, agree = 0;
+    uint64_t n_bad = 0;
     struct sbuf js = SBUF_INIT((size_t)1 << 30);
     struct json_w w;
     int64_t nv;
@@ -664,6 +666,7 @@ static int compare(const struct run_opts *o, struct err *e)
             max_kl = cl.kl;
             kl_pos = t;
         }
+        n_bad += cs.nan_y + cs.inf_y;
         sum_kl += cl.kl;
         if (!(cs.max_abs <= max_abs))
             max_abs = cs.max_abs;
@@ -688,7 +691,10 @@ static int compare(const struct run_opts *o, struct err *e)
                     cs.cosine, cl.kl, (int)cl.top1_ref, (int)cl.top1_test, cs.max_abs);
         }
     }
-    if (!(min_cos >= fail_cos)) {
+    if (n_bad) {
+        differ = 1;
+        snprintf(why, sizeof why, "%llu NaN or Inf logits", (unsigned long long)n_bad);
+    } else if (!(min_cos >= fail_cos)) {
         differ = 1;
         snprintf(why, sizeof why, "cosine %.8f < %g at position %zu", min_cos, fail_cos,
                  worst_pos);
