@@ -645,8 +645,8 @@ static int compare(const struct run_opts *o, struct err *e)
         json_w_key(&w, "positions");
         json_w_arr(&w);
     } else {
-        fprintf(o->out, "%-5s %-8s %-12s %-12s %-15s %s\n", "pos", "token", "cosine", "kl",
-                "top1 other/model", "max|delta|");
+        fprintf(o->out, "%-5s %-8s %-12s %-12s %-10s %-10s %s\n", "pos", "token", "cosine",
+                "kl", "top1_other", "top1_model", "max|delta|");
     }
     for (size_t t = 0; t < np; t++) {
         const float *ra = la + t * (size_t)nv, *rb = lb + t * (size_t)nv;
@@ -687,7 +687,7 @@ static int compare(const struct run_opts *o, struct err *e)
             json_w_f64(&w, cs.max_abs);
             json_w_obj_end(&w);
         } else {
-            fprintf(o->out, "%-5zu %-8d %-12.8f %-12.4g %6d %-8d %.4g\n", t, (int)o->tokens[t],
+            fprintf(o->out, "%-5zu %-8d %-12.8f %-12.4g %-10d %-10d %.4g\n", t, (int)o->tokens[t],
                     cs.cosine, cl.kl, (int)cl.top1_ref, (int)cl.top1_test, cs.max_abs);
         }
     }
