@@ -452,7 +452,13 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
             job.scores_out = pr;
             job.probs_out = pr + m;
         }
-        rt_pool_run(s->pool, att_task, &job, ctx->n_threads);
+        {
+            /* a small attention (decoding a short context) runs inline: waking the pool
+             * costs more than the work */
+            const int64_t work = (int64_t)n * nh * (pos0 + n) * hd;
+            const int parts = work < 65536 ? 1 : ctx->n_threads;
+            rt_pool_run(parts > 1 ? s->pool : NULL, att_task, &job, parts);
+        }
         if (job.scores_out) {
             STAGE(RT_ST_ATTN_SCORES, l, job.scores_out, n, nh * (int64_t)(pos0 + n));
             STAGE(RT_ST_ATTN_SOFTMAX, l, job.probs_out, n, nh * (int64_t)(pos0 + n));
@@ -507,7 +513,6 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
 static int cpu_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,
                     unsigned flags, struct err *e)
 {
-    struct cpu *s = ctx->be;
     const int64_t nv = ctx->rm->c.n_vocab;
     /* with a hook, one pass, so that every stage is reported once for all positions */
     const int chunk = ctx->hook.fn ? n : ctx->n_batch;
@@ -523,7 +528,6 @@ static int cpu_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, flo
             lo = logits + (size_t)done * nv;
         else if (logits && last)
             lo = logits;
-        (void)s;
         if (forward_chunk(ctx, tok + done, m, pos0 + done, lo, flags, e))
             return -1;
         done += m;
