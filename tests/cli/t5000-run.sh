@@ -114,4 +114,11 @@ if need_shared "apr-run: shared fixtures"; then
     apr-run -n 0 --tokens 1,229,153,132,87,505 --logits "$FIX/s1.f32" "$G/tiny-llama-small-F32.gguf"
     apr-run -n 0 --tokens 1,229,153,132,87,505 --logits "$FIX/s2.f32" "$FIX/small-hf"
     expect_file_same "llama.cpp fixture: GGUF vs HF layout bit-identical" "$FIX/s1.f32" "$FIX/s2.f32"
+    # quantized types: APR --lossless keeps the blocks, so the logits are the same bits
+    for t in Q4_K_M IQ4_XS; do
+        apr-convert -q --lossless "$G/tiny-llama-small-$t.gguf" "$FIX/$t.apr"
+        apr-run -n 0 --tokens 1,229,153,132,87,505 --logits "$FIX/$t-g.f32" "$G/tiny-llama-small-$t.gguf"
+        apr-run -n 0 --tokens 1,229,153,132,87,505 --logits "$FIX/$t-a.f32" "$FIX/$t.apr"
+        expect_file_same "llama.cpp fixture: $t GGUF vs lossless APR bit-identical" "$FIX/$t-g.f32" "$FIX/$t-a.f32"
+    done
 fi
