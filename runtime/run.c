@@ -831,9 +831,9 @@ static int perplexity(const struct run_opts *o, struct err *e)
     n_ctx = o->n_ctx > 0 ? o->n_ctx
           : B.rm.c.n_ctx_train && B.rm.c.n_ctx_train < 512 ? (int)B.rm.c.n_ctx_train : 512;
     model_close(&B.m);
-    if (n_ctx < 2) {
+    if (n_ctx < 3) {
         free(tok);
-        return ERR(e, ERR_USAGE, "--perplexity needs a context of at least 2 tokens");
+        return ERR(e, ERR_USAGE, "--perplexity needs a context of at least 3 tokens");
     }
     n_chunks = nt / (size_t)n_ctx;
     if (!n_chunks) {
