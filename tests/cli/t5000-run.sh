@@ -80,7 +80,7 @@ expect_match "--compare prints same" '^same$' "apr-run --tokens $P --compare $D 
 expect_exit "--compare F16 vs F32 passes the default gate" 0 "apr-run --tokens $P --compare $D $FIX/f16.gguf"
 expect_exit "--compare F16 vs F32 fails a strict gate" 1 "apr-run --tokens $P --fail-cos 1 --compare $D $FIX/f16.gguf"
 expect_exit "--compare trouble is 2" 2 "apr-run --tokens $P --compare $FIX/nope.gguf $D"
-expect_match "--compare --json" '"min_cosine":1(\.0)?,.*"same":true\}$' "apr-run --json --tokens $P --compare $D $FIX/demo.apr"
+expect_match "--compare --json" '"min_cosine":(1(\.0)?|0\.999999999[0-9]*),.*"same":true\}$' "apr-run --json --tokens $P --compare $D $FIX/demo.apr"
 
 # planted faults: caught (exit 1) and localised to layer and stage
 mkfix demo-swap "$FIX/swap.gguf"
