@@ -116,7 +116,7 @@ static void traits_init(void)
         tr->to_f32_ref = rows[t].ref;
         tr->to_f32 = rows[t].ref;
         tr->fast_isa = "scalar";
-        tr->quantize = rows[t].quant;
+        tr->quantize = tr->quantize_ref = rows[t].quant;
         if (rows[t].lut) {
             tr->to_f32 = rows[t].lut;
             tr->fast_isa = "lut";
@@ -125,6 +125,10 @@ static void traits_init(void)
             tr->to_f32 = rows[t].avx2;
             tr->fast_isa = "avx2";
         }
+#ifdef DQ_HAVE_AVX2_BUILD
+        if (simd && t == DT_Q8_0)         /* SIMD quantizer twins (dq_avx2.c) */
+            tr->quantize = dq_q8_0_quantize_avx2;
+#endif
     }
 }
 

@@ -55,7 +55,9 @@ struct dq_traits {
     dq_to_f32_fn             to_f32_ref;/* plain scalar reference; NULL for C64 */
     dq_to_f32_fn             to_f32;    /* fastest kernel on this CPU (may equal the ref) */
     const char              *fast_isa;  /* "avx2" (SIMD), "lut" (table-driven) or "scalar" */
-    dq_quantize_fn           quantize;  /* NULL when the type cannot be produced */
+    dq_quantize_fn           quantize;  /* fastest quantizer on this CPU; NULL when the
+                                           type cannot be produced */
+    dq_quantize_fn           quantize_ref; /* its scalar reference (same bytes) */
 };
 
 /* The row for dtype, or NULL when dtype is not a valid type.  Thread-safe. */

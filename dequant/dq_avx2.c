@@ -16,6 +16,7 @@
  * expansion, pshufb table lookups), widen 8 bytes at a time to i32, convert to f32,
  * multiply (or FMA) by the block scale, store.
  */
+#include "dq.h"
 #include "dq_impl.h"
 
 #ifdef DQ_HAVE_AVX2_BUILD
@@ -351,6 +352,64 @@ void dq_iq4_xs_to_f32_avx2(const void *src, float *dst, int64_t n)
             __m256 dl = _mm256_set1_ps(d * (float)(ls - 32));
             store_i8_mul(dst + 32 * ib, _mm256_shuffle_epi8(kv, nibbles32(b->qs + 16 * ib)), dl);
         }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Quantizers (twins of dq_quant.c's, same bytes: check_quant compares them).
+ */
+
+/*
+ * Q8_0: amax by max_ps (exact, order-free; a block holding a NaN takes the scalar
+ * path, whose MAX() chain depends on where the NaN is), d = amax / 127 and id = 1/d
+ * in scalar f32 as the reference, then x * id rounded half away from zero like
+ * dq__round_away: truncate, step by one where |x*id - trunc| >= 0.5.
+ */
+void dq_q8_0_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    struct block_q8_0 *y = dst;
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 mhalf = _mm256_set1_ps(-0.5f);
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
+        __m256 v[4], m, nan = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+        }
+        if (_mm256_movemask_ps(nan)) {
+            dq_q8_0_quantize(x, y, 32);
+            continue;
+        }
+        m = _mm256_max_ps(
+            _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+            _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        float amax = _mm_cvtss_f32(h);
+        float d = amax / 127;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id), lim = _mm256_set1_ps(2147483648.0f);
+        __m256i q[4], low = _mm256_set1_epi32(255);
+        y->d = dq_f32_to_f16(d);
+        for (int k = 0; k < 4; k++) {
+            __m256 p = _mm256_mul_ps(v[k], vid);
+            __m256i t = _mm256_cvttps_epi32(p);          /* out of range, NaN: INT32_MIN */
+            __m256 r = _mm256_sub_ps(p, _mm256_cvtepi32_ps(t));
+            __m256 in = _mm256_cmp_ps(_mm256_andnot_ps(sign, p), lim, _CMP_LT_OQ);
+            __m256 up = _mm256_and_ps(in, _mm256_cmp_ps(r, half, _CMP_GE_OQ));
+            __m256 dn = _mm256_and_ps(in, _mm256_cmp_ps(r, mhalf, _CMP_LE_OQ));
+            /* masks are all ones (-1): subtract "up", add "down" */
+            t = _mm256_add_epi32(_mm256_sub_epi32(t, _mm256_castps_si256(up)),
+                                 _mm256_castps_si256(dn));
+            q[k] = _mm256_and_si256(t, low);             /* (int8_t) keeps the low byte */
+        }
+        /* 0..255 in each i32: unsigned packs cannot saturate; they work per 128-bit
+         * lane, so the dwords are put back in order afterwards */
+        __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(q[0], q[1]),
+                                        _mm256_packus_epi32(q[2], q[3]));
+        b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y->qs, b);
     }
 }
 

@@ -35,6 +35,7 @@ DQ_REF(apr_q4) DQ_REF(apr_q8)
 DQ_AVX2(f32) DQ_AVX2(f16) DQ_AVX2(bf16)
 DQ_AVX2(q8_0) DQ_AVX2(q4_0) DQ_AVX2(q4_1) DQ_AVX2(q5_0) DQ_AVX2(q5_1)
 DQ_AVX2(q2_k) DQ_AVX2(q3_k) DQ_AVX2(q4_k) DQ_AVX2(q5_k) DQ_AVX2(q6_k) DQ_AVX2(iq4_nl) DQ_AVX2(iq4_xs)
+void dq_q8_0_quantize_avx2(const float *src, void *dst, int64_t n);
 #endif
 
 /* table-driven fast paths (dq_lut.c); valid after dq__lut_init() */
@@ -99,6 +100,22 @@ static inline float dq__h2f(uint16_t h)
 }
 
 static inline float dq__h2f_at(const uint8_t *p) { return dq__h2f(le16(p)); }
+
+/*
+ * (int)roundf(v) (half away from zero) without a libm call: truncate, then step away
+ * from zero when the dropped part is at least one half (v - trunc(v) is exact).  NaN
+ * and |v| >= 2^31 give INT32_MIN, what ggml's (int)roundf(v) gives on x86 (cvttss2si;
+ * ISO C leaves it undefined): a Q8_0 block of amax below ~4e-37 has id = inf.  Q8_0
+ * rounds this way; dq_avx2.c's twin computes the same.
+ */
+static inline int dq__round_away(float v)
+{
+    if (!(v < 2147483648.0f && v > -2147483648.0f))
+        return INT32_MIN;
+    int i = (int)v;
+    float r = v - (float)i;
+    return i + (r >= 0.5f) - (r <= -0.5f);
+}
 
 /* KS(i): ggml's ksigns_iq2xs computed, not tabled: i plus an even-parity bit 7
  * (reference/gguf-quant.md 3.6). */

@@ -119,7 +119,7 @@ void dq_q8_0_quantize(const float *x, void *dst, int64_t n)
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         y->d = F16(d);
         for (int j = 0; j < 32; j++)
-            y->qs[j] = (int8_t)(int)roundf(x[j] * id);
+            y->qs[j] = (int8_t)dq__round_away(x[j] * id);
     }
 }
 

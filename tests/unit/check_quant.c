@@ -9,6 +9,8 @@
  *   threads    dq_quantize_mt: the same bytes for 1, 2, 3 and 7 threads, every type
  *   roundtrip  dequantize(quantize(x)) error within measured bounds, every new type
  *   special    all-zero blocks, a single spike, tiny groups: no NaN, decodable
+ *   twins      each SIMD quantizer (dq_traits.quantize) against its scalar reference
+ *              (quantize_ref), byte for byte, on random, tiny, huge, NaN and Inf blocks
  *   vectors    the input of reference/gguf-quant.md 4.7 quantized to the types the
  *              fixtures do not hold, against SHA-256 values of ggml's own output
  */
@@ -251,6 +253,52 @@ START_TEST(test_special)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------
+ * SIMD twins: same bytes as the scalar reference, whatever the data.
+ */
+START_TEST(test_twins)
+{
+    enum { N = 256 * 64 };
+    static float x[N];
+    static uint8_t a[N * 2], b[N * 2];
+    int n_twins = 0;
+
+    for (int i = 0; i < N; i++) {
+        int blk = i / 256;
+        float v = frand();
+        switch (blk % 8) {
+        case 0: x[i] = v; break;
+        case 1: x[i] = v * 1e-38f; break;                  /* id overflows to Inf */
+        case 2: x[i] = v * 3e38f; break;                   /* near FLT_MAX */
+        case 3: x[i] = i % 37 == 0 ? NAN : v; break;
+        case 4: x[i] = i % 41 == 0 ? (i % 2 ? INFINITY : -INFINITY) : v; break;
+        case 5: x[i] = 0.0f; break;
+        case 6: x[i] = (float)((int)(v * 8)) * 0.5f; break; /* exact halves: rounding ties */
+        default: x[i] = v * (float)(1 << (i % 20)); break;
+        }
+    }
+    for (size_t k = 0; k < N_PROD; k++) {
+        const struct dq_traits *tr = dq_get(prod_types[k]);
+        uint64_t nb;
+        struct err e = ERR_INIT;
+        if (tr->quantize == tr->quantize_ref)
+            continue;
+        ck_assert_int_eq(dtype_nbytes(prod_types[k], N, &nb, &e), 0);
+        memset(a, 0x11, sizeof a);
+        memset(b, 0x22, sizeof b);
+        tr->quantize_ref(x, a, N);
+        tr->quantize(x, b, N);
+        for (uint64_t j = 0; j < nb; j++)
+            ck_assert_msg(a[j] == b[j], "%s: byte %llu: scalar %02x, SIMD %02x",
+                          dtype_name(prod_types[k]), (unsigned long long)j, a[j], b[j]);
+        n_twins++;
+    }
+    /* the CPU this runs on has AVX2 (x86-64 CI) unless APR_DQ_SCALAR is set */
+    if (!getenv("APR_DQ_SCALAR") && dq_get(DT_Q8_0)->to_f32 != dq_get(DT_Q8_0)->to_f32_ref)
+        ck_assert_int_gt(n_twins, 0);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------
  * Test vectors for the types the fixtures do not hold.  The input is that of
  * reference/gguf-quant.md 4.7 (32 rows of 256; its SHA-256 is checked).  The expected
  * SHA-256 values were computed with ggml's own quantize_* functions (no imatrix) from
@@ -313,6 +361,7 @@ Suite *quant_suite(void)
     tcase_add_test(tc, test_roundtrip);
     tcase_add_test(tc, test_special);
     tcase_add_test(tc, test_vectors);
+    tcase_add_test(tc, test_twins);
     suite_add_tcase(s, tc);
     return s;
 }
