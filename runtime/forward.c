@@ -80,8 +80,9 @@ static void rope_freqs(const struct model_config *c, double *inv_freq, double *m
             double extrap = 1.0 - (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
             inv_freq[i] = inv_freq[i] / f * (1.0 - extrap) + inv_freq[i] * extrap;
         }
-        *mscale = c->rope_scaling.attn_factor > 0 ? c->rope_scaling.attn_factor
-                  : f > 1 ? 0.1 * log(f) + 1.0 : 1.0;
+        /* llama.cpp's: attn_factor (default 1) times YaRN's own 0.1 ln(factor) + 1 */
+        *mscale = (c->rope_scaling.attn_factor > 0 ? c->rope_scaling.attn_factor : 1.0) *
+                  (f > 1 ? 0.1 * log(f) + 1.0 : 1.0);
         break;
     }
     }
@@ -181,6 +182,9 @@ static int cpu_init(struct rt_ctx *ctx, struct err *e)
         goto fail;
     }
     rope_freqs(c, inv, &mscale);
+    if (ctx->rm->rope_freqs)    /* GGUF Llama 3.x: the converter's per-pair factors */
+        for (int i = 0; i < half; i++)
+            inv[i] /= ctx->rm->rope_freqs[i];
     for (int i = 0; i < half; i++) {
         switch (ctx->rope_freq) {
         case RT_ROPE_FREQ_EXACT: break;

@@ -2,6 +2,7 @@
  * rt.c - stage names, binding a model's weights (rt_model_load), contexts and rt_eval's
  * argument checks; the CPU forward pass itself is in forward.c.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,26 @@ int rt_model_load(struct rt_model *rm, const struct model *m, struct err *e)
     }
     if (bind_vec(rm, TR_OUTPUT_NORM, -1, embd, 0, &rm->output_norm, e))
         goto fail;
+    {
+        const struct model_tensor *t = model_tensor_find(m, "rope_freqs.weight");
+        if (t) {
+            if (t->n_elems != (int64_t)(c->n_rot / 2)) {
+                ERR(e, ERR_FORMAT, "%s: tensor 'rope_freqs.weight': %lld elements, the config "
+                    "(%u rotary dimensions) wants %u", m->path, (long long)t->n_elems,
+                    c->n_rot, c->n_rot / 2);
+                goto fail;
+            }
+            rm->rope_freqs = dq_tensor_to_f32_new(t, 1, e);
+            if (!rm->rope_freqs)
+                goto fail;
+            for (uint32_t i = 0; i < c->n_rot / 2; i++)
+                if (!(rm->rope_freqs[i] > 0) || isinf(rm->rope_freqs[i])) {
+                    ERR(e, ERR_FORMAT, "%s: tensor 'rope_freqs.weight': factor %u is %g",
+                        m->path, i, (double)rm->rope_freqs[i]);
+                    goto fail;
+                }
+        }
+    }
     rm->layers = calloc(c->n_layer, sizeof *rm->layers);
     if (!rm->layers) {
         ERR(e, ERR_NOMEM, "out of memory");
@@ -228,6 +249,7 @@ void rt_model_free(struct rt_model *rm)
         free(rm->layers);
     }
     free(rm->output_norm);
+    free(rm->rope_freqs);
     memset(rm, 0, sizeof *rm);
 }
 

@@ -136,6 +136,10 @@ struct rt_model {
     struct rt_mat        tok_embd;         /* [n_vocab][n_embd] */
     struct rt_mat        output;           /* [n_vocab][n_embd]; == tok_embd when tied */
     float               *output_norm;      /* [n_embd], owned */
+    float               *rope_freqs;       /* [n_rot / 2] or NULL, owned: GGUF
+                                              rope_freqs.weight (Llama 3.x scaling as
+                                              llama.cpp's converter bakes it): each pair's
+                                              frequency is divided by its factor */
     struct rt_layer     *layers;           /* [n_layer], owned */
 };
 

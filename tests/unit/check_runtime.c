@@ -33,6 +33,7 @@ struct tm_spec {
     int         qkv_bias, qk_norm, tied;
     int         dtype;          /* of the matrices */
     int         head_dim;
+    int         scaling;        /* 0 none, 1 linear x4, 2 yarn x4 (orig ctx 16), 3 rope_freqs */
 };
 
 #define TM_LAYERS 2
@@ -81,7 +82,16 @@ static void tm_build(struct model *m, const struct tm_spec *s, struct err *e)
     fx_uint(m, K("vocab_size"), MV_U32, TM_VOCAB, e);
     fx_float(m, K("rope.freq_base"), MV_F32, 10000.0, e);
     fx_float(m, K("attention.layer_norm_rms_epsilon"), MV_F32, 1e-6, e);
+    if (s->scaling == 1 || s->scaling == 2) {
+        fx_str(m, K("rope.scaling.type"), s->scaling == 1 ? "linear" : "yarn", e);
+        fx_float(m, K("rope.scaling.factor"), MV_F32, 4.0, e);
+        fx_uint(m, K("rope.scaling.original_context_length"), MV_U32, 16, e);
+    }
 #undef K
+    if (s->scaling == 3) {
+        int64_t n = hd / 2;
+        tm_fill(m, "rope_freqs.weight", DT_F32, 1, &n, 77, 4.0f, 3.0f, e);
+    }
     {
         int64_t sh[2] = { TM_VOCAB, TM_EMBD };
         tm_fill(m, "token_embd.weight", s->dtype, 2, sh, seed++, 0.0f, 0.5f, e);
@@ -164,17 +174,56 @@ static void ref_rms(double *x, const double *w, int64_t n, double eps)
         x[i] = x[i] * ss * w[i];
 }
 
+/* RoPE inverse frequency of pair i, after the config's scaling (transformers' formulas) or
+ * the per-pair factors ff (GGUF rope_freqs.weight) */
+static double ref_inv_freq(const struct model_config *c, const double *ff, int64_t i)
+{
+    const double d = c->n_rot, f = c->rope_scaling.factor;
+    const double base = pow(c->rope_theta, -2.0 * (double)i / d);
+
+    if (ff)
+        return base / ff[i];
+    if (c->rope_scaling.type == ROPE_SCALE_LINEAR)
+        return base / f;
+    if (c->rope_scaling.type == ROPE_SCALE_YARN) {
+        const double L = c->rope_scaling.orig_ctx;
+        double lo = floor(d * log(L / (c->rope_scaling.beta_fast * 2 * M_PI)) / (2 * log(c->rope_theta)));
+        double hi = ceil(d * log(L / (c->rope_scaling.beta_slow * 2 * M_PI)) / (2 * log(c->rope_theta)));
+        double ramp, keep;
+        lo = lo < 0 ? 0 : lo;
+        hi = hi > d - 1 ? d - 1 : hi;
+        ramp = ((double)i - lo) / (hi == lo ? 0.001 : hi - lo);
+        keep = 1 - (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);      /* extrapolation share */
+        return base / f * (1 - keep) + base * keep;
+    }
+    return base;
+}
+
+static double ref_mscale(const struct model_config *c)
+{
+    return c->rope_scaling.type == ROPE_SCALE_YARN ? 0.1 * log(c->rope_scaling.factor) + 1 : 1;
+}
+
 /* logits[n][n_vocab] of tok[0..n) from position 0 */
 static void ref_forward(const struct model *m, const int32_t *tok, int n, double *logits)
 {
     struct model_config c;
     struct err e = ERR_INIT;
     int64_t embd, hd, qd, kvd, ff, nv, half;
-    double *x, *h, *q, *k, *v, *att, *tmp, *g, *u;
+    double *x, *h, *q, *k, *v, *att, *tmp, *g, *u, rfs[512], *rf_v = rfs;
 
     ck_assert_msg(model_config_load(m, &c, &e) == 0, "%s", e.msg);
     embd = c.n_embd, hd = c.head_dim, qd = c.n_head * hd, kvd = c.n_head_kv * hd, ff = c.n_ff;
     nv = c.n_vocab, half = c.n_rot / 2;
+    {
+        const struct model_tensor *rf = model_tensor_find(m, "rope_freqs.weight");
+        float *f = rf ? dq_tensor_to_f32_new(rf, 1, &e) : NULL;
+        for (int64_t i = 0; f && i < half; i++)
+            rf_v[i] = f[i];
+        free(f);
+        if (!rf)
+            rf_v = NULL;
+    }
     x = calloc((size_t)n * embd, sizeof *x);
     h = calloc((size_t)embd, sizeof *h);
     q = calloc((size_t)n * qd, sizeof *q);
@@ -217,12 +266,12 @@ static void ref_forward(const struct model *m, const int32_t *tok, int n, double
                 if (qn)
                     ref_rms(p, hh < c.n_head ? qn : kn, hd, c.norm_eps);
                 for (int64_t i = 0; i < half; i++) {
-                    double th = t * pow(c.rope_theta, -2.0 * (double)i / c.n_rot);
+                    double th = t * ref_inv_freq(&c, rf_v, i), ms = ref_mscale(&c);
                     int64_t a = c.rope_style == ROPE_NORM ? 2 * i : i;
                     int64_t b = c.rope_style == ROPE_NORM ? 2 * i + 1 : i + half;
                     double x0 = p[a], x1 = p[b];
-                    p[a] = x0 * cos(th) - x1 * sin(th);
-                    p[b] = x1 * cos(th) + x0 * sin(th);
+                    p[a] = x0 * cos(th) * ms - x1 * sin(th) * ms;
+                    p[b] = x1 * cos(th) * ms + x0 * sin(th) * ms;
                 }
             }
         }
@@ -347,13 +396,16 @@ static const struct {
     double cos_tol, rel_tol;   /* measured x ~10: f32 arithmetic; Q8_0/Q4_0 quantize the
                                 * activations to Q8 blocks as ggml does, the reference not */
 } cases[] = {
-    { { "llama", 0, 0, 0, DT_F32, 16 }, 1e-9, 1e-5 },
-    { { "llama", 0, 0, 1, DT_F16, 16 }, 1e-9, 1e-5 },
-    { { "qwen2", 1, 0, 0, DT_F32, 16 }, 1e-9, 1e-5 },
-    { { "qwen3", 0, 1, 1, DT_F32, 32 }, 1e-9, 1e-5 },
-    { { "qwen3", 0, 1, 0, DT_BF16, 32 }, 1e-9, 1e-5 },
-    { { "llama", 0, 0, 0, DT_Q8_0, 16 }, 1e-4, 3e-2 },
-    { { "qwen2", 1, 0, 1, DT_Q4_0, 16 }, 1e-4, 3e-2 },
+    { { "llama", 0, 0, 0, DT_F32, 16, 0 }, 1e-9, 1e-5 },
+    { { "llama", 0, 0, 1, DT_F16, 16, 0 }, 1e-9, 1e-5 },
+    { { "qwen2", 1, 0, 0, DT_F32, 16, 0 }, 1e-9, 1e-5 },
+    { { "qwen3", 0, 1, 1, DT_F32, 32, 0 }, 1e-9, 1e-5 },
+    { { "qwen3", 0, 1, 0, DT_BF16, 32, 0 }, 1e-9, 1e-5 },
+    { { "llama", 0, 0, 0, DT_Q8_0, 16, 0 }, 1e-4, 3e-2 },
+    { { "qwen2", 1, 0, 1, DT_Q4_0, 16, 0 }, 1e-4, 3e-2 },
+    { { "llama", 0, 0, 0, DT_F32, 16, 1 }, 1e-9, 1e-5 },   /* linear RoPE scaling */
+    { { "qwen2", 1, 0, 0, DT_F32, 16, 2 }, 1e-9, 1e-5 },   /* YaRN */
+    { { "llama", 0, 0, 0, DT_F32, 16, 3 }, 1e-9, 1e-5 },   /* rope_freqs.weight */
 };
 
 START_TEST(test_reference)
@@ -367,8 +419,8 @@ START_TEST(test_reference)
     ref_forward(&m, prompt, NP, ref);
     lg = eval_all(&m, prompt, NP, 2, 0);
     cmp_rows(lg, ref, NP, TM_VOCAB, &omc, &rel);
-    printf("check_runtime: %s %s: 1-cos %.3g, max|delta|/max|ref| %.3g\n", cases[_i].s.arch,
-           dtype_name(cases[_i].s.dtype), omc, rel);
+    printf("check_runtime: %s %s scaling %d: 1-cos %.3g, max|delta|/max|ref| %.3g\n",
+           cases[_i].s.arch, dtype_name(cases[_i].s.dtype), cases[_i].s.scaling, omc, rel);
     ck_assert_msg(omc <= cases[_i].cos_tol && rel <= cases[_i].rel_tol,
                   "%s %s: 1-cos %g (<= %g), rel %g (<= %g)", cases[_i].s.arch,
                   dtype_name(cases[_i].s.dtype), omc, cases[_i].cos_tol, rel, cases[_i].rel_tol);
@@ -382,7 +434,7 @@ END_TEST
  * (rt_matmul never splits a reduction; attention is per (position, head)). */
 START_TEST(test_consistency)
 {
-    static const struct tm_spec s = { "qwen2", 1, 0, 0, DT_F16, 16 };
+    static const struct tm_spec s = { "qwen2", 1, 0, 0, DT_F16, 16, 0 };
     struct model m;
     struct err e = ERR_INIT;
     struct run r;
@@ -445,8 +497,8 @@ static void convert(const char *in, const char *out, const char *dtype, int loss
 START_TEST(test_layouts)
 {
     static const struct tm_spec specs[] = {
-        { "llama", 0, 0, 0, DT_F32, 16 },     /* q/k rows permuted in GGUF */
-        { "qwen2", 1, 0, 0, DT_F16, 16 },     /* SafeTensors has no Q8_0 */
+        { "llama", 0, 0, 0, DT_F32, 16, 0 },     /* q/k rows permuted in GGUF */
+        { "qwen2", 1, 0, 0, DT_F16, 16, 0 },     /* SafeTensors has no Q8_0 */
     };
     struct model m;
     struct err e = ERR_INIT;
@@ -513,7 +565,7 @@ static int fail_fn(void *ud, enum rt_stage st, int layer, const float *x, int64_
 
 START_TEST(test_hooks)
 {
-    static const struct tm_spec s = { "qwen2", 1, 0, 0, DT_F32, 16 };
+    static const struct tm_spec s = { "qwen2", 1, 0, 0, DT_F32, 16, 0 };
     struct model m;
     struct err e = ERR_INIT;
     struct run r;
@@ -574,7 +626,7 @@ END_TEST
 
 START_TEST(test_errors)
 {
-    static const struct tm_spec s = { "llama", 0, 0, 0, DT_F32, 16 };
+    static const struct tm_spec s = { "llama", 0, 0, 0, DT_F32, 16, 0 };
     struct model m;
     struct err e = ERR_INIT;
     struct rt_model rm;
@@ -583,7 +635,7 @@ START_TEST(test_errors)
     int32_t bad = TM_VOCAB;
 
     /* unsupported architecture */
-    tm_build(&m, &(struct tm_spec){ "gpt2", 0, 0, 0, DT_F32, 16 }, &e);
+    tm_build(&m, &(struct tm_spec){ "gpt2", 0, 0, 0, DT_F32, 16, 0 }, &e);
     ck_assert_int_eq(rt_model_load(&rm, &m, &e), -1);
     ck_assert_msg(strstr(e.msg, "gpt2") != NULL, "%s", e.msg);
     model_close(&m);
