@@ -185,6 +185,17 @@ static double ref_inv_freq(const struct model_config *c, const double *ff, int64
         return base / ff[i];
     if (c->rope_scaling.type == ROPE_SCALE_LINEAR)
         return base / f;
+    if (c->rope_scaling.type == ROPE_SCALE_LLAMA3) {
+        const double L = c->rope_scaling.orig_ctx, lo = c->rope_scaling.low_freq_factor;
+        const double hi = c->rope_scaling.high_freq_factor, wl = 2 * M_PI / base;
+        double s;
+        if (wl < L / hi)
+            return base;
+        if (wl > L / lo)
+            return base / f;
+        s = (L / wl - lo) / (hi - lo);
+        return (1 - s) * base / f + s * base;
+    }
     if (c->rope_scaling.type == ROPE_SCALE_YARN) {
         const double L = c->rope_scaling.orig_ctx;
         double lo = floor(d * log(L / (c->rope_scaling.beta_fast * 2 * M_PI)) / (2 * log(c->rope_theta)));
@@ -523,6 +534,50 @@ START_TEST(test_layouts)
     b = file_logits(tu_tpath("m-f16-hf"), &e);
     ck_assert_msg(memcmp(a, b, sizeof(float) * NP * TM_VOCAB) == 0, "F16 GGUF vs HF layout");
     free(a), free(b);
+}
+END_TEST
+
+/* Llama 3.x RoPE scaling from a Hugging Face config.json (rope_scaling, rope_type llama3) */
+START_TEST(test_llama3_scaling)
+{
+    static const struct tm_spec s = { "llama", 0, 0, 0, DT_F32, 16, 0 };
+    static const char ins[] = "{\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+        "\"low_freq_factor\": 1.0, \"high_freq_factor\": 4.0, "
+        "\"original_max_position_embeddings\": 16},";
+    struct model m;
+    struct model_config mc;
+    struct err e = ERR_INIT;
+    double *ref = malloc((size_t)NP * TM_VOCAB * sizeof *ref), omc, rel;
+    float *lg, *plain;
+    char *cfg;
+    size_t n;
+    FILE *f;
+
+    tm_build(&m, &s, &e);
+    ck_assert_msg(gguf_write(&m, tu_tpath("m.gguf"), NULL, &e) == 0, "%s", e.msg);
+    model_close(&m);
+    convert(tu_tpath("m.gguf"), tu_tpath("hf/"), NULL, 0);
+    plain = file_logits(tu_tpath("hf"), &e);
+    cfg = tu_slurp_str(tu_tpath("hf/config.json"), &n);
+    ck_assert(cfg[0] == '{');
+    f = fopen(tu_tpath("hf/config.json"), "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(ins, f);
+    fputs(cfg + 1, f);
+    fclose(f);
+    free(cfg);
+    ck_assert_msg(model_open(&m, tu_tpath("hf"), &e) == 0, "%s", e.msg);
+    ck_assert_msg(model_config_load(&m, &mc, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(mc.rope_scaling.type, ROPE_SCALE_LLAMA3);
+    ref_forward(&m, prompt, NP, ref);
+    lg = eval_all(&m, prompt, NP, 2, 0);
+    cmp_rows(lg, ref, NP, TM_VOCAB, &omc, &rel);
+    printf("check_runtime: llama3 scaling (config.json): 1-cos %.3g, max|delta|/max|ref| %.3g\n",
+           omc, rel);
+    ck_assert_msg(omc <= 1e-9 && rel <= 1e-5, "1-cos %g rel %g", omc, rel);
+    ck_assert(memcmp(lg, plain, sizeof(float) * NP * TM_VOCAB) != 0);   /* it did scale */
+    free(lg), free(plain), free(ref);
+    model_close(&m);
 }
 END_TEST
 
@@ -1042,6 +1097,7 @@ Suite *runtime_suite(void)
     tcase_add_loop_test(tc, test_reference, 0, (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, test_consistency);
     tcase_add_loop_test(tc, test_layouts, 0, 2);
+    tcase_add_test(tc, test_llama3_scaling);
     tcase_add_test(tc, test_hooks);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_sampler);
