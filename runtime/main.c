@@ -122,6 +122,13 @@ static int parse_range(const char *s, int *lo, int *hi)
     return 0;
 }
 
+/* a usage error after --tokens allocated its array */
+#define USAGE(...)                                                                           \
+    do {                                                                                     \
+        free(tokens);                                                                        \
+        return cli_usage_error(usage_str, __VA_ARGS__);                                      \
+    } while (0)
+
 int main(int argc, char **argv)
 {
     struct run_opts o = RUN_OPTS_INIT;
@@ -138,19 +145,20 @@ int main(int argc, char **argv)
         switch (ch) {
         case 'b':
             if (cli_parse_u64(optarg, 1, 1u << 20, &u))
-                return cli_usage_error(usage_str, "-b: '%s' is not a number in [1, 1048576]", optarg);
+                USAGE("-b: '%s' is not a number in [1, 1048576]", optarg);
             o.n_batch = (int)u;
             break;
         case 'h':
+            free(tokens);
             return cli_help(usage_str, help_str);
         case 'n':
             if (cli_parse_u64(optarg, 0, 1u << 24, &u))
-                return cli_usage_error(usage_str, "-n: '%s' is not a number in [0, 16777216]", optarg);
+                USAGE("-n: '%s' is not a number in [0, 16777216]", optarg);
             o.n_predict = (int)u;
             break;
         case 't':
             if (cli_parse_u64(optarg, 1, 1024, &u))
-                return cli_usage_error(usage_str, "-t: '%s' is not a number in [1, 1024]", optarg);
+                USAGE("-t: '%s' is not a number in [1, 1024]", optarg);
             o.n_threads = (int)u;
             break;
         case 'v':
@@ -161,17 +169,17 @@ int main(int argc, char **argv)
             break;
         case OPT_FAIL_COS:
             if (cli_parse_f64(optarg, -1, 1, &d))
-                return cli_usage_error(usage_str, "--fail-cos: '%s' is not a number in [-1, 1]", optarg);
+                USAGE("--fail-cos: '%s' is not a number in [-1, 1]", optarg);
             o.fail_cos = d;
             break;
         case OPT_FAIL_KL:
             if (cli_parse_f64(optarg, 0, 1e30, &d))
-                return cli_usage_error(usage_str, "--fail-kl: '%s' is not a number >= 0", optarg);
+                USAGE("--fail-kl: '%s' is not a number >= 0", optarg);
             o.fail_kl = d;
             break;
         case OPT_FAIL_TOP1:
             if (cli_parse_f64(optarg, 0, 1, &d))
-                return cli_usage_error(usage_str, "--fail-top1: '%s' is not a number in [0, 1]", optarg);
+                USAGE("--fail-top1: '%s' is not a number in [0, 1]", optarg);
             o.fail_top1 = d;
             break;
         case OPT_PERPLEXITY:
@@ -179,7 +187,7 @@ int main(int argc, char **argv)
             break;
         case OPT_CTX:
             if (cli_parse_u64(optarg, 1, 1u << 24, &u))
-                return cli_usage_error(usage_str, "--ctx: '%s' is not a number in [1, 16777216]", optarg);
+                USAGE("--ctx: '%s' is not a number in [1, 16777216]", optarg);
             o.n_ctx = (int)u;
             break;
         case OPT_IGNORE_EOS:
@@ -193,12 +201,12 @@ int main(int argc, char **argv)
             break;
         case OPT_MIN_P:
             if (cli_parse_f64(optarg, 0, 1, &d))
-                return cli_usage_error(usage_str, "--min-p: '%s' is not a number in [0, 1]", optarg);
+                USAGE("--min-p: '%s' is not a number in [0, 1]", optarg);
             o.sp.min_p = d;
             break;
         case OPT_REPEAT_PENALTY:
             if (cli_parse_f64(optarg, 0.01, 100, &d))
-                return cli_usage_error(usage_str, "--repeat-penalty: '%s' is not a number in [0.01, 100]", optarg);
+                USAGE("--repeat-penalty: '%s' is not a number in [0.01, 100]", optarg);
             o.sp.repeat_penalty = d;
             break;
         case OPT_ROPE_FREQ_DTYPE:
@@ -209,69 +217,71 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "bf16"))
                 o.rope_freq = RT_ROPE_FREQ_BF16;
             else
-                return cli_usage_error(usage_str, "--rope-freq-dtype: '%s' is not f32, f16 or bf16", optarg);
+                USAGE("--rope-freq-dtype: '%s' is not f32, f16 or bf16", optarg);
             break;
         case OPT_SAVE_TENSOR:
             if (rt_stages_parse(optarg, &o.save_stages, &e))
-                return cli_usage_error(usage_str, "--save-tensor: %s", e.msg);
+                USAGE("--save-tensor: %s", e.msg);
             break;
         case OPT_SAVE_TENSOR_DIR:
             o.save_dir = optarg;
             break;
         case OPT_SAVE_TENSOR_LAYERS:
             if (parse_range(optarg, &o.save_lo, &o.save_hi))
-                return cli_usage_error(usage_str, "--save-tensor-layers: '%s' is not A..B with A < B", optarg);
+                USAGE("--save-tensor-layers: '%s' is not A..B with A < B", optarg);
             break;
         case OPT_SEED:
             if (cli_parse_u64(optarg, 0, UINT64_MAX, &u))
-                return cli_usage_error(usage_str, "--seed: '%s' is not a number", optarg);
+                USAGE("--seed: '%s' is not a number", optarg);
             o.sp.seed = u;
             break;
         case OPT_TEMP:
             if (cli_parse_f64(optarg, 0, 100, &d))
-                return cli_usage_error(usage_str, "--temp: '%s' is not a number in [0, 100]", optarg);
+                USAGE("--temp: '%s' is not a number in [0, 100]", optarg);
             o.sp.temp = d;
             break;
         case OPT_TOKENS:
             free(tokens);
             if (run_parse_tokens(optarg, strlen(optarg), &tokens, &o.n_tokens, &e))
-                return cli_usage_error(usage_str, "--tokens: %s", e.msg);
+                USAGE("--tokens: %s", e.msg);
             o.tokens = tokens;
             break;
         case OPT_TOP_K:
             if (cli_parse_u64(optarg, 0, INT32_MAX, &u))
-                return cli_usage_error(usage_str, "--top-k: '%s' is not a number", optarg);
+                USAGE("--top-k: '%s' is not a number", optarg);
             o.sp.top_k = (int)u;
             break;
         case OPT_TOP_P:
             if (cli_parse_f64(optarg, 0, 1, &d))
-                return cli_usage_error(usage_str, "--top-p: '%s' is not a number in [0, 1]", optarg);
+                USAGE("--top-p: '%s' is not a number in [0, 1]", optarg);
             o.sp.top_p = d;
             break;
         case OPT_TRACE:
             o.trace = 1;
             break;
         case CLI_OPT_VERSION:
+            free(tokens);
             return cli_version();
         case CLI_OPT_LIST_OPTIONS:
+            free(tokens);
             return cli_list_options(longopts);
         default:
-            return cli_usage_error(usage_str, NULL);
+            USAGE(NULL);
         }
     }
     if (argc - optind != 1)
-        return cli_usage_error(usage_str, argc - optind ? "one model, please" : "no model given");
+        USAGE(argc - optind ? "one model, please" : "no model given");
     o.model = argv[optind];
     if (!o.n_tokens && !o.perplexity)
-        return cli_usage_error(usage_str, "no prompt: give --tokens");
+        USAGE("no prompt: give --tokens");
     if (o.perplexity && o.n_tokens)
-        return cli_usage_error(usage_str, "--perplexity reads its tokens from the file, not --tokens");
+        USAGE("--perplexity reads its tokens from the file, not --tokens");
     if (!o.other && (o.fail_cos >= -1 || o.fail_kl >= 0 || o.fail_top1 >= 0))
-        return cli_usage_error(usage_str, "--fail-cos, --fail-kl and --fail-top1 need --compare");
+        USAGE("--fail-cos, --fail-kl and --fail-top1 need --compare");
     if ((o.other || o.perplexity) && (o.logits_path || o.trace))
-        return cli_usage_error(usage_str, "--logits and --trace are for one model's run");
+        USAGE("--logits and --trace are for one model's run");
     if (o.perplexity && o.save_stages)
-        return cli_usage_error(usage_str, "--save-tensor does not go with --perplexity");
+        USAGE("--save-tensor does not go with --perplexity");
     rc = run_exec(&o, &e);
     free(tokens);
     if (rc < 0) {
