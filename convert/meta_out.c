@@ -345,7 +345,7 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
     };
     struct sbuf b = SBUF_INIT(1 << 20);
     struct json_w w;
-    uint64_t u, heads = 0, hidden = 0, tok_n = 0;
+    uint64_t u = 0, heads = 0, hidden = 0, tok_n = 0;   /* u = 0: vocab_size 0 when nothing tells it */
     double f;
     int rc = -1, tied = 1, bf16 = 0, f16 = 0;
     const char *cls;
