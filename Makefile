@@ -118,19 +118,27 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 $(BUILD)/tests/check_all: $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(LIB)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SAN) -o $@ $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(LIB) $(CHECK_LIBS) $(LDLIBS)
 
-# The CUDA tests: one runner that skips (and says why) where there is no device.
-$(BUILD)/tests/cuda/check_cuda: $(BUILD)/tests/cuda/check_cuda.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
-
-$(BUILD)/tests/cuda/bench_kern: $(BUILD)/tests/cuda/bench_kern.o $(LIB)
+# The CUDA tests and benchmarks (tests/cuda/*.c, each one program over the library); the
+# runners skip, saying why, where there is no device.
+CUDA_TEST_BINS = $(patsubst tests/cuda/%.c,$(BUILD)/tests/cuda/%,$(wildcard tests/cuda/*.c))
+$(BUILD)/tests/cuda/%: $(BUILD)/tests/cuda/%.o $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 check-cuda:                                   ## CUDA backend vs its CPU twins (CUDA=1)
 ifeq ($(CUDA),1)
-	$(MAKE) $(BUILD)/tests/cuda/check_cuda
-	$(BUILD)/tests/cuda/check_cuda $(FIXTURES)
+	$(MAKE) all $(CUDA_TEST_BINS)
+	@sh tests/cuda/run.sh $(BUILD) $(FIXTURES)
 else
 	@echo "check-cuda: needs CUDA=1"; exit 2
+endif
+
+bench-cuda:                                   ## 7B-shaped decode/prompt tokens/s, kernel bandwidth (CUDA=1)
+ifeq ($(CUDA),1)
+	$(MAKE) $(CUDA_TEST_BINS)
+	$(BUILD)/tests/cuda/bench_kern
+	$(BUILD)/tests/cuda/bench_cuda
+else
+	@echo "bench-cuda: needs CUDA=1"; exit 2
 endif
 
 deps:                                         ## install missing Debian packages (as root)
@@ -174,5 +182,5 @@ install: all $(PCFILE)                        ## binaries, man pages, library, h
 clean:
 	rm -rf build build-asan build-fuzz build-cuda
 
-.PHONY: all deps check check-cuda check-asan fuzz bench demo install clean
+.PHONY: all deps check check-cuda bench-cuda check-asan fuzz bench demo install clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

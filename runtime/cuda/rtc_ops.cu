@@ -7,6 +7,7 @@
  * the matching 8 activations; a shuffle reduction ends the row.  The weights are read
  * once, in their stored type: the decode step is bound by their bytes.
  */
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
 #include <stdlib.h>
@@ -92,6 +93,243 @@ k_gemv(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t row_by
         y[r] = acc;
 }
 
+/* ---- wide kernels: one lane takes 32 consecutive weights at a time, read with 4- or
+ * 16-byte loads, their block scales applied once per 32 (sum_i (d*q_i - m) x_i =
+ * d * sum q_i x_i - m * sum x_i).  Used where cols % 32 == 0 (always, for K-quants). */
+
+/* 32 bytes at any address through 4-byte aligned loads; reads up to 3 bytes past p+32
+ * when p is not 4-aligned (weight buffers are padded for it) */
+__device__ __forceinline__ void ld32u(const uint8_t *p, uint32_t *o)
+{
+    uintptr_t a = (uintptr_t)p;
+    const uint32_t *b = (const uint32_t *)(a & ~(uintptr_t)3);
+    unsigned sh = (unsigned)(a & 3) * 8;
+    uint32_t w[9];
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        w[k] = __ldg(b + k);
+    w[8] = sh ? __ldg(b + 8) : 0;
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        o[k] = __funnelshift_r(w[k], w[k + 1], sh);
+}
+
+__device__ __forceinline__ float h2f_fast(uint32_t h) { return __half2float(__ushort_as_half((unsigned short)h)); }
+
+/*
+ * Byte k (compile-time) of w as a float without an I2F (a conversion runs at a fraction
+ * of the FMA rate): placed under the exponent of 2^23 by one PRMT, 2^23 subtracted
+ * exactly.  Signed bytes are biased by 128 first (the caller XORs 0x80808080).
+ */
+template <int K>
+__device__ __forceinline__ float ubyte_f(uint32_t w)
+{
+    return __int_as_float((int)__byte_perm(w, 0x4B000000u, 0x7440u | K)) - 8388608.0f;
+}
+template <int K>
+__device__ __forceinline__ float sbyte_f(uint32_t wx)   /* wx = w ^ 0x80808080 */
+{
+    return __int_as_float((int)__byte_perm(wx, 0x4B000000u, 0x7440u | K)) - 8388736.0f;
+}
+
+/* sum over 32 of (byte k of q[k/4]) * x[k], bytes as unsigned (S = 0) or signed (S = 1) */
+template <int S>
+__device__ __forceinline__ float dot_bytes32(const uint32_t *q, const float *x)
+{
+    float s = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        uint32_t w = S ? q[k] ^ 0x80808080u : q[k];
+        float b0 = S ? sbyte_f<0>(w) : ubyte_f<0>(w), b1 = S ? sbyte_f<1>(w) : ubyte_f<1>(w);
+        float b2 = S ? sbyte_f<2>(w) : ubyte_f<2>(w), b3 = S ? sbyte_f<3>(w) : ubyte_f<3>(w);
+        s = fmaf(b0, x[4 * k], s);
+        s = fmaf(b1, x[4 * k + 1], s);
+        s = fmaf(b2, x[4 * k + 2], s);
+        s = fmaf(b3, x[4 * k + 3], s);
+    }
+    return s;
+}
+
+/* the same over 16 unsigned bytes */
+__device__ __forceinline__ float dot_bytes16(const uint32_t *q, const float *x)
+{
+    float s = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        uint32_t w = q[k];
+        s = fmaf(ubyte_f<0>(w), x[4 * k], s);
+        s = fmaf(ubyte_f<1>(w), x[4 * k + 1], s);
+        s = fmaf(ubyte_f<2>(w), x[4 * k + 2], s);
+        s = fmaf(ubyte_f<3>(w), x[4 * k + 3], s);
+    }
+    return s;
+}
+
+/* dot of weights [32j, 32j+32) of a row with x[0..31] (held in registers); sx = sum of
+ * the 32 x, sx0 / sx1 = sums of the first / second 16 */
+template <int T>
+__device__ __forceinline__ float dot32(const uint8_t *row, int64_t j, const float *x, float sx,
+                                       float sx0, float sx1)
+{
+    if constexpr (T == DT_Q4_K) {
+        const uint8_t *blk = row + (j >> 3) * 144;
+        int sub = (int)(j & 7), c = sub >> 1, hi = sub & 1;
+        uint32_t dm = *(const uint32_t *)blk;
+        uint32_t s0 = *(const uint32_t *)(blk + 4), s1 = *(const uint32_t *)(blk + 8),
+                 s2 = *(const uint32_t *)(blk + 12);
+        /* get_scale_min_k4 on the three words (byte k of the 12 at a run-time k) */
+#define SB(k) ((((k) < 4 ? s0 : (k) < 8 ? s1 : s2) >> (8 * ((k) & 3))) & 255u)
+        int sc, mn;
+        if (sub < 4) {
+            sc = (int)(SB(sub) & 63);
+            mn = (int)(SB(sub + 4) & 63);
+        } else {
+            sc = (int)((SB(sub + 4) & 15) | (SB(sub - 4) >> 6) << 4);
+            mn = (int)((SB(sub + 4) >> 4) | (SB(sub) >> 6) << 4);
+        }
+#undef SB
+        uint4 a = *(const uint4 *)(blk + 16 + 32 * c), b = *(const uint4 *)(blk + 32 + 32 * c);
+        uint32_t q[8] = { a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w };
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            q[k] = (q[k] >> (4 * hi)) & 0x0F0F0F0Fu;
+        float d1 = h2f_fast(dm & 0xFFFF) * (float)sc, m1 = h2f_fast(dm >> 16) * (float)mn;
+        return d1 * dot_bytes32<0>(q, x) - m1 * sx;
+    } else if constexpr (T == DT_Q6_K) {
+        const uint8_t *blk = row + (j >> 3) * 210;
+        int sub = (int)(j & 7), h = sub >> 2, qtr = sub & 3;
+        uint32_t ql[8], qh[8], q[8];
+        ld32u(blk + 64 * h + 32 * (qtr & 1), ql);
+        ld32u(blk + 128 + 32 * h, qh);
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            q[k] = ((ql[k] >> (4 * (qtr >> 1))) & 0x0F0F0F0Fu) | (((qh[k] >> (2 * qtr)) & 0x03030303u) << 4);
+        const int8_t *scs = (const int8_t *)(blk + 192);
+        float d = h2f_fast(*(const uint16_t *)(blk + 208));
+        /* the two halves of the 32 have their own scales */
+        float lo = dot_bytes16(q, x), hi = dot_bytes16(q + 4, x + 16);
+        return d * ((float)scs[8 * h + 2 * qtr] * (lo - 32.0f * sx0) +
+                    (float)scs[8 * h + 2 * qtr + 1] * (hi - 32.0f * sx1));
+    } else if constexpr (T == DT_Q8_0) {
+        const uint8_t *blk = row + j * 34;
+        uint32_t q[8];
+        ld32u(blk + 2, q);
+        return h2f_fast(*(const uint16_t *)blk) * dot_bytes32<1>(q, x);
+    } else if constexpr (T == DT_F16 || T == DT_BF16) {
+        const uint4 *p = (const uint4 *)(row + j * 64);
+        float s = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            uint4 w = p[k];
+            uint32_t u[4] = { w.x, w.y, w.z, w.w };
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                float a, b;
+                if constexpr (T == DT_F16) {
+                    __half2 h2 = *(const __half2 *)&u[i];
+                    float2 f2 = __half22float2(h2);
+                    a = f2.x;
+                    b = f2.y;
+                } else {
+                    a = __uint_as_float(u[i] << 16);
+                    b = __uint_as_float(u[i] & 0xFFFF0000u);
+                }
+                s = fmaf(a, x[8 * k + 2 * i], s);
+                s = fmaf(b, x[8 * k + 2 * i + 1], s);
+            }
+        }
+        return s;
+    } else {
+        static_assert(T < 0, "dot32: no wide kernel for this type");
+        return 0.0f;
+    }
+}
+
+/*
+ * The decode kernel: a block of 128 threads computes GR rows at once.  The threads split
+ * the columns (32 at a time for the wide types, 8 for the others); each loads its
+ * slice of x into registers once and applies it to the GR rows, so x is read from
+ * cache once per GR rows instead of once per row (reading x for every row made the
+ * one-row-per-warp kernel bound by L1 traffic, not by the weights).  The GR partial
+ * sums are reduced by shuffles and then across the 4 warps.
+ */
+#define GR 8
+
+template <int T, bool WIDE>
+__global__ void __launch_bounds__(128)
+k_gemv_rows(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t row_bytes,
+            const float *__restrict__ x, float *__restrict__ y)
+{
+    constexpr int B = dqc_traits<T>::blck, GPB = B / 8, SZ = dqc_traits<T>::size;
+    __shared__ float red[4][GR];
+    const int64_t r0 = (int64_t)blockIdx.x * GR;
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int nr = rows - r0 < GR ? (int)(rows - r0) : GR;
+    const uint8_t *base = w + r0 * row_bytes;
+    float acc[GR];
+#pragma unroll
+    for (int r = 0; r < GR; r++)
+        acc[r] = 0.0f;
+    if constexpr (WIDE) {
+        const int64_t nc = cols / 32;
+        for (int64_t j = tid; j < nc; j += 128) {
+            float xr[32];
+            const float4 *xp = (const float4 *)(x + 32 * j);
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                float4 v = xp[k];
+                xr[4 * k] = v.x; xr[4 * k + 1] = v.y; xr[4 * k + 2] = v.z; xr[4 * k + 3] = v.w;
+            }
+            float sx0 = 0.0f, sx1 = 0.0f;
+#pragma unroll
+            for (int k = 0; k < 16; k++) {
+                sx0 += xr[k];
+                sx1 += xr[16 + k];
+            }
+#pragma unroll
+            for (int r = 0; r < GR; r++)
+                if (r < nr)
+                    acc[r] += dot32<T>(base + r * row_bytes, j, xr, sx0 + sx1, sx0, sx1);
+        }
+    } else {
+        const int64_t ng = cols / 8;
+        for (int64_t gi = tid; gi < ng; gi += 128) {
+            const float4 *xp = (const float4 *)(x + 8 * gi);
+            float4 a = xp[0], b = xp[1];
+#pragma unroll
+            for (int r = 0; r < GR; r++)
+                if (r < nr) {
+                    float v[8];
+                    dqc_deq8<T>(base + r * row_bytes + (gi / GPB) * SZ, (int)(gi % GPB), v);
+                    acc[r] += v[0] * a.x + v[1] * a.y + v[2] * a.z + v[3] * a.w +
+                              v[4] * b.x + v[5] * b.y + v[6] * b.z + v[7] * b.w;
+                }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < GR; r++)
+        acc[r] = warp_sum(acc[r]);
+    if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < GR; r++)
+            red[wid][r] = acc[r];
+    __syncthreads();
+    if (tid < nr)
+        y[r0 + tid] = (red[0][tid] + red[1][tid]) + (red[2][tid] + red[3][tid]);
+}
+
+static int wide_ok(int t, int64_t cols, int64_t row_bytes, const void *d)
+{
+    if (cols % 32)
+        return 0;
+    switch (t) {
+    case DT_Q4_K: return row_bytes % 16 == 0 && ((uintptr_t)d & 15) == 0;
+    case DT_Q6_K: case DT_Q8_0: return ((uintptr_t)d & 1) == 0;
+    case DT_F16: case DT_BF16: return row_bytes % 16 == 0 && ((uintptr_t)d & 15) == 0;
+    default: return 0;
+    }
+}
+
 static int check_w(const struct rtc_w *w, struct err *e)
 {
     const struct dtype_info *ti = dtype_get(w->dtype);
@@ -116,12 +354,26 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
         return -1;
     unsigned nb = (unsigned)((w->rows + GEMV_WARPS - 1) / GEMV_WARPS);
     const uint8_t *p = (const uint8_t *)w->d;
+    if (!(fault & RTC_FAULT_GEMV_T)) {
+        unsigned nbr = (unsigned)((w->rows + GR - 1) / GR);
+        int wide = !(fault & RTC_GEMV_NARROW) && wide_ok(w->dtype, w->cols, (int64_t)w->row_bytes, w->d);
+        switch (w->dtype) {
+#define W(T) case T: \
+            if (wide) k_gemv_rows<T, true><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
+            else k_gemv_rows<T, false><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
+            break;
+        W(DT_Q4_K) W(DT_Q6_K) W(DT_Q8_0) W(DT_F16) W(DT_BF16)
+#undef W
+#define N(T) case T: k_gemv_rows<T, false><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); break;
+        N(DT_F32) N(DT_Q4_0) N(DT_Q4_1) N(DT_Q5_0) N(DT_Q5_1) N(DT_Q2_K) N(DT_Q3_K) N(DT_Q5_K)
+        N(DT_IQ4_NL) N(DT_IQ4_XS)
+#undef N
+        }
+        return CU_CHECK(e, cudaGetLastError(), "gemv kernel launch");
+    }
     switch (w->dtype) {
 #define G(T) case T: \
-        if (fault == RTC_FAULT_GEMV_T) \
-            k_gemv<T, true><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
-        else \
-            k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
+        k_gemv<T, true><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
         break;
     GEMV_TYPES(G)
 #undef G
@@ -141,7 +393,7 @@ extern "C" int rtc_gemm(void *cublas, const struct rtc_w *w, const float *x, int
         return 0;
     if (n_tok > INT32_MAX || w->rows > INT32_MAX || w->cols > INT32_MAX)
         return ERR(e, ERR_LIMIT, "matrix product too large for cuBLAS (int dimensions)");
-    if (fault == RTC_FAULT_GEMV_T) {
+    if (fault & RTC_FAULT_GEMV_T) {
         /* the planted fault: the dequantized weight read as [cols][rows] */
         if ((int64_t)w->rows * w->cols > scratch_floats)
             return ERR(e, ERR_LIMIT, "planted fault needs the whole weight in scratch");
@@ -203,18 +455,35 @@ __device__ __forceinline__ float block_max(float v, float *sh)
     return v;
 }
 
+__device__ __forceinline__ double block_sum_d(double v, double *sh)
+{
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    __syncthreads();
+    if (lane == 0)
+        sh[wid] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : 0.0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
 __global__ void k_rmsnorm(const float *x, const float *g, float *out, int64_t n, float eps)
 {
-    __shared__ float sh[32];
+    __shared__ double sh[32];
     const float *xr = x + blockIdx.x * n;
     float *o = out + blockIdx.x * n;
-    float ss = 0.0f;
+    double ss = 0.0;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-        ss += xr[i] * xr[i];
-    ss = block_sum(ss, sh);
-    float sc = 1.0f / sqrtf(ss / (float)n + eps);
+        ss += (double)xr[i] * xr[i];
+    ss = block_sum_d(ss, sh);
+    float sc = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x)
-        o[i] = xr[i] * sc * g[i];
+        o[i] = __fmul_rn(__fmul_rn(xr[i], sc), g[i]);
 }
 
 extern "C" int rtc_rmsnorm(const float *x, const float *g, float *out, int64_t n_tok, int64_t n,
@@ -222,7 +491,8 @@ extern "C" int rtc_rmsnorm(const float *x, const float *g, float *out, int64_t n
 {
     if (n_tok <= 0)
         return 0;
-    k_rmsnorm<<<(unsigned)n_tok, 256, 0, (cudaStream_t)stream>>>(x, g, out, n, eps);
+    unsigned th = n >= 256 ? 256 : (unsigned)((n + 31) / 32 * 32);
+    k_rmsnorm<<<(unsigned)n_tok, th, 0, (cudaStream_t)stream>>>(x, g, out, n, eps);
     return CU_CHECK(e, cudaGetLastError(), "rmsnorm kernel launch");
 }
 
@@ -257,6 +527,40 @@ extern "C" int rtc_rope(float *x, int64_t n_tok, int n_head, int head_dim, int n
     return CU_CHECK(e, cudaGetLastError(), "rope kernel launch");
 }
 
+/* block per (t, head): the head is staged in shared memory, then rotated out */
+__global__ void k_rope_table(float *x, int n_head, int head_dim, int n_rot, const int32_t *pos0,
+                             const float *cos_t, const float *sin_t, int norm_style)
+{
+    extern __shared__ float hs[];
+    int half = n_rot / 2;
+    int64_t t = blockIdx.y, h = blockIdx.x;
+    float *p = x + (t * n_head + h) * head_dim;
+    for (int i = threadIdx.x; i < n_rot; i += blockDim.x)
+        hs[i] = p[i];
+    __syncthreads();
+    const float *cs = cos_t + (int64_t)(*pos0 + t) * half, *sn = sin_t + (int64_t)(*pos0 + t) * half;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float a = norm_style ? hs[2 * i] : hs[i];
+        float b = norm_style ? hs[2 * i + 1] : hs[i + half];
+        p[i] = __fsub_rn(__fmul_rn(a, cs[i]), __fmul_rn(b, sn[i]));
+        p[i + half] = __fadd_rn(__fmul_rn(b, cs[i]), __fmul_rn(a, sn[i]));
+    }
+}
+
+extern "C" int rtc_rope_table(float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
+                              const int32_t *pos0, const float *cos_t, const float *sin_t,
+                              int norm_style, void *stream, struct err *e)
+{
+    if (n_tok <= 0 || n_rot <= 0)
+        return 0;
+    if (n_rot > head_dim || n_rot % 2)
+        return ERR(e, ERR_FORMAT, "rope: %d rotary dims in heads of %d", n_rot, head_dim);
+    dim3 grid((unsigned)n_head, (unsigned)n_tok);
+    k_rope_table<<<grid, 64, (size_t)n_rot * sizeof(float), (cudaStream_t)stream>>>(
+        x, n_head, head_dim, n_rot, pos0, cos_t, sin_t, norm_style);
+    return CU_CHECK(e, cudaGetLastError(), "rope kernel launch");
+}
+
 __global__ void k_kv_store(const float *k, const float *v, float *kc, float *vc, int64_t n_tok,
                            int64_t kv_dim, const int32_t *pos0, int64_t n_ctx)
 {
@@ -282,10 +586,12 @@ extern "C" int rtc_kv_store(const float *k, const float *v, float *kc, float *vc
     return CU_CHECK(e, cudaGetLastError(), "kv_store kernel launch");
 }
 
-/* grid (n_head, n_tok); shared: q[head_dim] then scores[n_ctx] */
+/* grid (n_head, n_tok); shared: q[head_dim] then scores[n_ctx].  The CPU forward's
+ * order: scores (products rounded, summed in order), max, exp, sum, probabilities
+ * normalised, then the weighted sum of v. */
 __global__ void k_attention(const float *q, const float *kc, const float *vc, float *out,
                             int n_head, int n_head_kv, int head_dim, const int32_t *pos0,
-                            int64_t n_ctx, float scale)
+                            int64_t n_ctx, float scale, float *scores, float *probs, int64_t n_kv)
 {
     extern __shared__ float smem[];
     __shared__ float red[32];
@@ -304,8 +610,8 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, fl
         const float *kp = kc + j * kv_dim + (int64_t)kvh * head_dim;
         float s = 0.0f;
         for (int d = 0; d < head_dim; d++)
-            s += qs[d] * kp[d];
-        s *= scale;
+            s = __fadd_rn(s, __fmul_rn(qs[d], kp[d]));
+        s = __fmul_rn(s, scale);
         sc[j] = s;
         mx = fmaxf(mx, s);
     }
@@ -313,25 +619,37 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, fl
     float sum = 0.0f;
     for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
         float p = expf(sc[j] - mx);
-        sc[j] = p;
         sum += p;
+        if (scores)
+            scores[((int64_t)t * n_head + h) * n_kv + j] = sc[j];
+        sc[j] = p;
     }
     sum = block_sum(sum, red);     /* its barriers also publish sc[] */
-    float inv = 1.0f / sum;
+    for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
+        sc[j] = sc[j] / sum;
+        if (probs)
+            probs[((int64_t)t * n_head + h) * n_kv + j] = sc[j];
+    }
+    if (scores)
+        for (int64_t j = n_keys + threadIdx.x; j < n_kv; j += blockDim.x) {
+            scores[((int64_t)t * n_head + h) * n_kv + j] = 0.0f;
+            probs[((int64_t)t * n_head + h) * n_kv + j] = 0.0f;
+        }
+    __syncthreads();
     float *op = out + ((int64_t)t * n_head + h) * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         const float *vp = vc + (int64_t)kvh * head_dim + d;
         float acc = 0.0f;
         for (int64_t j = 0; j < n_keys; j++)
-            acc += sc[j] * vp[j * kv_dim];
-        op[d] = acc * inv;
+            acc = __fadd_rn(acc, __fmul_rn(sc[j], vp[j * kv_dim]));
+        op[d] = acc;
     }
 }
 
-extern "C" int rtc_attention(const float *q, const float *kc, const float *vc, float *out,
-                             int64_t n_tok, int n_head, int n_head_kv, int head_dim,
-                             const int32_t *pos0, int64_t n_ctx, float scale, void *stream,
-                             struct err *e)
+static int attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
+                     int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
+                     float scale, float *scores, float *probs, int64_t n_kv, void *stream,
+                     struct err *e)
 {
     size_t shm = ((size_t)head_dim + (size_t)n_ctx) * sizeof(float);
     if (n_tok <= 0)
@@ -350,8 +668,26 @@ extern "C" int rtc_attention(const float *q, const float *kc, const float *vc, f
     }
     dim3 grid((unsigned)n_head, (unsigned)n_tok);
     k_attention<<<grid, 128, shm, (cudaStream_t)stream>>>(q, kc, vc, out, n_head, n_head_kv, head_dim,
-                                                          pos0, n_ctx, scale);
+                                                          pos0, n_ctx, scale, scores, probs, n_kv);
     return CU_CHECK(e, cudaGetLastError(), "attention kernel launch");
+}
+
+extern "C" int rtc_attention(const float *q, const float *kc, const float *vc, float *out,
+                             int64_t n_tok, int n_head, int n_head_kv, int head_dim,
+                             const int32_t *pos0, int64_t n_ctx, float scale, void *stream,
+                             struct err *e)
+{
+    return attention(q, kc, vc, out, n_tok, n_head, n_head_kv, head_dim, pos0, n_ctx, scale, NULL,
+                     NULL, 0, stream, e);
+}
+
+extern "C" int rtc_attention_probe(const float *q, const float *kc, const float *vc, float *out,
+                                   int64_t n_tok, int n_head, int n_head_kv, int head_dim,
+                                   const int32_t *pos0, int64_t n_ctx, float scale, float *scores,
+                                   float *probs, int64_t n_kv, void *stream, struct err *e)
+{
+    return attention(q, kc, vc, out, n_tok, n_head, n_head_kv, head_dim, pos0, n_ctx, scale, scores,
+                     probs, n_kv, stream, e);
 }
 
 __global__ void k_swiglu(const float *g, const float *u, float *o, int64_t n)
@@ -370,6 +706,38 @@ extern "C" int rtc_swiglu(const float *gate, const float *up, float *out, int64_
         return 0;
     k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(gate, up, out, n);
     return CU_CHECK(e, cudaGetLastError(), "swiglu kernel launch");
+}
+
+__global__ void k_silu(float *x, int64_t n)
+{
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (i < n) {
+        float v = x[i];
+        x[i] = v / (1.0f + expf(-v));
+    }
+}
+
+__global__ void k_mul(float *x, const float *y, int64_t n)
+{
+    int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+    if (i < n)
+        x[i] *= y[i];
+}
+
+extern "C" int rtc_silu(float *x, int64_t n, void *stream, struct err *e)
+{
+    if (n <= 0)
+        return 0;
+    k_silu<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(x, n);
+    return CU_CHECK(e, cudaGetLastError(), "silu kernel launch");
+}
+
+extern "C" int rtc_mul(float *x, const float *y, int64_t n, void *stream, struct err *e)
+{
+    if (n <= 0)
+        return 0;
+    k_mul<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(x, y, n);
+    return CU_CHECK(e, cudaGetLastError(), "mul kernel launch");
 }
 
 __global__ void k_add(float *x, const float *y, int64_t n, int64_t period)

@@ -31,13 +31,19 @@ struct rtc_w {
  * otherwise).  RTC_FAULT_GEMV_T: the matrix kernels read [rows][cols] weights as
  * [cols][rows], the bug of the story in DESIGN.md. */
 enum { RTC_FAULT_NONE = 0, RTC_FAULT_GEMV_T = 1 };
+/* also in the fault argument of rtc_gemv: use the 8-wide kernels for every type instead
+ * of the 32-wide ones of Q4_K, Q6_K, Q8_0, F16 and BF16 (tests and benchmarks) */
+enum { RTC_GEMV_NARROW = 0x100 };
 int rtc_fault_from_env(void);
 
 /* 1 when dtype has a quantized matrix-vector kernel: F32, F16, BF16, Q4_0, Q4_1, Q5_0,
  * Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS. */
 int rtc_gemv_supported(int dtype);
 
-/* y[rows] = W x[cols], f32 accumulation, one warp per row.  cols % 8 == 0. */
+/* y[rows] = W x[cols], f32 accumulation, one warp per row.  cols % 8 == 0.  Q4_K, Q6_K,
+ * Q8_0, F16 and BF16 with cols % 32 == 0 take 32 weights a lane with wide loads, which
+ * read up to 3 bytes past the end of a Q6_K/Q8_0 matrix: give those buffers 16 bytes of
+ * padding. */
 int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fault, void *stream,
              struct err *e);
 
@@ -50,7 +56,9 @@ int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fault, void *s
 int rtc_gemm(void *cublas, const struct rtc_w *w, const float *x, int64_t n_tok, float *y,
              float *scratch, int64_t scratch_floats, int fault, void *stream, struct err *e);
 
-/* out[t][:] = x[t][:] / sqrt(mean(x[t]^2) + eps) * g[:] for t < n_tok (g f32) */
+/* out[t][:] = (x[t][:] * s) * g[:], s = 1 / sqrt(mean(x[t]^2) + eps) for t < n_tok (g f32);
+ * the sum of squares in double, s rounded to f32 once (the CPU forward's numerics).
+ * out may equal x. */
 int rtc_rmsnorm(const float *x, const float *g, float *out, int64_t n_tok, int64_t n, float eps,
                 void *stream, struct err *e);
 
@@ -68,6 +76,17 @@ int rtc_kv_store(const float *k, const float *v, float *kc, float *vc, int64_t n
                  int64_t kv_dim, const int32_t *pos0, int64_t n_ctx, void *stream, struct err *e);
 
 /*
+ * RoPE from tables, the CPU forward's way (runtime/forward.c rope_head): for position
+ * p = *pos0 + t, pair i of each head is (2i, 2i+1) when norm_style, else (i, i + half),
+ * and the rotated pair is stored at (i, i + half) (NEOX order) as a*cos - b*sin and
+ * b*cos + a*sin, each product rounded (no FMA), cos/sin = tables[p][i] ([n_ctx][half]).
+ * x is [n_tok][n_head * head_dim]; dims past n_rot are left alone.
+ */
+int rtc_rope_table(float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
+                   const int32_t *pos0, const float *cos_t, const float *sin_t, int norm_style,
+                   void *stream, struct err *e);
+
+/*
  * Causal attention: for query t (position *pos0 + t) and head h, softmax over cache
  * rows 0..pos of q.k / sqrt(head_dim) (scaled by `scale`), times v.  GQA: head h reads
  * kv head h / (n_head / n_head_kv).  q and out are [n_tok][n_head * head_dim].
@@ -76,10 +95,19 @@ int rtc_kv_store(const float *k, const float *v, float *kc, float *vc, int64_t n
 int rtc_attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
                   int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
                   float scale, void *stream, struct err *e);
+/* The same, also writing the scores and probabilities [n_tok][n_head][n_kv] (masked
+ * entries 0) for the stage dumps; n_kv = *pos0 + n_tok, passed from the host. */
+int rtc_attention_probe(const float *q, const float *kc, const float *vc, float *out,
+                        int64_t n_tok, int n_head, int n_head_kv, int head_dim,
+                        const int32_t *pos0, int64_t n_ctx, float scale, float *scores,
+                        float *probs, int64_t n_kv, void *stream, struct err *e);
 
 /* out[i] = silu(gate[i]) * up[i] (silu(x) = x / (1 + exp(-x))) */
 int rtc_swiglu(const float *gate, const float *up, float *out, int64_t n, void *stream,
                struct err *e);
+/* x[i] = silu(x[i]);  x[i] *= y[i] (the two halves of rtc_swiglu, for the stage dumps) */
+int rtc_silu(float *x, int64_t n, void *stream, struct err *e);
+int rtc_mul(float *x, const float *y, int64_t n, void *stream, struct err *e);
 /* x[i] += y[i] */
 int rtc_add(float *x, const float *y, int64_t n, void *stream, struct err *e);
 /* x[t][i] += b[i] for t < n_tok */

@@ -114,9 +114,12 @@ int main(void)
     cudaMalloc((void **)&x, 11008 * 4);
     cudaMalloc((void **)&y, 11008 * 4);
     cudaMemset(x, 0, 11008 * 4);
-    for (size_t k = 0; k < sizeof gv_types / sizeof gv_types[0]; k++) {
-        int ty = gv_types[k];
-        printf("gemv %-7s", dtype_name(ty));
+    for (size_t k = 0; k < 2 * sizeof gv_types / sizeof gv_types[0]; k++) {
+        int ty = gv_types[k % (sizeof gv_types / sizeof gv_types[0])];
+        int narrow = k >= sizeof gv_types / sizeof gv_types[0];
+        if (narrow && ty != DT_Q4_K && ty != DT_Q6_K && ty != DT_Q8_0 && ty != DT_F16 && ty != DT_BF16)
+            continue;
+        printf("gemv %-7s%s", dtype_name(ty), narrow ? " 8-wide" : "       ");
         for (int sh = 0; sh < 3; sh++) {
             int64_t rows = shapes[sh][0], cols = shapes[sh][1];
             uint64_t rb;
@@ -131,7 +134,7 @@ int main(void)
                 cudaEventRecord(a, 0);
                 for (int m = 0; m < nm; m++) {
                     struct rtc_w w = { ty, rows, cols, rb, (uint8_t *)s1 + m * mb };
-                    rtc_gemv(&w, x, y, 0, NULL, &e);
+                    rtc_gemv(&w, x, y, narrow ? RTC_GEMV_NARROW : 0, NULL, &e);
                 }
                 cudaEventRecord(b, 0);
                 cudaEventSynchronize(b);
