@@ -63,12 +63,25 @@ __device__ __forceinline__ float dqc_h2f(uint16_t h)
     return __uint_as_float(s | (e + 112) << 23 | m << 13);
 }
 
-__constant__ static const int8_t dqc_kv_iq4nl[16] = {
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-};
-__constant__ static const int8_t dqc_kv_fp4[16] = {
-    0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
-};
+/*
+ * kvalues_iq4nl and kvalues_fp4 (reference/gguf-quant.md 3.3) as 16 bytes in four
+ * words, looked up by PRMT: a table in constant memory serializes a warp whose lanes
+ * read different entries, which made the IQ4 kernels several times slower.
+ *   iq4nl: -127 -104 -83 -65 | -49 -35 -22 -10 | 1 13 25 38 | 53 69 89 113
+ *   fp4:      0    1   2   3 |   4   6   8  12 | 0 -1 -2 -3 | -4 -6 -8 -12
+ */
+__device__ __forceinline__ int dqc_tab16(uint32_t q, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3)
+{
+    return (int)(int8_t)(__byte_perm(q < 8 ? w0 : w2, q < 8 ? w1 : w3, q & 7) & 255);
+}
+__device__ __forceinline__ int dqc_kv_iq4nl(uint32_t q)
+{
+    return dqc_tab16(q, 0xBFAD9881u, 0xF6EADDCFu, 0x26190D01u, 0x71594535u);
+}
+__device__ __forceinline__ int dqc_kv_fp4(uint32_t q)
+{
+    return dqc_tab16(q, 0x03020100u, 0x0C080604u, 0xFDFEFF00u, 0xF4F8FAFCu);
+}
 
 __device__ __forceinline__ uint32_t dqc_ks(uint32_t i) { return i | (uint32_t)(__popc(i) & 1) << 7; }
 
@@ -188,7 +201,7 @@ __device__ __forceinline__ void dqc_deq8(const uint8_t *p, int g, float *v)
             if constexpr (T == DT_Q4_0)
                 v[i] = (float)(q - 8) * d;
             else
-                v[i] = d * (float)dqc_kv_iq4nl[q];
+                v[i] = d * (float)dqc_kv_iq4nl(q);
         }
     } else if constexpr (T == DT_Q4_1) {
         const block_q4_1 *x = (const block_q4_1 *)p;
@@ -233,13 +246,13 @@ __device__ __forceinline__ void dqc_deq8(const uint8_t *p, int g, float *v)
         float d = dqc_e8m0_half(x->e);
         int j0 = 8 * (g & 1), sh = g >= 2 ? 4 : 0;
 #pragma unroll
-        for (int i = 0; i < 8; i++) v[i] = (float)dqc_kv_fp4[(x->qs[j0 + i] >> sh) & 15] * d;
+        for (int i = 0; i < 8; i++) v[i] = (float)dqc_kv_fp4((x->qs[j0 + i] >> sh) & 15) * d;
     } else if constexpr (T == DT_NVFP4) {
         const block_nvfp4 *x = (const block_nvfp4 *)p;
         int s = g >> 1, sh = 4 * (g & 1);
         float ds = dqc_ue4m3_half(x->d[s]);
 #pragma unroll
-        for (int i = 0; i < 8; i++) v[i] = (float)dqc_kv_fp4[(x->qs[8 * s + i] >> sh) & 15] * ds;
+        for (int i = 0; i < 8; i++) v[i] = (float)dqc_kv_fp4((x->qs[8 * s + i] >> sh) & 15) * ds;
     } else if constexpr (T == DT_Q1_0) {
         const block_q1_0 *x = (const block_q1_0 *)p;
         float d = dqc_h2f(x->d);
@@ -345,7 +358,7 @@ __device__ __forceinline__ void dqc_deq8(const uint8_t *p, int g, float *v)
         const uint8_t *q = x->qs + 16 * ib + (j0 & 15);
         int sh = 4 * (j0 >> 4);
 #pragma unroll
-        for (int i = 0; i < 8; i++) v[i] = dl * (float)dqc_kv_iq4nl[(q[i] >> sh) & 15];
+        for (int i = 0; i < 8; i++) v[i] = dl * (float)dqc_kv_iq4nl((q[i] >> sh) & 15);
     }
 #ifdef DQC_WITH_GRIDS
     else if constexpr (T == DT_IQ2_XXS) {

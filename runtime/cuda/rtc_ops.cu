@@ -355,16 +355,18 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
     unsigned nb = (unsigned)((w->rows + GEMV_WARPS - 1) / GEMV_WARPS);
     const uint8_t *p = (const uint8_t *)w->d;
     if (!(fault & RTC_FAULT_GEMV_T)) {
+        /* the 32-wide types: 8 rows a block; the others (and RTC_GEMV_NARROW): one warp a
+         * row, which measured faster for them than 8 rows a block (bench_kern, H100) */
         unsigned nbr = (unsigned)((w->rows + GR - 1) / GR);
         int wide = !(fault & RTC_GEMV_NARROW) && wide_ok(w->dtype, w->cols, (int64_t)w->row_bytes, w->d);
         switch (w->dtype) {
 #define W(T) case T: \
             if (wide) k_gemv_rows<T, true><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
-            else k_gemv_rows<T, false><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
+            else k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
             break;
         W(DT_Q4_K) W(DT_Q6_K) W(DT_Q8_0) W(DT_F16) W(DT_BF16)
 #undef W
-#define N(T) case T: k_gemv_rows<T, false><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); break;
+#define N(T) case T: k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); break;
         N(DT_F32) N(DT_Q4_0) N(DT_Q4_1) N(DT_Q5_0) N(DT_Q5_1) N(DT_Q2_K) N(DT_Q3_K) N(DT_Q5_K)
         N(DT_IQ4_NL) N(DT_IQ4_XS)
 #undef N
