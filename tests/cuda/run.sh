@@ -46,6 +46,30 @@ if [ -x "$B/apr-run" ] && [ -f "$M" ]; then
                 echo "FAIL - apr-diff on the dumps: attn_norm exit $r1, qkv_matmul exit $r2"; fail=$((fail + 1))
             fi
         fi
+        # every fixture's APR and SafeTensors (or, for the HF ones, GGUF) conversion
+        if [ -x "$B/apr-convert" ]; then
+            for src in "$FX"/gguf/*.gguf "$FX"/hf/*/; do
+                [ -e "$src" ] || continue
+                n=$(basename "$src" .gguf)
+                case "$src" in
+                */) outs="$d/$n.apr $d/$n.gguf" ;;
+                *)  outs="$d/$n.apr $d/$n-st/" ;;
+                esac
+                for out in $outs; do
+                    if ! "$B/apr-convert" "$src" "$out" > /dev/null 2> "$d/cerr"; then
+                        echo "FAIL - apr-convert $n -> $(basename "$out")"; cat "$d/cerr"; fail=$((fail + 1)); continue
+                    fi
+                    "$B/apr-run" --parity --tokens $T "$out" > "$d/out" 2> "$d/err"; rc=$?
+                    if [ $rc -eq 0 ]; then
+                        echo "ok - parity of $n as $(basename "$out"): $(grep '^parity: PASS' "$d/out")"; pass=$((pass + 1))
+                    else
+                        echo "FAIL - parity of $n as $(basename "$out"): exit $rc"; tail -3 "$d/out"; cat "$d/err"
+                        fail=$((fail + 1))
+                    fi
+                    rm -rf "$out" "$d/${n}-parity"
+                done
+            done
+        fi
         "$B/apr-run" --parity --device cuda:63 --tokens 1,2 "$M" > "$d/out" 2> "$d/err"; rc=$?
         if [ $rc -eq 2 ] && grep -q 'does not exist' "$d/err"; then
             echo "ok - --device cuda:63: exit 2: $(cat "$d/err")"; pass=$((pass + 1))
