@@ -1,0 +1,284 @@
+/*
+ * bench_cuda.c - make bench-cuda: a Llama-2-7B-shaped model (hidden 4096, 32 layers,
+ * 32 heads, FFN 11008, vocab 32000, random weights) quantized here by our own
+ * quantizers into Q4_K_M (llama-quantize's per-tensor mix, convert/quant_mix.h), Q8_0
+ * and F16, run by the CUDA backend: prompt processing (512 tokens) and decode (batch 1,
+ * 128 tokens from an empty cache) in tokens/s, beside the decode roofline = copy
+ * bandwidth (bytes read + written by a 1 GiB device-to-device copy, measured in this
+ * run) / weight bytes read per token.  Medians of 3 runs after a warm-up.
+ *
+ * To keep generation short (our reference Q4_K quantizer runs at a few M elements/s a
+ * thread), the layers' matrices of one role and one type share one random draw: every
+ * layer still has its own device copy, so the bytes read per token are those of a 7B.
+ *
+ * Usage: bench_cuda [N_LAYER]   (32 by default; fewer for a quick look)
+ */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../common/err.h"
+#include "../../common/threads.h"
+#include "../../convert/quant_mix.h"
+#include "../../dequant/cuda/cu.h"
+#include "../../dequant/dq.h"
+#include "../../formats/dtype.h"
+#include "../../runtime/pool.h"
+#include "../../runtime/rt.h"
+#include "../../runtime/cuda/rt_cuda.h"
+#include "../../common/banned.h"
+
+#define N_MIX 3
+static const char *mix_names[N_MIX] = { "Q4_K_M", "Q8_0", "F16" };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct gen { float *f; int64_t n; uint64_t seed; float amp; };
+
+static void gen_task(void *arg, int i, int n_parts)
+{
+    struct gen *g = arg;
+    int64_t lo = g->n * i / n_parts, hi = g->n * (i + 1) / n_parts;
+    uint64_t s = g->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(i + 1));
+    for (int64_t k = lo; k < hi; k++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        g->f[k] = g->amp * (float)((double)(s >> 11) * 0x1p-52 - 1.0);
+    }
+}
+
+struct tens { char name[64]; int64_t rows, cols; int role; struct rt_mat *dst[N_MIX]; };
+
+static int cmpd(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    struct err e = ERR_INIT;
+    int n_dev = 0;
+    char why[256];
+    cu_device_count(&n_dev, why, sizeof why);
+    if (n_dev == 0) {
+        printf("bench_cuda: skipped: %s\n", why);
+        return 0;
+    }
+    int n_layer = argc > 1 ? (int)strtol(argv[1], NULL, 10) : 32;
+    struct cu_info info;
+    if (cu_open(0, &info, &e)) {
+        fprintf(stderr, "bench_cuda: %s\n", e.msg);
+        return 2;
+    }
+    /* copy bandwidth, same run */
+    double bw;
+    {
+        size_t cb = (size_t)1 << 30;
+        void *a, *b;
+        cudaMalloc(&a, cb);
+        cudaMalloc(&b, cb);
+        cudaMemset(a, 1, cb);
+        double t[10];
+        for (int i = 0; i < 11; i++) {
+            cudaDeviceSynchronize();
+            double t0 = now_s();
+            cudaMemcpy(b, a, cb, cudaMemcpyDeviceToDevice);
+            cudaDeviceSynchronize();
+            if (i)
+                t[i - 1] = now_s() - t0;
+        }
+        qsort(t, 10, sizeof t[0], cmpd);
+        bw = 2.0 * cb / t[5];
+        cudaFree(a);
+        cudaFree(b);
+    }
+
+    struct rt_model rm[N_MIX];
+    memset(rm, 0, sizeof rm);
+    struct model_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.arch, sizeof c.arch, "llama");
+    c.n_layer = (uint32_t)n_layer;
+    c.n_embd = 4096;
+    c.n_head = 32;
+    c.n_head_kv = 32;
+    c.head_dim = 128;
+    c.n_ff = 11008;
+    c.n_vocab = 32000;
+    c.n_ctx_train = 4096;
+    c.n_rot = 128;
+    c.rope_style = ROPE_NORM;
+    c.rope_theta = 10000;
+    c.norm_eps = 1e-5;
+    c.bos_id = 1;
+    c.eos_id = 2;
+    c.qk_rows_permuted = 1;
+
+    /* the tensors, in GGUF names, and each mix's plan */
+    int nt = 2 + 7 * n_layer;
+    struct tens *T = calloc((size_t)nt, sizeof *T);
+    struct qmix_tensor *qt = calloc((size_t)nt, sizeof *qt);
+    float *norm = malloc(4096 * 4);
+    for (int i = 0; i < 4096; i++)
+        norm[i] = 1.0f;
+    for (int k = 0; k < N_MIX; k++) {
+        rm[k].c = c;
+        rm[k].layers = calloc((size_t)n_layer, sizeof *rm[k].layers);
+        rm[k].output_norm = norm;
+        for (int l = 0; l < n_layer; l++)
+            rm[k].layers[l].attn_norm = rm[k].layers[l].ffn_norm = norm;
+    }
+    {
+        int i = 0;
+        const char *ln[7] = { "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down" };
+        int64_t shp[7][2] = { { 4096, 4096 }, { 4096, 4096 }, { 4096, 4096 }, { 4096, 4096 },
+                              { 11008, 4096 }, { 11008, 4096 }, { 4096, 11008 } };
+        snprintf(T[i].name, 64, "token_embd.weight");
+        T[i].rows = 32000; T[i].cols = 4096;
+        T[i].role = 7;
+        for (int k = 0; k < N_MIX; k++) T[i].dst[k] = &rm[k].tok_embd;
+        i++;
+        snprintf(T[i].name, 64, "output.weight");
+        T[i].rows = 32000; T[i].cols = 4096;
+        T[i].role = 8;
+        for (int k = 0; k < N_MIX; k++) T[i].dst[k] = &rm[k].output;
+        i++;
+        for (int l = 0; l < n_layer; l++)
+            for (int j = 0; j < 7; j++, i++) {
+                snprintf(T[i].name, 64, "blk.%d.%s.weight", l, ln[j]);
+                T[i].rows = shp[j][0];
+                T[i].cols = shp[j][1];
+                T[i].role = j;
+                for (int k = 0; k < N_MIX; k++) {
+                    struct rt_layer *L = &rm[k].layers[l];
+                    struct rt_mat *m[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+                    T[i].dst[k] = m[j];
+                }
+            }
+    }
+    int types[N_MIX][2 + 7 * 64];
+    for (int k = 0; k < N_MIX; k++) {
+        const struct qmix *mx = qmix_find(mix_names[k], &e);
+        struct qmix_model mm = { "llama", (uint32_t)n_layer, 32, 32, 1 };
+        for (int i = 0; i < nt; i++) {
+            qt[i].name = T[i].name;
+            qt[i].n_dims = 2;
+            qt[i].shape[0] = T[i].rows;
+            qt[i].shape[1] = T[i].cols;
+            qt[i].shape[2] = qt[i].shape[3] = 1;
+        }
+        if (!mx || qmix_plan(mx, 0, &mm, qt, (size_t)nt, &e)) {
+            fprintf(stderr, "bench_cuda: %s: %s\n", mix_names[k], e.msg);
+            return 2;
+        }
+        for (int i = 0; i < nt; i++)
+            types[k][i] = qt[i].out < 0 ? DT_F32 : qt[i].out;
+    }
+
+    /* one random draw per role, quantized once per type it needs (shared by layers) */
+    struct rt_pool *pool;
+    if (rt_pool_create(&pool, 0, &e)) {
+        fprintf(stderr, "bench_cuda: %s\n", e.msg);
+        return 2;
+    }
+    double tg0 = now_s();
+    float *f = malloc((size_t)32000 * 4096 * 4);
+    void *cache[9][DT_COUNT];
+    memset(cache, 0, sizeof cache);
+    for (int role = 0; role < 9; role++) {
+        int have = 0;
+        for (int i = 0; i < nt; i++) {
+            if (T[i].role != role)
+                continue;
+            int64_t n = T[i].rows * T[i].cols;
+            if (!have) {
+                struct gen g = { f, n, 0x1234567ull + (uint64_t)role * 7919, 0.05f };
+                rt_pool_run(pool, gen_task, &g, 64);
+                have = 1;
+            }
+            for (int k = 0; k < N_MIX; k++) {
+                int t = types[k][i];
+                if (!cache[role][t]) {
+                    uint64_t nb;
+                    dtype_nbytes(t, n, &nb, &e);
+                    cache[role][t] = malloc(nb);
+                    if (!cache[role][t] ||
+                        dq_quantize_mt(t, f, cache[role][t], T[i].rows, T[i].cols, 0, &e)) {
+                        fprintf(stderr, "bench_cuda: %s: %s\n", T[i].name, e.msg);
+                        return 2;
+                    }
+                }
+                if (rt_mat_init(T[i].dst[k], t, T[i].rows, T[i].cols, cache[role][t], &e)) {
+                    fprintf(stderr, "bench_cuda: %s: %s\n", T[i].name, e.msg);
+                    return 2;
+                }
+            }
+        }
+    }
+    free(f);
+    double tgen = now_s() - tg0;
+    printf("device: %s (%d SMs, %.1f GiB), d2d copy %.0f GB/s (read + write, 1 GiB)\n", info.name,
+           info.sm_count, (double)info.mem_total / (1 << 30), bw / 1e9);
+    printf("model: llama %d layers, hidden 4096, 32 heads, FFN 11008, vocab 32000; generated and "
+           "quantized on %d threads in %.1f s\n", n_layer, threads_ncpu(), tgen);
+
+    int32_t *tok = malloc(512 * 4);
+    for (int i = 0; i < 512; i++)
+        tok[i] = (int32_t)((i * 7919 + 13) % 32000);
+    float *logits = malloc(32000 * 4);
+    printf("%-7s %9s %12s %14s %12s %10s\n", "type", "weights", "pp512 tok/s", "tg128 tok/s", "roofline", "% roof");
+    for (int k = 0; k < N_MIX; k++) {
+        struct rt_params p;
+        struct rt_ctx *ctx = NULL;
+        memset(&p, 0, sizeof p);
+        p.n_ctx = 640;
+        p.n_batch = 512;
+        p.n_threads = 1;
+        p.backend = rt_cuda_backend(0);
+        if (rt_ctx_new(&ctx, &rm[k], &p, &e)) {
+            fprintf(stderr, "bench_cuda: %s: %s\n", mix_names[k], e.msg);
+            return 2;
+        }
+        double pp[3], tg[3];
+        /* warm-up: a prompt, then a few decode steps (captures the graph) */
+        if (rt_eval(ctx, tok, 512, 0, logits, 0, &e))
+            goto fail;
+        for (int i = 0; i < 4; i++)
+            if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
+                goto fail;
+        for (int r = 0; r < 3; r++) {
+            double t0 = now_s();
+            if (rt_eval(ctx, tok, 512, 0, logits, 0, &e))
+                goto fail;
+            pp[r] = 512 / (now_s() - t0);
+            t0 = now_s();
+            for (int i = 0; i < 128; i++)
+                if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
+                    goto fail;
+            tg[r] = 128 / (now_s() - t0);
+        }
+        qsort(pp, 3, sizeof pp[0], cmpd);
+        qsort(tg, 3, sizeof tg[0], cmpd);
+        double wb = (double)rt_cuda_weight_bytes(ctx), roof = bw / wb;
+        printf("%-7s %7.2f GB %12.0f %14.1f %12.1f %9.0f%%\n", mix_names[k], wb / 1e9, pp[1], tg[1], roof,
+               100 * tg[1] / roof);
+        printf("        (%s)\n", rt_cuda_notes(ctx));
+        rt_ctx_free(ctx);
+        continue;
+fail:
+        fprintf(stderr, "bench_cuda: %s: %s\n", mix_names[k], e.msg);
+        return 2;
+    }
+    rt_pool_free(pool);
+    return 0;
+}
