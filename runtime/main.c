@@ -18,6 +18,8 @@ static const char usage_str[] =
     "               [--fail-cos c] [--fail-kl k] [--fail-top1 f] [--save-tensor stages]\n"
     "               [--save-tensor-dir dir] [--save-tensor-layers a..b]\n"
     "               --tokens ids --compare other model\n"
+    "       apr-run [-t n] [--device dev] [--json] [--fail-cos c] [--fail-kl k]\n"
+    "               [--save-tensor-dir dir] --tokens ids --parity model\n"
     "       apr-run [-v] [-b n] [-t n] [--ctx n] [--rope-freq-dtype type] [--json]\n"
     "               [--compare other] --perplexity file model\n"
     "       apr-run --version\n";
@@ -31,6 +33,7 @@ static const char help_str[] =
     "\n"
     "  -b, --batch N          prompt tokens per pass (default 512)\n"
     "      --compare OTHER    compare MODEL with OTHER: per position cosine, KL, top-1, max |delta|\n"
+    "      --device DEV       cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "      --ctx N            context size (default: the training context, at most 4096;\n"
     "                         --perplexity: chunk size, default at most 512)\n"
     "      --fail-cos C       --compare: differ when a position's cosine is below C (0.999)\n"
@@ -42,6 +45,8 @@ static const char help_str[] =
     "      --logits FILE      write the prompt's logits: little-endian f32 [n_tokens][n_vocab]\n"
     "      --min-p P          drop tokens less likely than P x the top one (default 0.05)\n"
     "  -n, --predict N        tokens to generate (default 32; 0: only the prompt)\n"
+    "      --parity           CPU vs GPU on the same tokens: per position cosine, KL, top-1;\n"
+    "                         on failure the first divergent stage (exit 1)\n"
     "      --perplexity FILE  perplexity of the token ids in FILE, in chunks of --ctx\n"
     "      --repeat-penalty R penalise the last 64 tokens (default 1: off)\n"
     "      --rope-freq-dtype f32|f16|bf16\n"
@@ -69,13 +74,14 @@ enum {
     OPT_COMPARE = CLI_OPT_BASE, OPT_CTX, OPT_FAIL_COS, OPT_FAIL_KL, OPT_FAIL_TOP1, OPT_PERPLEXITY,
     OPT_IGNORE_EOS, OPT_JSON, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
     OPT_SAVE_TENSOR, OPT_SAVE_TENSOR_DIR, OPT_SAVE_TENSOR_LAYERS, OPT_SEED, OPT_TEMP,
-    OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE,
+    OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE, OPT_DEVICE, OPT_PARITY,
 };
 
 static const struct option longopts[] = {
     { "batch",              required_argument, NULL, 'b' },
     { "compare",            required_argument, NULL, OPT_COMPARE },
     { "ctx",                required_argument, NULL, OPT_CTX },
+    { "device",             required_argument, NULL, OPT_DEVICE },
     { "fail-cos",           required_argument, NULL, OPT_FAIL_COS },
     { "fail-kl",            required_argument, NULL, OPT_FAIL_KL },
     { "fail-top1",          required_argument, NULL, OPT_FAIL_TOP1 },
@@ -85,6 +91,7 @@ static const struct option longopts[] = {
     { "list-options",       no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
     { "logits",             required_argument, NULL, OPT_LOGITS },
     { "min-p",              required_argument, NULL, OPT_MIN_P },
+    { "parity",             no_argument,       NULL, OPT_PARITY },
     { "perplexity",         required_argument, NULL, OPT_PERPLEXITY },
     { "predict",            required_argument, NULL, 'n' },
     { "repeat-penalty",     required_argument, NULL, OPT_REPEAT_PENALTY },
@@ -163,6 +170,21 @@ int main(int argc, char **argv)
             break;
         case 'v':
             o.verbose = 1;
+            break;
+        case OPT_DEVICE: {
+            uint64_t dn = 0;
+            if (strcmp(optarg, "cpu") == 0)
+                o.device = -1;
+            else if (strcmp(optarg, "cuda") == 0)
+                o.device = 0;
+            else if (strncmp(optarg, "cuda:", 5) == 0 && cli_parse_u64(optarg + 5, 0, 63, &dn) == 0)
+                o.device = (int)dn;
+            else
+                USAGE("--device: '%s' is not cpu, cuda or cuda:N", optarg);
+            break;
+        }
+        case OPT_PARITY:
+            o.parity = 1;
             break;
         case OPT_COMPARE:
             o.other = optarg;
@@ -276,7 +298,10 @@ int main(int argc, char **argv)
         USAGE("no prompt: give --tokens");
     if (o.perplexity && o.n_tokens)
         USAGE("--perplexity reads its tokens from the file, not --tokens");
-    if (!o.other && (o.fail_cos >= -1 || o.fail_kl >= 0 || o.fail_top1 >= 0))
+    if (o.parity && (o.other || o.perplexity || o.logits_path || o.trace || o.save_stages ||
+                     o.fail_top1 >= 0))
+        USAGE("--parity takes --tokens, --device, --fail-cos, --fail-kl and --save-tensor-dir");
+    if (!o.other && !o.parity && (o.fail_cos >= -1 || o.fail_kl >= 0 || o.fail_top1 >= 0))
         USAGE("--fail-cos, --fail-kl and --fail-top1 need --compare");
     if ((o.other || o.perplexity) && (o.logits_path || o.trace))
         USAGE("--logits and --trace are for one model's run");
@@ -287,7 +312,7 @@ int main(int argc, char **argv)
     if (rc < 0) {
         int code = cli_fail(&e);
         /* --compare follows diff(1): trouble is 2 */
-        return cli_exit(o.other && !o.perplexity ? CLI_EXIT_TROUBLE : code);
+        return cli_exit((o.other && !o.perplexity) || o.parity ? CLI_EXIT_TROUBLE : code);
     }
     return cli_exit(rc);
 }

@@ -10,6 +10,10 @@
 
 #include "run.h"
 #include "rt.h"
+#ifdef APR_CUDA
+#include "cuda/rt_cuda.h"
+#include "cuda/rt_parity.h"
+#endif
 #include "../common/json.h"
 #include "../common/ofile.h"
 #include "../common/mfile.h"
@@ -269,6 +273,14 @@ static int load(struct loaded *L, const struct run_opts *o, const char *path, ui
     struct rt_params p = { 0, o->n_threads, o->n_batch, NULL, (enum rt_rope_freq)o->rope_freq };
 
     memset(L, 0, sizeof *L);
+    if (o->device >= 0) {
+#ifdef APR_CUDA
+        p.backend = rt_cuda_backend(o->device);
+#else
+        return ERR(e, ERR_USAGE, "--device cuda:%d: this apr-run was built without CUDA (make CUDA=1)",
+                   o->device);
+#endif
+    }
     if (model_open(&L->m, path, e))
         return -1;
     if (rt_model_load(&L->rm, &L->m, e) || pick_ctx(o, &L->rm.c, need, &p.n_ctx, e) ||
@@ -276,6 +288,11 @@ static int load(struct loaded *L, const struct run_opts *o, const char *path, ui
         unload(L);
         return -1;
     }
+#ifdef APR_CUDA
+    /* types widened on upload are always said; the device with -v */
+    if (o->device >= 0 && o->diag && (o->verbose || strstr(rt_cuda_notes(L->ctx), "widened")))
+        fprintf(o->diag, "apr-run: cuda:%d: %s\n", o->device, rt_cuda_notes(L->ctx));
+#endif
     return 0;
 }
 
@@ -958,8 +975,30 @@ out:
     return rc;
 }
 
+/* --parity: the CPU (reference) and cuda:N on the same tokens (runtime/cuda/rt_parity.h) */
+static int parity(const struct run_opts *o, struct err *e)
+{
+#ifdef APR_CUDA
+    struct rt_parity_opts po;
+
+    memset(&po, 0, sizeof po);
+    po.device = o->device >= 0 ? o->device : 0;
+    po.min_cos = o->fail_cos >= -1 ? o->fail_cos : -3;    /* -3: the model's default */
+    po.max_kl = o->fail_kl >= 0 ? o->fail_kl : 1e-3;
+    po.top1_margin = 0.05;
+    po.dump_dir = o->save_dir;
+    po.n_threads = o->n_threads;
+    return rt_parity_main(o->model, o->tokens, o->n_tokens, &po, o->json, o->out, o->diag, e);
+#else
+    (void)o;
+    return ERR(e, ERR_USAGE, "--parity: this apr-run was built without CUDA (make CUDA=1)");
+#endif
+}
+
 int run_exec(const struct run_opts *o, struct err *e)
 {
+    if (o->parity)
+        return parity(o, e);
     if (o->perplexity)
         return perplexity(o, e);
     if (!o->n_tokens)

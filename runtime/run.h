@@ -36,12 +36,15 @@ struct run_opts {
     double         fail_kl;          /* --fail-kl: maximum per-position KL (< 0: off) */
     double         fail_top1;        /* --fail-top1: minimum top-1 agreement (< 0: off) */
     const char    *perplexity;       /* --perplexity FILE (token ids), or NULL */
+    int            device;           /* --device: -1 the CPU, N cuda:N (CUDA builds) */
+    int            parity;           /* --parity: CPU vs cuda:N gate (exit 0 pass, 1 fail) */
     FILE          *out;              /* results (stdout) */
     FILE          *diag;             /* -v speeds, notes (stderr) */
 };
 
 #define RUN_OPTS_INIT { .n_predict = 32, .sp = RT_SAMPLER_DEFAULTS, .top_k = 5, .save_lo = 0, \
-                        .save_hi = 1, .fail_cos = -2, .fail_kl = -1, .fail_top1 = -1 }
+                        .save_hi = 1, .fail_cos = -2, .fail_kl = -1, .fail_top1 = -1, \
+                        .device = -1 }
 
 /*
  * Run what o asks.  Returns the exit status: 0, or for --compare 0 same / 1 different
