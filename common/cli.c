@@ -62,7 +62,13 @@ int cli_list_options(const struct option *o)
 int cli_fail(const struct err *e)
 {
     fflush(stdout);
-    fprintf(stderr, "%s: %s\n", cli_progname, e->msg[0] ? e->msg : err_code_name(e->code));
+    /* messages quote names and strings from files: escaped on the way out */
+    fprintf(stderr, "%s: ", cli_progname);
+    if (e->msg[0])
+        cli_put_text(stderr, e->msg, strlen(e->msg));
+    else
+        fputs(err_code_name(e->code), stderr);
+    fputc('\n', stderr);
     if (getenv("APR_DEBUG") && e->src_file)
         fprintf(stderr, "%s: (raised at %s:%d)\n", cli_progname, e->src_file, e->src_line);
     return e->code == ERR_USAGE ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
@@ -132,14 +138,16 @@ int cli_parse_f64(const char *s, double min, double max, double *v)
     return 0;
 }
 
-void cli_put_escaped(FILE *f, const char *str, size_t n)
+/* The one escaping routine for terminal output; bs: escape backslashes too (names on
+ * their own), else keep them (messages, whose own text may hold one). */
+static void put_esc(FILE *f, const char *str, size_t n, int bs)
 {
     const unsigned char *s = (const unsigned char *)str;
     for (size_t i = 0; i < n;) {
         unsigned c = s[i];
-        if (c >= 0x20 && c < 0x7F && c != '\\') {
+        if (c >= 0x20 && c < 0x7F && (c != '\\' || !bs)) {
             size_t j = i;
-            while (j < n && s[j] >= 0x20 && s[j] < 0x7F && s[j] != '\\')
+            while (j < n && s[j] >= 0x20 && s[j] < 0x7F && (s[j] != '\\' || !bs))
                 j++;
             fwrite(s + i, 1, j - i, f);
             i = j;
@@ -161,6 +169,16 @@ void cli_put_escaped(FILE *f, const char *str, size_t n)
         fprintf(f, "\\x%02x", c);
         i++;
     }
+}
+
+void cli_put_escaped(FILE *f, const char *s, size_t n)
+{
+    put_esc(f, s, n, 1);
+}
+
+void cli_put_text(FILE *f, const char *s, size_t n)
+{
+    put_esc(f, s, n, 0);
 }
 
 int cli_isatty_stderr(void)

@@ -56,6 +56,9 @@ int  cli_parse_f64(const char *s, double min, double max, double *v);
 /* Print bytes from a file with control bytes and invalid UTF-8 escaped (\xNN, \n, ...),
  * so a hostile name cannot send terminal escape sequences.  Returns bytes written. */
 void cli_put_escaped(FILE *f, const char *s, size_t n);
+/* The same for a message that quotes such names (cli_fail, apr-convert's notes): control
+ * bytes and invalid UTF-8 escaped, backslashes kept as they are. */
+void cli_put_text(FILE *f, const char *s, size_t n);
 
 /* stdin/stdout/stderr are terminals? */
 int  cli_isatty_stderr(void);

@@ -85,6 +85,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "../common/cli.h"
 #include "../common/json.h"
 #include "../common/path.h"
 #include "../common/rd.h"
@@ -110,16 +111,19 @@ int cv_cancelled(const struct cv *c, struct err *e)
     return 0;
 }
 
-void cv_note(const struct cv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A note on diag; it quotes tensor names from the file, so it goes out escaped. */
 void cv_note(const struct cv *c, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
+
     if (c->o->quiet || !c->o->diag)
         return;
-    fputs(CONVERT_NAME ": ", c->o->diag);
     va_start(ap, fmt);
-    vfprintf(c->o->diag, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fputs(CONVERT_NAME ": ", c->o->diag);
+    cli_put_text(c->o->diag, msg, strlen(msg));
     fputc('\n', c->o->diag);
 }
 

@@ -138,7 +138,7 @@ void  cv_report(struct cv *c, int wrote);
 
 /* convert.c */
 int  cv_cancelled(const struct cv *c, struct err *e);
-void  cv_note(const struct cv *c, const char *fmt, ...);
+void cv_note(const struct cv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int  cv_kstr(struct cv *c, const char *s, struct slice *out, struct err *e);
 int  cv_exists(const char *dir, const char *name);
 int  cv_move_into(const char *from_dir, const char *name, const char *to_dir, struct err *e);
