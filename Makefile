@@ -39,11 +39,15 @@ LDLIBS   ?= -lcrypto -lz -lm
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
-# Library sources: everything under these directories except tool mains.
-LIB_DIRS  = common formats formats/gguf formats/safetensors formats/apr dequant compare runtime \
-            convert inspect
+# Library sources (installed): the layers, everything under these directories.
+LIB_DIRS  = common formats formats/gguf formats/safetensors formats/apr dequant compare runtime
 LIB_SRC   = $(filter-out %/main.c %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
+# Tool internals (not installed, not library API): linked into the tools and the tests.
+TOOL_DIRS = convert inspect diff
+TOOL_SRC  = $(filter-out %/main.c %_main.c,$(foreach d,$(TOOL_DIRS),$(wildcard $(d)/*.c)))
+TOOL_OBJ  = $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TOOL_LIB  = $(BUILD)/libaprtools-tools.a
 CUDA_SRC  = $(wildcard dequant/cuda/*.cu runtime/cuda/*.cu)
 ifeq ($(CUDA),1)
 LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.cu.o)
@@ -61,7 +65,7 @@ LIB       = $(BUILD)/libaprtools.a
 TOOLS     = apr-inspect apr-convert apr-diff apr-hash apr-run
 apr-inspect_MAIN = inspect/inspect_main.c
 apr-convert_MAIN = convert/main.c
-apr-diff_MAIN    = inspect/diff_main.c
+apr-diff_MAIN    = diff/main.c
 apr-hash_MAIN    = inspect/hash_main.c
 apr-run_MAIN     = runtime/main.c
 TOOL_BINS = $(foreach t,$(TOOLS),$(if $(wildcard $($(t)_MAIN)),$(BUILD)/$(t)))
@@ -72,7 +76,7 @@ FUZZ_SRC  = $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC = $(wildcard tests/bench/*.c)
 BENCH_BINS = $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 
-all: $(LIB) $(TOOL_BINS) $(BUILD)/mkfix        ## the library, the tools, the fixture generator
+all: $(LIB) $(TOOL_LIB) $(TOOL_BINS) $(BUILD)/mkfix        ## the library, the tools, the fixture generator
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -92,9 +96,14 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIB_OBJ)
 
+$(TOOL_LIB): $(TOOL_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $(TOOL_OBJ)
+
 define TOOL_RULE
-$(BUILD)/$(1): $(BUILD)/$(basename $($(1)_MAIN)).o $(LIB)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SAN) -o $$@ $$< $(LIB) $(LDLIBS)
+$(BUILD)/$(1): $(BUILD)/$(basename $($(1)_MAIN)).o $(TOOL_LIB) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SAN) -o $$@ $$< $(TOOL_LIB) $(LIB) $(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call TOOL_RULE,$(t))))
 
@@ -115,8 +124,8 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -I$(BUILD)/tests -c $< -o $@
 
-$(BUILD)/tests/check_all: $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(LIB)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SAN) -o $@ $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(LIB) $(CHECK_LIBS) $(LDLIBS)
+$(BUILD)/tests/check_all: $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(TOOL_LIB) $(LIB)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_SAN) -o $@ $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(TOOL_LIB) $(LIB) $(CHECK_LIBS) $(LDLIBS)
 
 # The CUDA tests and benchmarks (tests/cuda/*.c, each one program over the library); the
 # runners skip, saying why, where there is no device.
@@ -175,7 +184,7 @@ install: all $(PCFILE)                        ## binaries, man pages, library, h
 	for m in man/*.5; do [ -f "$$m" ] && install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done; true
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(PCFILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
-	for h in $$(find $(wildcard common formats dequant runtime) -name '*.h' ! -name '*_impl.h'); do \
+	for h in $$(find $(wildcard common formats dequant compare runtime) -name '*.h' ! -name '*_impl.h'); do \
 	    mkdir -p $(DESTDIR)$(PREFIX)/include/apr-tools/$$(dirname $$h); \
 	    install -m 644 $$h $(DESTDIR)$(PREFIX)/include/apr-tools/$$h; done
 

@@ -23,7 +23,7 @@
 #include "../../formats/apr/aprt.h"
 #include "../../formats/names.h"
 #include "../../formats/safetensors/st.h"
-#include "../../inspect/diff.h"
+#include "../../diff/diff.h"
 #include "../fixtures/gguf_fix.h"
 #include "tu.h"
 #include "../../common/banned.h"

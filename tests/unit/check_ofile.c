@@ -268,7 +268,7 @@ START_TEST(ofile_enospc_names_the_file)
     int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        printf("skip: ofile_enospc_names_the_file (no /dev/full)\n");
+        tu_skip("ofile_enospc_names_the_file (no /dev/full)");
         return;
     }
     ck_assert_int_eq(ofile_attach(&o, fd, "full.gguf", &e), 0);

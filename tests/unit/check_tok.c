@@ -403,7 +403,7 @@ START_TEST(tok_fuzz_seeds)
 
     snprintf(path, sizeof path, "tests/fuzz/corpus/tok/%s", tok_seeds[_i]);
     if (access(path, R_OK) != 0) {
-        printf("skip: check_tok: '%s' not found (run from the repository root)\n", path);
+        tu_skip(path);   /* not found: run from the repository root */
         return;
     }
     text = tu_slurp_str(path, &n);

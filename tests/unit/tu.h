@@ -108,12 +108,23 @@ static TU_UNUSED const char *tu_shared_dir(void)
  */
 /*
  * Record that the running test skips (a missing fixture, a CPU without the feature
- * under test): prints "skip: <tag>: <why>", and the caller returns from the test.
+ * under test): prints "skip: <tag>: <why>" and appends it to $APR_TEST_SKIPS, which
+ * check_main.c counts into "unit: N passed, N failed, N skipped"; the caller then
+ * returns from the test.
  */
 static TU_UNUSED void tu_skip(const char *why)
 {
+    const char *log = getenv("APR_TEST_SKIPS");   /* set by check_main.c: one line a skip */
+
     printf("skip: %s: %s\n", tu_tag(), why);
     fflush(stdout);   /* the test runs in a forked child */
+    if (log && *log) {
+        FILE *f = fopen(log, "a");
+        if (f) {
+            fprintf(f, "%s: %s\n", tu_tag(), why);
+            fclose(f);
+        }
+    }
 }
 
 static TU_UNUSED int tu_need_shared(const char *what)
