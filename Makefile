@@ -44,7 +44,7 @@ LIB_DIRS  = common formats formats/gguf formats/safetensors formats/apr dequant 
 LIB_SRC   = $(filter-out %/main.c %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ   = $(LIB_SRC:%.c=$(BUILD)/%.o)
 # Tool internals (not installed, not library API): linked into the tools and the tests.
-TOOL_DIRS = convert inspect diff
+TOOL_DIRS = convert inspect diff hash
 TOOL_SRC  = $(filter-out %/main.c %_main.c,$(foreach d,$(TOOL_DIRS),$(wildcard $(d)/*.c)))
 TOOL_OBJ  = $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TOOL_LIB  = $(BUILD)/libaprtools-tools.a
@@ -66,7 +66,7 @@ TOOLS     = apr-inspect apr-convert apr-diff apr-hash apr-run
 apr-inspect_MAIN = inspect/inspect_main.c
 apr-convert_MAIN = convert/main.c
 apr-diff_MAIN    = diff/main.c
-apr-hash_MAIN    = inspect/hash_main.c
+apr-hash_MAIN    = hash/main.c
 apr-run_MAIN     = runtime/main.c
 TOOL_BINS = $(foreach t,$(TOOLS),$(if $(wildcard $($(t)_MAIN)),$(BUILD)/$(t)))
 

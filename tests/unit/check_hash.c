@@ -21,7 +21,7 @@
 #include "../../formats/apr/apr.h"
 #include "../../formats/gguf/gguf.h"
 #include "../../formats/names.h"
-#include "../../inspect/hash.h"
+#include "../../hash/hash.h"
 #include "tu.h"
 #include "../../common/banned.h"
 

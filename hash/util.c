@@ -1,0 +1,161 @@
+/*
+ * util.c - apr-hash: whole-file SHA-256 (stdin, mapped files with pages dropped behind
+ * the reader) and directories as sorted file lists.
+ */
+#include "hash_impl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/cli.h"
+#include "../common/dirwalk.h"
+#include "../common/json.h"
+#include "../common/mfile.h"
+#include "../common/path.h"
+#include "../common/ofile.h"
+#include "../common/progress.h"
+#include "../common/sbuf.h"
+#include "../common/slice.h"
+#include "../common/threads.h"
+#include "../common/vec.h"
+#include "../dequant/dq.h"
+#include "../formats/config.h"
+#include "../formats/names.h"
+#include "../common/banned.h"
+/* ---- small helpers ------------------------------------------------------------------ */
+
+char *hash__xstrndup(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    if (n)
+        memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
+/* Forget the whole pages of [p, p+n) from a private read-only file mapping. */
+void hash__drop_pages(const uint8_t *p, uint64_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);   /* from the auxiliary vector: no system call */
+    uintptr_t a, b;
+
+    if (pg <= 0 || n == 0)
+        return;
+    a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    b = ((uintptr_t)p + (uintptr_t)n) & ~((uintptr_t)pg - 1);
+    if (b > a)
+        madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+}
+
+/* Feed [p, p+n) to h in HASH_CHUNK pieces; drop pages when mapped; report progress. */
+void hash__sha_stream(struct sha256 *h, const uint8_t *p, uint64_t n, int mapped,
+                       struct progress *prog)
+{
+    while (n) {
+        uint64_t k = n > HASH_CHUNK ? HASH_CHUNK : n;
+        sha256_update(h, p, (size_t)k);
+        if (mapped)
+            hash__drop_pages(p, k);
+        if (prog)
+            progress_add(prog, k);
+        p += k;
+        n -= k;
+    }
+}
+
+static int hash_stdin(uint8_t out[SHA256_LEN], uint64_t *size, struct err *e)
+{
+    enum { BUF = 1 << 16 };
+    uint8_t *buf = malloc(BUF);
+    struct sha256 h;
+    uint64_t total = 0;
+
+    if (!buf)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    if (sha256_init(&h, e)) {
+        sha256_release(&h);
+        free(buf);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(STDIN_FILENO, buf, BUF);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            sha256_release(&h);
+            free(buf);
+            return ERR_SYS(e, "cannot read standard input");
+        }
+        if (r == 0)
+            break;
+        sha256_update(&h, buf, (size_t)r);
+        total += (uint64_t)r;
+    }
+    free(buf);
+    if (size)
+        *size = total;
+    return sha256_final(&h, out, e);
+}
+
+int hash__hash_file_prog(const char *path, uint8_t out[SHA256_LEN], uint64_t *size,
+                          struct progress *prog, struct err *e)
+{
+    struct mfile mf;
+    struct sha256 h;
+
+    if (strcmp(path, "-") == 0)
+        return hash_stdin(out, size, e);
+    if (mfile_open(&mf, path, e))
+        return -1;
+    if (sha256_init(&h, e)) {
+        sha256_release(&h);
+        mfile_close(&mf);
+        return -1;
+    }
+    mfile_advise_seq(&mf, 0, mf.size);
+    hash__sha_stream(&h, mf.data, mf.size, mf.mapped, prog);
+    if (size)
+        *size = mf.size;
+    mfile_close(&mf);
+    return sha256_final(&h, out, e);
+}
+
+int hash_file(const char *path, uint8_t out[SHA256_LEN], uint64_t *size, struct err *e)
+{
+    return hash__hash_file_prog(path, out, size, NULL, e);
+}
+
+/* The note for an entry that is not hashed. */
+void hash__dent_note(FILE *errs, const char *root, const struct dir_entry *d)
+{
+    char *full = path_join(root, d->rel);
+    fprintf(errs, "%s: note: '%s': %s, skipped\n", cli_progname, full ? full : d->rel,
+            d->kind == DIRENT_LINK ? "symbolic link not followed" : "not a regular file");
+    free(full);
+}
+
+/* path relative to directory dir ("dir/x/y" -> "x/y"), or NULL when not under it. */
+const char *hash__rel_under(const char *path, const char *dir)
+{
+    size_t dn = strlen(dir);
+    while (dn > 1 && dir[dn - 1] == '/')
+        dn--;
+    if (strncmp(path, dir, dn) != 0 || (path[dn] != '/' && !(dn == 1 && dir[0] == '/')))
+        return NULL;
+    path += dn;
+    while (*path == '/')
+        path++;
+    return *path ? path : NULL;
+}
