@@ -157,6 +157,7 @@ static void cv_release(struct cv *c)
     model_close(&c->out_m);
     model_close(&c->src);
     free(c->tp);
+    free(c->mix_out);
     free(c->fbuf);
     free(c->bbuf);
     free(c->bbuf2);
@@ -256,16 +257,11 @@ static int check_opts(struct cv *c, struct err *e)
     if (o->names && strcmp(o->names, "hf") != 0 && strcmp(o->names, "gguf") != 0)
         return ERR(e, ERR_USAGE, "--names: '%s' is not hf or gguf", o->names);
     if (o->dtype && strcmp(o->dtype, "keep") != 0) {
-        static const char *const ok[] = { "f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q5_k",
-                                          "q6_k" };
-        size_t i;
-        for (i = 0; i < sizeof ok / sizeof *ok; i++)
-            if (strcasecmp(o->dtype, ok[i]) == 0)
-                break;
-        if (i == sizeof ok / sizeof *ok)
-            return ERR(e, ERR_USAGE, "--dtype: '%s' is not keep, f32, f16, bf16, q8_0, q4_0, "
-                       "q4_k, q5_k or q6_k", o->dtype);
-        c->dtype_req = dtype_from_name(o->dtype);
+        const struct qmix *mx = qmix_find(o->dtype, e);   /* quant_mix.h: the one table */
+        if (!mx)
+            return -1;
+        c->dtype_req = mx->dtype;
+        c->mix = mx->rules ? mx : NULL;
     }
     if (o->lossless && c->tgt != TGT_APR)
         return ERR(e, ERR_USAGE, "--lossless applies to APR output only");

@@ -25,7 +25,7 @@
 struct convert_opts {
     const char *to;          /* "apr", "gguf", "safetensors"; NULL: from the output name */
     const char *names;       /* "hf", "gguf"; NULL: the target format's convention */
-    const char *dtype;       /* NULL or "keep", or f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k */
+    const char *dtype;       /* NULL or "keep", or a name of quant_mix.h's table */
     int         lossless;    /* APR: keep ggml types without an APR code byte-exact */
     int         force;       /* replace an existing output */
     int         dry_run;     /* print the plan, write nothing */
@@ -40,9 +40,12 @@ struct convert_opts {
     FILE       *out;         /* report (stdout) */
     FILE       *diag;        /* notes: widened tensors, fallbacks (stderr); may be NULL */
     volatile int *cancel;    /* set non-zero (by a signal handler) to stop: cleaned up */
+    int         pure;        /* --dtype: one type for every weight (llama-quantize --pure) */
+    int         requantize;  /* allow quantizing tensors that are already quantized */
 };
 
-#define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL }
+#define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, \
+                           0, 0 }
 
 /*
  * Convert in to out.  Returns 0, or -1 with e set (ERR_USAGE for bad options, which

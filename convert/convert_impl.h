@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "convert.h"
+#include "quant_mix.h"
 #include "../common/progress.h"
 #include "../common/sha256.h"
 #include "../formats/meta.h"
@@ -62,6 +63,8 @@ struct cv {
     struct tplan     *tp;
     uint64_t          n_tp;
     int               dtype_req;  /* --dtype, or -1 for keep */
+    const struct qmix *mix;       /* --dtype of a quantized type: llama-quantize's rules */
+    int              *mix_out;    /* per source tensor: the mix's choice, -1 = untouched */
     int               use_ext;    /* APR output holds extension codes */
     int               drop_tied;  /* APR source: lm_head is a tied copy, dropped */
     int               tied_apr;   /* APR output: lm_head synthesized */

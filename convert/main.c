@@ -5,15 +5,16 @@
 
 #include "../common/cli.h"
 #include "convert.h"
+#include "quant_mix.h"
 #include "../common/banned.h"
 
 static const char usage_str[] =
-    "usage: apr-convert [-fjqv] [--dry-run] [--dtype type] [--lossless] [--names style]\n"
-    "       [--no-progress] [--shard-size bytes] [--timestamp] [--to format] [--verify]\n"
-    "       input output\n"
+    "usage: apr-convert [-fjqv] [-t threads] [--dry-run] [--dtype type] [--lossless]\n"
+    "       [--names style] [--no-progress] [--pure] [--requantize] [--shard-size bytes]\n"
+    "       [--timestamp] [--to format] [--verify] input output\n"
     "       apr-convert --version\n";
 
-static const char help_str[] =
+static const char help_head[] =
     "\n"
     "Convert a model between GGUF, SafeTensors (file, directory or index) and APR,\n"
     "losslessly where the target can hold the data.  The input format is detected from\n"
@@ -22,7 +23,13 @@ static const char help_str[] =
     "\n"
     "  -f, --force         replace an existing output\n"
     "      --dry-run       print the plan (names, dtypes, shapes, widenings); write nothing\n"
-    "      --dtype TYPE    keep (default), f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k\n"
+    "      --dtype TYPE    keep (default), or a type by llama-quantize's name, with its\n"
+    "                      per-tensor choices (Q4_K_M: Q4_K, some Q6_K), the same bytes:\n";
+
+/* then the --dtype names (quant_mix.c's table), then: */
+static const char help_str[] =
+    "      --pure          --dtype: one type for every weight matrix (as llama-quantize)\n"
+    "      --requantize    --dtype: quantize tensors that are already quantized\n"
     "      --lossless      APR: store ggml types without an APR code byte-exact\n"
     "                      (extension codes; aprender and realizar refuse such files)\n"
     "      --names STYLE   APR tensor names: hf or gguf (default: aprender's choice)\n"
@@ -31,6 +38,8 @@ static const char help_str[] =
     "      --timestamp     record created_at in APR (SOURCE_DATE_EPOCH when set)\n"
     "      --to FORMAT     apr, gguf or safetensors\n"
     "      --verify        re-read the output and compare every tensor with the source\n"
+    "  -t, --threads N     threads for --dtype (default: all cores; the bytes do not\n"
+    "                      depend on N)\n"
     "  -j, --json          the report as JSON\n"
     "  -q, --quiet         no notes on stderr (widened tensors, fallbacks)\n"
     "  -v, --verbose       print a report (tensors, bytes, widenings) on success\n"
@@ -40,7 +49,7 @@ static const char help_str[] =
     "Exit status: 0 ok, 1 failure (nothing written), 2 usage error.\n";
 
 enum { OPT_DRY_RUN = CLI_OPT_BASE, OPT_DTYPE, OPT_LOSSLESS, OPT_NAMES, OPT_NO_PROGRESS,
-       OPT_SHARD, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
+       OPT_PURE, OPT_REQUANTIZE, OPT_SHARD, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
 
 static const struct option longopts[] = {
     { "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
@@ -52,8 +61,11 @@ static const struct option longopts[] = {
     { "lossless",     no_argument,       NULL, OPT_LOSSLESS },
     { "names",        required_argument, NULL, OPT_NAMES },
     { "no-progress",  no_argument,       NULL, OPT_NO_PROGRESS },
+    { "pure",         no_argument,       NULL, OPT_PURE },
     { "quiet",        no_argument,       NULL, 'q' },
+    { "requantize",   no_argument,       NULL, OPT_REQUANTIZE },
     { "shard-size",   required_argument, NULL, OPT_SHARD },
+    { "threads",      required_argument, NULL, 't' },
     { "timestamp",    no_argument,       NULL, OPT_TIMESTAMP },
     { "to",           required_argument, NULL, OPT_TO },
     { "verbose",      no_argument,       NULL, 'v' },
@@ -79,10 +91,20 @@ int main(int argc, char **argv)
 
     cli_init(argv[0]);
     o.progress = 1;
-    while ((ch = getopt_long(argc, argv, "fhjqv", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "fhjqt:v", longopts, NULL)) != -1) {
+        uint64_t u;
         switch (ch) {
         case 'f':                  o.force = 1; break;
-        case 'h':                  return cli_help(usage_str, help_str);
+        case 'h':
+            fputs(usage_str, stdout);
+            fputs(help_head, stdout);
+            qmix_print_names(stdout, 22, 88);
+            return cli_help("", help_str);
+        case 't':
+            if (cli_parse_u64(optarg, 1, 1024, &u))
+                return cli_usage_error(usage_str, "--threads: '%s' is not 1 to 1024", optarg);
+            o.n_threads = (int)u;
+            break;
         case 'j':                  o.json = 1; break;
         case 'q':                  o.quiet = 1; break;
         case 'v':                  o.verbose = 1; break;
@@ -91,6 +113,8 @@ int main(int argc, char **argv)
         case OPT_LOSSLESS:         o.lossless = 1; break;
         case OPT_NAMES:            o.names = optarg; break;
         case OPT_NO_PROGRESS:      o.progress = 0; break;
+        case OPT_PURE:             o.pure = 1; break;
+        case OPT_REQUANTIZE:       o.requantize = 1; break;
         case OPT_SHARD:
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &o.shard_bytes))
                 return cli_usage_error(usage_str, "--shard-size: '%s' is not a byte count",

@@ -149,6 +149,8 @@ uint32_t  cv_file_type(const struct cv *c)
     };
     uint64_t best = 0, cnt[DT_COUNT] = { 0 };
     int dt = DT_F32;
+    if (c->mix)
+        return c->mix->ftype;              /* llama-quantize writes the mix's llama_ftype */
     for (uint64_t i = 0; i < c->n_tp; i++)
         if (c->tp[i].src->n_dims >= 2)
             cnt[c->tp[i].dtype] += (uint64_t)c->tp[i].src->n_elems;

@@ -74,6 +74,52 @@ int cv_is_head(const char *n)
     return strcmp(n, "output.weight") == 0 || strcmp(n, "lm_head.weight") == 0;
 }
 
+#define MIX_FALLBACK (1 << 16)     /* c->mix_out flags beside the dtype */
+#define MIX_REFUSED  (1 << 17)
+
+/*
+ * --dtype of a quantized type: llama-quantize's choice for every source tensor
+ * (quant_mix.c), made once over all tensors (the rules count layers) with the GGUF
+ * names the tensors have or get.  c->mix_out[i]: the dtype | MIX_* flags, or -1 when
+ * llama-quantize leaves the tensor as it is.
+ */
+static int plan_mix(struct cv *c, const char *arch, uint64_t n_head, uint64_t n_kv,
+                    struct err *e)
+{
+    uint64_t n = c->src.n_tensors, v;
+    struct qmix_tensor *qt = calloc(n ? n : 1, sizeof *qt);
+    char (*nm)[NAMES_MAX] = calloc(n ? n : 1, sizeof *nm);
+    struct qmix_model mm = { arch, 0, (uint32_t)n_head, (uint32_t)n_kv, 0 };
+    int rc;
+
+    c->mix_out = calloc(n ? n : 1, sizeof *c->mix_out);
+    if (!qt || !nm || !c->mix_out) {
+        free(qt);
+        free(nm);
+        return ERR(e, ERR_NOMEM, "out of memory");
+    }
+    if (meta_aget_u64(&c->ck, "block_count", &v) == 0 && v < UINT32_MAX)
+        mm.n_layer = (uint32_t)v;
+    if (meta_aget_u64(&c->ck, "expert_count", &v) == 0 && v < UINT32_MAX)
+        mm.n_expert = (uint32_t)v;
+    for (uint64_t i = 0; i < n; i++) {
+        const struct model_tensor *t = &c->src.tensors[i];
+        if (names_is_gguf_style(t->name) || names_to_gguf(arch, t->name, nm[i], sizeof nm[i]))
+            snprintf(nm[i], sizeof nm[i], "%.*s", (int)t->name.n, t->name.p);
+        qt[i].name = nm[i];
+        qt[i].n_dims = t->n_dims > 4 ? 4 : t->n_dims;
+        for (int d = 0; d < qt[i].n_dims; d++)
+            qt[i].shape[d] = t->shape[d + (t->n_dims - qt[i].n_dims)];
+    }
+    rc = qmix_plan(c->mix, c->o->pure, &mm, qt, n, e);
+    for (uint64_t i = 0; i < n && rc == 0; i++)
+        c->mix_out[i] = qt[i].out < 0 ? -1 : qt[i].out | (qt[i].fallback ? MIX_FALLBACK : 0) |
+                                              (qt[i].refused ? MIX_REFUSED : 0);
+    free(qt);
+    free(nm);
+    return rc;
+}
+
 static int plan_dtype(struct cv *c, struct tplan *p)
 {
     const struct model_tensor *t = p->src;
@@ -81,7 +127,21 @@ static int plan_dtype(struct cv *c, struct tplan *p)
     int want = t->dtype;
     int64_t row = t->n_dims > 0 ? t->shape[t->n_dims - 1] : 1;
 
-    if (c->dtype_req >= 0 && sd->kind != DTK_INT && sd->kind != DTK_COMPLEX) {
+    if (c->mix && sd->kind != DTK_INT && sd->kind != DTK_COMPLEX) {
+        int m = c->mix_out[p->src - c->src.tensors];
+        if (m >= 0) {
+            want = m & 0xFFFF;
+            if (sd->kind == DTK_QUANT && want != t->dtype && !c->o->requantize)
+                return -3;
+            if (m & MIX_REFUSED)
+                snprintf(p->note, sizeof p->note, "rows of %lld not whole %s blocks: F16 "
+                         "(llama-quantize refuses this tensor)", (long long)row,
+                         dtype_name(c->mix->dtype));
+            else if (m & MIX_FALLBACK)
+                snprintf(p->note, sizeof p->note, "rows of %lld: %s, llama-quantize's "
+                         "fallback", (long long)row, dtype_name(want));
+        }
+    } else if (c->dtype_req >= 0 && sd->kind != DTK_INT && sd->kind != DTK_COMPLEX) {
         if (t->n_dims < 2) {
             /* norms, biases, 1-D: stay float (F32 unless already a plain float the
              * target holds) */
@@ -262,6 +322,8 @@ int cv_plan_tensors(struct cv *c, struct err *e)
     c->tp = calloc(c->src.n_tensors + 1, sizeof *c->tp);
     if (!c->tp)
         return ERR(e, ERR_NOMEM, "out of memory");
+    if (c->mix && plan_mix(c, arch, n_head, n_kv, e))
+        return -1;
     for (uint64_t i = 0; i < c->src.n_tensors; i++) {
         const struct model_tensor *t = &c->src.tensors[i];
         struct tplan *p = &c->tp[c->n_tp];
@@ -292,6 +354,9 @@ int cv_plan_tensors(struct cv *c, struct err *e)
         if (t->dtype == DT_F32)
             p->orig_dtype = narrow_lookup(c, t->name);
         r = plan_dtype(c, p);
+        if (r == -3)
+            return ERR(e, ERR_USAGE, "%s: tensor '%s' is already %s: quantizing it again loses "
+                       "precision (add --requantize)", c->in, p->name, dtype_name(t->dtype));
         if (r == -2)
             return ERR(e, ERR_UNSUPPORTED, "%s: tensor '%s': %s cannot hold %s", c->in, p->name,
                        cv_tgt_name(c->tgt), dtype_name(t->dtype));

@@ -27,4 +27,9 @@ sh tests/bench/bench_convert.sh "$BUILD"
 section "diff (bench_diff.sh)"
 sh tests/bench/bench_diff.sh "$BUILD"
 
+# ---- quantize: apr-convert --dtype Q4_K/Q6_K/Q8_0 on ~1 GB of F32, beside llama-quantize when
+# LLAMA_QUANTIZE=path is set (tests/bench/bench_quant.sh)
+section "quantize (bench_quant.sh)"
+sh tests/bench/bench_quant.sh "$BUILD"
+
 # ---- (next section here)
