@@ -222,7 +222,7 @@ static int check_one(struct checker *c, const char *path)
     if (S_ISREG(st.st_mode) && c->man.n_f > 0) {
         if (hash_file(path, sha, NULL, &e)) {
             if (!c->o->quiet)
-                fprintf(c->errs, "%s: %s\n", cli_progname, e.msg);
+                hash__put_err(c->errs, NULL, e.msg);
             c->n_trouble++;
             return EXIT_TROUBLE;
         }
@@ -273,7 +273,7 @@ static int check_one(struct checker *c, const char *path)
     }
     if (hash__compute(&m, c->need, c->n_threads, NULL, NULL, &h, &e)) {
         if (!c->o->quiet)
-            fprintf(c->errs, "%s: %s: %s\n", cli_progname, path, e.msg);
+            hash__put_err(c->errs, path, e.msg);
         model_close(&m);
         c->n_trouble++;
         return EXIT_TROUBLE;
@@ -350,7 +350,7 @@ static int check_one(struct checker *c, const char *path)
     rc = compare_model(c, path, &m, &h, best, &e);
     if (rc < 0) {
         if (!c->o->quiet)
-            fprintf(c->errs, "%s: %s: %s\n", cli_progname, path, e.msg);
+            hash__put_err(c->errs, path, e.msg);
         c->n_trouble++;
         rc = EXIT_TROUBLE;
     } else if (rc == 0) {
@@ -428,7 +428,7 @@ static int check_dir(struct checker *c, const char *dir)
         prefix = c->hit->path;
     if (dir_walk(&dl, dir, 0, HASH_MAX_DEPTH, 0, NULL, &e)) {
         if (!c->o->quiet)
-            fprintf(c->errs, "%s: %s\n", cli_progname, e.msg);
+            hash__put_err(c->errs, NULL, e.msg);
         c->n_trouble++;
         status = EXIT_TROUBLE;
         goto out;
@@ -456,7 +456,7 @@ static int check_dir(struct checker *c, const char *dir)
             if (!full)
                 ERR(&e, ERR_NOMEM, "out of memory");
             if (!c->o->quiet)
-                fprintf(c->errs, "%s: %s\n", cli_progname, e.msg);
+                hash__put_err(c->errs, NULL, e.msg);
             err_clear(&e);
             free(full);
             c->n_trouble++;
@@ -533,7 +533,7 @@ int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *
     c.n_threads = o->n_threads > 0 ? o->n_threads : threads_ncpu();
     if (hash__manifest_load(&c.man, o->check, e)) {
         if (!o->quiet)
-            fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
     }
     for (size_t i = 0; i < c.man.n_m; i++) {

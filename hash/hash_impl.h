@@ -191,5 +191,6 @@ struct man_file *hash__dir_entry(struct checker *c, const char *prefix, const ch
                                   const uint8_t *sha, int any);
 int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *out, FILE *errs,
                      struct err *e);
+void hash__put_err(FILE *f, const char *path, const char *msg);
 
 #endif

@@ -45,7 +45,7 @@ static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *o
 
     if (model_open(&m, apr, e)) {
         if (!o->quiet)
-            fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
     }
     if (model_kv_get_str(&m, HASH_SOURCE_KEY, &rec) != 0) {
@@ -53,7 +53,7 @@ static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *o
             "digits written by apr-convert) is missing", apr, HASH_SOURCE_KEY);
         model_close(&m);
         if (!o->quiet)
-            fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
     }
     rc = sha256_parse_hex(rec.p, rec.n, want);
@@ -61,12 +61,12 @@ static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *o
     if (rc) {
         ERR(e, ERR_FORMAT, "'%s': metadata key '%s' is not 64 hex digits", apr, HASH_SOURCE_KEY);
         if (!o->quiet)
-            fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
     }
     if (hash_file(o->verify_source, got, NULL, e)) {
         if (!o->quiet)
-            fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
     }
     sha256_hex(got, hex);
@@ -184,7 +184,7 @@ static int expand_dirs(const struct hash_opts *o, int n_files, char **files, cha
         }
         if (dir_walk(&dl, files[i], 0, HASH_MAX_DEPTH, 0, NULL, &de)) {
             if (!o->quiet)
-                fprintf(errs, "%s: %s\n", cli_progname, de.msg);
+                hash__put_err(errs, NULL, de.msg);
             if (err_ok(e))
                 *e = de;
             *status = 1;
@@ -242,7 +242,7 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
         n_files = expand_dirs(o, n_files, files, &expanded, &owned, errs, &status, e);
         if (n_files < 0) {
             if (!o->quiet)
-                fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+                hash__put_err(errs, NULL, e->msg);
             return 1;
         }
         files = expanded;
@@ -298,7 +298,7 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
         for (int i = 0; i < n_files; i++) {
             if (!items[i].ok) {
                 if (!o->quiet)
-                    fprintf(errs, "%s: %s\n", cli_progname, errv[i].msg);
+                    hash__put_err(errs, NULL, errv[i].msg);
                 if (err_ok(e))
                     *e = errv[i];
                 status = 1;
@@ -334,7 +334,7 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
                 }
             }
             if (!o->quiet)
-                fprintf(errs, "%s: %s\n", cli_progname, fe.msg);
+                hash__put_err(errs, NULL, fe.msg);
             if (err_ok(e))
                 *e = fe;
             status = 1;
@@ -362,7 +362,7 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
         sbuf_release(&b);
         if (rc) {
             if (!o->quiet)
-                fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+                hash__put_err(errs, NULL, e->msg);
             status = 1;
         }
     } else if (o->json) {
@@ -372,13 +372,13 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
                 fwrite(b.p, 1, b.len, out);
         } else {
             if (!o->quiet)
-                fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+                hash__put_err(errs, NULL, e->msg);
             status = 1;
         }
         sbuf_release(&b);
     } else if (!o->quiet) {
         if (hash__write_text(out, items, n_files, e)) {
-            fprintf(errs, "%s: %s\n", cli_progname, e->msg);
+            hash__put_err(errs, NULL, e->msg);
             status = 1;
         }
     }

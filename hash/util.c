@@ -159,3 +159,15 @@ const char *hash__rel_under(const char *path, const char *dir)
         path++;
     return *path ? path : NULL;
 }
+
+/* "apr-hash: [path: ]msg" with the control bytes of names from files escaped. */
+void hash__put_err(FILE *f, const char *path, const char *msg)
+{
+    fprintf(f, "%s: ", cli_progname);
+    if (path) {
+        cli_put_text(f, path, strlen(path));
+        fputs(": ", f);
+    }
+    cli_put_text(f, msg, strlen(msg));
+    fputc('\n', f);
+}

@@ -101,3 +101,33 @@ if need_shared "stats on quantized fixtures"; then
     expect_match "values match llama.cpp's first values" '^    \[0\] -0\.019886017$' \
         "apr-inspect -t output.weight --values 1 '$SHARED/gguf/tiny-llama-small-Q4_K_M.gguf'"
 fi
+
+# Hostile tensor names (OSC title, BEL, colour, clear screen): no tool writes a raw control
+# byte to stdout or stderr, in any mode, including the overlap error that quotes both.
+# GGUF v3, one F32 [4] tensor named "t ESC ]0;x BEL ESC [31m"
+N='t\033]0;x\007\033[31m'
+{ printf 'GGUF\003\000\000\000\001\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'
+  printf '\014\000\000\000\000\000\000\000'; printf "$N"
+  printf '\001\000\000\000\004\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'
+  head -c 44 /dev/zero; } > "$FIX/evil1.gguf"
+# two tensors at the same offset: the overlap error names both
+{ printf 'GGUF\003\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'
+  printf '\014\000\000\000\000\000\000\000'; printf "$N"
+  printf '\001\000\000\000\004\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'
+  printf '\005\000\000\000\000\000\000\000u\033[2J'
+  printf '\001\000\000\000\004\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'
+  head -c 39 /dev/zero; } > "$FIX/evil2.gguf"
+for f in evil1 evil2; do
+    for c in "apr-inspect" "apr-inspect --json" "apr-inspect --full" "apr-inspect --license" \
+             "apr-inspect --stats --values 2" "apr-inspect --stats --json" "apr-hash --tensors" \
+             "apr-hash --tensors --content --with-metadata" "apr-hash --json --tensors" \
+             "apr-diff" "apr-diff --values" "apr-diff --values --json --transpose-aware"; do
+        case $c in apr-diff*) args="$FIX/$f.gguf $D" ;; *) args="$FIX/$f.gguf" ;; esac
+        testing "hostile names: $c $f.gguf: no raw ESC or BEL" \
+            "$c $args 2>&1 | tr -d -c '\\033\\007' | wc -c | tr -d ' '" "0"
+    done
+done
+expect_match "hostile names: overlap error escaped" "overlaps tensor" "apr-inspect $FIX/evil2.gguf"
+apr-hash -o "$FIX/evil.json" "$FIX/evil1.gguf" > /dev/null 2>&1
+testing "hostile names: --check reports escaped" \
+    "apr-hash -c $FIX/evil.json $FIX/evil1.gguf 2>&1 | tr -d -c '\\033\\007' | wc -c | tr -d ' '" "0"
