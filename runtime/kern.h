@@ -57,6 +57,10 @@ void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
 void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
 void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
 
+/* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
+extern const int8_t rt_kvalues_iq4nl[16];
+void rt_scale_min_k4(int j, const uint8_t *q, int *sc, int *m);
+
 /* f16 <-> f32 used by the kernels (exact; the same as dequant's). */
 float    rt_h2f(uint16_t h);
 uint16_t rt_f2h(float f);

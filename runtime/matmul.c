@@ -59,6 +59,9 @@ static void init_once(void)
     rt_kern_ref_table(kern_tab[RT_ISA_SCALAR], quant_tab[RT_ISA_SCALAR]);
     memcpy(kern_tab[RT_ISA_AVX2], kern_tab[RT_ISA_SCALAR], sizeof kern_tab[0]);
     memcpy(quant_tab[RT_ISA_AVX2], quant_tab[RT_ISA_SCALAR], sizeof quant_tab[0]);
+#if defined(__x86_64__)
+    rt_kern_avx2_table(kern_tab[RT_ISA_AVX2], quant_tab[RT_ISA_AVX2]);
+#endif
     memcpy(kern_tab[RT_ISA_AVX512], kern_tab[RT_ISA_AVX2], sizeof kern_tab[0]);
     memcpy(quant_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX2], sizeof quant_tab[0]);
     isa_best = best;
