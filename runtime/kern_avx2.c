@@ -136,12 +136,20 @@ static void name(int64_t n, const void *w, const void *a, size_t a_stride, int n
             x[k] = (const float *)((const uint8_t *)a + (size_t)(t0 + (k < m ? k : 0)) * a_stride); \
             s0[k] = s1[k] = _mm256_setzero_ps();                                            \
         }                                                                                   \
-        for (int64_t i = 0; i < n16; i += 16) {                                             \
-            __m256 w0 = LD8(wr + i * ES), w1 = LD8(wr + (i + 8) * ES);                      \
-            for (int k = 0; k < 4; k++) {                                                   \
-                s0[k] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), s0[k]);              \
-                s1[k] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[k] + i + 8), s1[k]);          \
+        if (m == 4) {                                                                       \
+            for (int64_t i = 0; i < n16; i += 16) {                                         \
+                __m256 w0 = LD8(wr + i * ES), w1 = LD8(wr + (i + 8) * ES);                  \
+                for (int k = 0; k < 4; k++) {                                               \
+                    s0[k] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), s0[k]);          \
+                    s1[k] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[k] + i + 8), s1[k]);      \
+                }                                                                           \
             }                                                                               \
+        } else {                                                                            \
+            for (int k = 0; k < m; k++)                                                     \
+                for (int64_t i = 0; i < n16; i += 16) {                                     \
+                    s0[k] = _mm256_fmadd_ps(LD8(wr + i * ES), _mm256_loadu_ps(x[k] + i), s0[k]); \
+                    s1[k] = _mm256_fmadd_ps(LD8(wr + (i + 8) * ES), _mm256_loadu_ps(x[k] + i + 8), s1[k]); \
+                }                                                                           \
         }                                                                                   \
         for (int k = 0; k < m; k++) {                                                       \
             float tail = 0;                                                                 \
@@ -411,11 +419,22 @@ static inline __m256i sc_pair(int lo, int hi)   /* int16: 8 x lo, then 8 x hi */
     return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo));
 }
 
+/* Q4_K's 12 scale bytes -> bytes 0..7 the scales, 8..15 the mins (get_scale_min_k4) */
+static inline void q4k_scales(const uint8_t *in, uint32_t u[4])
+{
+    memcpy(u, in, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    uint32_t aux = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = aux;
+    u[0] &= 0x3f3f3f3fu;
+}
+
 static void un_q4_k(const struct block_q4_K *b, struct sb_w *w)
 {
-    int sc[8], m[8];
-    for (int j = 0; j < 8; j++)
-        rt_scale_min_k4(j, b->scales, &sc[j], &m[j]);
+    uint32_t u[4];
+    q4k_scales(b->scales, u);
+    const uint8_t *sc = (const uint8_t *)u, *m = sc + 8;
     for (int p = 0; p < 4; p++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * p));
         w->q[2 * p] = _mm256_and_si256(q, _mm256_set1_epi8(15));
@@ -577,15 +596,89 @@ static void dot_iq4_xs_avx2(int64_t n, const void *w, const void *a, size_t a_st
         out[(size_t)t * o_stride] = acc[t];
 }
 
+
+/* one token, weights straight from memory to registers (decode) */
+static void dot_q4_k_1(int64_t n, const struct block_q4_K *wb, const struct block_q8_K *x,
+                       float *out)
+{
+    float acc = 0;
+    for (int64_t b = 0; b < n / 256; b++, x++) {
+        uint32_t u[4];
+        q4k_scales(wb[b].scales, u);
+        const uint8_t *sc = (const uint8_t *)u;
+        __m256i s = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(wb[b].qs + 32 * p));
+            __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(15));
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15));
+            __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p)));
+            __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p + 32)));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * p])));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * p + 1])));
+        }
+        __m256i bs = bsums16(x);
+        __m128i pr = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+        __m128i mn = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8))), pr);
+        __m256i h = _mm256_hadd_epi32(s, _mm256_set_m128i(_mm_setzero_si128(), mn));
+        __m128i r = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        r = _mm_hadd_epi32(r, r);
+        int is = _mm_cvtsi128_si32(r), im = _mm_extract_epi32(r, 1);
+        float d = _cvtsh_ss(wb[b].d) * x->d, dm = _cvtsh_ss(wb[b].dmin) * x->d;
+        acc = fmaf(d, (float)is, acc);
+        acc = fmaf(-dm, (float)im, acc);
+    }
+    *out = acc;
+}
+
+static void dot_q6_k_1(int64_t n, const struct block_q6_K *wb, const struct block_q8_K *x,
+                       float *out)
+{
+    const __m128i base = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    float acc = 0;
+    for (int64_t b = 0; b < n / 256; b++, x++) {
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)wb[b].scales);
+        __m256i s = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = wb[b].ql + 64 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(wb[b].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            for (int k = 0; k < 4; k++) {
+                __m128i idx = _mm_add_epi8(base, _mm_set1_epi8((char)(8 * h + 2 * k)));
+                __m256i scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, idx));
+                __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x->qs + 128 * h + 32 * k)));
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scv));
+            }
+        }
+        __m256i off = _mm256_madd_epi16(bsums16(x), _mm256_slli_epi16(_mm256_cvtepi8_epi16(sc8), 5));
+        int is = hsum_i32(_mm256_sub_epi32(s, off));
+        acc = fmaf(_cvtsh_ss(wb[b].d) * x->d, (float)is, acc);
+    }
+    *out = acc;
+}
+
 /* MIN: 1 when the s16 term is a min (acc gets the second fmaf with -(dmin * da));
  * 0 when it is an offset folded into isum (isum - imin) */
-#define KQ_AVX2(name, BT, UN, MIN)                                                         \
+#define KQ_AVX2(name, BT, UN, MIN, ONE, ONE_FN)                                                         \
 static void name(int64_t n, const void *w, const void *a, size_t a_stride, int nt,         \
                  float *out, size_t o_stride)                                               \
 {                                                                                           \
     const struct BT *wb = w;                                                                \
     float acc[MAXT] = { 0 };                                                                \
     struct sb_w sw;                                                                         \
+    if (nt == 1 && ONE) {                                                                   \
+        ONE_FN(n, wb, a, out);                                                              \
+        return;                                                                             \
+    }                                                                                       \
     for (int64_t b = 0; b < n / 256; b++) {                                                 \
         UN(&wb[b], &sw);                                                                    \
         for (int t = 0; t < nt; t++) {                                                      \
@@ -605,11 +698,16 @@ static void name(int64_t n, const void *w, const void *a, size_t a_stride, int n
         out[(size_t)t * o_stride] = acc[t];                                                 \
 }
 
-KQ_AVX2(dot_q2_k_avx2, block_q2_K, un_q2_k, 1)
-KQ_AVX2(dot_q3_k_avx2, block_q3_K, un_q3_k, 0)
-KQ_AVX2(dot_q4_k_avx2, block_q4_K, un_q4_k, 1)
-KQ_AVX2(dot_q5_k_avx2, block_q5_K, un_q5_k, 1)
-KQ_AVX2(dot_q6_k_avx2, block_q6_K, un_q6_k, 0)
+static inline void no_one(int64_t n, const void *w, const void *a, float *out)
+{
+    (void)n; (void)w; (void)a; (void)out;
+}
+
+KQ_AVX2(dot_q2_k_avx2, block_q2_K, un_q2_k, 1, 0, no_one)
+KQ_AVX2(dot_q3_k_avx2, block_q3_K, un_q3_k, 0, 0, no_one)
+KQ_AVX2(dot_q4_k_avx2, block_q4_K, un_q4_k, 1, 1, dot_q4_k_1)
+KQ_AVX2(dot_q5_k_avx2, block_q5_K, un_q5_k, 1, 0, no_one)
+KQ_AVX2(dot_q6_k_avx2, block_q6_K, un_q6_k, 0, 1, dot_q6_k_1)
 
 void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
 {

@@ -1,0 +1,500 @@
+/*
+ * bench_run.c - CPU runtime speed on a TinyLlama-1.1B-shaped llama (`make bench-run`).
+ *
+ *   bench_run gen DIR              write DIR/tinyllama-{F16,Q8_0,Q4_K_M}.gguf if missing
+ *   bench_run run [-t N] [-r R] FILE...
+ *
+ * gen: hidden 2048, 22 layers, 32 heads / 4 KV heads (head 64), FFN 5632, vocab 32000,
+ * context 2048, random weights (xorshift uniforms, +-0.05; norms ~1) written with our
+ * GGUF writer and quantized with our quantizers (dequant/).  Q4_K_M follows
+ * llama-quantize's mix: Q4_K everywhere, Q6_K for output.weight and for attn_v and
+ * ffn_down of the "more bits" layers (i < n/8, i >= 7n/8, (i - n/8) % 3 == 2: 10 of
+ * 22).  The vocab is a SentencePiece-style one (<unk> <s> </s>, 256 byte tokens,
+ * pieces) so llama.cpp loads the files too.  To keep generation cheap on 2 cores,
+ * each distinct (shape, type) is generated and quantized once and its bytes are
+ * reused by every layer (speed does not depend on the values).
+ *
+ * run: for each file, R repetitions (default 3) of
+ *   pp: 128 tokens through every weight matrix of the model as one batch (rt_matmul
+ *       with n_tok = 128: the matrix-matrix path), the embedding rows looked up;
+ *   tg: 64 tokens one at a time (n_tok = 1);
+ * and the read bandwidth of the same threads (a 1 GiB buffer, best of 3), giving the
+ * decode roofline = bandwidth / bytes of weights read per token.
+ * LABEL: until the forward pass (runtime/rt.h) is on main, this times the MATMULS
+ * ONLY: attention, norms, RoPE and SwiGLU are not run.  At these context lengths they
+ * are a few percent of a token's time in llama.cpp; the figures are labelled so.
+ * Prints one line per file: type, weight bytes per token, pp t/s, tg t/s (mean +- sd
+ * of R), bandwidth, roofline t/s, tg as % of roofline.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../common/cli.h"
+#include "../../common/threads.h"
+#include "../../dequant/dq.h"
+#include "../../formats/gguf/gguf.h"
+#include "../../formats/model.h"
+#include "../../runtime/matmul.h"
+#include "../../runtime/pool.h"
+#include "../fixtures/gguf_fix.h"
+#include "../../common/banned.h"
+
+#define EMBD   2048
+#define LAYERS 22
+#define HEADS  32
+#define KVH    4
+#define HD     64
+#define FF     5632
+#define VOCAB  32000
+#define CTX    2048
+#define PP     128
+#define TG     64
+
+enum mix { MIX_F16, MIX_Q8_0, MIX_Q4_K_M };
+static const char *const mix_name[] = { "F16", "Q8_0", "Q4_K_M" };
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---------------------------------------------------------------------------------
+ * gen
+ */
+
+struct cached {
+    int      dtype;
+    int64_t  rows, cols;
+    int      norm;
+    uint8_t *bytes;
+    size_t   n;
+};
+
+struct gen {
+    struct cached c[32];
+    int           nc;
+    int           threads;
+};
+
+static int more_bits(int i, int n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+static int gen_tensor(void *ctx, const struct model *m, uint64_t i, struct gguf_out *out,
+                      struct err *e)
+{
+    struct gen *g = ctx;
+    const struct model_tensor *t = &m->tensors[i];
+    int64_t rows = t->n_dims == 2 ? t->shape[0] : 1, cols = t->n_elems / rows;
+    int norm = t->n_dims == 1;
+    struct cached *c = NULL;
+
+    for (int k = 0; k < g->nc; k++)
+        if (g->c[k].dtype == t->dtype && g->c[k].rows == rows && g->c[k].cols == cols &&
+            g->c[k].norm == norm)
+            c = &g->c[k];
+    if (!c) {
+        uint32_t s = 0x9E3779B9u ^ (uint32_t)(rows * 2654435761u) ^ (uint32_t)(cols * 40503u);
+        float *f = malloc((size_t)(rows * cols) * sizeof *f);
+        uint64_t nb = 0;
+        if (!f || g->nc == 32)
+            return ERR(e, ERR_NOMEM, "out of memory");
+        for (int64_t j = 0; j < rows * cols; j++)
+            f[j] = (norm ? 1.0f : 0.0f) + 0.1f * (fx_uniform(&s) * 0.5f);
+        c = &g->c[g->nc];
+        if (dtype_nbytes(t->dtype, rows * cols, &nb, e)) {
+            free(f);
+            return -1;
+        }
+        c->bytes = malloc((size_t)nb);
+        if (!c->bytes) {
+            free(f);
+            return ERR(e, ERR_NOMEM, "out of memory");
+        }
+        if (dq_quantize_mt(t->dtype, f, c->bytes, rows, cols, g->threads, e)) {
+            free(f);
+            free(c->bytes);
+            return -1;
+        }
+        free(f);
+        c->dtype = t->dtype;
+        c->rows = rows;
+        c->cols = cols;
+        c->norm = norm;
+        c->n = (size_t)nb;
+        g->nc++;
+    }
+    return gguf_out_write(out, c->bytes, c->n, e);
+}
+
+static void add(struct model *m, char (*names)[64], const char *name, int dtype, int64_t r,
+                int64_t cols)
+{
+    struct model_tensor *t = &m->tensors[m->n_tensors];
+    uint64_t nb = 0;
+    struct err e = ERR_INIT;
+
+    snprintf(names[m->n_tensors], 64, "%s", name);
+    memset(t, 0, sizeof *t);
+    t->name = slice_from_cstr(names[m->n_tensors]);
+    t->dtype = cols ? dtype : DT_F32;
+    t->n_dims = cols ? 2 : 1;
+    for (int d = 0; d < MODEL_MAX_DIMS; d++)
+        t->shape[d] = 1;
+    t->shape[0] = r;
+    if (cols)
+        t->shape[1] = cols;
+    t->n_elems = r * (cols ? cols : 1);
+    dtype_nbytes(t->dtype, t->n_elems, &nb, &e);
+    t->size = nb;
+    m->n_tensors++;
+}
+
+static int gen_vocab(struct model *m, struct err *e)
+{
+    const char **toks = calloc(VOCAB, sizeof *toks);
+    char (*buf)[16] = calloc(VOCAB, sizeof *buf);
+    uint8_t *scores = malloc(VOCAB * 4), *types = malloc(VOCAB * 4);
+
+    if (!toks || !buf || !scores || !types) {
+        free(toks);
+        free(buf);
+        free(scores);
+        free(types);
+        return ERR(e, ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < VOCAB; i++) {
+        float sc = i < 259 ? 0.0f : (float)-(i - 258);
+        int32_t ty = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+        uint32_t u;
+        if (i < 3)
+            snprintf(buf[i], sizeof buf[i], "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else if (i < 259)
+            snprintf(buf[i], sizeof buf[i], "<0x%02X>", i - 3);
+        else
+            snprintf(buf[i], sizeof buf[i], "\xe2\x96\x81t%d", i);
+        toks[i] = buf[i];
+        memcpy(&u, &sc, 4);
+        put_le32(scores + 4 * i, u);
+        put_le32(types + 4 * i, (uint32_t)ty);
+    }
+    fx_str(m, "tokenizer.ggml.model", "llama", e);
+    fx_str(m, "tokenizer.ggml.pre", "default", e);
+    fx_arr_strs(m, "tokenizer.ggml.tokens", VOCAB, toks, e);
+    fx_arr_raw(m, "tokenizer.ggml.scores", MV_F32, VOCAB, scores, e);
+    fx_arr_raw(m, "tokenizer.ggml.token_type", MV_I32, VOCAB, types, e);
+    fx_uint(m, "tokenizer.ggml.bos_token_id", MV_U32, 1, e);
+    fx_uint(m, "tokenizer.ggml.eos_token_id", MV_U32, 2, e);
+    fx_uint(m, "tokenizer.ggml.unknown_token_id", MV_U32, 0, e);
+    free(toks);
+    free(buf);
+    free(scores);
+    free(types);
+    return err_ok(e) ? 0 : -1;
+}
+
+static int gen_one(const char *path, enum mix mx, int threads, struct err *e)
+{
+    static const struct { const char *stem; int64_t r, c; } blk[] = {
+        { "attn_norm", EMBD, 0 }, { "attn_q", EMBD, EMBD }, { "attn_k", KVH * HD, EMBD },
+        { "attn_v", KVH * HD, EMBD }, { "attn_output", EMBD, EMBD }, { "ffn_norm", EMBD, 0 },
+        { "ffn_gate", FF, EMBD }, { "ffn_up", FF, EMBD }, { "ffn_down", EMBD, FF },
+    };
+    size_t nt = 3 + LAYERS * 9;
+    struct model m;
+    struct gguf_write_opts o = GGUF_WRITE_OPTS_INIT;
+    struct gen *g = calloc(1, sizeof *g);
+    char (*names)[64] = calloc(nt, sizeof *names);
+    int base = mx == MIX_F16 ? DT_F16 : mx == MIX_Q8_0 ? DT_Q8_0 : DT_Q4_K;
+    int rc = -1;
+
+    memset(&m, 0, sizeof m);
+    if (!g || !names) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    g->threads = threads;
+    if (fx_init(&m, path, e) == 0) {
+        fx_str(&m, "general.architecture", "llama", e);
+        fx_str(&m, "general.name", "apr-tools bench tinyllama-shaped", e);
+        fx_uint(&m, "general.file_type", MV_U32, mx == MIX_F16 ? 1 : mx == MIX_Q8_0 ? 7 : 15, e);
+        fx_uint(&m, "llama.vocab_size", MV_U32, VOCAB, e);
+        fx_uint(&m, "llama.context_length", MV_U32, CTX, e);
+        fx_uint(&m, "llama.embedding_length", MV_U32, EMBD, e);
+        fx_uint(&m, "llama.block_count", MV_U32, LAYERS, e);
+        fx_uint(&m, "llama.feed_forward_length", MV_U32, FF, e);
+        fx_uint(&m, "llama.attention.head_count", MV_U32, HEADS, e);
+        fx_uint(&m, "llama.attention.head_count_kv", MV_U32, KVH, e);
+        fx_uint(&m, "llama.rope.dimension_count", MV_U32, HD, e);
+        fx_float(&m, "llama.rope.freq_base", MV_F32, 10000.0, e);
+        fx_float(&m, "llama.attention.layer_norm_rms_epsilon", MV_F32, 1e-5, e);
+        gen_vocab(&m, e);
+    }
+    if (!err_ok(e))
+        goto out;
+    m.tensors = calloc(nt, sizeof *m.tensors);
+    if (!m.tensors) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    add(&m, names, "token_embd.weight", base, VOCAB, EMBD);
+    for (int l = 0; l < LAYERS; l++)
+        for (size_t k = 0; k < sizeof blk / sizeof blk[0]; k++) {
+            char name[64];
+            int dt = base;
+            if (mx == MIX_Q4_K_M && more_bits(l, LAYERS) &&
+                (!strcmp(blk[k].stem, "attn_v") || !strcmp(blk[k].stem, "ffn_down")))
+                dt = DT_Q6_K;
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, blk[k].stem);
+            add(&m, names, name, dt, blk[k].r, blk[k].c);
+        }
+    add(&m, names, "output_norm.weight", base, EMBD, 0);
+    add(&m, names, "output.weight", mx == MIX_Q4_K_M ? DT_Q6_K : base, VOCAB, EMBD);
+    o.tensor_data = gen_tensor;
+    o.ctx = g;
+    rc = gguf_write(&m, path, &o, e);
+out:
+    if (g)
+        for (int k = 0; k < g->nc; k++)
+            free(g->c[k].bytes);
+    free(g);
+    free(names);
+    model_close(&m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------
+ * run
+ */
+
+struct bw_job {
+    const uint64_t *p;
+    size_t          n;     /* u64 per part */
+    uint64_t        sink[64];
+};
+
+static void bw_part(void *ctx, int i, int n)
+{
+    struct bw_job *j = ctx;
+    const uint64_t *p = j->p + (size_t)i * j->n;
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    (void)n;
+    for (size_t k = 0; k < j->n; k += 4) {
+        a0 ^= p[k];
+        a1 ^= p[k + 1];
+        a2 ^= p[k + 2];
+        a3 ^= p[k + 3];
+    }
+    j->sink[i & 63] = a0 ^ a1 ^ a2 ^ a3;
+}
+
+/* GB/s (1e9 bytes) reading a 1 GiB buffer with the pool's threads, best of 3 */
+static double bandwidth(struct rt_pool *p)
+{
+    size_t bytes = (size_t)1 << 30, nth = (size_t)rt_pool_threads(p);
+    struct bw_job j;
+    double best = 0;
+    uint64_t *buf = malloc(bytes);
+
+    if (!buf)
+        return 0;
+    for (size_t k = 0; k < bytes / 8; k++)
+        buf[k] = k;
+    j.p = buf;
+    j.n = bytes / 8 / nth / 4 * 4;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now_s();
+        rt_pool_run(p, bw_part, &j, (int)nth);
+        double t = now_s() - t0;
+        double gbs = (double)(j.n * 8 * nth) / t / 1e9;
+        if (r > 0 && gbs > best)   /* the first pass is a warm-up */
+            best = gbs;
+    }
+    free(buf);
+    return best;
+}
+
+struct layer { struct rt_mat w[7]; };   /* q k v o gate up down */
+
+struct net {
+    struct model  m;
+    struct rt_mat embd, out;
+    struct layer  l[LAYERS];
+    uint64_t      bytes_tok;            /* weight bytes read per decoded token */
+};
+
+static int bind(struct net *n, const char *name, struct rt_mat *w, struct err *e)
+{
+    const struct model_tensor *t = model_tensor_find(&n->m, name);
+    if (!t || t->n_dims != 2)
+        return ERR(e, ERR_FORMAT, "%s: no 2-D tensor '%s'", n->m.path, name);
+    return rt_mat_init(w, t->dtype, t->shape[0], t->shape[1], t->data, e);
+}
+
+static int net_open(struct net *n, const char *path, struct err *e)
+{
+    static const char *const st[7] = { "attn_q", "attn_k", "attn_v", "attn_output",
+                                       "ffn_gate", "ffn_up", "ffn_down" };
+    memset(n, 0, sizeof *n);
+    if (model_open(&n->m, path, e))
+        return -1;
+    if (bind(n, "token_embd.weight", &n->embd, e) || bind(n, "output.weight", &n->out, e))
+        return -1;
+    n->bytes_tok = (uint64_t)n->out.row_bytes * (uint64_t)n->out.rows;
+    for (int l = 0; l < LAYERS; l++)
+        for (int k = 0; k < 7; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, st[k]);
+            if (bind(n, name, &n->l[l].w[k], e))
+                return -1;
+            n->bytes_tok += (uint64_t)n->l[l].w[k].row_bytes * (uint64_t)n->l[l].w[k].rows;
+        }
+    return 0;
+}
+
+/* every weight of the model once, for n_tok tokens; returns seconds */
+static double pass(struct net *n, struct rt_pool *p, int n_tok, float *xe, float *xf, float *y,
+                   struct err *e)
+{
+    double t0 = now_s();
+    for (int t = 0; t < n_tok; t++)
+        rt_mat_row(&n->embd, (t * 7919) % VOCAB, xe + (size_t)t * EMBD);
+    for (int l = 0; l < LAYERS; l++)
+        for (int k = 0; k < 7; k++) {
+            const float *x = k == 6 ? xf : xe;
+            if (rt_matmul(p, &n->l[l].w[k], x, n_tok, y, e))
+                return -1;
+        }
+    if (rt_matmul(p, &n->out, xe, n_tok, y, e))
+        return -1;
+    return now_s() - t0;
+}
+
+static void stats(const double *v, int n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++)
+        s += v[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++)
+        q += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+static int run_one(const char *path, struct rt_pool *p, int reps, double bw, struct err *e)
+{
+    struct net *n = calloc(1, sizeof *n);
+    float *xe = malloc((size_t)PP * FF * sizeof(float)), *xf = malloc((size_t)PP * FF * sizeof(float));
+    float *y = malloc((size_t)PP * VOCAB * sizeof(float));
+    double pp[16], tg[16], mpp, spp, mtg, stg;
+    const char *type = "?";
+    int rc = -1;
+
+    if (!n || !xe || !xf || !y) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (net_open(n, path, e))
+        goto out;
+    for (size_t i = 0; i < (size_t)PP * FF; i++)
+        xf[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    /* warm: fault every page of the mapping in once */
+    if (pass(n, p, 1, xe, xf, y, e) < 0)
+        goto out;
+    for (int r = 0; r < reps; r++) {
+        double t = pass(n, p, PP, xe, xf, y, e);
+        if (t < 0)
+            goto out;
+        pp[r] = PP / t;
+        t = 0;
+        for (int k = 0; k < TG; k++) {
+            double d = pass(n, p, 1, xe, xf, y, e);
+            if (d < 0)
+                goto out;
+            t += d;
+        }
+        tg[r] = TG / t;
+    }
+    stats(pp, reps, &mpp, &spp);
+    stats(tg, reps, &mtg, &stg);
+    {
+        const struct model_tensor *t = model_tensor_find(&n->m, "blk.0.attn_q.weight");
+        type = t->dtype == DT_F16 ? "F16" : t->dtype == DT_Q8_0 ? "Q8_0" : "Q4_K_M";
+    }
+    double roof = bw * 1e9 / (double)n->bytes_tok;
+    printf("%-7s %8.1f MB/tok  pp%d %8.2f +- %5.2f t/s  tg%d %7.2f +- %4.2f t/s  "
+           "bw %6.2f GB/s  roofline %7.2f t/s  tg %5.1f%% of roofline\n",
+           type, (double)n->bytes_tok / 1e6, PP, mpp, spp, TG, mtg, stg, bw, roof,
+           100.0 * mtg / roof);
+    fflush(stdout);
+    rc = 0;
+out:
+    if (n)
+        model_close(&n->m);
+    free(n);
+    free(xe);
+    free(xf);
+    free(y);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct err e = ERR_INIT;
+
+    cli_init(argv[0]);
+    if (argc == 3 && !strcmp(argv[1], "gen")) {
+        for (int k = 0; k < 3; k++) {
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/tinyllama-%s.gguf", argv[2], mix_name[k]);
+            if (stat(path, &st) == 0)
+                continue;
+            double t0 = now_s();
+            if (gen_one(path, (enum mix)k, threads_ncpu(), &e)) {
+                fprintf(stderr, "bench_run: %s\n", e.msg);
+                return 1;
+            }
+            fprintf(stderr, "bench_run: wrote %s in %.1f s\n", path, now_s() - t0);
+        }
+        return 0;
+    }
+    if (argc >= 3 && !strcmp(argv[1], "run")) {
+        uint64_t th = 2, reps = 3;
+        int i = 2;
+        struct rt_pool *p = NULL;
+        for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+            if (!strcmp(argv[i], "-t") && !cli_parse_u64(argv[i + 1], 1, 256, &th))
+                continue;
+            if (!strcmp(argv[i], "-r") && !cli_parse_u64(argv[i + 1], 1, 16, &reps))
+                continue;
+            fputs("usage: bench_run run [-t N] [-r R] FILE...\n", stderr);
+            return 2;
+        }
+        if (rt_pool_create(&p, (int)th, &e)) {
+            fprintf(stderr, "bench_run: %s\n", e.msg);
+            return 1;
+        }
+        double bw = bandwidth(p);
+        printf("apr-run kernels: isa %s, %d threads; MATMULS ONLY (no attention/norm/rope: "
+               "forward not on main yet)\n", rt_matmul_isa(), (int)th);
+        for (; i < argc; i++)
+            if (run_one(argv[i], p, (int)reps, bw, &e)) {
+                fprintf(stderr, "bench_run: %s\n", e.msg);
+                rt_pool_free(p);
+                return 1;
+            }
+        rt_pool_free(p);
+        return 0;
+    }
+    fputs("usage: bench_run gen DIR | bench_run run [-t N] [-r R] FILE...\n", stderr);
+    return 2;
+}
