@@ -64,6 +64,9 @@ static void init_once(void)
 #endif
     memcpy(kern_tab[RT_ISA_AVX512], kern_tab[RT_ISA_AVX2], sizeof kern_tab[0]);
     memcpy(quant_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX2], sizeof quant_tab[0]);
+#if defined(__x86_64__)
+    rt_kern_avx512_table(kern_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX512]);
+#endif
     isa_best = best;
     atomic_store_explicit(&kern_ready, 1, memory_order_release);
 }
@@ -311,6 +314,11 @@ int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t
     j.y = y;
     j.n_tok = n_tok;
     j.k = j.rb ? rt_kern_get(w->dtype, RT_ISA_AVX512) : NULL;
+    /* one token (decode) is memory-bound: the AVX2 quantized kernels read the weights
+     * straight into registers, while the AVX-512 ones unpack a tile for many tokens;
+     * both give the scalar twin's bits, so the choice never changes a result */
+    if (j.k && n_tok == 1 && j.k->act != RT_ACT_F32 && j.k->isa == RT_ISA_AVX512)
+        j.k = rt_kern_get(w->dtype, RT_ISA_AVX2);
     if (j.k && j.k->act != RT_ACT_F32 && w->cols % rt_act_blck(j.k->act) != 0)
         j.k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
     if (j.k) {

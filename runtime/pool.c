@@ -23,7 +23,7 @@
 #include "../common/banned.h"
 
 #define POOL_MAX   256
-#define POOL_SPINS 20000   /* pause loops before sleeping: ~50-100 us */
+#define POOL_SPINS 4000    /* pause loops before sleeping: ~10-40 us */
 
 struct rt_pool {
     int              n_threads;
