@@ -6,6 +6,7 @@
 #   make check-asan       the same under ASan + UBSan, in build-asan/
 #   make fuzz             libFuzzer harnesses (clang), short smoke run each
 #   make bench            benchmarks with same-run baselines
+#   make bench-run        CPU runtime tokens/s on a TinyLlama-shaped model (LLAMA_BENCH=...)
 #   make demo             install missing packages, build, run the tools on a generated model
 #   make install          PREFIX=/usr/local DESTDIR=
 .SUFFIXES:
@@ -171,6 +172,11 @@ fuzz: deps                                    ## libFuzzer harnesses, FUZZ_SECON
 bench: deps                                   ## benchmarks against same-run baselines
 	$(MAKE) all $(BENCH_BINS)
 	@sh tests/bench/run.sh $(BUILD)
+
+bench-run: deps                               ## CPU runtime tokens/s vs roofline (LLAMA_BENCH=path: vs llama.cpp)
+	$(MAKE) all $(BUILD)/bench/bench_run
+	@sh tests/bench/bench_run.sh $(BUILD)
+.PHONY: bench-run
 
 demo: deps                                    ## build and run the tools on a generated model
 	$(MAKE) all

@@ -434,6 +434,7 @@ static int run_one(const char *path, struct rt_pool *p, int reps, double bw, str
            "bw %6.2f GB/s  roofline %7.2f t/s  tg %5.1f%% of roofline\n",
            type, (double)n->bytes_tok / 1e6, PP, mpp, spp, TG, mtg, stg, bw, roof,
            100.0 * mtg / roof);
+    printf("RESULT %s %.3f %.3f %.3f\n", type, mpp, mtg, roof);
     fflush(stdout);
     rc = 0;
 out:
