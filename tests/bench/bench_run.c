@@ -14,17 +14,17 @@
  * each distinct (shape, type) is generated and quantized once and its bytes are
  * reused by every layer (speed does not depend on the values).
  *
- * run: for each file, R repetitions (default 3) of
- *   pp: 128 tokens through every weight matrix of the model as one batch (rt_matmul
- *       with n_tok = 128: the matrix-matrix path), the embedding rows looked up;
- *   tg: 64 tokens one at a time (n_tok = 1);
+ * run: for each file, R repetitions (default 3), each with the real forward pass
+ * (runtime/rt.h: embedding, RMSNorm, RoPE, GQA attention with the KV cache, SwiGLU,
+ * output; the CPU backend at -t N), as llama-bench does it:
+ *   pp: one rt_eval of 128 prompt tokens from an empty cache (the batched path);
+ *   tg: 64 rt_eval calls of one token each, positions 0..63, from an empty cache;
  * and the read bandwidth of the same threads (a 1 GiB buffer, best of 3), giving the
- * decode roofline = bandwidth / bytes of weights read per token.
- * LABEL: until the forward pass (runtime/rt.h) is on main, this times the MATMULS
- * ONLY: attention, norms, RoPE and SwiGLU are not run.  At these context lengths they
- * are a few percent of a token's time in llama.cpp; the figures are labelled so.
+ * decode roofline = bandwidth / bytes of weights read per token (every matrix of
+ * every layer plus the output matrix; the embedding row is negligible).
  * Prints one line per file: type, weight bytes per token, pp t/s, tg t/s (mean +- sd
- * of R), bandwidth, roofline t/s, tg as % of roofline.
+ * of R), bandwidth, roofline t/s, tg as % of roofline; then a RESULT line for
+ * tests/bench/bench_run.sh.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,6 +41,7 @@
 #include "../../formats/model.h"
 #include "../../runtime/matmul.h"
 #include "../../runtime/pool.h"
+#include "../../runtime/rt.h"
 #include "../fixtures/gguf_fix.h"
 #include "../../common/banned.h"
 
@@ -360,24 +361,6 @@ static int net_open(struct net *n, const char *path, struct err *e)
     return 0;
 }
 
-/* every weight of the model once, for n_tok tokens; returns seconds */
-static double pass(struct net *n, struct rt_pool *p, int n_tok, float *xe, float *xf, float *y,
-                   struct err *e)
-{
-    double t0 = now_s();
-    for (int t = 0; t < n_tok; t++)
-        rt_mat_row(&n->embd, (t * 7919) % VOCAB, xe + (size_t)t * EMBD);
-    for (int l = 0; l < LAYERS; l++)
-        for (int k = 0; k < 7; k++) {
-            const float *x = k == 6 ? xf : xe;
-            if (rt_matmul(p, &n->l[l].w[k], x, n_tok, y, e))
-                return -1;
-        }
-    if (rt_matmul(p, &n->out, xe, n_tok, y, e))
-        return -1;
-    return now_s() - t0;
-}
-
 static void stats(const double *v, int n, double *mean, double *sd)
 {
     double s = 0, q = 0;
@@ -389,39 +372,45 @@ static void stats(const double *v, int n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
 }
 
-static int run_one(const char *path, struct rt_pool *p, int reps, double bw, struct err *e)
+static int run_one(const char *path, int threads, int reps, double bw, struct err *e)
 {
     struct net *n = calloc(1, sizeof *n);
-    float *xe = malloc((size_t)PP * FF * sizeof(float)), *xf = malloc((size_t)PP * FF * sizeof(float));
-    float *y = malloc((size_t)PP * VOCAB * sizeof(float));
+    struct rt_model rm;
+    struct rt_ctx *ctx = NULL;
+    struct rt_params prm;
+    float *logits = malloc((size_t)VOCAB * sizeof(float));
+    int32_t tok[PP];
     double pp[16], tg[16], mpp, spp, mtg, stg;
     const char *type = "?";
     int rc = -1;
 
-    if (!n || !xe || !xf || !y) {
+    memset(&rm, 0, sizeof rm);
+    memset(&prm, 0, sizeof prm);
+    if (!n || !logits) {
         ERR(e, ERR_NOMEM, "out of memory");
         goto out;
     }
-    if (net_open(n, path, e))
+    if (net_open(n, path, e) || rt_model_load(&rm, &n->m, e))
         goto out;
-    for (size_t i = 0; i < (size_t)PP * FF; i++)
-        xf[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    prm.n_ctx = PP + TG;
+    prm.n_threads = threads;
+    if (rt_ctx_new(&ctx, &rm, &prm, e))
+        goto out;
+    for (int i = 0; i < PP; i++)
+        tok[i] = 3 + (int32_t)((i * 7919) % (VOCAB - 3));
     /* warm: fault every page of the mapping in once */
-    if (pass(n, p, 1, xe, xf, y, e) < 0)
+    if (rt_eval(ctx, tok, 1, 0, logits, 0, e))
         goto out;
     for (int r = 0; r < reps; r++) {
-        double t = pass(n, p, PP, xe, xf, y, e);
-        if (t < 0)
+        double t0 = now_s();
+        if (rt_eval(ctx, tok, PP, 0, logits, 0, e))
             goto out;
-        pp[r] = PP / t;
-        t = 0;
-        for (int k = 0; k < TG; k++) {
-            double d = pass(n, p, 1, xe, xf, y, e);
-            if (d < 0)
+        pp[r] = PP / (now_s() - t0);
+        t0 = now_s();
+        for (int k = 0; k < TG; k++)
+            if (rt_eval(ctx, &tok[k], 1, k, logits, 0, e))
                 goto out;
-            t += d;
-        }
-        tg[r] = TG / t;
+        tg[r] = TG / (now_s() - t0);
     }
     stats(pp, reps, &mpp, &spp);
     stats(tg, reps, &mtg, &stg);
@@ -438,12 +427,12 @@ static int run_one(const char *path, struct rt_pool *p, int reps, double bw, str
     fflush(stdout);
     rc = 0;
 out:
+    rt_ctx_free(ctx);
+    rt_model_free(&rm);
     if (n)
         model_close(&n->m);
     free(n);
-    free(xe);
-    free(xf);
-    free(y);
+    free(logits);
     return rc;
 }
 
@@ -485,10 +474,10 @@ int main(int argc, char **argv)
             return 1;
         }
         double bw = bandwidth(p);
-        printf("apr-run kernels: isa %s, %d threads; MATMULS ONLY (no attention/norm/rope: "
-               "forward not on main yet)\n", rt_matmul_isa(), (int)th);
+        printf("apr-run CPU forward (runtime/rt.h): kernels %s, %d threads\n", rt_matmul_isa(),
+               (int)th);
         for (; i < argc; i++)
-            if (run_one(argv[i], p, (int)reps, bw, &e)) {
+            if (run_one(argv[i], (int)th, (int)reps, bw, &e)) {
                 fprintf(stderr, "bench_run: %s\n", e.msg);
                 rt_pool_free(p);
                 return 1;
