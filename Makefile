@@ -36,7 +36,11 @@ ifeq ($(SAN),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS_SAN = -fsanitize=address,undefined
 endif
+# PCRE2 (UTF + UCP): the tokenizer's pre-tokenizer regexes; utf8proc: NFC/NFKC
+# normalizers of tokenizer.json.
+TOK_LIBS := $(shell $(PKG_CONFIG) --libs libpcre2-8 libutf8proc 2>/dev/null || echo -lpcre2-8 -lutf8proc)
 LDLIBS   ?= -lcrypto -lz -lm
+LDLIBS   += $(TOK_LIBS)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null || echo -lcheck)
 
@@ -185,7 +189,7 @@ demo: deps                                    ## build and run the tools on a ge
 PCFILE = $(BUILD)/apr-tools.pc
 $(PCFILE): Makefile
 	@mkdir -p $(@D)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include/apr-tools\n\nName: apr-tools\nDescription: GGUF, SafeTensors and APR readers, writers and dequantizers\nVersion: %s\nLibs: -L$${libdir} -laprtools\nLibs.private: -lcrypto -lz -lm -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include/apr-tools\n\nName: apr-tools\nDescription: GGUF, SafeTensors and APR readers, writers and dequantizers\nVersion: %s\nLibs: -L$${libdir} -laprtools\nLibs.private: -lcrypto -lz -lm $(TOK_LIBS) -pthread\nCflags: -I$${includedir}\n' '$(PREFIX)' '$(VERSION)' > $@
 
 install: all $(PCFILE)                        ## binaries, man pages, library, headers, pkg-config
 	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \

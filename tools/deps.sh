@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh - install the Debian packages apr-tools needs, when missing (as root).
-# Build: gcc, make, pkg-config, zlib1g-dev, libssl-dev, libjsmn-dev, check.
+# Build: gcc, make, pkg-config, zlib1g-dev, libssl-dev, libjsmn-dev, check,
+#        libpcre2-dev and libutf8proc-dev (tokenizer regexes and normalizers).
 # Tests: groff-base or mandoc (man page rendering), clang (fuzz), xxd-free.
 set -u
 need=""
@@ -12,6 +13,8 @@ have_hdr zlib.h || need="$need zlib1g-dev"
 have_hdr openssl/evp.h || need="$need libssl-dev"
 have_hdr jsmn.h || need="$need libjsmn-dev"
 have_hdr check.h || need="$need check"
+have_hdr pcre2.h || need="$need libpcre2-dev"
+have_hdr utf8proc.h || need="$need libutf8proc-dev"
 command -v mandoc >/dev/null 2>&1 || need="$need mandoc"
 [ -x /usr/bin/time ] || need="$need time"
 for p in ${APR_DEPS_EXTRA:-}; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done

@@ -2,7 +2,7 @@
 # tests/fuzz/run.sh [SECONDS] - smoke-fuzz every reader.
 #
 # Builds each tests/fuzz/fuzz_*.c with clang -fsanitize=fuzzer,address,undefined
-# together with the library sources (common, formats, dequant), then runs each
+# together with the library sources (common, formats, dequant, runtime/tok_*), then runs each
 # harness for SECONDS (default 10).  Seeds per harness NAME (fuzz_NAME.c):
 #   tests/fuzz/corpus/NAME/       committed seeds, when the folder exists
 #   $FUZZ_BUILD/seeds/NAME/       written by "mkfix fuzz-seeds NAME DIR" (if mkfix knows NAME)
@@ -22,15 +22,15 @@ mkdir -p "$OUT/obj" "$OUT/bin" "$OUT/seeds" "$OUT/corpus" "$OUT/artifacts"
 
 CFLAGS="-std=c11 -D_GNU_SOURCE -DAPR_TOOLS_VERSION=\"fuzz\" -g -O1 -ffp-contract=off -pthread"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-LIBS="-lcrypto -lz -lm -pthread"
+LIBS="-lcrypto -lz -lm -lpcre2-8 -lutf8proc -pthread"
 
 # Library objects, instrumented for coverage.  Rebuilt when any source or header is
 # newer than the last build (a stamp file), which is simple and always right.
-sources=$(ls common/*.c formats/*.c formats/*/*.c dequant/*.c 2>/dev/null | grep -v -e '/main\.c$' -e '_main\.c$' || true)
+sources=$(ls common/*.c formats/*.c formats/*/*.c dequant/*.c runtime/tok_*.c 2>/dev/null | grep -v -e '/main\.c$' -e '_main\.c$' || true)
 stamp="$OUT/obj/.stamp"
 rebuild=1
 if [ -f "$stamp" ]; then
-    newer=$(find common formats dequant -name '*.[ch]' -newer "$stamp" 2>/dev/null | head -n 1)
+    newer=$(find common formats dequant runtime -name '*.[ch]' -newer "$stamp" 2>/dev/null | head -n 1)
     [ -z "$newer" ] && rebuild=0
 fi
 objs=""
