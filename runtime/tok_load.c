@@ -1,5 +1,7 @@
 /*
- * tok_load.c - a tokenizer from canonical metadata (tokenizer.ggml.* keys).
+ * tok_load.c - a tokenizer from canonical metadata (tokenizer.ggml.* keys, through
+ * formats/meta.h: a GGUF file's own keys, tokenizer.json mapped by the SafeTensors
+ * reader, APR's apr_tools.kv namespace or aprender's tokenizer.* fields).
  *
  * The rules are llama.cpp's (src/llama-vocab.cpp, llama_vocab::impl::load), so that
  * the same file tokenizes the same way in both:
@@ -28,6 +30,7 @@
 #include <strings.h>
 
 #include "../common/slice.h"
+#include "../formats/meta.h"
 #include "../common/banned.h"
 
 #define TOK_MAX_VOCAB  (1u << 24)      /* 16M tokens: far past any real vocabulary */
@@ -182,13 +185,13 @@ void tok_strtab_free(struct tok_strtab *s)
 /* ---- metadata access: the canonical keys of any format */
 
 struct src {
-    const struct model *m;
+    const struct meta *mt;   /* canonical keys: GGUF's own, tokenizer.json's, APR's */
     const char *path;
 };
 
 static const struct model_kv *find(const struct src *s, const char *key)
 {
-    return model_kv_find(s->m, key);
+    return meta_find(s->mt, key);
 }
 
 static int get_u64(const struct src *s, const char *key, uint64_t *v)
@@ -710,15 +713,23 @@ int tok_load(const struct model *m, struct tokenizer **out, struct err *e)
 {
     struct tokenizer *t = calloc(1, sizeof *t);
     struct src src;
+    struct meta mt;
+    int rc;
 
     *out = NULL;
     if (!t)
         return ERR(e, ERR_NOMEM, "out of memory");
     for (int b = 0; b < 256; b++)
         t->byte_tok[b] = t->byte_sym[b] = -1;
-    src.m = m;
     src.path = m->path ? m->path : "model";
-    if (load(t, &src, e)) {
+    if (meta_from_model(m, &mt, e)) {
+        tok_free(t);
+        return -1;
+    }
+    src.mt = &mt;
+    rc = load(t, &src, e);
+    meta_free(&mt);   /* the tokenizer keeps copies of what it needs */
+    if (rc) {
         tok_free(t);
         return -1;
     }

@@ -140,8 +140,7 @@ static void vectors_of(const char *vocab)
     char rel[128], path[512];
     struct convert_opts o = CONVERT_OPTS_INIT;
     struct err e = ERR_INIT;
-    /* APR joins when the tokenizer reads canonical metadata (formats/meta.h) */
-    const char *outs[1] = { "safetensors" };
+    const char *outs[2] = { "apr", "safetensors" };
     FILE *dn;
     struct counts ref;
     int32_t bos, eos;
@@ -172,8 +171,8 @@ static void vectors_of(const char *vocab)
     o.out = dn;
     o.diag = dn;
     o.quiet = 1;
-    for (int k = 0; k < 1; k++) {
-        char *dst = tu_path(tu_dir, "hf");
+    for (int k = 0; k < 2; k++) {
+        char *dst = tu_path(tu_dir, k == 0 ? "v.apr" : "hf");
         struct model m;
         struct tokenizer *t;
         struct counts c;
@@ -181,7 +180,7 @@ static void vectors_of(const char *vocab)
         ck_assert_msg(convert_run(&o, path, dst, &e) == 0, "convert to %s: %s", outs[k], e.msg);
         ck_assert_msg(model_open(&m, dst, &e) == 0, "%s", e.msg);
         t = load(&m);
-        c = vectors(t, vocab, "tokenizer.json");
+        c = vectors(t, vocab, k == 0 ? "APR" : "tokenizer.json");
         ck_assert_int_eq(c.cases, ref.cases);
         ck_assert_int_eq(c.exact, ref.cases);
         ck_assert_int_eq(c.rt, ref.cases);
