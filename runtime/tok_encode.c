@@ -21,6 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "../common/banned.h"
 
@@ -564,6 +565,20 @@ static int bpe_fragment(const struct tokenizer *t, struct work *w, const char *t
     if (buf_reserve(w, len * 3 + 1, e))
         return -1;
     n = sanitize(text, len, w->buf);
+    if (t->normalize && n) {
+        static const utf8proc_option_t opt[] = { 0, UTF8PROC_COMPOSE,
+            UTF8PROC_COMPOSE | UTF8PROC_COMPAT, UTF8PROC_DECOMPOSE,
+            UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT };
+        utf8proc_uint8_t *nb = NULL;
+        utf8proc_ssize_t nn = utf8proc_map((const utf8proc_uint8_t *)w->buf, (utf8proc_ssize_t)n,
+                                           &nb, UTF8PROC_STABLE | opt[t->normalize]);
+        if (nn < 0)
+            return ERR(e, ERR_INTERNAL, "Unicode normalization failed: %s", utf8proc_errmsg(nn));
+        free(w->buf);
+        w->buf = (char *)nb;
+        w->cap_buf = (size_t)nn + 1;
+        n = (size_t)nn;
+    }
     w->n_rng = 0;
     if (tok__pre_split(&t->pre, w->buf, n, &w->rng, &w->n_rng, &w->cap_rng, e))
         return -1;

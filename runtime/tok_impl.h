@@ -57,6 +57,8 @@ struct tok_pre {
     void *re[TOK_MAX_REGEX];   /* pcre2_code * */
 };
 
+enum { TOK_NFC = 1, TOK_NFKC, TOK_NFD, TOK_NFKD };
+
 enum tok_attr {
     TA_NORMAL = 1, TA_UNKNOWN = 2, TA_CONTROL = 4, TA_USER = 8, TA_UNUSED = 16, TA_BYTE = 32,
     TA_UNDEFINED = 64, TA_LSTRIP = 128, TA_RSTRIP = 256,
@@ -91,6 +93,7 @@ struct tokenizer {
     char      byte_enc[256][3];   /* UTF-8 of the code point byte b maps to */
     uint8_t   byte_enc_len[256];
     struct tok_pre pre;
+    int       normalize;      /* TOK_NFC...: a tokenizer.json normalizer, else 0 */
 
     /* pieces for printing (special rendering), one blob */
     char     *piece_blob;

@@ -187,6 +187,7 @@ void tok_strtab_free(struct tok_strtab *s)
 struct src {
     const struct meta *mt;   /* canonical keys: GGUF's own, tokenizer.json's, APR's */
     const char *path;
+    enum model_format format;
 };
 
 static const struct model_kv *find(const struct src *s, const char *key)
@@ -690,7 +691,10 @@ static int load(struct tokenizer *t, const struct src *m, struct err *e)
         byte_alphabet(t);
         if (load_merges(t, mk, e))
             return -1;
-        if (get_str(m, "tokenizer.huggingface.json", &hf))
+        /* a GGUF file is read as llama.cpp reads it (by tokenizer.ggml.pre); a Hugging
+         * Face directory or an APR file by its tokenizer.json, whose pre_tokenizer and
+         * normalizer are the truth (the reader derives tokenizer.ggml.pre by name) */
+        if (m->format == MODEL_FMT_GGUF || get_str(m, "tokenizer.huggingface.json", &hf))
             hf.p = NULL, hf.n = 0;
         if (tok__pre_init(t, t->pre_name, hf.p, hf.n, e)) {
             err_prefix(e, "%s", path);
@@ -722,6 +726,7 @@ int tok_load(const struct model *m, struct tokenizer **out, struct err *e)
     for (int b = 0; b < 256; b++)
         t->byte_tok[b] = t->byte_sym[b] = -1;
     src.path = m->path ? m->path : "model";
+    src.format = m->format;
     if (meta_from_model(m, &mt, e)) {
         tok_free(t);
         return -1;

@@ -28,9 +28,12 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/json.h"
+#include "../common/sbuf.h"
 #include "../common/banned.h"
 
 #define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}++| ?\\p{N}++| ?[^\\s\\p{L}\\p{N}]++|\\s+(?!\\S)"
@@ -133,11 +136,138 @@ static int compile(struct tok_pre *p, const char *pat, size_t len, struct err *e
     return 0;
 }
 
+/* ---- tokenizer.json: the pre_tokenizer and normalizer as Hugging Face runs them */
+
+/* HF ByteLevel's split pattern (use_regex: true) is GPT-2's */
+static int hf_pre(struct tokenizer *t, const struct json_doc *d, int i, int depth, struct err *e)
+{
+    struct sbuf b = SBUF_INIT(1 << 20);
+    int ty = json_get(d, i, "type"), rc = -1;
+
+    if (json_is_null(d, i))
+        return 0;
+    if (depth > 4 || ty < 0 || !json_is(d, i, JSMN_OBJECT))
+        return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: pre_tokenizer: not an object with a type");
+    if (json_str_eq(d, ty, "Sequence")) {
+        int arr = json_get(d, i, "pretokenizers");
+        if (arr < 0 || !json_is(d, arr, JSMN_ARRAY))
+            return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: pre_tokenizer Sequence without a list");
+        for (int k = 0, c = arr + 1; k < d->tok[arr].size; k++, c = json_next(d, c))
+            if (hf_pre(t, d, c, depth + 1, e))
+                return -1;
+        return 0;
+    }
+    if (json_str_eq(d, ty, "ByteLevel")) {
+        int ur = json_get(d, i, "use_regex"), v = 1;
+        if (ur >= 0 && !json_is_bool(d, ur, &v))
+            v = 1;
+        return v ? compile(&t->pre, RE_GPT2, strlen(RE_GPT2), e) : 0;
+    }
+    if (json_str_eq(d, ty, "Digits")) {
+        int id = json_get(d, i, "individual_digits"), v = 0;
+        if (id >= 0)
+            json_is_bool(d, id, &v);
+        return compile(&t->pre, v ? "\\p{N}" : "\\p{N}++", v ? 5 : 7, e);
+    }
+    if (json_str_eq(d, ty, "Split")) {
+        int pat = json_get(d, i, "pattern"), beh = json_get(d, i, "behavior");
+        int inv = json_get(d, i, "invert"), v = 0, re, str;
+        if (inv >= 0 && json_is_bool(d, inv, &v) && v)
+            return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: Split with invert: true");
+        if (beh >= 0 && !json_str_eq(d, beh, "Isolated"))
+            return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: Split behavior '%.*s' (only Isolated)",
+                       (int)(json_raw(d, beh).n > 40 ? 40 : json_raw(d, beh).n), json_raw(d, beh).p);
+        if (pat < 0 || !json_is(d, pat, JSMN_OBJECT))
+            return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: Split without a pattern");
+        re = json_get(d, pat, "Regex");
+        str = json_get(d, pat, "String");
+        if (re >= 0 && json_is(d, re, JSMN_STRING)) {
+            if (json_str(d, re, &b, e) == 0 && sbuf_check(&b, "Split regex", e) == 0)
+                rc = compile(&t->pre, b.p ? b.p : "", b.len, e);
+        } else if (str >= 0 && json_is(d, str, JSMN_STRING)) {
+            /* a literal: quote it for the regex engine */
+            struct sbuf lit = SBUF_INIT(1 << 20);
+            if (json_str(d, str, &lit, e) == 0) {
+                sbuf_adds(&b, "\\Q");
+                sbuf_add(&b, lit.p ? lit.p : "", lit.len);
+                sbuf_adds(&b, "\\E");
+                if (sbuf_check(&b, "Split string", e) == 0)
+                    rc = compile(&t->pre, b.p, b.len, e);
+            }
+            sbuf_release(&lit);
+        } else {
+            ERR(e, ERR_UNSUPPORTED, "tokenizer.json: Split pattern is neither Regex nor String");
+        }
+        sbuf_release(&b);
+        return rc;
+    }
+    {
+        struct slice n = json_raw(d, ty);
+        return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: pre_tokenizer '%.*s' is not supported "
+                   "(ByteLevel, Split, Digits, Sequence are)", (int)(n.n > 40 ? 40 : n.n), n.p);
+    }
+}
+
+static int hf_norm(struct tokenizer *t, const struct json_doc *d, int i, int depth, struct err *e)
+{
+    int ty = json_get(d, i, "type");
+
+    if (json_is_null(d, i))
+        return 0;
+    if (depth > 4 || ty < 0)
+        return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: normalizer: not an object with a type");
+    if (json_str_eq(d, ty, "Sequence")) {
+        int arr = json_get(d, i, "normalizers");
+        if (arr < 0 || !json_is(d, arr, JSMN_ARRAY))
+            return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: normalizer Sequence without a list");
+        for (int k = 0, c = arr + 1; k < d->tok[arr].size; k++, c = json_next(d, c))
+            if (hf_norm(t, d, c, depth + 1, e))
+                return -1;
+        return 0;
+    }
+    if (t->normalize)
+        return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: more than one Unicode normalization");
+    if (json_str_eq(d, ty, "NFC"))
+        t->normalize = TOK_NFC;
+    else if (json_str_eq(d, ty, "NFKC"))
+        t->normalize = TOK_NFKC;
+    else if (json_str_eq(d, ty, "NFD"))
+        t->normalize = TOK_NFD;
+    else if (json_str_eq(d, ty, "NFKD"))
+        t->normalize = TOK_NFKD;
+    else {
+        struct slice n = json_raw(d, ty);
+        return ERR(e, ERR_UNSUPPORTED, "tokenizer.json: normalizer '%.*s' is not supported for "
+                   "byte-level BPE (NFC, NFKC, NFD, NFKD are)", (int)(n.n > 40 ? 40 : n.n), n.p);
+    }
+    return 0;
+}
+
+/* The split and normalization of a tokenizer.json (byte-level BPE). */
+static int hf_init(struct tokenizer *t, const char *json, size_t len, struct err *e)
+{
+    struct json_doc d;
+    int pt, nm, rc = -1;
+
+    if (json_parse(&d, json, len, 0, "tokenizer.json", e))
+        return -1;
+    pt = json_get(&d, 0, "pre_tokenizer");
+    nm = json_get(&d, 0, "normalizer");
+    if ((pt < 0 || hf_pre(t, &d, pt, 0, e) == 0) && (nm < 0 || hf_norm(t, &d, nm, 0, e) == 0))
+        rc = 0;
+    json_release(&d);
+    return rc;
+}
+
 int tok__pre_init(struct tokenizer *t, const char *pre, const char *hf_json, size_t hf_len,
                   struct err *e)
 {
-    (void)hf_json;
-    (void)hf_len;
+    if (hf_json) {
+        if (hf_init(t, hf_json, hf_len, e))
+            return -1;
+        snprintf(t->pre_name, sizeof t->pre_name, "%s", "tokenizer.json");
+        return 0;
+    }
     for (size_t i = 0; i < sizeof pre_defs / sizeof *pre_defs; i++) {
         if (!name_in(pre_defs[i].names, pre))
             continue;

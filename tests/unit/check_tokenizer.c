@@ -22,7 +22,10 @@
 
 #include "tu.h"
 #include "../fixtures/gguf_fix.h"
+#include "../../common/json.h"
+#include "../../common/sbuf.h"
 #include "../../convert/convert.h"
+#include "../../formats/safetensors/st.h"
 #include "../../runtime/tokenizer.h"
 #include "../../common/banned.h"
 
@@ -115,6 +118,7 @@ static struct counts vectors(const struct tokenizer *t, const char *vocab, const
         else
             printf("tokenizer: %s (%s): case %d '%.*s': got [%s], llama.cpp [%s]\n", vocab, what,
                    c.cases, (int)len, p, got, exp);
+        fflush(stdout);   /* the test runs in a forked child */
         ck_assert_msg(tok_encode(t, p, len, 0, &ids, &n, &e) == 0, "%s", e.msg);
         got_text = dec(t, ids, n, tok_kind(t) == TOK_SPM ? 0 : TOK_DECODE_RAW);
         if (strlen(got_text) == len && memcmp(got_text, p, len) == 0)
@@ -132,6 +136,7 @@ static struct counts vectors(const struct tokenizer *t, const char *vocab, const
     free(out);
     printf("tokenizer: %s (%s): %d/%d cases exact, %d/%d round trips\n", vocab, what, c.exact,
            c.cases, c.rt, c.cases);
+    fflush(stdout);
     return c;
 }
 
@@ -475,6 +480,70 @@ START_TEST(tk_bpe_small)
 }
 END_TEST
 
+/* A Hugging Face directory reads its tokenizer.json: the pre_tokenizer (here Digits, then
+ * ByteLevel's own regex) and the normalizer (NFC, through utf8proc) as HF runs them. */
+START_TEST(tk_hf_json)
+{
+    struct sbuf b = SBUF_INIT(1 << 24);
+    struct json_w w;
+    struct model m;
+    struct err e = ERR_INIT;
+    struct tokenizer *t;
+    char bt[4];
+
+    json_w_init(&w, &b, 0);
+    json_w_obj(&w);
+    json_w_key(&w, "normalizer");
+    json_w_obj(&w);
+    json_w_key(&w, "type");
+    json_w_str(&w, "NFC");
+    json_w_obj_end(&w);
+    json_w_key(&w, "pre_tokenizer");
+    json_w_raw(&w, "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\","
+                   "\"individual_digits\":true},{\"type\":\"ByteLevel\",\"add_prefix_space\":"
+                   "false,\"use_regex\":true}]}", strlen("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Digits\","
+                   "\"individual_digits\":true},{\"type\":\"ByteLevel\",\"add_prefix_space\":"
+                   "false,\"use_regex\":true}]}"));
+    json_w_key(&w, "model");
+    json_w_obj(&w);
+    json_w_key(&w, "type");
+    json_w_str(&w, "BPE");
+    json_w_key(&w, "vocab");
+    json_w_obj(&w);
+    for (int i = 0; i < 256; i++) {
+        utf8_of(cp_of_byte(i), bt);
+        json_w_key(&w, bt);
+        json_w_u64(&w, (uint64_t)i);
+    }
+    json_w_key(&w, "12");
+    json_w_u64(&w, 256);
+    json_w_key(&w, "\xc3\x83\xc2\xa9");   /* é (C3 A9) as byte-level code points: "Ã©" */
+    json_w_u64(&w, 257);
+    json_w_obj_end(&w);
+    json_w_key(&w, "merges");
+    json_w_arr(&w);
+    json_w_str(&w, "1 2");
+    json_w_str(&w, "\xc3\x83 \xc2\xa9");
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    json_w_obj_end(&w);
+    ck_assert_int_eq(sbuf_check(&b, "json", &e), 0);
+    ck_assert_int_eq(fx_init(&m, "hf", &e), 0);
+    m.format = MODEL_FMT_SAFETENSORS;
+    ck_assert_msg(st_tokenizer_read_mem(&m, b.p, b.len, NULL, &e) == 0, "%s", e.msg);
+    t = load(&m);
+    model_close(&m);
+    ck_assert_str_eq(tok_pre_name(t), "tokenizer.json");
+    /* Digits (individual) keeps the "1 2" merge from joining them */
+    ck_assert_str_eq(enc_str(t, "12", 2, 0), "49 50");
+    /* NFC: e + U+0301 becomes U+00E9, whose bytes C3 A9 merge */
+    ck_assert_str_eq(enc_str(t, "e\xcc\x81", 3, 0), "257");
+    ck_assert_str_eq(enc_str(t, "\xc3\xa9", 2, 0), "257");
+    tok_free(t);
+    sbuf_release(&b);
+}
+END_TEST
+
 START_TEST(tk_pre_names)
 {
     static const char *const ok[] = { "default", "gpt-2", "llama-bpe", "qwen2", "deepseek-llm",
@@ -690,6 +759,7 @@ Suite *tokenizer_suite(void)
     tcase_add_test(tc, tk_stream);
     tcase_add_test(tc, tk_bpe_small);
     tcase_add_test(tc, tk_pre_names);
+    tcase_add_test(tc, tk_hf_json);
     tcase_add_test(tc, tk_malformed);
     tcase_add_test(tc, tk_chat);
     tcase_add_test(tc, tk_linear);
