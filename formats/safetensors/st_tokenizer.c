@@ -1102,6 +1102,28 @@ static const char re_qwen2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
     "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/* The Split regexes (Isolated, in order, then ByteLevel without its own regex) of the
+ * other pre-tokenizers whose split is not GPT-2's, as llama.cpp lists them
+ * (src/llama-vocab.cpp); "gpt-2" and unknown names keep ByteLevel's own regex. */
+#define RE_GPT2_HF "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+#define RE_CJK_HF "[\xe4\xb8\x80-\xe9\xbe\xa5\xe0\xa0\x80-\xe4\xb8\x80\xea\xb0\x80-\xed\x9f\xbf]+"
+static const struct { const char *pre; const char *re[6]; } split_tab[] = {
+    { "llama-bpe", { re_llama3 } },
+    { "qwen2", { re_qwen2 } },
+    { "deepseek-coder", { "[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK_HF, "\\p{N}" } },
+    { "starcoder", { "\\p{N}", RE_GPT2_HF } },
+    { "smollm", { "\\p{N}", RE_GPT2_HF } },
+    { "default", { "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2_HF, "\\p{N}+", "[0-9][0-9][0-9]" } },
+};
+
+static const char *const *split_res(struct slice pre)
+{
+    for (size_t i = 0; i < sizeof split_tab / sizeof *split_tab; i++)
+        if (slice_eq_cstr(pre, split_tab[i].pre))
+            return split_tab[i].re;
+    return NULL;
+}
+
 struct syn {
     const struct model *m;
     const struct slice *tok;     /* [n] */
@@ -1421,25 +1443,28 @@ static int synth_tokenizer(const struct syn *s, struct sbuf *b, struct err *e)
     json_w_key(&w, "pre_tokenizer");
     if (s->llama) {
         json_w_null(&w);
-    } else if (slice_eq_cstr(pre, "llama-bpe") || slice_eq_cstr(pre, "qwen2")) {
+    } else if (split_res(pre)) {
+        const char *const *res = split_res(pre);
         json_w_obj(&w);
         json_w_key(&w, "type");
         json_w_str(&w, "Sequence");
         json_w_key(&w, "pretokenizers");
         json_w_arr(&w);
-        json_w_obj(&w);
-        json_w_key(&w, "type");
-        json_w_str(&w, "Split");
-        json_w_key(&w, "pattern");
-        json_w_obj(&w);
-        json_w_key(&w, "Regex");
-        json_w_str(&w, slice_eq_cstr(pre, "qwen2") ? re_qwen2 : re_llama3);
-        json_w_obj_end(&w);
-        json_w_key(&w, "behavior");
-        json_w_str(&w, "Isolated");
-        json_w_key(&w, "invert");
-        json_w_bool(&w, 0);
-        json_w_obj_end(&w);
+        for (int k = 0; k < 6 && res[k]; k++) {
+            json_w_obj(&w);
+            json_w_key(&w, "type");
+            json_w_str(&w, "Split");
+            json_w_key(&w, "pattern");
+            json_w_obj(&w);
+            json_w_key(&w, "Regex");
+            json_w_str(&w, res[k]);
+            json_w_obj_end(&w);
+            json_w_key(&w, "behavior");
+            json_w_str(&w, "Isolated");
+            json_w_key(&w, "invert");
+            json_w_bool(&w, 0);
+            json_w_obj_end(&w);
+        }
         w_bytelevel(&w, 0, 1, 0);
         json_w_arr_end(&w);
         json_w_obj_end(&w);
