@@ -182,6 +182,10 @@ bench-run: deps                               ## CPU runtime tokens/s vs rooflin
 	@sh tests/bench/bench_run.sh $(BUILD)
 .PHONY: bench-run
 
+bench-tok: deps                               ## tokenizer MB/s (LLAMA_TOKENIZE=path: beside llama.cpp)
+	$(MAKE) all $(BUILD)/bench/bench_tok
+	@sh tests/bench/bench_tok.sh $(BUILD)
+
 demo: deps                                    ## build and run the tools on a generated model
 	$(MAKE) all
 	@sh tools/demo.sh $(BUILD)
@@ -206,5 +210,5 @@ install: all $(PCFILE)                        ## binaries, man pages, library, h
 clean:
 	rm -rf build build-asan build-fuzz build-cuda
 
-.PHONY: all deps check check-cuda bench-cuda check-asan fuzz bench demo install clean
+.PHONY: all deps check check-cuda bench-cuda check-asan fuzz bench bench-tok demo install clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/err.h"
 #include "../formats/model.h"
@@ -122,5 +123,20 @@ int     tok_add_bos(const struct tokenizer *t);
 int     tok_add_eos(const struct tokenizer *t);
 /* End of generation: EOS, EOT, EOM and the "<|im_end|>"-like tokens llama.cpp lists. */
 int     tok_is_eog(const struct tokenizer *t, int32_t id);
+
+/* ---- for apr-run (tok_cli.c) */
+
+/* The tokenizer of the model at path (opened header-only). */
+int  tok_cli_open(const char *path, struct tokenizer **t, struct err *e);
+/* -p TEXT (with chat: in the chat template, with system) -> ids with BOS per the model
+ * and special tokens parsed, as llama.cpp's tools do. */
+int  tok_cli_prompt(const struct tokenizer *t, const char *text, const char *system, int chat,
+                    int32_t **ids, size_t *n, struct err *e);
+/* ids on one line ("1 15043 3186"), or with json {"tokens":[{"id":1,"piece":"<s>"},...]} */
+int  tok_cli_print_ids(const struct tokenizer *t, const int32_t *ids, size_t n, int json,
+                       FILE *out);
+/* tok_decode(ids) and a newline */
+int  tok_cli_print_text(const struct tokenizer *t, const int32_t *ids, size_t n, FILE *out,
+                        struct err *e);
 
 #endif

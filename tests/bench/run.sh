@@ -32,4 +32,8 @@ sh tests/bench/bench_diff.sh "$BUILD"
 section "quantize (bench_quant.sh)"
 sh tests/bench/bench_quant.sh "$BUILD"
 
+# ---- tokenizer: MB/s on one thread, beside llama-tokenize with LLAMA_TOKENIZE=path (tests/bench/bench_tok.sh)
+section "tokenizer (bench_tok.sh)"
+sh tests/bench/bench_tok.sh "$BUILD"
+
 # ---- (next section here)
