@@ -163,6 +163,7 @@ static void cv_release(struct cv *c)
     free(c->bbuf2);
     cv_stage_remove(c);
     free(c->stage_out);
+    free(c->tdir);
 }
 
 static int target_of(const struct convert_opts *o, const char *out, enum tgt *t, int *dir,

@@ -795,7 +795,7 @@ static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o
 {
     const int8_t *values = dq__kvalues_iq4nl;
     const int ntry = 7, nb = sbs / 32;
-    float scales[8], weight[32];
+    float scales[8] = {0}, weight[32];
     uint8_t L[256];
     float max_scale = 0, amax_scale = 0;
 

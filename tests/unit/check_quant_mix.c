@@ -122,7 +122,7 @@ static void synth_llama(struct synth *s, int n_layer, int64_t embd, int tied)
     if (!tied)
         add(s, "output.weight", 1000, embd);
     /* blk.0, blk.1, blk.10, blk.11, ..., blk.2: string order, not layer order */
-    char lay[64][8];
+    char lay[64][12];
     for (int l = 0; l < n_layer; l++)
         snprintf(lay[l], sizeof lay[l], "%d", l);
     qsort(lay, (size_t)n_layer, sizeof lay[0], (int (*)(const void *, const void *))strcmp);
