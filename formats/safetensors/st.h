@@ -36,6 +36,29 @@
  * zeroed and e names the file, the tensor or key, and the byte offset.
  */
 int st_open(struct model *m, const char *path, struct err *e);
+/* ---- Hugging Face hub cache (st_hfcache.c has the layout) */
+
+/*
+ * dir is a cache repository directory (<cache>/models--org--name, holding snapshots/):
+ * 1 with *snap = the malloc()ed path of the snapshot refs/main names (or of the only
+ * snapshot when there is no refs/main) and rev = its name; 0 when dir is not one; -1
+ * with e set when refs/main is malformed, names a missing snapshot, or several
+ * snapshots exist without refs/main.  rev may be NULL.  st_open calls it.
+ */
+int st_hf_repo_snapshot(const char *dir, char **snap, char *rev, size_t rev_cap, struct err *e);
+/*
+ * dir is (or links to) a cache snapshot, <cache>/models--org--name/snapshots/<rev>:
+ * 1 with repo = "org/name" and rev = the commit (either may be NULL); else 0.
+ */
+int st_hf_snapshot_repo(const char *dir, char *repo, size_t repo_cap, char *rev, size_t rev_cap);
+/*
+ * 1 when path (a file of the cache snapshot snapshot_dir, usually a symlink into
+ * ../../blobs/) resolves to a file inside the repository directory two levels above
+ * the snapshot (models--org--name); 0 otherwise (a link leaving the cache, a dangling
+ * link, or snapshot_dir not inside a models--* directory).
+ */
+int st_hf_link_in_cache(const char *snapshot_dir, const char *path);
+
 /* One SafeTensors file in a caller-owned buffer (no config.json, no shards); buf
  * must outlive m. */
 int st_open_mem(struct model *m, const void *buf, size_t n, const char *name, struct err *e);

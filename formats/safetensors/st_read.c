@@ -43,7 +43,10 @@
  * tensor of every shard must be listed.  "metadata" entries are kept as
  * "safetensors.index.metadata.<key>" (total_size is informational, not checked).
  * A directory without an index holding several *.safetensors files loads them all
- * as shards in name order (dot files are skipped).
+ * as shards in name order (dot files are skipped).  Files may be symlinks (a Hugging
+ * Face cache snapshot links every file into ../../blobs/); a cache repository
+ * directory (models--org--name, with snapshots/ and refs/main) is read through the
+ * snapshot refs/main names (st_hfcache.c).
  *
  * METADATA KEYS produced, in this order:
  *   1. GGUF-style keys derived from config.json (table below);
@@ -1314,7 +1317,13 @@ int st_open(struct model *m, const char *path, struct err *e)
         goto fail;
     }
     if (S_ISDIR(st.st_mode)) {
-        if (open_dir(&c, path, e) || map_config(&c, path, e))
+        char rev[256];
+        int k = st_hf_repo_snapshot(path, &dir, rev, sizeof rev, e);
+        if (k < 0)
+            goto fail;
+        if (k > 0)
+            model__note(m, "Hugging Face cache repository: read its snapshot %s", rev);
+        if (open_dir(&c, dir ? dir : path, e) || map_config(&c, dir ? dir : path, e))
             goto fail;
     } else {
         struct mfile mf;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../common/json.h"
@@ -417,6 +418,108 @@ START_TEST(test_dir_shards_without_index)
     ck_assert_msg(st_open(&m, dir, &e) == 0, "%s", e.msg);
     check_sharded(&m);
     model_close(&m);
+    tu_tmpdir_free(dir);
+}
+END_TEST
+
+/* A Hugging Face hub cache: every snapshot file a symlink into ../../blobs/.  The
+ * snapshot reads as the model, so does the repository directory (through refs/main or
+ * its only snapshot), and st_hf_* say where the snapshot came from and which links
+ * stay inside the cache. */
+static void hf_link(const char *snap, const char *name)
+{
+    char target[300], *lp = tu_path(snap, name);
+    snprintf(target, sizeof target, "../../blobs/%s", name);
+    ck_assert_int_eq(symlink(target, lp), 0);
+    free(lp);
+}
+
+START_TEST(test_hf_cache)
+{
+    static const char rev[] = "0123456789abcdef0123456789abcdef01234567";
+    char *dir = tu_tmpdir_new("check_st"), *repo = tu_path(dir, "models--Org--tiny-Model-1.5"),
+         *blobs = tu_path(repo, "blobs"), *snaps = tu_path(repo, "snapshots"),
+         *refs = tu_path(repo, "refs"), *snap = tu_path(snaps, rev), *out, *x;
+    char rname[128], rrev[64];
+    struct model m;
+    struct err e = ERR_INIT;
+
+    ck_assert_int_eq(mkdir(repo, 0755), 0);
+    ck_assert_int_eq(mkdir(blobs, 0755), 0);
+    ck_assert_int_eq(mkdir(snaps, 0755), 0);
+    ck_assert_int_eq(mkdir(snap, 0755), 0);
+    put_shards(blobs, index_ok);
+    put_str(blobs, "config.json", "{\"model_type\":\"llama\",\"hidden_size\":64}");
+    hf_link(snap, "model-00001-of-00002.safetensors");
+    hf_link(snap, "model-00002-of-00002.safetensors");
+    hf_link(snap, "model.safetensors.index.json");
+    hf_link(snap, "config.json");
+
+    /* The snapshot directory, its index and the repository directory (only snapshot). */
+    ck_assert_msg(st_open(&m, snap, &e) == 0, "%s", e.msg);
+    check_sharded(&m);
+    kv_want_str(&m, "general.architecture", "llama");
+    model_close(&m);
+    x = tu_path(snap, "model.safetensors.index.json");
+    ck_assert_msg(model_open(&m, x, &e) == 0, "%s", e.msg);
+    check_sharded(&m);
+    kv_want_u(&m, "llama.embedding_length", MV_U32, 64);
+    model_close(&m);
+    free(x);
+    ck_assert_msg(model_open(&m, repo, &e) == 0, "%s", e.msg);
+    check_sharded(&m);
+    kv_want_str(&m, "general.architecture", "llama");
+    ck_assert(tu_has_note(&m, "Hugging Face cache repository: read its snapshot "
+                              "0123456789abcdef0123456789abcdef01234567"));
+    model_close(&m);
+
+    /* Two snapshots: refs/main picks one; without it the choice is the user's. */
+    x = tu_path(snaps, "fedcba");
+    ck_assert_int_eq(mkdir(x, 0755), 0);
+    free(x);
+    ck_assert_int_ne(model_open(&m, repo, &e), 0);
+    ck_assert_msg(strstr(e.msg, "2 snapshots and no refs/main") != NULL, "%s", e.msg);
+    err_clear(&e);
+    ck_assert_int_eq(mkdir(refs, 0755), 0);
+    put_str(refs, "main", "0123456789abcdef0123456789abcdef01234567\n");
+    ck_assert_msg(model_open(&m, repo, &e) == 0, "%s", e.msg);
+    check_sharded(&m);
+    model_close(&m);
+    put_str(refs, "main", "../../../etc");
+    ck_assert_int_ne(model_open(&m, repo, &e), 0);
+    ck_assert_msg(strstr(e.msg, "refs/main: not a commit name") != NULL, "%s", e.msg);
+    err_clear(&e);
+    put_str(refs, "main", "fedcba0");
+    ck_assert_int_ne(model_open(&m, repo, &e), 0);
+    ck_assert_msg(strstr(e.msg, "is not a directory") != NULL, "%s", e.msg);
+    err_clear(&e);
+
+    /* Where a snapshot comes from; which links stay inside the cache. */
+    ck_assert_int_eq(st_hf_snapshot_repo(snap, rname, sizeof rname, rrev, sizeof rrev), 1);
+    ck_assert_str_eq(rname, "Org/tiny-Model-1.5");
+    ck_assert_str_eq(rrev, rev);
+    ck_assert_int_eq(st_hf_snapshot_repo(repo, rname, sizeof rname, NULL, 0), 0);
+    ck_assert_int_eq(st_hf_snapshot_repo(blobs, NULL, 0, NULL, 0), 0);
+    x = tu_path(snap, "config.json");
+    ck_assert_int_eq(st_hf_link_in_cache(snap, x), 1);
+    free(x);
+    out = tu_path(dir, "outside.json");
+    put_str(dir, "outside.json", "{}");
+    x = tu_path(snap, "escape.json");
+    ck_assert_int_eq(symlink(out, x), 0);
+    ck_assert_int_eq(st_hf_link_in_cache(snap, x), 0);
+    ck_assert_int_eq(unlink(x), 0);
+    ck_assert_int_eq(symlink("../../blobs/missing", x), 0);   /* dangling */
+    ck_assert_int_eq(st_hf_link_in_cache(snap, x), 0);
+    ck_assert_int_eq(st_hf_link_in_cache(blobs, x), 0);        /* not a snapshot */
+    free(x);
+    free(out);
+
+    free(repo);
+    free(blobs);
+    free(snaps);
+    free(refs);
+    free(snap);
     tu_tmpdir_free(dir);
 }
 END_TEST
@@ -1258,6 +1361,7 @@ Suite *st_suite(void)
     tc = tcase_create("generated");
     tcase_add_test(tc, test_sharded_index);
     tcase_add_test(tc, test_dir_shards_without_index);
+    tcase_add_test(tc, test_hf_cache);
     tcase_add_loop_test(tc, test_bad_index, 0, (int)(sizeof bad_indexes / sizeof *bad_indexes));
     tcase_add_test(tc, test_two_shards_same_name);
     tcase_add_test(tc, test_unaligned);
