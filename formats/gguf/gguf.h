@@ -93,6 +93,22 @@ struct gguf_write_opts {
 int gguf_write(const struct model *m, const char *path, const struct gguf_write_opts *o,
                struct err *e);
 
+/*
+ * Write m as a split set that llama.cpp loads, as llama-gguf-split --split-max-size
+ * writes it: parts named {prefix}-00001-of-0000N.gguf (prefix = path without ".gguf"
+ * and without a "-00001-of-NNNNN" of its own), tensors in m's order, a new part
+ * whenever the next tensor's padded data would take the part past max_bytes (a larger
+ * tensor gets a part of its own); the first part holds every key of m, and every part
+ * split.no (UINT16, from 0), split.count (UINT16) and split.tensors.count (INT32); m's
+ * own split.* keys are replaced.  Each part is in gguf_write's canonical form.  All
+ * parts are written to temporary files and renamed only when every one is complete.
+ * o->tensor_data (when set) is called with m and m's tensor index, as gguf_write does.
+ * *n_parts (may be NULL) gets the number of parts.  gguf_open reads the set back from
+ * its first part.
+ */
+int gguf_write_split(const struct model *m, const char *path, uint64_t max_bytes,
+                     const struct gguf_write_opts *o, uint32_t *n_parts, struct err *e);
+
 /* The same into an open descriptor positioned at the start of the output (name is used
  * in messages).  The caller owns fd; on failure partial output may remain. */
 int gguf_write_fd(const struct model *m, int fd, const char *name,

@@ -10,6 +10,7 @@
  */
 #include "gguf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -442,5 +443,164 @@ int gguf_write(const struct model *m, const char *path, const struct gguf_write_
         rc = 0;
     ofile_abort(&out.f);
     free(pl.nbytes);
+    return rc;
+}
+
+/* ---- split sets (llama-gguf-split --split-max-size) */
+
+struct split_shim {
+    const struct gguf_write_opts *o;
+    const struct model           *m;
+    uint64_t                      base;   /* index in m of the part's first tensor */
+};
+
+/* The caller's producer sees the whole model and its own tensor index. */
+static int split_data(void *ctx, const struct model *part, uint64_t i, struct gguf_out *out,
+                      struct err *e)
+{
+    const struct split_shim *s = ctx;
+    (void)part;
+    return s->o->tensor_data(s->o->ctx, s->m, s->base + i, out, e);
+}
+
+static int is_split_key(struct slice k)
+{
+    return slice_eq_cstr(k, "split.no") || slice_eq_cstr(k, "split.count") ||
+           slice_eq_cstr(k, "split.tensors.count");
+}
+
+/* The name of the set: path without ".gguf" and without a "-00001-of-NNNNN" part. */
+static size_t split_prefix_len(const char *path)
+{
+    size_t n = strlen(path);
+    static const char suf[] = "-00001-of-00000";
+
+    if (n > 5 && strcmp(path + n - 5, ".gguf") == 0)
+        n -= 5;
+    if (n > sizeof suf - 1) {
+        const char *s = path + n - (sizeof suf - 1);
+        int ok = memcmp(s, "-00001-of-", 10) == 0;
+        for (int i = 10; ok && i < 15; i++)
+            ok = s[i] >= '0' && s[i] <= '9';
+        if (ok)
+            n -= sizeof suf - 1;
+    }
+    return n;
+}
+
+int gguf_write_split(const struct model *m, const char *path, uint64_t max_bytes,
+                     const struct gguf_write_opts *o, uint32_t *n_parts, struct err *e)
+{
+    struct plan pl = { 0, NULL };
+    struct gguf_out *outs = NULL;
+    struct model_kv *kv = NULL;
+    uint64_t *first = NULL;   /* first tensor of each part; first[n] = m->n_tensors */
+    uint64_t cur = 0, n = 0;
+    size_t plen = split_prefix_len(path), cap = plen + 32;
+    char *pp = malloc(cap);
+    int rc = -1;
+
+    if (!pp)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    if (max_bytes == 0) {
+        ERR(e, ERR_USAGE, "%s: a split size of 0 bytes", path);
+        goto done;
+    }
+    if (plan(m, path, o, &pl, e))
+        goto done;
+    first = malloc((size_t)(m->n_tensors + 2) * sizeof *first);
+    kv = malloc((size_t)(m->n_kv + 3) * sizeof *kv);
+    if (!first || !kv) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    /* Parts: tensors in order, a new part when the next one would pass max_bytes (and the
+     * part already holds one: a tensor larger than max_bytes gets a part of its own). */
+    first[n++] = 0;
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        uint64_t padded;
+        if (sz_align(pl.nbytes[i], pl.alignment, &padded))
+            padded = UINT64_MAX;
+        if (cur > 0 && (padded > max_bytes || cur > max_bytes - padded)) {
+            first[n++] = i;
+            cur = 0;
+        }
+        cur = padded > UINT64_MAX - cur ? UINT64_MAX : cur + padded;
+    }
+    first[n] = m->n_tensors;
+    if (n > 65535) {
+        ERR(e, ERR_LIMIT, "%s: %llu parts (split.count is a UINT16: at most 65535)", path,
+            (unsigned long long)n);
+        goto done;
+    }
+    outs = calloc((size_t)n, sizeof *outs);
+    if (!outs) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (uint64_t p = 0; p < n; p++)
+        outs[p].f = (struct ofile)OFILE_INIT;
+    for (uint64_t p = 0; p < n; p++) {
+        struct model part = *m;   /* a shallow view: never closed */
+        struct split_shim shim = { o, m, first[p] };
+        struct gguf_write_opts po = GGUF_WRITE_OPTS_INIT;
+        struct plan ppl = { 0, NULL };
+        uint64_t nk = 0;
+        int bad;
+
+        /* The model's keys in the first part only, then the three split keys, with
+         * llama-gguf-split's types (UINT16, UINT16, INT32). */
+        for (uint64_t i = 0; p == 0 && i < m->n_kv; i++)
+            if (!is_split_key(m->kv[i].key))
+                kv[nk++] = m->kv[i];
+        memset(kv + nk, 0, 3 * sizeof *kv);
+        kv[nk].key = slice_from_cstr("split.no");
+        kv[nk].val.type = MV_U16;
+        kv[nk++].val.v.u = p;
+        kv[nk].key = slice_from_cstr("split.count");
+        kv[nk].val.type = MV_U16;
+        kv[nk++].val.v.u = n;
+        kv[nk].key = slice_from_cstr("split.tensors.count");
+        kv[nk].val.type = MV_I32;
+        kv[nk++].val.v.i = (int64_t)m->n_tensors;
+        if (m->n_tensors > INT32_MAX) {
+            ERR(e, ERR_LIMIT, "%s: %llu tensors (split.tensors.count is an INT32)", path,
+                (unsigned long long)m->n_tensors);
+            goto done;
+        }
+        part.kv = kv;
+        part.n_kv = nk;
+        part.tensors = m->tensors + first[p];
+        part.n_tensors = first[p + 1] - first[p];
+        if (o) {
+            po = *o;
+            if (o->tensor_data) {
+                po.tensor_data = split_data;
+                po.ctx = &shim;
+            }
+        }
+        snprintf(pp, cap, "%.*s-%05u-of-%05u.gguf", (int)plen, path, (unsigned)(p + 1),
+                 (unsigned)n);
+        bad = plan(&part, pp, &po, &ppl, e) || ofile_open(&outs[p].f, pp, 0, e) ||
+              write_out(&part, &outs[p], &po, &ppl, e) || ofile_finish(&outs[p].f, e);
+        free(ppl.nbytes);
+        if (bad)
+            goto done;
+    }
+    /* Every part is complete: only now do they take their names. */
+    for (uint64_t p = 0; p < n; p++)
+        if (ofile_commit(&outs[p].f, e))
+            goto done;
+    if (n_parts)
+        *n_parts = (uint32_t)n;
+    rc = 0;
+done:
+    for (uint64_t p = 0; outs && p < n; p++)
+        ofile_abort(&outs[p].f);
+    free(outs);
+    free(first);
+    free(kv);
+    free(pl.nbytes);
+    free(pp);
     return rc;
 }

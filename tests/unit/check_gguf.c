@@ -1610,6 +1610,109 @@ START_TEST(test_split_set)
 }
 END_TEST
 
+/* gguf_write_split: the parts llama-gguf-split --split-max-size would write, read back
+ * as the same model; the producer sees the whole model's indexes. */
+static int split_producer(void *ctx, const struct model *m, uint64_t i, struct gguf_out *out,
+                          struct err *e)
+{
+    uint8_t b[16];
+    ck_assert_ptr_eq(ctx, m);   /* the whole model, not a part */
+    for (int k = 0; k < 16; k++)
+        b[k] = (uint8_t)(m->tensors[i].data[15 - k] ^ (uint8_t)i);
+    return gguf_out_write(out, b, 16, e);
+}
+
+START_TEST(test_write_split)
+{
+    char *dir = tu_tmpdir_new("check_gguf"), *whole = tu_path(dir, "whole.gguf"),
+         *out = tu_path(dir, "out.gguf");
+    struct model w, m, p;
+    struct err e = ERR_INIT;
+    uint32_t n = 0;
+
+    write_part(whole, 0, -1, 0, "abcd", NULL);
+    ck_assert_msg(model_open(&w, whole, &e) == 0, "%s", e.msg);
+
+    /* 16-byte tensors padded to 32: two per 64-byte part. */
+    ck_assert_msg(gguf_write_split(&w, out, 64, NULL, &n, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(n, 2);
+    {
+        char *o1 = tu_path(dir, "out-00001-of-00002.gguf");
+        ck_assert_msg(model_open(&m, o1, &e) == 0, "%s", e.msg);
+        ck_assert_uint_eq(m.n_tensors, 4);
+        model_close(&m);
+        free(o1);
+    }
+    free(out);
+    out = tu_path(dir, "m.gguf");
+    ck_assert_msg(gguf_write_split(&w, out, 64, NULL, &n, &e) == 0, "%s", e.msg);
+    ck_assert_msg(model_open(&m, part_path(dir, 1, 2), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_files, 2);
+    ck_assert_uint_eq(m.n_tensors, 4);
+    ck_assert_uint_eq(m.n_kv, w.n_kv);
+    for (uint64_t i = 0; i < 4; i++) {
+        ck_assert(slice_eq(m.tensors[i].name, w.tensors[i].name));
+        ck_assert_uint_eq(m.tensors[i].file, i / 2);
+        ck_assert_mem_eq(m.tensors[i].data, w.tensors[i].data, 16);
+    }
+    ck_assert_int_eq(m.gguf_canonical, 1);
+    ck_assert_uint_eq(m.n_notes, 0);
+    model_close(&m);
+    /* A later part holds only the split keys, with llama-gguf-split's types. */
+    ck_assert_msg(gguf_open_single(&p, part_path(dir, 2, 2), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(p.n_kv, 3);
+    ck_assert(slice_eq_cstr(p.kv[0].key, "split.no") && p.kv[0].val.type == MV_U16 &&
+              p.kv[0].val.v.u == 1);
+    ck_assert(slice_eq_cstr(p.kv[1].key, "split.count") && p.kv[1].val.type == MV_U16 &&
+              p.kv[1].val.v.u == 2);
+    ck_assert(slice_eq_cstr(p.kv[2].key, "split.tensors.count") && p.kv[2].val.type == MV_I32 &&
+              p.kv[2].val.v.i == 4);
+    ck_assert_uint_eq(p.n_tensors, 2);
+    model_close(&p);
+
+    /* Writing the set read back (its split keys already dropped, or a part's present)
+     * with a size under one tensor: a part per tensor, named from "m-00001-of-00002". */
+    ck_assert_msg(model_open(&m, part_path(dir, 1, 2), &e) == 0, "%s", e.msg);
+    {
+        struct gguf_write_opts o = GGUF_WRITE_OPTS_INIT;
+        o.tensor_data = split_producer;
+        o.ctx = &m;
+        ck_assert_msg(gguf_write_split(&m, part_path(dir, 1, 2), 1, &o, &n, &e) == 0, "%s",
+                      e.msg);
+    }
+    ck_assert_uint_eq(n, 4);
+    ck_assert_msg(model_open(&p, part_path(dir, 1, 4), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(p.n_files, 4);
+    for (uint64_t i = 0; i < 4; i++) {
+        ck_assert_uint_eq(p.tensors[i].file, i);
+        for (int k = 0; k < 16; k++)
+            ck_assert_uint_eq(p.tensors[i].data[k],
+                              (uint8_t)(w.tensors[i].data[15 - k] ^ (uint8_t)i));
+    }
+    model_close(&p);
+    model_close(&m);
+
+    /* One part when everything fits; refusals leave no file behind. */
+    ck_assert_msg(gguf_write_split(&w, out, 1 << 20, NULL, &n, &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_msg(model_open(&m, part_path(dir, 1, 1), &e) == 0, "%s", e.msg);
+    ck_assert_uint_eq(m.n_tensors, 4);
+    ck_assert_ptr_null(model_kv_find(&m, "split.count"));
+    model_close(&m);
+    {
+        int before = tu_dir_count(dir);
+        ck_assert_int_eq(gguf_write_split(&w, out, 0, NULL, &n, &e), -1);
+        ck_assert_int_eq(e.code, ERR_USAGE);
+        err_clear(&e);
+        ck_assert_int_eq(tu_dir_count(dir), before);
+    }
+    model_close(&w);
+    free(out);
+    free(whole);
+    tu_tmpdir_free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 Suite *gguf_suite(void)
@@ -1656,6 +1759,7 @@ Suite *gguf_suite(void)
     tcase_add_loop_test(tc, test_write_refuses, 0, N_REFUSALS);
     tcase_add_test(tc, test_write_cleanup);
     tcase_add_test(tc, test_write_back_identical);
+    tcase_add_test(tc, test_write_split);
     suite_add_tcase(s, tc);
     return s;
 }
