@@ -260,17 +260,44 @@ int cv_meta_gguf(struct cv *c, struct err *e)
 
     for (uint64_t k = 0; k < c->n_tp; k++)
         any_conv |= c->tp[k].converted;
+    uint64_t n_hf = 0, n_st = 0, n_val = 0;
+    char other[200] = "";
+
     for (uint64_t k = 0; k < c->ck.n; k++) {
         const struct model_kv *kv = &c->ck.kv[k];
-        if (slice_starts_with(kv->key, "hf.config.") || slice_starts_with(kv->key, "safetensors.") ||
-            slice_eq_cstr(kv->key, NARROW_KEY))
+        if (slice_eq_cstr(kv->key, NARROW_KEY))
             continue;
+        if (slice_starts_with(kv->key, "hf.config.")) {
+            n_hf++;
+            continue;
+        }
+        if (slice_starts_with(kv->key, "safetensors.")) {
+            /* "format": "pt" is the usual marker, written again on the way back */
+            n_st += !(slice_eq_cstr(kv->key, "safetensors.metadata.format") &&
+                      kv->val.type == MV_STR && slice_eq_cstr(kv->val.v.s, "pt"));
+            continue;
+        }
         if (kv->val.type >= MV_GGUF_COUNT ||
-            (kv->val.type == MV_ARR && (kv->val.v.arr.items || kv->val.v.arr.elem >= MV_GGUF_COUNT)))
+            (kv->val.type == MV_ARR && (kv->val.v.arr.items || kv->val.v.arr.elem >= MV_GGUF_COUNT))) {
+            size_t l = strlen(other);
+            if (n_val++ < 3 && l + kv->key.n + 4 < sizeof other)
+                snprintf(other + l, sizeof other - l, "%s'%.*s'", l ? ", " : "", (int)kv->key.n,
+                         kv->key.p);
             continue;
+        }
         if (out_push(c, kv->key, &kv->val, 0, &cap, e))
             return -1;
     }
+    /* Say what the target cannot hold (the values its keys derive from are written). */
+    if (n_hf)
+        cv_note(c, "GGUF cannot hold config.json as such: its %llu entries are not written "
+                   "(the hyperparameters are, as GGUF keys)", (unsigned long long)n_hf);
+    if (n_st)
+        cv_note(c, "GGUF has no __metadata__: %llu SafeTensors metadata entr%s not written",
+                (unsigned long long)n_st, n_st == 1 ? "y" : "ies");
+    if (n_val)
+        cv_note(c, "GGUF cannot hold null, object or mixed-array values: %llu keys not written "
+                   "(%s%s)", (unsigned long long)n_val, other, n_val > 3 ? ", ..." : "");
     if (out_find(c, "general.architecture") < 0)
         return ERR(e, ERR_UNSUPPORTED, "%s: no architecture known (general.architecture): "
                    "GGUF needs one", c->in);
@@ -426,13 +453,33 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
     return rc;
 }
 
+/* SafeTensors output: __metadata__ (safetensors.metadata.* keys) and config.json
+ * (hf.config.*).  A single file keeps every other key too, as the namespace text in
+ * __metadata__["apr_tools.kv"] (formats/meta.h), so that .safetensors -> GGUF gives
+ * them back; a directory carries them in config.json and tokenizer.json. */
 int cv_meta_st(struct cv *c, struct err *e)
 {
     uint64_t cap = 0;
     int have_cfg = 0, have_meta = 0;
 
+    if (!c->dir_out) {
+        struct model_val v = { .type = MV_STR };
+        struct slice k;
+        char *text;
+        size_t n;
+        if (meta_st_ns_text(&c->ck, NARROW_KEY, &text, &n, e))
+            return -1;
+        if (model__strdup(&c->out_m, text, n, &v.v.s, e) || cv_kstr(c, META_ST_NS_KEY, &k, e) ||
+            out_push(c, k, &v, 0, &cap, e)) {
+            free(text);
+            return -1;
+        }
+        free(text);
+    }
     for (uint64_t k = 0; k < c->ck.n; k++) {
         const struct model_kv *kv = &c->ck.kv[k];
+        if (slice_eq_cstr(kv->key, META_ST_NS_KEY))
+            continue;   /* the source's: written afresh above */
         if (slice_starts_with(kv->key, "safetensors.metadata.") && kv->val.type == MV_STR) {
             have_meta = 1;
             if (out_push(c, kv->key, &kv->val, 0, &cap, e))

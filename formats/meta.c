@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "../common/rd.h"
+#include "../common/sbuf.h"
 #include "../common/sz.h"
+#include "model_json.h"
 #include "../common/banned.h"
 
 /* ---- aprender's typed fields (apr.md 2 and 3) */
@@ -690,8 +692,45 @@ static int canon_from_ns(struct meta *c, const struct model *m, const struct mod
     return 0;
 }
 
+/* SafeTensors: the namespace as JSON text in __metadata__ (meta.h, META_ST_NS_KEY), then
+ * the file's other keys that it does not define (config.json beside it, other
+ * __metadata__ entries). */
+static int canon_from_st_ns(struct meta *c, const struct model *m, const struct model_kv *s,
+                            struct err *e)
+{
+    struct model_kv tmp;
+    struct json_doc d;
+    int rc;
+
+    if (s->val.type != MV_STR)
+        return ERR(e, ERR_FORMAT, "%s: '%s' is not a string", m->path, META_ST_NS_KEY);
+    if (json_parse(&d, s->val.v.s.p, (size_t)s->val.v.s.n, 0, NULL, e)) {
+        err_prefix(e, "%s: __metadata__ '%s'", m->path, META_NS_KEY);
+        return -1;
+    }
+    memset(&tmp, 0, sizeof tmp);
+    tmp.key = s->key;
+    rc = model__json_val(&c->store, &d, 0, &tmp.val, e);
+    json_release(&d);
+    if (rc == 0)
+        rc = canon_from_ns(c, m, &tmp, e);
+    model__val_free(&tmp.val);
+    for (uint64_t i = 0; rc == 0 && i < m->n_kv; i++) {
+        const struct model_kv *kv = &m->kv[i];
+        uint64_t j = 0;
+        if (kv == s)
+            continue;
+        while (j < c->n && !slice_eq(c->kv[j].key, kv->key))
+            j++;
+        if (j == c->n)
+            rc = meta_push(c, kv->key, &kv->val, 0, e);
+    }
+    return rc;
+}
+
 int meta_from_model(const struct model *m, struct meta *c, struct err *e)
 {
+    const struct model_kv *st_ns = NULL;
     const struct model_kv *ns = NULL;
     struct slice a;
     int rc;
@@ -700,8 +739,12 @@ int meta_from_model(const struct model *m, struct meta *c, struct err *e)
     c->src = m;
     if (m->format == MODEL_FMT_APR)
         ns = model_kv_find(m, META_NS_KEY);
+    else if (m->format == MODEL_FMT_SAFETENSORS)
+        st_ns = model_kv_find(m, META_ST_NS_KEY);
     if (ns) {
         rc = canon_from_ns(c, m, ns, e);
+    } else if (st_ns) {
+        rc = canon_from_st_ns(c, m, st_ns, e);
     } else if (m->format == MODEL_FMT_APR) {
         rc = canon_from_apr_fields(c, m, e);
     } else {
@@ -716,5 +759,36 @@ int meta_from_model(const struct model *m, struct meta *c, struct err *e)
     }
     if (meta_get_str(c, "general.architecture", &a) == 0 && a.n > 0 && a.n < sizeof c->arch)
         snprintf(c->arch, sizeof c->arch, "%.*s", (int)a.n, a.p);
+    return 0;
+}
+
+/* ---- the namespace in SafeTensors __metadata__ (meta.h) */
+
+int meta_st_ns_text(const struct meta *mt, const char *skip, char **out, size_t *n,
+                    struct err *e)
+{
+    /* The SafeTensors header is capped at 100 MB (st.h ST_MAX_HEADER); the text is
+     * escaped once more inside it, so stay well under. */
+    struct sbuf b = SBUF_INIT((size_t)64 << 20);
+    struct json_w w;
+
+    *out = NULL;
+    *n = 0;
+    json_w_init(&w, &b, 0);
+    json_w_arr(&w);
+    for (uint64_t i = 0; i < mt->n; i++) {
+        const struct model_kv *k = &mt->kv[i];
+        if (slice_starts_with(k->key, "safetensors.metadata.") ||
+            (skip && slice_eq_cstr(k->key, skip)))
+            continue;
+        meta_ns_encode(&w, &k->key, &k->val, NULL);
+    }
+    json_w_arr_end(&w);
+    if (sbuf_check(&b, "the metadata for __metadata__", e)) {
+        sbuf_release(&b);
+        return -1;
+    }
+    *out = b.p;
+    *n = b.len;
     return 0;
 }

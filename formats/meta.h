@@ -25,6 +25,13 @@
  * floats are the strings "nan", "inf", "-inf".  Reading it back restores every GGUF
  * key (and config.json entry) with its exact type.
  *
+ * IN SAFETENSORS, whose __metadata__ holds only strings, the same array is stored as
+ * its compact JSON text under the __metadata__ key "apr_tools.kv" (never with "ref"
+ * entries).  apr-convert writes it into a single .safetensors output (meta_st_ns_text),
+ * so that GGUF -> .safetensors -> GGUF gives every key back; the reader sees it as the
+ * STRING key META_ST_NS_KEY, and meta_from_model decodes it, then adds the file's
+ * other keys (config.json beside it, other __metadata__ entries) that it lacks.
+ *
  * Ownership: a struct meta owns its arrays and an arena (keys it made, packed arrays it
  * decoded); string values and keys taken from the model borrow the model's memory, so
  * the model must outlive the meta.  meta_free accepts a zeroed meta.
@@ -44,6 +51,8 @@
 #include "model.h"
 
 #define META_NS_KEY "apr_tools.kv"
+/* The namespace in a SafeTensors file, as the reader names its __metadata__ entry. */
+#define META_ST_NS_KEY "safetensors.metadata." META_NS_KEY
 
 struct meta {
     struct model_kv *kv;      /* the canonical list, in order */
@@ -90,6 +99,11 @@ int  meta_add_str(struct meta *mt, const char *key, struct slice s, struct err *
  * top-level key holding the same array (the value is then not repeated). */
 void meta_ns_encode(struct json_w *w, const struct slice *key, const struct model_val *v,
                     const char *ref);
+/* The SafeTensors form of the namespace: the compact JSON text of the array of every
+ * key of mt except "safetensors.metadata.*" (those are __metadata__ entries of their
+ * own) and skip (may be NULL), into *out (malloc()ed, NUL-terminated; *n bytes). */
+int  meta_st_ns_text(const struct meta *mt, const char *skip, char **out, size_t *n,
+                     struct err *e);
 /* v as plain JSON (arrays as arrays of scalars; non-finite floats as "nan"/"inf"/"-inf"). */
 void meta_json_val(struct json_w *w, const struct model_val *v);
 /* 1 unless a is a float array holding a NaN or an infinity. */
