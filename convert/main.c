@@ -75,10 +75,11 @@ static const struct option longopts[] = {
 };
 
 static volatile int cancel;
+static volatile sig_atomic_t cancel_sig;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    cancel_sig = sig;
     cancel = 1;   /* convert_run stops at the next chunk and removes its staging files */
 }
 
@@ -138,7 +139,14 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    if (convert_run(&o, argv[optind], argv[optind + 1], &e) != 0)
+    if (convert_run(&o, argv[optind], argv[optind + 1], &e) != 0) {
+        if (cancel) {
+            /* Stopped by a signal (after cleaning up): the shell's 128 + signal number,
+             * 130 for Ctrl-C, so a script can tell an interruption from a failure. */
+            cli_fail(&e);
+            return 128 + (int)cancel_sig;
+        }
         return cli_fail(&e);
+    }
     return cli_exit(CLI_EXIT_OK);
 }

@@ -77,7 +77,7 @@ if [ -x "$BUILD/bench/mkbig" ] || command -v "$BUILD/bench/mkbig" >/dev/null 2>&
     kill -INT $pid 2>/dev/null
     wait $pid
     rc=$?
-    testing "SIGINT: exit 1" "echo $rc" "1"
+    testing "SIGINT: exit 130 (128 + SIGINT)" "echo $rc" "130"
     testing "SIGINT: nothing left" "ls -A $K | wc -l" "0"
     rm -f "$FIX/big.gguf"
 else
