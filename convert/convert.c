@@ -283,6 +283,15 @@ static int plan_all(struct cv *c, struct err *e)
         return -1;
     if (model_open(&c->src, c->in, e))
         return -1;
+    /* A whole-file reader: an APR source must pass its checksums (--salvage: a note). */
+    {
+        struct err ie = ERR_INIT;
+        if (apr_check_integrity(&c->src, &ie)) {
+            if (!o->salvage)
+                return ERR(e, ie.code, "%s (--salvage converts it anyway)", ie.msg);
+            cv_note(c, "warning: %s (--salvage: converting anyway)", ie.msg);
+        }
+    }
     mfile_advise_seq(&c->src.files[0], 0, c->src.files[0].size);
     /* APR: hash the source alongside everything from here on (sha_start) */
     if (c->tgt == TGT_APR && !o->dry_run && cv_sha_start(c, e))

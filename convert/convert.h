@@ -42,10 +42,11 @@ struct convert_opts {
     volatile int *cancel;    /* set non-zero (by a signal handler) to stop: cleaned up */
     int         pure;        /* --dtype: one type for every weight (llama-quantize --pure) */
     int         requantize;  /* allow quantizing tensors that are already quantized */
+    int         salvage;     /* an APR source whose CRCs fail is a note, not an error */
 };
 
 #define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, \
-                           0, 0 }
+                           0, 0, 0 }
 
 /*
  * Convert in to out.  Returns 0, or -1 with e set (ERR_USAGE for bad options, which

@@ -10,8 +10,8 @@
 
 static const char usage_str[] =
     "usage: apr-convert [-fjqv] [-t threads] [--dry-run] [--dtype type] [--lossless]\n"
-    "       [--names style] [--no-progress] [--pure] [--requantize] [--shard-size bytes]\n"
-    "       [--timestamp] [--to format] [--verify] input output\n"
+    "       [--names style] [--no-progress] [--pure] [--requantize] [--salvage]\n"
+    "       [--shard-size bytes] [--timestamp] [--to format] [--verify] input output\n"
     "       apr-convert --version\n";
 
 static const char help_head[] =
@@ -34,6 +34,8 @@ static const char help_str[] =
     "                      (extension codes; aprender and realizar refuse such files)\n"
     "      --names STYLE   APR tensor names: hf or gguf (default: aprender's choice)\n"
     "      --no-progress   no progress bar\n"
+    "      --salvage       convert an APR source whose checksums fail (a warning, not\n"
+    "                      an error)\n"
     "      --shard-size N  SafeTensors directory output: bytes per shard (default 5e9)\n"
     "      --timestamp     record created_at in APR (SOURCE_DATE_EPOCH when set)\n"
     "      --to FORMAT     apr, gguf or safetensors\n"
@@ -46,10 +48,11 @@ static const char help_str[] =
     "  -h, --help          this help\n"
     "      --version       print the version\n"
     "\n"
-    "Exit status: 0 ok, 1 failure (nothing written), 2 usage error.\n";
+    "Exit status: 0 ok, 1 failure (nothing written; a corrupt or truncated APR source\n"
+    "too, unless --salvage), 2 usage error, 130 interrupted.\n";
 
 enum { OPT_DRY_RUN = CLI_OPT_BASE, OPT_DTYPE, OPT_LOSSLESS, OPT_NAMES, OPT_NO_PROGRESS,
-       OPT_PURE, OPT_REQUANTIZE, OPT_SHARD, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
+       OPT_PURE, OPT_REQUANTIZE, OPT_SALVAGE, OPT_SHARD, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
 
 static const struct option longopts[] = {
     { "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
@@ -64,6 +67,7 @@ static const struct option longopts[] = {
     { "pure",         no_argument,       NULL, OPT_PURE },
     { "quiet",        no_argument,       NULL, 'q' },
     { "requantize",   no_argument,       NULL, OPT_REQUANTIZE },
+    { "salvage",      no_argument,       NULL, OPT_SALVAGE },
     { "shard-size",   required_argument, NULL, OPT_SHARD },
     { "threads",      required_argument, NULL, 't' },
     { "timestamp",    no_argument,       NULL, OPT_TIMESTAMP },
@@ -116,6 +120,7 @@ int main(int argc, char **argv)
         case OPT_NO_PROGRESS:      o.progress = 0; break;
         case OPT_PURE:             o.pure = 1; break;
         case OPT_REQUANTIZE:       o.requantize = 1; break;
+        case OPT_SALVAGE:          o.salvage = 1; break;
         case OPT_SHARD:
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &o.shard_bytes))
                 return cli_usage_error(usage_str, "--shard-size: '%s' is not a byte count",

@@ -125,7 +125,8 @@ int cv_verify(struct cv *c, const char *path, struct err *e)
     struct model m;
     int rc = 0;
 
-    if (model_open(&m, path, e)) {
+    if (model_open(&m, path, e) || apr_check_integrity(&m, e)) {
+        model_close(&m);
         err_prefix(e, "verify");
         return -1;
     }
