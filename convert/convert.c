@@ -309,11 +309,6 @@ static int plan_all(struct cv *c, struct err *e)
         for (uint64_t i = 0; i < c->n_tp; i++)
             if (dtype_get(c->tp[i].dtype)->apr_code < 0)
                 c->use_ext = 1;
-    for (uint64_t i = 0; i < c->n_tp; i++)
-        if (c->tp[i].widened ||
-            (c->tp[i].note[0] && !c->tp[i].tied_copy && !c->tp[i].narrowed))
-            cv_note(c, "'%s': %s -> %s (%s)", c->tp[i].name, dtype_name(c->tp[i].src->dtype),
-                 dtype_name(c->tp[i].dtype), c->tp[i].note);
     if (cv_out_tensors(c, e) || cv_ck_fixup(c, e))
         return -1;
     if ((c->tgt == TGT_APR ? cv_meta_apr(c, e) : c->tgt == TGT_GGUF ? cv_meta_gguf(c, e)
@@ -422,6 +417,43 @@ static int commit(struct cv *c, struct err *e)
     return 0;
 }
 
+/*
+ * The type changes of the written tensors, once the output is in place (a failed or
+ * dry run wrote nothing: the plan lists them instead): one summary line for the
+ * widened tensors (count, bytes before and after), one for the other type notes
+ * (kept F32 for llama.cpp, fallbacks), and with -v one line per tensor.
+ */
+static void type_notes(const struct cv *c)
+{
+    uint64_t n_wide = 0, n_other = 0, before = 0, after = 0;
+
+    for (uint64_t i = 0; i < c->n_tp; i++) {
+        const struct tplan *p = &c->tp[i];
+        int other = !p->widened && p->note[0] && !p->tied_copy && !p->narrowed;
+        uint64_t nb = 0;
+        struct err ie = ERR_INIT;
+        if (p->widened) {
+            n_wide++;
+            before += p->src->size;
+            if (dtype_nbytes(p->dtype, p->src->n_elems, &nb, &ie) == 0)
+                after += nb;
+        }
+        n_other += other;
+        if (c->o->verbose && (p->widened || other))
+            cv_note(c, "'%s': %s -> %s (%s)", p->name, dtype_name(p->src->dtype),
+                    dtype_name(p->dtype), p->note);
+    }
+    if (n_wide)
+        cv_note(c, "%llu tensor%s widened for %s (%llu -> %llu bytes)%s",
+                (unsigned long long)n_wide, n_wide == 1 ? "" : "s", cv_tgt_name(c->tgt),
+                (unsigned long long)before, (unsigned long long)after,
+                c->o->verbose ? "" : "; -v lists them");
+    if (n_other)
+        cv_note(c, "%llu other tensor%s changed or kept type for the target%s",
+                (unsigned long long)n_other, n_other == 1 ? "" : "s",
+                c->o->verbose ? "" : "; -v lists them");
+}
+
 int convert_run(const struct convert_opts *o, const char *in, const char *out, struct err *e)
 {
     struct cv cv, *c = &cv;
@@ -441,6 +473,7 @@ int convert_run(const struct convert_opts *o, const char *in, const char *out, s
         if (cv_stage_target(c, e) || write_out(c, e) || commit(c, e))
             goto done;
         wrote = 1;
+        type_notes(c);
     }
     rc = 0;
 done:

@@ -623,6 +623,7 @@ static void apr_typed(const struct cv *c, struct json_w *w, uint64_t tok_n)
                     : c->src.format == MODEL_FMT_APR ? "apr" : "safetensors";
     uint64_t params = 0, bytes = 0;
     char capcls[80];
+    struct slice gname;
 
     for (uint64_t i = 0; i < c->n_tp; i++) {
         params += (uint64_t)c->out_m.tensors[i].n_elems;
@@ -630,8 +631,15 @@ static void apr_typed(const struct cv *c, struct json_w *w, uint64_t tok_n)
     }
     json_w_key(w, "model_type");
     json_w_str(w, c->ck.arch);
-    json_w_key(w, "name");
-    json_w_str(w, c->ck.arch);
+    /* the model's own name and version (general.*), never invented: the architecture
+     * names the model only when it has no name */
+    if (meta_get_str(&c->ck, "general.name", &gname) == 0) {
+        json_w_key(w, "name");
+        json_w_str_n(w, gname.p, gname.n);
+    } else {
+        json_w_key(w, "name");
+        json_w_str(w, c->ck.arch);
+    }
     w_kv_str(w, "description", c, "general.description", 0);
     w_kv_str(w, "author", c, "general.author", 0);
     w_kv_str(w, "license", c, "general.license", 1);
@@ -639,8 +647,7 @@ static void apr_typed(const struct cv *c, struct json_w *w, uint64_t tok_n)
     json_w_null(w);
     json_w_key(w, "data_license");
     json_w_null(w);
-    json_w_key(w, "version");
-    json_w_str(w, "1.0.0");
+    w_kv_str(w, "version", c, "general.version", 0);
     json_w_key(w, "source");
     json_w_str(w, path_base(c->in, NULL));
     json_w_key(w, "original_format");

@@ -2,6 +2,7 @@
  * report.c - the report (text, dry-run plan, JSON).
  */
 #include "convert_impl.h"
+#include "../common/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,11 +126,15 @@ void cv_report(struct cv *c, int wrote)
             const struct tplan *p = &c->tp[i];
             char sh[128];
             shape_str(p->src, sh, sizeof sh);
-            fprintf(f, "  %-44s %-7s -> %-7s %-16s %s%s%s%s\n", p->name, dtype_name(p->src->dtype),
-                    dtype_name(p->dtype), sh, p->perm ? "permuted " : "",
-                    slice_eq_cstr(p->src->name, p->name) ? "" : "from ",
-                    slice_eq_cstr(p->src->name, p->name) ? "" : "",
-                    p->note);
+            fprintf(f, "  %-44s %-7s -> %-7s %-16s %s", p->name, dtype_name(p->src->dtype),
+                    dtype_name(p->dtype), sh, p->perm ? "permuted " : "");
+            if (!slice_eq_cstr(p->src->name, p->name)) {   /* renamed: name its source */
+                fputs("from ", f);
+                cli_put_escaped(f, p->src->name.p, p->src->name.n);
+                if (p->note[0])
+                    fputc(' ', f);
+            }
+            fprintf(f, "%s\n", p->note);
         }
     fprintf(f, "%llu tensors, %llu data bytes, %llu widened", (unsigned long long)c->n_tp,
             (unsigned long long)bytes, (unsigned long long)c->n_widened);

@@ -19,6 +19,7 @@
 #include "../common/sbuf.h"
 #include "../common/threads.h"
 #include "../dequant/dq.h"
+#include "../formats/meta.h"
 #include "../formats/model.h"
 #include "../formats/model_json.h"
 #include "../common/banned.h"
@@ -519,9 +520,32 @@ static int lic_in_table(const struct lic_field *t, struct slice k)
     return 0;
 }
 
+/*
+ * An APR file made by apr-convert keeps the source's own keys in its apr_tools.kv
+ * namespace: the GGUF provenance (general.license.*, general.url, base models, ...)
+ * of the model it came from, shown as a view of those keys.  0 and *v (kv borrowed from
+ * *mt, which the caller frees) when there is one.
+ */
+static int lic_source_view(const struct model *m, struct meta *mt, struct model *v)
+{
+    struct err e = ERR_INIT;
+
+    if (m->format != MODEL_FMT_APR || !model_kv_find(m, META_NS_KEY) ||
+        meta_from_model(m, mt, &e) != 0)
+        return -1;
+    memset(v, 0, sizeof *v);
+    v->format = MODEL_FMT_GGUF;
+    v->path = m->path;
+    v->kv = mt->kv;
+    v->n_kv = mt->n;
+    return 0;
+}
+
 static void license_text(FILE *f, const struct model *m)
 {
     const struct lic_field *t = lic_table(m);
+    struct meta mt;
+    struct model sv;
     fputs("file:      ", f);
     cli_put_escaped(f, m->path, strlen(m->path));
     fprintf(f, "\nformat:    %s\n\nprovenance:\n", model_format_name(m->format));
@@ -541,11 +565,31 @@ static void license_text(FILE *f, const struct model *m)
             fputc('\n', f);
         }
     }
+    if (lic_source_view(m, &mt, &sv) == 0) {
+        fputs("\nsource provenance (the source's keys, kept in apr_tools.kv):\n", f);
+        for (t = lic_gguf; t->label; t++)
+            lic_text_row(f, t->label, lic_find(&sv, t->key));
+        lic_group(f, NULL, &sv, "base_model");
+        lic_group(f, NULL, &sv, "dataset");
+        for (uint64_t i = 0; i < sv.n_kv; i++) {
+            struct slice k = sv.kv[i].key;
+            if (lic_extra_key(&sv, k) && !lic_in_table(lic_gguf, k)) {
+                fputs("  ", f);
+                put_slice(f, k);
+                fputs(" = ", f);
+                put_val(f, &sv.kv[i].val, 0);
+                fputc('\n', f);
+            }
+        }
+        meta_free(&mt);
+    }
 }
 
 static void license_json(struct json_w *w, const struct model *m)
 {
     const struct lic_field *t = lic_table(m);
+    struct meta mt;
+    struct model sv;
     json_w_obj(w);
     json_w_key(w, "file");
     json_w_str(w, m->path);
@@ -576,6 +620,23 @@ static void license_json(struct json_w *w, const struct model *m)
         if (!lic_find(m, t->key))
             json_w_str(w, t->label);
     json_w_arr_end(w);
+    if (lic_source_view(m, &mt, &sv) == 0) {
+        json_w_key(w, "source_provenance");
+        json_w_obj(w);
+        for (t = lic_gguf; t->label; t++)
+            lic_json_row(w, t->label, lic_find(&sv, t->key));
+        lic_group(NULL, w, &sv, "base_model");
+        lic_group(NULL, w, &sv, "dataset");
+        for (uint64_t i = 0; i < sv.n_kv; i++) {
+            struct slice k = sv.kv[i].key;
+            if (lic_extra_key(&sv, k) && !lic_in_table(lic_gguf, k)) {
+                json_w_key_n(w, k.p, k.n);
+                model_val_to_json(w, &sv.kv[i].val, UINT64_MAX);
+            }
+        }
+        json_w_obj_end(w);
+        meta_free(&mt);
+    }
     json_w_obj_end(w);
 }
 

@@ -25,6 +25,8 @@ testing "--dry-run writes nothing" "ls $FIX; ls -A $FIX | grep -c apr-convert" "
 expect_match "--dry-run lists tensors" 'blk\.0\.attn_q\.weight +F32 +-> F32' "apr-convert --dry-run $D $FIX/dry.apr"
 expect_match "--dry-run --json" '"action": "copy"' "apr-convert --dry-run --json $D $FIX/dry.apr"
 expect_match "--dry-run shows the permutation" 'model\.layers\.0\.self_attn\.q_proj\.weight.*permuted' "apr-convert --dry-run $D $FIX/hf/"
+expect_match "--dry-run names a renamed tensor's source" 'model\.layers\.0\.self_attn\.q_proj\.weight .*permuted from blk\.0\.attn_q\.weight$' "apr-convert --dry-run $D $FIX/hf/"
+expect_match "--dry-run: a plain rename too" 'model\.embed_tokens\.weight .*F32 +\[[0-9, ]+\] +from token_embd\.weight$' "apr-convert --dry-run $D $FIX/hf/"
 
 expect_exit "GGUF to APR with --verify" 0 "apr-convert --verify $D $FIX/demo.apr"
 testing "quiet on success" "apr-convert -f $D $FIX/demo.apr 2>&1 | wc -c" "0"
@@ -49,6 +51,20 @@ expect_exit "--salvage: converted" 0 "test -s $FIX/bad.gguf"
 rm -f "$FIX/bad.apr" "$FIX/cut.apr" "$FIX/bad.gguf"
 expect_exit "second run" 0 "apr-convert -q $D $FIX/demo2.apr"
 expect_file_same "deterministic" "$FIX/demo.apr" "$FIX/demo2.apr"
+# APR provenance: the model's own name, no invented version, and --license shows the
+# source's provenance keys kept in apr_tools.kv.
+expect_match "APR keeps general.name" '^  name +"apr-tools demo"' "apr-inspect --license $FIX/demo.apr"
+expect_match "APR invents no version" '^  version +\(missing\)' "apr-inspect --license $FIX/demo.apr"
+expect_match "--license shows the source's provenance" '^  organization +"apr-tools"' "apr-inspect --license $FIX/demo.apr"
+expect_match "--license --json too" '"source_provenance": \{.*"organization": "apr-tools"' "apr-inspect --license --json $FIX/demo.apr | tr -d '\n'"
+# Widening notes: one summary line after writing (count, bytes before and after), the
+# tensors under -v, nothing on stderr for a dry run (its plan lists them).
+expect_exit "a Q8_0 GGUF" 0 "apr-convert -q --dtype q8_0 $D $FIX/q8.gguf"
+testing "widening: one summary line" "apr-convert $FIX/q8.gguf $FIX/q8.apr 2>&1 >/dev/null | grep -c ." "1"
+expect_match "widening: count and bytes" '^apr-convert: [0-9]+ tensors widened for APR \([0-9]+ -> [0-9]+ bytes\); -v lists them$' "apr-convert -f $FIX/q8.gguf $FIX/q8.apr"
+expect_match "widening: -v lists each" "'blk\.0\.attn_q\.weight': Q8_0 -> F32 \(widened" "apr-convert -v -f $FIX/q8.gguf $FIX/q8.apr"
+testing "widening: none on stderr for a dry run" "apr-convert --dry-run $FIX/q8.gguf $FIX/q8d.apr 2>&1 >/dev/null | wc -l" "0"
+rm -f "$FIX/q8.gguf" "$FIX/q8.apr"
 expect_match "source_sha256 recorded" "\"$(sha256sum "$D" | cut -c1-64)\"" "apr-inspect --full $FIX/demo.apr"
 expect_exit "SafeTensors directory" 0 "apr-convert -q --verify $D $FIX/hf/"
 # A single .safetensors file keeps every GGUF key in __metadata__["apr_tools.kv"].
@@ -149,7 +165,7 @@ if need_shared "HF to GGUF for llama.cpp"; then
     expect_match "norms are F32" '^  blk\.0\.attn_norm\.weight +F32 ' "apr-inspect $FIX/llama.gguf"
     expect_match "tokenizer.ggml.model is none" '^  tokenizer\.ggml\.model +STRING +"none"$' \
         "apr-inspect $FIX/llama.gguf"
-    expect_match "the widening is said" "'blk\\.0\\.attn_norm\\.weight': BF16 -> F32 \\(widened" \
+    expect_match "the widening is said (in the plan)" 'blk\.0\.attn_norm\.weight +BF16 +-> F32 .*widened: llama\.cpp needs norms' \
         "apr-convert --dry-run $SHARED/hf/llama-bf16 $FIX/llama2.gguf"
     expect_exit "and back to HF" 0 "apr-convert -q --verify $FIX/llama.gguf $FIX/llama-hf/"
     expect_file_same "HF -> GGUF -> HF weights (norms narrowed back)" \
