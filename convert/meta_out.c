@@ -380,6 +380,17 @@ static int synth_config(struct cv *c, uint64_t *cap, struct err *e)
     const char *cls;
     const struct model_kv *toks = meta_find(&c->ck, "tokenizer.ggml.tokens");
 
+    /* Only the architectures whose config.json this table writes correctly; for any
+     * other a llama config would be wrong, so none is written, and that is said where a
+     * config.json would have been written (a directory, or a file model.safetensors). */
+    if (strcmp(c->ck.arch, "llama") != 0 && strcmp(c->ck.arch, "mistral") != 0 &&
+        strcmp(c->ck.arch, "qwen2") != 0 && strcmp(c->ck.arch, "qwen3") != 0) {
+        if (c->dir_out || strcmp(path_base(c->out, NULL), "model.safetensors") == 0)
+            cv_note(c, "no config.json written: no Hugging Face config mapping for "
+                       "architecture '%s' (llama, mistral, qwen2 and qwen3 have one)",
+                    c->ck.arch[0] ? c->ck.arch : "(none)");
+        return 0;
+    }
     if (toks && toks->val.type == MV_ARR)
         tok_n = toks->val.v.arr.n;
     for (uint64_t i = 0; i < c->n_tp; i++) {

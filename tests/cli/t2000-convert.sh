@@ -67,6 +67,13 @@ testing "widening: none on stderr for a dry run" "apr-convert --dry-run $FIX/q8.
 rm -f "$FIX/q8.gguf" "$FIX/q8.apr"
 expect_match "source_sha256 recorded" "\"$(sha256sum "$D" | cut -c1-64)\"" "apr-inspect --full $FIX/demo.apr"
 expect_exit "SafeTensors directory" 0 "apr-convert -q --verify $D $FIX/hf/"
+# GGUF -> HF for an architecture without a config mapping: no (wrong) config.json, and
+# the note says why.
+mkfix gguf-small "$FIX/gs" >/dev/null 2>&1
+sed 's/llama/bloom/g' "$FIX/gs/small-192.gguf" > "$FIX/bloom.gguf"
+expect_match "no config mapping: said" "no config\.json written: no Hugging Face config mapping for architecture 'bloom'" "apr-convert $FIX/bloom.gguf $FIX/bloom-hf/"
+testing "no config mapping: no config.json" "ls $FIX/bloom-hf" "model.safetensors"
+rm -rf "$FIX/gs" "$FIX/bloom.gguf" "$FIX/bloom-hf"
 # A single .safetensors file keeps every GGUF key in __metadata__["apr_tools.kv"].
 expect_exit "GGUF to one .safetensors file" 0 "apr-convert -q $D $FIX/one.safetensors"
 expect_match "__metadata__ holds the keys" 'safetensors\.metadata\.apr_tools\.kv +STRING +"\[\{"k":"general\.architecture"' "apr-inspect $FIX/one.safetensors"
