@@ -775,10 +775,10 @@ static int stats_run(const struct model *m, const struct inspect_opts *o, FILE *
         }
         json_w_obj_end(w);
     }
-    if (n_bad)
+    if (n_bad && !o->strict)
         cli_warn("warning: %s: %d tensor%s all zeros or not finite (same-size corruption?)",
                  m->path, n_bad, n_bad == 1 ? " is" : "s are");
-    return 0;
+    return n_bad && o->strict ? 1 : 0;
 }
 
 /* ---- driver */
@@ -806,10 +806,15 @@ int inspect_run(const struct inspect_opts *o, const char *path, FILE *out, struc
         return -1;
     json_w_init(&w, &b, 1);
     if (o->stats || o->values >= 0) {
-        if (stats_run(&m, o, out, o->json ? &w : NULL, e))
+        int bad = stats_run(&m, o, out, o->json ? &w : NULL, e);
+        if (bad < 0)
             goto done;
         if (o->json && flush_json(&b, out, e))
             goto done;
+        if (bad) {   /* --strict: the table is out, then the failure */
+            ERR(e, ERR_MISMATCH, "%s: tensors all zeros or not finite (--strict)", path);
+            goto done;
+        }
         rc = 0;
         goto done;
     }

@@ -18,9 +18,10 @@ struct inspect_opts {
     const char *tensor;      /* --tensor NAME, or NULL */
     int64_t     values;      /* --values N (with --tensor), -1 when not asked */
     int         n_threads;   /* -j */
+    int         strict;      /* --strict: with --stats, an all-zero or non-finite tensor fails */
 };
 
-#define INSPECT_OPTS_INIT { 0, 0, 0, 0, 0, NULL, -1, 0 }
+#define INSPECT_OPTS_INIT { 0, 0, 0, 0, 0, NULL, -1, 0, 0 }
 
 /* Inspect one file, writing to out.  0, or -1 with e set (e names the file). */
 int inspect_run(const struct inspect_opts *o, const char *path, FILE *out, struct err *e);

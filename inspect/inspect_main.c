@@ -7,7 +7,8 @@
 
 static const char usage_str[] =
     "usage: apr-inspect [-hj] [--full] [--license] [--no-offsets] [-t name] file ...\n"
-    "       apr-inspect --stats [-j] [--threads n] [-t name] [--values n] file ...\n"
+    "       apr-inspect --stats [-j] [--strict] [--threads n] [-t name] [--values n]\n"
+    "                   file ...\n"
     "       apr-inspect --version\n";
 
 static const char help_str[] =
@@ -22,14 +23,17 @@ static const char help_str[] =
     "  -t, --tensor NAME   show one tensor's entry\n"
     "      --stats         per-tensor min, max, mean, std, L2 norm, NaN/Inf/zero\n"
     "                      counts; warns about all-zero or non-finite tensors\n"
+    "      --strict        with --stats: such a tensor is an error (exit 1)\n"
     "      --threads N     threads for --stats (default: all cores)\n"
     "      --values N      print the first N values (dequantized) of each tensor\n"
     "  -h, --help          this help\n"
     "      --version       print the version\n"
     "\n"
-    "Exit status: 0 ok, 1 bad or unreadable file, 2 usage error.\n";
+    "Exit status: 0 ok, 1 bad or unreadable file (or, with --stats --strict, an all-zero\n"
+    "or non-finite tensor), 2 usage error.\n";
 
-enum { OPT_FULL = CLI_OPT_BASE, OPT_LICENSE, OPT_NO_OFFSETS, OPT_STATS, OPT_THREADS, OPT_VALUES };
+enum { OPT_FULL = CLI_OPT_BASE, OPT_LICENSE, OPT_NO_OFFSETS, OPT_STATS, OPT_STRICT, OPT_THREADS,
+       OPT_VALUES };
 
 static const struct option longopts[] = {
     { "full",         no_argument,       NULL, OPT_FULL },
@@ -40,6 +44,7 @@ static const struct option longopts[] = {
     { "no-offsets",   no_argument,       NULL, OPT_NO_OFFSETS },
     { "provenance",   no_argument,       NULL, OPT_LICENSE },
     { "stats",        no_argument,       NULL, OPT_STATS },
+    { "strict",       no_argument,       NULL, OPT_STRICT },
     { "tensor",       required_argument, NULL, 't' },
     { "threads",      required_argument, NULL, OPT_THREADS },
     { "values",       required_argument, NULL, OPT_VALUES },
@@ -63,6 +68,7 @@ int main(int argc, char **argv)
         case OPT_LICENSE:          o.license = 1; break;
         case OPT_NO_OFFSETS:       o.no_offsets = 1; break;
         case OPT_STATS:            o.stats = 1; break;
+        case OPT_STRICT:           o.strict = 1; break;
         case OPT_THREADS:
             if (cli_parse_u64(optarg, 1, 256, &n))
                 return cli_usage_error(usage_str, "--threads: '%s' is not a number in 1..256", optarg);
@@ -80,6 +86,8 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         return cli_usage_error(usage_str, "no file given");
+    if (o.strict && !o.stats)
+        return cli_usage_error(usage_str, "--strict goes with --stats");
     if (o.license && (o.stats || o.values >= 0))
         return cli_usage_error(usage_str, "--license cannot be combined with --stats or --values");
     for (int i = optind; i < argc; i++) {

@@ -90,6 +90,13 @@ expect_match "stats json counts it" '"n_suspicious": 1' "apr-inspect --stats --j
 cp "$D" "$FIX/nan.gguf"
 printf '\000\000\300\177' | dd of="$FIX/nan.gguf" bs=1 seek="$off" conv=notrunc 2>/dev/null
 expect_match "stats flags a NaN" 'blk\.1\.ffn_up\.weight .* 1 +0 +[0-9]+  NON-FINITE$' "apr-inspect --stats $FIX/nan.gguf"
+# --stats --strict: such a tensor is an error (exit 1, after the table)
+expect_exit "--stats --strict: all-zero tensor fails" 1 "apr-inspect --stats --strict $FIX/zeroed.gguf"
+expect_exit "--stats --strict: NaN fails" 1 "apr-inspect --stats --strict $FIX/nan.gguf"
+expect_match "--stats --strict says why" 'zeroed\.gguf: tensors all zeros or not finite \(--strict\)' "apr-inspect --stats --strict $FIX/zeroed.gguf"
+expect_match "--stats --strict still prints the table" 'ALL-ZERO$' "apr-inspect --stats --strict $FIX/zeroed.gguf"
+expect_exit "--stats --strict: a clean model passes" 0 "apr-inspect --stats --strict $D"
+expect_exit "--strict needs --stats" 2 "apr-inspect --strict $D"
 expect_match "values prints the first values" '^    \[0\] nan$' "apr-inspect -t blk.1.ffn_up.weight --values 3 $FIX/nan.gguf"
 testing "values count" "apr-inspect -t blk.1.ffn_up.weight --values 3 $D | grep -c '^    \['" "3"
 expect_match "values json" '"values": \[' "apr-inspect -j -t output_norm.weight --values 2 $D"
