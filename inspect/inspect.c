@@ -22,6 +22,7 @@
 #include "../formats/meta.h"
 #include "../formats/model.h"
 #include "../formats/model_json.h"
+#include "../formats/names.h"
 #include "../common/banned.h"
 
 #define ARRAY_PREVIEW 8     /* array elements shown without --full */
@@ -218,8 +219,21 @@ static void text_metadata(FILE *f, const struct model *m, const struct inspect_o
     }
 }
 
-static void text_tensor_row(FILE *f, const struct model_tensor *t, int nw, const struct inspect_opts *o)
+/* The shard a tensor lives in (its file's base name), for models of several files. */
+static const char *shard_name(const struct model *m, const struct model_tensor *t)
 {
+    const char *p, *sl;
+    if (!m || m->n_files < 2 || t->file >= m->n_files)
+        return NULL;
+    p = m->files[t->file].path;
+    sl = strrchr(p, '/');
+    return sl ? sl + 1 : p;
+}
+
+static void text_tensor_row(FILE *f, const struct model *m, const struct model_tensor *t, int nw,
+                            const struct inspect_opts *o)
+{
+    const char *sh_name = shard_name(m, t);
     int shw, pad;
     char shape[160];
     size_t len = 0;
@@ -238,7 +252,12 @@ static void text_tensor_row(FILE *f, const struct model_tensor *t, int nw, const
             shw < 20 ? 20 - shw : 0, "");
     if (!o->no_offsets)
         fprintf(f, "  %12" PRIu64, t->off);
-    fprintf(f, "  %12" PRIu64 "\n", t->size);
+    fprintf(f, "  %12" PRIu64, t->size);
+    if (sh_name) {
+        fputs("  ", f);
+        cli_put_escaped(f, sh_name, strlen(sh_name));
+    }
+    fputc('\n', f);
 }
 
 static void text_tensors(FILE *f, const struct model *m, const struct inspect_opts *o)
@@ -252,9 +271,28 @@ static void text_tensors(FILE *f, const struct model *m, const struct inspect_op
     fprintf(f, "\ntensors:\n  %-*s  %-7s  %-20s", nw, "name", "dtype", "shape");
     if (!o->no_offsets)
         fprintf(f, "  %12s", "offset");
-    fprintf(f, "  %12s\n", "bytes");
+    fprintf(f, "  %12s%s\n", "bytes", m->n_files > 1 ? "  shard" : "");
     for (uint64_t i = 0; i < m->n_tensors; i++)
-        text_tensor_row(f, &m->tensors[i], nw, o);
+        text_tensor_row(f, m, &m->tensors[i], nw, o);
+}
+
+/*
+ * The tensor -t names, in any spelling (GGUF, Hugging Face, APR), as apr-diff and
+ * apr-hash pair names: the exact name first, else the one whose canonical name equals
+ * the canonical form of the argument.
+ */
+static const struct model_tensor *find_any(const struct model *m, const char *name)
+{
+    const struct model_tensor *t = model_tensor_find(m, name);
+    char want[NAMES_MAX], have[NAMES_MAX];
+
+    if (t || names_canonical(NULL, slice_from_cstr(name), want, sizeof want) == -2)
+        return t;
+    for (uint64_t i = 0; i < m->n_tensors; i++)
+        if (names_canonical(NULL, m->tensors[i].name, have, sizeof have) != -2 &&
+            strcmp(have, want) == 0)
+            return &m->tensors[i];
+    return NULL;
 }
 
 /* ---- JSON report */
@@ -281,8 +319,10 @@ static void json_kv_entry(struct json_w *w, const struct model_kv *kv, int full)
     json_w_obj_end(w);
 }
 
-static void json_tensor(struct json_w *w, const struct model_tensor *t, const struct inspect_opts *o)
+static void json_tensor(struct json_w *w, const struct model *m, const struct model_tensor *t,
+                        const struct inspect_opts *o)
 {
+    const char *sh_name = shard_name(m, t);
     json_w_obj(w);
     json_w_key(w, "name");
     json_w_str_n(w, t->name.p, t->name.n);
@@ -301,6 +341,10 @@ static void json_tensor(struct json_w *w, const struct model_tensor *t, const st
     }
     json_w_key(w, "bytes");
     json_w_u64(w, t->size);
+    if (sh_name) {
+        json_w_key(w, "shard");
+        json_w_str(w, sh_name);
+    }
     json_w_obj_end(w);
 }
 
@@ -367,7 +411,7 @@ static void json_report(struct json_w *w, const struct model *m, const struct in
     json_w_key(w, "tensors");
     json_w_arr(w);
     for (uint64_t i = 0; i < m->n_tensors; i++)
-        json_tensor(w, &m->tensors[i], o);
+        json_tensor(w, m, &m->tensors[i], o);
     json_w_arr_end(w);
     json_w_obj_end(w);
 }
@@ -741,7 +785,7 @@ static int stats_run(const struct model *m, const struct inspect_opts *o, FILE *
     const struct model_tensor *only = NULL;
 
     if (o->tensor) {
-        only = model_tensor_find(m, o->tensor);
+        only = find_any(m, o->tensor);
         if (!only)
             return ERR(e, ERR_MISMATCH, "%s: no tensor named '%s'", m->path, o->tensor);
     }
@@ -819,13 +863,13 @@ int inspect_run(const struct inspect_opts *o, const char *path, FILE *out, struc
         goto done;
     }
     if (o->tensor) {
-        const struct model_tensor *t = model_tensor_find(&m, o->tensor);
+        const struct model_tensor *t = find_any(&m, o->tensor);
         if (!t) {
             ERR(e, ERR_MISMATCH, "%s: no tensor named '%s'", path, o->tensor);
             goto done;
         }
         if (o->json) {
-            json_tensor(&w, t, o);
+            json_tensor(&w, &m, t, o);
             if (flush_json(&b, out, e))
                 goto done;
         } else {
@@ -835,7 +879,7 @@ int inspect_run(const struct inspect_opts *o, const char *path, FILE *out, struc
             if (!o2.no_offsets)
                 fprintf(out, "  %12s", "offset");
             fprintf(out, "  %12s\n", "bytes");
-            text_tensor_row(out, t, nw, &o2);
+            text_tensor_row(out, &m, t, nw, &o2);
         }
         rc = 0;
         goto done;

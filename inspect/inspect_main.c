@@ -1,5 +1,6 @@
 /* inspect_main.c - apr-inspect's command line; the work is in inspect.c. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../common/cli.h"
 #include "inspect.h"
@@ -94,6 +95,13 @@ int main(int argc, char **argv)
         struct err e = ERR_INIT;
         if (i > optind && !o.json)
             fputc('\n', stdout);
+        /* Several files: the -t, --stats and --values blocks name theirs (the report
+         * and --license start with a "file:" line of their own). */
+        if (argc - optind > 1 && !o.json && !o.license && (o.tensor || o.stats || o.values >= 0)) {
+            fputs("file: ", stdout);
+            cli_put_escaped(stdout, argv[i], strlen(argv[i]));
+            fputc('\n', stdout);
+        }
         if (inspect_run(&o, argv[i], stdout, &e) != 0) {
             int code = cli_fail(&e);
             if (code > status)

@@ -90,6 +90,16 @@ expect_match "stats json counts it" '"n_suspicious": 1' "apr-inspect --stats --j
 cp "$D" "$FIX/nan.gguf"
 printf '\000\000\300\177' | dd of="$FIX/nan.gguf" bs=1 seek="$off" conv=notrunc 2>/dev/null
 expect_match "stats flags a NaN" 'blk\.1\.ffn_up\.weight .* 1 +0 +[0-9]+  NON-FINITE$' "apr-inspect --stats $FIX/nan.gguf"
+# -t in any naming (HF, GGUF, APR), as apr-diff and apr-hash pair names; with several
+# files each block names its file; a sharded model's listing shows each tensor's shard.
+expect_match "-t takes the HF name of a GGUF tensor" '^  blk\.0\.attn_q\.weight +F32' "apr-inspect -t model.layers.0.self_attn.q_proj.weight $D"
+testing "-t with several files names each" "apr-inspect -t output_norm.weight $D $D | grep -c '^file: '" "2"
+mkdir -p "$FIX/shards"
+apr-convert -q --shard-size 100000 "$D" "$FIX/shards/" 2>/dev/null
+expect_match "sharded listing: shard column" '^  name .* bytes  shard$' "apr-inspect $FIX/shards"
+expect_match "sharded listing: each tensor's shard" '^  model\.layers\.1\.mlp\.down_proj\.weight .* model-0000[0-9]-of-0000[0-9]\.safetensors$' "apr-inspect $FIX/shards"
+expect_match "sharded listing: JSON shard" '"shard": "model-00001-of-0000[0-9]\.safetensors"' "apr-inspect -j $FIX/shards"
+rm -rf "$FIX/shards"
 # --stats --strict: such a tensor is an error (exit 1, after the table)
 expect_exit "--stats --strict: all-zero tensor fails" 1 "apr-inspect --stats --strict $FIX/zeroed.gguf"
 expect_exit "--stats --strict: NaN fails" 1 "apr-inspect --stats --strict $FIX/nan.gguf"
