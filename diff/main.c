@@ -123,7 +123,8 @@ int main(int argc, char **argv)
     rc = diff_run(&o, argv[optind], argv[optind + 1], stdout, &e);
     if (rc < 0) {
         cli_fail(&e);   /* returns 1 for most errors: diff(1) says trouble is 2 */
-        return cli_exit(CLI_EXIT_TROUBLE);
+        /* an APR input whose checksums fail is not what was written: different */
+        return cli_exit(e.code == ERR_MISMATCH ? CLI_EXIT_DIFFERENT : CLI_EXIT_TROUBLE);
     }
     if (cli_exit(CLI_EXIT_OK) != CLI_EXIT_OK)   /* a failed write to stdout is trouble */
         return CLI_EXIT_TROUBLE;

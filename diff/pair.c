@@ -35,6 +35,7 @@
 #include "../formats/model_json.h"
 #include "../formats/names.h"
 #include "diff_impl.h"
+#include "../formats/apr/apr.h"
 #include "../compare/compare.h"
 #include "../common/banned.h"
 const char *const diff_kind_names[] = { "model", "APRT dump", "f32 dump", "dump directory" };
@@ -127,6 +128,14 @@ int diff_side_open(struct side *s, const char *path, struct err *e)
     s->path = path;
     if (model_open(&s->m, path, e))
         return -1;
+    {   /* APR checksums must hold: a corrupt file is not the one that was written, which
+         * is a difference (exit 1), not trouble */
+        struct err ie = ERR_INIT;
+        if (apr_check_integrity(&s->m, &ie)) {
+            model_close(&s->m);
+            return ERR(e, ERR_MISMATCH, "%s", ie.msg);
+        }
+    }
     side_meta(s);
     return 0;
 }

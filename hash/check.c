@@ -29,6 +29,7 @@
 #include "../common/threads.h"
 #include "../common/vec.h"
 #include "../dequant/dq.h"
+#include "../formats/apr/apr.h"
 #include "../formats/config.h"
 #include "../formats/names.h"
 #include "../common/banned.h"
@@ -259,6 +260,12 @@ static int check_one(struct checker *c, const char *path)
     if (model_open(&m, path, &e)) {
         say(c, path, "FAILED (%s; cannot compare tensors: %s)",
             have_sha ? "file sha256 not in the manifest" : "not a readable model", e.msg);
+        c->n_failed++;
+        return EXIT_MISMATCH;
+    }
+    if (apr_check_integrity(&m, &e)) {   /* a whole-file reader: APR checksums must hold */
+        say(c, path, "FAILED (%s)", e.msg);
+        model_close(&m);
         c->n_failed++;
         return EXIT_MISMATCH;
     }

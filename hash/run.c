@@ -29,6 +29,7 @@
 #include "../common/threads.h"
 #include "../common/vec.h"
 #include "../dequant/dq.h"
+#include "../formats/apr/apr.h"
 #include "../formats/config.h"
 #include "../formats/names.h"
 #include "../common/banned.h"
@@ -47,6 +48,12 @@ static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *o
         if (!o->quiet)
             hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
+    }
+    if (apr_check_integrity(&m, e)) {   /* not the file that was written */
+        model_close(&m);
+        if (!o->quiet)
+            hash__put_err(errs, NULL, e->msg);
+        return EXIT_MISMATCH;
     }
     if (model_kv_get_str(&m, HASH_SOURCE_KEY, &rec) != 0) {
         ERR(e, ERR_FORMAT, "'%s' records no source: metadata key '%s' (a string of 64 hex "
@@ -119,6 +126,13 @@ static int hash_model_item(const struct hash_opts *o, struct item *it, unsigned 
 
     if (model_open(&m, it->path, e))
         return -1;
+    {   /* a whole-file reader: APR checksums must hold (ERR_MISMATCH: not "not a model") */
+        struct err ie = ERR_INIT;
+        if (apr_check_integrity(&m, &ie)) {
+            model_close(&m);
+            return ERR(e, ERR_MISMATCH, "%s", ie.msg);
+        }
+    }
     if (with_files) {
         fsha = calloc(m.n_files ? m.n_files : 1, sizeof *fsha);
         if (!fsha) {
@@ -317,8 +331,9 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
                     items[i].ok = 1;
                     continue;
                 }
-            } else if (o->output) {
-                /* not a model: the manifest still records its bytes (a directory's files) */
+            } else if (o->output && fe.code != ERR_MISMATCH) {
+                /* not a model: the manifest still records its bytes (a directory's files);
+                 * a corrupt APR model is not recorded as if it were a plain file */
                 if (is_dir && !o->quiet)
                     fprintf(errs, "%s: note: %s; listing the files of '%s' without tensors\n",
                             cli_progname, fe.msg, files[i]);

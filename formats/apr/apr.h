@@ -80,8 +80,8 @@ int apr_footer_verify(struct model *m);
  * footer CRC (checked now when the open skipped it, which reads the whole file once).
  * 0 when both match, and for any other format (nothing to check).  Otherwise -1 with
  * ERR_FORMAT and a message naming the file and what failed:
- *   "x.apr: corrupt APR file: footer checksum mismatch (stored 0x1234abcd): bytes before
- *    it changed after the file was written at offset N"
+ *   "x.apr: corrupt APR file (its bytes changed after it was written): footer checksum
+ *    mismatch, stored 0x1234abcd at offset N"
  *   "x.apr: truncated APR file: it ends at byte N, but the tensor data padded to 64
  *    bytes ends at M and a 4-byte footer checksum follows it at offset N"
  *   "x.apr: corrupt APR file: header checksum mismatch" (only after skip_header_crc)

@@ -456,8 +456,8 @@ int apr_check_integrity(struct model *m, struct err *e)
         return 0;
     case APR_FOOTER_MISMATCH:
         return ERR_OFF(e, ERR_FORMAT, m->files[0].size - APR_FOOTER_SIZE,
-                       "%s: corrupt APR file: footer checksum mismatch (stored 0x%08x): bytes "
-                       "before it changed after the file was written", p,
+                       "%s: corrupt APR file (its bytes changed after it was written): footer "
+                       "checksum mismatch, stored 0x%08x", p,
                        le32(m->files[0].data + m->files[0].size - APR_FOOTER_SIZE));
     default: {
         uint64_t rel_end, padded = footer_at(m, &rel_end);
