@@ -344,7 +344,12 @@ int diff_values_report(const struct diff_opts *o, const struct side *A, const st
             fprintf(out, " nmse <= %s", diff_num(b5, sizeof b5, o->fail_nmse));
         fprintf(out, ": %llu outside\n", (unsigned long long)n_fail);
     }
-    fprintf(out, "%s\n", *different ? "different" : gates ? "within thresholds" : "identical");
+    if (*different && (cnt[ST_TRANSPOSED] || cnt[ST_REINTERPRETED]))
+        fprintf(out, "different (%llu Transposed, %llu Reinterpreted: same values, another "
+                "layout)\n", (unsigned long long)cnt[ST_TRANSPOSED],
+                (unsigned long long)cnt[ST_REINTERPRETED]);
+    else
+        fprintf(out, "%s\n", *different ? "different" : gates ? "within thresholds" : "identical");
     rc = 0;
 out:
     free(ord);

@@ -362,7 +362,7 @@ static const struct {
     int         rc;
 } damage_rows[] = {
     { D_PERTURB,     0, "blk.0.ffn_up.weight",   "MediumDiff",    1 },
-    { D_TRANSPOSE,   1, "blk.0.ffn_gate.weight", "Transposed",    0 },
+    { D_TRANSPOSE,   1, "blk.0.ffn_gate.weight", "Transposed",    1 },
     { D_TRANSPOSE,   0, "blk.0.ffn_gate.weight", "Critical",      1 },
     { D_REINTERPRET, 1, "blk.0.ffn_gate.weight", "Reinterpreted", 1 },
     { D_REINTERPRET, 0, "blk.0.ffn_gate.weight", "Reinterpreted", 1 },
@@ -370,7 +370,7 @@ static const struct {
     { D_QKPERM,      0, "blk.0.attn_q.weight",   "Critical",      1 },
     { D_ZERO,        0, "blk.0.attn_v.weight",   "Critical",      1 },
     { D_DROP,        0, "output_norm.weight",    "Identical",     1 },
-    { D_SQUARE,      1, "blk.0.attn_output.weight", "Transposed", 0 },
+    { D_SQUARE,      1, "blk.0.attn_output.weight", "Transposed", 1 },
     { D_SQUARE,      0, "blk.0.attn_output.weight", "Critical",   1 },
 };
 
