@@ -185,6 +185,7 @@ struct stage {
     int           rank;
     char          stage_name[64];
     int           layer;   /* from the path, -1 */
+    char          err[256];/* directories: why this stage could not be read ("" when read) */
 };
 
 extern const char *const diff_st_names[ST_COUNT];

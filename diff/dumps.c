@@ -195,9 +195,10 @@ static void json_stage(struct json_w *w, const struct diff_opts *o, const struct
         json_w_key(w, "dim_product_b");
         json_w_u64(w, s->db.n);
         json_w_key(w, "status");
-        json_w_str(w, diff_st_names[ST_CRITICAL]);
+        json_w_str(w, s->err[0] ? "error" : diff_st_names[ST_CRITICAL]);
         json_w_key(w, "note");
-        json_w_str(w, !s->have_a || !s->have_b ? "only on one side" : "lengths differ");
+        json_w_str(w, s->err[0] ? s->err : !s->have_a || !s->have_b ? "only on one side"
+                                         : "lengths differ");
         json_w_key(w, diff_gates_given(o) ? "within_thresholds" : "same");
         json_w_bool(w, 0);
         json_w_obj_end(w);
@@ -257,9 +258,11 @@ static void text_metrics(FILE *out, const struct stage *s)
     char b1[64], b2[64], b3[64], b4[64], b5[64];
 
     fprintf(out, "status %s\n", diff_st_names[s->status]);
-    fprintf(out, "cosine %s  max|a-b| %s at [%lld]  mean|a-b| %s  rmse %s  nmse %s\n",
-            diff_num(b1, sizeof b1, s->m.cosine), diff_num(b2, sizeof b2, s->m.max_diff),
-            (long long)s->m.max_index, diff_num(b3, sizeof b3, s->m.mean_diff),
+    fprintf(out, "cosine %s  max|a-b| %s", diff_num(b1, sizeof b1, s->m.cosine),
+            s->m.n_nonfinite ? "nan" : diff_num(b2, sizeof b2, s->m.max_diff));
+    if (s->m.max_index >= 0 && !s->m.n_nonfinite)   /* none for two empty dumps */
+        fprintf(out, " at [%lld]", (long long)s->m.max_index);
+    fprintf(out, "  mean|a-b| %s  rmse %s  nmse %s\n", diff_num(b3, sizeof b3, s->m.mean_diff),
             diff_num(b4, sizeof b4, s->m.rmse), diff_num(b5, sizeof b5, s->m.nmse));
     fprintf(out, "identical %llu, small %llu, medium %llu, large %llu, NaN/Inf mismatches %llu\n",
             (unsigned long long)s->m.n_identical, (unsigned long long)s->m.n_small,
@@ -397,7 +400,7 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
 {
     struct dirlist La = { NULL, 0, 0 }, Lb = { NULL, 0, 0 };
     struct stage *S = NULL;
-    size_t n = 0, i = 0, j = 0, first = SIZE_MAX, n_only = 0, n_cmp = 0;
+    size_t n = 0, i = 0, j = 0, first = SIZE_MAX, n_only = 0, n_cmp = 0, n_err = 0, n_diff = 0;
     double thr = isnan(o->fail_cos) ? DIFF_STAGE_COS : o->fail_cos;
     char pa_[8192], pb_[8192];
     int rc = -1;
@@ -440,15 +443,33 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
             continue;
         }
         n_cmp++;
-        if (diff_detect(pa_, &ka, e) || diff_detect(pb_, &kb, e))
-            goto out;
-        if ((ka != K_APRT && ka != K_RAW) || (kb != K_APRT && kb != K_RAW)) {
-            ERR(e, ERR_FORMAT, "'%s': not an activation dump", ka == K_APRT || ka == K_RAW ?
-                pb_ : pa_);
-            goto out;
+        {   /* a dump that cannot be read is a row of its own (status error, the reason),
+             * not the end of the whole comparison */
+            struct err le = ERR_INIT;
+            if (diff_detect(pa_, &ka, &le) == 0 && diff_detect(pb_, &kb, &le) == 0) {
+                if ((ka != K_APRT && ka != K_RAW) || (kb != K_APRT && kb != K_RAW))
+                    ERR(&le, ERR_FORMAT, "'%s': not an activation dump",
+                        ka == K_APRT || ka == K_RAW ? pb_ : pa_);
+                else if (dump_load(pa_, ka, &s->da, &le) == 0)
+                    dump_load(pb_, kb, &s->db, &le);
+            }
+            if (!err_ok(&le)) {
+                if (le.code == ERR_NOMEM) {
+                    *e = le;
+                    goto out;
+                }
+                memcpy(s->err, le.msg, sizeof s->err - 1);
+                s->err[sizeof s->err - 1] = 0;
+                s->comparable = 0;
+                s->status = ST_CRITICAL;
+                s->pass = 0;
+                n_err++;
+                if (first == SIZE_MAX)
+                    first = k;
+                continue;
+            }
         }
-        if (dump_load(pa_, ka, &s->da, e) || dump_load(pb_, kb, &s->db, e) ||
-            stage_compare(o, s, e))
+        if (stage_compare(o, s, e))
             goto out;
         /* the divergence the stage list is read for: below the cosine threshold */
         if (first == SIZE_MAX && (!s->comparable || s->m.cosine < thr || s->m.n_nonfinite))
@@ -458,10 +479,9 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
         free(s->db.v);
         s->da.v = s->db.v = NULL;
     }
-    *different = n_only > 0;
     for (size_t k = 0; k < n; k++)
-        if (S[k].have_a && S[k].have_b && !S[k].pass)
-            *different = 1;
+        n_diff += S[k].have_a && S[k].have_b && !S[k].pass && !S[k].err[0];
+    *different = n_only > 0 || n_err > 0 || n_diff > 0;
 
     if (o->json) {
         struct sbuf sb = SBUF_INIT(OUT_MAX);
@@ -532,32 +552,57 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
             if (!s->have_a || !s->have_b) {
                 fprintf(out, "%s only in %s: ", s->have_a ? "<" : ">", s->have_a ? "a" : "b");
             } else if (!s->comparable) {
-                fprintf(out, "%-15s %-12s %-11s %-11s %-11s ", diff_st_names[ST_CRITICAL], "-", "-",
-                        "-", "-");
+                fprintf(out, "%-15s %-12s %-11s %-11s %-11s ",
+                        s->err[0] ? "error" : diff_st_names[ST_CRITICAL], "-", "-", "-", "-");
             } else {
+                /* a NaN/Inf facing a finite value: the largest |a-b| is not a number */
                 fprintf(out, "%-15s %-12s %-11s %-11s %-11s ", diff_st_names[s->status],
-                        diff_num(b1, sizeof b1, s->m.cosine), diff_num(b2, sizeof b2, s->m.max_diff),
+                        diff_num(b1, sizeof b1, s->m.cosine),
+                        s->m.n_nonfinite ? "nan" : diff_num(b2, sizeof b2, s->m.max_diff),
                         diff_num(b3, sizeof b3, s->m.rmse), diff_num(b4, sizeof b4, s->m.nmse));
             }
             cli_put_escaped(out, s->rel, strlen(s->rel));
-            if (s->have_a && s->have_b && !s->comparable)
+            if (s->err[0]) {
+                fputs("  (", out);
+                cli_put_escaped(out, s->err, strlen(s->err));
+                fputc(')', out);
+            } else if (s->have_a && s->have_b && !s->comparable) {
                 fprintf(out, "  (lengths differ: %llu vs %llu)", (unsigned long long)s->da.n,
                         (unsigned long long)s->db.n);
+            } else if (s->have_a && s->have_b && s->da.aprt && s->db.aprt &&
+                       s->da.layer != s->db.layer) {
+                fprintf(out, "  (layers differ: %lld vs %lld)",
+                        s->da.layer == APRT_LAYER_MODEL ? -1LL : (long long)s->da.layer,
+                        s->db.layer == APRT_LAYER_MODEL ? -1LL : (long long)s->db.layer);
+            } else if (s->have_a && s->have_b && s->m.n_nonfinite) {
+                fprintf(out, "  (%llu NaN/Inf mismatches)", (unsigned long long)s->m.n_nonfinite);
+            }
             fputc('\n', out);
         }
         if (first != SIZE_MAX) {
             fputs("first divergent stage: ", out);
             cli_put_escaped(out, S[first].rel, strlen(S[first].rel));
-            if (S[first].comparable)
+            if (S[first].err[0])
+                fputs(" (unreadable)\n", out);
+            else if (S[first].comparable && S[first].m.n_nonfinite)
+                fprintf(out, " (%llu NaN/Inf where the other side is finite)\n",
+                        (unsigned long long)S[first].m.n_nonfinite);
+            else if (S[first].comparable)
                 fprintf(out, " (cosine %s < %s)\n", diff_num(b1, sizeof b1, S[first].m.cosine),
                         diff_num(b2, sizeof b2, thr));
             else
-                fputc('\n', out);
+                fprintf(out, " (lengths differ)\n");
         } else {
             fprintf(out, "no stage below cosine %s\n", diff_num(b1, sizeof b1, thr));
         }
-        fprintf(out, "%zu stages compared, %zu only on one side\n%s\n", n_cmp, n_only,
-                *different ? "different" : diff_gates_given(o) ? "within thresholds" : "identical");
+        fprintf(out, "%zu stages compared, %zu only on one side, %zu unreadable\n", n_cmp, n_only,
+                n_err);
+        if (*different)   /* say why */
+            fprintf(out, "different: %zu stage%s differ%s, %zu only on one side, %zu "
+                    "unreadable\n", n_diff, n_diff == 1 ? "" : "s", n_diff == 1 ? "s" : "",
+                    n_only, n_err);
+        else
+            fprintf(out, "%s\n", diff_gates_given(o) ? "within thresholds" : "identical");
     }
     if (o->plot) {
         struct plot_pt *pt = calloc(n + 1, sizeof *pt);

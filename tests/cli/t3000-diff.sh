@@ -91,3 +91,34 @@ if need_shared "apr-diff shared fixtures"; then
     expect_exit "logits as dumps" 0 \
         "apr-diff --fail-cos 0.99 $G/refs/tiny-llama-small-F16.prompt0.logits.f32 $G/refs/tiny-llama-small-Q8_0.prompt0.logits.f32"
 fi
+
+# Stage-dump directories: an unreadable dump is a row (status error, the reason) and the
+# rest is still compared; the exit-1 verdict says why; a NaN facing a finite value is
+# named, max|a-b| is not 0 there; two empty dumps print no "at [-1]".
+one='\000\000\200\077' two='\000\000\000\100' nan='\000\000\300\177'
+hdr() { printf 'APRT'; printf "$1"; printf "$2"; }   # layer, count as octal escapes
+W='\377\377\377\377' L0='\000\000\000\000' L7='\007\000\000\000' C2='\002\000\000\000' C0='\000\000\000\000'
+mkdir -p "$FIX/sa/layer-0" "$FIX/sb/layer-0"
+{ hdr "$W" "$C2"; printf "$one$two"; } > "$FIX/sa/embedding.bin"
+{ hdr "$W" "$C2"; printf "$one$two"; } > "$FIX/sb/embedding.bin"
+{ hdr "$L0" "$C2"; printf "$one$two"; } > "$FIX/sa/layer-0/attn_norm.bin"
+{ hdr "$L0" "$C2"; printf "$one\000\000"; } > "$FIX/sb/layer-0/attn_norm.bin"
+{ hdr "$L0" "$C2"; printf "$one$two"; } > "$FIX/sa/layer-0/ffn_up.bin"
+{ hdr "$L7" "$C2"; printf "$one$two"; } > "$FIX/sb/layer-0/ffn_up.bin"
+{ hdr "$L0" "$C2"; printf "$nan$two"; } > "$FIX/sa/layer-0/ffn_out.bin"
+{ hdr "$L0" "$C2"; printf "$one$two"; } > "$FIX/sb/layer-0/ffn_out.bin"
+printf 'abcdef' > "$FIX/sa/layer-0/attn_out.bin"
+printf 'abcdef' > "$FIX/sb/layer-0/attn_out.bin"
+hdr "$W" "$C0" > "$FIX/sa/final_norm.bin"
+hdr "$W" "$C0" > "$FIX/sb/final_norm.bin"
+expect_exit "dump dir: a truncated dump does not abort it" 1 "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: the truncated dump is an error row" '^error .* layer-0/attn_norm\.bin  \(.*attn_norm\.bin: APRT value count 2 needs 8 bytes' "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: the other stages still compared" '^Identical .* embedding\.bin$' "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: odd-size raw file refused" "^error .* layer-0/attn_out\\.bin  \\(.*6 bytes is not a whole number of f32 values" "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: layers differ named" 'layer-0/ffn_up\.bin  \(layers differ: 0 vs 7\)' "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: NaN named, max not 0" '^Critical +1 +nan .* layer-0/ffn_out\.bin  \(1 NaN/Inf mismatches\)' "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: says why it differs" '^different: 2 stages differ, 0 only on one side, 2 unreadable$' "apr-diff $FIX/sa $FIX/sb"
+expect_match "dump dir: JSON error row" '"status": "error"' "apr-diff --json $FIX/sa $FIX/sb"
+testing "two empty dumps: no at [-1]" "apr-diff $FIX/sa/final_norm.bin $FIX/sb/final_norm.bin | grep -c 'at \\[-1\\]'" "0"
+rm -f "$FIX"/sa/layer-0/attn_norm.bin "$FIX"/sb/layer-0/attn_norm.bin "$FIX"/s[ab]/layer-0/attn_out.bin
+expect_match "dump dir: NaN as the first divergence" '^first divergent stage: layer-0/ffn_out\.bin \(1 NaN/Inf where the other side is finite\)$' "apr-diff $FIX/sa $FIX/sb"
