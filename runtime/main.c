@@ -5,6 +5,7 @@
 #include "../common/cli.h"
 #include "rt.h"
 #include "run.h"
+#include "tokenizer.h"
 #include "../common/banned.h"
 
 static const char usage_str[] =
@@ -13,7 +14,7 @@ static const char usage_str[] =
     "               [--rope-freq-dtype type] [--logits file] [--json] [--trace]\n"
     "               [--save-tensor stages]\n"
     "               [--save-tensor-dir dir] [--save-tensor-layers a..b]\n"
-    "               --tokens ids model\n"
+    "               [--chat] [--system text] --tokens ids | -p text model\n"
     "       apr-run [-v] [-b n] [-t n] [--ctx n] [--rope-freq-dtype type] [--json]\n"
     "               [--fail-cos c] [--fail-kl k] [--fail-top1 f] [--save-tensor stages]\n"
     "               [--save-tensor-dir dir] [--save-tensor-layers a..b]\n"
@@ -22,6 +23,8 @@ static const char usage_str[] =
     "               [--save-tensor-dir dir] --tokens ids --parity model\n"
     "       apr-run [-v] [-b n] [-t n] [--ctx n] [--rope-freq-dtype type] [--json]\n"
     "               [--compare other] --perplexity file model\n"
+    "       apr-run [--json] [--chat] [--system text] --tokenize -p text model\n"
+    "       apr-run --detokenize ids model\n"
     "       apr-run --version\n";
 
 static const char help_str[] =
@@ -31,6 +34,8 @@ static const char help_str[] =
     "Prints the generated token ids.  --compare runs OTHER (the reference) and MODEL on\n"
     "the same tokens and compares their logits; --perplexity scores a token file.\n"
     "\n"
+    "      --chat             -p is the user's turn of the model's chat template\n"
+    "      --detokenize IDS   print the text of token ids and exit\n"
     "  -b, --batch N          prompt tokens per pass (default 512)\n"
     "      --compare OTHER    compare MODEL with OTHER: per position cosine, KL, top-1, max |delta|\n"
     "      --device DEV       cpu (default), cuda or cuda:N (builds with CUDA)\n"
@@ -47,6 +52,8 @@ static const char help_str[] =
     "  -n, --predict N        tokens to generate (default 32; 0: only the prompt)\n"
     "      --parity           CPU vs GPU on the same tokens: per position cosine, KL, top-1;\n"
     "                         on failure the first divergent stage (exit 1)\n"
+    "  -p, --prompt TEXT      the prompt as text (BOS per the model, special tokens parsed);\n"
+    "                         generated tokens are then printed as text\n"
     "      --perplexity FILE  perplexity of the token ids in FILE, in chunks of --ctx\n"
     "      --repeat-penalty R penalise the last 64 tokens (default 1: off)\n"
     "      --rope-freq-dtype f32|f16|bf16\n"
@@ -59,8 +66,10 @@ static const char help_str[] =
     "      --save-tensor-layers A..B\n"
     "                         layers A to B-1 (default 0..1)\n"
     "      --seed S           sampling seed (default 0)\n"
+    "      --system TEXT      with --chat: the system turn\n"
     "  -t, --threads N        threads (default: the CPUs this process may use)\n"
     "      --temp T           sampling temperature (default 0: greedy)\n"
+    "      --tokenize         with -p: print the prompt's token ids (--json: ids and pieces)\n"
     "      --tokens IDS       the prompt as token ids: 1,5,42\n"
     "      --top-k K          sample among the K most likely (default 40)\n"
     "      --top-p P          nucleus sampling (default 0.95)\n"
@@ -75,12 +84,15 @@ enum {
     OPT_IGNORE_EOS, OPT_JSON, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
     OPT_SAVE_TENSOR, OPT_SAVE_TENSOR_DIR, OPT_SAVE_TENSOR_LAYERS, OPT_SEED, OPT_TEMP,
     OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE, OPT_DEVICE, OPT_PARITY,
+    OPT_CHAT, OPT_SYSTEM, OPT_TOKENIZE, OPT_DETOKENIZE,
 };
 
 static const struct option longopts[] = {
     { "batch",              required_argument, NULL, 'b' },
+    { "chat",               no_argument,       NULL, OPT_CHAT },
     { "compare",            required_argument, NULL, OPT_COMPARE },
     { "ctx",                required_argument, NULL, OPT_CTX },
+    { "detokenize",         required_argument, NULL, OPT_DETOKENIZE },
     { "device",             required_argument, NULL, OPT_DEVICE },
     { "fail-cos",           required_argument, NULL, OPT_FAIL_COS },
     { "fail-kl",            required_argument, NULL, OPT_FAIL_KL },
@@ -93,6 +105,7 @@ static const struct option longopts[] = {
     { "min-p",              required_argument, NULL, OPT_MIN_P },
     { "parity",             no_argument,       NULL, OPT_PARITY },
     { "perplexity",         required_argument, NULL, OPT_PERPLEXITY },
+    { "prompt",             required_argument, NULL, 'p' },
     { "predict",            required_argument, NULL, 'n' },
     { "repeat-penalty",     required_argument, NULL, OPT_REPEAT_PENALTY },
     { "rope-freq-dtype",    required_argument, NULL, OPT_ROPE_FREQ_DTYPE },
@@ -100,8 +113,10 @@ static const struct option longopts[] = {
     { "save-tensor-dir",    required_argument, NULL, OPT_SAVE_TENSOR_DIR },
     { "save-tensor-layers", required_argument, NULL, OPT_SAVE_TENSOR_LAYERS },
     { "seed",               required_argument, NULL, OPT_SEED },
+    { "system",             required_argument, NULL, OPT_SYSTEM },
     { "temp",               required_argument, NULL, OPT_TEMP },
     { "threads",            required_argument, NULL, 't' },
+    { "tokenize",           no_argument,       NULL, OPT_TOKENIZE },
     { "tokens",             required_argument, NULL, OPT_TOKENS },
     { "top-k",              required_argument, NULL, OPT_TOP_K },
     { "top-p",              required_argument, NULL, OPT_TOP_P },
@@ -133,6 +148,7 @@ static int parse_range(const char *s, int *lo, int *hi)
 #define USAGE(...)                                                                           \
     do {                                                                                     \
         free(tokens);                                                                        \
+        tok_free(tk);                                                                        \
         return cli_usage_error(usage_str, __VA_ARGS__);                                      \
     } while (0)
 
@@ -144,11 +160,14 @@ int main(int argc, char **argv)
     uint64_t u;
     double d;
     int ch, rc;
+    const char *prompt = NULL, *sys = NULL, *detok = NULL;
+    int chat = 0, tokenize = 0;
+    struct tokenizer *tk = NULL;
 
     cli_init(argv[0]);
     o.out = stdout;
     o.diag = stderr;
-    while ((ch = getopt_long(argc, argv, "b:hn:t:v", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "b:hn:p:t:v", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
             if (cli_parse_u64(optarg, 1, 1u << 20, &u))
@@ -170,6 +189,21 @@ int main(int argc, char **argv)
             break;
         case 'v':
             o.verbose = 1;
+            break;
+        case 'p':
+            prompt = optarg;
+            break;
+        case OPT_CHAT:
+            chat = 1;
+            break;
+        case OPT_SYSTEM:
+            sys = optarg;
+            break;
+        case OPT_TOKENIZE:
+            tokenize = 1;
+            break;
+        case OPT_DETOKENIZE:
+            detok = optarg;
             break;
         case OPT_DEVICE: {
             uint64_t dn = 0;
@@ -294,8 +328,43 @@ int main(int argc, char **argv)
     if (argc - optind != 1)
         USAGE(argc - optind ? "one model, please" : "no model given");
     o.model = argv[optind];
+    if ((chat || sys) && !prompt)
+        USAGE("--chat and --system need -p");
+    if (sys && !chat)
+        USAGE("--system needs --chat");
+    if (tokenize && (!prompt || detok))
+        USAGE("--tokenize needs -p");
+    if ((prompt || detok) && (o.n_tokens || o.perplexity || o.other || o.parity))
+        USAGE("-p and --detokenize do not go with --tokens, --perplexity, --compare or --parity");
+    if (prompt && detok)
+        USAGE("-p and --detokenize are two different jobs");
+    if (prompt || detok) {
+        if (tok_cli_open(o.model, &tk, &e)) {
+            free(tokens);
+            return cli_exit(cli_fail(&e));
+        }
+        if (detok) {
+            int32_t *ids = NULL;
+            size_t n = 0;
+            rc = run_parse_tokens(detok, strlen(detok), &ids, &n, &e) ||
+                 tok_cli_print_text(tk, ids, n, stdout, &e) ? -1 : 0;
+            free(ids);
+        } else {
+            rc = tok_cli_prompt(tk, prompt, sys, chat, &tokens, &o.n_tokens, &e);
+            if (!rc && tokenize)
+                rc = tok_cli_print_ids(tk, tokens, o.n_tokens, o.json, stdout) ? -1 : 0;
+        }
+        if (rc || detok || tokenize) {
+            free(tokens);
+            tok_free(tk);
+            return cli_exit(rc ? cli_fail(&e) : 0);
+        }
+        o.tokens = tokens;
+        if (!o.json)
+            o.tok = tk;
+    }
     if (!o.n_tokens && !o.perplexity)
-        USAGE("no prompt: give --tokens");
+        USAGE("no prompt: give --tokens or -p");
     if (o.perplexity && o.n_tokens)
         USAGE("--perplexity reads its tokens from the file, not --tokens");
     if (o.parity && (o.other || o.perplexity || o.logits_path || o.trace || o.save_stages ||
@@ -309,6 +378,7 @@ int main(int argc, char **argv)
         USAGE("--save-tensor does not go with --perplexity");
     rc = run_exec(&o, &e);
     free(tokens);
+    tok_free(tk);
     if (rc < 0) {
         int code = cli_fail(&e);
         /* --compare follows diff(1): trouble is 2 */

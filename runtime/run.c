@@ -10,6 +10,7 @@
 
 #include "run.h"
 #include "rt.h"
+#include "tokenizer.h"
 #ifdef APR_CUDA
 #include "cuda/rt_cuda.h"
 #include "cuda/rt_parity.h"
@@ -376,11 +377,17 @@ static int generate(const struct run_opts *o, struct err *e)
     double t0, t_prompt, t_gen = 0;
     struct sbuf js = SBUF_INIT((size_t)1 << 34);
     struct json_w w;
+    struct tok_stream ts;
     int64_t nv;
     int rc = -1;
 
-    if (load(&L, o, o->model, np + (uint64_t)o->n_predict, e))
+    if (o->tok)
+        tok_stream_init(&ts, o->tok, 0);
+    if (load(&L, o, o->model, np + (uint64_t)o->n_predict, e)) {
+        if (o->tok)
+            tok_stream_release(&ts);
         return -1;
+    }
     nv = L.rm.c.n_vocab;
     hist = malloc((np + (size_t)o->n_predict + 1) * sizeof *hist);
     logits = malloc((want_all ? np : 1) * (size_t)nv * sizeof *logits);
@@ -441,11 +448,19 @@ static int generate(const struct run_opts *o, struct err *e)
             json_w_key(&w, "id");
             json_w_i64(&w, id);
             json_w_obj_end(&w);
+        } else if (o->tok) {
+            const char *txt;
+            size_t tl;
+            if (tok_stream_push(&ts, id, &txt, &tl, e))
+                goto out;
+            fwrite(txt, 1, tl, o->out);
+            fflush(o->out);
         } else {
             fprintf(o->out, "%s%d", n_gen > 1 ? " " : "", (int)id);
             fflush(o->out);
         }
-        if ((!o->ignore_eos && L.rm.c.eos_id >= 0 && id == L.rm.c.eos_id) ||
+        if ((!o->ignore_eos && ((L.rm.c.eos_id >= 0 && id == L.rm.c.eos_id) ||
+                                (o->tok && tok_is_eog(o->tok, id)))) ||
             n_gen == (size_t)o->n_predict)
             break;
         if (rt_eval(L.ctx, &id, 1, (int)(n_hist - 1), logits, 0, e))
@@ -479,6 +494,12 @@ static int generate(const struct run_opts *o, struct err *e)
         fwrite(js.p, 1, js.len, o->out);
         fputc('\n', o->out);
     } else if (n_gen) {
+        if (o->tok) {
+            const char *txt;
+            size_t tl;
+            tok_stream_flush(&ts, &txt, &tl);
+            fwrite(txt, 1, tl, o->out);
+        }
         fputc('\n', o->out);
     }
     if (o->verbose && o->diag) {
@@ -493,6 +514,8 @@ static int generate(const struct run_opts *o, struct err *e)
 out:
     sbuf_release(&js);
     rt_sampler_free(&sm);
+    if (o->tok)
+        tok_stream_release(&ts);
     free(hist);
     free(logits);
     unload(&L);

@@ -12,6 +12,8 @@
 #include "../common/err.h"
 #include "sample.h"
 
+struct tokenizer;
+
 struct run_opts {
     const char    *model;            /* MODEL */
     const char    *other;            /* --compare OTHER, or NULL */
@@ -40,6 +42,7 @@ struct run_opts {
     int            parity;           /* --parity: CPU vs cuda:N gate (exit 0 pass, 1 fail) */
     FILE          *out;              /* results (stdout) */
     FILE          *diag;             /* -v speeds, notes (stderr) */
+    const struct tokenizer *tok;     /* -p: generated tokens printed as text through it */
 };
 
 #define RUN_OPTS_INIT { .n_predict = 32, .sp = RT_SAMPLER_DEFAULTS, .top_k = 5, .save_lo = 0, \

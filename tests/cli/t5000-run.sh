@@ -122,3 +122,15 @@ if need_shared "apr-run: shared fixtures"; then
         expect_file_same "llama.cpp fixture: $t GGUF vs lossless APR bit-identical" "$FIX/$t-g.f32" "$FIX/$t-a.f32"
     done
 fi
+
+# text in and out through the model's tokenizer (the demo's SentencePiece vocab)
+expect_match "--tokenize -p: BOS then the pieces' ids" '^1( [0-9]+)+$' "$BUILD/apr-run --tokenize -p 'hello world' $D"
+expect_match "--tokenize --json: ids and pieces" '^\{"tokens":\[\{"id":1,"piece":"<s>"\}' "$BUILD/apr-run --tokenize --json -p 'hello' $D"
+expect_match "--detokenize gives the text back" 'hello world$' "$BUILD/apr-run --detokenize \"\$($BUILD/apr-run --tokenize -p 'hello world' $D)\" $D"
+expect_exit "-p and --tokens together: usage error" 2 "$BUILD/apr-run -p hi --tokens 1 $D"
+expect_exit "--tokenize without -p: usage error" 2 "$BUILD/apr-run --tokenize $D"
+expect_match "--chat without a template says so" 'no chat template' "$BUILD/apr-run --chat -p hi $D"
+ids=$("$BUILD/apr-run" --tokenize -p 'hello world' "$D" | tr ' ' ,)
+a=$("$BUILD/apr-run" -n 6 --ignore-eos --json -p 'hello world' "$D" | sed 's/.*"tokens":\(\[[^]]*\]\).*/\1/')
+b=$("$BUILD/apr-run" -n 6 --ignore-eos --json --tokens "$ids" "$D" | sed 's/.*"tokens":\(\[[^]]*\]\).*/\1/')
+if [ -n "$a" ] && [ "$a" = "$b" ]; then _rec pass "-p generates as --tokens"; else _fail "-p generates as --tokens" "-p: $a" "--tokens: $b"; fi
