@@ -122,7 +122,7 @@ $(BUILD)/mkfix: $(BUILD)/tests/fixtures/mkfix.o $(LIB)
 
 $(BUILD)/bench/%: tests/bench/%.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TOOL_LIB) $(LIB) $(LDLIBS)
 
 # The unit-test runner: one binary; suites are found by their "Suite *x_suite(void)" line.
 $(BUILD)/tests/suites.h: $(UNIT_SRC)
@@ -140,8 +140,8 @@ $(BUILD)/tests/check_all: $(UNIT_OBJ) $(BUILD)/tests/unit/check_main.o $(TOOL_LI
 # The CUDA tests and benchmarks (tests/cuda/*.c, each one program over the library); the
 # runners skip, saying why, where there is no device.
 CUDA_TEST_BINS = $(patsubst tests/cuda/%.c,$(BUILD)/tests/cuda/%,$(wildcard tests/cuda/*.c))
-$(BUILD)/tests/cuda/%: $(BUILD)/tests/cuda/%.o $(LIB)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+$(BUILD)/tests/cuda/%: $(BUILD)/tests/cuda/%.o $(TOOL_LIB) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TOOL_LIB) $(LIB) $(LDLIBS)
 
 check-cuda:                                   ## CUDA backend vs its CPU twins (CUDA=1)
 ifeq ($(CUDA),1)
