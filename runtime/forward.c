@@ -29,7 +29,7 @@ struct cpu {
 /* ---- RoPE frequencies (Hugging Face's rope_type semantics) */
 
 /* inv_freq[i] for i < n_rot/2, after scaling; *mscale multiplies cos and sin (YaRN). */
-static void rope_freqs(const struct model_config *c, double *inv_freq, double *mscale)
+void rt_rope_freqs(const struct model_config *c, double *inv_freq, double *mscale)
 {
     const int half = (int)c->n_rot / 2;
     const double dim = c->n_rot, base = c->rope_theta;
@@ -181,7 +181,7 @@ static int cpu_init(struct rt_ctx *ctx, struct err *e)
         ERR(e, ERR_NOMEM, "out of memory for a context of %d positions", ctx->n_ctx);
         goto fail;
     }
-    rope_freqs(c, inv, &mscale);
+    rt_rope_freqs(c, inv, &mscale);
     if (ctx->rm->rope_freqs)    /* GGUF Llama 3.x: the converter's per-pair factors */
         for (int i = 0; i < half; i++)
             inv[i] /= ctx->rm->rope_freqs[i];

@@ -167,6 +167,11 @@ struct rt_backend {
 
 extern const struct rt_backend rt_backend_cpu;
 
+/* RoPE inverse frequencies inv_freq[i], i < n_rot/2, after the config's scaling (linear,
+ * llama3, yarn), and the cos/sin multiplier (*mscale, YaRN).  forward.c builds its tables
+ * from it; the CUDA backend uploads the same tables. */
+void rt_rope_freqs(const struct model_config *c, double *inv_freq, double *mscale);
+
 /*
  * RoPE inverse frequencies are computed in double.  transformers casts its inv_freq
  * buffer to the dtype a model is loaded in, so a bf16 or f16 model run by transformers

@@ -225,65 +225,6 @@ static void cuda_free(struct rt_ctx *ctx)
     ctx->be = NULL;
 }
 
-/* RoPE tables exactly as runtime/forward.c builds them (rope_freqs + cpu_init): a copy
- * that must follow forward.c (a shared rt function for the tables would end the copy). */
-static void rope_freqs(const struct model_config *c, double *inv_freq, double *mscale)
-{
-    const int half = (int)c->n_rot / 2;
-    const double dim = c->n_rot, base = c->rope_theta;
-    const double f = c->rope_scaling.factor > 0 ? c->rope_scaling.factor : 1.0;
-
-    *mscale = 1.0;
-    for (int i = 0; i < half; i++)
-        inv_freq[i] = 1.0 / pow(base, (2.0 * i) / dim);
-    switch (c->rope_scaling.type) {
-    case ROPE_SCALE_NONE:
-        break;
-    case ROPE_SCALE_LINEAR:
-        for (int i = 0; i < half; i++)
-            inv_freq[i] /= f;
-        break;
-    case ROPE_SCALE_LLAMA3: {
-        const double orig = c->rope_scaling.orig_ctx ? c->rope_scaling.orig_ctx : 8192;
-        const double lo = c->rope_scaling.low_freq_factor > 0 ? c->rope_scaling.low_freq_factor : 1;
-        const double hi = c->rope_scaling.high_freq_factor > 0 ? c->rope_scaling.high_freq_factor : 4;
-        const double lo_wl = orig / lo, hi_wl = orig / hi;
-        for (int i = 0; i < half; i++) {
-            double wl = 2.0 * M_PI / inv_freq[i];
-            if (wl > lo_wl) {
-                inv_freq[i] /= f;
-            } else if (wl >= hi_wl && hi != lo) {
-                double sm = (orig / wl - lo) / (hi - lo);
-                inv_freq[i] = (1.0 - sm) * inv_freq[i] / f + sm * inv_freq[i];
-            }
-        }
-        break;
-    }
-    case ROPE_SCALE_YARN: {
-        const double orig = c->rope_scaling.orig_ctx ? c->rope_scaling.orig_ctx : c->n_ctx_train;
-        const double bf = c->rope_scaling.beta_fast > 0 ? c->rope_scaling.beta_fast : 32;
-        const double bs = c->rope_scaling.beta_slow > 0 ? c->rope_scaling.beta_slow : 1;
-        double lo = floor(dim * log(orig / (bf * 2 * M_PI)) / (2 * log(base)));
-        double hi = ceil(dim * log(orig / (bs * 2 * M_PI)) / (2 * log(base)));
-        if (lo < 0)
-            lo = 0;
-        if (hi > dim - 1)
-            hi = dim - 1;
-        if (lo == hi)
-            hi += 0.001;
-        for (int i = 0; i < half; i++) {
-            double ramp = (i - lo) / (hi - lo);
-            double extrap = 1.0 - (ramp < 0 ? 0 : ramp > 1 ? 1 : ramp);
-            inv_freq[i] = inv_freq[i] / f * (1.0 - extrap) + inv_freq[i] * extrap;
-        }
-        /* llama.cpp's: attn_factor (default 1) times YaRN's own 0.1 ln(factor) + 1 */
-        *mscale = (c->rope_scaling.attn_factor > 0 ? c->rope_scaling.attn_factor : 1.0) *
-                  (f > 1 ? 0.1 * log(f) + 1.0 : 1.0);
-        break;
-    }
-    }
-}
-
 static int rope_tables(struct rt_ctx *ctx, struct cuda_be *s, struct err *e)
 {
     const struct model_config *c = &ctx->rm->c;
@@ -296,7 +237,7 @@ static int rope_tables(struct rt_ctx *ctx, struct cuda_be *s, struct err *e)
         ERR(e, ERR_NOMEM, "out of memory for RoPE tables");
         goto out;
     }
-    rope_freqs(c, inv, &mscale);
+    rt_rope_freqs(c, inv, &mscale);
     if (ctx->rm->rope_freqs)    /* GGUF Llama 3.x: the converter's per-pair factors */
         for (int i = 0; i < half; i++)
             inv[i] /= ctx->rm->rope_freqs[i];
