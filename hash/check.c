@@ -375,6 +375,13 @@ out:
     return rc;
 }
 
+/* Whether path does not exist (--ignore-missing); other errors are checked and reported. */
+static int absent(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) != 0 && errno == ENOENT;
+}
+
 static int worst(int a, int b)
 {
     return a > b ? a : b;
@@ -453,7 +460,7 @@ static int check_dir(struct checker *c, const char *dir)
                 f->matched = 1;   /* judged by its tensors above */
             continue;
         }
-        if (dl.v[i].kind != DIRENT_REG) {
+        if (!hash__dent_hashable(dir, &dl.v[i])) {
             if (!c->o->quiet)
                 hash__dent_note(c->errs, dir, &dl.v[i]);
             continue;
@@ -511,6 +518,8 @@ static int check_dir(struct checker *c, const char *dir)
         if (!r || f->matched)
             continue;
         f->matched = 1;
+        if (c->o->ignore_missing)
+            continue;   /* --ignore-missing */
         say(c, dir, "file '%s': MISSING (in the manifest, not in the directory)", r);
         c->n_missing++;
         status = worst(status, EXIT_MISMATCH);
@@ -532,6 +541,7 @@ int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *
 {
     struct checker c;
     int status = EXIT_MATCH;
+    size_t n_skipped = 0;
 
     memset(&c, 0, sizeof c);
     c.o = o;
@@ -562,13 +572,37 @@ int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *
         for (int i = 0; i < n_files; i++)
             status = worst(status, check_one(&c, files[i]));
     } else {
-        /* the paths the manifest names (relative to the working directory, as sha256sum -c) */
-        for (size_t i = 0; i < c.man.n_f; i++)
+        /* the paths the manifest names (relative to the working directory, as sha256sum -c);
+         * --ignore-missing: an entry whose file does not exist is neither checked nor
+         * reported */
+        for (size_t i = 0; i < c.man.n_f; i++) {
+            if (o->ignore_missing && !c.man.f[i].matched && absent(c.man.f[i].path)) {
+                c.man.f[i].matched = 1;
+                n_skipped++;
+                continue;
+            }
             if (!c.man.f[i].matched)
                 status = worst(status, check_one(&c, c.man.f[i].path));
-        for (size_t i = 0; i < c.man.n_m; i++)
+        }
+        for (size_t i = 0; i < c.man.n_m; i++) {
+            if (o->ignore_missing && c.man.m[i].path && !c.man.m[i].matched &&
+                absent(c.man.m[i].path)) {
+                c.man.m[i].matched = 1;
+                n_skipped++;
+                continue;
+            }
             if (!c.man.m[i].matched && c.man.m[i].path)
                 status = worst(status, check_one(&c, c.man.m[i].path));
+        }
+        if (o->ignore_missing && c.n_ok + c.n_failed + c.n_trouble == 0) {
+            /* as sha256sum: ignoring every entry is not a success */
+            if (!o->quiet) {
+                fprintf(errs, "%s: ", cli_progname);
+                cli_put_escaped(errs, o->check, strlen(o->check));
+                fprintf(errs, ": no file was verified (%zu missing, ignored)\n", n_skipped);
+            }
+            status = worst(status, EXIT_MISMATCH);
+        }
     }
     for (size_t i = 0; i < c.man.n_f; i++)
         if (!c.man.f[i].matched) {

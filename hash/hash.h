@@ -63,9 +63,10 @@ struct hash_opts {
     int         no_progress;    /* never draw a progress bar */
     FILE       *out;            /* NULL: stdout */
     FILE       *errs;           /* NULL: stderr */
+    int         ignore_missing; /* --ignore-missing: -c skips entries whose files do not exist */
 };
 
-#define HASH_OPTS_INIT { 0, 0, 0, 0, 0, 0, NULL, HASH_FMT_JSON, 0, NULL, NULL, 0, NULL, NULL }
+#define HASH_OPTS_INIT { 0, 0, 0, 0, 0, 0, NULL, HASH_FMT_JSON, 0, NULL, NULL, 0, NULL, NULL, 0 }
 
 /*
  * Run apr-hash on files (n_files of them; "-" is standard input in whole-file mode; a

@@ -166,6 +166,7 @@ void hash__sha_stream(struct sha256 *h, const uint8_t *p, uint64_t n, int mapped
                        struct progress *prog);
 int hash__hash_file_prog(const char *path, uint8_t out[SHA256_LEN], uint64_t *size,
                           struct progress *prog, struct err *e);
+int hash__dent_hashable(const char *root, const struct dir_entry *d);
 void hash__dent_note(FILE *errs, const char *root, const struct dir_entry *d);
 const char *hash__rel_under(const char *path, const char *dir);
 const struct hash_tensor **hash__sorted_tensors(const struct hash_tensor *t, uint64_t n,

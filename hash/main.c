@@ -9,7 +9,7 @@ static const char usage_str[] =
     "usage: apr-hash [-q] [-j n] [--content] [--json] [--tensors] [--with-metadata] file ...\n"
     "       apr-hash [-q] [-j n] [--content] [--with-metadata] [--format json|text]\n"
     "                [--timestamp] -o manifest file ...\n"
-    "       apr-hash [-q] [-j n] -c manifest [file ...]\n"
+    "       apr-hash [-q] [-j n] [--ignore-missing] -c manifest [file ...]\n"
     "       apr-hash [-q] --verify-source source file.apr\n"
     "       apr-hash --version\n";
 
@@ -23,6 +23,8 @@ static const char help_str[] =
     "      --content          per-tensor hash of the values as little-endian f32, names and\n"
     "                         llama q/k rows normalised: equal across GGUF/SafeTensors/APR\n"
     "      --format json|text the manifest format of -o (default json)\n"
+    "      --ignore-missing   with -c: entries whose files do not exist are not checked\n"
+    "                         nor reported (sha256sum's option); nothing checked fails\n"
     "  -h, --help             this help\n"
     "  -j, --jobs N           worker threads (default: the number of CPUs)\n"
     "      --json             JSON on standard output\n"
@@ -39,7 +41,8 @@ static const char help_str[] =
     "1 mismatch, 2 trouble; 2 usage error.\n";
 
 enum {
-    OPT_CONTENT = CLI_OPT_BASE, OPT_FORMAT, OPT_JSON, OPT_TENSORS, OPT_TIMESTAMP,
+    OPT_CONTENT = CLI_OPT_BASE, OPT_FORMAT, OPT_IGNORE_MISSING, OPT_JSON, OPT_TENSORS,
+    OPT_TIMESTAMP,
     OPT_VERIFY_SOURCE, OPT_WITH_METADATA,
 };
 
@@ -48,6 +51,7 @@ static const struct option longopts[] = {
     { "content",       no_argument,       NULL, OPT_CONTENT },
     { "format",        required_argument, NULL, OPT_FORMAT },
     { "help",          no_argument,       NULL, 'h' },
+    { "ignore-missing", no_argument,      NULL, OPT_IGNORE_MISSING },
     { "jobs",          required_argument, NULL, 'j' },
     { "json",          no_argument,       NULL, OPT_JSON },
     { "list-options",  no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
@@ -89,6 +93,7 @@ int main(int argc, char **argv)
             else
                 return cli_usage_error(usage_str, "--format: '%s' is not json or text", optarg);
             break;
+        case OPT_IGNORE_MISSING:   o.ignore_missing = 1; break;
         case OPT_JSON:             o.json = 1; break;
         case OPT_TENSORS:          o.tensors = 1; break;
         case OPT_TIMESTAMP:        o.timestamp = 1; break;
@@ -104,6 +109,8 @@ int main(int argc, char **argv)
     modes = (o.check != NULL) + (o.verify_source != NULL) + (o.output != NULL);
     if (modes > 1)
         return cli_usage_error(usage_str, "-c, -o and --verify-source exclude each other");
+    if (o.ignore_missing && !o.check)
+        return cli_usage_error(usage_str, "--ignore-missing goes with -c");
     if (o.verify_source && argc != 1)
         return cli_usage_error(usage_str, "--verify-source takes one APR file");
     if (!o.check && argc < 1)

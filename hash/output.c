@@ -93,7 +93,7 @@ int hash__item_add_dir(const struct hash_opts *o, struct item *it, FILE *errs, s
         }
         if (listed)
             continue;
-        if (dl.v[i].kind != DIRENT_REG) {
+        if (!hash__dent_hashable(it->path, &dl.v[i])) {
             if (!o->quiet)
                 hash__dent_note(errs, it->path, &dl.v[i]);
             continue;

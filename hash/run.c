@@ -35,6 +35,44 @@
 #include "../common/banned.h"
 /* ---- --verify-source ---------------------------------------------------------------- */
 
+/*
+ * The source hash apr-convert records (source_sha256) for what it converted: a file's
+ * bytes; for a directory, the bytes of its model.safetensors.index.json when it has one,
+ * else of its SafeTensors files one after another in the model's order
+ * (convert/provenance.c, source_sha: the two must agree; t4000 checks that they do).
+ */
+static int hash_source(const char *path, uint8_t out[SHA256_LEN], struct err *e)
+{
+    struct stat st;
+    struct model m;
+    struct sha256 h;
+    char *idx;
+    int rc;
+
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return hash_file(path, out, NULL, e);
+    idx = path_join(path, "model.safetensors.index.json");
+    if (!idx)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    if (access(idx, R_OK) == 0) {
+        rc = hash_file(idx, out, NULL, e);
+        free(idx);
+        return rc;
+    }
+    free(idx);
+    if (model_open(&m, path, e))
+        return -1;
+    if (sha256_init(&h, e)) {
+        sha256_release(&h);
+        model_close(&m);
+        return -1;
+    }
+    for (uint32_t i = 0; i < m.n_files; i++)
+        hash__sha_stream(&h, m.files[i].data, m.files[i].size, m.files[i].mapped, NULL);
+    model_close(&m);
+    return sha256_final(&h, out, e);
+}
+
 static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *out, FILE *errs,
                              struct err *e)
 {
@@ -71,7 +109,7 @@ static int run_verify_source(const struct hash_opts *o, const char *apr, FILE *o
             hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
     }
-    if (hash_file(o->verify_source, got, NULL, e)) {
+    if (hash_source(o->verify_source, got, e)) {
         if (!o->quiet)
             hash__put_err(errs, NULL, e->msg);
         return EXIT_TROUBLE;
@@ -206,7 +244,7 @@ static int expand_dirs(const struct hash_opts *o, int n_files, char **files, cha
         }
         for (size_t k = 0; k < dl.n; k++) {
             char *full;
-            if (dl.v[k].kind != DIRENT_REG) {
+            if (!hash__dent_hashable(files[i], &dl.v[k])) {
                 if (!o->quiet)
                     hash__dent_note(errs, files[i], &dl.v[k]);
                 continue;

@@ -31,6 +31,7 @@
 #include "../dequant/dq.h"
 #include "../formats/config.h"
 #include "../formats/names.h"
+#include "../formats/safetensors/st.h"
 #include "../common/banned.h"
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -75,7 +76,10 @@ void hash__sha_stream(struct sha256 *h, const uint8_t *p, uint64_t n, int mapped
     }
 }
 
-static int hash_stdin(uint8_t out[SHA256_LEN], uint64_t *size, struct err *e)
+/* The bytes of an open descriptor (standard input, a pipe, a character device such as
+ * /dev/null), read to the end; what names it in messages. */
+static int hash_fd(int fd, const char *what, uint8_t out[SHA256_LEN], uint64_t *size,
+                   struct err *e)
 {
     enum { BUF = 1 << 16 };
     uint8_t *buf = malloc(BUF);
@@ -90,13 +94,13 @@ static int hash_stdin(uint8_t out[SHA256_LEN], uint64_t *size, struct err *e)
         return -1;
     }
     for (;;) {
-        ssize_t r = read(STDIN_FILENO, buf, BUF);
+        ssize_t r = read(fd, buf, BUF);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             sha256_release(&h);
             free(buf);
-            return ERR_SYS(e, "cannot read standard input");
+            return ERR_SYS(e, "cannot read %s", what);
         }
         if (r == 0)
             break;
@@ -114,9 +118,21 @@ int hash__hash_file_prog(const char *path, uint8_t out[SHA256_LEN], uint64_t *si
 {
     struct mfile mf;
     struct sha256 h;
+    struct stat st;
 
     if (strcmp(path, "-") == 0)
-        return hash_stdin(out, size, e);
+        return hash_fd(STDIN_FILENO, "standard input", out, size, e);
+    /* As sha256sum: a pipe, a FIFO or a device (/dev/null, /dev/stdin) is read to its end. */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        char what[300];
+        int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+        if (fd < 0)
+            return ERR_SYS(e, "cannot open '%s'", path);
+        snprintf(what, sizeof what, "'%s'", path);
+        rc = hash_fd(fd, what, out, size, e);
+        close(fd);
+        return rc;
+    }
     if (mfile_open(&mf, path, e))
         return -1;
     if (sha256_init(&h, e)) {
@@ -144,6 +160,28 @@ void hash__dent_note(FILE *errs, const char *root, const struct dir_entry *d)
     fprintf(errs, "%s: note: '%s': %s, skipped\n", cli_progname, full ? full : d->rel,
             d->kind == DIRENT_LINK ? "symbolic link not followed" : "not a regular file");
     free(full);
+}
+
+/*
+ * Whether a directory entry is hashed: a regular file; or, in a Hugging Face cache
+ * snapshot (<cache>/models--org--name/snapshots/<commit>, every file a symlink into
+ * ../../blobs/), a symbolic link whose target is a regular file inside the cache
+ * (formats/safetensors/st.h: st_hf_link_in_cache).  Other links stay unfollowed.
+ */
+int hash__dent_hashable(const char *root, const struct dir_entry *d)
+{
+    struct stat st;
+    char *full;
+    int ok;
+
+    if (d->kind == DIRENT_REG)
+        return 1;
+    if (d->kind != DIRENT_LINK || !st_hf_snapshot_repo(root, NULL, 0, NULL, 0))
+        return 0;
+    full = path_join(root, d->rel);
+    ok = full && st_hf_link_in_cache(root, full) && stat(full, &st) == 0 && S_ISREG(st.st_mode);
+    free(full);
+    return ok;
 }
 
 /* path relative to directory dir ("dir/x/y" -> "x/y"), or NULL when not under it. */

@@ -142,3 +142,61 @@ $H/tokenizer.json"
 else
     skip "model directory checks" "no qwen2-f32 fixture and no mkfix/apr-convert SafeTensors"
 fi
+
+# Like sha256sum: /dev/null, a pipe and /dev/stdin are read to their end and hashed.
+testing "/dev/null" "apr-hash /dev/null" "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  /dev/null"
+testing "a pipe through /dev/stdin" "echo hello | apr-hash /dev/stdin" "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  /dev/stdin"
+testing "standard input as -" "echo hello | apr-hash -" "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  -"
+
+# A Hugging Face cache snapshot: every file a symlink into ../../blobs/.  Links that stay
+# inside the cache are followed and their targets hashed; a link leaving it is not.
+if mkfix demo "$FIX/hfdemo.gguf" >/dev/null 2>&1 && apr-convert -q "$FIX/hfdemo.gguf" "$FIX/hfsrc/" 2>/dev/null; then
+    R=$FIX/cache/models--org--demo
+    S=$R/snapshots/0123abcd
+    mkdir -p "$R/blobs" "$S" "$R/refs"
+    echo 0123abcd > "$R/refs/main"
+    for f in $(ls "$FIX/hfsrc"); do
+        h=$(sha256sum "$FIX/hfsrc/$f" | cut -c1-64)
+        mv "$FIX/hfsrc/$f" "$R/blobs/$h"
+        ln -s "../../blobs/$h" "$S/$f"
+    done
+    printf 'secret\n' > "$FIX/outside"
+    ln -s "$FIX/outside" "$S/escape.txt"
+    testing "HF cache: the snapshot's files are hashed" \
+        "apr-hash $S 2>/dev/null | grep -c 'snapshots/0123abcd/'" "$(ls "$R/blobs" | wc -l)"
+    expect_match "HF cache: the target's bytes" "^$(sha256sum "$R/blobs/$(ls "$R/blobs" | head -1)" | cut -c1-64)  " "apr-hash $S 2>/dev/null"
+    expect_match "HF cache: a link out of the cache is not followed" "escape\\.txt': symbolic link not followed" "apr-hash $S"
+    expect_exit "HF cache: manifest" 0 "apr-hash -o $FIX/cache.json $S 2>/dev/null"
+    expect_exit "HF cache: --check" 0 "apr-hash -c $FIX/cache.json 2>/dev/null"
+    expect_match "HF cache: the repository directory reads as the model" '^model +[0-9a-f]{64}' "apr-hash --tensors $R"
+    testing "HF cache: same model hash from repo and snapshot" \
+        "apr-hash --tensors $R | head -1 | cut -c1-70" "$(apr-hash --tensors $S | head -1 | cut -c1-70)"
+else
+    skip "HF cache snapshot" "no mkfix/apr-convert"
+fi
+
+# --verify-source with a directory source (apr-convert accepts and records one).
+if mkfix demo "$FIX/vs.gguf" >/dev/null 2>&1 && apr-convert -q "$FIX/vs.gguf" "$FIX/vsdir/" 2>/dev/null &&
+   apr-convert -q "$FIX/vsdir" "$FIX/vs.apr" 2>/dev/null; then
+    expect_exit "--verify-source DIR" 0 "apr-hash --verify-source $FIX/vsdir $FIX/vs.apr"
+    expect_match "--verify-source DIR says OK" 'vs\.apr: source OK' "apr-hash --verify-source $FIX/vsdir $FIX/vs.apr"
+    apr-convert -q --shard-size 100000 "$FIX/vs.gguf" "$FIX/vsshards/" 2>/dev/null
+    apr-convert -q "$FIX/vsshards" "$FIX/vs2.apr" 2>/dev/null
+    expect_exit "--verify-source sharded DIR" 0 "apr-hash --verify-source $FIX/vsshards $FIX/vs2.apr"
+    expect_exit "--verify-source another DIR" 1 "apr-hash --verify-source $FIX/vsdir $FIX/vs2.apr"
+else
+    skip "--verify-source DIR" "no mkfix/apr-convert"
+fi
+
+# --check --ignore-missing, as sha256sum: entries whose files do not exist are skipped;
+# checking nothing at all still fails.
+mkdir -p "$FIX/im"
+printf 'a\n' > "$FIX/im/a"
+printf 'b\n' > "$FIX/im/b"
+(cd "$FIX/im" && apr-hash -o m.json a b && rm b)
+expect_exit "-c: a missing file fails" 1 "cd $FIX/im && apr-hash -c m.json"
+expect_exit "-c --ignore-missing: skipped" 0 "cd $FIX/im && apr-hash --ignore-missing -c m.json"
+testing "-c --ignore-missing: not reported" "cd $FIX/im && apr-hash --ignore-missing -c m.json 2>&1" "a: OK"
+rm "$FIX/im/a"
+expect_exit "-c --ignore-missing: nothing verified fails" 1 "cd $FIX/im && apr-hash --ignore-missing -c m.json"
+expect_exit "--ignore-missing goes with -c" 2 "apr-hash --ignore-missing $FIX/im/m.json"
