@@ -395,34 +395,36 @@ static int stage_qsort(const void *x, const void *y)
     return diff_natcmp(a->rel, strlen(a->rel), b->rel, strlen(b->rel));
 }
 
-static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FILE *out,
-                     int *different, struct err *e)
-{
-    struct dirlist La = { NULL, 0, 0 }, Lb = { NULL, 0, 0 };
-    struct stage *S = NULL;
-    size_t n = 0, i = 0, j = 0, first = SIZE_MAX, n_only = 0, n_cmp = 0, n_err = 0, n_diff = 0;
-    double thr = isnan(o->fail_cos) ? DIFF_STAGE_COS : o->fail_cos;
-    char pa_[8192], pb_[8192];
-    int rc = -1;
+/* One directory comparison: the merged stage list and its tallies. */
+struct dirdiff {
+    const char *a, *b;
+    struct dirlist La, Lb;
+    struct stage *S;
+    size_t n, first, n_only, n_cmp, n_err, n_diff;
+    double thr;
+};
 
-    /* every *.bin / *.f32 file under a and b (links followed, dot files left out) */
-    if (dir_walk(&La, a, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 8, DIFF_MAX_FILES,
+/* every *.bin / *.f32 file under a and b (links followed, dot files left out), merged
+ * by relative path and sorted in stage order */
+static int dd_list(struct dirdiff *D, struct err *e)
+{
+    size_t i = 0, j = 0;
+
+    if (dir_walk(&D->La, D->a, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 8, DIFF_MAX_FILES,
                  has_dump_ext, e) ||
-        dir_walk(&Lb, b, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 8, DIFF_MAX_FILES,
+        dir_walk(&D->Lb, D->b, DW_FOLLOW | DW_SKIP_DOT | DW_DEPTH_STOP, 8, DIFF_MAX_FILES,
                  has_dump_ext, e))
-        goto out;
-    S = calloc(La.n + Lb.n + 1, sizeof *S);
-    if (!S) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    while (i < La.n || j < Lb.n) {
-        struct stage *s = &S[n++];
-        int c = i >= La.n ? 1 : j >= Lb.n ? -1 : strcmp(La.v[i].rel, Lb.v[j].rel);
-        const char *rel = c <= 0 ? La.v[i].rel : Lb.v[j].rel;
+        return -1;
+    D->S = calloc(D->La.n + D->Lb.n + 1, sizeof *D->S);
+    if (!D->S)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    while (i < D->La.n || j < D->Lb.n) {
+        struct stage *s = &D->S[D->n++];
+        int c = i >= D->La.n ? 1 : j >= D->Lb.n ? -1 : strcmp(D->La.v[i].rel, D->Lb.v[j].rel);
+        const char *rel = c <= 0 ? D->La.v[i].rel : D->Lb.v[j].rel;
         s->rel = diff_dup_n(rel, strlen(rel), e);
         if (!s->rel)
-            goto out;
+            return -1;
         s->have_a = c <= 0;
         s->have_b = c >= 0;
         if (c <= 0)
@@ -431,212 +433,269 @@ static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FI
             j++;
         stage_key(s);
     }
-    qsort(S, n, sizeof *S, stage_qsort);
-    for (size_t k = 0; k < n; k++) {
-        struct stage *s = &S[k];
-        enum kind ka, kb;
-        snprintf(pa_, sizeof pa_, "%s/%s", a, s->rel);
-        snprintf(pb_, sizeof pb_, "%s/%s", b, s->rel);
+    qsort(D->S, D->n, sizeof *D->S, stage_qsort);
+    return 0;
+}
+
+/* Load both dumps of a stage.  A dump that cannot be read is a row of its own (status
+ * error, the reason), not the end of the whole comparison: returns 1 for such a row,
+ * -1 only when memory runs out. */
+static int dd_load(const char *pa, const char *pb, struct stage *s, struct err *e)
+{
+    struct err le = ERR_INIT;
+    enum kind ka, kb;
+
+    if (diff_detect(pa, &ka, &le) == 0 && diff_detect(pb, &kb, &le) == 0) {
+        if ((ka != K_APRT && ka != K_RAW) || (kb != K_APRT && kb != K_RAW))
+            ERR(&le, ERR_FORMAT, "'%s': not an activation dump",
+                ka == K_APRT || ka == K_RAW ? pb : pa);
+        else if (dump_load(pa, ka, &s->da, &le) == 0)
+            dump_load(pb, kb, &s->db, &le);
+    }
+    if (err_ok(&le))
+        return 0;
+    if (le.code == ERR_NOMEM) {
+        *e = le;
+        return -1;
+    }
+    memcpy(s->err, le.msg, sizeof s->err - 1);
+    s->err[sizeof s->err - 1] = 0;
+    s->comparable = 0;
+    s->status = ST_CRITICAL;
+    s->pass = 0;
+    return 1;
+}
+
+static int dd_compare(const struct diff_opts *o, struct dirdiff *D, struct err *e)
+{
+    char pa[8192], pb[8192];
+
+    for (size_t k = 0; k < D->n; k++) {
+        struct stage *s = &D->S[k];
+        int r;
+        snprintf(pa, sizeof pa, "%s/%s", D->a, s->rel);
+        snprintf(pb, sizeof pb, "%s/%s", D->b, s->rel);
         if (!s->have_a || !s->have_b) {
-            n_only++;
+            D->n_only++;
             s->status = ST_CRITICAL;
             continue;
         }
-        n_cmp++;
-        {   /* a dump that cannot be read is a row of its own (status error, the reason),
-             * not the end of the whole comparison */
-            struct err le = ERR_INIT;
-            if (diff_detect(pa_, &ka, &le) == 0 && diff_detect(pb_, &kb, &le) == 0) {
-                if ((ka != K_APRT && ka != K_RAW) || (kb != K_APRT && kb != K_RAW))
-                    ERR(&le, ERR_FORMAT, "'%s': not an activation dump",
-                        ka == K_APRT || ka == K_RAW ? pb_ : pa_);
-                else if (dump_load(pa_, ka, &s->da, &le) == 0)
-                    dump_load(pb_, kb, &s->db, &le);
-            }
-            if (!err_ok(&le)) {
-                if (le.code == ERR_NOMEM) {
-                    *e = le;
-                    goto out;
-                }
-                memcpy(s->err, le.msg, sizeof s->err - 1);
-                s->err[sizeof s->err - 1] = 0;
-                s->comparable = 0;
-                s->status = ST_CRITICAL;
-                s->pass = 0;
-                n_err++;
-                if (first == SIZE_MAX)
-                    first = k;
-                continue;
-            }
+        D->n_cmp++;
+        r = dd_load(pa, pb, s, e);
+        if (r < 0)
+            return -1;
+        if (r > 0) {
+            D->n_err++;
+            if (D->first == SIZE_MAX)
+                D->first = k;
+            continue;
         }
         if (stage_compare(o, s, e))
-            goto out;
+            return -1;
         /* the divergence the stage list is read for: below the cosine threshold */
-        if (first == SIZE_MAX && (!s->comparable || s->m.cosine < thr || s->m.n_nonfinite))
-            first = k;
+        if (D->first == SIZE_MAX &&
+            (!s->comparable || s->m.cosine < D->thr || s->m.n_nonfinite))
+            D->first = k;
         /* the values are not needed any more: keep memory to one pair */
         free(s->da.v);
         free(s->db.v);
         s->da.v = s->db.v = NULL;
     }
-    for (size_t k = 0; k < n; k++)
-        n_diff += S[k].have_a && S[k].have_b && !S[k].pass && !S[k].err[0];
-    *different = n_only > 0 || n_err > 0 || n_diff > 0;
+    for (size_t k = 0; k < D->n; k++)
+        D->n_diff += D->S[k].have_a && D->S[k].have_b && !D->S[k].pass && !D->S[k].err[0];
+    return 0;
+}
 
-    if (o->json) {
-        struct sbuf sb = SBUF_INIT(OUT_MAX);
-        struct json_w w;
-        json_w_init(&w, &sb, 1);
-        json_w_obj(&w);
-        json_w_key(&w, "schema");
-        json_w_str(&w, "apr-stage-dir-diff-v1");
-        json_w_key(&w, "path_a");
-        json_w_str(&w, a);
-        json_w_key(&w, "path_b");
-        json_w_str(&w, b);
-        json_w_key(&w, "threshold_cos");
-        json_w_f64(&w, thr);
-        json_w_key(&w, "stages_compared");
-        json_w_u64(&w, n_cmp);
-        json_w_key(&w, "first_divergent");
-        if (first != SIZE_MAX)
-            json_w_str(&w, S[first].rel);
-        else
-            json_w_null(&w);
-        json_w_key(&w, "first_divergent_layer");
-        if (first != SIZE_MAX && S[first].layer >= 0)
-            json_w_i64(&w, S[first].layer);
-        else
-            json_w_null(&w);
-        json_w_key(&w, "first_divergent_stage");
-        if (first != SIZE_MAX)
-            json_w_str(&w, S[first].stage_name);
-        else
-            json_w_null(&w);
-        json_w_key(&w, "same");
-        json_w_bool(&w, !*different);
-        json_w_key(&w, "only_in_a");
-        json_w_arr(&w);
-        for (size_t k = 0; k < n; k++)
-            if (S[k].have_a && !S[k].have_b)
-                json_w_str(&w, S[k].rel);
-        json_w_arr_end(&w);
-        json_w_key(&w, "only_in_b");
-        json_w_arr(&w);
-        for (size_t k = 0; k < n; k++)
-            if (S[k].have_b && !S[k].have_a)
-                json_w_str(&w, S[k].rel);
-        json_w_arr_end(&w);
-        json_w_key(&w, "stages");
-        json_w_arr(&w);
-        for (size_t k = 0; k < n; k++) {
-            snprintf(pa_, sizeof pa_, "%s/%s", a, S[k].rel);
-            snprintf(pb_, sizeof pb_, "%s/%s", b, S[k].rel);
-            S[k].path_a = pa_;
-            S[k].path_b = pb_;
-            if (S[k].have_a && S[k].have_b)
-                json_stage(&w, o, &S[k], 0);
-        }
-        json_w_arr_end(&w);
-        json_w_obj_end(&w);
-        rc = diff_write_json(out, &sb, e);
-        if (rc)
-            goto out;
+static void dd_json_only(struct json_w *w, const struct dirdiff *D, const char *key, int in_a)
+{
+    json_w_key(w, key);
+    json_w_arr(w);
+    for (size_t k = 0; k < D->n; k++)
+        if ((in_a ? D->S[k].have_a : D->S[k].have_b) && !(in_a ? D->S[k].have_b : D->S[k].have_a))
+            json_w_str(w, D->S[k].rel);
+    json_w_arr_end(w);
+}
+
+static int dd_json(const struct diff_opts *o, struct dirdiff *D, int different, FILE *out,
+                   struct err *e)
+{
+    struct sbuf sb = SBUF_INIT(OUT_MAX);
+    const struct stage *f = D->first != SIZE_MAX ? &D->S[D->first] : NULL;
+    char pa[8192], pb[8192];
+    struct json_w w;
+
+    json_w_init(&w, &sb, 1);
+    json_w_obj(&w);
+    json_w_key(&w, "schema");
+    json_w_str(&w, "apr-stage-dir-diff-v1");
+    json_w_key(&w, "path_a");
+    json_w_str(&w, D->a);
+    json_w_key(&w, "path_b");
+    json_w_str(&w, D->b);
+    json_w_key(&w, "threshold_cos");
+    json_w_f64(&w, D->thr);
+    json_w_key(&w, "stages_compared");
+    json_w_u64(&w, D->n_cmp);
+    json_w_key(&w, "first_divergent");
+    if (f)
+        json_w_str(&w, f->rel);
+    else
+        json_w_null(&w);
+    json_w_key(&w, "first_divergent_layer");
+    if (f && f->layer >= 0)
+        json_w_i64(&w, f->layer);
+    else
+        json_w_null(&w);
+    json_w_key(&w, "first_divergent_stage");
+    if (f)
+        json_w_str(&w, f->stage_name);
+    else
+        json_w_null(&w);
+    json_w_key(&w, "same");
+    json_w_bool(&w, !different);
+    dd_json_only(&w, D, "only_in_a", 1);
+    dd_json_only(&w, D, "only_in_b", 0);
+    json_w_key(&w, "stages");
+    json_w_arr(&w);
+    for (size_t k = 0; k < D->n; k++) {
+        snprintf(pa, sizeof pa, "%s/%s", D->a, D->S[k].rel);
+        snprintf(pb, sizeof pb, "%s/%s", D->b, D->S[k].rel);
+        D->S[k].path_a = pa;
+        D->S[k].path_b = pb;
+        if (D->S[k].have_a && D->S[k].have_b)
+            json_stage(&w, o, &D->S[k], 0);
+        D->S[k].path_a = D->S[k].path_b = NULL;    /* they pointed into this frame */
+    }
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    return diff_write_json(out, &sb, e);
+}
+
+/* one row of the text table: status and metrics, the stage, and why when it is not plain */
+static void dd_text_row(FILE *out, const struct stage *s)
+{
+    char b1[64], b2[64], b3[64], b4[64];
+
+    if (!s->have_a || !s->have_b) {
+        fprintf(out, "%s only in %s: ", s->have_a ? "<" : ">", s->have_a ? "a" : "b");
+    } else if (!s->comparable) {
+        fprintf(out, "%-15s %-12s %-11s %-11s %-11s ",
+                s->err[0] ? "error" : diff_st_names[ST_CRITICAL], "-", "-", "-", "-");
     } else {
-        char b1[64], b2[64], b3[64], b4[64];
-        fprintf(out, "a: %s (%zu dump files)\nb: %s (%zu dump files)\n", a, La.n, b, Lb.n);
-        fprintf(out, "%-15s %-12s %-11s %-11s %-11s %s\n", "status", "cosine", "max|a-b|", "rmse",
-                "nmse", "stage");
-        for (size_t k = 0; k < n; k++) {
-            const struct stage *s = &S[k];
-            if (!s->have_a || !s->have_b) {
-                fprintf(out, "%s only in %s: ", s->have_a ? "<" : ">", s->have_a ? "a" : "b");
-            } else if (!s->comparable) {
-                fprintf(out, "%-15s %-12s %-11s %-11s %-11s ",
-                        s->err[0] ? "error" : diff_st_names[ST_CRITICAL], "-", "-", "-", "-");
-            } else {
-                /* a NaN/Inf facing a finite value: the largest |a-b| is not a number */
-                fprintf(out, "%-15s %-12s %-11s %-11s %-11s ", diff_st_names[s->status],
-                        diff_num(b1, sizeof b1, s->m.cosine),
-                        s->m.n_nonfinite ? "nan" : diff_num(b2, sizeof b2, s->m.max_diff),
-                        diff_num(b3, sizeof b3, s->m.rmse), diff_num(b4, sizeof b4, s->m.nmse));
-            }
-            cli_put_escaped(out, s->rel, strlen(s->rel));
-            if (s->err[0]) {
-                fputs("  (", out);
-                cli_put_escaped(out, s->err, strlen(s->err));
-                fputc(')', out);
-            } else if (s->have_a && s->have_b && !s->comparable) {
-                fprintf(out, "  (lengths differ: %llu vs %llu)", (unsigned long long)s->da.n,
-                        (unsigned long long)s->db.n);
-            } else if (s->have_a && s->have_b && s->da.aprt && s->db.aprt &&
-                       s->da.layer != s->db.layer) {
-                fprintf(out, "  (layers differ: %lld vs %lld)",
-                        s->da.layer == APRT_LAYER_MODEL ? -1LL : (long long)s->da.layer,
-                        s->db.layer == APRT_LAYER_MODEL ? -1LL : (long long)s->db.layer);
-            } else if (s->have_a && s->have_b && s->m.n_nonfinite) {
-                fprintf(out, "  (%llu NaN/Inf mismatches)", (unsigned long long)s->m.n_nonfinite);
-            }
-            fputc('\n', out);
-        }
-        if (first != SIZE_MAX) {
-            fputs("first divergent stage: ", out);
-            cli_put_escaped(out, S[first].rel, strlen(S[first].rel));
-            if (S[first].err[0])
-                fputs(" (unreadable)\n", out);
-            else if (S[first].comparable && S[first].m.n_nonfinite)
-                fprintf(out, " (%llu NaN/Inf where the other side is finite)\n",
-                        (unsigned long long)S[first].m.n_nonfinite);
-            else if (S[first].comparable)
-                fprintf(out, " (cosine %s < %s)\n", diff_num(b1, sizeof b1, S[first].m.cosine),
-                        diff_num(b2, sizeof b2, thr));
-            else
-                fprintf(out, " (lengths differ)\n");
-        } else {
-            fprintf(out, "no stage below cosine %s\n", diff_num(b1, sizeof b1, thr));
-        }
-        fprintf(out, "%zu stages compared, %zu only on one side, %zu unreadable\n", n_cmp, n_only,
-                n_err);
-        if (*different)   /* say why */
-            fprintf(out, "different: %zu stage%s differ%s, %zu only on one side, %zu "
-                    "unreadable\n", n_diff, n_diff == 1 ? "" : "s", n_diff == 1 ? "s" : "",
-                    n_only, n_err);
+        /* a NaN/Inf facing a finite value: the largest |a-b| is not a number */
+        fprintf(out, "%-15s %-12s %-11s %-11s %-11s ", diff_st_names[s->status],
+                diff_num(b1, sizeof b1, s->m.cosine),
+                s->m.n_nonfinite ? "nan" : diff_num(b2, sizeof b2, s->m.max_diff),
+                diff_num(b3, sizeof b3, s->m.rmse), diff_num(b4, sizeof b4, s->m.nmse));
+    }
+    cli_put_escaped(out, s->rel, strlen(s->rel));
+    if (s->err[0]) {
+        fputs("  (", out);
+        cli_put_escaped(out, s->err, strlen(s->err));
+        fputc(')', out);
+    } else if (s->have_a && s->have_b && !s->comparable) {
+        fprintf(out, "  (lengths differ: %llu vs %llu)", (unsigned long long)s->da.n,
+                (unsigned long long)s->db.n);
+    } else if (s->have_a && s->have_b && s->da.aprt && s->db.aprt &&
+               s->da.layer != s->db.layer) {
+        fprintf(out, "  (layers differ: %lld vs %lld)",
+                s->da.layer == APRT_LAYER_MODEL ? -1LL : (long long)s->da.layer,
+                s->db.layer == APRT_LAYER_MODEL ? -1LL : (long long)s->db.layer);
+    } else if (s->have_a && s->have_b && s->m.n_nonfinite) {
+        fprintf(out, "  (%llu NaN/Inf mismatches)", (unsigned long long)s->m.n_nonfinite);
+    }
+    fputc('\n', out);
+}
+
+static void dd_text(const struct diff_opts *o, const struct dirdiff *D, int different, FILE *out)
+{
+    const struct stage *f = D->first != SIZE_MAX ? &D->S[D->first] : NULL;
+    char b1[64], b2[64];
+
+    fprintf(out, "a: %s (%zu dump files)\nb: %s (%zu dump files)\n", D->a, D->La.n, D->b,
+            D->Lb.n);
+    fprintf(out, "%-15s %-12s %-11s %-11s %-11s %s\n", "status", "cosine", "max|a-b|", "rmse",
+            "nmse", "stage");
+    for (size_t k = 0; k < D->n; k++)
+        dd_text_row(out, &D->S[k]);
+    if (f) {
+        fputs("first divergent stage: ", out);
+        cli_put_escaped(out, f->rel, strlen(f->rel));
+        if (f->err[0])
+            fputs(" (unreadable)\n", out);
+        else if (f->comparable && f->m.n_nonfinite)
+            fprintf(out, " (%llu NaN/Inf where the other side is finite)\n",
+                    (unsigned long long)f->m.n_nonfinite);
+        else if (f->comparable)
+            fprintf(out, " (cosine %s < %s)\n", diff_num(b1, sizeof b1, f->m.cosine),
+                    diff_num(b2, sizeof b2, D->thr));
         else
-            fprintf(out, "%s\n", diff_gates_given(o) ? "within thresholds" : "identical");
+            fprintf(out, " (lengths differ)\n");
+    } else {
+        fprintf(out, "no stage below cosine %s\n", diff_num(b1, sizeof b1, D->thr));
     }
-    if (o->plot) {
-        struct plot_pt *pt = calloc(n + 1, sizeof *pt);
-        size_t m = 0;
-        if (!pt) {
-            ERR(e, ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        for (size_t k = 0; k < n; k++) {
-            const struct stage *s = &S[k];
-            struct plot_pt *q;
-            if (!s->have_a || !s->have_b)
-                continue;
-            q = &pt[m++];
-            q->label = s->rel;
-            q->label_n = strlen(s->rel);
-            q->group = s->group < 0 ? -1 : s->group > INT32_MAX - 1 ? INT32_MAX : (int)s->group;
-            q->valid = s->comparable;
-            q->cos_dist = 1 - s->m.cosine;
-            q->rel_err = s->m.rms_a > 0 ? s->m.rmse / s->m.rms_a : s->m.rmse > 0 ? 10 : 0;
-            q->bad = diff_plot_bad(s->status);
-        }
-        rc = diff_plot_write(o->plot, a, b, pt, m, e);
-        free(pt);
-        if (rc)
-            goto out;
+    fprintf(out, "%zu stages compared, %zu only on one side, %zu unreadable\n", D->n_cmp,
+            D->n_only, D->n_err);
+    if (different)   /* say why */
+        fprintf(out, "different: %zu stage%s differ%s, %zu only on one side, %zu "
+                "unreadable\n", D->n_diff, D->n_diff == 1 ? "" : "s", D->n_diff == 1 ? "s" : "",
+                D->n_only, D->n_err);
+    else
+        fprintf(out, "%s\n", diff_gates_given(o) ? "within thresholds" : "identical");
+}
+
+static int dd_plot(const struct diff_opts *o, const struct dirdiff *D, struct err *e)
+{
+    struct plot_pt *pt = calloc(D->n + 1, sizeof *pt);
+    size_t m = 0;
+    int rc;
+
+    if (!pt)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < D->n; k++) {
+        const struct stage *s = &D->S[k];
+        struct plot_pt *q;
+        if (!s->have_a || !s->have_b)
+            continue;
+        q = &pt[m++];
+        q->label = s->rel;
+        q->label_n = strlen(s->rel);
+        q->group = s->group < 0 ? -1 : s->group > INT32_MAX - 1 ? INT32_MAX : (int)s->group;
+        q->valid = s->comparable;
+        q->cos_dist = 1 - s->m.cosine;
+        q->rel_err = s->m.rms_a > 0 ? s->m.rmse / s->m.rms_a : s->m.rmse > 0 ? 10 : 0;
+        q->bad = diff_plot_bad(s->status);
     }
+    rc = diff_plot_write(o->plot, D->a, D->b, pt, m, e);
+    free(pt);
+    return rc;
+}
+
+static int dump_dirs(const struct diff_opts *o, const char *a, const char *b, FILE *out,
+                     int *different, struct err *e)
+{
+    struct dirdiff D;
+    int rc = -1;
+
+    memset(&D, 0, sizeof D);
+    D.a = a;
+    D.b = b;
+    D.first = SIZE_MAX;
+    D.thr = isnan(o->fail_cos) ? DIFF_STAGE_COS : o->fail_cos;
+    if (dd_list(&D, e) || dd_compare(o, &D, e))
+        goto out;
+    *different = D.n_only > 0 || D.n_err > 0 || D.n_diff > 0;
+    if (o->json ? dd_json(o, &D, *different, out, e) : (dd_text(o, &D, *different, out), 0))
+        goto out;
+    if (o->plot && dd_plot(o, &D, e))
+        goto out;
     rc = 0;
 out:
-    for (size_t k = 0; S && k < n; k++)
-        stage_release(&S[k]);
-    free(S);
-    dirlist_release(&La);
-    dirlist_release(&Lb);
+    for (size_t k = 0; D.S && k < D.n; k++)
+        stage_release(&D.S[k]);
+    free(D.S);
+    dirlist_release(&D.La);
+    dirlist_release(&D.Lb);
     return rc;
 }
 

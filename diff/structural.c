@@ -153,29 +153,25 @@ static int data_equal(const struct side *A, const struct side *B, struct pair *p
     return 1;
 }
 
-int diff_structural(const struct diff_opts *o, const struct side *A, const struct side *B,
-                      struct pairs *P, FILE *out, int *different, struct err *e)
-{
-    char la[48], lb[48];
-    struct sdiffs D = { NULL, 0, 0 };
-    uint64_t cc[CAT_COUNT] = { 0 };
-    int rc = -1;
-
 #define SB(x) struct sbuf x = SBUF_INIT(OUT_MAX)
 #define REL() do { sbuf_release(&f); sbuf_release(&v1); sbuf_release(&v2); } while (0)
-    /* format */
+
+/* format and metadata: A's keys in order, then B's new keys */
+static int sd_meta(const struct side *A, const struct side *B, struct sdiffs *D, struct err *e)
+{
+    char la[48], lb[48];
+    int rc;
+
     if (A->m.format != B->m.format || A->m.version != B->m.version) {
         SB(f); SB(v1); SB(v2);
         sbuf_adds(&f, "format");
         sbuf_adds(&v1, model_format_label(&A->m, la, sizeof la));
         sbuf_adds(&v2, model_format_label(&B->m, lb, sizeof lb));
-        rc = sdiff_add(&D, CAT_FORMAT, "changed", &f, &v1, &v2, e);
+        rc = sdiff_add(D, CAT_FORMAT, "changed", &f, &v1, &v2, e);
         REL();
         if (rc)
-            goto out;
-        rc = -1;
+            return -1;
     }
-    /* metadata: A's keys in order, then B's new keys */
     for (uint64_t i = 0; i < A->m.n_kv; i++) {
         const struct model_kv *ka = &A->m.kv[i], *kb = kv_find_slice(&B->m, ka->key);
         SB(f); SB(v1); SB(v2);
@@ -187,11 +183,10 @@ int diff_structural(const struct diff_opts *o, const struct side *A, const struc
         val_text(&v1, &ka->val, 0);
         if (kb)
             val_text(&v2, &kb->val, 0);
-        rc = sdiff_add(&D, CAT_METADATA, kb ? "changed" : "removed", &f, &v1, kb ? &v2 : NULL, e);
+        rc = sdiff_add(D, CAT_METADATA, kb ? "changed" : "removed", &f, &v1, kb ? &v2 : NULL, e);
         REL();
         if (rc)
-            goto out;
-        rc = -1;
+            return -1;
     }
     for (uint64_t i = 0; i < B->m.n_kv; i++) {
         const struct model_kv *kb = &B->m.kv[i];
@@ -203,19 +198,25 @@ int diff_structural(const struct diff_opts *o, const struct side *A, const struc
         }
         sbuf_add(&f, kb->key.p, kb->key.n);
         val_text(&v2, &kb->val, 0);
-        rc = sdiff_add(&D, CAT_METADATA, "added", &f, NULL, &v2, e);
+        rc = sdiff_add(D, CAT_METADATA, "added", &f, NULL, &v2, e);
         REL();
         if (rc)
-            goto out;
-        rc = -1;
+            return -1;
     }
-    /* tensors */
+    return 0;
+}
+
+/* tensors, in pairing order: added/removed, dtype, shape, then data */
+static int sd_tensors(const struct side *A, const struct side *B, struct pairs *P,
+                      struct sdiffs *D, struct err *e)
+{
     for (size_t i = 0; i < P->n; i++) {
         struct pair *p = &P->v[i];
         const struct model_tensor *ta = diff_pa(A, p), *tb = diff_pb(B, p);
         struct slice nm = diff_pname(A, B, p);
         enum cat c;
         const char *change = "changed";
+        int rc;
         SB(f); SB(v1); SB(v2);
         sbuf_add(&f, nm.p, nm.n);
         if (!ta || !tb) {
@@ -238,88 +239,97 @@ int diff_structural(const struct diff_opts *o, const struct side *A, const struc
             REL();
             continue;
         }
-        rc = sdiff_add(&D, c, change, &f, ta ? &v1 : NULL, tb ? &v2 : NULL, e);
+        rc = sdiff_add(D, c, change, &f, ta ? &v1 : NULL, tb ? &v2 : NULL, e);
         REL();
         if (rc)
-            goto out;
-        rc = -1;
+            return -1;
     }
+    return 0;
+}
 #undef SB
 #undef REL
-    for (size_t i = 0; i < D.n; i++)
-        cc[D.v[i].cat]++;
-    *different = D.n > 0;
 
-    if (o->json) {
-        struct sbuf b = SBUF_INIT(OUT_MAX);
-        struct json_w w;
-        json_w_init(&w, &b, 1);
-        json_w_obj(&w);
-        json_w_key(&w, "file1");
-        json_w_str(&w, A->path);
-        json_w_key(&w, "file2");
-        json_w_str(&w, B->path);
-        json_w_key(&w, "format1");
-        json_w_str(&w, model_format_name(A->m.format));
-        json_w_key(&w, "format2");
-        json_w_str(&w, model_format_name(B->m.format));
-        json_w_key(&w, "identical");
-        json_w_bool(&w, D.n == 0);
-        json_w_key(&w, "difference_count");
-        json_w_u64(&w, D.n);
-        json_w_key(&w, "structural_diffs");
-        json_w_u64(&w, D.n);
-        json_w_key(&w, "category_counts");
-        json_w_obj(&w);
-        for (int c = 0; c < CAT_COUNT; c++) {
-            json_w_key(&w, cat_names[c]);
-            json_w_u64(&w, cc[c]);
-        }
-        json_w_obj_end(&w);
-        json_w_key(&w, "tensors_paired");
-        json_w_u64(&w, P->n_paired);
-        json_w_key(&w, "only_in_a");
-        json_w_u64(&w, P->n_only_a);
-        json_w_key(&w, "only_in_b");
-        json_w_u64(&w, P->n_only_b);
-        json_w_key(&w, "differences");
-        json_w_arr(&w);
-        for (size_t i = 0; i < D.n; i++) {
-            const struct sdiff *d = &D.v[i];
-            json_w_obj(&w);
-            json_w_key(&w, "field");
-            json_w_str(&w, d->field);
-            json_w_key(&w, "file1_value");
-            if (d->v1)
-                json_w_str(&w, d->v1);
-            else
-                json_w_null(&w);
-            json_w_key(&w, "file2_value");
-            if (d->v2)
-                json_w_str(&w, d->v2);
-            else
-                json_w_null(&w);
-            json_w_key(&w, "category");
-            json_w_str(&w, cat_names[d->cat]);
-            json_w_key(&w, "type");
-            json_w_str(&w, cat_types[d->cat]);
-            json_w_key(&w, "change");
-            json_w_str(&w, d->change);
-            json_w_obj_end(&w);
-        }
-        json_w_arr_end(&w);
-        json_w_obj_end(&w);
-        rc = diff_write_json(out, &b, e);
-        goto out;
+static void sd_json_diff(struct json_w *w, const struct sdiff *d)
+{
+    json_w_obj(w);
+    json_w_key(w, "field");
+    json_w_str(w, d->field);
+    json_w_key(w, "file1_value");
+    if (d->v1)
+        json_w_str(w, d->v1);
+    else
+        json_w_null(w);
+    json_w_key(w, "file2_value");
+    if (d->v2)
+        json_w_str(w, d->v2);
+    else
+        json_w_null(w);
+    json_w_key(w, "category");
+    json_w_str(w, cat_names[d->cat]);
+    json_w_key(w, "type");
+    json_w_str(w, cat_types[d->cat]);
+    json_w_key(w, "change");
+    json_w_str(w, d->change);
+    json_w_obj_end(w);
+}
+
+static int sd_json(const struct side *A, const struct side *B, const struct pairs *P,
+                   const struct sdiffs *D, const uint64_t *cc, FILE *out, struct err *e)
+{
+    struct sbuf b = SBUF_INIT(OUT_MAX);
+    struct json_w w;
+
+    json_w_init(&w, &b, 1);
+    json_w_obj(&w);
+    json_w_key(&w, "file1");
+    json_w_str(&w, A->path);
+    json_w_key(&w, "file2");
+    json_w_str(&w, B->path);
+    json_w_key(&w, "format1");
+    json_w_str(&w, model_format_name(A->m.format));
+    json_w_key(&w, "format2");
+    json_w_str(&w, model_format_name(B->m.format));
+    json_w_key(&w, "identical");
+    json_w_bool(&w, D->n == 0);
+    json_w_key(&w, "difference_count");
+    json_w_u64(&w, D->n);
+    json_w_key(&w, "structural_diffs");
+    json_w_u64(&w, D->n);
+    json_w_key(&w, "category_counts");
+    json_w_obj(&w);
+    for (int c = 0; c < CAT_COUNT; c++) {
+        json_w_key(&w, cat_names[c]);
+        json_w_u64(&w, cc[c]);
     }
+    json_w_obj_end(&w);
+    json_w_key(&w, "tensors_paired");
+    json_w_u64(&w, P->n_paired);
+    json_w_key(&w, "only_in_a");
+    json_w_u64(&w, P->n_only_a);
+    json_w_key(&w, "only_in_b");
+    json_w_u64(&w, P->n_only_b);
+    json_w_key(&w, "differences");
+    json_w_arr(&w);
+    for (size_t i = 0; i < D->n; i++)
+        sd_json_diff(&w, &D->v[i]);
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    return diff_write_json(out, &b, e);
+}
+
+static void sd_text(const struct side *A, const struct side *B, const struct pairs *P,
+                    const struct sdiffs *D, const uint64_t *cc, FILE *out)
+{
+    char la[48], lb[48];
+
     fprintf(out, "a: %s (%s, %llu keys, %llu tensors)\n", A->path,
             model_format_label(&A->m, la, sizeof la), (unsigned long long)A->m.n_kv,
             (unsigned long long)A->m.n_tensors);
     fprintf(out, "b: %s (%s, %llu keys, %llu tensors)\n", B->path,
             model_format_label(&B->m, lb, sizeof lb), (unsigned long long)B->m.n_kv,
             (unsigned long long)B->m.n_tensors);
-    for (size_t i = 0; i < D.n; i++) {
-        const struct sdiff *d = &D.v[i];
+    for (size_t i = 0; i < D->n; i++) {
+        const struct sdiff *d = &D->v[i];
         const char *mark = d->v1 && d->v2 ? "~" : d->v1 ? "<" : ">";
         fprintf(out, "%s %-8s ", mark, d->cat == CAT_QUANT ? "dtype" :
                 d->cat == CAT_SIZE ? "shape" : d->cat == CAT_TENSOR ? "tensor" : cat_names[d->cat]);
@@ -337,10 +347,29 @@ int diff_structural(const struct diff_opts *o, const struct side *A, const struc
             (unsigned long long)P->n_paired, (unsigned long long)P->n_only_a,
             (unsigned long long)P->n_only_b);
     fprintf(out, "%zu differences (format %llu, metadata %llu, tensor %llu, dtype %llu, "
-                 "shape %llu)\n", D.n, (unsigned long long)cc[CAT_FORMAT],
+                 "shape %llu)\n", D->n, (unsigned long long)cc[CAT_FORMAT],
             (unsigned long long)cc[CAT_METADATA], (unsigned long long)cc[CAT_TENSOR],
             (unsigned long long)cc[CAT_QUANT], (unsigned long long)cc[CAT_SIZE]);
-    rc = 0;
+}
+
+int diff_structural(const struct diff_opts *o, const struct side *A, const struct side *B,
+                      struct pairs *P, FILE *out, int *different, struct err *e)
+{
+    struct sdiffs D = { NULL, 0, 0 };
+    uint64_t cc[CAT_COUNT] = { 0 };
+    int rc = -1;
+
+    if (sd_meta(A, B, &D, e) || sd_tensors(A, B, P, &D, e))
+        goto out;
+    for (size_t i = 0; i < D.n; i++)
+        cc[D.v[i].cat]++;
+    *different = D.n > 0;
+    if (o->json) {
+        rc = sd_json(A, B, P, &D, cc, out, e);
+    } else {
+        sd_text(A, B, P, &D, cc, out);
+        rc = 0;
+    }
 out:
     sdiffs_release(&D);
     return rc;
