@@ -199,122 +199,141 @@ static void json_opt_f64(struct json_w *w, const char *k, double v)
         json_w_f64(w, v);
 }
 
-int diff_values_report(const struct diff_opts *o, const struct side *A, const struct side *B,
-                         const struct pairs *P, FILE *out, int *different, struct err *e)
+/* What the report says: the compared pairs in display order and their tallies. */
+struct vreport {
+    size_t *ord, n_res, shown;
+    uint64_t cnt[ST_COUNT], n_fail;
+    int gates, different;
+};
+
+static int vr_json(const struct diff_opts *o, const struct side *A, const struct side *B,
+                   const struct pairs *P, const struct vreport *R, FILE *out, struct err *e)
+{
+    static const struct { const char *key; int st; } counts[] = {
+        { "transposed_count", ST_TRANSPOSED }, { "critical_count", ST_CRITICAL },
+        { "large_count", ST_LARGE }, { "medium_count", ST_MEDIUM },
+        { "small_count", ST_SMALL }, { "reinterpreted_count", ST_REINTERPRETED },
+        { "permuted_count", ST_PERMUTED },
+    };
+    struct sbuf b = SBUF_INIT(OUT_MAX);
+    struct json_w w;
+
+    json_w_init(&w, &b, 1);
+    json_w_obj(&w);
+    json_w_key(&w, "model_a");
+    json_w_str(&w, A->path);
+    json_w_key(&w, "model_b");
+    json_w_str(&w, B->path);
+    json_w_key(&w, "tensors_compared");
+    json_w_u64(&w, R->n_res);
+    json_w_key(&w, "identical_count");
+    json_w_u64(&w, R->cnt[ST_IDENTICAL] + R->cnt[ST_NEARLY]);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        json_w_key(&w, counts[i].key);
+        json_w_u64(&w, R->cnt[counts[i].st]);
+    }
+    json_w_key(&w, "format_a");
+    json_w_str(&w, model_format_name(A->m.format));
+    json_w_key(&w, "format_b");
+    json_w_str(&w, model_format_name(B->m.format));
+    json_w_key(&w, "only_in_a");
+    json_names(&w, A, P, 1);
+    json_w_key(&w, "only_in_b");
+    json_names(&w, B, P, 0);
+    json_w_key(&w, "thresholds");
+    json_w_obj(&w);
+    json_opt_f64(&w, "fail_cos", o->fail_cos);
+    json_opt_f64(&w, "fail_max", o->fail_max);
+    json_opt_f64(&w, "fail_nmse", o->fail_nmse);
+    json_w_obj_end(&w);
+    json_w_key(&w, "failing_count");
+    json_w_u64(&w, R->n_fail);
+    json_w_key(&w, "same");
+    json_w_bool(&w, !R->different);
+    json_w_key(&w, "sort");
+    json_w_str(&w, o->sort == DIFF_SORT_WORST ? "worst" : "name");
+    json_w_key(&w, "results_omitted");
+    json_w_u64(&w, R->n_res - R->shown);
+    json_w_key(&w, "results");
+    json_w_arr(&w);
+    for (size_t k = 0; k < R->shown; k++)
+        json_result(&w, A, B, &P->v[R->ord[k]], R->gates);
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    return diff_write_json(out, &b, e);
+}
+
+static void vr_text_row(FILE *out, const struct side *A, const struct side *B,
+                        const struct pair *p)
+{
+    const struct model_tensor *ta = diff_pa(A, p);
+    char b1[64], b2[64], b3[64], b4[64], at[256];
+
+    if (p->done) {
+        if (p->m.max_diff > 0)
+            diff_fmt_coords(at, sizeof at, ta->n_dims, ta->shape, p->m.max_index);
+        else
+            snprintf(at, sizeof at, "-");
+        fprintf(out, "%-15s %-12s %-11s %-13s %-11s %-11s ", diff_st_names[p->status],
+                diff_num(b1, sizeof b1, p->m.cosine), diff_num(b2, sizeof b2, p->m.max_diff), at,
+                diff_num(b3, sizeof b3, p->m.rmse), diff_num(b4, sizeof b4, p->m.nmse));
+    } else {
+        fprintf(out, "%-15s %-12s %-11s %-13s %-11s %-11s ", diff_st_names[ST_CRITICAL], "-", "-",
+                "-", "-", "-");
+    }
+    cli_put_escaped(out, ta->name.p, ta->name.n);
+    text_notes(out, A, B, p);
+    fputc('\n', out);
+}
+
+/* the tally, the thresholds and the verdict */
+static void vr_text_summary(const struct diff_opts *o, const struct pairs *P,
+                            const struct vreport *R, FILE *out)
+{
+    char b5[64];
+
+    fprintf(out, "%zu tensors compared:", R->n_res);
+    for (int s = 0, first = 1; s < ST_COUNT; s++)
+        if (R->cnt[s]) {
+            fprintf(out, "%s %llu %s", first ? "" : ",", (unsigned long long)R->cnt[s],
+                    diff_st_names[s]);
+            first = 0;
+        }
+    fprintf(out, "; %llu only in a, %llu only in b\n", (unsigned long long)P->n_only_a,
+            (unsigned long long)P->n_only_b);
+    if (R->gates) {
+        fprintf(out, "thresholds:");
+        if (!isnan(o->fail_cos))
+            fprintf(out, " cosine >= %s", diff_num(b5, sizeof b5, o->fail_cos));
+        if (!isnan(o->fail_max))
+            fprintf(out, " max|a-b| <= %s", diff_num(b5, sizeof b5, o->fail_max));
+        if (!isnan(o->fail_nmse))
+            fprintf(out, " nmse <= %s", diff_num(b5, sizeof b5, o->fail_nmse));
+        fprintf(out, ": %llu outside\n", (unsigned long long)R->n_fail);
+    }
+    if (R->different && (R->cnt[ST_TRANSPOSED] || R->cnt[ST_REINTERPRETED]))
+        fprintf(out, "different (%llu Transposed, %llu Reinterpreted: same values, another "
+                "layout)\n", (unsigned long long)R->cnt[ST_TRANSPOSED],
+                (unsigned long long)R->cnt[ST_REINTERPRETED]);
+    else
+        fprintf(out, "%s\n", R->different ? "different" : R->gates ? "within thresholds" :
+                "identical");
+}
+
+static void vr_text(const struct diff_opts *o, const struct side *A, const struct side *B,
+                    const struct pairs *P, const struct vreport *R, FILE *out)
 {
     char la[48], lb[48];
-    size_t *ord = NULL, n_res = 0, shown;
-    uint64_t cnt[ST_COUNT] = { 0 }, n_fail = 0;
-    int gates = diff_gates_given(o);
-    char b1[64], b2[64], b3[64], b4[64], b5[64], at[256];
-    int rc = -1;
-
-    ord = malloc((P->n + 1) * sizeof *ord);
-    if (!ord)
-        return ERR(e, ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < P->n; i++) {
-        const struct pair *p = &P->v[i];
-        if (p->ia < 0 || p->ib < 0)
-            continue;
-        ord[n_res++] = i;
-        cnt[p->done ? p->status : ST_CRITICAL]++;
-        if (!p->done || !p->pass)
-            n_fail++;
-    }
-    if (o->sort == DIFF_SORT_WORST) {
-        g_wp = P;
-        diff_g_sort_a = A;
-        diff_g_sort_b = B;
-        qsort(ord, n_res, sizeof *ord, pair_qsort_worst);
-    }
-    shown = o->limit >= 0 && (uint64_t)o->limit < n_res ? (size_t)o->limit : n_res;
-    *different = n_fail > 0 || P->n_only_a > 0 || P->n_only_b > 0;
-
-    if (o->json) {
-        struct sbuf b = SBUF_INIT(OUT_MAX);
-        struct json_w w;
-        json_w_init(&w, &b, 1);
-        json_w_obj(&w);
-        json_w_key(&w, "model_a");
-        json_w_str(&w, A->path);
-        json_w_key(&w, "model_b");
-        json_w_str(&w, B->path);
-        json_w_key(&w, "tensors_compared");
-        json_w_u64(&w, n_res);
-        json_w_key(&w, "identical_count");
-        json_w_u64(&w, cnt[ST_IDENTICAL] + cnt[ST_NEARLY]);
-        json_w_key(&w, "transposed_count");
-        json_w_u64(&w, cnt[ST_TRANSPOSED]);
-        json_w_key(&w, "critical_count");
-        json_w_u64(&w, cnt[ST_CRITICAL]);
-        json_w_key(&w, "large_count");
-        json_w_u64(&w, cnt[ST_LARGE]);
-        json_w_key(&w, "medium_count");
-        json_w_u64(&w, cnt[ST_MEDIUM]);
-        json_w_key(&w, "small_count");
-        json_w_u64(&w, cnt[ST_SMALL]);
-        json_w_key(&w, "reinterpreted_count");
-        json_w_u64(&w, cnt[ST_REINTERPRETED]);
-        json_w_key(&w, "permuted_count");
-        json_w_u64(&w, cnt[ST_PERMUTED]);
-        json_w_key(&w, "format_a");
-        json_w_str(&w, model_format_name(A->m.format));
-        json_w_key(&w, "format_b");
-        json_w_str(&w, model_format_name(B->m.format));
-        json_w_key(&w, "only_in_a");
-        json_names(&w, A, P, 1);
-        json_w_key(&w, "only_in_b");
-        json_names(&w, B, P, 0);
-        json_w_key(&w, "thresholds");
-        json_w_obj(&w);
-        json_opt_f64(&w, "fail_cos", o->fail_cos);
-        json_opt_f64(&w, "fail_max", o->fail_max);
-        json_opt_f64(&w, "fail_nmse", o->fail_nmse);
-        json_w_obj_end(&w);
-        json_w_key(&w, "failing_count");
-        json_w_u64(&w, n_fail);
-        json_w_key(&w, "same");
-        json_w_bool(&w, !*different);
-        json_w_key(&w, "sort");
-        json_w_str(&w, o->sort == DIFF_SORT_WORST ? "worst" : "name");
-        json_w_key(&w, "results_omitted");
-        json_w_u64(&w, n_res - shown);
-        json_w_key(&w, "results");
-        json_w_arr(&w);
-        for (size_t k = 0; k < shown; k++)
-            json_result(&w, A, B, &P->v[ord[k]], gates);
-        json_w_arr_end(&w);
-        json_w_obj_end(&w);
-        rc = diff_write_json(out, &b, e);
-        goto out;
-    }
 
     fprintf(out, "a: %s (%s, %llu tensors)\nb: %s (%s, %llu tensors)\n", A->path,
             model_format_label(&A->m, la, sizeof la), (unsigned long long)A->m.n_tensors,
             B->path, model_format_label(&B->m, lb, sizeof lb), (unsigned long long)B->m.n_tensors);
     fprintf(out, "%-15s %-12s %-11s %-13s %-11s %-11s %s\n", "status", "cosine", "max|a-b|",
             "at", "rmse", "nmse", "name");
-    for (size_t k = 0; k < shown; k++) {
-        const struct pair *p = &P->v[ord[k]];
-        const struct model_tensor *ta = diff_pa(A, p);
-        if (p->done) {
-            if (p->m.max_diff > 0)
-                diff_fmt_coords(at, sizeof at, ta->n_dims, ta->shape, p->m.max_index);
-            else
-                snprintf(at, sizeof at, "-");
-            fprintf(out, "%-15s %-12s %-11s %-13s %-11s %-11s ", diff_st_names[p->status],
-                    diff_num(b1, sizeof b1, p->m.cosine), diff_num(b2, sizeof b2, p->m.max_diff), at,
-                    diff_num(b3, sizeof b3, p->m.rmse), diff_num(b4, sizeof b4, p->m.nmse));
-        } else {
-            fprintf(out, "%-15s %-12s %-11s %-13s %-11s %-11s ", diff_st_names[ST_CRITICAL], "-", "-",
-                    "-", "-", "-");
-        }
-        cli_put_escaped(out, ta->name.p, ta->name.n);
-        text_notes(out, A, B, p);
-        fputc('\n', out);
-    }
-    if (shown < n_res)
-        fprintf(out, "... %zu more not shown (--limit %lld)\n", n_res - shown,
+    for (size_t k = 0; k < R->shown; k++)
+        vr_text_row(out, A, B, &P->v[R->ord[k]]);
+    if (R->shown < R->n_res)
+        fprintf(out, "... %zu more not shown (--limit %lld)\n", R->n_res - R->shown,
                 (long long)o->limit);
     for (size_t i = 0; i < P->n; i++) {
         const struct pair *p = &P->v[i];
@@ -326,33 +345,42 @@ int diff_values_report(const struct diff_opts *o, const struct side *A, const st
         cli_put_escaped(out, t->name.p, t->name.n);
         fprintf(out, " %s %s\n", dtype_name(t->dtype), diff_shape_of(sh, sizeof sh, t));
     }
-    fprintf(out, "%zu tensors compared:", n_res);
-    for (int s = 0, first = 1; s < ST_COUNT; s++)
-        if (cnt[s]) {
-            fprintf(out, "%s %llu %s", first ? "" : ",", (unsigned long long)cnt[s], diff_st_names[s]);
-            first = 0;
-        }
-    fprintf(out, "; %llu only in a, %llu only in b\n", (unsigned long long)P->n_only_a,
-            (unsigned long long)P->n_only_b);
-    if (gates) {
-        fprintf(out, "thresholds:");
-        if (!isnan(o->fail_cos))
-            fprintf(out, " cosine >= %s", diff_num(b5, sizeof b5, o->fail_cos));
-        if (!isnan(o->fail_max))
-            fprintf(out, " max|a-b| <= %s", diff_num(b5, sizeof b5, o->fail_max));
-        if (!isnan(o->fail_nmse))
-            fprintf(out, " nmse <= %s", diff_num(b5, sizeof b5, o->fail_nmse));
-        fprintf(out, ": %llu outside\n", (unsigned long long)n_fail);
+    vr_text_summary(o, P, R, out);
+}
+
+int diff_values_report(const struct diff_opts *o, const struct side *A, const struct side *B,
+                         const struct pairs *P, FILE *out, int *different, struct err *e)
+{
+    struct vreport R;
+    int rc = 0;
+
+    memset(&R, 0, sizeof R);
+    R.gates = diff_gates_given(o);
+    R.ord = malloc((P->n + 1) * sizeof *R.ord);
+    if (!R.ord)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < P->n; i++) {
+        const struct pair *p = &P->v[i];
+        if (p->ia < 0 || p->ib < 0)
+            continue;
+        R.ord[R.n_res++] = i;
+        R.cnt[p->done ? p->status : ST_CRITICAL]++;
+        if (!p->done || !p->pass)
+            R.n_fail++;
     }
-    if (*different && (cnt[ST_TRANSPOSED] || cnt[ST_REINTERPRETED]))
-        fprintf(out, "different (%llu Transposed, %llu Reinterpreted: same values, another "
-                "layout)\n", (unsigned long long)cnt[ST_TRANSPOSED],
-                (unsigned long long)cnt[ST_REINTERPRETED]);
+    if (o->sort == DIFF_SORT_WORST) {
+        g_wp = P;
+        diff_g_sort_a = A;
+        diff_g_sort_b = B;
+        qsort(R.ord, R.n_res, sizeof *R.ord, pair_qsort_worst);
+    }
+    R.shown = o->limit >= 0 && (uint64_t)o->limit < R.n_res ? (size_t)o->limit : R.n_res;
+    R.different = *different = R.n_fail > 0 || P->n_only_a > 0 || P->n_only_b > 0;
+    if (o->json)
+        rc = vr_json(o, A, B, P, &R, out, e);
     else
-        fprintf(out, "%s\n", *different ? "different" : gates ? "within thresholds" : "identical");
-    rc = 0;
-out:
-    free(ord);
+        vr_text(o, A, B, P, &R, out);
+    free(R.ord);
     return rc;
 }
 

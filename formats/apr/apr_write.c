@@ -239,6 +239,182 @@ static int build_metadata(const struct model *m, struct sbuf *b, struct err *e)
     return 0;
 }
 
+/* The file's plan: tensors sorted by name, each one's offset in the data section. */
+struct aw_layout {
+    uint64_t *ord, *rel;
+    uint64_t index_size, index_off, data_off, total, data_bytes;
+};
+
+static void aw_layout_release(struct aw_layout *L)
+{
+    free(L->ord);
+    free(L->rel);
+}
+
+/* Validate every tensor, then sort by name and lay out the index and the data. */
+static int aw_plan(const struct model *m, const char *path, const struct apr_write_opts *o,
+                   struct aw_layout *L, struct err *e)
+{
+    L->ord = calloc(m->n_tensors + 1, sizeof *L->ord);
+    L->rel = calloc(m->n_tensors + 1, sizeof *L->rel);
+    if (!L->ord || !L->rel)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[i];
+        if (check_tensor(t, o->ggml_ext_codes, e)) {
+            err_prefix(e, "%s", path);
+            return -1;
+        }
+        L->ord[i] = i;
+        if (sz_add(L->index_size, 2 + t->name.n + 2 + 8 * (uint64_t)t->n_dims + 16,
+                   &L->index_size))
+            goto too_big;
+    }
+    qsort_r(L->ord, m->n_tensors, sizeof *L->ord, name_cmp, (void *)m);
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[L->ord[i]];
+        uint64_t padded;
+        if (i > 0 && slice_eq(m->tensors[L->ord[i - 1]].name, t->name)) {
+            char nb[96];
+            return ERR(e, ERR_USAGE, "%s: duplicate tensor name '%s'", path,
+                       pname(nb, sizeof nb, t->name));
+        }
+        L->rel[i] = L->total;
+        L->data_bytes += t->size;   /* <= total: no overflow once total's sum succeeded */
+        if (sz_align(t->size, APR_ALIGN, &padded) || sz_add(L->total, padded, &L->total))
+            goto too_big;
+    }
+    return 0;
+too_big:
+    return ERR(e, ERR_LIMIT, "%s: model too large for APR offsets", path);
+}
+
+/* The index, packed, in name order. */
+static uint8_t *aw_index(const struct model *m, const struct apr_write_opts *o,
+                         const struct aw_layout *L, struct err *e)
+{
+    uint8_t *index = malloc(L->index_size ? (size_t)L->index_size : 1), *p = index;
+
+    if (!index) {
+        ERR(e, ERR_NOMEM, "out of memory for a %llu-byte tensor index",
+            (unsigned long long)L->index_size);
+        return NULL;
+    }
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[L->ord[i]];
+        put_le16(p, (uint16_t)t->name.n);           /* <= 256: check_tensor */
+        memcpy(p + 2, t->name.p, t->name.n);
+        p += 2 + t->name.n;
+        *p++ = (uint8_t)apr_code_of(t->dtype, o->ggml_ext_codes);
+        *p++ = (uint8_t)t->n_dims;
+        for (int k = 0; k < t->n_dims; k++, p += 8)
+            put_le64(p, (uint64_t)t->shape[k]);
+        put_le64(p, L->rel[i]);
+        put_le64(p + 8, t->size);
+        p += 16;
+    }
+    return index;
+}
+
+static int aw_header(const struct model *m, const char *path, const struct apr_write_opts *o,
+                     const struct aw_layout *L, size_t meta_len, uint8_t *hdr, struct err *e)
+{
+    /* Extension codes (apr_write_opts.ggml_ext_codes): ENCRYPTED makes realizar refuse
+     * the file instead of reading unknown codes as F32; the metadata marker tells
+     * apr_read what the flag means. */
+    uint16_t flags = (uint16_t)(APR_FLAG_ROW_MAJOR | o->extra_flags);
+
+    for (uint64_t i = 0; o->ggml_ext_codes && i < m->n_tensors; i++)
+        if (dtype_get(m->tensors[i].dtype)->apr_code < 0)
+            flags |= APR_FLAG_ENCRYPTED;
+    if (flags & APR_FLAG_ENCRYPTED) {
+        const struct model_kv *mk = model_kv_find(m, APR_EXT_KEY);
+        if (!mk || mk->val.type != MV_STR || !slice_eq_cstr(mk->val.v.s, APR_EXT_VALUE))
+            return ERR(e, ERR_USAGE, "%s: extension dtype codes need the metadata key '%s'",
+                       path, APR_EXT_KEY);
+    }
+    memset(hdr, 0, APR_HEADER_SIZE);
+    memcpy(hdr, "APR\0", 4);
+    hdr[4] = 2;                                       /* version 2.0 */
+    hdr[5] = 0;
+    put_le16(hdr + 6, flags);
+    put_le32(hdr + 8, (uint32_t)m->n_tensors);
+    put_le64(hdr + 12, APR_HEADER_SIZE);              /* metadata_offset */
+    put_le32(hdr + 20, (uint32_t)meta_len);           /* <= UINT32_MAX: sbuf cap */
+    put_le64(hdr + 24, L->index_off);
+    put_le64(hdr + 32, L->data_off);
+    put_le32(hdr + APR_CRC_OFF, apr__header_crc(hdr));
+    return 0;
+}
+
+/* The data, from data_off, in name order; w->crc covers it alone. */
+static int aw_data(struct wr *w, const struct model *m, const struct apr_write_opts *o,
+                   const struct aw_layout *L, struct err *e)
+{
+    uint64_t done = 0;
+
+    if (ofile_seek(&w->f, L->data_off, e))
+        return -1;
+    for (uint64_t i = 0; i < m->n_tensors; i++) {
+        const struct model_tensor *t = &m->tensors[L->ord[i]];
+        /* w->f.pos == data_off + rel[i] here: offsets were assigned in this order. */
+        if (put_tensor(w, m, L->ord[i], o, e) ||
+            wr_zeros(w, (APR_ALIGN - t->size % APR_ALIGN) % APR_ALIGN, e))
+            return -1;
+        done += t->size;
+        ofile_kick(&w->f);
+        if (o->progress)
+            o->progress(o->progress_ctx, done, L->data_bytes);
+    }
+    return ofile_flush(&w->f, e);
+}
+
+/* Late values (meta_final) must keep the metadata's size: the index follows it. */
+static int aw_meta_final(const struct model *m, const char *path,
+                         const struct apr_write_opts *o, struct sbuf *meta, struct err *e)
+{
+    struct sbuf late = SBUF_INIT(UINT32_MAX);
+
+    if (o->meta_final(o->meta_final_ctx, e) || build_metadata(m, &late, e)) {
+        sbuf_release(&late);
+        err_prefix(e, "%s", path);
+        return -1;
+    }
+    if (late.len != meta->len) {
+        ERR(e, ERR_INTERNAL, "%s: the metadata changed from %zu to %zu bytes after the "
+            "data was written", path, meta->len, late.len);
+        sbuf_release(&late);
+        return -1;
+    }
+    sbuf_release(meta);
+    *meta = late;
+    return 0;
+}
+
+/* The front (header, metadata, index at offset 0), then the footer: the CRC of every
+ * byte before it, the front joined to the data. */
+static int aw_front(struct wr *w, const uint8_t *hdr, const struct sbuf *meta,
+                    const uint8_t *index, const struct aw_layout *L, struct err *e)
+{
+    uint8_t foot[APR_FOOTER_SIZE], *head = calloc(1, (size_t)L->data_off); /* >= 64 */
+    int rc = -1;
+
+    if (!head)
+        return ERR(e, ERR_NOMEM, "out of memory for %llu bytes of metadata and index",
+                   (unsigned long long)L->data_off);
+    memcpy(head, hdr, APR_HEADER_SIZE);
+    memcpy(head + APR_HEADER_SIZE, meta->p, meta->len);
+    if (L->index_size)
+        memcpy(head + L->index_off, index, (size_t)L->index_size);
+    if (ofile_pwrite(&w->f, head, (size_t)L->data_off, 0, e) == 0) {
+        put_le32(foot, crc_combine(apr__crc(0, head, L->data_off), w->crc,
+                                   w->f.pos - L->data_off));
+        rc = wr_put(w, foot, sizeof foot, e) || ofile_flush(&w->f, e) ? -1 : 0;
+    }
+    free(head);
+    return rc;
+}
+
 int apr_write(const struct model *m, const char *path, const struct apr_write_opts *o,
               struct err *e)
 {
@@ -246,11 +422,12 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     const uint16_t refused = APR_FLAG_LZ4 | APR_FLAG_ZSTD | APR_FLAG_ENCRYPTED |
                              APR_FLAG_COLUMN_MAJOR;
     struct sbuf meta = SBUF_INIT(UINT32_MAX);
-    uint64_t *ord = NULL, *rel = NULL, index_size = 0, index_off, data_off, total = 0, done = 0,
-             data_bytes = 0;
-    uint8_t *index = NULL, *head = NULL, hdr[APR_HEADER_SIZE], foot[APR_FOOTER_SIZE];
+    struct aw_layout L;
+    uint8_t *index = NULL, hdr[APR_HEADER_SIZE];
     struct wr w = { OFILE_INIT, 0 };
+    int rc = -1;
 
+    memset(&L, 0, sizeof L);
     if (!o)
         o = &defaults;
     if (o->extra_flags & refused)
@@ -259,173 +436,30 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     if (m->n_tensors > UINT32_MAX)
         return ERR(e, ERR_LIMIT, "%s: %llu tensors do not fit APR's u32 count", path,
                    (unsigned long long)m->n_tensors);
-
-    /* Validate every tensor, then sort by name and lay out the index and the data. */
-    ord = calloc(m->n_tensors + 1, sizeof *ord);
-    rel = calloc(m->n_tensors + 1, sizeof *rel);
-    if (!ord || !rel) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (uint64_t i = 0; i < m->n_tensors; i++) {
-        const struct model_tensor *t = &m->tensors[i];
-        if (check_tensor(t, o->ggml_ext_codes, e)) {
-            err_prefix(e, "%s", path);
-            goto fail;
-        }
-        ord[i] = i;
-        if (sz_add(index_size, 2 + t->name.n + 2 + 8 * (uint64_t)t->n_dims + 16, &index_size))
-            goto too_big;
-    }
-    qsort_r(ord, m->n_tensors, sizeof *ord, name_cmp, (void *)m);
-    for (uint64_t i = 0; i < m->n_tensors; i++) {
-        const struct model_tensor *t = &m->tensors[ord[i]];
-        uint64_t padded;
-        if (i > 0 && slice_eq(m->tensors[ord[i - 1]].name, t->name)) {
-            char nb[96];
-            ERR(e, ERR_USAGE, "%s: duplicate tensor name '%s'", path,
-                pname(nb, sizeof nb, t->name));
-            goto fail;
-        }
-        rel[i] = total;
-        data_bytes += t->size;   /* <= total: no overflow once total's sum succeeded */
-        if (sz_align(t->size, APR_ALIGN, &padded) || sz_add(total, padded, &total))
-            goto too_big;
-    }
+    if (aw_plan(m, path, o, &L, e))
+        goto out;
     if (build_metadata(m, &meta, e)) {
         err_prefix(e, "%s", path);
-        goto fail;
+        goto out;
     }
-    if (sz_align(APR_HEADER_SIZE + (uint64_t)meta.len, APR_ALIGN, &index_off) ||
-        sz_align(index_off + index_size, APR_ALIGN, &data_off))
-        goto too_big;
-
-    /* The index, packed. */
-    index = malloc(index_size ? (size_t)index_size : 1);
-    if (!index) {
-        ERR(e, ERR_NOMEM, "out of memory for a %llu-byte tensor index",
-            (unsigned long long)index_size);
-        goto fail;
+    if (sz_align(APR_HEADER_SIZE + (uint64_t)meta.len, APR_ALIGN, &L.index_off) ||
+        sz_align(L.index_off + L.index_size, APR_ALIGN, &L.data_off)) {
+        ERR(e, ERR_LIMIT, "%s: model too large for APR offsets", path);
+        goto out;
     }
-    {
-        uint8_t *p = index;
-        for (uint64_t i = 0; i < m->n_tensors; i++) {
-            const struct model_tensor *t = &m->tensors[ord[i]];
-            put_le16(p, (uint16_t)t->name.n);           /* <= 256: check_tensor */
-            memcpy(p + 2, t->name.p, t->name.n);
-            p += 2 + t->name.n;
-            *p++ = (uint8_t)apr_code_of(t->dtype, o->ggml_ext_codes);
-            *p++ = (uint8_t)t->n_dims;
-            for (int k = 0; k < t->n_dims; k++, p += 8)
-                put_le64(p, (uint64_t)t->shape[k]);
-            put_le64(p, rel[i]);
-            put_le64(p + 8, t->size);
-            p += 16;
-        }
-    }
-
-    /* The header. */
-    memset(hdr, 0, sizeof hdr);
-    memcpy(hdr, "APR\0", 4);
-    hdr[4] = 2;                                       /* version 2.0 */
-    hdr[5] = 0;
-    {
-        /* Extension codes (apr_write_opts.ggml_ext_codes): ENCRYPTED makes realizar refuse
-         * the file instead of reading unknown codes as F32; the metadata marker tells
-         * apr_read what the flag means. */
-        uint16_t flags = (uint16_t)(APR_FLAG_ROW_MAJOR | o->extra_flags);
-        for (uint64_t i = 0; o->ggml_ext_codes && i < m->n_tensors; i++)
-            if (dtype_get(m->tensors[i].dtype)->apr_code < 0)
-                flags |= APR_FLAG_ENCRYPTED;
-        if (flags & APR_FLAG_ENCRYPTED) {
-            const struct model_kv *mk = model_kv_find(m, APR_EXT_KEY);
-            if (!mk || mk->val.type != MV_STR || !slice_eq_cstr(mk->val.v.s, APR_EXT_VALUE)) {
-                ERR(e, ERR_USAGE, "%s: extension dtype codes need the metadata key '%s'",
-                    path, APR_EXT_KEY);
-                goto fail;
-            }
-        }
-        put_le16(hdr + 6, flags);
-    }
-    put_le32(hdr + 8, (uint32_t)m->n_tensors);
-    put_le64(hdr + 12, APR_HEADER_SIZE);              /* metadata_offset */
-    put_le32(hdr + 20, (uint32_t)meta.len);           /* <= UINT32_MAX: sbuf cap */
-    put_le64(hdr + 24, index_off);
-    put_le64(hdr + 32, data_off);
-    put_le32(hdr + APR_CRC_OFF, apr__header_crc(hdr));
-
-    /* Stream it out.  The data first, from data_off; w.crc covers it alone. */
+    if (!(index = aw_index(m, o, &L, e)) || aw_header(m, path, o, &L, meta.len, hdr, e))
+        goto out;
     if (ofile_open(&w.f, path, 0, e) || ofile_buffer(&w.f, WR_BUF, e))
-        goto fail;
+        goto out;
     w.f.copy_min = WR_BUF / 4;
-    if (ofile_seek(&w.f, data_off, e))
-        goto fail;
-    for (uint64_t i = 0; i < m->n_tensors; i++) {
-        const struct model_tensor *t = &m->tensors[ord[i]];
-        /* w.f.pos == data_off + rel[i] here: offsets were assigned in this order. */
-        if (put_tensor(&w, m, ord[i], o, e) ||
-            wr_zeros(&w, (APR_ALIGN - t->size % APR_ALIGN) % APR_ALIGN, e))
-            goto fail;
-        done += t->size;
-        ofile_kick(&w.f);
-        if (o->progress)
-            o->progress(o->progress_ctx, done, data_bytes);
-    }
-    if (ofile_flush(&w.f, e))
-        goto fail;
-
-    /* Late values (meta_final), then the front: header, metadata, index at offset 0. */
-    if (o->meta_final) {
-        struct sbuf late = SBUF_INIT(UINT32_MAX);
-        if (o->meta_final(o->meta_final_ctx, e) || build_metadata(m, &late, e)) {
-            sbuf_release(&late);
-            err_prefix(e, "%s", path);
-            goto fail;
-        }
-        if (late.len != meta.len) {
-            ERR(e, ERR_INTERNAL, "%s: the metadata changed from %zu to %zu bytes after the "
-                "data was written", path, meta.len, late.len);
-            sbuf_release(&late);
-            goto fail;
-        }
-        sbuf_release(&meta);
-        meta = late;
-    }
-    head = calloc(1, (size_t)data_off);   /* data_off >= 64 */
-    if (!head) {
-        ERR(e, ERR_NOMEM, "out of memory for %llu bytes of metadata and index",
-            (unsigned long long)data_off);
-        goto fail;
-    }
-    memcpy(head, hdr, sizeof hdr);
-    memcpy(head + APR_HEADER_SIZE, meta.p, meta.len);
-    if (index_size)
-        memcpy(head + index_off, index, (size_t)index_size);
-    if (ofile_pwrite(&w.f, head, (size_t)data_off, 0, e))
-        goto fail;
-    /* The footer: CRC of every byte before it, the front joined to the data. */
-    put_le32(foot, crc_combine(apr__crc(0, head, data_off), w.crc, w.f.pos - data_off));
-    if (wr_put(&w, foot, sizeof foot, e) || ofile_flush(&w.f, e))
-        goto fail;
-    free(head);
-    head = NULL;
-    if (ofile_commit(&w.f, e))
-        goto fail;
+    if (aw_data(&w, m, o, &L, e) || (o->meta_final && aw_meta_final(m, path, o, &meta, e)) ||
+        aw_front(&w, hdr, &meta, index, &L, e) || ofile_commit(&w.f, e))
+        goto out;
+    rc = 0;
+out:
     ofile_abort(&w.f);
     sbuf_release(&meta);
     free(index);
-    free(ord);
-    free(rel);
-    return 0;
-
-too_big:
-    ERR(e, ERR_LIMIT, "%s: model too large for APR offsets", path);
-fail:
-    ofile_abort(&w.f);
-    free(head);
-    sbuf_release(&meta);
-    free(index);
-    free(ord);
-    free(rel);
-    return -1;
+    aw_layout_release(&L);
+    return rc;
 }
