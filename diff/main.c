@@ -8,7 +8,7 @@
 
 static const char usage_str[] =
     "usage: apr-diff [--json] [--filter regex] a b\n"
-    "       apr-diff --values [-j n] [--json] [--transpose-aware] [--filter regex]\n"
+    "       apr-diff --values [-t n] [--json] [--transpose-aware] [--filter regex]\n"
     "                [--limit n] [--sort worst|name] [--fail-cos x] [--fail-max x]\n"
     "                [--fail-nmse x] [--plot file.svg] a b\n"
     "       apr-diff --version\n";
@@ -23,11 +23,11 @@ static const char help_str[] =
     "      --fail-nmse X      fail when NMSE (mse / mean square of a) is above X\n"
     "      --filter REGEX     only tensors whose name matches (POSIX extended)\n"
     "  -h, --help             this help\n"
-    "  -j, --threads N        worker threads (default: all cores)\n"
-    "      --json             machine-readable output (stable key order)\n"
+    "  -j, --json             machine-readable output (stable key order)\n"
     "      --limit N          show N rows (top-N differences of dumps; default all/10)\n"
     "      --plot FILE.svg    draw 1-cosine and relative error per tensor or stage\n"
     "      --sort worst|name  order of the value rows (default name)\n"
+    "  -t, --threads N        worker threads (default: all cores)\n"
     "      --transpose-aware  also match transposed, reinterpreted and Q/K-permuted layouts\n"
     "      --values           compare dequantized values tensor by tensor\n"
     "      --version          print the version\n"
@@ -35,7 +35,7 @@ static const char help_str[] =
     "Exit status: 0 same (or within the thresholds), 1 different, 2 trouble.\n";
 
 enum {
-    OPT_FAIL_COS = CLI_OPT_BASE, OPT_FAIL_MAX, OPT_FAIL_NMSE, OPT_FILTER, OPT_JSON, OPT_LIMIT,
+    OPT_FAIL_COS = CLI_OPT_BASE, OPT_FAIL_MAX, OPT_FAIL_NMSE, OPT_FILTER, OPT_LIMIT,
     OPT_PLOT, OPT_SORT, OPT_TRANSPOSE_AWARE, OPT_VALUES,
 };
 
@@ -45,12 +45,12 @@ static const struct option longopts[] = {
     { "fail-nmse",       required_argument, NULL, OPT_FAIL_NMSE },
     { "filter",          required_argument, NULL, OPT_FILTER },
     { "help",            no_argument,       NULL, 'h' },
-    { "json",            no_argument,       NULL, OPT_JSON },
+    { "json",            no_argument,       NULL, 'j' },
     { "limit",           required_argument, NULL, OPT_LIMIT },
     { "list-options",    no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
     { "plot",            required_argument, NULL, OPT_PLOT },
     { "sort",            required_argument, NULL, OPT_SORT },
-    { "threads",         required_argument, NULL, 'j' },
+    { "threads",         required_argument, NULL, 't' },
     { "transpose-aware", no_argument,       NULL, OPT_TRANSPOSE_AWARE },
     { "values",          no_argument,       NULL, OPT_VALUES },
     { "version",         no_argument,       NULL, CLI_OPT_VERSION },
@@ -71,10 +71,11 @@ int main(int argc, char **argv)
     int ch, rc;
 
     cli_init(argv[0]);
-    while ((ch = getopt_long(argc, argv, "hj:", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "hjt:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'h':                  return cli_help(usage_str, help_str);
-        case 'j':
+        case 'j':                  o.json = 1; break;
+        case 't':
             if (cli_parse_u64(optarg, 1, 256, &n))
                 return cli_usage_error(usage_str, "--threads: '%s' is not a number in 1..256",
                                        optarg);
@@ -96,7 +97,6 @@ int main(int argc, char **argv)
                                        optarg, (double)0, (double)HUGE_VAL);
             break;
         case OPT_FILTER:           o.filter = optarg; break;
-        case OPT_JSON:             o.json = 1; break;
         case OPT_LIMIT:
             if (cli_parse_u64(optarg, 0, INT64_MAX, &n))
                 return cli_usage_error(usage_str, "--limit: '%s' is not a count", optarg);

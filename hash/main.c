@@ -6,10 +6,10 @@
 #include "../common/banned.h"
 
 static const char usage_str[] =
-    "usage: apr-hash [-q] [-j n] [--content] [--json] [--tensors] [--with-metadata] file ...\n"
-    "       apr-hash [-q] [-j n] [--content] [--with-metadata] [--format json|text]\n"
+    "usage: apr-hash [-q] [-t n] [--content] [--json] [--tensors] [--with-metadata] file ...\n"
+    "       apr-hash [-q] [-t n] [--content] [--with-metadata] [--format json|text]\n"
     "                [--timestamp] -o manifest file ...\n"
-    "       apr-hash [-q] [-j n] [--ignore-missing] -c manifest [file ...]\n"
+    "       apr-hash [-q] [-t n] [--ignore-missing] -c manifest [file ...]\n"
     "       apr-hash [-q] --verify-source source file.apr\n"
     "       apr-hash --version\n";
 
@@ -26,11 +26,11 @@ static const char help_str[] =
     "      --ignore-missing   with -c: entries whose files do not exist are not checked\n"
     "                         nor reported (sha256sum's option); nothing checked fails\n"
     "  -h, --help             this help\n"
-    "  -j, --jobs N           worker threads (default: the number of CPUs)\n"
-    "      --json             JSON on standard output\n"
+    "  -j, --json             JSON on standard output\n"
     "  -o, --output MANIFEST  write a manifest: files, tensors and model hash\n"
     "  -q, --quiet            print nothing; the exit status tells\n"
     "      --tensors          one line per tensor and the model hash\n"
+    "  -t, --threads N        worker threads (default: the number of CPUs; alias --jobs)\n"
     "      --timestamp        add generated_at to the manifest (or set SOURCE_DATE_EPOCH)\n"
     "      --verify-source SOURCE\n"
     "                         check that file.apr records SOURCE's sha256 (source_sha256)\n"
@@ -41,8 +41,7 @@ static const char help_str[] =
     "1 mismatch, 2 trouble; 2 usage error.\n";
 
 enum {
-    OPT_CONTENT = CLI_OPT_BASE, OPT_FORMAT, OPT_IGNORE_MISSING, OPT_JSON, OPT_TENSORS,
-    OPT_TIMESTAMP,
+    OPT_CONTENT = CLI_OPT_BASE, OPT_FORMAT, OPT_IGNORE_MISSING, OPT_TENSORS, OPT_TIMESTAMP,
     OPT_VERIFY_SOURCE, OPT_WITH_METADATA,
 };
 
@@ -52,12 +51,13 @@ static const struct option longopts[] = {
     { "format",        required_argument, NULL, OPT_FORMAT },
     { "help",          no_argument,       NULL, 'h' },
     { "ignore-missing", no_argument,      NULL, OPT_IGNORE_MISSING },
-    { "jobs",          required_argument, NULL, 'j' },
-    { "json",          no_argument,       NULL, OPT_JSON },
+    { "jobs",          required_argument, NULL, 't' },
+    { "json",          no_argument,       NULL, 'j' },
     { "list-options",  no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
     { "output",        required_argument, NULL, 'o' },
     { "quiet",         no_argument,       NULL, 'q' },
     { "tensors",       no_argument,       NULL, OPT_TENSORS },
+    { "threads",       required_argument, NULL, 't' },
     { "timestamp",     no_argument,       NULL, OPT_TIMESTAMP },
     { "verify-source", required_argument, NULL, OPT_VERIFY_SOURCE },
     { "version",       no_argument,       NULL, CLI_OPT_VERSION },
@@ -73,13 +73,14 @@ int main(int argc, char **argv)
     int ch, modes;
 
     cli_init(argv[0]);
-    while ((ch = getopt_long(argc, argv, "c:hj:o:q", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:hjo:qt:", longopts, NULL)) != -1) {
         switch (ch) {
         case 'c':                  o.check = optarg; break;
         case 'h':                  return cli_help(usage_str, help_str);
-        case 'j':
+        case 'j':                  o.json = 1; break;
+        case 't':
             if (cli_parse_u64(optarg, 1, 256, &v))
-                return cli_usage_error(usage_str, "-j: '%s' is not a number in [1, 256]", optarg);
+                return cli_usage_error(usage_str, "--threads: '%s' is not a number in [1, 256]", optarg);
             o.n_threads = (int)v;
             break;
         case 'o':                  o.output = optarg; break;
@@ -94,7 +95,6 @@ int main(int argc, char **argv)
                 return cli_usage_error(usage_str, "--format: '%s' is not json or text", optarg);
             break;
         case OPT_IGNORE_MISSING:   o.ignore_missing = 1; break;
-        case OPT_JSON:             o.json = 1; break;
         case OPT_TENSORS:          o.tensors = 1; break;
         case OPT_TIMESTAMP:        o.timestamp = 1; break;
         case OPT_VERIFY_SOURCE:    o.verify_source = optarg; break;

@@ -46,7 +46,7 @@ static const char help_str[] =
     "      --fail-top1 F      --compare: differ when the top-1 agreement is below F (0..1)\n"
     "  -h, --help             this help\n"
     "      --ignore-eos       keep generating after the end-of-sequence token\n"
-    "      --json             ids, the top 5 logits of every position, timings as JSON\n"
+    "  -j, --json             ids, the top 5 logits of every position, timings as JSON\n"
     "      --logits FILE      write the prompt's logits: little-endian f32 [n_tokens][n_vocab]\n"
     "      --min-p P          drop tokens less likely than P x the top one (default 0.05)\n"
     "  -n, --predict N        tokens to generate (default 32; 0: only the prompt)\n"
@@ -81,7 +81,7 @@ static const char help_str[] =
 
 enum {
     OPT_COMPARE = CLI_OPT_BASE, OPT_CTX, OPT_FAIL_COS, OPT_FAIL_KL, OPT_FAIL_TOP1, OPT_PERPLEXITY,
-    OPT_IGNORE_EOS, OPT_JSON, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
+    OPT_IGNORE_EOS, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
     OPT_SAVE_TENSOR, OPT_SAVE_TENSOR_DIR, OPT_SAVE_TENSOR_LAYERS, OPT_SEED, OPT_TEMP,
     OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE, OPT_DEVICE, OPT_PARITY,
     OPT_CHAT, OPT_SYSTEM, OPT_TOKENIZE, OPT_DETOKENIZE,
@@ -99,7 +99,7 @@ static const struct option longopts[] = {
     { "fail-top1",          required_argument, NULL, OPT_FAIL_TOP1 },
     { "help",               no_argument,       NULL, 'h' },
     { "ignore-eos",         no_argument,       NULL, OPT_IGNORE_EOS },
-    { "json",               no_argument,       NULL, OPT_JSON },
+    { "json",               no_argument,       NULL, 'j' },
     { "list-options",       no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
     { "logits",             required_argument, NULL, OPT_LOGITS },
     { "min-p",              required_argument, NULL, OPT_MIN_P },
@@ -167,7 +167,7 @@ int main(int argc, char **argv)
     cli_init(argv[0]);
     o.out = stdout;
     o.diag = stderr;
-    while ((ch = getopt_long(argc, argv, "b:hn:p:t:v", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "b:hjn:p:t:v", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
             if (cli_parse_u64(optarg, 1, 1u << 20, &u))
@@ -249,7 +249,7 @@ int main(int argc, char **argv)
         case OPT_IGNORE_EOS:
             o.ignore_eos = 1;
             break;
-        case OPT_JSON:
+        case 'j':
             o.json = 1;
             break;
         case OPT_LOGITS:

@@ -48,8 +48,8 @@ report() {                                             # NAME NS
 }
 report "cat a b > /dev/null (warm)" "$floor"
 for j in 1 2; do
-    t=$(best "$B/apr-diff" --values -j "$j" "$A" "$Q") || exit 1
-    report "apr-diff --values -j $j (warm)" "$t"
+    t=$(best "$B/apr-diff" --values -t "$j" "$A" "$Q") || exit 1
+    report "apr-diff --values -t $j (warm)" "$t"
 done
 t=$(best "$B/apr-diff" --values --transpose-aware --json "$A" "$Q") || exit 1
 report "apr-diff --values --transpose-aware --json" "$t"

@@ -4,8 +4,8 @@
 # (tests/bench/mkbig.c; never sparse), written to a temporary directory that is
 # removed afterwards.  Each command runs 3 times on a warm page cache; the best time
 # counts.  Prints seconds, GB/s (10^9 bytes) and the ratio to `openssl dgst -sha256`,
-# the physical baseline (SHA-NI): the aims are >= 0.9x at -j1 and >= 1.7x at -j2 with
-# --tensors.  Whole-file hashing is one sequential SHA-256: -j cannot speed it up.
+# the physical baseline (SHA-NI): the aims are >= 0.9x at -t1 and >= 1.7x at -t2 with
+# --tensors.  Whole-file hashing is one sequential SHA-256: -t cannot speed it up.
 #
 #   sh tests/bench/bench_hash.sh build     (APR_BENCH_HASH_MIB=1024 to change the size)
 set -eu
@@ -49,11 +49,11 @@ run() {                                                # NAME CMD...
 }
 report "openssl dgst -sha256" "$ossl"
 run "sha256sum" sha256sum "$F"
-run "apr-hash -j1 (whole file)" "$B/apr-hash" -j1 "$F"
-run "apr-hash -j1 --tensors" "$B/apr-hash" -j1 --tensors "$F"
-run "apr-hash -j2 --tensors" "$B/apr-hash" -j2 --tensors "$F"
-run "apr-hash -j1 --content (F16->f32)" "$B/apr-hash" -j1 --content "$F"
-run "apr-hash -j2 --content (F16->f32)" "$B/apr-hash" -j2 --content "$F"
+run "apr-hash -t1 (whole file)" "$B/apr-hash" -t1 "$F"
+run "apr-hash -t1 --tensors" "$B/apr-hash" -t1 --tensors "$F"
+run "apr-hash -t2 --tensors" "$B/apr-hash" -t2 --tensors "$F"
+run "apr-hash -t1 --content (F16->f32)" "$B/apr-hash" -t1 --content "$F"
+run "apr-hash -t2 --content (F16->f32)" "$B/apr-hash" -t2 --content "$F"
 # the hashes agree with the baselines
 a=$("$B/apr-hash" "$F" | cut -c1-64)
 o=$(openssl dgst -sha256 -r "$F" | cut -c1-64)

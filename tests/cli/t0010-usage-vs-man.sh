@@ -27,6 +27,14 @@ for page in man/apr-*.1; do
     fi
 done
 
+# One meaning of -j in every tool: --json (threads are -t N / --threads N).
+for t in "$BUILD"/apr-*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    testing "$n: -j is --json" "$t --help | grep -E '^ +-j,' | sed 's/^ *//; s/  .*//'" \
+        "-j, --json"
+done
+
 # Every tool: --version prints one line and exits 0; an unknown option exits 2.
 for t in "$BUILD"/apr-*; do
     [ -x "$t" ] || continue

@@ -23,10 +23,12 @@ expect_exit "--fail-cos passes" 0 "apr-diff --values --fail-cos 0.999 $FIX/a.ggu
 expect_exit "--fail-nmse passes" 0 "apr-diff --values --fail-nmse 1e-6 $FIX/a.gguf $FIX/b.gguf"
 expect_exit "--fail-nmse 0 fails" 1 "apr-diff --values --fail-nmse 0 $FIX/a.gguf $FIX/b.gguf"
 expect_exit "--filter leaves it out" 0 "apr-diff --values --filter 'attn_norm' $FIX/a.gguf $FIX/b.gguf"
-expect_exit "-j 1" 1 "apr-diff --values -j 1 $FIX/a.gguf $FIX/b.gguf"
-testing "-j does not change the output" \
-    "apr-diff --values --json -j 1 $FIX/a.gguf $FIX/b.gguf | cksum" \
-    "$(apr-diff --values --json -j 2 "$FIX/a.gguf" "$FIX/b.gguf" | cksum)"
+expect_exit "-t 1" 1 "apr-diff --values -t 1 $FIX/a.gguf $FIX/b.gguf"
+testing "-t does not change the output" \
+    "apr-diff --values --json -t 1 $FIX/a.gguf $FIX/b.gguf | cksum" \
+    "$(apr-diff --values --json --threads 2 "$FIX/a.gguf" "$FIX/b.gguf" | cksum)"
+testing "-j is --json" "apr-diff --values -j $FIX/a.gguf $FIX/b.gguf | cksum" \
+    "$(apr-diff --values --json "$FIX/a.gguf" "$FIX/b.gguf" | cksum)"
 expect_match "--sort worst puts it first" "^NearlyIdentical" \
     "apr-diff --values --sort worst --limit 1 $FIX/a.gguf $FIX/b.gguf | sed -n 4p"
 expect_match "--limit says what it left out" "^\\.\\.\\. [0-9]+ more not shown \\(--limit 2\\)" \

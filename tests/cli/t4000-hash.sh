@@ -22,8 +22,10 @@ expect_match "good files still hashed" "^$ABC " "apr-hash $FIX/nonexistent $FIX/
 mkdir "$FIX/emptydir"
 testing "empty directory: no lines" "apr-hash $FIX/emptydir; echo \$?" "0"
 expect_exit "no file is a usage error" 2 "apr-hash"
-expect_exit "-j 0 is a usage error" 2 "apr-hash -j 0 $FIX/abc.txt"
-expect_exit "-j junk is a usage error" 2 "apr-hash -j 2x $FIX/abc.txt"
+expect_exit "-t 0 is a usage error" 2 "apr-hash -t 0 $FIX/abc.txt"
+expect_exit "-t junk is a usage error" 2 "apr-hash -t 2x $FIX/abc.txt"
+expect_match "-j is --json" '"sha256": "'"$ABC"'"' "apr-hash -j $FIX/abc.txt"
+expect_exit "--jobs stays an alias of --threads" 0 "apr-hash --jobs 1 $FIX/abc.txt"
 expect_exit "bad --format" 2 "apr-hash --format xml -o $FIX/m $FIX/abc.txt"
 expect_exit "-c and -o together" 2 "apr-hash -c $FIX/SUMS -o $FIX/m $FIX/abc.txt"
 expect_exit "--tensors on a non-model" 1 "apr-hash --tensors $FIX/abc.txt"
@@ -46,8 +48,8 @@ if command -v mkfix > /dev/null 2>&1 && mkfix demo "$FIX/demo.gguf" 2>/dev/null;
     expect_match "--tensors lists tensors" '^tensor  [0-9a-f]{64}  F32  \[[0-9,]+\]  blk\.0\.attn_q\.weight$' "apr-hash --tensors $D"
     expect_match "--tensors prints the model hash" '^model  [0-9a-f]{64}  ' "apr-hash --tensors $D"
     expect_match "--json model_hash" '"model_hash": "[0-9a-f]{64}"' "apr-hash --json --tensors $D"
-    testing "-j1 and -j2 agree" "apr-hash -j1 --tensors --content $D | md5sum" \
-        "$(apr-hash -j2 --tensors --content "$D" | md5sum)"
+    testing "-t1 and -t2 agree" "apr-hash -t1 --tensors --content $D | md5sum" \
+        "$(apr-hash -t2 --tensors --content "$D" | md5sum)"
     expect_exit "write a manifest" 0 "apr-hash -o $FIX/man.json $D"
     expect_exit "check it" 0 "apr-hash -c $FIX/man.json"
     cp "$D" "$FIX/renamed.gguf"

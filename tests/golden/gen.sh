@@ -194,7 +194,7 @@ c apr-diff --values --sort worst --limit 3 demo.gguf demo-q4_k.apr
 c apr-diff --values --filter "'attn_(q|k)'" --transpose-aware demo.gguf demo-hf.apr
 c apr-diff --values --fail-cos 0.9999 --fail-max 0.01 --fail-nmse 1e-4 demo.gguf demo-q8_0.gguf
 c apr-diff --fail-max 0 demo.gguf demo-b.gguf
-c apr-diff --values -j 1 demo.gguf demo-f16.gguf
+c apr-diff --values -t 1 demo.gguf demo-f16.gguf
 c apr-diff --values --plot plot.svg demo.gguf demo-q4_k.apr
 files plot.svg
 c apr-diff --values --transpose-aware --plot plot2.svg demo.gguf demo-hf.apr
@@ -223,7 +223,7 @@ for f in demo.gguf demo-st small-types.gguf; do
     c apr-hash --tensors --with-metadata "$f"
 done
 c apr-hash --content --json demo.gguf demo.apr demo.safetensors demo-hf.apr
-c apr-hash --tensors -j 1 demo.gguf
+c apr-hash --tensors -t 1 demo.gguf
 c apr-hash -o man.json demo.gguf demo.apr demo-st
 files man.json
 c cat man.json

@@ -3,7 +3,7 @@
  * SafeTensors (names and llama Q/K rows mapped with formats/names.h) diffing identical
  * tensor for tensor, each kind of damage (perturbed, transposed, reinterpreted,
  * Q/K-permuted, zeroed, missing) with its status and exit code, dumps (.bin and APRT)
- * against hand-computed numbers, a dump directory with a planted divergence, -j
+ * against hand-computed numbers, a dump directory with a planted divergence, -t
  * independence, the picture, trouble, and the shared fixtures when present.
  *
  * Everything is written into a fresh mkdtemp directory with the project's writers.
@@ -457,7 +457,8 @@ START_TEST(perturb_text_and_gates)
 }
 END_TEST
 
-/* Results do not depend on -j: a model big enough for many jobs per tensor, F32 vs Q8_0. */
+/* Results do not depend on the thread count: a model big enough for many jobs per tensor,
+ * F32 vs Q8_0. */
 START_TEST(threads_deterministic)
 {
     struct diff_opts o = DIFF_OPTS_INIT;
