@@ -32,11 +32,21 @@ typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stri
                           float *out, size_t o_stride);
 typedef void (*rt_quant_fn)(const float *x, void *dst, int64_t n);
 
+/*
+ * A matrix kernel (optional): nr weight rows (w_stride bytes apart) times nt <=
+ * RT_GEMM_MAXT activation rows, out[t * o_stride + r].  Each output has exactly the
+ * bits dot gives for that row and token, so matmul.c may use either.
+ */
+#define RT_GEMM_MAXT 64
+typedef void (*rt_gemm_fn)(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
+                           size_t a_stride, int nt, float *out, size_t o_stride);
+
 struct rt_kern {
     int         dtype;
     enum rt_act act;
     rt_dot_fn   dot;
     enum rt_isa isa;      /* of dot */
+    rt_gemm_fn  gemm;     /* NULL: matmul.c tiles dot */
 };
 
 /* The kernel for dtype at most at instruction set `cap`, or NULL (generic path). */

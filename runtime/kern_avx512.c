@@ -8,8 +8,10 @@
  * multiplied by every token.  Quantized kernels give the SAME BITS as kern_ref.c
  * (exact integer block sums, then the twin's f32 operations in its order), so
  * matmul.c may use the AVX2 kernel for a single token (decode, memory-bound) and this
- * one for a batch.  F32/F16/BF16: two 16-lane FMA accumulators per token (a
- * tolerance against the scalar twin; every token count uses this same kernel).
+ * one for a batch.  F32/F16/BF16: one 16-lane FMA accumulator per output (a tolerance
+ * against the scalar twin), run as a register-tiled matrix kernel (kern.h's gemm: 8
+ * rows x 3 tokens over an f32-converted weight block) for prompts and row by row for
+ * decode, with the same operations per output (see FP_GEMM).
  */
 #include "kern.h"
 
@@ -80,47 +82,155 @@ static inline float red16(__m512 v)
     return red8(s);
 }
 
-#define FP_AVX512(name, ES, LD16, LD1)                                                     \
-static void name(int64_t n, const void *w, const void *a, size_t a_stride, int nt,         \
-                 float *out, size_t o_stride)                                               \
-{                                                                                           \
-    const uint8_t *wr = w;                                                                  \
-    int64_t n32 = n & ~(int64_t)31;                                                         \
-    for (int t0 = 0; t0 < nt; t0 += 4) {                                                    \
-        int m = nt - t0 < 4 ? nt - t0 : 4;                                                  \
-        const float *x[4];                                                                  \
-        __m512 s0[4], s1[4];                                                                \
-        for (int k = 0; k < 4; k++) {                                                       \
-            x[k] = (const float *)((const uint8_t *)a + (size_t)(t0 + (k < m ? k : 0)) * a_stride); \
-            s0[k] = s1[k] = _mm512_setzero_ps();                                            \
-        }                                                                                   \
-        if (m == 4) {                                                                       \
-            for (int64_t i = 0; i < n32; i += 32) {                                         \
-                __m512 w0 = LD16(wr + i * ES), w1 = LD16(wr + (i + 16) * ES);               \
-                for (int k = 0; k < 4; k++) {                                               \
-                    s0[k] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[k] + i), s0[k]);          \
-                    s1[k] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[k] + i + 16), s1[k]);     \
-                }                                                                           \
-            }                                                                               \
-        } else {                                                                            \
-            for (int k = 0; k < m; k++)                                                     \
-                for (int64_t i = 0; i < n32; i += 32) {                                     \
-                    s0[k] = _mm512_fmadd_ps(LD16(wr + i * ES), _mm512_loadu_ps(x[k] + i), s0[k]); \
-                    s1[k] = _mm512_fmadd_ps(LD16(wr + (i + 16) * ES), _mm512_loadu_ps(x[k] + i + 16), s1[k]); \
-                }                                                                           \
-        }                                                                                   \
-        for (int k = 0; k < m; k++) {                                                       \
-            float tail = 0;                                                                 \
-            for (int64_t i = n32; i < n; i++)                                               \
-                tail += LD1(wr + i * ES) * x[k][i];                                         \
-            out[(size_t)(t0 + k) * o_stride] = red16(_mm512_add_ps(s0[k], s1[k])) + tail;   \
-        }                                                                                   \
-    }                                                                                       \
+/*
+ * The F32/F16/BF16 product, defined per output (every path below gives these bits):
+ * ONE 16-lane f32 accumulator, acc = fma(w[i..i+16), x[i..i+16), acc) for i = 0, 16,
+ * ... < n16 = n & ~15 in order, then red16(acc) + tail, tail = the remaining n - n16
+ * products summed left to right in f32 (no contraction: -ffp-contract=off).
+ *
+ * Two ways to run it, chosen by the token count, with the same operations per output:
+ *   direct (1 or 2 tokens: decode): GM_MR rows at a time, weights converted from the
+ *     file on the fly, GM_MR independent FMA chains per token;
+ *   packed (prompts): a block of GM_MR rows x GM_KC columns is converted once to f32
+ *     into an L1-sized buffer (k-step major: 16 lanes of row 0, of row 1, ...), then a
+ *     GM_MR x GM_NR register tile (24 zmm accumulators) runs over it for every GM_NR
+ *     tokens, reading the activations from L2.  The accumulators of a tile are parked
+ *     in a stack buffer between column blocks and reloaded unchanged, so blocking the
+ *     columns never changes a bit.
+ */
+#define GM_MR 8
+#define GM_NR 3
+#define GM_KC 512
+
+static inline float fp_tail(const uint8_t *wr, int es, int ty, const float *x, int64_t n16, int64_t n)
+{
+    float tail = 0;
+    for (int64_t i = n16; i < n; i++) {
+        const uint8_t *p = wr + i * es;
+        float w = ty == 0 ? ld1_f32(p) : ty == 1 ? ld1_f16(p) : ld1_bf16(p);
+        tail += w * x[i];
+    }
+    return tail;
 }
 
-FP_AVX512(dot_f32_avx512, 4, ld16_f32, ld1_f32)
-FP_AVX512(dot_f16_avx512, 2, ld16_f16, ld1_f16)
-FP_AVX512(dot_bf16_avx512, 2, ld16_bf16, ld1_bf16)
+/* the register tile, written out (compilers do not keep arrays of zmm in registers) */
+#define GM_R8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+#define GM_DECL(r) __m512 c##r##0 = _mm512_load_ps(p0 + (r) * 16), c##r##1 = _mm512_load_ps(p1 + (r) * 16), \
+                          c##r##2 = _mm512_load_ps(p2 + (r) * 16);
+#define GM_STEP(r) { __m512 wv = _mm512_load_ps(ws + (r) * 16);                            \
+                     c##r##0 = _mm512_fmadd_ps(wv, x0v, c##r##0);                          \
+                     c##r##1 = _mm512_fmadd_ps(wv, x1v, c##r##1);                          \
+                     c##r##2 = _mm512_fmadd_ps(wv, x2v, c##r##2); }
+#define GM_PARK(r) _mm512_store_ps(p0 + (r) * 16, c##r##0); _mm512_store_ps(p1 + (r) * 16, c##r##1); \
+                   _mm512_store_ps(p2 + (r) * 16, c##r##2);
+
+/* GM_MR x GM_NR tile over ks k-steps of the packed block wp; the accumulators of token
+ * c live in pc[GM_MR][16] before and after */
+static inline void gm_tile(int64_t ks, const float *wp, const float *x0, const float *x1,
+                           const float *x2, float *p0, float *p1, float *p2)
+{
+    GM_R8(GM_DECL)
+    for (int64_t s = 0; s < ks; s++) {
+        const float *ws = wp + s * GM_MR * 16;
+        __m512 x0v = _mm512_loadu_ps(x0 + 16 * s), x1v = _mm512_loadu_ps(x1 + 16 * s),
+               x2v = _mm512_loadu_ps(x2 + 16 * s);
+        GM_R8(GM_STEP)
+    }
+    GM_R8(GM_PARK)
+}
+
+#define GD_DECL(r) __m512 d##r = _mm512_setzero_ps();
+#define GD_STEP(LD16, ES, r) d##r = _mm512_fmadd_ps(LD16(wr + (size_t)(r) * w_stride + i * ES), xv, d##r);
+#define GD_OUT(TY, ES, r) out[r0 + (r)] = red16(d##r) + fp_tail(wr + (size_t)(r) * w_stride, ES, TY, x, n16, n);
+
+#define FP_GEMM(name, ES, TY, LD16)                                                        \
+static void name##_direct(int64_t n, const uint8_t *w, size_t w_stride, int nr,            \
+                          const float *x, float *out)                                       \
+{                                                                                           \
+    int64_t n16 = n & ~(int64_t)15;                                                         \
+    int r0 = 0;                                                                             \
+    for (; r0 + 4 <= nr; r0 += 4) {                                                         \
+        const uint8_t *wr = w + (size_t)r0 * w_stride;                                      \
+        GD_DECL(0) GD_DECL(1) GD_DECL(2) GD_DECL(3)                                         \
+        for (int64_t i = 0; i < n16; i += 16) {                                             \
+            __m512 xv = _mm512_loadu_ps(x + i);                                             \
+            GD_STEP(LD16, ES, 0) GD_STEP(LD16, ES, 1) GD_STEP(LD16, ES, 2) GD_STEP(LD16, ES, 3) \
+        }                                                                                   \
+        GD_OUT(TY, ES, 0) GD_OUT(TY, ES, 1) GD_OUT(TY, ES, 2) GD_OUT(TY, ES, 3)             \
+    }                                                                                       \
+    for (; r0 < nr; r0++) {                                                                 \
+        const uint8_t *wr = w + (size_t)r0 * w_stride;                                      \
+        __m512 acc = _mm512_setzero_ps();                                                   \
+        for (int64_t i = 0; i < n16; i += 16)                                               \
+            acc = _mm512_fmadd_ps(LD16(wr + i * ES), _mm512_loadu_ps(x + i), acc);          \
+        out[r0] = red16(acc) + fp_tail(wr, ES, TY, x, n16, n);                              \
+    }                                                                                       \
+}                                                                                           \
+                                                                                            \
+static void name##_pack(const uint8_t *w, size_t w_stride, int mr, int64_t k0, int64_t kn, \
+                        float *wp)                                                          \
+{                                                                                           \
+    for (int r = 0; r < GM_MR; r++)                                                         \
+        for (int64_t s = 0; s < kn / 16; s++)                                               \
+            _mm512_store_ps(wp + (s * GM_MR + r) * 16, r < mr ?                             \
+                            LD16(w + (size_t)r * w_stride + (k0 + 16 * s) * ES) :           \
+                            _mm512_setzero_ps());                                           \
+}                                                                                           \
+                                                                                            \
+static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const void *a,  \
+                        size_t a_stride, int nt, float *out, size_t o_stride)               \
+{                                                                                           \
+    const uint8_t *wb = w;                                                                  \
+    int64_t n16 = n & ~(int64_t)15;                                                         \
+    if (nt <= 2 || n16 == 0) {                                                              \
+        for (int t = 0; t < nt; t++)                                                        \
+            name##_direct(n, wb, w_stride, nr,                                              \
+                          (const float *)((const uint8_t *)a + (size_t)t * a_stride),       \
+                          out + (size_t)t * o_stride);                                      \
+        return;                                                                             \
+    }                                                                                       \
+    _Alignas(64) float wp[GM_KC * GM_MR];                                                   \
+    _Alignas(64) float park[(RT_GEMM_MAXT + GM_NR) * GM_MR * 16];                           \
+    for (int r0 = 0; r0 < nr; r0 += GM_MR) {                                                \
+        int mr = nr - r0 < GM_MR ? nr - r0 : GM_MR;                                         \
+        const uint8_t *wr = wb + (size_t)r0 * w_stride;                                     \
+        memset(park, 0, (size_t)(nt + GM_NR) * GM_MR * 16 * sizeof(float));                \
+        for (int64_t k0 = 0; k0 < n16; k0 += GM_KC) {                                       \
+            int64_t kn = n16 - k0 < GM_KC ? n16 - k0 : GM_KC;                               \
+            name##_pack(wr, w_stride, mr, k0, kn, wp);                                      \
+            for (int t0 = 0; t0 < nt; t0 += GM_NR) {                                        \
+                /* a token past nt reads token t0 and parks past nt (never read) */         \
+                const float *x[GM_NR];                                                      \
+                for (int c = 0; c < GM_NR; c++)                                             \
+                    x[c] = (const float *)((const uint8_t *)a +                             \
+                           (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride) + k0;            \
+                gm_tile(kn / 16, wp, x[0], x[1], x[2], park + (size_t)t0 * GM_MR * 16,      \
+                        park + (size_t)(t0 + 1) * GM_MR * 16,                               \
+                        park + (size_t)(t0 + 2) * GM_MR * 16);                              \
+            }                                                                               \
+        }                                                                                   \
+        for (int t = 0; t < nt; t++) {                                                      \
+            const float *xt = (const float *)((const uint8_t *)a + (size_t)t * a_stride);   \
+            for (int r = 0; r < mr; r++)                                                    \
+                out[(size_t)t * o_stride + r0 + r] =                                        \
+                    red16(_mm512_load_ps(park + ((size_t)t * GM_MR + r) * 16)) +            \
+                    fp_tail(wr + (size_t)r * w_stride, ES, TY, xt, n16, n);                 \
+        }                                                                                   \
+    }                                                                                       \
+}                                                                                           \
+                                                                                            \
+/* one row (kern.h's dot): the same operations */                                          \
+static void name##_dot(int64_t n, const void *w, const void *a, size_t a_stride, int nt,   \
+                       float *out, size_t o_stride)                                         \
+{                                                                                           \
+    for (int t = 0; t < nt; t++)                                                            \
+        name##_direct(n, w, 0, 1, (const float *)((const uint8_t *)a + (size_t)t * a_stride), \
+                      out + (size_t)t * o_stride);                                          \
+}
+
+FP_GEMM(f32_avx512, 4, 0, ld16_f32)
+FP_GEMM(f16_avx512, 2, 1, ld16_f16)
+FP_GEMM(bf16_avx512, 2, 2, ld16_bf16)
 
 /* ---------------------------------------------------------------------------------
  * Legacy blocks of 32, eight at a time: two blocks per zmm, VNNI dot products.
@@ -336,10 +446,13 @@ KQ_AVX512(dot_q6_k_avx512, block_q6_K, unz_q6_k, 0)
 
 void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
 {
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_AVX512 }
-    K(DT_F32, RT_ACT_F32, dot_f32_avx512);
-    K(DT_F16, RT_ACT_F32, dot_f16_avx512);
-    K(DT_BF16, RT_ACT_F32, dot_bf16_avx512);
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_AVX512, NULL }
+    K(DT_F32, RT_ACT_F32, f32_avx512_dot);
+    K(DT_F16, RT_ACT_F32, f16_avx512_dot);
+    K(DT_BF16, RT_ACT_F32, bf16_avx512_dot);
+    tab[DT_F32].gemm = f32_avx512_gemm;
+    tab[DT_F16].gemm = f16_avx512_gemm;
+    tab[DT_BF16].gemm = bf16_avx512_gemm;
     K(DT_Q4_0, RT_ACT_Q8_0, dot_q4_0_avx512);
     K(DT_Q8_0, RT_ACT_Q8_0, dot_q8_0_avx512);
     K(DT_IQ4_NL, RT_ACT_Q8_0, dot_iq4_nl_avx512);

@@ -467,7 +467,7 @@ void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
 {
     memset(tab, 0, sizeof(struct rt_kern) * RT_NKERN);
     memset(q, 0, sizeof(rt_quant_fn) * 4);
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_SCALAR }
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_SCALAR, NULL }
     K(DT_F32, RT_ACT_F32, dot_f32_ref);
     K(DT_F16, RT_ACT_F32, dot_f16_ref);
     K(DT_BF16, RT_ACT_F32, dot_bf16_ref);

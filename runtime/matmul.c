@@ -3,8 +3,10 @@
  *
  * Work split: the activations are first converted to the kernel's format (once per
  * call, split by token across the pool), then the output rows are cut into parts of
- * whole row groups; a part computes its rows for every token, a weight row being
- * reused for RT_TOK_TILE tokens while it is hot in L1 (the matrix-matrix path).
+ * whole row groups; a part computes its rows for every token: through the kernel's
+ * matrix function when it has one (kern.h's gemm, register tiles of rows x tokens,
+ * up to RT_GEMM_MAXT tokens a call), else a weight row is reused for RT_TOK_TILE
+ * tokens while it is hot in L1 (the matrix-matrix path).
  * The split never cuts a dot product, so results are the same for any thread count.
  */
 #include "matmul.h"
@@ -253,6 +255,16 @@ static void kern_part(const struct mm_job *j, int64_t r0, int64_t r1)
 {
     const struct rt_mat *w = j->w;
 
+    if (j->k->gemm) {
+        for (int64_t t0 = 0; t0 < j->n_tok; t0 += RT_GEMM_MAXT) {
+            int nt = (int)(j->n_tok - t0 < RT_GEMM_MAXT ? j->n_tok - t0 : RT_GEMM_MAXT);
+            j->k->gemm(w->cols, w->data + (size_t)r0 * j->rb, j->rb, (int)(r1 - r0),
+                       j->act + (size_t)t0 * j->act_rb, j->act_rb, nt,
+                       j->y + t0 * w->rows + r0, (size_t)w->rows);
+        }
+        return;
+    }
+
     for (int64_t t0 = 0; t0 < j->n_tok; t0 += RT_TOK_TILE) {
         int nt = (int)(j->n_tok - t0 < RT_TOK_TILE ? j->n_tok - t0 : RT_TOK_TILE);
         const uint8_t *a = j->act + (size_t)t0 * j->act_rb;
@@ -340,6 +352,7 @@ int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t
     j.rows_per_part = (w->rows + nth * 4 - 1) / (nth * 4);
     if (j.rows_per_part < RT_ROW_GRAIN)
         j.rows_per_part = RT_ROW_GRAIN;
+    j.rows_per_part = (j.rows_per_part + 7) & ~(int64_t)7;   /* whole 8-row tiles */
     parts = (int)((w->rows + j.rows_per_part - 1) / j.rows_per_part);
     rt_pool_run(p, mm_part, &j, parts);
     free(act);

@@ -419,6 +419,68 @@ START_TEST(test_twins)
 }
 END_TEST
 
+/* Matrix kernels (kern.h's gemm: several rows x several tokens, the prompt path) give
+ * every output the bits of the one-row dot of the same kernel, for row counts that are
+ * not whole register tiles, 1..RT_GEMM_MAXT tokens, and rows of several column blocks
+ * with a scalar tail. */
+START_TEST(test_gemm_vs_dot)
+{
+    static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048 };
+    static const int nts[] = { 1, 2, 3, 5, 11, RT_GEMM_MAXT };
+    int ngemm = 0;
+    for (int dt = 0; dt < RT_NKERN; dt++) {
+        const struct rt_kern *k = rt_kern_get(dt, rt_isa_best());
+        if (!k || !k->gemm)
+            continue;
+        ngemm++;
+        for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+            int64_t n = ns[in];
+            int rows = 19;
+            struct mat m;
+            if (n % rt_act_blck(k->act) || !dtype_row_ok(dt, n))
+                continue;
+            mat_make(&m, dt, rows, n);
+            size_t rb = m.nbytes / (size_t)rows, arb = rt_act_row_bytes(k->act, n);
+            float *x = malloc((size_t)n * RT_GEMM_MAXT * sizeof(float));
+            uint8_t *act = malloc(arb * RT_GEMM_MAXT);
+            float *yg = malloc((size_t)rows * RT_GEMM_MAXT * sizeof(float));
+            ck_assert(x && act && yg);
+            for (int64_t j = 0; j < n * RT_GEMM_MAXT; j++)
+                x[j] = frnd();
+            for (int t = 0; t < RT_GEMM_MAXT; t++) {
+                if (k->act == RT_ACT_F32)
+                    memcpy(act + t * arb, x + t * n, arb);
+                else
+                    rt_kern_quant(k->act, rt_isa_best())(x + t * n, act + t * arb, n);
+            }
+            for (size_t it = 0; it < sizeof nts / sizeof nts[0]; it++) {
+                int nt = nts[it];
+                for (int r0 = 0; r0 < rows; r0 += 13) {   /* 13 rows, then 6 */
+                    int nr = rows - r0 < 13 ? rows - r0 : 13;
+                    memset(yg, 0xff, (size_t)rows * RT_GEMM_MAXT * sizeof(float));
+                    k->gemm(n, m.data + (size_t)r0 * rb, rb, nr, act, arb, nt, yg, (size_t)rows);
+                    for (int t = 0; t < nt; t++)
+                        for (int r = 0; r < nr; r++) {
+                            float y1;
+                            k->dot(n, m.data + (size_t)(r0 + r) * rb, act + t * arb, arb, 1, &y1, 1);
+                            ck_assert_msg(!memcmp(&y1, &yg[(size_t)t * rows + r], 4),
+                                          "%s n %lld nt %d row %d tok %d: gemm %.9g dot %.9g",
+                                          dtype_name(dt), (long long)n, nt, r0 + r, t,
+                                          yg[(size_t)t * rows + r], y1);
+                        }
+                }
+            }
+            free(x);
+            free(act);
+            free(yg);
+            mat_free(&m);
+        }
+    }
+    if (ngemm == 0)
+        printf("skip: check_kern: no matrix kernel on this CPU: gemm not compared\n");
+}
+END_TEST
+
 START_TEST(test_quantizer_edges)
 {
     /* zeros, a single spike, ties, large values: SIMD quantizers == scalar, byte for byte */
@@ -531,6 +593,7 @@ Suite *kern_suite(void)
     tcase_add_test(tc, test_matmul_long_rows);
     tcase_add_test(tc, test_matmul_threads_bitexact);
     tcase_add_test(tc, test_twins);
+    tcase_add_test(tc, test_gemm_vs_dot);
     tcase_add_test(tc, test_quantizer_edges);
     tcase_add_test(tc, test_mat_row);
     tcase_add_test(tc, test_matmul_errors);
