@@ -22,7 +22,8 @@ static const char usage_str[] =
     "       apr-run [-t n] [--device dev] [--json] [--fail-cos c] [--fail-kl k]\n"
     "               [--save-tensor-dir dir] --tokens ids --parity model\n"
     "       apr-run [-v] [-b n] [-t n] [--ctx n] [--rope-freq-dtype type] [--json]\n"
-    "               [--compare other] --perplexity file model\n"
+    "               [--chunks n] [--compare other] --perplexity file | --perplexity-ids file\n"
+    "               model\n"
     "       apr-run [--json] [--chat] [--system text] --tokenize -p text model\n"
     "       apr-run --detokenize ids model\n"
     "       apr-run --version\n";
@@ -32,11 +33,13 @@ static const char help_str[] =
     "Run a llama, mistral, qwen2 or qwen3 model (GGUF, SafeTensors or APR) on the CPU:\n"
     "evaluate the prompt, then generate tokens (greedy unless --temp is given).\n"
     "Prints the generated token ids.  --compare runs OTHER (the reference) and MODEL on\n"
-    "the same tokens and compares their logits; --perplexity scores a token file.\n"
+    "the same tokens and compares their logits; --perplexity scores a text as\n"
+    "llama-perplexity does.\n"
     "\n"
     "      --chat             -p is the user's turn of the model's chat template\n"
     "      --detokenize IDS   print the text of token ids and exit\n"
     "  -b, --batch N          prompt tokens per pass (default 512)\n"
+    "      --chunks N         --perplexity: score at most N chunks (default: all)\n"
     "      --compare OTHER    compare MODEL with OTHER: per position cosine, KL, top-1, max |delta|\n"
     "      --device DEV       cpu (default), cuda or cuda:N (builds with CUDA)\n"
     "      --ctx N            context size (default: the training context, at most 4096;\n"
@@ -54,7 +57,10 @@ static const char help_str[] =
     "                         on failure the first divergent stage (exit 1)\n"
     "  -p, --prompt TEXT      the prompt as text (BOS per the model, special tokens parsed);\n"
     "                         generated tokens are then printed as text\n"
-    "      --perplexity FILE  perplexity of the token ids in FILE, in chunks of --ctx\n"
+    "      --perplexity FILE  perplexity of the text in FILE (the model's tokenizer), in\n"
+    "                         chunks of --ctx, the second half of each scored; -v: each chunk\n"
+    "      --perplexity-ids FILE\n"
+    "                         the same over token ids (1,5,42 or one per line)\n"
     "      --repeat-penalty R penalise the last 64 tokens (default 1: off)\n"
     "      --rope-freq-dtype f32|f16|bf16\n"
     "                         round the RoPE frequencies like transformers does for a model\n"
@@ -84,12 +90,13 @@ enum {
     OPT_IGNORE_EOS, OPT_LOGITS, OPT_MIN_P, OPT_REPEAT_PENALTY, OPT_ROPE_FREQ_DTYPE,
     OPT_SAVE_TENSOR, OPT_SAVE_TENSOR_DIR, OPT_SAVE_TENSOR_LAYERS, OPT_SEED, OPT_TEMP,
     OPT_TOKENS, OPT_TOP_K, OPT_TOP_P, OPT_TRACE, OPT_DEVICE, OPT_PARITY,
-    OPT_CHAT, OPT_SYSTEM, OPT_TOKENIZE, OPT_DETOKENIZE,
+    OPT_CHAT, OPT_SYSTEM, OPT_TOKENIZE, OPT_DETOKENIZE, OPT_PERPLEXITY_IDS, OPT_CHUNKS,
 };
 
 static const struct option longopts[] = {
     { "batch",              required_argument, NULL, 'b' },
     { "chat",               no_argument,       NULL, OPT_CHAT },
+    { "chunks",             required_argument, NULL, OPT_CHUNKS },
     { "compare",            required_argument, NULL, OPT_COMPARE },
     { "ctx",                required_argument, NULL, OPT_CTX },
     { "detokenize",         required_argument, NULL, OPT_DETOKENIZE },
@@ -105,6 +112,7 @@ static const struct option longopts[] = {
     { "min-p",              required_argument, NULL, OPT_MIN_P },
     { "parity",             no_argument,       NULL, OPT_PARITY },
     { "perplexity",         required_argument, NULL, OPT_PERPLEXITY },
+    { "perplexity-ids",     required_argument, NULL, OPT_PERPLEXITY_IDS },
     { "prompt",             required_argument, NULL, 'p' },
     { "predict",            required_argument, NULL, 'n' },
     { "repeat-penalty",     required_argument, NULL, OPT_REPEAT_PENALTY },
@@ -239,7 +247,16 @@ int main(int argc, char **argv)
             o.fail_top1 = d;
             break;
         case OPT_PERPLEXITY:
+        case OPT_PERPLEXITY_IDS:
+            if (o.perplexity)
+                USAGE("--perplexity and --perplexity-ids: one file, please");
             o.perplexity = optarg;
+            o.perplexity_ids = ch == OPT_PERPLEXITY_IDS;
+            break;
+        case OPT_CHUNKS:
+            if (cli_parse_u64(optarg, 1, INT32_MAX, &u))
+                USAGE("--chunks: '%s' is not a number >= 1", optarg);
+            o.n_chunks = (int)u;
             break;
         case OPT_CTX:
             if (cli_parse_u64(optarg, 1, 1u << 24, &u))
@@ -374,6 +391,8 @@ int main(int argc, char **argv)
         USAGE("--fail-cos, --fail-kl and --fail-top1 need --compare");
     if ((o.other || o.perplexity) && (o.logits_path || o.trace))
         USAGE("--logits and --trace are for one model's run");
+    if (o.n_chunks && !o.perplexity)
+        USAGE("--chunks needs --perplexity");
     if (o.perplexity && o.save_stages)
         USAGE("--save-tensor does not go with --perplexity");
     rc = run_exec(&o, &e);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "run.h"
+#include "run_impl.h"
 #include "rt.h"
 #include "tokenizer.h"
 #ifdef APR_CUDA
@@ -17,7 +18,6 @@
 #endif
 #include "../common/json.h"
 #include "../common/ofile.h"
-#include "../common/mfile.h"
 #include "../common/sbuf.h"
 #include "../compare/compare.h"
 #include "../formats/apr/aprt.h"
@@ -226,13 +226,7 @@ static void hook_setup(struct hook_state *h, const struct run_opts *o, const cha
 
 /* ---- loading */
 
-struct loaded {
-    struct model    m;
-    struct rt_model rm;
-    struct rt_ctx  *ctx;
-};
-
-static void unload(struct loaded *L)
+void run_unload(struct loaded *L)
 {
     rt_ctx_free(L->ctx);
     rt_model_free(&L->rm);
@@ -268,8 +262,8 @@ static int pick_ctx(const struct run_opts *o, const struct model_config *c, uint
     return 0;
 }
 
-static int load(struct loaded *L, const struct run_opts *o, const char *path, uint64_t need,
-                struct err *e)
+int run_load(struct loaded *L, const struct run_opts *o, const char *path, uint64_t need,
+             struct err *e)
 {
     struct rt_params p = { 0, o->n_threads, o->n_batch, NULL, (enum rt_rope_freq)o->rope_freq };
 
@@ -286,7 +280,7 @@ static int load(struct loaded *L, const struct run_opts *o, const char *path, ui
         return -1;
     if (rt_model_load(&L->rm, &L->m, e) || pick_ctx(o, &L->rm.c, need, &p.n_ctx, e) ||
         rt_ctx_new(&L->ctx, &L->rm, &p, e)) {
-        unload(L);
+        run_unload(L);
         return -1;
     }
 #ifdef APR_CUDA
@@ -383,7 +377,7 @@ static int generate(const struct run_opts *o, struct err *e)
 
     if (o->tok)
         tok_stream_init(&ts, o->tok, 0);
-    if (load(&L, o, o->model, np + (uint64_t)o->n_predict, e)) {
+    if (run_load(&L, o, o->model, np + (uint64_t)o->n_predict, e)) {
         if (o->tok)
             tok_stream_release(&ts);
         return -1;
@@ -518,7 +512,7 @@ out:
         tok_stream_release(&ts);
     free(hist);
     free(logits);
-    unload(&L);
+    run_unload(&L);
     return rc;
 }
 
@@ -631,10 +625,10 @@ static int compare(const struct run_opts *o, struct err *e)
 
     memset(&sa, 0, sizeof sa);
     memset(&sb, 0, sizeof sb);
-    if (load(&A, o, o->other, np, e))
+    if (run_load(&A, o, o->other, np, e))
         return -1;
-    if (load(&B, o, o->model, np, e)) {
-        unload(&A);
+    if (run_load(&B, o, o->model, np, e)) {
+        run_unload(&A);
         return -1;
     }
     nv = B.rm.c.n_vocab;
@@ -810,191 +804,8 @@ out:
     stage_cmp_release(&sa);
     free(la);
     free(lb);
-    unload(&A);
-    unload(&B);
-    return rc;
-}
-
-/* ---- --perplexity */
-
-static int read_tokens(const char *path, int32_t **ids, size_t *n, struct err *e)
-{
-    struct mfile f;
-    int rc;
-
-    if (mfile_open(&f, path, e))
-        return -1;
-    rc = run_parse_tokens((const char *)f.data, (size_t)f.size, ids, n, e);
-    if (rc)
-        err_prefix(e, "%s", path);
-    mfile_close(&f);
-    return rc;
-}
-
-/* -log softmax(x)[id] in double */
-static double nll(const float *x, int64_t nv, int32_t id)
-{
-    double mx = -INFINITY, s = 0;
-
-    for (int64_t i = 0; i < nv; i++)
-        if (x[i] > mx)
-            mx = x[i];
-    for (int64_t i = 0; i < nv; i++)
-        s += exp((double)x[i] - mx);
-    return log(s) + mx - x[id];
-}
-
-static int perplexity(const struct run_opts *o, struct err *e)
-{
-    struct loaded A, B;      /* B = MODEL; A = --compare OTHER (the reference) */
-    int32_t *tok = NULL;
-    size_t nt = 0, n_chunks, scored = 0, agree = 0;
-    float *la = NULL, *lb = NULL;
-    double sum = 0, sum2 = 0, sum_ref = 0, sum_kl = 0, sum_kl2 = 0, kld[2] = { 0, 0 };
-    int n_ctx, have_a = o->other != NULL, rc = -1, first;
-    struct run_opts lo = *o;
-    int64_t nv;
-
-    memset(&A, 0, sizeof A);
-    if (read_tokens(o->perplexity, &tok, &nt, e))
-        return -1;
-    if (model_open(&B.m, o->model, e)) {
-        free(tok);
-        return -1;
-    }
-    /* the chunk size: --ctx, else min(training context, 512) as llama-perplexity */
-    if (model_config_load(&B.m, &B.rm.c, e)) {
-        model_close(&B.m);
-        free(tok);
-        return -1;
-    }
-    n_ctx = o->n_ctx > 0 ? o->n_ctx
-          : B.rm.c.n_ctx_train && B.rm.c.n_ctx_train < 512 ? (int)B.rm.c.n_ctx_train : 512;
-    model_close(&B.m);
-    if (n_ctx < 3) {
-        free(tok);
-        return ERR(e, ERR_USAGE, "--perplexity needs a context of at least 3 tokens");
-    }
-    n_chunks = nt / (size_t)n_ctx;
-    if (!n_chunks) {
-        free(tok);
-        return ERR(e, ERR_USAGE, "%s: %zu tokens, at least %d (one chunk of --ctx) needed",
-                   o->perplexity, nt, n_ctx);
-    }
-    lo.n_ctx = n_ctx;
-    if (load(&B, &lo, o->model, (uint64_t)n_ctx, e) ||
-        (have_a && load(&A, &lo, o->other, (uint64_t)n_ctx, e)))
-        goto out;
-    nv = B.rm.c.n_vocab;
-    if (have_a && A.rm.c.n_vocab != B.rm.c.n_vocab) {
-        ERR(e, ERR_MISMATCH, "'%s' and '%s' have different vocabularies (%u, %u tokens)",
-            o->other, o->model, A.rm.c.n_vocab, B.rm.c.n_vocab);
-        goto out;
-    }
-    la = have_a ? malloc((size_t)n_ctx * nv * sizeof *la) : NULL;
-    lb = malloc((size_t)n_ctx * nv * sizeof *lb);
-    if (!lb || (have_a && !la)) {
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    /* as llama-perplexity: each chunk from an empty cache, the second half scored */
-    first = n_ctx / 2;
-    for (size_t c = 0; c < n_chunks; c++) {
-        const int32_t *ct = tok + c * (size_t)n_ctx;
-        double chunk = 0;
-        if (rt_eval(B.ctx, ct, n_ctx, 0, lb, RT_EVAL_ALL_LOGITS, e) ||
-            (have_a && rt_eval(A.ctx, ct, n_ctx, 0, la, RT_EVAL_ALL_LOGITS, e)))
-            goto out;
-        for (int j = first; j < n_ctx - 1; j++) {
-            const float *rb = lb + (size_t)j * nv;
-            double v = nll(rb, nv, ct[j + 1]);
-            if (!isfinite(v)) {
-                ERR(e, ERR_MISMATCH, "non-finite logits at chunk %zu position %d", c + 1, j);
-                goto out;
-            }
-            sum += v;
-            sum2 += v * v;
-            chunk += v;
-            scored++;
-            if (have_a) {
-                struct cmp_logits cl;
-                cmp_logits(la + (size_t)j * nv, rb, (size_t)nv, 1, &cl);
-                sum_ref += nll(la + (size_t)j * nv, nv, ct[j + 1]);
-                sum_kl += cl.kl;
-                sum_kl2 += cl.kl * cl.kl;
-                agree += cl.top1_agree != 0;
-            }
-        }
-        if (o->verbose && o->diag)
-            fprintf(o->diag, "apr-run: chunk %zu/%zu: ppl %.4f\n", c + 1, n_chunks,
-                    exp(chunk / (n_ctx - 1 - first)));
-    }
-    {
-        const double mean = sum / (double)scored, var = sum2 / (double)scored - mean * mean;
-        const double err = scored > 1 && var > 0 ? sqrt(var / (double)(scored - 1)) : 0;
-        const double ppl = exp(mean);
-        if (!o->json) {
-            fprintf(o->out, "%zu chunks of %d tokens, %zu predictions scored\n", n_chunks,
-                    n_ctx, scored);
-            fprintf(o->out, "PPL = %.4f +/- %.4f\n", ppl, ppl * err);
-        }
-        if (have_a) {
-            const double mk = sum_kl / (double)scored;
-            const double vk = sum_kl2 / (double)scored - mk * mk;
-            const double ek = scored > 1 && vk > 0 ? sqrt(vk / (double)(scored - 1)) : 0;
-            if (!o->json)
-                fprintf(o->out, "PPL(other) = %.4f, mean KLD = %.6f +/- %.6f, top-1 agreement "
-                        "%.2f%% (%zu/%zu)\n", exp(sum_ref / (double)scored), mk, ek,
-                        100.0 * (double)agree / (double)scored, agree, scored);
-            kld[0] = mk;
-            kld[1] = ek;
-        }
-        if (o->json) {
-            struct sbuf js = SBUF_INIT((size_t)1 << 20);
-            struct json_w w;
-            json_w_init(&w, &js, 0);
-            json_w_obj(&w);
-            json_w_key(&w, "model");
-            json_w_str(&w, o->model);
-            json_w_key(&w, "chunks");
-            json_w_u64(&w, n_chunks);
-            json_w_key(&w, "ctx");
-            json_w_i64(&w, n_ctx);
-            json_w_key(&w, "scored");
-            json_w_u64(&w, scored);
-            json_w_key(&w, "ppl");
-            json_w_f64(&w, ppl);
-            json_w_key(&w, "ppl_error");
-            json_w_f64(&w, ppl * err);
-            if (have_a) {
-                json_w_key(&w, "other");
-                json_w_str(&w, o->other);
-                json_w_key(&w, "ppl_other");
-                json_w_f64(&w, exp(sum_ref / (double)scored));
-                json_w_key(&w, "mean_kld");
-                json_w_f64(&w, kld[0]);
-                json_w_key(&w, "mean_kld_error");
-                json_w_f64(&w, kld[1]);
-                json_w_key(&w, "top1_agreement");
-                json_w_f64(&w, (double)agree / (double)scored);
-            }
-            json_w_obj_end(&w);
-            if (sbuf_check(&js, "JSON output", e)) {
-                sbuf_release(&js);
-                goto out;
-            }
-            fwrite(js.p, 1, js.len, o->out);
-            fputc('\n', o->out);
-            sbuf_release(&js);
-        }
-    }
-    rc = 0;
-out:
-    free(la);
-    free(lb);
-    free(tok);
-    unload(&A);
-    unload(&B);
+    run_unload(&A);
+    run_unload(&B);
     return rc;
 }
 
@@ -1023,7 +834,7 @@ int run_exec(const struct run_opts *o, struct err *e)
     if (o->parity)
         return parity(o, e);
     if (o->perplexity)
-        return perplexity(o, e);
+        return run_perplexity(o, e);
     if (!o->n_tokens)
         return ERR(e, ERR_USAGE, "no prompt: give --tokens");
     if (o->n_tokens > INT32_MAX / 2)

@@ -1,6 +1,6 @@
 /*
  * run.h - apr-run's work, callable from tests: generation, teacher-forced logits,
- * tracing and stage dumps, model-vs-model comparison and perplexity.  main.c only
+ * tracing and stage dumps, model-vs-model comparison and perplexity (run_ppl.c).  main.c only
  * parses options into struct run_opts.
  */
 #ifndef RUN_H
@@ -37,7 +37,9 @@ struct run_opts {
     double         fail_cos;         /* --fail-cos: minimum per-position cosine (< -1: 0.999) */
     double         fail_kl;          /* --fail-kl: maximum per-position KL (< 0: off) */
     double         fail_top1;        /* --fail-top1: minimum top-1 agreement (< 0: off) */
-    const char    *perplexity;       /* --perplexity FILE (token ids), or NULL */
+    const char    *perplexity;       /* --perplexity FILE (text) or --perplexity-ids FILE */
+    int            perplexity_ids;   /* 1: that file holds token ids, not text */
+    int            n_chunks;         /* --chunks: at most this many (0: all) */
     int            device;           /* --device: -1 the CPU, N cuda:N (CUDA builds) */
     int            parity;           /* --parity: CPU vs cuda:N gate (exit 0 pass, 1 fail) */
     FILE          *out;              /* results (stdout) */

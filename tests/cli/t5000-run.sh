@@ -92,12 +92,29 @@ expect_exit "transposed projection: different" 1 "apr-run --tokens $P --compare 
 expect_match "transposed projection: named" 'first divergent stage: layer 1 attn_out' "apr-run --tokens $P --compare $D --save-tensor all --save-tensor-layers 0..2 --save-tensor-dir $FIX/ft $FIX/tr.gguf"
 expect_match "transposed projection: apr-diff names it too" 'first divergent stage: layer-1/attn_out.bin' "apr-diff $FIX/ft/other $FIX/ft/model"
 
-# --perplexity over a token file
+# --perplexity-ids over a token file (scored as given: it does not start with BOS)
 i=0; : > "$FIX/toks.txt"
 while [ $i -lt 100 ]; do printf '%d,' $(( (i * 37 + 11) % 272 )) >> "$FIX/toks.txt"; i=$((i + 1)); done
-expect_match "--perplexity" '^PPL = [0-9.]+ \+/- [0-9.]+$' "apr-run --ctx 32 --perplexity $FIX/toks.txt $D"
-expect_match "--perplexity --compare: same model" 'mean KLD = 0.000000 \+/- 0.000000, top-1 agreement 100.00% \(45/45\)' "apr-run --ctx 32 --perplexity $FIX/toks.txt --compare $D $FIX/demo.apr"
-expect_exit "--perplexity: too few tokens" 2 "apr-run --ctx 512 --perplexity $FIX/toks.txt $D"
+expect_match "--perplexity-ids" '^PPL = [0-9.]+ \+/- [0-9.]+$' "apr-run --ctx 32 --perplexity-ids $FIX/toks.txt $D"
+expect_match "--perplexity-ids: no BOS added" '^100 tokens, 3 chunks of 32, 45 predictions scored$' "apr-run --ctx 32 --perplexity-ids $FIX/toks.txt $D"
+expect_match "--perplexity-ids --compare: same model" 'mean KLD = 0.000000 \+/- 0.000000, top-1 agreement 100.00% \(45/45\)' "apr-run --ctx 32 --perplexity-ids $FIX/toks.txt --compare $D $FIX/demo.apr"
+expect_exit "--perplexity-ids: too few tokens" 2 "apr-run --ctx 512 --perplexity-ids $FIX/toks.txt $D"
+
+# --perplexity over a text: the model's tokenizer, BOS first in every chunk (llama-perplexity)
+printf 'It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light.' > "$FIX/ppl.txt"
+expect_match "--perplexity text: chunks and BOS" '^[0-9]+ tokens, 5 chunks of 32, 75 predictions scored, BOS first in each chunk$' "apr-run --ctx 32 --perplexity $FIX/ppl.txt $D"
+expect_match "--perplexity text: PPL with its error" '^PPL = [0-9.]+ \+/- [0-9.]+$' "apr-run --ctx 32 --perplexity $FIX/ppl.txt $D"
+expect_match "--perplexity -v: each chunk" '^chunk 5/5: ppl [0-9.]+ \(running [0-9.]+\)$' "apr-run -v --ctx 32 --perplexity $FIX/ppl.txt $D"
+expect_match "--chunks 2" ', 2 chunks of 32, 30 predictions scored' "apr-run --chunks 2 --ctx 32 --perplexity $FIX/ppl.txt $D"
+expect_match "--perplexity --json" '"bos_each_chunk":true,"chunks":5,"ctx":32,"scored":75,"ppl":[0-9.e+-]+,"ppl_error":[0-9.e+-]+,"per_chunk":\[\{"ppl":' "apr-run --json --ctx 32 --perplexity $FIX/ppl.txt $D"
+# the text's --tokenize ids start with BOS, so every chunk does: the same figure
+"$BUILD/apr-run" --tokenize -p "$(cat "$FIX/ppl.txt")" "$D" > "$FIX/ppl.ids" 2>/dev/null
+a=$("$BUILD/apr-run" --ctx 32 --perplexity "$FIX/ppl.txt" "$D" 2>&1 | tail -1)
+b=$("$BUILD/apr-run" --ctx 32 --perplexity-ids "$FIX/ppl.ids" "$D" 2>&1 | tail -1)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then _rec pass "--perplexity: text and its ids agree"; else _fail "--perplexity: text and its ids agree" "text: $a" "ids: $b"; fi
+expect_exit "--perplexity and --perplexity-ids: usage error" 2 "apr-run --perplexity $FIX/ppl.txt --perplexity-ids $FIX/toks.txt $D"
+expect_exit "--chunks without --perplexity: usage error" 2 "apr-run --chunks 2 --tokens 1 $D"
+expect_exit "--perplexity: missing text" 1 "apr-run --perplexity $FIX/nope.txt $D"
 
 # the third-party references through the CLI
 if need_shared "apr-run: shared fixtures"; then

@@ -22,6 +22,7 @@
 #include "../../runtime/rt.h"
 #include "../../runtime/run.h"
 #include "../../runtime/sample.h"
+#include "../../runtime/tokenizer.h"
 #include "../fixtures/gguf_fix.h"
 #include "tu.h"
 #include "../../common/banned.h"
@@ -855,6 +856,147 @@ START_TEST(test_planted_faults)
 }
 END_TEST
 
+/* ---- --perplexity over a text, against the score worked out here from the logits */
+
+/* run_exec's --json output for --perplexity[-ids] path (text or ids) with --ctx ctx */
+static void ppl_json(const char *model, const char *path, int ids, int ctx, struct json_doc *d,
+                     char **js)
+{
+    struct run_opts o = RUN_OPTS_INIT;
+    struct err e = ERR_INIT;
+    FILE *f = tmpfile();
+    long len;
+
+    ck_assert_ptr_nonnull(f);
+    o.model = model;
+    o.perplexity = path;
+    o.perplexity_ids = ids;
+    o.n_ctx = ctx;
+    o.n_threads = 2;
+    o.json = 1;
+    o.out = f;
+    ck_assert_msg(run_exec(&o, &e) == 0, "%s", e.msg);
+    len = ftell(f);
+    rewind(f);
+    *js = malloc((size_t)len + 1);
+    ck_assert_uint_eq(fread(*js, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    ck_assert_msg(json_parse(d, *js, (size_t)len, 0, "ppl", &e) == 0, "%s", e.msg);
+}
+
+static double jf(struct json_doc *d, int at, const char *key)
+{
+    struct err e = ERR_INIT;
+    double v;
+    ck_assert_msg(json_f64(d, json_get(d, at, key), &v, key, &e) == 0, "%s: %s", key, e.msg);
+    return v;
+}
+
+START_TEST(test_perplexity_text)
+{
+    /* 5 chunks of 48 and a tail; llama-perplexity's rules written out independently:
+     * the text with BOS, each chunk's first token BOS, positions 24..46 predict 25..47 */
+    enum { CTX = 48, FIRST = CTX / 2 };
+    const char *text = "The quick brown fox jumps over the lazy dog; a stitch in time saves "
+                       "nine. Pack my box with five dozen liquor jugs! Sphinx of black quartz, "
+                       "judge my vow. How vexingly quick daft zebras jump. The five boxing "
+                       "wizards jump quickly, and 0123456789 are digits.";
+    const char *model = tu_tpath("demo.gguf");
+    struct tokenizer *tk;
+    struct err e = ERR_INIT;
+    struct model m;
+    struct run r;
+    struct json_doc d;
+    int32_t *ids, chunk[CTX];
+    size_t n, n_chunks, cnt = 0;
+    double sum = 0, sum2 = 0, chunk_nll[8], mean, var, ppl, err, got;
+    float *lg;
+    char *js;
+    FILE *f;
+    int pc;
+
+    write_fx(fx_demo, model);
+    f = fopen(tu_tpath("t.txt"), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    ck_assert_msg(tok_cli_open(model, &tk, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(tok_encode(tk, text, strlen(text), TOK_ADD_SPECIAL, &ids, &n, &e), 0);
+    ck_assert_int_eq(ids[0], tok_bos(tk));
+    n_chunks = n / CTX;
+    ck_assert_msg(n_chunks >= 3 && n_chunks <= 8 && n % CTX, "%zu tokens", n);
+    ck_assert_int_eq(model_open(&m, model, &e), 0);
+    run_open(&r, &m, CTX, 2, 0);
+    lg = malloc(sizeof *lg * CTX * r.rm.c.n_vocab);
+    for (size_t c = 0; c < n_chunks; c++) {
+        memcpy(chunk, ids + c * CTX, sizeof chunk);
+        chunk[0] = tok_bos(tk);
+        ck_assert_int_eq(rt_eval(r.ctx, chunk, CTX, 0, lg, RT_EVAL_ALL_LOGITS, &e), 0);
+        chunk_nll[c] = 0;
+        for (int j = FIRST; j < CTX - 1; j++) {
+            const float *x = lg + (size_t)j * r.rm.c.n_vocab;
+            double z = 0, v;
+            for (uint32_t k = 0; k < r.rm.c.n_vocab; k++)
+                z += exp((double)x[k]);
+            v = log(z) - x[chunk[j + 1]];
+            sum += v;
+            sum2 += v * v;
+            chunk_nll[c] += v;
+            cnt++;
+        }
+    }
+    mean = sum / (double)cnt;
+    var = sum2 / (double)cnt - mean * mean;
+    ppl = exp(mean);
+    err = ppl * sqrt(var / (double)(cnt - 1));
+
+    ppl_json(model, tu_tpath("t.txt"), 0, CTX, &d, &js);
+    ck_assert_uint_eq((uint64_t)jf(&d, 0, "tokens"), n);
+    ck_assert_uint_eq((uint64_t)jf(&d, 0, "chunks"), n_chunks);
+    ck_assert_uint_eq((uint64_t)jf(&d, 0, "scored"), cnt);
+    got = jf(&d, 0, "ppl");
+    printf("check_runtime: --perplexity: %zu tokens, %zu chunks: PPL %.6f +/- %.6f, here %.6f "
+           "+/- %.6f\n", n, n_chunks, got, jf(&d, 0, "ppl_error"), ppl, err);
+    /* same logits (same threads and batch), sums in another order: 1e-9 relative */
+    ck_assert_msg(fabs(got - ppl) <= 1e-9 * ppl, "ppl %.12g, here %.12g", got, ppl);
+    ck_assert_msg(fabs(jf(&d, 0, "ppl_error") - err) <= 1e-6 * err, "error %.12g, here %.12g",
+                  jf(&d, 0, "ppl_error"), err);
+    pc = json_get(&d, 0, "per_chunk");
+    ck_assert_int_eq(d.tok[pc].size, (int)n_chunks);
+    for (int c = 0, t = pc + 1; c < (int)n_chunks; c++, t = json_next(&d, t)) {
+        double want = exp(chunk_nll[c] / (CTX - 1 - FIRST));
+        ck_assert_msg(fabs(jf(&d, t, "ppl") - want) <= 1e-9 * want, "chunk %d", c);
+    }
+    json_release(&d);
+    free(js);
+
+    /* the same ids as a token file (BOS first, so BOS starts every chunk): the same figure */
+    f = fopen(tu_tpath("t.ids"), "w");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%d\n", (int)ids[i]);
+    fclose(f);
+    ppl_json(model, tu_tpath("t.ids"), 1, CTX, &d, &js);
+    ck_assert_msg(jf(&d, 0, "ppl") == got, "ids %.12g, text %.12g", jf(&d, 0, "ppl"), got);
+    json_release(&d);
+    free(js);
+    /* without BOS first, a token file is scored as given: chunks 2.. change */
+    f = fopen(tu_tpath("t.ids"), "w");
+    for (size_t i = 1; i < n; i++)
+        fprintf(f, "%d\n", (int)ids[i]);
+    fclose(f);
+    ppl_json(model, tu_tpath("t.ids"), 1, CTX, &d, &js);
+    ck_assert_msg(jf(&d, 0, "ppl") != got, "a shifted file scores the same");
+    json_release(&d);
+    free(js);
+
+    free(lg);
+    free(ids);
+    run_close(&r);
+    model_close(&m);
+    tok_free(tk);
+}
+END_TEST
+
 START_TEST(test_parse_tokens)
 {
     struct err e = ERR_INIT;
@@ -1105,6 +1247,7 @@ Suite *runtime_suite(void)
     tcase_add_test(tc, test_sampler);
     tcase_add_test(tc, test_planted_faults);
     tcase_add_test(tc, test_parse_tokens);
+    tcase_add_test(tc, test_perplexity_text);
     tcase_add_loop_test(tc, test_hf_fixtures, 0, (int)(sizeof hfs / sizeof *hfs));
     tcase_add_loop_test(tc, test_gguf_fixtures, 0, (int)(sizeof ggufs / sizeof *ggufs));
     suite_add_tcase(s, tc);
