@@ -403,23 +403,32 @@ static const int32_t prompt[] = { 1, 17, 42, 5, 88, 3, 63, 9, 27, 70, 2, 51 };
 
 /* ---- the forward pass against the reference */
 
+/*
+ * Bounds per type, measured on every kernel path (APR_RT_ISA=scalar, avx2 and the
+ * AVX-512 default give these worst figures over the cases of the type):
+ *   F32/F16/BF16 (f32 arithmetic vs the double reference): 1-cos <= 7.04e-14,
+ *     rel <= 4.66e-7; bounds 5e-13 (x7) and 2e-6 (x4.3).
+ *   Q8_0 and Q4_0: rt_matmul quantizes the activations to Q8_0 blocks as ggml does and
+ *     the reference does not: Q8_0 1-cos 1.42e-4, rel 1.68e-2; Q4_0 9.92e-5, 1.60e-2;
+ *     bounds 3e-4 (x2.1, x3) and 3e-2 (x1.8, x1.9).
+ * (They were 1e-9/1e-5 and 1e-3/5e-2 before these measurements.)
+ */
+#define TOL_FLOAT 5e-13, 2e-6
+#define TOL_QUANT 3e-4, 3e-2
 static const struct {
     struct tm_spec s;
-    double cos_tol, rel_tol;   /* F32/F16/BF16: measured 1-cos <= 8e-14, rel <= 5e-7 (f32
-                                * arithmetic), bound x ~10^4 / x 20.  Q8_0/Q4_0: rt_matmul
-                                * quantizes the activations to Q8_0 blocks as ggml does and the
-                                * reference does not: measured 1-cos 1.4e-4, rel 1.7e-2 */
+    double cos_tol, rel_tol;   /* max 1 - cosine, max |delta| / max |ref| */
 } cases[] = {
-    { { "llama", 0, 0, 0, DT_F32, 16, 0 }, 1e-9, 1e-5 },
-    { { "llama", 0, 0, 1, DT_F16, 16, 0 }, 1e-9, 1e-5 },
-    { { "qwen2", 1, 0, 0, DT_F32, 16, 0 }, 1e-9, 1e-5 },
-    { { "qwen3", 0, 1, 1, DT_F32, 32, 0 }, 1e-9, 1e-5 },
-    { { "qwen3", 0, 1, 0, DT_BF16, 32, 0 }, 1e-9, 1e-5 },
-    { { "llama", 0, 0, 0, DT_Q8_0, 16, 0 }, 1e-3, 5e-2 },
-    { { "qwen2", 1, 0, 1, DT_Q4_0, 16, 0 }, 1e-3, 5e-2 },
-    { { "llama", 0, 0, 0, DT_F32, 16, 1 }, 1e-9, 1e-5 },   /* linear RoPE scaling */
-    { { "qwen2", 1, 0, 0, DT_F32, 16, 2 }, 1e-9, 1e-5 },   /* YaRN */
-    { { "llama", 0, 0, 0, DT_F32, 16, 3 }, 1e-9, 1e-5 },   /* rope_freqs.weight */
+    { { "llama", 0, 0, 0, DT_F32, 16, 0 }, TOL_FLOAT },
+    { { "llama", 0, 0, 1, DT_F16, 16, 0 }, TOL_FLOAT },
+    { { "qwen2", 1, 0, 0, DT_F32, 16, 0 }, TOL_FLOAT },
+    { { "qwen3", 0, 1, 1, DT_F32, 32, 0 }, TOL_FLOAT },
+    { { "qwen3", 0, 1, 0, DT_BF16, 32, 0 }, TOL_FLOAT },
+    { { "llama", 0, 0, 0, DT_Q8_0, 16, 0 }, TOL_QUANT },
+    { { "qwen2", 1, 0, 1, DT_Q4_0, 16, 0 }, TOL_QUANT },
+    { { "llama", 0, 0, 0, DT_F32, 16, 1 }, TOL_FLOAT },   /* linear RoPE scaling */
+    { { "qwen2", 1, 0, 0, DT_F32, 16, 2 }, TOL_FLOAT },   /* YaRN */
+    { { "llama", 0, 0, 0, DT_F32, 16, 3 }, TOL_FLOAT },   /* rope_freqs.weight */
 };
 
 START_TEST(test_reference)
@@ -577,7 +586,9 @@ START_TEST(test_llama3_scaling)
     cmp_rows(lg, ref, NP, TM_VOCAB, &omc, &rel);
     printf("check_runtime: llama3 scaling (config.json): 1-cos %.3g, max|delta|/max|ref| %.3g\n",
            omc, rel);
-    ck_assert_msg(omc <= 1e-9 && rel <= 1e-5, "1-cos %g rel %g", omc, rel);
+    /* measured 1-cos 3.16e-14, rel 3.47e-7 (scalar path; 2.82e-14, 2.99e-7 AVX2/AVX-512):
+     * the float bounds of the cases above */
+    ck_assert_msg(omc <= 5e-13 && rel <= 2e-6, "1-cos %g rel %g", omc, rel);
     ck_assert(memcmp(lg, plain, sizeof(float) * NP * TM_VOCAB) != 0);   /* it did scale */
     free(lg), free(plain), free(ref);
     model_close(&m);
@@ -1091,8 +1102,11 @@ START_TEST(test_hf_fixtures)
     ck_assert_msg(rt_eval(ctx, ids, 10, 0, lg, RT_EVAL_ALL_LOGITS, &e) == 0, "%s", e.msg);
     rt_ctx_set_hook(ctx, NULL);
 
-    /* logits: cosine >= 0.999999 per position, max |delta| <= 1e-4 x max |logit|
-     * (measured: 1-cos ~3e-13, ~1e-6 relative) */
+    /* logits and hidden states: the issue asks for cosine >= 0.999999 per position and
+     * max |delta| <= 1e-4 x max |logit|.  Measured worst over both models, the logits and
+     * the four hidden states, on every kernel path (APR_RT_ISA=scalar is the worst):
+     * 1-cos 6.85e-13, rel 1.40e-6 (AVX2/AVX-512: 4.5e-13, 1.13e-6).  Bounds 5e-12 (x7)
+     * and 5e-6 (x3.6): f32 summation order, not a kernel or RoPE difference. */
     for (int k = -1; k < 4; k++) {
         const float *got = k < 0 ? lg : cap.v[k];
         int64_t w = k < 0 ? 1024 : 256;
@@ -1110,7 +1124,7 @@ START_TEST(test_hf_fixtures)
         cmp_rows(got, rd, 10, w, &omc, &rel);
         printf("check_runtime: %s %s: 1-cos %.3g, max|delta|/max|ref| %.3g\n", hfs[_i].dir,
                path + strlen(path) - 16, omc, rel);
-        ck_assert_msg(omc <= 1e-6 && rel <= 1e-4, "%s: 1-cos %g rel %g", path, omc, rel);
+        ck_assert_msg(omc <= 5e-12 && rel <= 5e-6, "%s: 1-cos %g rel %g", path, omc, rel);
         free(rd);
         free(ref);
     }
@@ -1143,16 +1157,32 @@ END_TEST
 
 /* ---- shared fixtures: llama.cpp (gguf/) */
 
+/*
+ * llama.cpp's prompt logits (refs/NAME.prompt{0,1}.logits.f32, c392e50 CPU, 2 threads)
+ * teacher-forced: the worst per-position 1 - cosine of either prompt, measured the
+ * same on the scalar, AVX2 and AVX-512 paths (the quantized kernels are bit-identical to
+ * their scalar twins):
+ *   F16      3.48e-7  llama.cpp rounds the activations to f16 for an F16 matrix, we keep
+ *                     f32; bound 1e-6 (x2.9)
+ *   Q8_0     5.33e-15 the same activation quantization and integer sums: the logits
+ *   Q6_K     2.89e-15 agree but for f32 rounding; bound 1e-10, far above any summation
+ *   IQ4_XS   3.00e-15 order change (f32 vs f32 elsewhere here: <= 7e-13) and far below
+ *                     a real kernel difference (>= 1e-6)
+ *   Q4_K_M   6.63e-5  llama.cpp runs Q4_K through its repacked kernels (Q8_K activations
+ *                     in another layout); bound 1.5e-4 (x2.3)
+ *   Q4_0     1.12e-4  the same (its repacked Q4_0x8 path); bound 2e-4 (x1.8)
+ * (They were cosine >= 0.99999 .. 0.9994, i.e. 1-cos 1e-5 .. 6e-4, before.)
+ */
 static const struct {
     const char *type;
-    double      cos_min;   /* measured worst per-position cosine, rounded down */
+    double      omc_max;   /* max 1 - cosine per position */
 } ggufs[] = {
-    { "F16", 0.99999 },
-    { "Q8_0", 0.9997 },
-    { "Q4_0", 0.9997 },
-    { "Q4_K_M", 0.9994 },
-    { "Q6_K", 0.9995 },
-    { "IQ4_XS", 0.9994 },
+    { "F16", 1e-6 },
+    { "Q8_0", 1e-10 },
+    { "Q4_0", 2e-4 },
+    { "Q4_K_M", 1.5e-4 },
+    { "Q6_K", 1e-10 },
+    { "IQ4_XS", 1e-10 },
 };
 
 START_TEST(test_gguf_fixtures)
@@ -1219,10 +1249,11 @@ START_TEST(test_gguf_fixtures)
                               margins[i]);
             }
         }
-        printf("check_runtime: %s prompt %d: worst cosine %.7f (bound %g), %d low-margin flips\n",
-               ggufs[_i].type, r, 1 - omc_worst, ggufs[_i].cos_min, flips);
-        ck_assert_msg(1 - omc_worst >= ggufs[_i].cos_min, "%s prompt %d: cosine %.7f < %g",
-                      ggufs[_i].type, r, 1 - omc_worst, ggufs[_i].cos_min);
+        printf("check_runtime: %s prompt %d: worst cosine %.7f (1-cos %.3g, bound %g), %d "
+               "low-margin flips\n", ggufs[_i].type, r, 1 - omc_worst, omc_worst,
+               ggufs[_i].omc_max, flips);
+        ck_assert_msg(omc_worst <= ggufs[_i].omc_max, "%s prompt %d: 1-cos %.3g > %g",
+                      ggufs[_i].type, r, omc_worst, ggufs[_i].omc_max);
         free(rd), free(ref), free(lg), free(seq);
     }
     json_release(&d);
