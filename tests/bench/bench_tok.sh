@@ -46,7 +46,8 @@ for m in $models; do
         continue
     fi
     cp "$D/out" "$D/llama.ids"
-    ours=$(awk '{ print $4 }' "$D/ours.txt")
+    # the number before "MB/s" ("apr-tools tokenizer  8.60 MB/s ...": not a fixed field)
+    ours=$(awk '{ for (i = 2; i <= NF; i++) if ($i == "MB/s") { print $(i - 1); exit } }' "$D/ours.txt")
     echo "$bytes $tf $tl $ours" | awk '{ s = $2 - $3; if (s < 1e-6) s = 1e-6;
         mbs = $1 / 1048576 / s;
         printf "%-28s %8.2f MB/s  (%.3f s run - %.3f s load, best of 3)\n", "llama-tokenize", mbs, $2, $3;
