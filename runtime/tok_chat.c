@@ -157,148 +157,249 @@ static void add_trim(struct sbuf *b, const char *s)
     sbuf_add(b, s, n);
 }
 
-int tok_chat_format(const struct tokenizer *t, const char *sys, const char *user, char **out,
-                    struct err *e)
+/* Templates marking turns with tags or words: ChatML and its kin, Phi, Falcon 3, Zephyr,
+ * Gemma, Orion, OpenChat, Vicuna, DeepSeek.  0: formatted into b; 1: not one of these. */
+static int fmt_tagged(struct sbuf *b, enum tmpl k, const char *sys, const char *user)
 {
-    struct sbuf b = SBUF_INIT((size_t)1 << 30);
-    enum tmpl k = find_tmpl(t, e);
-    int has_sys = sys && *sys;
+    const int has_sys = sys != NULL;
 
-    *out = NULL;
-    if (k == T_UNKNOWN)
-        return -1;
-    if (!user)
-        user = "";
     switch (k) {
     case T_CHATML:
         if (has_sys)
-            sbuf_addf(&b, "<|im_start|>system\n%s<|im_end|>\n", sys);
-        sbuf_addf(&b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", user);
+            sbuf_addf(b, "<|im_start|>system\n%s<|im_end|>\n", sys);
+        sbuf_addf(b, "<|im_start|>user\n%s<|im_end|>\n<|im_start|>assistant\n", user);
         break;
     case T_PHI4:
         if (has_sys)
-            sbuf_addf(&b, "<|im_start|>system<|im_sep|>%s<|im_end|>", sys);
-        sbuf_addf(&b, "<|im_start|>user<|im_sep|>%s<|im_end|><|im_start|>assistant<|im_sep|>", user);
+            sbuf_addf(b, "<|im_start|>system<|im_sep|>%s<|im_end|>", sys);
+        sbuf_addf(b, "<|im_start|>user<|im_sep|>%s<|im_end|><|im_start|>assistant<|im_sep|>", user);
         break;
+    case T_PHI3:
+        if (has_sys)
+            sbuf_addf(b, "<|system|>\n%s<|end|>\n", sys);
+        sbuf_addf(b, "<|user|>\n%s<|end|>\n<|assistant|>\n", user);
+        break;
+    case T_FALCON3:
+        if (has_sys)
+            sbuf_addf(b, "<|system|>\n%s\n", sys);
+        sbuf_addf(b, "<|user|>\n%s\n<|assistant|>\n", user);
+        break;
+    case T_ZEPHYR:
+        if (has_sys)
+            sbuf_addf(b, "<|system|>\n%s<|endoftext|>\n", sys);
+        sbuf_addf(b, "<|user|>\n%s<|endoftext|>\n<|assistant|>\n", user);
+        break;
+    case T_GEMMA: {
+        sbuf_adds(b, "<start_of_turn>user\n");
+        if (has_sys) {
+            struct sbuf s2 = SBUF_INIT((size_t)1 << 30);
+            add_trim(&s2, sys);
+            if (s2.len) {
+                sbuf_add(b, s2.p, s2.len);
+                sbuf_adds(b, "\n\n");
+            }
+            sbuf_release(&s2);
+        }
+        add_trim(b, user);
+        sbuf_adds(b, "<end_of_turn>\n<start_of_turn>model\n");
+        break;
+    }
+    case T_ORION:
+        sbuf_adds(b, "Human: ");
+        if (has_sys)
+            sbuf_addf(b, "%s\n\n", sys);
+        sbuf_addf(b, "%s\n\nAssistant: </s>", user);
+        break;
+    case T_OPENCHAT:
+        if (has_sys)
+            sbuf_addf(b, "%s<|end_of_turn|>", sys);
+        sbuf_addf(b, "GPT4 Correct User: %s<|end_of_turn|>GPT4 Correct Assistant:", user);
+        break;
+    case T_VICUNA:
+    case T_VICUNA_ORCA:
+        if (has_sys)
+            sbuf_addf(b, k == T_VICUNA_ORCA ? "SYSTEM: %s\n" : "%s\n\n", sys);
+        sbuf_addf(b, "USER: %s\nASSISTANT:", user);
+        break;
+    case T_DEEPSEEK:
+        if (has_sys)
+            sbuf_adds(b, sys);
+        sbuf_addf(b, "### Instruction:\n%s\n### Response:\n", user);
+        break;
+    case T_DEEPSEEK3:
+        if (has_sys)
+            sbuf_addf(b, "%s\n\n", sys);
+        sbuf_addf(b, "<\xef\xbd\x9c" "User\xef\xbd\x9c>%s<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>",
+                  user);
+        break;
+    default:
+        return 1;
+    }
+    return 0;
+}
+
+/* The [INST] families (Mistral, Llama 2) and the header-token templates that trim the
+ * messages (Command-R, Llama 3).  0: formatted into b; 1: not one of these. */
+static int fmt_inst(struct sbuf *b, enum tmpl k, const char *sys, const char *user)
+{
+    const int has_sys = sys != NULL;
+
+    switch (k) {
     case T_MISTRAL_V7:
         if (has_sys)
-            sbuf_addf(&b, "[SYSTEM_PROMPT] %s[/SYSTEM_PROMPT]", sys);
-        sbuf_addf(&b, "[INST] %s[/INST]", user);
+            sbuf_addf(b, "[SYSTEM_PROMPT] %s[/SYSTEM_PROMPT]", sys);
+        sbuf_addf(b, "[INST] %s[/INST]", user);
         break;
     case T_MISTRAL_V1:
     case T_MISTRAL_V3:
     case T_MISTRAL_V3_TEKKEN: {
         const char *lead = k == T_MISTRAL_V1 ? " " : "", *trail = k == T_MISTRAL_V3_TEKKEN ? "" : " ";
-        sbuf_addf(&b, "%s[INST]%s", lead, trail);
+        sbuf_addf(b, "%s[INST]%s", lead, trail);
         if (has_sys)
-            sbuf_addf(&b, "%s\n\n", sys);
-        sbuf_addf(&b, "%s%s[/INST]", user, lead);
+            sbuf_addf(b, "%s\n\n", sys);
+        sbuf_addf(b, "%s%s[/INST]", user, lead);
         break;
     }
     case T_LLAMA2:
     case T_LLAMA2_SYS:
     case T_LLAMA2_SYS_BOS:
     case T_LLAMA2_SYS_STRIP:
-        sbuf_adds(&b, "[INST] ");
+        sbuf_adds(b, "[INST] ");
         if (has_sys) {
             if (k != T_LLAMA2)
-                sbuf_adds(&b, "<<SYS>>\n");
+                sbuf_adds(b, "<<SYS>>\n");
             if (k == T_LLAMA2_SYS_STRIP)
-                add_trim(&b, sys);
+                add_trim(b, sys);
             else
-                sbuf_adds(&b, sys);
-            sbuf_adds(&b, k != T_LLAMA2 ? "\n<</SYS>>\n\n" : "\n");
+                sbuf_adds(b, sys);
+            sbuf_adds(b, k != T_LLAMA2 ? "\n<</SYS>>\n\n" : "\n");
         }
         if (k == T_LLAMA2_SYS_STRIP)
-            add_trim(&b, user);
+            add_trim(b, user);
         else
-            sbuf_adds(&b, user);
-        sbuf_adds(&b, " [/INST]");
-        break;
-    case T_PHI3:
-        if (has_sys)
-            sbuf_addf(&b, "<|system|>\n%s<|end|>\n", sys);
-        sbuf_addf(&b, "<|user|>\n%s<|end|>\n<|assistant|>\n", user);
-        break;
-    case T_FALCON3:
-        if (has_sys)
-            sbuf_addf(&b, "<|system|>\n%s\n", sys);
-        sbuf_addf(&b, "<|user|>\n%s\n<|assistant|>\n", user);
-        break;
-    case T_ZEPHYR:
-        if (has_sys)
-            sbuf_addf(&b, "<|system|>\n%s<|endoftext|>\n", sys);
-        sbuf_addf(&b, "<|user|>\n%s<|endoftext|>\n<|assistant|>\n", user);
-        break;
-    case T_GEMMA: {
-        sbuf_adds(&b, "<start_of_turn>user\n");
-        if (has_sys) {
-            struct sbuf s2 = SBUF_INIT((size_t)1 << 30);
-            add_trim(&s2, sys);
-            if (s2.len) {
-                sbuf_add(&b, s2.p, s2.len);
-                sbuf_adds(&b, "\n\n");
-            }
-            sbuf_release(&s2);
-        }
-        add_trim(&b, user);
-        sbuf_adds(&b, "<end_of_turn>\n<start_of_turn>model\n");
-        break;
-    }
-    case T_ORION:
-        sbuf_adds(&b, "Human: ");
-        if (has_sys)
-            sbuf_addf(&b, "%s\n\n", sys);
-        sbuf_addf(&b, "%s\n\nAssistant: </s>", user);
-        break;
-    case T_OPENCHAT:
-        if (has_sys)
-            sbuf_addf(&b, "%s<|end_of_turn|>", sys);
-        sbuf_addf(&b, "GPT4 Correct User: %s<|end_of_turn|>GPT4 Correct Assistant:", user);
-        break;
-    case T_VICUNA:
-    case T_VICUNA_ORCA:
-        if (has_sys)
-            sbuf_addf(&b, k == T_VICUNA_ORCA ? "SYSTEM: %s\n" : "%s\n\n", sys);
-        sbuf_addf(&b, "USER: %s\nASSISTANT:", user);
-        break;
-    case T_DEEPSEEK:
-        if (has_sys)
-            sbuf_adds(&b, sys);
-        sbuf_addf(&b, "### Instruction:\n%s\n### Response:\n", user);
+            sbuf_adds(b, user);
+        sbuf_adds(b, " [/INST]");
         break;
     case T_COMMAND_R:
         if (has_sys) {
-            sbuf_adds(&b, "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>");
-            add_trim(&b, sys);
-            sbuf_adds(&b, "<|END_OF_TURN_TOKEN|>");
+            sbuf_adds(b, "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>");
+            add_trim(b, sys);
+            sbuf_adds(b, "<|END_OF_TURN_TOKEN|>");
         }
-        sbuf_adds(&b, "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>");
-        add_trim(&b, user);
-        sbuf_adds(&b, "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
+        sbuf_adds(b, "<|START_OF_TURN_TOKEN|><|USER_TOKEN|>");
+        add_trim(b, user);
+        sbuf_adds(b, "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
         break;
     case T_LLAMA3:
         if (has_sys) {
-            sbuf_adds(&b, "<|start_header_id|>system<|end_header_id|>\n\n");
-            add_trim(&b, sys);
-            sbuf_adds(&b, "<|eot_id|>");
+            sbuf_adds(b, "<|start_header_id|>system<|end_header_id|>\n\n");
+            add_trim(b, sys);
+            sbuf_adds(b, "<|eot_id|>");
         }
-        sbuf_adds(&b, "<|start_header_id|>user<|end_header_id|>\n\n");
-        add_trim(&b, user);
-        sbuf_adds(&b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
-        break;
-    case T_DEEPSEEK3:
-        if (has_sys)
-            sbuf_addf(&b, "%s\n\n", sys);
-        sbuf_addf(&b, "<\xef\xbd\x9c" "User\xef\xbd\x9c>%s<\xef\xbd\x9c" "Assistant\xef\xbd\x9c>",
-                  user);
+        sbuf_adds(b, "<|start_header_id|>user<|end_header_id|>\n\n");
+        add_trim(b, user);
+        sbuf_adds(b, "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
         break;
     default:
+        return 1;
+    }
+    return 0;
+}
+
+/* The rest of llama.cpp's built-in templates: the GLM family, MiniCPM, Monarch,
+ * DeepSeek-V2, EXAONE 3, RWKV World, Granite, GigaChat, Megrez (llm_chat_apply_template's
+ * text for an optional system message, one user message and, where llama.cpp adds it,
+ * the assistant's opening).  0: formatted into b; 1: not one of these. */
+static int fmt_more(struct sbuf *b, enum tmpl k, const char *sys, const char *user)
+{
+    const int has_sys = sys != NULL;
+
+    switch (k) {
+    case T_MONARCH:   /* BOS as text before every turn but the first */
+        if (has_sys)
+            sbuf_addf(b, "system\n%s</s>\n<s>", sys);
+        sbuf_addf(b, "user\n%s</s>\n<s>assistant\n", user);
+        break;
+    case T_CHATGLM3:   /* a space after each role's newline */
+        sbuf_adds(b, "[gMASK]sop");
+        if (has_sys)
+            sbuf_addf(b, "<|system|>\n %s", sys);
+        sbuf_addf(b, "<|user|>\n %s<|assistant|>", user);
+        break;
+    case T_CHATGLM4:
+    case T_GLMEDGE:
+        if (k == T_CHATGLM4)
+            sbuf_adds(b, "[gMASK]<sop>");
+        if (has_sys)
+            sbuf_addf(b, "<|system|>\n%s", sys);
+        sbuf_addf(b, "<|user|>\n%s<|assistant|>", user);
+        break;
+    case T_MINICPM:   /* no assistant opening: "<AI>" ends the user's turn */
+        if (has_sys)
+            add_trim(b, sys);
+        sbuf_adds(b, "<\xe7\x94\xa8\xe6\x88\xb7>");   /* <用户> */
+        add_trim(b, user);
+        sbuf_adds(b, "<AI>");
+        break;
+    case T_DEEPSEEK2:
+    case T_RWKV:   /* RWKV has no assistant opening: "Assistant:" ends the user's turn */
+        if (has_sys)
+            sbuf_addf(b, "%s\n\n", sys);
+        sbuf_addf(b, "User: %s\n\nAssistant:", user);
+        break;
+    case T_EXAONE3:
+        if (has_sys) {
+            sbuf_adds(b, "[|system|]");
+            add_trim(b, sys);
+            sbuf_adds(b, "[|endofturn|]\n");
+        }
+        sbuf_adds(b, "[|user|]");
+        add_trim(b, user);
+        sbuf_adds(b, "\n[|assistant|]");
+        break;
+    case T_GRANITE:
+        if (has_sys)
+            sbuf_addf(b, "<|start_of_role|>system<|end_of_role|>%s<|end_of_text|>\n", sys);
+        sbuf_addf(b, "<|start_of_role|>user<|end_of_role|>%s<|end_of_text|>\n"
+                  "<|start_of_role|>assistant<|end_of_role|>\n", user);
+        break;
+    case T_GIGACHAT:   /* "<s>" as text, the system message right after it */
+        sbuf_adds(b, "<s>");
+        if (has_sys)
+            sbuf_addf(b, "%s<|message_sep|>", sys);
+        sbuf_addf(b, "user<|role_sep|>%s<|message_sep|>available functions<|role_sep|>[]"
+                  "<|message_sep|>assistant<|role_sep|>", user);
+        break;
+    case T_MEGREZ:
+        if (has_sys)
+            sbuf_addf(b, "<|role_start|>system<|role_end|>%s<|turn_end|>", sys);
+        sbuf_addf(b, "<|role_start|>user<|role_end|>%s<|turn_end|>"
+                  "<|role_start|>assistant<|role_end|>", user);
+        break;
+    default:
+        return 1;
+    }
+    return 0;
+}
+
+int tok_chat_format(const struct tokenizer *t, const char *sys, const char *user, char **out,
+                    struct err *e)
+{
+    struct sbuf b = SBUF_INIT((size_t)1 << 30);
+    enum tmpl k = find_tmpl(t, e);
+
+    *out = NULL;
+    if (k == T_UNKNOWN)
+        return -1;
+    if (!user)
+        user = "";
+    if (sys && !*sys)
+        sys = NULL;   /* an empty system turn is no system turn */
+    if (fmt_tagged(&b, k, sys, user) && fmt_inst(&b, k, sys, user) &&
+        fmt_more(&b, k, sys, user)) {
         sbuf_release(&b);
         return ERR(e, ERR_UNSUPPORTED, "chat template recognised as '%s', which apr-run does not "
-                   "format (supported: chatml phi4 mistral-v1 mistral-v3 mistral-v3-tekken "
-                   "mistral-v7 llama2* phi3 falcon3 zephyr gemma orion openchat vicuna* deepseek "
-                   "command-r llama3 deepseek3)", tmpl_name(k));
+                   "format", tmpl_name(k));
     }
     sbuf_addc(&b, 0);
     if (sbuf_check(&b, "chat prompt", e)) {

@@ -102,8 +102,9 @@ void tok_stream_release(struct tok_stream *s);
 /*
  * One chat turn (optional system message, one user message, and the opening of the
  * assistant's reply) in the model's template, recognised by the content of
- * tokenizer.chat_template as llama.cpp's built-in detection does (ChatML/Qwen, Llama 2
- * [INST], Llama 3 header ids, Mistral v1/v3/v7, Phi-3, Gemma, Zephyr, DeepSeek, ...).
+ * tokenizer.chat_template as llama.cpp's built-in detection does, and formatted as its
+ * llama_chat_apply_template does, for each of its 33 built-in templates (ChatML/Qwen,
+ * Llama 2 [INST], Llama 3, Mistral v1/v3/v7, Phi-3/4, Gemma, DeepSeek, ChatGLM, ...).
  * No Jinja engine: an unrecognised template is ERR_UNSUPPORTED saying so; a model
  * without a template is ERR_FORMAT.  *out is malloc'd text to be encoded with
  * TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL.

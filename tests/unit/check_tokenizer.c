@@ -641,19 +641,53 @@ END_TEST
 
 START_TEST(tk_chat)
 {
-    static const struct { const char *tmpl, *name, *want; } cases[] = {
+    /* want: system "S" and user "U"; want_nosys: user "U" alone.  The templates from
+     * monarch on are checked against llama.cpp c392e50's llama_chat_apply_template on the
+     * same messages and marker strings (add_ass true), run once outside the repo. */
+    static const struct { const char *tmpl, *name, *want, *want_nosys; } cases[] = {
         { "{{ '<|im_start|>' + m['role'] }}", "chatml",
-          "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n" },
+          "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n", NULL },
         { "<|start_header_id|>{{ role }}<|end_header_id|>", "llama3",
           "<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user"
-          "<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n" },
-        { "[INST] <<SYS>>\\n", "llama2-sys", "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]" },
-        { "{{ '[INST] ' + content }}", "llama2", "[INST] S\nU [/INST]" },
+          "<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", NULL },
+        { "[INST] <<SYS>>\\n", "llama2-sys", "[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]", NULL },
+        { "{{ '[INST] ' + content }}", "llama2", "[INST] S\nU [/INST]", NULL },
         { "<start_of_turn>user", "gemma", "<start_of_turn>user\nS\n\nU<end_of_turn>\n"
-          "<start_of_turn>model\n" },
-        { "[SYSTEM_PROMPT] x [INST]", "mistral-v7", "[SYSTEM_PROMPT] S[/SYSTEM_PROMPT][INST] U[/INST]" },
-        { "### Instruction: <|EOT|>", "deepseek", "S### Instruction:\nU\n### Response:\n" },
-        { "chatml", "chatml", NULL },
+          "<start_of_turn>model\n", NULL },
+        { "[SYSTEM_PROMPT] x [INST]", "mistral-v7", "[SYSTEM_PROMPT] S[/SYSTEM_PROMPT][INST] U[/INST]", NULL },
+        { "### Instruction: <|EOT|>", "deepseek", "S### Instruction:\nU\n### Response:\n", NULL },
+        { "chatml", "chatml", NULL, NULL },
+        { "bos_token + message['role']", "monarch",
+          "system\nS</s>\n<s>user\nU</s>\n<s>assistant\n", "user\nU</s>\n<s>assistant\n" },
+        { "[gMASK]sop", "chatglm3", "[gMASK]sop<|system|>\n S<|user|>\n U<|assistant|>",
+          "[gMASK]sop<|user|>\n U<|assistant|>" },
+        { "[gMASK]<sop>", "chatglm4", "[gMASK]<sop><|system|>\nS<|user|>\nU<|assistant|>",
+          "[gMASK]<sop><|user|>\nU<|assistant|>" },
+        { "<|assistant|><|user|>", "glmedge", "<|system|>\nS<|user|>\nU<|assistant|>",
+          "<|user|>\nU<|assistant|>" },
+        { "<\xe7\x94\xa8\xe6\x88\xb7>", "minicpm", "S<\xe7\x94\xa8\xe6\x88\xb7>U<AI>",
+          "<\xe7\x94\xa8\xe6\x88\xb7>U<AI>" },
+        { "'Assistant: ' + message['content'] + eos_token", "deepseek2",
+          "S\n\nUser: U\n\nAssistant:", "User: U\n\nAssistant:" },
+        { "[|system|][|assistant|][|endofturn|]", "exaone3",
+          "[|system|]S[|endofturn|]\n[|user|]U\n[|assistant|]", "[|user|]U\n[|assistant|]" },
+        { "{# rwkv-world #}", "rwkv-world", "S\n\nUser: U\n\nAssistant:",
+          "User: U\n\nAssistant:" },
+        { "<|start_of_role|>", "granite",
+          "<|start_of_role|>system<|end_of_role|>S<|end_of_text|>\n<|start_of_role|>user"
+          "<|end_of_role|>U<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>\n",
+          "<|start_of_role|>user<|end_of_role|>U<|end_of_text|>\n<|start_of_role|>assistant"
+          "<|end_of_role|>\n" },
+        { "message['role'] + additional_special_tokens[0] + message['content'] + "
+          "additional_special_tokens[1]", "gigachat",
+          "<s>S<|message_sep|>user<|role_sep|>U<|message_sep|>available functions<|role_sep|>[]"
+          "<|message_sep|>assistant<|role_sep|>",
+          "<s>user<|role_sep|>U<|message_sep|>available functions<|role_sep|>[]<|message_sep|>"
+          "assistant<|role_sep|>" },
+        { "<|role_start|>", "megrez",
+          "<|role_start|>system<|role_end|>S<|turn_end|><|role_start|>user<|role_end|>U"
+          "<|turn_end|><|role_start|>assistant<|role_end|>",
+          "<|role_start|>user<|role_end|>U<|turn_end|><|role_start|>assistant<|role_end|>" },
     };
     struct err e = ERR_INIT;
     struct tokenizer *t;
@@ -668,8 +702,24 @@ START_TEST(tk_chat)
             ck_assert_str_eq(out, cases[i].want);
             free(out);
         }
+        if (cases[i].want_nosys) {
+            ck_assert_msg(tok_chat_format(t, NULL, "U", &out, &e) == 0, "%s", e.msg);
+            ck_assert_str_eq(out, cases[i].want_nosys);
+            free(out);
+        }
         tok_free(t);
     }
+    /* the templates that trim (llama.cpp's trim(): ASCII white space at both ends) */
+    t = demo_tok("<\xe7\x94\xa8\xe6\x88\xb7>");
+    ck_assert_msg(tok_chat_format(t, " S \n", "\tU  ", &out, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(out, "S<\xe7\x94\xa8\xe6\x88\xb7>U<AI>");
+    free(out);
+    tok_free(t);
+    t = demo_tok("[|system|][|assistant|][|endofturn|]");
+    ck_assert_msg(tok_chat_format(t, " S \n", "\tU  ", &out, &e) == 0, "%s", e.msg);
+    ck_assert_str_eq(out, "[|system|]S[|endofturn|]\n[|user|]U\n[|assistant|]");
+    free(out);
+    tok_free(t);
     t = demo_tok("{% for message in messages %}{{ message.content }}{% endfor %}");
     err_clear(&e);
     ck_assert_int_eq(tok_chat_format(t, NULL, "U", &out, &e), -1);
