@@ -107,6 +107,65 @@ static const struct hash_tensor *find_tensor(const struct hash_tensor **by_name,
     return NULL;
 }
 
+/* The model hash (content hash) to compare with mm: the form its manifest was written in. */
+static const uint8_t *model_hash_for(const struct hash_model *h, const struct man_model *mm)
+{
+    return mm->keys_form ? h->model_hash : h->tensor_hash;
+}
+
+static const uint8_t *content_hash_for(const struct hash_model *h, const struct man_model *mm)
+{
+    return mm->keys_form ? h->content_hash : h->content_tensor_hash;
+}
+
+static void say_key(struct checker *c, const char *path, const char *key, size_t n,
+                    const char *what)
+{
+    if (c->o->quiet)
+        return;
+    cli_put_escaped(c->out, path, strlen(path));
+    fputs(": key '", c->out);
+    cli_put_escaped(c->out, key, n);
+    fprintf(c->out, "': %s\n", what);
+}
+
+/* Compare the canonical keys of h with mm's (keys_form manifests); returns the problems. */
+static uint64_t compare_keys(struct checker *c, const char *path, const struct hash_model *h,
+                             struct man_model *mm)
+{
+    uint64_t bad = 0;
+    char *seen = calloc(h->n_keys + 1, 1);
+
+    if (!mm->keys_form)
+        return 0;
+    for (size_t i = 0; i < mm->n_k; i++) {
+        struct canon_key want = { mm->k[i].key, mm->k[i].n, { 0 } };
+        const struct canon_key *k = bsearch(&want, h->keys, h->n_keys, sizeof *h->keys,
+                                            canon_key_cmp);
+        if (!k) {
+            say_key(c, path, mm->k[i].key, mm->k[i].n, "MISSING (in the manifest, not in the model)");
+            c->n_missing++;
+            bad++;
+            continue;
+        }
+        if (seen)
+            seen[k - h->keys] = 1;
+        if (memcmp(k->sha, mm->k[i].sha, SHA256_LEN) != 0) {
+            say_key(c, path, k->key, k->n, "MISMATCH (value differs from the manifest)");
+            c->n_mismatch++;
+            bad++;
+        }
+    }
+    for (uint64_t i = 0; seen && i < h->n_keys; i++)
+        if (!seen[i]) {
+            say_key(c, path, h->keys[i].key, h->keys[i].n, "EXTRA (in the model, not in the manifest)");
+            c->n_extra++;
+            bad++;
+        }
+    free(seen);
+    return bad;
+}
+
 static uint64_t shared_names(const struct man_model *mm, const struct hash_tensor **bn,
                              const struct hash_tensor **bc, uint64_t n)
 {
@@ -166,8 +225,9 @@ static int compare_model(struct checker *c, const char *path, const struct model
             bad++;
         }
     }
+    bad += compare_keys(c, path, h, mm);
     if (mm->n_t == 0 && mm->has_model && h->has_raw &&
-        memcmp(mm->model_hash, h->model_hash, SHA256_LEN) != 0) {
+        memcmp(mm->model_hash, model_hash_for(h, mm), SHA256_LEN) != 0) {
         say(c, path, "FAILED (model hash differs; the manifest lists no tensors)");
         bad++;
     }
@@ -291,9 +351,10 @@ static int check_one(struct checker *c, const char *path)
             struct man_model *mm = &c->man.m[i];
             if (!pass && mm->matched)
                 continue;
-            if ((mm->has_model && h.has_raw && !memcmp(mm->model_hash, h.model_hash, SHA256_LEN)) ||
+            if ((mm->has_model && h.has_raw &&
+                 !memcmp(mm->model_hash, model_hash_for(&h, mm), SHA256_LEN)) ||
                 (mm->has_content && h.has_content &&
-                 !memcmp(mm->content_hash, h.content_hash, SHA256_LEN)))
+                 !memcmp(mm->content_hash, content_hash_for(&h, mm), SHA256_LEN)))
                 best = mm;
         }
     if (best && !(best->has_metadata && h.has_metadata &&
@@ -302,7 +363,9 @@ static int check_one(struct checker *c, const char *path)
         c->hit = best;
         if (best->path)
             link_models(c, best->path);
-        say(c, path, "OK (model hash%s)", have_sha ? "; the file's bytes differ" : "");
+        say(c, path, "OK (%s%s)", best->keys_form ? "model hash" :
+            "tensors; the manifest does not cover metadata",
+            have_sha ? "; the file's bytes differ" : "");
         c->n_ok++;
         rc = EXIT_MATCH;
         goto out;
@@ -361,7 +424,8 @@ static int check_one(struct checker *c, const char *path)
         c->n_trouble++;
         rc = EXIT_TROUBLE;
     } else if (rc == 0) {
-        say(c, path, "OK (tensors)");
+        say(c, path, "OK (tensors%s)", best->keys_form ? "" :
+            "; the manifest does not cover metadata");
         c->n_ok++;
         rc = EXIT_MATCH;
     } else {
@@ -561,6 +625,17 @@ int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *
             c.need |= HASH_WANT_CONTENT;
         if (mm->has_metadata)
             c.need |= HASH_WANT_METADATA;
+    }
+    for (size_t i = 0; i < c.man.n_m && !o->quiet; i++) {
+        const struct man_model *mm = &c.man.m[i];
+        if (!mm->keys_form && (mm->has_model || mm->has_content)) {
+            fprintf(errs, "%s: ", cli_progname);
+            cli_put_escaped(errs, o->check, strlen(o->check));
+            fputs(": note: written before the model hash covered metadata (tokenizer, "
+                  "hyperparameters, chat template): tensors are checked, metadata is not "
+                  "until the manifest is rewritten with apr-hash -o\n", errs);
+            break;
+        }
     }
     if (!o->quiet && c.man.n_ignored)
         fprintf(errs, "%s: %s: note: %zu xxh64/sha1/xxh3/uuid lines ignored (only sha256 is "

@@ -11,8 +11,15 @@
  *                      the stored name when the map does not know it;
  *             dtype  = dtype_name() ("F16", "Q4_K", ...);
  *             shape  = decimal dims, outermost first, joined by "," ("" for a scalar);
- *             hex    = the tensor hash.
- *             It does not depend on tensor order, sharding, container or metadata.
+ *             hex    = the tensor hash;
+ *             then one record per canonical metadata key (formats/canon.h: the
+ *             architecture, its hyperparameters, the tokenizer, the chat templates),
+ *             sorted bytewise by key:
+ *                 "\0\0" netstring(key) hex "\n"      hex = the key's value hash
+ *             It does not depend on tensor order, sharding, container, key order,
+ *             alignment, provenance or descriptive metadata (general.name, ...).
+ *   tensor hash  the same without the key records: the model hash of manifests
+ *             written before the keys counted (they still check, tensors only).
  *   content   per tensor: SHA-256 of the dequantized values as little-endian f32 in
  *             row-major order, llama-family q/k rows in Hugging Face order; the model
  *             content hash uses the same record as the model hash with dtype "F32" and
@@ -44,6 +51,7 @@
 
 #include "../common/err.h"
 #include "../common/sha256.h"
+#include "../formats/canon.h"
 #include "../formats/model.h"
 
 enum hash_fmt { HASH_FMT_JSON = 0, HASH_FMT_TEXT = 1 };
@@ -101,9 +109,13 @@ struct hash_model {
     struct hash_tensor *t;           /* in file order */
     uint64_t            n_tensors;
     int                 has_raw, has_content, has_metadata;
-    uint8_t             model_hash[SHA256_LEN];
-    uint8_t             content_hash[SHA256_LEN];
+    uint8_t             model_hash[SHA256_LEN];      /* tensors and canonical keys */
+    uint8_t             content_hash[SHA256_LEN];    /* the same over content hashes */
     uint8_t             metadata_hash[SHA256_LEN];
+    uint8_t             tensor_hash[SHA256_LEN];     /* tensors only (old model hash) */
+    uint8_t             content_tensor_hash[SHA256_LEN];
+    struct canon_key   *keys;        /* canonical keys, sorted (with raw or content) */
+    uint64_t            n_keys;
 };
 
 enum hash_want { HASH_WANT_RAW = 1, HASH_WANT_CONTENT = 2, HASH_WANT_METADATA = 4 };
@@ -116,9 +128,13 @@ int  hash_model_compute(const struct model *m, unsigned what, int n_threads,
                         struct hash_model *h, struct err *e);
 void hash_model_release(struct hash_model *h);
 
-/* The model hash (content = 0) or model content hash (content = 1) of n records. */
+/* The tensor hash (content = 0) or its content form (content = 1) of n records. */
 int  hash_records(const struct hash_tensor *t, uint64_t n, int content, uint8_t out[SHA256_LEN],
                   struct err *e);
+/* The model hash (or model content hash): the records of n tensors, then of nk keys
+ * (any order; sorted here).  With nk = 0 it equals hash_records. */
+int  hash_model_records(const struct hash_tensor *t, uint64_t n, const struct canon_key *k,
+                        uint64_t nk, int content, uint8_t out[SHA256_LEN], struct err *e);
 /* The canonical metadata hash of m. */
 int  hash_metadata(const struct model *m, uint8_t out[SHA256_LEN], struct err *e);
 

@@ -97,8 +97,20 @@ struct man_tensor {
     int      seen;
 };
 
+struct man_key {
+    char    *key;                    /* owned, NUL-terminated (n bytes) */
+    size_t   n;
+    uint8_t  sha[SHA256_LEN];
+    int      seen;
+};
+
 struct man_model {
     char              *path;         /* NULL when the manifest names none */
+    /* the canonical keys of the model hash; keys_form 0: a manifest written before
+     * they counted (its model hash is the tensor hash) */
+    int                keys_form;
+    struct man_key    *k;
+    size_t             n_k, cap_k;
     int                has_model, has_content, has_metadata, has_whole;
     uint8_t            model_hash[SHA256_LEN], content_hash[SHA256_LEN];
     uint8_t            metadata_hash[SHA256_LEN], whole[SHA256_LEN];

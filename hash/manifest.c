@@ -41,6 +41,9 @@ void hash__manifest_release(struct manifest *man)
             free(man->m[i].t[j].name);
             free(man->m[i].t[j].dtype);
         }
+        for (size_t j = 0; j < man->m[i].n_k; j++)
+            free(man->m[i].k[j].key);
+        free(man->m[i].k);
         free(man->m[i].t);
         free(man->m[i].path);
     }
@@ -109,6 +112,24 @@ static struct man_tensor *man_add_tensor(struct man_model *m, const char *name, 
     else
         m->n_raw++;
     return t;
+}
+
+static int man_add_key(struct man_model *m, const char *key, size_t n,
+                       const uint8_t sha[SHA256_LEN], struct err *e)
+{
+    struct man_key *k;
+    if (vec_reserve((void **)&m->k, &m->cap_k, m->n_k + 1, sizeof *m->k, e))
+        return -1;
+    k = &m->k[m->n_k];
+    memset(k, 0, sizeof *k);
+    k->key = hash__xstrndup(key, n);
+    if (!k->key)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    k->n = n;
+    memcpy(k->sha, sha, SHA256_LEN);
+    m->n_k++;
+    m->keys_form = 1;
+    return 0;
 }
 
 static int is_hex64(const char *p, size_t n)
@@ -348,6 +369,46 @@ static int parse_text(struct manifest *man, const char *text, size_t len, const 
                 cur->has_content = 1;
             continue;
         }
+        if (IS("keys")) {
+            /* "keys  N  PATH": the model hash covers canonical keys (this form) */
+            const char *h;
+            size_t hn, pn;
+            char *path = NULL;
+            if (next_field(&c, le, &h, &hn) || rest_field(&c, le, &path, &pn)) {
+                free(path);
+                man->n_bad++;
+                continue;
+            }
+            cur = hash__man_model(man, path, pn, e);
+            free(path);
+            if (!cur) {
+                rc = -1;
+                break;
+            }
+            cur->keys_form = 1;
+            continue;
+        }
+        if (IS("key")) {
+            const char *h;
+            size_t hn, nn;
+            char *nm = NULL;
+            uint8_t d[SHA256_LEN];
+            if (next_field(&c, le, &h, &hn) || sha256_parse_hex(h, hn, d) ||
+                rest_field(&c, le, &nm, &nn)) {
+                free(nm);
+                man->n_bad++;
+                continue;
+            }
+            if (!cur)
+                cur = hash__man_model(man, NULL, 0, e);
+            if (!cur || man_add_key(cur, nm, nn, d, e)) {
+                free(nm);
+                rc = -1;
+                break;
+            }
+            free(nm);
+            continue;
+        }
         if (IS("tensor") || IS("content")) {
             const char *h, *dt, *sh;
             size_t hn, dtn, shn, nn;
@@ -469,6 +530,40 @@ static int jhex(const struct json_doc *d, int obj, const char *key, uint8_t out[
     return 0;
 }
 
+/* A file entry's "keys": [{"key": K, "sha256": HEX}, ...] (absent: the older form). */
+static int json_keys(const struct json_doc *d, int obj, struct man_model *m, struct err *e)
+{
+    int arr = json_get(d, obj, "keys"), j;
+
+    if (arr < 0)
+        return 0;
+    if (!json_is(d, arr, JSMN_ARRAY))
+        return ERR(e, ERR_FORMAT, "manifest: 'keys' is not an array");
+    m->keys_form = 1;
+    j = arr + 1;
+    for (int k = 0; k < d->tok[arr].size; k++, j = json_next(d, j)) {
+        char *key = NULL;
+        size_t kn = 0;
+        uint8_t sha[SHA256_LEN];
+        int has = 0, rc;
+        if (!json_is(d, j, JSMN_OBJECT))
+            return ERR(e, ERR_FORMAT, "manifest: keys[%d] is not an object", k);
+        if (jstr(d, j, "key", &key, &kn, e) || jhex(d, j, "sha256", sha, &has, e)) {
+            free(key);
+            return -1;
+        }
+        if (!key || !has) {
+            free(key);
+            return ERR(e, ERR_FORMAT, "manifest: keys[%d] lacks 'key' or 'sha256'", k);
+        }
+        rc = man_add_key(m, key, kn, sha, e);
+        free(key);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_json(struct manifest *man, const char *text, size_t len, const char *name,
                       struct err *e)
 {
@@ -544,6 +639,11 @@ static int parse_json(struct manifest *man, const char *text, size_t len, const 
                 if (mm.has_metadata) {
                     memcpy(m->metadata_hash, mm.metadata_hash, SHA256_LEN);
                     m->has_metadata = 1;
+                }
+                if (json_keys(&d, j, m, e)) {
+                    free(path);
+                    rc = -1;
+                    break;
                 }
             }
             free(path);

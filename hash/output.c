@@ -162,6 +162,19 @@ int hash__write_text(FILE *f, struct item *items, int n, struct err *e)
             put_kv_line(f, "metadata", h->metadata_hash, it->path);
         if (h->has_content)
             put_kv_line(f, "content-model", h->content_hash, it->path);
+        if (h->has_raw || h->has_content) {
+            /* the canonical keys in the model hash ("keys" marks this form of it) */
+            fprintf(f, "keys  %llu  ", (unsigned long long)h->n_keys);
+            cli_put_escaped(f, it->path, strlen(it->path));
+            fputc('\n', f);
+            for (uint64_t k = 0; k < h->n_keys; k++) {
+                char hex[SHA256_HEX_LEN + 1];
+                sha256_hex(h->keys[k].sha, hex);
+                fprintf(f, "key  %s  ", hex);
+                cli_put_escaped(f, h->keys[k].key, h->keys[k].n);
+                fputc('\n', f);
+            }
+        }
         for (int pass = 0; pass < 2; pass++) {
             const struct hash_tensor **v;
             if ((pass == 0 && !h->has_raw) || (pass == 1 && !h->has_content))
@@ -207,6 +220,19 @@ static void jw_file(struct json_w *w, const char *path, uint64_t size, const uin
             jw_hex(w, "metadata_hash", h->metadata_hash);
         if (h->has_content)
             jw_hex(w, "content_hash", h->content_hash);
+        if (h->has_raw || h->has_content) {
+            /* the canonical keys in the model hash (their presence marks this form) */
+            json_w_key(w, "keys");
+            json_w_arr(w);
+            for (uint64_t k = 0; k < h->n_keys; k++) {
+                json_w_obj(w);
+                json_w_key(w, "key");
+                json_w_str_n(w, h->keys[k].key, h->keys[k].n);
+                jw_hex(w, "sha256", h->keys[k].sha);
+                json_w_obj_end(w);
+            }
+            json_w_arr_end(w);
+        }
     }
     json_w_obj_end(w);
 }
@@ -238,7 +264,7 @@ int hash__write_json(struct sbuf *b, const struct hash_opts *o, struct item *ite
 {
     struct json_w w;
     char ts[64];
-    uint64_t n_all = 0;
+    uint64_t n_all = 0, n_keys = 0;
     int any_raw = 0, any_content = 0, rc = 0;
 
     if (generated_at(o, ts, sizeof ts, e))
@@ -266,6 +292,7 @@ int hash__write_json(struct sbuf *b, const struct hash_opts *o, struct item *ite
             jw_file(&w, it->shard_path[s], it->shard_size[s], it->shard_sha[s], NULL);
         if (it->is_model) {
             n_all += it->hm.n_tensors;
+            n_keys += it->hm.n_keys;
             any_raw |= it->hm.has_raw;
             any_content |= it->hm.has_content;
         }
@@ -274,9 +301,13 @@ int hash__write_json(struct sbuf *b, const struct hash_opts *o, struct item *ite
     if (any_raw || any_content) {
         /* every tensor of every file, for the set's model hash */
         struct hash_tensor *all = calloc(n_all ? n_all : 1, sizeof *all);
-        uint64_t k = 0;
-        if (!all)
+        struct canon_key *keys = calloc(n_keys ? n_keys : 1, sizeof *keys);
+        uint64_t k = 0, nk = 0;
+        if (!all || !keys) {
+            free(all);
+            free(keys);
             return ERR(e, ERR_NOMEM, "out of memory");
+        }
         json_w_key(&w, "tensors");
         json_w_arr(&w);
         for (int i = 0; i < n; i++) {
@@ -287,6 +318,7 @@ int hash__write_json(struct sbuf *b, const struct hash_opts *o, struct item *ite
             v = hash__sorted_tensors(h->t, h->n_tensors, 0, e);
             if (!v) {
                 free(all);
+                free(keys);
                 return -1;
             }
             for (uint64_t j = 0; j < h->n_tensors; j++) {
@@ -318,21 +350,24 @@ int hash__write_json(struct sbuf *b, const struct hash_opts *o, struct item *ite
             free(v);
             for (uint64_t j = 0; j < h->n_tensors; j++)
                 all[k++] = h->t[j];     /* shallow: names stay owned by h */
+            for (uint64_t j = 0; j < h->n_keys; j++)
+                keys[nk++] = h->keys[j];   /* shallow too */
         }
         json_w_arr_end(&w);
         if (any_raw) {
             uint8_t d[SHA256_LEN];
-            rc = hash_records(all, k, 0, d, e);
+            rc = hash_model_records(all, k, keys, nk, 0, d, e);
             if (!rc)
                 jw_hex(&w, "model_hash", d);
         }
         if (!rc && any_content) {
             uint8_t d[SHA256_LEN];
-            rc = hash_records(all, k, 1, d, e);
+            rc = hash_model_records(all, k, keys, nk, 1, d, e);
             if (!rc)
                 jw_hex(&w, "content_hash", d);
         }
         free(all);
+        free(keys);
         if (rc)
             return -1;
     }

@@ -245,6 +245,7 @@ void hash_model_release(struct hash_model *h)
     }
     free(h->t);
     free(h->path);
+    canon_keys_free(h->keys, h->n_keys);
     memset(h, 0, sizeof *h);
 }
 
@@ -347,9 +348,15 @@ int hash__compute(const struct model *m, unsigned what, int n_threads,
     }
     h->has_raw = (what & HASH_WANT_RAW) != 0;
     h->has_content = (what & HASH_WANT_CONTENT) != 0;
-    if (h->has_raw && hash_records(h->t, h->n_tensors, 0, h->model_hash, e))
+    if ((h->has_raw || h->has_content) && canon_keys(m, &h->keys, &h->n_keys, e))
         goto fail;
-    if (h->has_content && hash_records(h->t, h->n_tensors, 1, h->content_hash, e))
+    if (h->has_raw && (hash_records(h->t, h->n_tensors, 0, h->tensor_hash, e) ||
+                       hash_model_records(h->t, h->n_tensors, h->keys, h->n_keys, 0,
+                                          h->model_hash, e)))
+        goto fail;
+    if (h->has_content && (hash_records(h->t, h->n_tensors, 1, h->content_tensor_hash, e) ||
+                           hash_model_records(h->t, h->n_tensors, h->keys, h->n_keys, 1,
+                                              h->content_hash, e)))
         goto fail;
     if (what & HASH_WANT_METADATA) {
         if (hash_metadata(m, h->metadata_hash, e))

@@ -66,6 +66,12 @@ const struct hash_tensor **hash__sorted_tensors(const struct hash_tensor *t, uin
 int hash_records(const struct hash_tensor *t, uint64_t n, int content, uint8_t out[SHA256_LEN],
                  struct err *e)
 {
+    return hash_model_records(t, n, NULL, 0, content, out, e);
+}
+
+int hash_model_records(const struct hash_tensor *t, uint64_t n, const struct canon_key *k,
+                       uint64_t nk, int content, uint8_t out[SHA256_LEN], struct err *e)
+{
     const struct hash_tensor **v = hash__sorted_tensors(t, n, 1, e);
     struct sha256 h;
     char shape[MODEL_MAX_DIMS * 24], hex[SHA256_HEX_LEN + 1];
@@ -88,6 +94,28 @@ int hash_records(const struct hash_tensor *t, uint64_t n, int content, uint8_t o
         sha256_update(&h, "\n", 1);
     }
     free(v);
+    if (nk) {
+        /* key records: "\0\0" netstring(key) hex "\n" (no tensor record starts so:
+         * a dtype name is never empty) */
+        struct canon_key *ks = malloc(nk * sizeof *ks);
+        if (!ks) {
+            sha256_release(&h);
+            return ERR(e, ERR_NOMEM, "out of memory");
+        }
+        memcpy(ks, k, nk * sizeof *ks);
+        qsort(ks, nk, sizeof *ks, canon_key_cmp);
+        for (uint64_t i = 0; i < nk; i++) {
+            char len[32];
+            int ln = snprintf(len, sizeof len, "%zu:", ks[i].n);
+            sha256_hex(ks[i].sha, hex);
+            sha256_update(&h, "\0\0", 2);
+            sha256_update(&h, len, (size_t)ln);
+            sha256_update(&h, ks[i].key, ks[i].n);
+            sha256_update(&h, hex, SHA256_HEX_LEN);
+            sha256_update(&h, "\n", 1);
+        }
+        free(ks);
+    }
     return sha256_final(&h, out, e);
 }
 

@@ -202,3 +202,81 @@ testing "-c --ignore-missing: not reported" "cd $FIX/im && apr-hash --ignore-mis
 rm "$FIX/im/a"
 expect_exit "-c --ignore-missing: nothing verified fails" 1 "cd $FIX/im && apr-hash --ignore-missing -c m.json"
 expect_exit "--ignore-missing goes with -c" 2 "apr-hash --ignore-missing $FIX/im/m.json"
+
+# The model hash covers what changes the model (apr-hash(1) MODEL HASH KEYS): a token,
+# a hyperparameter; not general.name.  A mismatch names the key.
+if mkfix demo "$FIX/mh.gguf" >/dev/null 2>&1; then
+    apr-hash -o "$FIX/mh.json" "$FIX/mh.gguf"
+    apr-hash --format text -o "$FIX/mh.txt" "$FIX/mh.gguf"
+    # one byte at a time, same length: the layout stays
+    poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null; }
+    cp "$FIX/mh.gguf" "$FIX/tok.gguf"
+    pos=$(grep -obUa "$(printf '\342\226\201the')" "$FIX/tok.gguf" | head -1 | cut -d: -f1)
+    poke "$FIX/tok.gguf" $((pos + 3)) X
+    for m in mh.json mh.txt; do
+        expect_exit "$m: one token edited fails" 1 "apr-hash -c $FIX/$m $FIX/tok.gguf"
+        testing "$m: the changed key is named" "apr-hash -c $FIX/$m $FIX/tok.gguf 2>/dev/null" \
+            "$FIX/tok.gguf: key 'tokenizer.ggml.tokens': MISMATCH (value differs from the manifest)
+$FIX/tok.gguf: FAILED"
+    done
+    cp "$FIX/mh.gguf" "$FIX/hp.gguf"
+    pos=$(grep -obUa 'llama.context_length' "$FIX/hp.gguf" | head -1 | cut -d: -f1)
+    poke "$FIX/hp.gguf" $((pos + 20 + 4)) '\001'   # after the key: type (4 bytes), value
+    expect_match "a hyperparameter edit is named" "key 'llama.context_length': MISMATCH" \
+        "apr-hash -c $FIX/mh.json $FIX/hp.gguf"
+    expect_exit "a hyperparameter edit fails" 1 "apr-hash -c $FIX/mh.json $FIX/hp.gguf"
+    cp "$FIX/mh.gguf" "$FIX/nm.gguf"
+    pos=$(grep -obUa 'apr-tools demo' "$FIX/nm.gguf" | head -1 | cut -d: -f1)
+    poke "$FIX/nm.gguf" $((pos + 10)) D
+    testing "general.name is not in the model hash" "apr-hash -c $FIX/mh.json $FIX/nm.gguf; echo \$?" \
+        "$FIX/nm.gguf: OK (model hash; the file's bytes differ)
+0"
+    # a manifest written before keys counted (no keys lines): tensors checked, with a note
+    grep -v '^keys\{0,1\} ' "$FIX/mh.txt" > "$FIX/old.txt"
+    testing "old manifest: tensors only" "apr-hash -c $FIX/old.txt $FIX/tok.gguf; echo \$?" \
+        "$FIX/tok.gguf: OK (tensors; the manifest does not cover metadata)
+0"
+    expect_match "old manifest: the note" "old\\.txt: note: written before the model hash covered metadata" \
+        "apr-hash -c $FIX/old.txt $FIX/tok.gguf"
+    # the same model in every container apr-convert writes: one model hash
+    if apr-convert -q "$FIX/mh.gguf" "$FIX/mh.apr" && apr-convert -q "$FIX/mh.gguf" "$FIX/mh.safetensors" &&
+       apr-convert -q "$FIX/mh.apr" "$FIX/mh2.gguf" && apr-convert -q "$FIX/mh.gguf" "$FIX/mhhf/"; then
+        want=$(apr-hash --tensors "$FIX/mh.gguf" | sed -n 's/^model  \([0-9a-f]*\) .*/\1/p')
+        for f in mh.apr mh2.gguf; do
+            testing "same model hash: $f" "apr-hash --tensors $FIX/$f | sed -n 's/^model  \\([0-9a-f]*\\) .*/\\1/p'" "$want"
+        done
+        # .safetensors stores llama's q/k rows permuted (Hugging Face order): the values agree
+        want=$(apr-hash --content "$FIX/mh.gguf" | sed -n 's/^content-model  \([0-9a-f]*\) .*/\1/p')
+        testing "same model content hash: mh.safetensors" \
+            "apr-hash --content $FIX/mh.safetensors | sed -n 's/^content-model  \\([0-9a-f]*\\) .*/\\1/p'" "$want"
+        expect_exit "-c the APR against the GGUF's manifest" 0 "apr-hash -c $FIX/mh.json $FIX/mh.apr"
+        # a Hugging Face directory: tokenizer.json holds no SentencePiece scores
+        testing "HF directory: only the scores differ" \
+            "apr-hash --tensors $FIX/mh.gguf | grep '^key ' > $FIX/k1; apr-hash --tensors $FIX/mhhf | grep '^key ' > $FIX/k2; diff $FIX/k1 $FIX/k2 | grep '^[<>]' | sed 's/.*  //' | sort -u" \
+            "tokenizer.ggml.scores"
+    else
+        skip "model hash across containers" "apr-convert failed"
+    fi
+else
+    skip "model hash keys" "no mkfix"
+fi
+
+# An HF model and every conversion of it: one model hash (qwen2: no q/k permutation).
+if [ -n "$SHARED" ] && [ -d "$SHARED/hf/qwen2-f32" ]; then
+    H=$SHARED/hf/qwen2-f32
+    apr-convert -q "$H" "$FIX/q.gguf" && apr-convert -q "$H" "$FIX/q.apr" &&
+        apr-convert -q "$FIX/q.gguf" "$FIX/qback/" && apr-convert -q "$FIX/q.gguf" "$FIX/q.safetensors"
+    want=$(apr-hash --tensors "$H" | sed -n 's/^model  \([0-9a-f]*\) .*/\1/p')
+    for f in q.gguf q.apr qback q.safetensors; do
+        testing "qwen2-f32 and its $f: same model hash" "apr-hash --tensors $FIX/$f | sed -n 's/^model  \\([0-9a-f]*\\) .*/\\1/p'" "$want"
+    done
+else
+    skip "HF fixture model hash" "no shared hf/qwen2-f32"
+fi
+
+# apr-hash(1) MODEL HASH KEYS lists formats/canon.c's table, rule for rule.
+sed -n 's/^    { "\([^"]*\)", \([01]\), .*/\1 \2/p' formats/canon.c > "$FIX/rules.code"
+awk '/^\.Sh MODEL HASH KEYS/ { on = 1; next } /^\.Sh / { on = 0 }
+     on && /^\.It Ql / { pat = $3; getline; print pat, ($1 == "counts:") ? 1 : 0 }' \
+    man/apr-hash.1 > "$FIX/rules.man"
+testing "man page key rules = canon_rules" "diff $FIX/rules.code $FIX/rules.man && wc -l < $FIX/rules.code" "12"

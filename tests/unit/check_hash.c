@@ -319,8 +319,10 @@ START_TEST(model_hash_invariance)
     /* reordered + metadata edited: same model hash, other metadata hash */
     ck_assert_mem_eq(a.model_hash, b.model_hash, SHA256_LEN);
     ck_assert_int_ne(memcmp(a.metadata_hash, b.metadata_hash, SHA256_LEN), 0);
-    /* another container with the same names and bytes: same model hash */
-    ck_assert_mem_eq(a.model_hash, c.model_hash, SHA256_LEN);
+    /* another container with the same names and bytes: same tensor hash; the model
+     * hash differs, as c has no architecture and no head counts */
+    ck_assert_mem_eq(a.tensor_hash, c.tensor_hash, SHA256_LEN);
+    ck_assert_int_ne(memcmp(a.model_hash, c.model_hash, SHA256_LEN), 0);
     /* renamed file */
     ck_assert_int_eq(rename(tu_tpath("a.gguf"), tu_tpath("renamed.bin")), 0);
     hash_path(tu_tpath("renamed.bin"), HASH_WANT_RAW, &d);
@@ -698,10 +700,11 @@ START_TEST(content_across_layouts)
     hash_path(tu_tpath("g.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
     hash_path(tu_tpath("s.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
     hash_path(tu_tpath("w.safetensors"), HASH_WANT_CONTENT, &w);
-    ck_assert_mem_eq(g.content_hash, s.content_hash, SHA256_LEN);
-    ck_assert_mem_eq(g.content_hash, w.content_hash, SHA256_LEN);
-    /* stored bytes of q/k differ, so the model hash (stored bytes) does */
-    ck_assert_int_ne(memcmp(g.model_hash, s.model_hash, SHA256_LEN), 0);
+    /* (the SafeTensors files carry no metadata: their tensors are compared) */
+    ck_assert_mem_eq(g.content_tensor_hash, s.content_tensor_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.content_tensor_hash, w.content_tensor_hash, SHA256_LEN);
+    /* stored bytes of q/k differ, so the tensor hash (stored bytes) does */
+    ck_assert_int_ne(memcmp(g.tensor_hash, s.tensor_hash, SHA256_LEN), 0);
     ck_assert_int_eq(find(&g, "blk.0.attn_q.weight")->unpermuted, 1);
     ck_assert_int_eq(find(&s, "model.layers.0.self_attn.q_proj.weight")->unpermuted, 0);
     for (int i = 0; i < N_T; i++) {
@@ -751,8 +754,8 @@ START_TEST(content_qwen2_names_only)
     write_st(tu_tpath("q.safetensors"), hf, 4, NULL);
     hash_path(tu_tpath("q.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
     hash_path(tu_tpath("q.safetensors"), HASH_WANT_RAW | HASH_WANT_CONTENT, &s);
-    ck_assert_mem_eq(g.model_hash, s.model_hash, SHA256_LEN);
-    ck_assert_mem_eq(g.content_hash, s.content_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.tensor_hash, s.tensor_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.content_tensor_hash, s.content_tensor_hash, SHA256_LEN);
     ck_assert_int_eq(find(&g, "blk.0.attn_q.weight")->unpermuted, 0);
     hash_model_release(&g);
     hash_model_release(&s);
@@ -777,8 +780,10 @@ START_TEST(gguf_and_apr_conversion_agree)
     hash_path(tu_tpath("a.gguf"), HASH_WANT_RAW | HASH_WANT_CONTENT, &g);
     hash_path(tu_tpath("a.apr"), HASH_WANT_RAW | HASH_WANT_CONTENT, &a);
     ck_assert_int_eq(a.format, MODEL_FMT_APR);
-    ck_assert_mem_eq(g.model_hash, a.model_hash, SHA256_LEN);
-    ck_assert_mem_eq(g.content_hash, a.content_hash, SHA256_LEN);
+    /* apr_write without apr-convert's namespace keeps only the architecture of the
+     * metadata: the tensors agree (t4000 checks apr-convert's APR keeps the model hash) */
+    ck_assert_mem_eq(g.tensor_hash, a.tensor_hash, SHA256_LEN);
+    ck_assert_mem_eq(g.content_tensor_hash, a.content_tensor_hash, SHA256_LEN);
     hash_model_release(&g);
     hash_model_release(&a);
 }
@@ -1144,6 +1149,149 @@ START_TEST(shared_fixture_check_gguf_hash)
 }
 END_TEST
 
+
+/* ---- the canonical keys of the model hash (formats/canon.h) ----------------------- */
+
+static const struct canon_key *key_of(const struct hash_model *h, const char *k)
+{
+    for (uint64_t i = 0; i < h->n_keys; i++)
+        if (strcmp(h->keys[i].key, k) == 0)
+            return &h->keys[i];
+    return NULL;
+}
+
+START_TEST(canon_rules_decide)
+{
+    static const struct { const char *key; int counts; } cases[] = {
+        { "general.architecture", 1 }, { "general.name", 0 }, { "general.license", 0 },
+        { "general.alignment", 0 }, { "general.source.url", 0 }, { "split.count", 0 },
+        { "apr_tools.kv", 0 }, { "hf.config.hidden_act", 0 },
+        { "safetensors.metadata.format", 0 }, { "tokenizer.huggingface.json", 0 },
+        { "quantize.imatrix.file", 0 }, { "llama.block_count", 1 },
+        { "llama.rope.freq_base", 1 }, { "tokenizer.ggml.tokens", 1 },
+        { "tokenizer.chat_template", 1 }, { "tokenizer.ggml.add_bos_token", 1 },
+        { "qwen2.block_count", 1 }, { "custom.key", 1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(canon_rule_for(slice_from_cstr(cases[i].key), "llama")->counts ==
+                      cases[i].counts, "%s", cases[i].key);
+}
+END_TEST
+
+/* The hash of one value's canonical encoding. */
+static void val_hash(const struct model_val *v, uint8_t out[SHA256_LEN])
+{
+    struct sha256 h;
+    struct err e = ERR_INIT;
+    ck_assert_int_eq(sha256_init(&h, &e), 0);
+    ck_assert_int_eq(canon_hash_val(&h, v, 0, &e), 0);
+    ck_assert_int_eq(sha256_final(&h, out, &e), 0);
+}
+
+START_TEST(canon_value_types)
+{
+    /* integer widths and signedness, f32 vs f64 agree; bool and int, 1e-5 and 1e-6 do not */
+    struct model_val a, b;
+    uint8_t x[SHA256_LEN], y[SHA256_LEN];
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.type = MV_U32; a.v.u = 4096;
+    b.type = MV_I64; b.v.i = 4096;
+    val_hash(&a, x);
+    val_hash(&b, y);
+    ck_assert_mem_eq(x, y, SHA256_LEN);
+    b.type = MV_U64; b.v.u = 4096;
+    val_hash(&b, y);
+    ck_assert_mem_eq(x, y, SHA256_LEN);
+    a.type = MV_F32; a.v.f = (double)1e-5f;    /* GGUF's float32 */
+    b.type = MV_F64; b.v.f = 1e-5;             /* config.json's number */
+    val_hash(&a, x);
+    val_hash(&b, y);
+    ck_assert_mem_eq(x, y, SHA256_LEN);
+    b.v.f = 1e-6;
+    val_hash(&b, y);
+    ck_assert_int_ne(memcmp(x, y, SHA256_LEN), 0);
+    a.type = MV_BOOL; a.v.u = 1;
+    b.type = MV_U8; b.v.u = 1;
+    val_hash(&a, x);
+    val_hash(&b, y);
+    ck_assert_int_ne(memcmp(x, y, SHA256_LEN), 0);
+    a.type = MV_STR; a.v.s = slice_from_cstr("ab");
+    b.type = MV_STR; b.v.s = slice_from_cstr("ac");
+    val_hash(&a, x);
+    val_hash(&b, y);
+    ck_assert_int_ne(memcmp(x, y, SHA256_LEN), 0);
+}
+END_TEST
+
+START_TEST(model_hash_covers_keys)
+{
+    /* blind to key order, descriptive and provenance keys, split keys, alignment and
+     * derived keys; not to a chat template, a tokenizer string or a hyperparameter */
+    static const struct kvdef base[] = {
+        { "general.architecture", 1, "llama", 0 },
+        { "general.name", 1, "tiny", 0 },
+        { "llama.attention.head_count", 0, NULL, 2 },
+        { "llama.attention.head_count_kv", 0, NULL, 1 },
+        { "llama.embedding_length", 0, NULL, 8 },
+        { "tokenizer.ggml.model", 1, "gpt2", 0 },
+        { "tokenizer.chat_template", 1, "{{ messages }}", 0 },
+    };
+    static const struct kvdef other[] = {
+        { "tokenizer.chat_template", 1, "{{ messages }}", 0 },
+        { "apr_tools.source", 1, "somewhere", 0 },
+        { "llama.attention.key_length", 0, NULL, 4 },   /* = 8 / 2: derived */
+        { "general.alignment", 0, NULL, 64 },
+        { "split.count", 0, NULL, 1 },
+        { "split.no", 0, NULL, 0 },
+        { "tokenizer.ggml.model", 1, "gpt2", 0 },
+        { "llama.embedding_length", 0, NULL, 8 },
+        { "llama.attention.head_count_kv", 0, NULL, 1 },
+        { "general.license", 1, "mit", 0 },
+        { "llama.attention.head_count", 0, NULL, 2 },
+        { "general.name", 1, "renamed", 0 },
+        { "general.architecture", 1, "llama", 0 },
+    };
+    struct tdef *t = llama_tensors();
+    struct kvdef kv[7];
+    struct hash_model a, b, c, d;
+
+    write_gguf(tu_tpath("a.gguf"), t, N_T, base, 7);
+    write_gguf(tu_tpath("b.gguf"), t, N_T, other, 13);
+    memcpy(kv, base, sizeof kv);
+    kv[6].s = "{{ messages | reverse }}";
+    write_gguf(tu_tpath("c.gguf"), t, N_T, kv, 7);
+    memcpy(kv, base, sizeof kv);
+    kv[2].u = 4;
+    write_gguf(tu_tpath("d.gguf"), t, N_T, kv, 7);
+    hash_path(tu_tpath("a.gguf"), HASH_WANT_RAW, &a);
+    hash_path(tu_tpath("b.gguf"), HASH_WANT_RAW, &b);
+    hash_path(tu_tpath("c.gguf"), HASH_WANT_RAW, &c);
+    hash_path(tu_tpath("d.gguf"), HASH_WANT_RAW, &d);
+    ck_assert_uint_eq(a.n_keys, 6);
+    ck_assert_ptr_null(key_of(&a, "general.name"));
+    ck_assert_ptr_null(key_of(&b, "llama.attention.key_length"));
+    ck_assert_mem_eq(a.model_hash, b.model_hash, SHA256_LEN);
+    ck_assert_int_ne(memcmp(a.model_hash, c.model_hash, SHA256_LEN), 0);
+    ck_assert_int_ne(memcmp(a.model_hash, d.model_hash, SHA256_LEN), 0);
+    /* the tensors are the same: the tensor hash (older manifests) does not see it */
+    ck_assert_mem_eq(a.tensor_hash, c.tensor_hash, SHA256_LEN);
+    /* exactly the edited key differs */
+    for (uint64_t i = 0; i < a.n_keys; i++) {
+        const struct canon_key *k = &a.keys[i];
+        ck_assert_int_eq(memcmp(k->sha, key_of(&c, k->key)->sha, SHA256_LEN) != 0,
+                         strcmp(k->key, "tokenizer.chat_template") == 0);
+        ck_assert_int_eq(memcmp(k->sha, key_of(&d, k->key)->sha, SHA256_LEN) != 0,
+                         strcmp(k->key, "llama.attention.head_count") == 0);
+    }
+    hash_model_release(&a);
+    hash_model_release(&b);
+    hash_model_release(&c);
+    hash_model_release(&d);
+}
+END_TEST
+
 Suite *hash_suite(void)
 {
     Suite *s = suite_create("hash");
@@ -1155,6 +1303,9 @@ Suite *hash_suite(void)
     tcase_add_test(tc, file_known_vectors);
     tcase_add_test(tc, model_hash_invariance);
     tcase_add_test(tc, model_hash_record_encoding);
+    tcase_add_test(tc, canon_rules_decide);
+    tcase_add_test(tc, canon_value_types);
+    tcase_add_test(tc, model_hash_covers_keys);
     tcase_add_test(tc, metadata_hash_encoding);
     tcase_add_test(tc, bit_flip_detected);
     tcase_add_test(tc, manifest_roundtrip_json);
