@@ -38,14 +38,19 @@ static void say(struct checker *c, const char *path, const char *fmt, ...)
 static void say(struct checker *c, const char *path, const char *fmt, ...)
 {
     va_list ap;
+    char *p = NULL;
+    int n;
     if (c->o->quiet)
         return;
     cli_put_escaped(c->out, path, strlen(path));
     fputs(": ", c->out);
     va_start(ap, fmt);
-    vfprintf(c->out, fmt, ap);
+    n = vasprintf(&p, fmt, ap);   /* names from manifests and files: escaped */
     va_end(ap);
+    if (n >= 0 && p)
+        cli_put_text(c->out, p, (size_t)n);
     fputc('\n', c->out);
+    free(p);
 }
 
 static void say_tensor(struct checker *c, const char *path, const char *name, const char *what)
@@ -260,63 +265,210 @@ out:
 
 static int check_dir(struct checker *c, const char *dir);
 
+/*
+ * A regular file whose whole-file SHA-256 is a manifest entry's: OK.  Returns the
+ * status, or -1 to go on (*have_sha says whether the file's bytes were hashed).
+ */
+static int check_whole(struct checker *c, const char *path, const struct stat *st,
+                       int *have_sha)
+{
+    struct err e = ERR_INIT;
+    uint8_t sha[SHA256_LEN];
+
+    *have_sha = 0;
+    if (!S_ISREG(st->st_mode) || c->man.n_f == 0)
+        return -1;
+    if (hash_file(path, sha, NULL, &e)) {
+        if (!c->o->quiet)
+            hash__put_err(c->errs, NULL, e.msg);
+        c->n_trouble++;
+        return EXIT_TROUBLE;
+    }
+    *have_sha = 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < c->man.n_f; i++) {
+            struct man_file *f = &c->man.f[i];
+            if (!f->has_sha || memcmp(f->sha, sha, SHA256_LEN) != 0 || (!pass && f->matched))
+                continue;
+            f->matched = 1;
+            link_models(c, f->path);
+            say(c, path, "OK");
+            c->n_ok++;
+            return EXIT_MATCH;
+        }
+    return -1;
+}
+
+/* A manifest of files only (no models): the file failed; name its entry when one has
+ * its path or file name. */
+static int fail_unlisted(struct checker *c, const char *path)
+{
+    struct man_file *same = NULL;
+
+    for (size_t i = 0; i < c->man.n_f && !same; i++)
+        if (strcmp(c->man.f[i].path, path) == 0)
+            same = &c->man.f[i];
+    for (size_t i = 0; i < c->man.n_f && !same; i++)
+        if (!c->man.f[i].matched && path_same_base(c->man.f[i].path, path))
+            same = &c->man.f[i];
+    if (same) {
+        same->matched = 1;
+        say(c, path, "FAILED (sha256 differs from the manifest entry '%s')", same->path);
+    } else {
+        say(c, path, "FAILED (no manifest entry has its sha256)");
+    }
+    c->n_failed++;
+    return EXIT_MISMATCH;
+}
+
+/* Checking a directory: the model's mapped files, relative to it (judged by tensors). */
+static void note_shards(struct checker *c, const struct model *m, const char *path)
+{
+    if (!c->in_dir || m->n_files == 0)
+        return;
+    c->shard_rel = calloc(m->n_files, sizeof *c->shard_rel);
+    for (uint32_t f = 0; c->shard_rel && f < m->n_files; f++) {
+        const char *r = hash__rel_under(m->files[f].path, path);
+        c->shard_rel[c->n_shard_rel] = r ? hash__xstrndup(r, strlen(r)) : NULL;
+        if (c->shard_rel[c->n_shard_rel])
+            c->n_shard_rel++;
+    }
+}
+
+/* The manifest model whose model hash (or content hash) is h's, unmatched ones first. */
+static struct man_model *match_by_hash(struct checker *c, const struct hash_model *h)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < c->man.n_m; i++) {
+            struct man_model *mm = &c->man.m[i];
+            if (!pass && mm->matched)
+                continue;
+            if ((mm->has_model && h->has_raw &&
+                 !memcmp(mm->model_hash, model_hash_for(h, mm), SHA256_LEN)) ||
+                (mm->has_content && h->has_content &&
+                 !memcmp(mm->content_hash, content_hash_for(h, mm), SHA256_LEN)))
+                return mm;
+        }
+    return NULL;
+}
+
+/* Else the entry with path's path, then file name, then the most shared tensor names,
+ * then the only model the manifest describes; NULL when none. */
+static struct man_model *match_by_name(struct checker *c, const char *path,
+                                       const struct hash_model *h)
+{
+    struct err e = ERR_INIT;
+    struct man_model *best = NULL, *only = NULL;
+    const struct hash_tensor **bn, **bc;
+    uint64_t top = 0;
+    size_t n_unmatched = 0;
+
+    for (size_t i = 0; i < c->man.n_m; i++)
+        if (c->man.m[i].path && strcmp(c->man.m[i].path, path) == 0)
+            return &c->man.m[i];
+    for (size_t i = 0; i < c->man.n_m; i++)
+        if (!c->man.m[i].matched && c->man.m[i].path && path_same_base(c->man.m[i].path, path))
+            return &c->man.m[i];
+    bn = hash__sorted_tensors(h->t, h->n_tensors, 0, &e);
+    bc = hash__sorted_tensors(h->t, h->n_tensors, 1, &e);
+    for (size_t i = 0; bn && bc && i < c->man.n_m; i++) {
+        uint64_t k;
+        if (c->man.m[i].matched)
+            continue;
+        k = shared_names(&c->man.m[i], bn, bc, h->n_tensors);
+        if (k > top) {
+            top = k;
+            best = &c->man.m[i];
+        }
+    }
+    free(bn);
+    free(bc);
+    if (best)
+        return best;
+    /* the only model the manifest describes (e.g. a model line and nothing else) */
+    for (size_t i = 0; i < c->man.n_m; i++)
+        if (!c->man.m[i].matched) {
+            only = &c->man.m[i];
+            n_unmatched++;
+        }
+    return n_unmatched == 1 && c->man.n_m == 1 ? only : NULL;
+}
+
+/* Mark mm as the entry of path. */
+static void take(struct checker *c, struct man_model *mm)
+{
+    mm->matched = 1;
+    c->hit = mm;
+    if (mm->path)
+        link_models(c, mm->path);
+}
+
+/* Judge an open model against the manifest: by its hashes, else tensor by tensor. */
+static int check_model(struct checker *c, const char *path, const struct model *m,
+                       const struct hash_model *h, int have_sha)
+{
+    struct err e = ERR_INIT;
+    struct man_model *best = match_by_hash(c, h);
+    int rc;
+
+    if (best && !(best->has_metadata && h->has_metadata &&
+                  memcmp(best->metadata_hash, h->metadata_hash, SHA256_LEN) != 0)) {
+        take(c, best);
+        say(c, path, "OK (%s%s)", best->keys_form ? "model hash" :
+            "tensors; the manifest does not cover metadata",
+            have_sha ? "; the file's bytes differ" : "");
+        c->n_ok++;
+        return EXIT_MATCH;
+    }
+    if (!best)
+        best = match_by_name(c, path, h);
+    if (!best) {
+        say(c, path, "FAILED (no manifest entry matches its hashes, path or tensor names)");
+        c->n_failed++;
+        return EXIT_MISMATCH;
+    }
+    take(c, best);
+    rc = compare_model(c, path, m, h, best, &e);
+    if (rc < 0) {
+        if (!c->o->quiet)
+            hash__put_err(c->errs, path, e.msg);
+        c->n_trouble++;
+        return EXIT_TROUBLE;
+    }
+    if (rc == 0) {
+        say(c, path, "OK (tensors%s)", best->keys_form ? "" :
+            "; the manifest does not cover metadata");
+        c->n_ok++;
+        return EXIT_MATCH;
+    }
+    say(c, path, "FAILED");
+    c->n_failed++;
+    return EXIT_MISMATCH;
+}
+
 /* Check one file against the manifest: 0 match, 1 mismatch, 2 trouble. */
 static int check_one(struct checker *c, const char *path)
 {
     struct err e = ERR_INIT;
     struct stat st;
-    uint8_t sha[SHA256_LEN];
-    int have_sha = 0, rc;
     struct model m;
     struct hash_model h;
-    struct man_model *best = NULL;
+    int have_sha, rc;
 
     if (stat(path, &st) != 0) {
         if (!c->o->quiet)
-            fprintf(c->errs, "%s: %s: %s\n", cli_progname, path, strerror(errno));
+            hash__errf(c->errs, "%s: %s", path, strerror(errno));
         say(c, path, "FAILED (cannot open)");
         c->n_failed++;
         return EXIT_MISMATCH;
     }
     if (S_ISDIR(st.st_mode) && !c->in_dir)
         return check_dir(c, path);
-    if (S_ISREG(st.st_mode) && c->man.n_f > 0) {
-        if (hash_file(path, sha, NULL, &e)) {
-            if (!c->o->quiet)
-                hash__put_err(c->errs, NULL, e.msg);
-            c->n_trouble++;
-            return EXIT_TROUBLE;
-        }
-        have_sha = 1;
-        for (int pass = 0; pass < 2; pass++)
-            for (size_t i = 0; i < c->man.n_f; i++) {
-                struct man_file *f = &c->man.f[i];
-                if (!f->has_sha || memcmp(f->sha, sha, SHA256_LEN) != 0 || (!pass && f->matched))
-                    continue;
-                f->matched = 1;
-                link_models(c, f->path);
-                say(c, path, "OK");
-                c->n_ok++;
-                return EXIT_MATCH;
-            }
-    }
-    if (c->man.n_m == 0) {
-        struct man_file *same = NULL;
-        for (size_t i = 0; i < c->man.n_f && !same; i++)
-            if (strcmp(c->man.f[i].path, path) == 0)
-                same = &c->man.f[i];
-        for (size_t i = 0; i < c->man.n_f && !same; i++)
-            if (!c->man.f[i].matched && path_same_base(c->man.f[i].path, path))
-                same = &c->man.f[i];
-        if (same) {
-            same->matched = 1;
-            say(c, path, "FAILED (sha256 differs from the manifest entry '%s')", same->path);
-        } else {
-            say(c, path, "FAILED (no manifest entry has its sha256)");
-        }
-        c->n_failed++;
-        return EXIT_MISMATCH;
-    }
+    rc = check_whole(c, path, &st, &have_sha);
+    if (rc >= 0)
+        return rc;
+    if (c->man.n_m == 0)
+        return fail_unlisted(c, path);
     if (model_open(&m, path, &e)) {
         say(c, path, "FAILED (%s; cannot compare tensors: %s)",
             have_sha ? "file sha256 not in the manifest" : "not a readable model", e.msg);
@@ -329,15 +481,7 @@ static int check_one(struct checker *c, const char *path)
         c->n_failed++;
         return EXIT_MISMATCH;
     }
-    if (c->in_dir && m.n_files > 0) {
-        c->shard_rel = calloc(m.n_files, sizeof *c->shard_rel);
-        for (uint32_t f = 0; c->shard_rel && f < m.n_files; f++) {
-            const char *r = hash__rel_under(m.files[f].path, path);
-            c->shard_rel[c->n_shard_rel] = r ? hash__xstrndup(r, strlen(r)) : NULL;
-            if (c->shard_rel[c->n_shard_rel])
-                c->n_shard_rel++;
-        }
-    }
+    note_shards(c, &m, path);
     if (hash__compute(&m, c->need, c->n_threads, NULL, NULL, &h, &e)) {
         if (!c->o->quiet)
             hash__put_err(c->errs, path, e.msg);
@@ -345,95 +489,7 @@ static int check_one(struct checker *c, const char *path)
         c->n_trouble++;
         return EXIT_TROUBLE;
     }
-    /* 1. the model hash (or content hash) names the entry */
-    for (int pass = 0; pass < 2 && !best; pass++)
-        for (size_t i = 0; i < c->man.n_m && !best; i++) {
-            struct man_model *mm = &c->man.m[i];
-            if (!pass && mm->matched)
-                continue;
-            if ((mm->has_model && h.has_raw &&
-                 !memcmp(mm->model_hash, model_hash_for(&h, mm), SHA256_LEN)) ||
-                (mm->has_content && h.has_content &&
-                 !memcmp(mm->content_hash, content_hash_for(&h, mm), SHA256_LEN)))
-                best = mm;
-        }
-    if (best && !(best->has_metadata && h.has_metadata &&
-                  memcmp(best->metadata_hash, h.metadata_hash, SHA256_LEN) != 0)) {
-        best->matched = 1;
-        c->hit = best;
-        if (best->path)
-            link_models(c, best->path);
-        say(c, path, "OK (%s%s)", best->keys_form ? "model hash" :
-            "tensors; the manifest does not cover metadata",
-            have_sha ? "; the file's bytes differ" : "");
-        c->n_ok++;
-        rc = EXIT_MATCH;
-        goto out;
-    }
-    /* 2. by path, then by file name, then by the most shared tensor names */
-    for (size_t i = 0; i < c->man.n_m && !best; i++)
-        if (c->man.m[i].path && strcmp(c->man.m[i].path, path) == 0)
-            best = &c->man.m[i];
-    for (size_t i = 0; i < c->man.n_m && !best; i++)
-        if (!c->man.m[i].matched && c->man.m[i].path &&
-            path_same_base(c->man.m[i].path, path))
-            best = &c->man.m[i];
-    if (!best) {
-        const struct hash_tensor **bn = hash__sorted_tensors(h.t, h.n_tensors, 0, &e);
-        const struct hash_tensor **bc = hash__sorted_tensors(h.t, h.n_tensors, 1, &e);
-        uint64_t top = 0;
-        for (size_t i = 0; bn && bc && i < c->man.n_m; i++) {
-            uint64_t k;
-            if (c->man.m[i].matched)
-                continue;
-            k = shared_names(&c->man.m[i], bn, bc, h.n_tensors);
-            if (k > top) {
-                top = k;
-                best = &c->man.m[i];
-            }
-        }
-        free(bn);
-        free(bc);
-    }
-    if (!best) {
-        /* the only model the manifest describes (e.g. a model line and nothing else) */
-        struct man_model *only = NULL;
-        size_t n_unmatched = 0;
-        for (size_t i = 0; i < c->man.n_m; i++)
-            if (!c->man.m[i].matched) {
-                only = &c->man.m[i];
-                n_unmatched++;
-            }
-        if (n_unmatched == 1 && c->man.n_m == 1)
-            best = only;
-    }
-    if (!best) {
-        say(c, path, "FAILED (no manifest entry matches its hashes, path or tensor names)");
-        c->n_failed++;
-        rc = EXIT_MISMATCH;
-        goto out;
-    }
-    best->matched = 1;
-    c->hit = best;
-    if (best->path)
-        link_models(c, best->path);
-    rc = compare_model(c, path, &m, &h, best, &e);
-    if (rc < 0) {
-        if (!c->o->quiet)
-            hash__put_err(c->errs, path, e.msg);
-        c->n_trouble++;
-        rc = EXIT_TROUBLE;
-    } else if (rc == 0) {
-        say(c, path, "OK (tensors%s)", best->keys_form ? "" :
-            "; the manifest does not cover metadata");
-        c->n_ok++;
-        rc = EXIT_MATCH;
-    } else {
-        say(c, path, "FAILED");
-        c->n_failed++;
-        rc = EXIT_MISMATCH;
-    }
-out:
+    rc = check_model(c, path, &m, &h, have_sha);
     hash_model_release(&h);
     model_close(&m);
     return rc;
@@ -629,20 +685,19 @@ int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *
     for (size_t i = 0; i < c.man.n_m && !o->quiet; i++) {
         const struct man_model *mm = &c.man.m[i];
         if (!mm->keys_form && (mm->has_model || mm->has_content)) {
-            fprintf(errs, "%s: ", cli_progname);
-            cli_put_escaped(errs, o->check, strlen(o->check));
-            fputs(": note: written before the model hash covered metadata (tokenizer, "
-                  "hyperparameters, chat template): tensors are checked, metadata is not "
-                  "until the manifest is rewritten with apr-hash -o\n", errs);
+            hash__errf(errs, "%s: note: written before the model hash covered metadata "
+                       "(tokenizer, hyperparameters, chat template): tensors are checked, "
+                       "metadata is not until the manifest is rewritten with apr-hash -o",
+                       o->check);
             break;
         }
     }
     if (!o->quiet && c.man.n_ignored)
-        fprintf(errs, "%s: %s: note: %zu xxh64/sha1/xxh3/uuid lines ignored (only sha256 is "
-                "checked)\n", cli_progname, o->check, c.man.n_ignored);
+        hash__errf(errs, "%s: note: %zu xxh64/sha1/xxh3/uuid lines ignored (only sha256 is "
+                   "checked)", o->check, c.man.n_ignored);
     if (!o->quiet && c.man.n_bad)
-        fprintf(errs, "%s: %s: WARNING: %zu lines are improperly formatted\n", cli_progname,
-                o->check, c.man.n_bad);
+        hash__errf(errs, "%s: WARNING: %zu lines are improperly formatted", o->check,
+                   c.man.n_bad);
     if (n_files > 0) {
         for (int i = 0; i < n_files; i++)
             status = worst(status, check_one(&c, files[i]));
@@ -671,11 +726,9 @@ int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *
         }
         if (o->ignore_missing && c.n_ok + c.n_failed + c.n_trouble == 0) {
             /* as sha256sum: ignoring every entry is not a success */
-            if (!o->quiet) {
-                fprintf(errs, "%s: ", cli_progname);
-                cli_put_escaped(errs, o->check, strlen(o->check));
-                fprintf(errs, ": no file was verified (%zu missing, ignored)\n", n_skipped);
-            }
+            if (!o->quiet)
+                hash__errf(errs, "%s: no file was verified (%zu missing, ignored)", o->check,
+                           n_skipped);
             status = worst(status, EXIT_MISMATCH);
         }
     }

@@ -205,5 +205,6 @@ struct man_file *hash__dir_entry(struct checker *c, const char *prefix, const ch
 int hash__run_check(const struct hash_opts *o, int n_files, char **files, FILE *out, FILE *errs,
                      struct err *e);
 void hash__put_err(FILE *f, const char *path, const char *msg);
+void hash__errf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

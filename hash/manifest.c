@@ -286,6 +286,72 @@ static int resolve_gguf_hash(struct manifest *man, struct gg_line *gl, size_t n,
     return rc;
 }
 
+/* "model|metadata|content-model  HEX  PATH" (kind 0, 1, 2): PATH becomes the current
+ * model.  Malformed lines are counted in man->n_bad. */
+static int parse_hash_line(struct manifest *man, struct man_model **cur, int kind,
+                           const char *c, const char *le, struct err *e)
+{
+    const char *h;
+    size_t hn, pn;
+    char *path = NULL;
+    uint8_t d[SHA256_LEN];
+
+    if (next_field(&c, le, &h, &hn) || sha256_parse_hex(h, hn, d) ||
+        rest_field(&c, le, &path, &pn)) {
+        free(path);
+        man->n_bad++;
+        return 0;
+    }
+    *cur = hash__man_model(man, path, pn, e);
+    free(path);
+    if (!*cur)
+        return -1;
+    memcpy(kind == 0 ? (*cur)->model_hash : kind == 1 ? (*cur)->metadata_hash :
+           (*cur)->content_hash, d, SHA256_LEN);
+    if (kind == 0)
+        (*cur)->has_model = 1;
+    else if (kind == 1)
+        (*cur)->has_metadata = 1;
+    else
+        (*cur)->has_content = 1;
+    return 0;
+}
+
+/*
+ * Text manifests: "keys  N  PATH" (the model hash of PATH covers canonical keys; it
+ * becomes the current model) or "key  HEX  NAME" (one of them, for the current model).
+ * Malformed lines are counted in man->n_bad.
+ */
+static int parse_key_line(struct manifest *man, struct man_model **cur, int is_keys,
+                          const char *c, const char *le, struct err *e)
+{
+    const char *h;
+    size_t hn, nn;
+    char *rest = NULL;
+    uint8_t d[SHA256_LEN];
+    int rc;
+
+    if (next_field(&c, le, &h, &hn) || (!is_keys && sha256_parse_hex(h, hn, d)) ||
+        rest_field(&c, le, &rest, &nn)) {
+        free(rest);
+        man->n_bad++;
+        return 0;
+    }
+    if (is_keys) {
+        *cur = hash__man_model(man, rest, nn, e);
+        free(rest);
+        if (!*cur)
+            return -1;
+        (*cur)->keys_form = 1;
+        return 0;
+    }
+    if (!*cur)
+        *cur = hash__man_model(man, NULL, 0, e);
+    rc = *cur ? man_add_key(*cur, rest, nn, d, e) : -1;
+    free(rest);
+    return rc;
+}
+
 static int parse_text(struct manifest *man, const char *text, size_t len, const char *name,
                       struct err *e)
 {
@@ -342,71 +408,17 @@ static int parse_text(struct manifest *man, const char *text, size_t len, const 
         }
 #define IS(lit) (fn == sizeof(lit) - 1 && memcmp(f, lit, fn) == 0)
         if (IS("model") || IS("metadata") || IS("content-model")) {
-            const char *h;
-            size_t hn, pn;
-            char *path = NULL;
-            uint8_t d[SHA256_LEN];
-            int kind = IS("model") ? 0 : IS("metadata") ? 1 : 2;
-            if (next_field(&c, le, &h, &hn) || sha256_parse_hex(h, hn, d) ||
-                rest_field(&c, le, &path, &pn)) {
-                free(path);
-                man->n_bad++;
-                continue;
-            }
-            cur = hash__man_model(man, path, pn, e);
-            free(path);
-            if (!cur) {
+            if (parse_hash_line(man, &cur, IS("model") ? 0 : IS("metadata") ? 1 : 2, c, le, e)) {
                 rc = -1;
                 break;
             }
-            memcpy(kind == 0 ? cur->model_hash : kind == 1 ? cur->metadata_hash : cur->content_hash,
-                   d, SHA256_LEN);
-            if (kind == 0)
-                cur->has_model = 1;
-            else if (kind == 1)
-                cur->has_metadata = 1;
-            else
-                cur->has_content = 1;
             continue;
         }
-        if (IS("keys")) {
-            /* "keys  N  PATH": the model hash covers canonical keys (this form) */
-            const char *h;
-            size_t hn, pn;
-            char *path = NULL;
-            if (next_field(&c, le, &h, &hn) || rest_field(&c, le, &path, &pn)) {
-                free(path);
-                man->n_bad++;
-                continue;
-            }
-            cur = hash__man_model(man, path, pn, e);
-            free(path);
-            if (!cur) {
+        if (IS("keys") || IS("key")) {
+            if (parse_key_line(man, &cur, IS("keys"), c, le, e)) {
                 rc = -1;
                 break;
             }
-            cur->keys_form = 1;
-            continue;
-        }
-        if (IS("key")) {
-            const char *h;
-            size_t hn, nn;
-            char *nm = NULL;
-            uint8_t d[SHA256_LEN];
-            if (next_field(&c, le, &h, &hn) || sha256_parse_hex(h, hn, d) ||
-                rest_field(&c, le, &nm, &nn)) {
-                free(nm);
-                man->n_bad++;
-                continue;
-            }
-            if (!cur)
-                cur = hash__man_model(man, NULL, 0, e);
-            if (!cur || man_add_key(cur, nm, nn, d, e)) {
-                free(nm);
-                rc = -1;
-                break;
-            }
-            free(nm);
             continue;
         }
         if (IS("tensor") || IS("content")) {

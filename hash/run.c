@@ -279,14 +279,148 @@ fail:
     return -1;
 }
 
+/* Whole-file mode: the items' bytes, in parallel across files; 0 ok, 1 a file failed. */
+static int hash_whole_files(const struct hash_opts *o, struct item *items, int n_files,
+                            int n_threads, FILE *errs, struct err *e)
+{
+    struct filejob J;
+    struct progress prog;
+    struct err *errv = calloc((size_t)(n_files ? n_files : 1), sizeof *errv);
+    uint64_t total = 0;
+    int status = 0;
+
+    if (!errv)
+        return ERR(e, ERR_NOMEM, "out of memory"), 1;
+    for (int i = 0; i < n_files; i++) {
+        struct stat st;
+        errv[i] = (struct err)ERR_INIT;
+        if (stat(items[i].path, &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    for (int i = 0; i < n_files; i++)     /* "-": read once, in argument order */
+        if (strcmp(items[i].path, "-") == 0 &&
+            hash__hash_file_prog(items[i].path, items[i].sha, &items[i].size, NULL,
+                                 &errv[i]) == 0)
+            items[i].ok = items[i].has_sha = 1;
+    J.items = items;
+    J.n = n_files;
+    atomic_init(&J.next, 0);
+    J.errs = errv;
+    J.prog = o->quiet || o->no_progress ? NULL : &prog;
+    if (J.prog)
+        progress_start(J.prog, "hashing", total);
+    n_threads = n_threads < n_files ? n_threads : n_files;
+    if (n_threads > 0)
+        threads_run(n_threads, n_threads, file_worker, &J);
+    if (J.prog)
+        progress_done(J.prog);
+    for (int i = 0; i < n_files; i++) {
+        if (items[i].ok)
+            continue;
+        if (!o->quiet)
+            hash__put_err(errs, NULL, errv[i].msg);
+        if (err_ok(e))
+            *e = errv[i];
+        status = 1;
+    }
+    free(errv);
+    return status;
+}
+
+/* One operand read as a model (its tensors; with -o its files too); a file or directory
+ * that is no model is still recorded by -o.  0 ok, -1 (fe says why). */
+static int hash_operand(const struct hash_opts *o, struct item *it, unsigned what,
+                        int n_threads, struct progress *prog, FILE *errs, struct err *fe)
+{
+    struct stat st;
+    int is_dir = stat(it->path, &st) == 0 && S_ISDIR(st.st_mode);
+
+    if (hash_model_item(o, it, what, o->output != NULL, n_threads, prog, fe) == 0)
+        /* a model directory's manifest also lists config, tokenizer, ... files */
+        return !o->output || !is_dir ? 0 : hash__item_add_dir(o, it, errs, fe);
+    if (!o->output || fe->code == ERR_MISMATCH)
+        return -1;   /* a corrupt APR model is not recorded as if it were a plain file */
+    if (is_dir && !o->quiet)
+        hash__errf(errs, "note: %s; listing the files of '%s' without tensors", fe->msg,
+                   it->path);
+    err_clear(fe);
+    if (is_dir)
+        return hash__item_add_dir(o, it, errs, fe);
+    if (stat(it->path, &st) == 0 && S_ISREG(st.st_mode) &&
+        hash_file(it->path, it->sha, &it->size, fe) == 0) {
+        it->has_sha = 1;
+        return 0;
+    }
+    return -1;
+}
+
+/* Per-tensor modes (--tensors, --content, --with-metadata, -o): 0 ok, 1 a file failed. */
+static int hash_models(const struct hash_opts *o, struct item *items, int n_files,
+                       int n_threads, FILE *errs, struct err *e)
+{
+    struct progress prog;
+    unsigned what = 0;
+    int status = 0;
+
+    if (o->tensors || o->output || (!o->content && o->with_metadata))
+        what |= HASH_WANT_RAW;
+    if (o->content)
+        what |= HASH_WANT_CONTENT;
+    if (o->with_metadata)
+        what |= HASH_WANT_METADATA;
+    for (int i = 0; i < n_files; i++) {
+        struct err fe = ERR_INIT;
+        if (hash_operand(o, &items[i], what, n_threads, &prog, errs, &fe) == 0) {
+            items[i].ok = 1;
+            continue;
+        }
+        if (!o->quiet)
+            hash__put_err(errs, NULL, fe.msg);
+        if (err_ok(e))
+            *e = fe;
+        status = 1;
+    }
+    return status;
+}
+
+/* The manifest (-o), JSON or text on standard output: 0 ok, 1 it could not be written. */
+static int write_results(const struct hash_opts *o, struct item *items, int n_files, FILE *out,
+                         struct err *e)
+{
+    struct sbuf b = SBUF_INIT(HASH_MAX_TEXT);
+    int rc = 0;
+
+    if (o->output && o->format == HASH_FMT_TEXT) {
+        char *p = NULL;
+        size_t n = 0;
+        FILE *mf = open_memstream(&p, &n);
+        rc = mf ? hash__write_text(mf, items, n_files, e) : ERR_SYS(e, "open_memstream");
+        if (mf && fclose(mf) != 0 && !rc)
+            rc = ERR_SYS(e, "cannot buffer the manifest");
+        if (!rc)
+            rc = ofile_put(o->output, p ? p : "", n, e);
+        free(p);
+    } else if (o->output) {
+        rc = hash__write_json(&b, o, items, n_files, e);
+        if (!rc)
+            rc = ofile_put(o->output, b.p ? b.p : "", b.len, e);
+    } else if (o->json) {
+        rc = hash__write_json(&b, o, items, n_files, e);
+        if (!rc && !o->quiet)
+            fwrite(b.p, 1, b.len, out);
+    } else if (!o->quiet) {
+        rc = hash__write_text(out, items, n_files, e);
+    }
+    sbuf_release(&b);
+    return rc ? 1 : 0;
+}
+
 static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *out, FILE *errs,
                     struct err *e)
 {
     struct item *items;
-    struct progress prog;
     int n_threads = o->n_threads > 0 ? o->n_threads : threads_ncpu();
     int per_tensor = o->tensors || o->content || o->output || o->with_metadata;
-    unsigned what = 0;
     int status = 0;
     char **expanded = NULL, **owned = NULL;
 
@@ -301,143 +435,24 @@ static int run_hash(const struct hash_opts *o, int n_files, char **files, FILE *
     }
     items = calloc((size_t)(n_files ? n_files : 1), sizeof *items);
     if (!items) {
-        for (size_t k = 0; owned && owned[k]; k++)
-            free(owned[k]);
-        free(owned);
-        free(expanded);
-        return ERR(e, ERR_NOMEM, "out of memory"), 1;
+        ERR(e, ERR_NOMEM, "out of memory");
+        status = 1;
+        goto out;
     }
-    if (o->tensors || o->output || (!o->content && o->with_metadata))
-        what |= HASH_WANT_RAW;
-    if (o->content)
-        what |= HASH_WANT_CONTENT;
-    if (o->with_metadata)
-        what |= HASH_WANT_METADATA;
     for (int i = 0; i < n_files; i++)
         items[i].path = files[i];
-
-    if (!per_tensor) {
-        /* whole files, in parallel across files */
-        struct filejob J;
-        struct err *errv = calloc((size_t)(n_files ? n_files : 1), sizeof *errv);
-        uint64_t total = 0;
-        if (!errv) {
-            free(items);
-            return ERR(e, ERR_NOMEM, "out of memory"), 1;
-        }
-        for (int i = 0; i < n_files; i++) {
-            struct stat st;
-            errv[i] = (struct err)ERR_INIT;
-            if (stat(files[i], &st) == 0)
-                total += (uint64_t)st.st_size;
-        }
-        for (int i = 0; i < n_files; i++)     /* "-": read once, in argument order */
-            if (strcmp(files[i], "-") == 0 &&
-                hash__hash_file_prog(files[i], items[i].sha, &items[i].size, NULL, &errv[i]) == 0)
-                items[i].ok = items[i].has_sha = 1;
-        J.items = items;
-        J.n = n_files;
-        atomic_init(&J.next, 0);
-        J.errs = errv;
-        J.prog = o->quiet || o->no_progress ? NULL : &prog;
-        if (J.prog)
-            progress_start(J.prog, "hashing", total);
-        n_threads = n_threads < n_files ? n_threads : n_files;
-        if (n_threads > 0)
-            threads_run(n_threads, n_threads, file_worker, &J);
-        if (J.prog)
-            progress_done(J.prog);
-        for (int i = 0; i < n_files; i++) {
-            if (!items[i].ok) {
-                if (!o->quiet)
-                    hash__put_err(errs, NULL, errv[i].msg);
-                if (err_ok(e))
-                    *e = errv[i];
-                status = 1;
-            }
-        }
-        free(errv);
-    } else {
-        for (int i = 0; i < n_files; i++) {
-            struct err fe = ERR_INIT;
-            struct stat st;
-            int is_dir = stat(files[i], &st) == 0 && S_ISDIR(st.st_mode);
-            if (hash_model_item(o, &items[i], what, o->output != NULL, n_threads, &prog,
-                                &fe) == 0) {
-                /* a model directory's manifest also lists config, tokenizer, ... files */
-                if (!o->output || !is_dir || hash__item_add_dir(o, &items[i], errs, &fe) == 0) {
-                    items[i].ok = 1;
-                    continue;
-                }
-            } else if (o->output && fe.code != ERR_MISMATCH) {
-                /* not a model: the manifest still records its bytes (a directory's files);
-                 * a corrupt APR model is not recorded as if it were a plain file */
-                if (is_dir && !o->quiet)
-                    fprintf(errs, "%s: note: %s; listing the files of '%s' without tensors\n",
-                            cli_progname, fe.msg, files[i]);
-                err_clear(&fe);
-                if (is_dir && hash__item_add_dir(o, &items[i], errs, &fe) == 0) {
-                    items[i].ok = 1;
-                    continue;
-                }
-                if (!is_dir && stat(files[i], &st) == 0 && S_ISREG(st.st_mode) &&
-                    hash_file(files[i], items[i].sha, &items[i].size, &fe) == 0) {
-                    items[i].ok = items[i].has_sha = 1;
-                    continue;
-                }
-            }
-            if (!o->quiet)
-                hash__put_err(errs, NULL, fe.msg);
-            if (err_ok(e))
-                *e = fe;
-            status = 1;
-        }
-    }
-
-    if (o->output) {
-        struct sbuf b = SBUF_INIT(HASH_MAX_TEXT);
-        int rc;
-        if (o->format == HASH_FMT_TEXT) {
-            char *p = NULL;
-            size_t n = 0;
-            FILE *mf = open_memstream(&p, &n);
-            rc = mf ? hash__write_text(mf, items, n_files, e) : ERR_SYS(e, "open_memstream");
-            if (mf && fclose(mf) != 0 && !rc)
-                rc = ERR_SYS(e, "cannot buffer the manifest");
-            if (!rc)
-                rc = ofile_put(o->output, p ? p : "", n, e);
-            free(p);
-        } else {
-            rc = hash__write_json(&b, o, items, n_files, e);
-            if (!rc)
-                rc = ofile_put(o->output, b.p ? b.p : "", b.len, e);
-        }
-        sbuf_release(&b);
-        if (rc) {
-            if (!o->quiet)
-                hash__put_err(errs, NULL, e->msg);
-            status = 1;
-        }
-    } else if (o->json) {
-        struct sbuf b = SBUF_INIT(HASH_MAX_TEXT);
-        if (hash__write_json(&b, o, items, n_files, e) == 0) {
-            if (!o->quiet)
-                fwrite(b.p, 1, b.len, out);
-        } else {
-            if (!o->quiet)
-                hash__put_err(errs, NULL, e->msg);
-            status = 1;
-        }
-        sbuf_release(&b);
-    } else if (!o->quiet) {
-        if (hash__write_text(out, items, n_files, e)) {
+    if (per_tensor ? hash_models(o, items, n_files, n_threads, errs, e)
+                   : hash_whole_files(o, items, n_files, n_threads, errs, e))
+        status = 1;
+    if (write_results(o, items, n_files, out, e)) {
+        if (!o->quiet)
             hash__put_err(errs, NULL, e->msg);
-            status = 1;
-        }
+        status = 1;
     }
     for (int i = 0; i < n_files; i++)
         hash__item_release(&items[i]);
     free(items);
+out:
     for (size_t k = 0; owned && owned[k]; k++)
         free(owned[k]);
     free(owned);

@@ -157,8 +157,8 @@ int hash_file(const char *path, uint8_t out[SHA256_LEN], uint64_t *size, struct 
 void hash__dent_note(FILE *errs, const char *root, const struct dir_entry *d)
 {
     char *full = path_join(root, d->rel);
-    fprintf(errs, "%s: note: '%s': %s, skipped\n", cli_progname, full ? full : d->rel,
-            d->kind == DIRENT_LINK ? "symbolic link not followed" : "not a regular file");
+    hash__errf(errs, "note: '%s': %s, skipped", full ? full : d->rel,
+               d->kind == DIRENT_LINK ? "symbolic link not followed" : "not a regular file");
     free(full);
 }
 
@@ -196,6 +196,26 @@ const char *hash__rel_under(const char *path, const char *dir)
     while (*path == '/')
         path++;
     return *path ? path : NULL;
+}
+
+/* "apr-hash: " and the formatted text with control bytes and invalid UTF-8 escaped
+ * (cli_put_text: paths and names from files cannot reach the terminal raw), "\n". */
+void hash__errf(FILE *f, const char *fmt, ...)
+{
+    va_list ap;
+    char *p = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    fprintf(f, "%s: ", cli_progname);
+    if (n >= 0 && p)
+        cli_put_text(f, p, (size_t)n);
+    else
+        fputs("(out of memory)", f);
+    fputc('\n', f);
+    free(p);
 }
 
 /* "apr-hash: [path: ]msg" with the control bytes of names from files escaped. */

@@ -280,3 +280,12 @@ awk '/^\.Sh MODEL HASH KEYS/ { on = 1; next } /^\.Sh / { on = 0 }
      on && /^\.It Ql / { pat = $3; getline; print pat, ($1 == "counts:") ? 1 : 0 }' \
     man/apr-hash.1 > "$FIX/rules.man"
 testing "man page key rules = canon_rules" "diff $FIX/rules.code $FIX/rules.man && wc -l < $FIX/rules.code" "12"
+
+# Notes and warnings print paths escaped (a hostile name cannot reach the terminal raw).
+mkdir -p "$FIX/esc"
+printf 'x\n' > "$FIX/esc/f"
+ln -s f "$FIX/esc/$(printf 'l\033[31mink')"
+testing "a link's note is escaped" "apr-hash $FIX/esc 2>&1 >/dev/null | grep -c 'l\\\\x1b\\[31mink'" "1"
+testing "no raw escape byte on stderr" "apr-hash $FIX/esc 2>&1 >/dev/null | tr -d -c '\\033' | wc -c" "0"
+printf '%s  %s\n' "$ABC" "$FIX/esc/$(printf 'gone\033]0;t\007')" > "$FIX/esc.sums"
+testing "-c: a missing hostile name is escaped" "apr-hash -c $FIX/esc.sums 2>&1 | tr -d -c '\\033\\007' | wc -c" "0"
