@@ -255,6 +255,8 @@ static int check_opts(struct cv *c, struct err *e)
 
     if (target_of(o, c->out, &c->tgt, &c->dir_out, e))
         return -1;
+    if (o->split_bytes && c->tgt != TGT_GGUF)
+        return ERR(e, ERR_USAGE, "--split-max-size: only GGUF output is written as a split set");
     if (o->names && strcmp(o->names, "hf") != 0 && strcmp(o->names, "gguf") != 0)
         return ERR(e, ERR_USAGE, "--names: '%s' is not hf or gguf", o->names);
     if (o->dtype && strcmp(o->dtype, "keep") != 0) {
@@ -377,7 +379,11 @@ static int write_out(struct cv *c, struct err *e)
         struct gguf_write_opts go = GGUF_WRITE_OPTS_INIT;
         go.tensor_data = cv_td_gguf;
         go.ctx = c;
-        rc = gguf_write(&c->out_m, c->stage_out, &go, e);
+        if (c->o->split_bytes)
+            rc = gguf_write_split(&c->out_m, c->stage_out, c->o->split_bytes, &go,
+                                  &c->n_parts, e);
+        else
+            rc = gguf_write(&c->out_m, c->stage_out, &go, e);
     } else {
         rc = write_st(c, e);
     }
@@ -391,7 +397,11 @@ static int commit(struct cv *c, struct err *e)
     if (c->o->verify) {
         const char *vp = c->stage_out;
         char idx[4096];
-        if (c->dir_out) {
+        if (c->n_parts) {   /* a split set is read from its first part */
+            if (cv_split_part(c, c->stage_out, 1, idx, sizeof idx, e))
+                return -1;
+            vp = idx;
+        } else if (c->dir_out) {
             snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", c->stage);
             if (access(idx, F_OK) != 0)
                 snprintf(idx, sizeof idx, "%s/model.safetensors", c->stage);
@@ -404,6 +414,8 @@ static int commit(struct cv *c, struct err *e)
         return -1;
     if (c->dir_out)
         return cv_move_all(c, c->tdir, e);
+    if (c->n_parts)
+        return cv_commit_split(c, e);
     if (rename(c->stage_out, c->out) != 0)
         return ERR_SYS(e, "cannot rename '%s' to '%s'", c->stage_out, c->out);
     if (c->tgt == TGT_ST && cv_exists(c->stage, "config.json") &&

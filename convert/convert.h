@@ -43,10 +43,12 @@ struct convert_opts {
     int         pure;        /* --dtype: one type for every weight (llama-quantize --pure) */
     int         requantize;  /* allow quantizing tensors that are already quantized */
     int         salvage;     /* an APR source whose CRCs fail is a note, not an error */
+    uint64_t    split_bytes; /* GGUF output: a llama.cpp split set whose parts hold at most
+                                this many tensor data bytes (0: one file) */
 };
 
 #define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, \
-                           0, 0, 0 }
+                           0, 0, 0, 0 }
 
 /*
  * Convert in to out.  Returns 0, or -1 with e set (ERR_USAGE for bad options, which

@@ -81,6 +81,7 @@ struct cv {
     int               verified;
     uint64_t          n_widened;
     uint64_t          n_narrowed;
+    uint32_t          n_parts;    /* GGUF split set (--split-max-size): its parts, else 0 */
     int              *fds;        /* per source file, opened on demand for pread (-1) */
     /* APR: the source SHA-256 is computed on a second thread while the data is written;
      * source_sha256 holds a placeholder of the same length until apr_write's meta_final */
@@ -135,6 +136,9 @@ int  cv_stage_make(struct cv *c, const char *target_dir, struct err *e);
 void  cv_stage_remove(struct cv *c);
 char * cv_dir_of(const char *path);
 int  cv_is_dir(const char *p);
+int  cv_split_part(const struct cv *c, const char *path, uint32_t no, char *buf, size_t cap,
+                   struct err *e);
+int  cv_commit_split(struct cv *c, struct err *e);
 
 /* report.c */
 void  cv_report(struct cv *c, int wrote);

@@ -11,7 +11,8 @@
 static const char usage_str[] =
     "usage: apr-convert [-fjqv] [-t threads] [--dry-run] [--dtype type] [--lossless]\n"
     "       [--names style] [--no-progress] [--pure] [--requantize] [--salvage]\n"
-    "       [--shard-size bytes] [--timestamp] [--to format] [--verify] input output\n"
+    "       [--shard-size bytes] [--split-max-size size] [--timestamp] [--to format]\n"
+    "       [--verify] input output\n"
     "       apr-convert --version\n";
 
 static const char help_head[] =
@@ -37,6 +38,9 @@ static const char help_str[] =
     "      --salvage       convert an APR source whose checksums fail (a warning, not\n"
     "                      an error)\n"
     "      --shard-size N  SafeTensors directory output: bytes per shard (default 5e9)\n"
+    "      --split-max-size N[M|G]\n"
+    "                      GGUF output as a llama.cpp split set (OUT-00001-of-0000K.gguf),\n"
+    "                      at most N bytes of tensor data per part (M, G: 1e6, 1e9)\n"
     "      --timestamp     record created_at in APR (SOURCE_DATE_EPOCH when set)\n"
     "      --to FORMAT     apr, gguf or safetensors\n"
     "      --verify        re-read the output and compare every tensor with the source\n"
@@ -52,7 +56,7 @@ static const char help_str[] =
     "too, unless --salvage), 2 usage error, 130 interrupted.\n";
 
 enum { OPT_DRY_RUN = CLI_OPT_BASE, OPT_DTYPE, OPT_LOSSLESS, OPT_NAMES, OPT_NO_PROGRESS,
-       OPT_PURE, OPT_REQUANTIZE, OPT_SALVAGE, OPT_SHARD, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
+       OPT_PURE, OPT_REQUANTIZE, OPT_SALVAGE, OPT_SHARD, OPT_SPLIT, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
 
 static const struct option longopts[] = {
     { "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
@@ -69,6 +73,7 @@ static const struct option longopts[] = {
     { "requantize",   no_argument,       NULL, OPT_REQUANTIZE },
     { "salvage",      no_argument,       NULL, OPT_SALVAGE },
     { "shard-size",   required_argument, NULL, OPT_SHARD },
+    { "split-max-size", required_argument, NULL, OPT_SPLIT },
     { "threads",      required_argument, NULL, 't' },
     { "timestamp",    no_argument,       NULL, OPT_TIMESTAMP },
     { "to",           required_argument, NULL, OPT_TO },
@@ -85,6 +90,27 @@ static void on_signal(int sig)
 {
     cancel_sig = sig;
     cancel = 1;   /* convert_run stops at the next chunk and removes its staging files */
+}
+
+/* llama-gguf-split's --split-max-size N[M|G]: bytes, M and G decimal (1e6, 1e9). */
+static int split_size(const char *s, uint64_t *v)
+{
+    char num[32];
+    size_t l = strlen(s);
+    uint64_t mul = 1;
+
+    if (l > 0 && (s[l - 1] == 'M' || s[l - 1] == 'G')) {
+        mul = s[l - 1] == 'M' ? 1000000u : 1000000000u;
+        l--;
+    }
+    if (l == 0 || l >= sizeof num)
+        return -1;
+    memcpy(num, s, l);
+    num[l] = 0;
+    if (cli_parse_u64(num, 1, UINT64_MAX / mul, v))
+        return -1;
+    *v *= mul;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -125,6 +151,11 @@ int main(int argc, char **argv)
             if (cli_parse_u64(optarg, 1, UINT64_MAX, &o.shard_bytes))
                 return cli_usage_error(usage_str, "--shard-size: '%s' is not a byte count",
                                        optarg);
+            break;
+        case OPT_SPLIT:
+            if (split_size(optarg, &o.split_bytes))
+                return cli_usage_error(usage_str, "--split-max-size: '%s' is not a size "
+                                       "(N, NM or NG bytes)", optarg);
             break;
         case OPT_TIMESTAMP:        o.timestamp = 1; break;
         case OPT_TO:               o.to = optarg; break;

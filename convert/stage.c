@@ -104,7 +104,8 @@ int cv_stage_target(struct cv *c, struct err *e)
                              cv_exists(c->tdir, "model.safetensors.index.json") ||
                              cv_exists(c->tdir, "config.json")))
             return ERR(e, ERR_IO, "%s: already holds a model (use -f to replace it)", c->tdir);
-    } else if (!c->o->force && lstat(out, &so) == 0) {
+    } else if (!c->o->force && !c->o->split_bytes && lstat(out, &so) == 0) {
+        /* (a split set's part names are known once written: cv_commit_split checks) */
         return ERR(e, ERR_IO, "%s: exists (use -f to replace it)", out);
     }
     if (cv_stage_make(c, c->tdir, e))
@@ -116,5 +117,38 @@ int cv_stage_target(struct cv *c, struct err *e)
     snprintf(c->stage_out, n, "%s/%s", c->stage, c->dir_out ? "" : path_base(out, NULL));
     if (c->dir_out)
         c->stage_out[strlen(c->stage)] = 0;
+    return 0;
+}
+
+/* The name of part no of the split set written for path (gguf_split_path). */
+int cv_split_part(const struct cv *c, const char *path, uint32_t no, char *buf, size_t cap,
+                  struct err *e)
+{
+    if (gguf_split_path(path, no, c->n_parts, buf, cap))
+        return ERR(e, ERR_LIMIT, "%s: name too long for a split part", path);
+    return 0;
+}
+
+/* A GGUF split set, complete (and verified) in the staging directory: refuse to replace
+ * any part without -f, then give every part its name.  A set of another count under
+ * the same prefix is not touched (it does not share names with this one). */
+int cv_commit_split(struct cv *c, struct err *e)
+{
+    char from[4096], to[4096];
+    struct stat st;
+
+    for (uint32_t p = 1; !c->o->force && p <= c->n_parts; p++) {
+        if (cv_split_part(c, c->out, p, to, sizeof to, e))
+            return -1;
+        if (lstat(to, &st) == 0)
+            return ERR(e, ERR_IO, "%s: exists (use -f to replace it)", to);
+    }
+    for (uint32_t p = 1; p <= c->n_parts; p++) {
+        if (cv_split_part(c, c->stage_out, p, from, sizeof from, e) ||
+            cv_split_part(c, c->out, p, to, sizeof to, e))
+            return -1;
+        if (rename(from, to) != 0)
+            return ERR_SYS(e, "cannot rename '%s' to '%s'", from, to);
+    }
     return 0;
 }

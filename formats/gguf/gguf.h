@@ -109,6 +109,10 @@ int gguf_write(const struct model *m, const char *path, const struct gguf_write_
 int gguf_write_split(const struct model *m, const char *path, uint64_t max_bytes,
                      const struct gguf_write_opts *o, uint32_t *n_parts, struct err *e);
 
+/* The name gguf_write_split gives part no (from 1) of count for path, into buf (cap
+ * bytes).  Returns 0, or -1 when buf is too small. */
+int gguf_split_path(const char *path, uint32_t no, uint32_t count, char *buf, size_t cap);
+
 /* The same into an open descriptor positioned at the start of the output (name is used
  * in messages).  The caller owns fd; on failure partial output may remain. */
 int gguf_write_fd(const struct model *m, int fd, const char *name,

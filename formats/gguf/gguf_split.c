@@ -27,7 +27,9 @@
  * split keys are ignored with a note.
  *
  * A later part opened directly is read alone, keeping its split keys, with a note that
- * names the first part.  A file with split.count 1 (or none) is an ordinary model.
+ * names the first part.  A file with split.count 1 (or none) is an ordinary model, and
+ * so is one with split.count 0 and split.no 0: what llama-gguf-split --merge writes
+ * (llama.cpp's loader reads more parts only when split.count > 1).
  */
 #include "gguf.h"
 
@@ -214,9 +216,9 @@ int gguf_open(struct model *m, const char *path, struct err *e)
             hc ? SPLIT_NO : SPLIT_COUNT);
         goto fail;
     }
-    if (count == 0 || count > SPLIT_MAX || no >= count) {
+    if (count > SPLIT_MAX || (count == 0 ? no != 0 : no >= count)) {
         ERR(e, ERR_FORMAT, "%s: split.no %llu and split.count %llu do not describe a part of a "
-            "set (1 to %u parts, split.no counted from 0)", path, (unsigned long long)no,
+            "set (1 to %u parts, split.no counted from 0; 0 and 0: a merged file)", path, (unsigned long long)no,
             (unsigned long long)count, SPLIT_MAX);
         goto fail;
     }

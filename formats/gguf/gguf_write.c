@@ -488,6 +488,14 @@ static size_t split_prefix_len(const char *path)
     return n;
 }
 
+int gguf_split_path(const char *path, uint32_t no, uint32_t count, char *buf, size_t cap)
+{
+    size_t plen = split_prefix_len(path);
+    int k = snprintf(buf, cap, "%.*s-%05u-of-%05u.gguf", (int)plen, path, (unsigned)no,
+                     (unsigned)count);
+    return k < 0 || (size_t)k >= cap ? -1 : 0;
+}
+
 int gguf_write_split(const struct model *m, const char *path, uint64_t max_bytes,
                      const struct gguf_write_opts *o, uint32_t *n_parts, struct err *e)
 {
@@ -579,8 +587,7 @@ int gguf_write_split(const struct model *m, const char *path, uint64_t max_bytes
                 po.ctx = &shim;
             }
         }
-        snprintf(pp, cap, "%.*s-%05u-of-%05u.gguf", (int)plen, path, (unsigned)(p + 1),
-                 (unsigned)n);
+        gguf_split_path(path, (uint32_t)(p + 1), (uint32_t)n, pp, cap);
         bad = plan(&part, pp, &po, &ppl, e) || ofile_open(&outs[p].f, pp, 0, e) ||
               write_out(&part, &outs[p], &po, &ppl, e) || ofile_finish(&outs[p].f, e);
         free(ppl.nbytes);

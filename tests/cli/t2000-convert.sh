@@ -87,6 +87,46 @@ sed 's/llama/bloom/g' "$FIX/gs/small-192.gguf" > "$FIX/bloom.gguf"
 expect_match "no config mapping: said" "no config\.json written: no Hugging Face config mapping for architecture 'bloom'" "apr-convert $FIX/bloom.gguf $FIX/bloom-hf/"
 testing "no config mapping: no config.json" "ls $FIX/bloom-hf" "model.safetensors"
 rm -rf "$FIX/gs" "$FIX/bloom.gguf" "$FIX/bloom-hf"
+# Split GGUF: --split-max-size writes a llama.cpp split set; every tool reads it from its
+# first part as one model, with the bytes of every tensor; back to one GGUF it is
+# byte-identical.  With LLAMA_GGUF_SPLIT (a llama-gguf-split binary), llama.cpp's own
+# --merge of our set gives a GGUF holding the same tensors.
+SP=$FIX/sp
+mkdir -p "$SP"
+expect_exit "--split-max-size writes a set" 0 "apr-convert -q --verify --split-max-size 100000 $D $SP/sp.gguf"
+testing "split set: parts named as llama-gguf-split, nothing else" "ls -A $SP" "sp-00001-of-00005.gguf
+sp-00002-of-00005.gguf
+sp-00003-of-00005.gguf
+sp-00004-of-00005.gguf
+sp-00005-of-00005.gguf"
+expect_match "split set: split keys in a later part" '^  split\.no +UINT16 +1$' "apr-inspect $SP/sp-00002-of-00005.gguf"
+expect_match "split set: split.tensors.count in the last part" '^  split\.tensors\.count +INT32 +21$' "apr-inspect $SP/sp-00005-of-00005.gguf"
+expect_match "split set: apr-inspect reads one model" '^tensors: +21$' "apr-inspect $SP/sp-00001-of-00005.gguf"
+expect_match "split set: apr-diff pairs every tensor" '^0 differences' "apr-diff $D $SP/sp-00001-of-00005.gguf"
+testing "split set: apr-hash, every tensor's bytes equal" "apr-hash --tensors $SP/sp-00001-of-00005.gguf | grep ^tensor" "$(apr-hash --tensors "$D" | grep ^tensor)"
+testing "split set: apr-run gives the same tokens" "apr-run --tokens 1,5,42 -n 4 $SP/sp-00001-of-00005.gguf" "$(apr-run --tokens 1,5,42 -n 4 "$D")"
+expect_exit "split set: back to one GGUF" 0 "apr-convert -q --verify $SP/sp-00001-of-00005.gguf $SP/back.gguf"
+expect_file_same "split set -> one GGUF is byte-identical" "$D" "$SP/back.gguf"
+expect_exit "split set: refuses to replace a part" 1 "apr-convert --split-max-size 100000 $D $SP/sp.gguf"
+expect_match "split set: names the part" 'sp-00001-of-00005\.gguf: exists \(use -f' "apr-convert --split-max-size 100000 $D $SP/sp.gguf"
+expect_exit "split set: -f replaces" 0 "apr-convert -q -f --split-max-size 100000 $D $SP/sp-00001-of-00005.gguf"
+expect_exit "--split-max-size 1M: one part" 0 "apr-convert -q --split-max-size 1M $D $SP/one.gguf"
+testing "--split-max-size 1M: -00001-of-00001" "ls $SP | grep '^one'" "one-00001-of-00001.gguf"
+expect_exit "--split-max-size is for GGUF" 2 "apr-convert --split-max-size 1M $D $SP/x.apr"
+expect_exit "--split-max-size needs a size" 2 "apr-convert --split-max-size 1K $D $SP/x.gguf"
+expect_exit "--split-max-size 0 is refused" 2 "apr-convert --split-max-size 0 $D $SP/x.gguf"
+testing "no staging directory or stray file left" "ls -A $SP | grep -c -v '^sp-0000[1-5]-of-00005\.gguf$\|^back\.gguf$\|^one-00001-of-00001\.gguf$'" "0"
+if [ -n "${LLAMA_GGUF_SPLIT:-}" ] && [ -x "$LLAMA_GGUF_SPLIT" ]; then
+    expect_exit "llama-gguf-split --merge reads our set" 0 \
+        "$LLAMA_GGUF_SPLIT --merge $SP/sp-00001-of-00005.gguf $SP/merged.gguf"
+    testing "llama.cpp's merge holds every tensor's bytes" "apr-hash --tensors $SP/merged.gguf | grep ^tensor" "$(apr-hash --tensors "$D" | grep ^tensor)"
+    expect_exit "llama-gguf-split --split-max-tensors 5 set" 0 \
+        "$LLAMA_GGUF_SPLIT --split-max-tensors 5 $D $SP/theirs >/dev/null"
+    testing "llama.cpp's split set reads as the same model" "apr-hash --tensors $SP/theirs-00001-of-*.gguf | grep ^tensor" "$(apr-hash --tensors "$D" | grep ^tensor)"
+else
+    skip "llama-gguf-split interop" "LLAMA_GGUF_SPLIT not set"
+fi
+rm -rf "$SP"
 # A single .safetensors file keeps every GGUF key in __metadata__["apr_tools.kv"].
 expect_exit "GGUF to one .safetensors file" 0 "apr-convert -q $D $FIX/one.safetensors"
 expect_match "__metadata__ holds the keys" 'safetensors\.metadata\.apr_tools\.kv +STRING +"\[\{"k":"general\.architecture"' "apr-inspect $FIX/one.safetensors"

@@ -1583,6 +1583,21 @@ START_TEST(test_split_set)
         ck_assert_int_eq(gguf_write(&b, x, NULL, &e), 0);
         model_close(&b);
         open_fails(x, "split.no 2 and split.count 2 do not describe a part");
+        /* llama-gguf-split --merge writes split.count 0, split.no 0: one ordinary file */
+        ck_assert_int_eq(fx_init(&b, x, &e), 0);
+        fx_uint(&b, "split.count", MV_U16, 0, &e);
+        fx_uint(&b, "split.no", MV_U16, 0, &e);
+        ck_assert_int_eq(gguf_write(&b, x, NULL, &e), 0);
+        model_close(&b);
+        ck_assert_msg(model_open(&b, x, &e) == 0, "%s", e.msg);
+        ck_assert_ptr_null(model_kv_find(&b, "split.count"));
+        model_close(&b);
+        ck_assert_int_eq(fx_init(&b, x, &e), 0);
+        fx_uint(&b, "split.count", MV_U16, 0, &e);
+        fx_uint(&b, "split.no", MV_U16, 1, &e);
+        ck_assert_int_eq(gguf_write(&b, x, NULL, &e), 0);
+        model_close(&b);
+        open_fails(x, "split.no 1 and split.count 0 do not describe a part");
         free(x);
     }
 
