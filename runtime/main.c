@@ -152,256 +152,333 @@ static int parse_range(const char *s, int *lo, int *hi)
     return 0;
 }
 
-/* a usage error after --tokens allocated its array */
+/* apr-run's options as they are parsed, and what they own */
+struct cli_st {
+    struct run_opts   o;
+    struct err        e;
+    int32_t          *tokens;     /* --tokens or -p's ids */
+    const char       *prompt, *sys, *detok;
+    int               chat, tokenize;
+    struct tokenizer *tk;         /* -p, --detokenize */
+};
+
+static void cli_st_release(struct cli_st *s)
+{
+    free(s->tokens);
+    tok_free(s->tk);
+    s->tokens = NULL;
+    s->tk = NULL;
+}
+
+/* a usage error: release what the options own, exit status 2 */
 #define USAGE(...)                                                                           \
     do {                                                                                     \
-        free(tokens);                                                                        \
-        tok_free(tk);                                                                        \
+        cli_st_release(s);                                                                   \
         return cli_usage_error(usage_str, __VA_ARGS__);                                      \
     } while (0)
 
-int main(int argc, char **argv)
+/* What an option parser returns: the option is taken (go on), or not one of its own;
+ * anything else (>= 0) is the exit status. */
+enum { OPT_NEXT = -1, OPT_NOT_MINE = -2 };
+
+/* sizes, threads and sampling */
+static int opt_numbers(struct cli_st *s, int ch)
 {
-    struct run_opts o = RUN_OPTS_INIT;
-    struct err e = ERR_INIT;
-    int32_t *tokens = NULL;
     uint64_t u;
     double d;
-    int ch, rc;
-    const char *prompt = NULL, *sys = NULL, *detok = NULL;
-    int chat = 0, tokenize = 0;
-    struct tokenizer *tk = NULL;
 
-    cli_init(argv[0]);
-    o.out = stdout;
-    o.diag = stderr;
-    while ((ch = getopt_long(argc, argv, "b:hjn:p:t:v", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'b':
-            if (cli_parse_u64(optarg, 1, 1u << 20, &u))
-                USAGE("-b: '%s' is not a number in [1, 1048576]", optarg);
-            o.n_batch = (int)u;
-            break;
-        case 'h':
-            free(tokens);
-            return cli_help(usage_str, help_str);
-        case 'n':
-            if (cli_parse_u64(optarg, 0, 1u << 24, &u))
-                USAGE("-n: '%s' is not a number in [0, 16777216]", optarg);
-            o.n_predict = (int)u;
-            break;
-        case 't':
-            if (cli_parse_u64(optarg, 1, 1024, &u))
-                USAGE("-t: '%s' is not a number in [1, 1024]", optarg);
-            o.n_threads = (int)u;
-            break;
-        case 'v':
-            o.verbose = 1;
-            break;
-        case 'p':
-            prompt = optarg;
-            break;
-        case OPT_CHAT:
-            chat = 1;
-            break;
-        case OPT_SYSTEM:
-            sys = optarg;
-            break;
-        case OPT_TOKENIZE:
-            tokenize = 1;
-            break;
-        case OPT_DETOKENIZE:
-            detok = optarg;
-            break;
-        case OPT_DEVICE: {
-            uint64_t dn = 0;
-            if (strcmp(optarg, "cpu") == 0)
-                o.device = -1;
-            else if (strcmp(optarg, "cuda") == 0)
-                o.device = 0;
-            else if (strncmp(optarg, "cuda:", 5) == 0 && cli_parse_u64(optarg + 5, 0, 63, &dn) == 0)
-                o.device = (int)dn;
-            else
-                USAGE("--device: '%s' is not cpu, cuda or cuda:N", optarg);
-            break;
-        }
-        case OPT_PARITY:
-            o.parity = 1;
-            break;
-        case OPT_COMPARE:
-            o.other = optarg;
-            break;
-        case OPT_FAIL_COS:
-            if (cli_parse_f64(optarg, -1, 1, &d))
-                USAGE("--fail-cos: '%s' is not a number in [-1, 1]", optarg);
-            o.fail_cos = d;
-            break;
-        case OPT_FAIL_KL:
-            if (cli_parse_f64(optarg, 0, 1e30, &d))
-                USAGE("--fail-kl: '%s' is not a number >= 0", optarg);
-            o.fail_kl = d;
-            break;
-        case OPT_FAIL_TOP1:
-            if (cli_parse_f64(optarg, 0, 1, &d))
-                USAGE("--fail-top1: '%s' is not a number in [0, 1]", optarg);
-            o.fail_top1 = d;
-            break;
-        case OPT_PERPLEXITY:
-        case OPT_PERPLEXITY_IDS:
-            if (o.perplexity)
-                USAGE("--perplexity and --perplexity-ids: one file, please");
-            o.perplexity = optarg;
-            o.perplexity_ids = ch == OPT_PERPLEXITY_IDS;
-            break;
-        case OPT_CHUNKS:
-            if (cli_parse_u64(optarg, 1, INT32_MAX, &u))
-                USAGE("--chunks: '%s' is not a number >= 1", optarg);
-            o.n_chunks = (int)u;
-            break;
-        case OPT_CTX:
-            if (cli_parse_u64(optarg, 1, 1u << 24, &u))
-                USAGE("--ctx: '%s' is not a number in [1, 16777216]", optarg);
-            o.n_ctx = (int)u;
-            break;
-        case OPT_IGNORE_EOS:
-            o.ignore_eos = 1;
-            break;
-        case 'j':
-            o.json = 1;
-            break;
-        case OPT_LOGITS:
-            o.logits_path = optarg;
-            break;
-        case OPT_MIN_P:
-            if (cli_parse_f64(optarg, 0, 1, &d))
-                USAGE("--min-p: '%s' is not a number in [0, 1]", optarg);
-            o.sp.min_p = d;
-            break;
-        case OPT_REPEAT_PENALTY:
-            if (cli_parse_f64(optarg, 0.01, 100, &d))
-                USAGE("--repeat-penalty: '%s' is not a number in [0.01, 100]", optarg);
-            o.sp.repeat_penalty = d;
-            break;
-        case OPT_ROPE_FREQ_DTYPE:
-            if (!strcmp(optarg, "f32"))
-                o.rope_freq = RT_ROPE_FREQ_F32;
-            else if (!strcmp(optarg, "f16"))
-                o.rope_freq = RT_ROPE_FREQ_F16;
-            else if (!strcmp(optarg, "bf16"))
-                o.rope_freq = RT_ROPE_FREQ_BF16;
-            else
-                USAGE("--rope-freq-dtype: '%s' is not f32, f16 or bf16", optarg);
-            break;
-        case OPT_SAVE_TENSOR:
-            if (rt_stages_parse(optarg, &o.save_stages, &e))
-                USAGE("--save-tensor: %s", e.msg);
-            break;
-        case OPT_SAVE_TENSOR_DIR:
-            o.save_dir = optarg;
-            break;
-        case OPT_SAVE_TENSOR_LAYERS:
-            if (parse_range(optarg, &o.save_lo, &o.save_hi))
-                USAGE("--save-tensor-layers: '%s' is not A..B with A < B", optarg);
-            break;
-        case OPT_SEED:
-            if (cli_parse_u64(optarg, 0, UINT64_MAX, &u))
-                USAGE("--seed: '%s' is not a number", optarg);
-            o.sp.seed = u;
-            break;
-        case OPT_TEMP:
-            if (cli_parse_f64(optarg, 0, 100, &d))
-                USAGE("--temp: '%s' is not a number in [0, 100]", optarg);
-            o.sp.temp = d;
-            break;
-        case OPT_TOKENS:
-            free(tokens);
-            if (run_parse_tokens(optarg, strlen(optarg), &tokens, &o.n_tokens, &e))
-                USAGE("--tokens: %s", e.msg);
-            o.tokens = tokens;
-            break;
-        case OPT_TOP_K:
-            if (cli_parse_u64(optarg, 0, INT32_MAX, &u))
-                USAGE("--top-k: '%s' is not a number", optarg);
-            o.sp.top_k = (int)u;
-            break;
-        case OPT_TOP_P:
-            if (cli_parse_f64(optarg, 0, 1, &d))
-                USAGE("--top-p: '%s' is not a number in [0, 1]", optarg);
-            o.sp.top_p = d;
-            break;
-        case OPT_TRACE:
-            o.trace = 1;
-            break;
-        case CLI_OPT_VERSION:
-            free(tokens);
-            return cli_version();
-        case CLI_OPT_LIST_OPTIONS:
-            free(tokens);
-            return cli_list_options(longopts);
-        default:
-            USAGE(NULL);
-        }
+    switch (ch) {
+    case 'b':
+        if (cli_parse_u64(optarg, 1, 1u << 20, &u))
+            USAGE("-b: '%s' is not a number in [1, 1048576]", optarg);
+        s->o.n_batch = (int)u;
+        break;
+    case 'n':
+        if (cli_parse_u64(optarg, 0, 1u << 24, &u))
+            USAGE("-n: '%s' is not a number in [0, 16777216]", optarg);
+        s->o.n_predict = (int)u;
+        break;
+    case 't':
+        if (cli_parse_u64(optarg, 1, 1024, &u))
+            USAGE("-t: '%s' is not a number in [1, 1024]", optarg);
+        s->o.n_threads = (int)u;
+        break;
+    case OPT_CHUNKS:
+        if (cli_parse_u64(optarg, 1, INT32_MAX, &u))
+            USAGE("--chunks: '%s' is not a number >= 1", optarg);
+        s->o.n_chunks = (int)u;
+        break;
+    case OPT_CTX:
+        if (cli_parse_u64(optarg, 1, 1u << 24, &u))
+            USAGE("--ctx: '%s' is not a number in [1, 16777216]", optarg);
+        s->o.n_ctx = (int)u;
+        break;
+    case OPT_MIN_P:
+        if (cli_parse_f64(optarg, 0, 1, &d))
+            USAGE("--min-p: '%s' is not a number in [0, 1]", optarg);
+        s->o.sp.min_p = d;
+        break;
+    case OPT_REPEAT_PENALTY:
+        if (cli_parse_f64(optarg, 0.01, 100, &d))
+            USAGE("--repeat-penalty: '%s' is not a number in [0.01, 100]", optarg);
+        s->o.sp.repeat_penalty = d;
+        break;
+    case OPT_SEED:
+        if (cli_parse_u64(optarg, 0, UINT64_MAX, &u))
+            USAGE("--seed: '%s' is not a number", optarg);
+        s->o.sp.seed = u;
+        break;
+    case OPT_TEMP:
+        if (cli_parse_f64(optarg, 0, 100, &d))
+            USAGE("--temp: '%s' is not a number in [0, 100]", optarg);
+        s->o.sp.temp = d;
+        break;
+    case OPT_TOP_K:
+        if (cli_parse_u64(optarg, 0, INT32_MAX, &u))
+            USAGE("--top-k: '%s' is not a number", optarg);
+        s->o.sp.top_k = (int)u;
+        break;
+    case OPT_TOP_P:
+        if (cli_parse_f64(optarg, 0, 1, &d))
+            USAGE("--top-p: '%s' is not a number in [0, 1]", optarg);
+        s->o.sp.top_p = d;
+        break;
+    default:
+        return OPT_NOT_MINE;
     }
+    return OPT_NEXT;
+}
+
+/* comparison, perplexity, the device, RoPE and the stage traces and dumps */
+static int opt_modes(struct cli_st *s, int ch)
+{
+    double d;
+
+    switch (ch) {
+    case OPT_DEVICE: {
+        uint64_t dn = 0;
+        if (strcmp(optarg, "cpu") == 0)
+            s->o.device = -1;
+        else if (strcmp(optarg, "cuda") == 0)
+            s->o.device = 0;
+        else if (strncmp(optarg, "cuda:", 5) == 0 && cli_parse_u64(optarg + 5, 0, 63, &dn) == 0)
+            s->o.device = (int)dn;
+        else
+            USAGE("--device: '%s' is not cpu, cuda or cuda:N", optarg);
+        break;
+    }
+    case OPT_PARITY:
+        s->o.parity = 1;
+        break;
+    case OPT_COMPARE:
+        s->o.other = optarg;
+        break;
+    case OPT_FAIL_COS:
+        if (cli_parse_f64(optarg, -1, 1, &d))
+            USAGE("--fail-cos: '%s' is not a number in [-1, 1]", optarg);
+        s->o.fail_cos = d;
+        break;
+    case OPT_FAIL_KL:
+        if (cli_parse_f64(optarg, 0, 1e30, &d))
+            USAGE("--fail-kl: '%s' is not a number >= 0", optarg);
+        s->o.fail_kl = d;
+        break;
+    case OPT_FAIL_TOP1:
+        if (cli_parse_f64(optarg, 0, 1, &d))
+            USAGE("--fail-top1: '%s' is not a number in [0, 1]", optarg);
+        s->o.fail_top1 = d;
+        break;
+    case OPT_PERPLEXITY:
+    case OPT_PERPLEXITY_IDS:
+        if (s->o.perplexity)
+            USAGE("--perplexity and --perplexity-ids: one file, please");
+        s->o.perplexity = optarg;
+        s->o.perplexity_ids = ch == OPT_PERPLEXITY_IDS;
+        break;
+    case OPT_LOGITS:
+        s->o.logits_path = optarg;
+        break;
+    case OPT_ROPE_FREQ_DTYPE:
+        if (!strcmp(optarg, "f32"))
+            s->o.rope_freq = RT_ROPE_FREQ_F32;
+        else if (!strcmp(optarg, "f16"))
+            s->o.rope_freq = RT_ROPE_FREQ_F16;
+        else if (!strcmp(optarg, "bf16"))
+            s->o.rope_freq = RT_ROPE_FREQ_BF16;
+        else
+            USAGE("--rope-freq-dtype: '%s' is not f32, f16 or bf16", optarg);
+        break;
+    case OPT_SAVE_TENSOR:
+        if (rt_stages_parse(optarg, &s->o.save_stages, &s->e))
+            USAGE("--save-tensor: %s", s->e.msg);
+        break;
+    case OPT_SAVE_TENSOR_DIR:
+        s->o.save_dir = optarg;
+        break;
+    case OPT_SAVE_TENSOR_LAYERS:
+        if (parse_range(optarg, &s->o.save_lo, &s->o.save_hi))
+            USAGE("--save-tensor-layers: '%s' is not A..B with A < B", optarg);
+        break;
+    case OPT_TRACE:
+        s->o.trace = 1;
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return OPT_NEXT;
+}
+
+/* the prompt, text, output and information options */
+static int opt_other(struct cli_st *s, int ch)
+{
+    switch (ch) {
+    case 'h':
+        cli_st_release(s);
+        return cli_help(usage_str, help_str);
+    case 'v':
+        s->o.verbose = 1;
+        break;
+    case 'p':
+        s->prompt = optarg;
+        break;
+    case OPT_CHAT:
+        s->chat = 1;
+        break;
+    case OPT_SYSTEM:
+        s->sys = optarg;
+        break;
+    case OPT_TOKENIZE:
+        s->tokenize = 1;
+        break;
+    case OPT_DETOKENIZE:
+        s->detok = optarg;
+        break;
+    case OPT_IGNORE_EOS:
+        s->o.ignore_eos = 1;
+        break;
+    case 'j':
+        s->o.json = 1;
+        break;
+    case OPT_TOKENS:
+        free(s->tokens);
+        if (run_parse_tokens(optarg, strlen(optarg), &s->tokens, &s->o.n_tokens, &s->e))
+            USAGE("--tokens: %s", s->e.msg);
+        s->o.tokens = s->tokens;
+        break;
+    case CLI_OPT_VERSION:
+        cli_st_release(s);
+        return cli_version();
+    case CLI_OPT_LIST_OPTIONS:
+        cli_st_release(s);
+        return cli_list_options(longopts);
+    default:
+        USAGE(NULL);
+    }
+    return OPT_NEXT;
+}
+
+/* the model argument and the text options' combinations; OPT_NEXT when they are fine */
+static int check_text_args(struct cli_st *s, int argc, char **argv)
+{
     if (argc - optind != 1)
         USAGE(argc - optind ? "one model, please" : "no model given");
-    o.model = argv[optind];
-    if ((chat || sys) && !prompt)
+    s->o.model = argv[optind];
+    if ((s->chat || s->sys) && !s->prompt)
         USAGE("--chat and --system need -p");
-    if (sys && !chat)
+    if (s->sys && !s->chat)
         USAGE("--system needs --chat");
-    if (tokenize && (!prompt || detok))
+    if (s->tokenize && (!s->prompt || s->detok))
         USAGE("--tokenize needs -p");
-    if ((prompt || detok) && (o.n_tokens || o.perplexity || o.other || o.parity))
+    if ((s->prompt || s->detok) && (s->o.n_tokens || s->o.perplexity || s->o.other || s->o.parity))
         USAGE("-p and --detokenize do not go with --tokens, --perplexity, --compare or --parity");
-    if (prompt && detok)
+    if (s->prompt && s->detok)
         USAGE("-p and --detokenize are two different jobs");
-    if (prompt || detok) {
-        if (tok_cli_open(o.model, &tk, &e)) {
-            free(tokens);
-            return cli_exit(cli_fail(&e));
-        }
-        if (detok) {
-            int32_t *ids = NULL;
-            size_t n = 0;
-            rc = run_parse_tokens(detok, strlen(detok), &ids, &n, &e) ||
-                 tok_cli_print_text(tk, ids, n, stdout, &e) ? -1 : 0;
-            free(ids);
-        } else {
-            rc = tok_cli_prompt(tk, prompt, sys, chat, &tokens, &o.n_tokens, &e);
-            if (!rc && tokenize)
-                rc = tok_cli_print_ids(tk, tokens, o.n_tokens, o.json, stdout) ? -1 : 0;
-        }
-        if (rc || detok || tokenize) {
-            free(tokens);
-            tok_free(tk);
-            return cli_exit(rc ? cli_fail(&e) : 0);
-        }
-        o.tokens = tokens;
-        if (!o.json)
-            o.tok = tk;
+    return OPT_NEXT;
+}
+
+/* -p, --tokenize, --detokenize through the model's tokenizer: the exit status when that
+ * was the whole job, else OPT_NEXT with -p's ids in s->o.tokens */
+static int text_job(struct cli_st *s)
+{
+    int rc;
+
+    if (tok_cli_open(s->o.model, &s->tk, &s->e)) {
+        cli_st_release(s);
+        return cli_exit(cli_fail(&s->e));
     }
-    if (!o.n_tokens && !o.perplexity)
+    if (s->detok) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        rc = run_parse_tokens(s->detok, strlen(s->detok), &ids, &n, &s->e) ||
+             tok_cli_print_text(s->tk, ids, n, stdout, &s->e) ? -1 : 0;
+        free(ids);
+    } else {
+        rc = tok_cli_prompt(s->tk, s->prompt, s->sys, s->chat, &s->tokens, &s->o.n_tokens, &s->e);
+        if (!rc && s->tokenize)
+            rc = tok_cli_print_ids(s->tk, s->tokens, s->o.n_tokens, s->o.json, stdout) ? -1 : 0;
+    }
+    if (rc || s->detok || s->tokenize) {
+        rc = cli_exit(rc ? cli_fail(&s->e) : 0);
+        cli_st_release(s);
+        return rc;
+    }
+    s->o.tokens = s->tokens;
+    if (!s->o.json)
+        s->o.tok = s->tk;
+    return OPT_NEXT;
+}
+
+/* the run options' combinations; OPT_NEXT when they are fine */
+static int check_run_args(struct cli_st *s)
+{
+    const struct run_opts *o = &s->o;
+
+    if (!o->n_tokens && !o->perplexity)
         USAGE("no prompt: give --tokens or -p");
-    if (o.perplexity && o.n_tokens)
+    if (o->perplexity && o->n_tokens)
         USAGE("--perplexity reads its tokens from the file, not --tokens");
-    if (o.parity && (o.other || o.perplexity || o.logits_path || o.trace || o.save_stages ||
-                     o.fail_top1 >= 0))
+    if (o->parity && (o->other || o->perplexity || o->logits_path || o->trace || o->save_stages ||
+                      o->fail_top1 >= 0))
         USAGE("--parity takes --tokens, --device, --fail-cos, --fail-kl and --save-tensor-dir");
-    if (!o.other && !o.parity && (o.fail_cos >= -1 || o.fail_kl >= 0 || o.fail_top1 >= 0))
+    if (!o->other && !o->parity && (o->fail_cos >= -1 || o->fail_kl >= 0 || o->fail_top1 >= 0))
         USAGE("--fail-cos, --fail-kl and --fail-top1 need --compare");
-    if ((o.other || o.perplexity) && (o.logits_path || o.trace))
+    if ((o->other || o->perplexity) && (o->logits_path || o->trace))
         USAGE("--logits and --trace are for one model's run");
-    if (o.n_chunks && !o.perplexity)
+    if (o->n_chunks && !o->perplexity)
         USAGE("--chunks needs --perplexity");
-    if (o.perplexity && o.save_stages)
+    if (o->perplexity && o->save_stages)
         USAGE("--save-tensor does not go with --perplexity");
-    rc = run_exec(&o, &e);
-    free(tokens);
-    tok_free(tk);
+    return OPT_NEXT;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_st st = { RUN_OPTS_INIT, ERR_INIT, NULL, NULL, NULL, NULL, 0, 0, NULL };
+    struct cli_st *s = &st;
+    int ch, rc;
+
+    cli_init(argv[0]);
+    s->o.out = stdout;
+    s->o.diag = stderr;
+    while ((ch = getopt_long(argc, argv, "b:hjn:p:t:v", longopts, NULL)) != -1) {
+        rc = opt_numbers(s, ch);
+        if (rc == OPT_NOT_MINE)
+            rc = opt_modes(s, ch);
+        if (rc == OPT_NOT_MINE)
+            rc = opt_other(s, ch);
+        if (rc != OPT_NEXT)
+            return rc;
+    }
+    if ((rc = check_text_args(s, argc, argv)) != OPT_NEXT ||
+        ((s->prompt || s->detok) && (rc = text_job(s)) != OPT_NEXT) ||
+        (rc = check_run_args(s)) != OPT_NEXT)
+        return rc;
+    rc = run_exec(&s->o, &s->e);
+    cli_st_release(s);
     if (rc < 0) {
-        int code = cli_fail(&e);
+        int code = cli_fail(&s->e);
         /* --compare follows diff(1): trouble is 2 */
-        return cli_exit((o.other && !o.perplexity) || o.parity ? CLI_EXIT_TROUBLE : code);
+        return cli_exit((s->o.other && !s->o.perplexity) || s->o.parity ? CLI_EXIT_TROUBLE : code);
     }
     return cli_exit(rc);
 }

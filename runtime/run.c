@@ -357,6 +357,58 @@ static void json_topk(struct json_w *w, const float *x, int64_t nv, int k)
 
 /* ---- generation */
 
+/* --json: the model, the prompt and its top logits, and the opening of "generated" */
+static void gen_json_head(const struct run_opts *o, const float *logits, int64_t nv,
+                          struct json_w *w)
+{
+    json_w_obj(w);
+    json_w_key(w, "model");
+    json_w_str(w, o->model);
+    json_w_key(w, "n_vocab");
+    json_w_i64(w, nv);
+    json_w_key(w, "prompt");
+    json_w_arr(w);
+    for (size_t i = 0; i < o->n_tokens; i++)
+        json_w_i64(w, o->tokens[i]);
+    json_w_arr_end(w);
+    json_w_key(w, "prompt_top");
+    json_w_arr(w);
+    for (size_t i = 0; i < o->n_tokens; i++)
+        json_topk(w, logits + i * (size_t)nv, nv, o->top_k);
+    json_w_arr_end(w);
+    json_w_key(w, "generated");
+    json_w_arr(w);
+}
+
+/* --json: the end of "generated", the tokens and the timings */
+static void gen_json_tail(const struct run_opts *o, const int32_t *hist, size_t n_hist,
+                          double t_prompt, double t_gen, size_t n_gen, int threads,
+                          struct json_w *w)
+{
+    const size_t np = o->n_tokens;
+
+    json_w_arr_end(w);
+    json_w_key(w, "tokens");
+    json_w_arr(w);
+    for (size_t i = np; i < n_hist; i++)
+        json_w_i64(w, hist[i]);
+    json_w_arr_end(w);
+    json_w_key(w, "timings");
+    json_w_obj(w);
+    json_w_key(w, "prompt_s");
+    json_w_f64(w, t_prompt);
+    json_w_key(w, "prompt_tokens_per_s");
+    json_w_f64(w, np / (t_prompt > 0 ? t_prompt : 1e-9));
+    json_w_key(w, "gen_s");
+    json_w_f64(w, t_gen);
+    json_w_key(w, "gen_tokens_per_s");
+    json_w_f64(w, n_gen > 1 ? (n_gen - 1) / (t_gen > 0 ? t_gen : 1e-9) : 0);
+    json_w_key(w, "threads");
+    json_w_i64(w, threads);
+    json_w_obj_end(w);
+    json_w_obj_end(w);
+}
+
 static int generate(const struct run_opts *o, struct err *e)
 {
     struct loaded L;
@@ -408,23 +460,7 @@ static int generate(const struct run_opts *o, struct err *e)
         goto out;
     if (o->json) {
         json_w_init(&w, &js, 0);
-        json_w_obj(&w);
-        json_w_key(&w, "model");
-        json_w_str(&w, o->model);
-        json_w_key(&w, "n_vocab");
-        json_w_i64(&w, nv);
-        json_w_key(&w, "prompt");
-        json_w_arr(&w);
-        for (size_t i = 0; i < np; i++)
-            json_w_i64(&w, o->tokens[i]);
-        json_w_arr_end(&w);
-        json_w_key(&w, "prompt_top");
-        json_w_arr(&w);
-        for (size_t i = 0; i < np; i++)
-            json_topk(&w, logits + i * (size_t)nv, nv, o->top_k);
-        json_w_arr_end(&w);
-        json_w_key(&w, "generated");
-        json_w_arr(&w);
+        gen_json_head(o, logits, nv, &w);
     }
     last = logits + (want_all ? (np - 1) * (size_t)nv : 0);
     t0 = now_s();
@@ -463,26 +499,7 @@ static int generate(const struct run_opts *o, struct err *e)
     }
     t_gen = now_s() - t0;
     if (o->json) {
-        json_w_arr_end(&w);
-        json_w_key(&w, "tokens");
-        json_w_arr(&w);
-        for (size_t i = np; i < n_hist; i++)
-            json_w_i64(&w, hist[i]);
-        json_w_arr_end(&w);
-        json_w_key(&w, "timings");
-        json_w_obj(&w);
-        json_w_key(&w, "prompt_s");
-        json_w_f64(&w, t_prompt);
-        json_w_key(&w, "prompt_tokens_per_s");
-        json_w_f64(&w, np / (t_prompt > 0 ? t_prompt : 1e-9));
-        json_w_key(&w, "gen_s");
-        json_w_f64(&w, t_gen);
-        json_w_key(&w, "gen_tokens_per_s");
-        json_w_f64(&w, n_gen > 1 ? (n_gen - 1) / (t_gen > 0 ? t_gen : 1e-9) : 0);
-        json_w_key(&w, "threads");
-        json_w_i64(&w, L.ctx->n_threads);
-        json_w_obj_end(&w);
-        json_w_obj_end(&w);
+        gen_json_tail(o, hist, n_hist, t_prompt, t_gen, n_gen, L.ctx->n_threads, &w);
         if (sbuf_check(&js, "JSON output", e))
             goto out;
         fwrite(js.p, 1, js.len, o->out);
@@ -606,6 +623,180 @@ static void stage_cmp_release(struct stage_cmp *s)
     s->n_recs = s->cap = 0;
 }
 
+/* --compare's figures over the positions */
+struct cmp_sum {
+    double   min_cos, max_kl, sum_kl, max_abs;
+    size_t   worst_pos, kl_pos, agree, n;
+    uint64_t n_bad;             /* NaN/Inf logits of MODEL */
+};
+
+/* --save-tensor with --compare: dumps under DIR/other and DIR/model, and OTHER's stages
+ * kept so that MODEL's are compared with them as they come */
+static void cmp_hooks(const struct run_opts *o, struct loaded *A, struct loaded *B,
+                      struct stage_cmp *sa, struct stage_cmp *sb, struct rt_hook *ha,
+                      struct rt_hook *hb, double fail_cos)
+{
+    char base[3072];
+
+    if (o->save_dir)
+        snprintf(base, sizeof base, "%s", o->save_dir);
+    else
+        default_dir(o->model, base, sizeof base);
+    hook_setup(&sa->save, o, o->other, &A->rm, ha);
+    snprintf(sa->save.dir, sizeof sa->save.dir, "%s/other", base);
+    hook_setup(&sb->save, o, o->model, &B->rm, hb);
+    snprintf(sb->save.dir, sizeof sb->save.dir, "%s/model", base);
+    sa->save.trace = sb->save.trace = 0;
+    ha->fn = hb->fn = cmp_hook;
+    ha->ud = sa;
+    hb->ud = sb;
+    ha->stages = hb->stages = o->save_stages;
+    ha->layer_lo = hb->layer_lo = o->save_lo;
+    ha->layer_hi = hb->layer_hi = o->save_hi;
+    sa->record = 1;
+    sb->ref = sa;
+    sb->thr = fail_cos;
+    rt_ctx_set_hook(A->ctx, ha);
+    rt_ctx_set_hook(B->ctx, hb);
+}
+
+/* Each position's cosine, KL, top-1 and max |delta| into cs, and as a row (text) or an
+ * object of the "positions" array (JSON, w != NULL). */
+static void cmp_positions(const struct run_opts *o, const float *la, const float *lb,
+                          int64_t nv, struct cmp_sum *cs, struct json_w *w)
+{
+    cs->min_cos = 2;
+    if (!w)
+        fprintf(o->out, "%-5s %-8s %-12s %-12s %-10s %-10s %s\n", "pos", "token", "cosine",
+                "kl", "top1_other", "top1_model", "max|delta|");
+    for (size_t t = 0; t < o->n_tokens; t++) {
+        const float *ra = la + t * (size_t)nv, *rb = lb + t * (size_t)nv;
+        struct cmp_acc acc;
+        struct cmp_stats st;
+        struct cmp_logits cl;
+
+        cmp_init(&acc);
+        cmp_add(&acc, ra, rb, (size_t)nv);
+        cmp_finish(&acc, &st);
+        cmp_logits(ra, rb, (size_t)nv, 5, &cl);
+        if (!(st.cosine >= cs->min_cos)) {
+            cs->min_cos = st.cosine;
+            cs->worst_pos = t;
+        }
+        if (!(cl.kl <= cs->max_kl)) {
+            cs->max_kl = cl.kl;
+            cs->kl_pos = t;
+        }
+        cs->n_bad += st.nan_y + st.inf_y;
+        cs->sum_kl += cl.kl;
+        if (!(st.max_abs <= cs->max_abs))
+            cs->max_abs = st.max_abs;
+        cs->agree += cl.top1_agree != 0;
+        cs->n++;
+        if (w) {
+            json_w_obj(w);
+            json_w_key(w, "token");
+            json_w_i64(w, o->tokens[t]);
+            json_w_key(w, "cosine");
+            json_w_f64(w, st.cosine);
+            json_w_key(w, "kl");
+            json_w_f64(w, cl.kl);
+            json_w_key(w, "top1_other");
+            json_w_i64(w, cl.top1_ref);
+            json_w_key(w, "top1_model");
+            json_w_i64(w, cl.top1_test);
+            json_w_key(w, "max_abs_delta");
+            json_w_f64(w, st.max_abs);
+            json_w_obj_end(w);
+        } else {
+            fprintf(o->out, "%-5zu %-8d %-12.8f %-12.4g %-10d %-10d %.4g\n", t, (int)o->tokens[t],
+                    st.cosine, cl.kl, (int)cl.top1_ref, (int)cl.top1_test, st.max_abs);
+        }
+    }
+}
+
+/* 1 (and why) when a gate fails: NaN/Inf, --fail-cos (default 0.999), --fail-kl,
+ * --fail-top1; else 0 */
+static int cmp_verdict(const struct run_opts *o, const struct cmp_sum *cs, double fail_cos,
+                       char *why, size_t cap)
+{
+    const double top1 = (double)cs->agree / (double)cs->n;
+
+    if (cs->n_bad)
+        snprintf(why, cap, "%llu NaN or Inf logits", (unsigned long long)cs->n_bad);
+    else if (!(cs->min_cos >= fail_cos))
+        snprintf(why, cap, "cosine %.8f < %g at position %zu", cs->min_cos, fail_cos,
+                 cs->worst_pos);
+    else if (o->fail_kl >= 0 && !(cs->max_kl <= o->fail_kl))
+        snprintf(why, cap, "KL %.4g > %g at position %zu", cs->max_kl, o->fail_kl, cs->kl_pos);
+    else if (o->fail_top1 >= 0 && !(top1 >= o->fail_top1))
+        snprintf(why, cap, "top-1 agreement %.4f < %g", top1, o->fail_top1);
+    else
+        return 0;
+    return 1;
+}
+
+/* the end of --compare's JSON object: the summary, the first divergent stage, the verdict */
+static void cmp_json_tail(const struct run_opts *o, const struct cmp_sum *cs,
+                          const struct stage_cmp *sb, int differ, struct json_w *w)
+{
+    json_w_arr_end(w);
+    json_w_key(w, "min_cosine");
+    json_w_f64(w, cs->min_cos);
+    json_w_key(w, "max_kl");
+    json_w_f64(w, cs->max_kl);
+    json_w_key(w, "mean_kl");
+    json_w_f64(w, cs->sum_kl / (double)cs->n);
+    json_w_key(w, "top1_agreement");
+    json_w_f64(w, (double)cs->agree / (double)cs->n);
+    json_w_key(w, "max_abs_delta");
+    json_w_f64(w, cs->max_abs);
+    if (o->save_stages) {
+        json_w_key(w, "first_divergent_stage");
+        if (sb->found) {
+            json_w_obj(w);
+            json_w_key(w, "stage");
+            json_w_str(w, rt_stage_name(sb->first.st));
+            json_w_key(w, "layer");
+            if (sb->first.layer == RT_LAYER_MODEL)
+                json_w_null(w);
+            else
+                json_w_i64(w, sb->first.layer);
+            json_w_key(w, "cosine");
+            json_w_f64(w, sb->first_cos);
+            json_w_obj_end(w);
+        } else {
+            json_w_null(w);
+        }
+    }
+    json_w_key(w, "same");
+    json_w_bool(w, !differ);
+    json_w_obj_end(w);
+}
+
+/* the end of --compare's text: the summary, the first divergent stage, the verdict */
+static void cmp_text_tail(const struct run_opts *o, const struct cmp_sum *cs,
+                          const struct stage_cmp *sb, double fail_cos, int differ,
+                          const char *why)
+{
+    fprintf(o->out, "min cosine %.8f (position %zu), max KL %.4g, mean KL %.4g, top-1 "
+            "agreement %zu/%zu, max |delta| %.4g\n", cs->min_cos, cs->worst_pos, cs->max_kl,
+            cs->sum_kl / (double)cs->n, cs->agree, cs->n, cs->max_abs);
+    if (o->save_stages && sb->found) {
+        if (sb->first.layer == RT_LAYER_MODEL)
+            fprintf(o->out, "first divergent stage: %s (cosine %.6f, max |delta| %.4g)\n",
+                    rt_stage_name(sb->first.st), sb->first_cos, sb->first_max);
+        else
+            fprintf(o->out, "first divergent stage: layer %d %s (cosine %.6f, max |delta| "
+                    "%.4g)\n", sb->first.layer, rt_stage_name(sb->first.st), sb->first_cos,
+                    sb->first_max);
+    } else if (o->save_stages) {
+        fprintf(o->out, "no stage below cosine %g (%u stages compared)\n", fail_cos,
+                sb->n_compared);
+    }
+    fprintf(o->out, differ ? "different: %s\n" : "same%s\n", why);
+}
+
 static int compare(const struct run_opts *o, struct err *e)
 {
     struct loaded A, B;     /* A = OTHER (the reference), B = MODEL (under test) */
@@ -614,17 +805,16 @@ static int compare(const struct run_opts *o, struct err *e)
     const size_t np = o->n_tokens;
     const double fail_cos = o->fail_cos >= -1 ? o->fail_cos : 0.999;
     float *la = NULL, *lb = NULL;
-    double min_cos = 2, max_kl = 0, sum_kl = 0, max_abs = 0;
-    size_t worst_pos = 0, kl_pos = 0, agree = 0;
-    uint64_t n_bad = 0;
+    struct cmp_sum cs;
     struct sbuf js = SBUF_INIT((size_t)1 << 30);
     struct json_w w;
     int64_t nv;
-    int rc = -1, differ = 0;
+    int rc = -1, differ;
     char why[256] = "";
 
     memset(&sa, 0, sizeof sa);
     memset(&sb, 0, sizeof sb);
+    memset(&cs, 0, sizeof cs);
     if (run_load(&A, o, o->other, np, e))
         return -1;
     if (run_load(&B, o, o->model, np, e)) {
@@ -643,29 +833,8 @@ static int compare(const struct run_opts *o, struct err *e)
         ERR(e, ERR_NOMEM, "out of memory for %zu x %lld logits", np, (long long)nv);
         goto out;
     }
-    if (o->save_stages) {
-        char base[3072];
-        if (o->save_dir)
-            snprintf(base, sizeof base, "%s", o->save_dir);
-        else
-            default_dir(o->model, base, sizeof base);
-        hook_setup(&sa.save, o, o->other, &A.rm, &ha);
-        snprintf(sa.save.dir, sizeof sa.save.dir, "%s/other", base);
-        hook_setup(&sb.save, o, o->model, &B.rm, &hb);
-        snprintf(sb.save.dir, sizeof sb.save.dir, "%s/model", base);
-        sa.save.trace = sb.save.trace = 0;
-        ha.fn = hb.fn = cmp_hook;
-        ha.ud = &sa;
-        hb.ud = &sb;
-        ha.stages = hb.stages = o->save_stages;
-        ha.layer_lo = hb.layer_lo = o->save_lo;
-        ha.layer_hi = hb.layer_hi = o->save_hi;
-        sa.record = 1;
-        sb.ref = &sa;
-        sb.thr = fail_cos;
-        rt_ctx_set_hook(A.ctx, &ha);
-        rt_ctx_set_hook(B.ctx, &hb);
-    }
+    if (o->save_stages)
+        cmp_hooks(o, &A, &B, &sa, &sb, &ha, &hb, fail_cos);
     if (rt_eval(A.ctx, o->tokens, (int)np, 0, la, RT_EVAL_ALL_LOGITS, e) ||
         rt_eval(B.ctx, o->tokens, (int)np, 0, lb, RT_EVAL_ALL_LOGITS, e))
         goto out;
@@ -678,122 +847,17 @@ static int compare(const struct run_opts *o, struct err *e)
         json_w_str(&w, o->other);
         json_w_key(&w, "positions");
         json_w_arr(&w);
-    } else {
-        fprintf(o->out, "%-5s %-8s %-12s %-12s %-10s %-10s %s\n", "pos", "token", "cosine",
-                "kl", "top1_other", "top1_model", "max|delta|");
     }
-    for (size_t t = 0; t < np; t++) {
-        const float *ra = la + t * (size_t)nv, *rb = lb + t * (size_t)nv;
-        struct cmp_acc acc;
-        struct cmp_stats cs;
-        struct cmp_logits cl;
-
-        cmp_init(&acc);
-        cmp_add(&acc, ra, rb, (size_t)nv);
-        cmp_finish(&acc, &cs);
-        cmp_logits(ra, rb, (size_t)nv, 5, &cl);
-        if (!(cs.cosine >= min_cos)) {
-            min_cos = cs.cosine;
-            worst_pos = t;
-        }
-        if (!(cl.kl <= max_kl)) {
-            max_kl = cl.kl;
-            kl_pos = t;
-        }
-        n_bad += cs.nan_y + cs.inf_y;
-        sum_kl += cl.kl;
-        if (!(cs.max_abs <= max_abs))
-            max_abs = cs.max_abs;
-        agree += cl.top1_agree != 0;
-        if (o->json) {
-            json_w_obj(&w);
-            json_w_key(&w, "token");
-            json_w_i64(&w, o->tokens[t]);
-            json_w_key(&w, "cosine");
-            json_w_f64(&w, cs.cosine);
-            json_w_key(&w, "kl");
-            json_w_f64(&w, cl.kl);
-            json_w_key(&w, "top1_other");
-            json_w_i64(&w, cl.top1_ref);
-            json_w_key(&w, "top1_model");
-            json_w_i64(&w, cl.top1_test);
-            json_w_key(&w, "max_abs_delta");
-            json_w_f64(&w, cs.max_abs);
-            json_w_obj_end(&w);
-        } else {
-            fprintf(o->out, "%-5zu %-8d %-12.8f %-12.4g %-10d %-10d %.4g\n", t, (int)o->tokens[t],
-                    cs.cosine, cl.kl, (int)cl.top1_ref, (int)cl.top1_test, cs.max_abs);
-        }
-    }
-    if (n_bad) {
-        differ = 1;
-        snprintf(why, sizeof why, "%llu NaN or Inf logits", (unsigned long long)n_bad);
-    } else if (!(min_cos >= fail_cos)) {
-        differ = 1;
-        snprintf(why, sizeof why, "cosine %.8f < %g at position %zu", min_cos, fail_cos,
-                 worst_pos);
-    } else if (o->fail_kl >= 0 && !(max_kl <= o->fail_kl)) {
-        differ = 1;
-        snprintf(why, sizeof why, "KL %.4g > %g at position %zu", max_kl, o->fail_kl, kl_pos);
-    } else if (o->fail_top1 >= 0 && !((double)agree / (double)np >= o->fail_top1)) {
-        differ = 1;
-        snprintf(why, sizeof why, "top-1 agreement %.4f < %g", (double)agree / (double)np,
-                 o->fail_top1);
-    }
+    cmp_positions(o, la, lb, nv, &cs, o->json ? &w : NULL);
+    differ = cmp_verdict(o, &cs, fail_cos, why, sizeof why);
     if (o->json) {
-        json_w_arr_end(&w);
-        json_w_key(&w, "min_cosine");
-        json_w_f64(&w, min_cos);
-        json_w_key(&w, "max_kl");
-        json_w_f64(&w, max_kl);
-        json_w_key(&w, "mean_kl");
-        json_w_f64(&w, sum_kl / (double)np);
-        json_w_key(&w, "top1_agreement");
-        json_w_f64(&w, (double)agree / (double)np);
-        json_w_key(&w, "max_abs_delta");
-        json_w_f64(&w, max_abs);
-        if (o->save_stages) {
-            json_w_key(&w, "first_divergent_stage");
-            if (sb.found) {
-                json_w_obj(&w);
-                json_w_key(&w, "stage");
-                json_w_str(&w, rt_stage_name(sb.first.st));
-                json_w_key(&w, "layer");
-                if (sb.first.layer == RT_LAYER_MODEL)
-                    json_w_null(&w);
-                else
-                    json_w_i64(&w, sb.first.layer);
-                json_w_key(&w, "cosine");
-                json_w_f64(&w, sb.first_cos);
-                json_w_obj_end(&w);
-            } else {
-                json_w_null(&w);
-            }
-        }
-        json_w_key(&w, "same");
-        json_w_bool(&w, !differ);
-        json_w_obj_end(&w);
+        cmp_json_tail(o, &cs, &sb, differ, &w);
         if (sbuf_check(&js, "JSON output", e))
             goto out;
         fwrite(js.p, 1, js.len, o->out);
         fputc('\n', o->out);
     } else {
-        fprintf(o->out, "min cosine %.8f (position %zu), max KL %.4g, mean KL %.4g, top-1 "
-                "agreement %zu/%zu, max |delta| %.4g\n", min_cos, worst_pos, max_kl,
-                sum_kl / (double)np, agree, np, max_abs);
-        if (o->save_stages && sb.found) {
-            if (sb.first.layer == RT_LAYER_MODEL)
-                fprintf(o->out, "first divergent stage: %s (cosine %.6f, max |delta| %.4g)\n",
-                        rt_stage_name(sb.first.st), sb.first_cos, sb.first_max);
-            else
-                fprintf(o->out, "first divergent stage: layer %d %s (cosine %.6f, max |delta| "
-                        "%.4g)\n", sb.first.layer, rt_stage_name(sb.first.st), sb.first_cos,
-                        sb.first_max);
-        } else if (o->save_stages) {
-            fprintf(o->out, "no stage below cosine %g (%u stages compared)\n", fail_cos,
-                    sb.n_compared);
-        }
-        fprintf(o->out, differ ? "different: %s\n" : "same%s\n", why);
+        cmp_text_tail(o, &cs, &sb, fail_cos, differ, why);
     }
     if (o->save_stages && o->diag)
         fprintf(o->diag, "apr-run: wrote %u + %u stage tensor file(s) under %s and %s\n",
