@@ -57,6 +57,12 @@ struct cuda_be {
     float *probe_h;
     size_t probe_h_n;
     int32_t *d_tok, *d_pos;
+    void *xq[4];                       /* quantized activation per RTC_ACT_* kind (decode) */
+    const float *xq_src[4];            /* what each holds, valid while xq_gen[k] == gen */
+    unsigned xq_gen[4], gen;
+    cublasHandle_t blas_tc;            /* tensor-core prompt path (default math mode) */
+    int exact;                         /* 1: prompts through exact f32 SGEMM (parity, dumps) */
+    int int8_off;                      /* APR_CUDA_GEMV=f32: decode on the f32 kernels */
     cudaGraphExec_t graph;
     int graph_state;                   /* 0 none, 1 captured, -1 capture failed: run eagerly */
     uint64_t weight_bytes;
@@ -102,6 +108,13 @@ extern "C" const char *rt_cuda_notes(const struct rt_ctx *ctx)
 {
     const struct cuda_be *s = (const struct cuda_be *)ctx->be;
     return s && ctx->backend && ctx->backend->init == cuda_init ? s->notes : "";
+}
+
+extern "C" void rt_cuda_set_exact(struct rt_ctx *ctx, int exact)
+{
+    struct cuda_be *s = (struct cuda_be *)ctx->be;
+    if (s && ctx->backend && ctx->backend->init == cuda_init)
+        s->exact = exact != 0;
 }
 
 extern "C" uint64_t rt_cuda_weight_bytes(const struct rt_ctx *ctx)
@@ -217,6 +230,8 @@ static void cuda_free(struct rt_ctx *ctx)
         cudaFree(s->allocs[i]);
     if (s->blas)
         cublasDestroy(s->blas);
+    if (s->blas_tc)
+        cublasDestroy(s->blas_tc);
     if (s->st)
         cudaStreamDestroy(s->st);
     free(s->L);
@@ -335,8 +350,15 @@ static int cuda_init(struct rt_ctx *ctx, struct err *e)
     if (CU_CHECK(e, cudaStreamCreateWithFlags(&s->st, cudaStreamNonBlocking), "cudaStreamCreate") ||
         CU_CHECK_BLAS(e, cublasCreate(&s->blas), "cublasCreate") ||
         CU_CHECK_BLAS(e, cublasSetStream(s->blas, s->st), "cublasSetStream") ||
-        CU_CHECK_BLAS(e, cublasSetMathMode(s->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode"))
+        CU_CHECK_BLAS(e, cublasSetMathMode(s->blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode") ||
+        CU_CHECK_BLAS(e, cublasCreate(&s->blas_tc), "cublasCreate") ||
+        CU_CHECK_BLAS(e, cublasSetStream(s->blas_tc, s->st), "cublasSetStream"))
         goto fail;
+    {
+        const char *g = getenv("APR_CUDA_GEMM"), *v = getenv("APR_CUDA_GEMV");
+        s->exact = g && strcmp(g, "exact") == 0;
+        s->int8_off = v && strcmp(v, "f32") == 0;
+    }
     s->L = (struct cu_layer *)calloc(c->n_layer, sizeof *s->L);
     if (!s->L) {
         ERR(e, ERR_NOMEM, "out of memory");
@@ -381,6 +403,12 @@ static int cuda_init(struct rt_ctx *ctx, struct err *e)
             !(s->d_tok = (int32_t *)dalloc(s, 4 * 65536, "tokens", e)) ||
             !(s->d_pos = (int32_t *)dalloc(s, 4, "position", e)))
             goto fail;
+        int64_t wmax = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
+        if ((int64_t)c->n_head * c->head_dim > wmax)
+            wmax = (int64_t)c->n_head * c->head_dim;
+        for (int k = 1; k < 4; k++)
+            if (!(s->xq[k] = dalloc(s, rtc_act_bytes(wmax), "quantized activations", e)))
+                goto fail;
     }
     if (rope_tables(ctx, s, e) ||
         scratch(ctx, s, ctx->n_batch < ctx->n_ctx ? ctx->n_batch : ctx->n_ctx, e))
@@ -480,10 +508,28 @@ static int report_qkv(struct rt_ctx *ctx, enum rt_stage st, int layer, int n, st
 
 /* ---- the forward pass */
 
+/*
+ * One token: quantized weights on the int8 kernels, the activation quantized once for
+ * all the matrices that read it (s->gen moves whenever an input is rewritten); the
+ * planted fault and APR_CUDA_GEMV=f32 keep the f32 kernels.  Several tokens: the
+ * tensor-core path, or exact f32 SGEMM when s->exact (parity, stage dumps).
+ */
 static int mm(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, float *y, struct err *e)
 {
-    if (n == 1)
+    if (n == 1) {
+        int k = rtc_act_kind(w->dtype);
+        if (k && !s->fault && !s->int8_off && rtc_gemv_q_ok(w)) {
+            if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
+                rtc_quantize_act(k, x, w->cols, s->xq[k], s->st, e))
+                return -1;
+            s->xq_src[k] = x;
+            s->xq_gen[k] = s->gen;
+            return rtc_gemv_q(w, s->xq[k], y, s->st, e);
+        }
         return rtc_gemv(w, x, y, s->fault, s->st, e);
+    }
+    if (!s->exact && !s->fault)
+        return rtc_gemm_tc(s->blas_tc, w, x, n, y, s->scratch, s->scratch_floats, s->st, e);
     return rtc_gemm(s->blas, w, x, n, y, s->scratch, s->scratch_floats, s->fault, s->st, e);
 }
 
@@ -512,6 +558,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         if (rtc_rmsnorm(s->x, L->attn_norm, s->xn, n, embd, eps, st, e))
             return -1;
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
+        s->gen++;
         if (mm(s, &L->wq, s->xn, n, s->q, e) || mm(s, &L->wk, s->xn, n, s->k, e) ||
             mm(s, &L->wv, s->xn, n, s->v, e))
             return -1;
@@ -554,6 +601,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             return -1;
         }
         STAGE(RT_ST_ATTENTION, l, s->att, n, qd);
+        s->gen++;
         if (mm(s, &L->wo, s->att, n, s->o, e))
             return -1;
         STAGE(RT_ST_ATTN_OUT, l, s->o, n, embd);
@@ -564,6 +612,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         if (rtc_rmsnorm(s->x, L->ffn_norm, s->xn, n, embd, eps, st, e))
             return -1;
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
+        s->gen++;
         if (mm(s, &L->wg, s->xn, n, s->gate, e) || mm(s, &L->wu, s->xn, n, s->up, e))
             return -1;
         STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
@@ -578,6 +627,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             return -1;
         }
         STAGE(RT_ST_FFN_SWIGL, l, s->gate, n, ff);
+        s->gen++;
         if (mm(s, &L->wd, s->gate, n, s->o, e))
             return -1;
         STAGE(RT_ST_FFN_OUT, l, s->o, n, embd);
@@ -588,6 +638,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
     if (rtc_rmsnorm(s->x, s->output_norm, s->xn, n, embd, eps, st, e))
         return -1;
     STAGE(RT_ST_FINAL_NORM, RT_LAYER_MODEL, s->xn, n, embd);
+    s->gen++;
     if (all_logits || want(ctx, RT_ST_LM_HEAD, RT_LAYER_MODEL)) {
         if (mm(s, &s->output, s->xn, n, s->logits, e))
             return -1;
@@ -619,8 +670,8 @@ static int decode_graph(struct rt_ctx *ctx, struct cuda_be *s, int pos0, struct 
     return CU_CHECK(e, cudaGraphLaunch(s->graph, s->st), "cudaGraphLaunch");
 }
 
-static int cuda_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,
-                     unsigned flags, struct err *e)
+static int eval_chunks(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,
+                       unsigned flags, struct err *e)
 {
     struct cuda_be *s = (struct cuda_be *)ctx->be;
     const int64_t nv = ctx->rm->c.n_vocab;
@@ -661,4 +712,16 @@ static int cuda_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, fl
         done += m;
     }
     return 0;
+}
+
+static int cuda_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,
+                     unsigned flags, struct err *e)
+{
+    struct cuda_be *s = (struct cuda_be *)ctx->be;
+    const int exact0 = s->exact;
+    if (ctx->hook.fn)
+        s->exact = 1;     /* stage dumps: the exact path, stage for stage */
+    int rc = eval_chunks(ctx, tok, n, pos0, logits, flags, e);
+    s->exact = exact0;
+    return rc;
 }

@@ -8,8 +8,9 @@
  * position and stage by stage (apr-run --parity).  Weights are uploaded once, in their
  * stored types; a type without a matrix-vector kernel (rtc_gemv_supported) is widened
  * to F32 on upload and said in rt_cuda_notes().  Prompts run through dequantized-tile
- * cuBLAS SGEMM, one-token decode through the quantized GEMV kernels, captured once in a
- * CUDA graph and replayed (positions and tokens live in device memory).  Before any
+ * cuBLAS products (tensor cores, or exact SGEMM: rt_cuda_set_exact), one-token decode
+ * through the int8 matrix-vector kernels on activations quantized as the CPU quantizes
+ * them (F16/BF16/F32 weights: f32 kernels), captured once in a CUDA graph and replayed (positions and tokens live in device memory).  Before any
  * upload the memory need is checked against the device ("needs X GiB, has Y").
  */
 #ifndef RT_CUDA_H
@@ -26,6 +27,14 @@ const struct rt_backend *rt_cuda_backend(int ordinal);
 
 /* What the backend wants said (types widened on upload, the device), or "". */
 const char *rt_cuda_notes(const struct rt_ctx *ctx);
+
+/*
+ * Prompt path: 1 = exact (dequantized f32 tiles, cuBLAS SGEMM without TF32, the parity
+ * gate's default and the path of stage dumps); 0 = tensor cores (tiles dequantized to
+ * F16, activations rounded to F16 (BF16 weights: both BF16), F32 weights in TF32, f32
+ * accumulation), the default for generation.  $APR_CUDA_GEMM=exact forces 1 at init.
+ */
+void rt_cuda_set_exact(struct rt_ctx *ctx, int exact);
 
 /* Bytes of weights the decode step reads (every matrix once, embedding row aside). */
 uint64_t rt_cuda_weight_bytes(const struct rt_ctx *ctx);

@@ -160,6 +160,12 @@ static int run_side(const struct rt_model *rm, const struct rt_backend *be, cons
     p.backend = be;
     if (rt_ctx_new(&ctx, rm, &p, e))
         return -1;
+    if (be != &rt_backend_cpu) {
+        /* the gate checks the exact f32 prompt path unless APR_CUDA_GEMM=fast asks
+         * for the tensor-core one (rt_cuda.h) */
+        const char *g = getenv("APR_CUDA_GEMM");
+        rt_cuda_set_exact(ctx, !(g && strcmp(g, "fast") == 0));
+    }
     if (notes && be != &rt_backend_cpu)
         snprintf(notes, notes_n, "%s", rt_cuda_notes(ctx));
     if (R) {

@@ -7,6 +7,7 @@
  * the matching 8 activations; a shuffle reduction ends the row.  The weights are read
  * once, in their stored type: the decode step is bound by their bytes.
  */
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
@@ -421,6 +422,108 @@ extern "C" int rtc_gemm(void *cublas, const struct rtc_w *w, const float *x, int
         if (CU_CHECK_BLAS(e, cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, (int)n_tok, (int)w->cols,
                                          &one, scratch, (int)w->cols, x, (int)w->cols, &zero, y + r0,
                                          (int)w->rows), "cublasSgemm"))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the tensor-core prompt path (rtc_gemm_tc) */
+
+/* weights to F16, 8 per thread (dqc_deq8 then one rounding) */
+template <int T> __global__ void k_deq_h(const uint8_t *src, __half *dst, int64_t n_groups)
+{
+    constexpr int GPB = dqc_traits<T>::blck / 8;
+    for (int64_t gi = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; gi < n_groups;
+         gi += (int64_t)gridDim.x * blockDim.x) {
+        float v[8];
+        dqc_deq8<T>(src + (gi / GPB) * dqc_traits<T>::size, (int)(gi % GPB), v);
+        __half2 h[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+        *(uint4 *)(dst + 8 * gi) = *(const uint4 *)h;
+    }
+}
+
+template <bool BF> __global__ void k_f2h(const float *x, void *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        if (BF)
+            ((__nv_bfloat16 *)y)[i] = __float2bfloat16_rn(x[i]);
+        else
+            ((__half *)y)[i] = __float2half_rn(x[i]);
+    }
+}
+
+static unsigned grid_n(int64_t work)
+{
+    int64_t b = (work + 255) / 256;
+    return (unsigned)(b < 65535 * 16 ? (b < 1 ? 1 : b) : 65535 * 16);
+}
+
+extern "C" int rtc_gemm_tc(void *cublas, const struct rtc_w *w, const float *x, int64_t n_tok, float *y,
+                           float *scratch, int64_t scratch_floats, void *stream, struct err *e)
+{
+    cublasHandle_t h = (cublasHandle_t)cublas;
+    cudaStream_t s = (cudaStream_t)stream;
+    const float one = 1.0f, zero = 0.0f;
+    if (check_w(w, e))
+        return -1;
+    if (n_tok <= 0)
+        return 0;
+    if (w->dtype == DT_F32)
+        return CU_CHECK_BLAS(e, cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, (int)n_tok,
+                                             (int)w->cols, &one, w->d, CUDA_R_32F, (int)w->cols, x,
+                                             CUDA_R_32F, (int)w->cols, &zero, y, CUDA_R_32F,
+                                             (int)w->rows, CUBLAS_COMPUTE_32F_FAST_TF32,
+                                             CUBLAS_GEMM_DEFAULT), "cublasGemmEx (tf32)");
+    uint64_t xb = ((uint64_t)(n_tok * w->cols) * 2 + 255) & ~(uint64_t)255;
+    uint64_t sb = (uint64_t)scratch_floats * 4;
+    int64_t tile = xb < sb ? (int64_t)((sb - xb) / ((uint64_t)w->cols * 2)) : 0;
+    int bf = w->dtype == DT_BF16;
+    int direct = w->dtype == DT_F16 || bf;
+    if (!direct) {
+        switch (w->dtype) {
+        case DT_Q4_0: case DT_Q4_1: case DT_Q5_0: case DT_Q5_1: case DT_Q8_0: case DT_Q2_K:
+        case DT_Q3_K: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: case DT_IQ4_NL: case DT_IQ4_XS:
+            break;
+        default:
+            tile = 0;
+        }
+    }
+    if (tile < 1 && !(direct && xb <= sb))   /* no room or no F16 decoder: the exact path */
+        return rtc_gemm(cublas, w, x, n_tok, y, scratch, scratch_floats, RTC_FAULT_NONE, stream, e);
+    void *xh = scratch;
+    __half *wt = (__half *)((uint8_t *)scratch + xb);
+    cudaDataType_t ty = bf ? CUDA_R_16BF : CUDA_R_16F;
+    if (bf)
+        k_f2h<true><<<grid_n(n_tok * w->cols), 256, 0, s>>>(x, xh, n_tok * w->cols);
+    else
+        k_f2h<false><<<grid_n(n_tok * w->cols), 256, 0, s>>>(x, xh, n_tok * w->cols);
+    if (CU_CHECK(e, cudaGetLastError(), "f16 conversion kernel launch"))
+        return -1;
+    if (direct)
+        return CU_CHECK_BLAS(e, cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)w->rows, (int)n_tok,
+                                             (int)w->cols, &one, w->d, ty, (int)w->cols, xh, ty,
+                                             (int)w->cols, &zero, y, CUDA_R_32F, (int)w->rows,
+                                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                             "cublasGemmEx (f16)");
+    for (int64_t r0 = 0; r0 < w->rows; r0 += tile) {
+        int64_t nr = w->rows - r0 < tile ? w->rows - r0 : tile, ng = nr * w->cols / 8;
+        const uint8_t *src = (const uint8_t *)w->d + r0 * w->row_bytes;
+        switch (w->dtype) {
+#define D(T) case T: k_deq_h<T><<<grid_n(ng), 256, 0, s>>>(src, wt, ng); break;
+        D(DT_Q4_0) D(DT_Q4_1) D(DT_Q5_0) D(DT_Q5_1) D(DT_Q8_0) D(DT_Q2_K) D(DT_Q3_K)
+        D(DT_Q4_K) D(DT_Q5_K) D(DT_Q6_K) D(DT_IQ4_NL) D(DT_IQ4_XS)
+#undef D
+        }
+        if (CU_CHECK(e, cudaGetLastError(), "f16 dequant kernel launch") ||
+            CU_CHECK_BLAS(e, cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)nr, (int)n_tok, (int)w->cols,
+                                          &one, wt, CUDA_R_16F, (int)w->cols, xh, CUDA_R_16F,
+                                          (int)w->cols, &zero, y + r0, CUDA_R_32F, (int)w->rows,
+                                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                          "cublasGemmEx (f16)"))
             return -1;
     }
     return 0;

@@ -48,6 +48,32 @@ int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fault, void *s
              struct err *e);
 
 /*
+ * Decode on int8 activations (rtc_mmvq.cu): the activation x[cols] is quantized once
+ * per token into the format the CPU runtime uses for the weight type (runtime/kern.h:
+ * Q8_0 for Q4_0 Q5_0 Q8_0 IQ4_NL, Q8_1 for Q4_1 Q5_1, Q8_K for Q2_K..Q6_K IQ4_XS; the
+ * same int8 values and scales as kern_ref.c's quantizers), then each block of weights
+ * is multiplied with it in integers (__dp4a).  The result is the CPU kernel's up to the
+ * order in which the per-block float terms are summed.
+ */
+enum { RTC_ACT_NONE = 0, RTC_ACT_Q8_0 = 1, RTC_ACT_Q8_1 = 2, RTC_ACT_Q8_K = 3 };
+/* the activation format of dtype's int8 kernel, or RTC_ACT_NONE */
+int rtc_act_kind(int dtype);
+/* elements per activation block of kind (32 or 256; 0 for NONE) */
+int64_t rtc_act_blck(int kind);
+/* device bytes of a quantized activation of cols elements (any kind) */
+uint64_t rtc_act_bytes(int64_t cols);
+/* quantize x[cols] (device) into dst (rtc_act_bytes(cols), 16-byte aligned) */
+int rtc_quantize_act(int kind, const float *x, int64_t cols, void *dst, void *stream,
+                     struct err *e);
+/* 1 when w has an int8 kernel at its shape and alignment (cols whole activation blocks) */
+int rtc_gemv_q_ok(const struct rtc_w *w);
+/* y[rows] = W x with xq = rtc_quantize_act(rtc_act_kind(w->dtype), x); the weight buffer
+ * needs the 16 bytes of padding of rtc_gemv */
+int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, void *stream, struct err *e);
+/* a device activation back to the CPU's blocks (struct block_q8_0 / q8_1 / q8_K), for tests */
+int rtc_act_to_blocks(int kind, const void *dev, int64_t cols, void *blocks, struct err *e);
+
+/*
  * Y[n_tok][rows] = X[n_tok][cols] W^T: the weight is dequantized (dequant/cuda, exact)
  * tile by tile into scratch (scratch_floats floats, at least cols) and multiplied by
  * cuBLAS SGEMM in full f32 (no TF32).  F32 weights are used in place.  `cublas` is a
@@ -55,6 +81,18 @@ int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fault, void *s
  */
 int rtc_gemm(void *cublas, const struct rtc_w *w, const float *x, int64_t n_tok, float *y,
              float *scratch, int64_t scratch_floats, int fault, void *stream, struct err *e);
+
+/*
+ * The same product on tensor cores: quantized weights dequantized tile by tile to F16
+ * (one rounding of each dequantized value), activations rounded to F16, cublasGemmEx
+ * with f32 accumulation; F16 weights used in place; BF16 weights in place with BF16
+ * activations; F32 weights in TF32.  `cublas` must allow tensor cores (default math
+ * mode).  Scratch holds the F16 activations and the tiles; types without an F16
+ * decoder, or a scratch too small, take rtc_gemm.  Not exact: the parity gate and the
+ * stage dumps use rtc_gemm (runtime/cuda/rt_cuda.h, rt_cuda_set_exact).
+ */
+int rtc_gemm_tc(void *cublas, const struct rtc_w *w, const float *x, int64_t n_tok, float *y,
+                float *scratch, int64_t scratch_floats, void *stream, struct err *e);
 
 /* out[t][:] = (x[t][:] * s) * g[:], s = 1 / sqrt(mean(x[t]^2) + eps) for t < n_tok (g f32);
  * the sum of squares in double, s rounded to f32 once (the CPU forward's numerics).

@@ -11,7 +11,10 @@
  * thread), the layers' matrices of one role and one type share one random draw: every
  * layer still has its own device copy, so the bytes read per token are those of a 7B.
  *
- * Usage: bench_cuda [N_LAYER]   (32 by default; fewer for a quick look)
+ * Usage: bench_cuda [N_LAYER [GGUF_DIR]]   (32 layers by default; fewer for a quick look)
+ * With GGUF_DIR each model is also written there as 7b-<TYPE>.gguf (llama.cpp's
+ * tensor names and keys, tokenizer "no_vocab" with 32000 dummy tokens), so that
+ * llama-bench measures the very same weights.
  */
 #include <cuda_runtime_api.h>
 #include <math.h>
@@ -26,6 +29,8 @@
 #include "../../dequant/cuda/cu.h"
 #include "../../dequant/dq.h"
 #include "../../formats/dtype.h"
+#include "../../formats/gguf/gguf.h"
+#include "../../formats/model.h"
 #include "../../runtime/pool.h"
 #include "../../runtime/rt.h"
 #include "../../runtime/cuda/rt_cuda.h"
@@ -62,6 +67,122 @@ static int cmpd(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* ---- the GGUF copy of a generated model (for llama-bench) */
+
+static struct slice sl(const char *p) { struct slice r = { p, strlen(p) }; return r; }
+
+static void kv_u32(struct model_kv *kv, const char *k, uint32_t v)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->key = sl(k);
+    kv->val.type = MV_U32;
+    kv->val.v.u = v;
+}
+
+static void kv_f32(struct model_kv *kv, const char *k, double v)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->key = sl(k);
+    kv->val.type = MV_F32;
+    kv->val.v.f = v;
+}
+
+static void kv_str(struct model_kv *kv, const char *k, const char *v)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->key = sl(k);
+    kv->val.type = MV_STR;
+    kv->val.v.s = sl(v);
+}
+
+static void tensor2(struct model_tensor *t, const char *name, const struct rt_mat *m, struct err *e)
+{
+    memset(t, 0, sizeof *t);
+    t->name = sl(name);
+    t->dtype = m->dtype;
+    t->n_dims = 2;
+    for (int i = 0; i < MODEL_MAX_DIMS; i++)
+        t->shape[i] = 1;
+    t->shape[0] = m->rows;
+    t->shape[1] = m->cols;
+    t->n_elems = m->rows * m->cols;
+    dtype_nbytes(m->dtype, t->n_elems, &t->size, e);
+    t->data = m->data;
+}
+
+static void tensor1(struct model_tensor *t, const char *name, const float *v, int64_t n)
+{
+    memset(t, 0, sizeof *t);
+    t->name = sl(name);
+    t->dtype = DT_F32;
+    t->n_dims = 1;
+    for (int i = 0; i < MODEL_MAX_DIMS; i++)
+        t->shape[i] = 1;
+    t->shape[0] = n;
+    t->n_elems = n;
+    t->size = (uint64_t)n * 4;
+    t->data = (const uint8_t *)v;
+}
+
+static int write_gguf(const char *path, const struct rt_model *rm, const char *mix, struct err *e)
+{
+    const struct model_config *c = &rm->c;
+    int nl = (int)c->n_layer, nt = 3 + 9 * nl, i = 0;
+    struct model m;
+    struct model_kv kv[16];
+    struct model_tensor *t = calloc((size_t)nt, sizeof *t);
+    char (*names)[48] = calloc((size_t)nt, 48);
+    char title[64];
+    int rc;
+    if (!t || !names) {
+        free(t);
+        free(names);
+        return ERR(e, ERR_NOMEM, "out of memory");
+    }
+    snprintf(title, sizeof title, "bench-cuda 7B-shaped %s (random weights)", mix);
+    memset(&m, 0, sizeof m);
+    kv_str(&kv[0], "general.architecture", "llama");
+    kv_str(&kv[1], "general.name", title);
+    kv_u32(&kv[2], "llama.context_length", c->n_ctx_train);
+    kv_u32(&kv[3], "llama.embedding_length", c->n_embd);
+    kv_u32(&kv[4], "llama.block_count", c->n_layer);
+    kv_u32(&kv[5], "llama.feed_forward_length", c->n_ff);
+    kv_u32(&kv[6], "llama.rope.dimension_count", c->n_rot);
+    kv_u32(&kv[7], "llama.attention.head_count", c->n_head);
+    kv_u32(&kv[8], "llama.attention.head_count_kv", c->n_head_kv);
+    kv_f32(&kv[9], "llama.attention.layer_norm_rms_epsilon", c->norm_eps);
+    kv_f32(&kv[10], "llama.rope.freq_base", c->rope_theta);
+    kv_u32(&kv[11], "llama.vocab_size", c->n_vocab);
+    kv_str(&kv[12], "tokenizer.ggml.model", "no_vocab");
+    m.kv = kv;
+    m.n_kv = 13;
+    tensor2(&t[i++], "token_embd.weight", &rm->tok_embd, e);
+    tensor1(&t[i++], "output_norm.weight", rm->output_norm, c->n_embd);
+    tensor2(&t[i++], "output.weight", &rm->output, e);
+    for (int l = 0; l < nl; l++) {
+        const struct rt_layer *L = &rm->layers[l];
+        const struct rt_mat *ms[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down };
+        static const char *ln[7] = { "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                                     "ffn_down" };
+        snprintf(names[i], 48, "blk.%d.attn_norm.weight", l);
+        tensor1(&t[i], names[i], L->attn_norm, c->n_embd);
+        i++;
+        snprintf(names[i], 48, "blk.%d.ffn_norm.weight", l);
+        tensor1(&t[i], names[i], L->ffn_norm, c->n_embd);
+        i++;
+        for (int k = 0; k < 7; k++, i++) {
+            snprintf(names[i], 48, "blk.%d.%s.weight", l, ln[k]);
+            tensor2(&t[i], names[i], ms[k], e);
+        }
+    }
+    m.tensors = t;
+    m.n_tensors = (uint64_t)i;
+    rc = gguf_write(&m, path, NULL, e);
+    free(t);
+    free(names);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -231,6 +352,18 @@ int main(int argc, char **argv)
            info.sm_count, (double)info.mem_total / (1 << 30), bw / 1e9);
     printf("model: llama %d layers, hidden 4096, 32 heads, FFN 11008, vocab 32000; generated and "
            "quantized on %d threads in %.1f s\n", n_layer, threads_ncpu(), tgen);
+
+    if (argc > 2)
+        for (int k = 0; k < N_MIX; k++) {
+            char path[4096];
+            double tw = now_s();
+            snprintf(path, sizeof path, "%s/7b-%s.gguf", argv[2], mix_names[k]);
+            if (write_gguf(path, &rm[k], mix_names[k], &e)) {
+                fprintf(stderr, "bench_cuda: %s\n", e.msg);
+                return 2;
+            }
+            printf("wrote %s in %.1f s\n", path, now_s() - tw);
+        }
 
     int32_t *tok = malloc(512 * 4);
     for (int i = 0; i < 512; i++)

@@ -113,13 +113,23 @@ int main(void)
     float *x, *y;
     cudaMalloc((void **)&x, 11008 * 4);
     cudaMalloc((void **)&y, 11008 * 4);
-    cudaMemset(x, 0, 11008 * 4);
-    for (size_t k = 0; k < 2 * sizeof gv_types / sizeof gv_types[0]; k++) {
-        int ty = gv_types[k % (sizeof gv_types / sizeof gv_types[0])];
-        int narrow = k >= sizeof gv_types / sizeof gv_types[0];
+    {
+        float hx[11008];
+        for (int i = 0; i < 11008; i++)
+            hx[i] = (float)(rb8() & 63) / 32.0f - 1.0f;
+        cudaMemcpy(x, hx, sizeof hx, cudaMemcpyHostToDevice);
+    }
+    void *xq;
+    cudaMalloc(&xq, rtc_act_bytes(11008));
+    const size_t ngv = sizeof gv_types / sizeof gv_types[0];
+    for (size_t k = 0; k < 3 * ngv; k++) {
+        int ty = gv_types[k % ngv];
+        int narrow = k >= ngv && k < 2 * ngv, int8 = k >= 2 * ngv;
         if (narrow && ty != DT_Q4_K && ty != DT_Q6_K && ty != DT_Q8_0 && ty != DT_F16 && ty != DT_BF16)
             continue;
-        printf("gemv %-7s%s", dtype_name(ty), narrow ? " 8-wide" : "       ");
+        if (int8 && !rtc_act_kind(ty))
+            continue;
+        printf("gemv %-7s%s", dtype_name(ty), narrow ? " 8-wide" : int8 ? " int8  " : "       ");
         for (int sh = 0; sh < 3; sh++) {
             int64_t rows = shapes[sh][0], cols = shapes[sh][1];
             uint64_t rb;
@@ -130,11 +140,16 @@ int main(void)
             if (nm < 1) nm = 1;
             fill_blocks(ty, hb, mb * nm);
             cudaMemcpy(s1, hb, mb * nm, cudaMemcpyHostToDevice);
+            if (int8)
+                rtc_quantize_act(rtc_act_kind(ty), x, cols, xq, NULL, &e);
             for (int i = 0; i < REPS; i++) {
                 cudaEventRecord(a, 0);
                 for (int m = 0; m < nm; m++) {
                     struct rtc_w w = { ty, rows, cols, rb, (uint8_t *)s1 + m * mb };
-                    rtc_gemv(&w, x, y, narrow ? RTC_GEMV_NARROW : 0, NULL, &e);
+                    if (int8)
+                        rtc_gemv_q(&w, xq, y, NULL, &e);
+                    else
+                        rtc_gemv(&w, x, y, narrow ? RTC_GEMV_NARROW : 0, NULL, &e);
                 }
                 cudaEventRecord(b, 0);
                 cudaEventSynchronize(b);
@@ -150,5 +165,6 @@ int main(void)
     cudaFree(s1);
     cudaFree(x);
     cudaFree(y);
+    cudaFree(xq);
     return err_ok(&e) ? 0 : 1;
 }

@@ -33,6 +33,7 @@
 #include "../../formats/dtype.h"
 #include "../../formats/model.h"
 #include "../../runtime/cuda/rtc_ops.h"
+#include "../../runtime/kern.h"
 #include "../../common/banned.h"
 
 static int n_pass, n_fail, n_skip;
@@ -416,6 +417,19 @@ static void test_matmul(void *cublas)
         u = rc ? INFINITY : err_units(y, yr, mag, n_tok * rows);
         ok(!rc && u <= (double)cols, "gemm %-7s [%lld x %lld] x %lld tokens: error %.2f u*sum|wx| (bound %lld) %s",
            dtype_name(t), (long long)rows, (long long)cols, (long long)n_tok, u, (long long)cols, e.msg);
+        /* the tensor-core path: weights and activations rounded once to F16 (BF16 for
+         * BF16 weights; TF32 for F32), f32 accumulation: each product within 2^-10
+         * (BF16: 2^-7) of |w x|, so 2^14 u (2^17 u) * sum|wx| plus the sum's rounding */
+        {
+            double tb = (t == DT_BF16 ? 131072.0 : 16384.0) + (double)cols;
+            err_clear(&e);
+            cudaMemset(dy, 0xFF, (size_t)(n_tok * rows) * 4);
+            rc = rtc_gemm_tc(cublas, &W, dx, n_tok, dy, scr, 64 * cols, NULL, &e) || !sync_ok(&e);
+            down(y, dy, (size_t)(n_tok * rows) * 4);
+            u = rc ? INFINITY : err_units(y, yr, mag, n_tok * rows);
+            ok(!rc && u <= tb, "gemm %-7s tensor cores [%lld x %lld] x %lld tokens: error %.0f u*sum|wx| (bound %.0f) %s",
+               dtype_name(t), (long long)rows, (long long)cols, (long long)n_tok, u, tb, e.msg);
+        }
         cudaFree(dw);
         cudaFree(dx);
         cudaFree(dy);
@@ -590,6 +604,70 @@ static void test_ops(void)
     free(x); free(g); free(y); free(r); free(kc); free(vc);
 }
 
+/*
+ * The int8 decode kernels (rtc_gemv_q) against the CPU runtime's scalar kernels
+ * (runtime/kern_ref.c) on random blocks:
+ *   - the device activation quantizer gives the CPU quantizer's blocks, bit for bit;
+ *   - the product equals the CPU kernel's on those blocks up to the order in which the
+ *     per-block float terms are summed: bound (2 * blocks + 16) u * sum|w x|, where a
+ *     decoding error (a wrong nibble, scale or sign) is thousands of times larger.
+ * 203 rows (not a multiple of the 8 rows a block computes), and 35 legacy blocks or
+ * 10 super-blocks a row (not a multiple of the 128 threads that share a row).
+ */
+static void test_mmvq(void)
+{
+    static const int types[] = { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0, DT_IQ4_NL,
+                                 DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int t = types[k], kind = rtc_act_kind(t);
+        int64_t rows = 203, cols = kind == RTC_ACT_Q8_K ? 2560 : 1120;
+        const struct rt_kern *ck = rt_kern_get(t, RT_ISA_SCALAR);
+        rt_quant_fn cq = ck ? rt_kern_quant(ck->act, RT_ISA_SCALAR) : NULL;
+        if (!ck || !cq) {
+            ok(0, "int8 gemv %s: no CPU scalar kernel to compare with", dtype_name(t));
+            continue;
+        }
+        uint64_t rb;
+        uint8_t *w = rnd_matrix(t, rows, cols, &rb);
+        float *x = malloc((size_t)cols * 4), *y = malloc((size_t)rows * 4);
+        double *yr = malloc((size_t)rows * 8), *mag = malloc((size_t)rows * 8);
+        size_t ab = rt_act_row_bytes(ck->act, cols);
+        uint8_t *qa = malloc(ab), *qg = malloc(ab);
+        for (int64_t i = 0; i < cols; i++)
+            x[i] = rndf() * (i % 7 == 3 ? 4.0f : 1.0f);
+        cq(x, qa, cols);
+        float *yc = malloc((size_t)rows * 4);
+        for (int64_t r = 0; r < rows; r++)
+            ck->dot(cols, w + r * rb, qa, 0, 1, &yc[r], 1);
+        ref_matmul(t, w, rows, cols, rb, x, 1, yr, mag);
+        void *dw = dmalloc(rb * rows), *dq = dmalloc(rtc_act_bytes(cols));
+        float *dx = dmalloc((size_t)cols * 4), *dy = dmalloc((size_t)rows * 4);
+        up(dw, w, rb * rows);
+        up(dx, x, (size_t)cols * 4);
+        struct rtc_w W = { t, rows, cols, rb, dw };
+        struct err e = ERR_INIT;
+        cudaMemset(dy, 0xFF, (size_t)rows * 4);
+        int rc = rtc_quantize_act(kind, dx, cols, dq, NULL, &e) || !sync_ok(&e) ||
+                 rtc_act_to_blocks(kind, dq, cols, qg, &e);
+        ok(!rc && memcmp(qa, qg, ab) == 0, "int8 gemv %-7s activation quantized on the device = "
+           "the CPU's %s blocks (%zu bytes) %s", dtype_name(t),
+           ck->act == RT_ACT_Q8_K ? "Q8_K" : ck->act == RT_ACT_Q8_1 ? "Q8_1" : "Q8_0", ab, e.msg);
+        rc = rc || rtc_gemv_q(&W, dq, dy, NULL, &e) || !sync_ok(&e);
+        down(y, dy, (size_t)rows * 4);
+        double worst = 0, bound = 2.0 * (double)cols / 32 + 16;
+        for (int64_t r = 0; r < rows && !rc; r++) {
+            double d = fabs((double)y[r] - yc[r]) / (0x1p-24 * (mag[r] > 0 ? mag[r] : 1e-300));
+            if (!(d <= worst))
+                worst = isnan(d) ? INFINITY : d;
+        }
+        ok(!rc && worst <= bound, "int8 gemv %-7s [%lld x %lld] = CPU scalar kernel: error %.2f "
+           "u*sum|wx| (bound %.0f) %s", dtype_name(t), (long long)rows, (long long)cols, worst,
+           bound, e.msg);
+        cudaFree(dw); cudaFree(dq); cudaFree(dx); cudaFree(dy);
+        free(w); free(x); free(y); free(yr); free(mag); free(qa); free(qg); free(yc);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = argc > 1 ? argv[1] : getenv("APR_SHARED_FIXTURES");
@@ -601,7 +679,8 @@ int main(int argc, char **argv)
     test_infra();
     cu_device_count(&n_dev, why, sizeof why);
     if (n_dev == 0) {
-        const char *dev_tests[] = { "device errors", "dequant", "fixtures", "get_rows", "gemv+gemm", "ops" };
+        const char *dev_tests[] = { "device errors", "dequant", "fixtures", "get_rows", "gemv+gemm",
+                                    "int8 gemv", "ops" };
         for (size_t i = 0; i < sizeof dev_tests / sizeof dev_tests[0]; i++)
             skip(dev_tests[i], why);
     } else {
@@ -613,6 +692,7 @@ int main(int argc, char **argv)
         if (cublasCreate(&cublas) == CUBLAS_STATUS_SUCCESS) {
             test_matmul(cublas);
             cublasDestroy(cublas);
+            test_mmvq();
         } else {
             ok(0, "cublasCreate");
         }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/err.h"
 #include "../../dequant/cuda/cu.h"
@@ -24,6 +25,8 @@
 #include "../../runtime/cuda/rt_cuda.h"
 #include "../../runtime/cuda/rt_parity.h"
 #include "../../compare/compare.h"
+#include "../../dequant/dq.h"
+#include "../fixtures/gguf_fix.h"
 #include "../../common/banned.h"
 
 static int n_pass, n_fail, n_skip;
@@ -135,6 +138,98 @@ static void one_model(const char *path)
     model_close(&m);
 }
 
+/*
+ * A qwen3 model built here (../shared/fixtures/hf holds llama and qwen2 only): QK-norm,
+ * GQA 8/2, head_dim 64 != n_embd / n_head, no biases, untied output, 2 layers, all
+ * matrices in one type.  Written to a temporary GGUF and run through one_model (parity
+ * gate, one-token decode, planted fault).
+ */
+static int qwen3_build(const char *path, int dt, struct err *e)
+{
+    enum { L = 2, EMBD = 256, HEADS = 8, KV = 2, HD = 64, FF = 512, VOCAB = 512, CTX = 128 };
+    static const char *const names[] = { "attn_q", "attn_k", "attn_v", "attn_output",
+                                         "ffn_gate", "ffn_up", "ffn_down" };
+    struct model m;
+    char name[96];
+    uint32_t seed = 0x51E3u;
+    memset(&m, 0, sizeof m);
+    if (fx_init(&m, "qwen3-test.gguf", e))
+        return -1;
+    fx_str(&m, "general.architecture", "qwen3", e);
+    fx_uint(&m, "qwen3.block_count", MV_U32, L, e);
+    fx_uint(&m, "qwen3.context_length", MV_U32, CTX, e);
+    fx_uint(&m, "qwen3.embedding_length", MV_U32, EMBD, e);
+    fx_uint(&m, "qwen3.feed_forward_length", MV_U32, FF, e);
+    fx_uint(&m, "qwen3.attention.head_count", MV_U32, HEADS, e);
+    fx_uint(&m, "qwen3.attention.head_count_kv", MV_U32, KV, e);
+    fx_uint(&m, "qwen3.attention.key_length", MV_U32, HD, e);
+    fx_uint(&m, "qwen3.attention.value_length", MV_U32, HD, e);
+    fx_uint(&m, "qwen3.rope.dimension_count", MV_U32, HD, e);
+    fx_uint(&m, "qwen3.vocab_size", MV_U32, VOCAB, e);
+    fx_float(&m, "qwen3.rope.freq_base", MV_F32, 1000000.0, e);
+    fx_float(&m, "qwen3.attention.layer_norm_rms_epsilon", MV_F32, 1e-6, e);
+    struct { const char *n; int dt, nd; int64_t sh[2]; float c, sc; } T[3 + L * 11];
+    int nt = 0;
+#define ADD(nm, d, nd_, r, cl, cen, scl) do { T[nt].n = strdup(nm); T[nt].dt = (d); T[nt].nd = (nd_); \
+        T[nt].sh[0] = (r); T[nt].sh[1] = (cl); T[nt].c = (cen); T[nt].sc = (scl); nt++; } while (0)
+    ADD("token_embd.weight", dt, 2, VOCAB, EMBD, 0.0f, 0.5f);
+    ADD("output_norm.weight", DT_F32, 1, EMBD, 1, 1.0f, 0.1f);
+    ADD("output.weight", dt, 2, VOCAB, EMBD, 0.0f, 0.125f);
+    for (int l = 0; l < L; l++) {
+        int64_t sh[7][2] = { { HEADS * HD, EMBD }, { KV * HD, EMBD }, { KV * HD, EMBD }, { EMBD, HEADS * HD },
+                             { FF, EMBD }, { FF, EMBD }, { EMBD, FF } };
+        for (int k = 0; k < 7; k++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[k]);
+            ADD(name, dt, 2, sh[k][0], sh[k][1], 0.0f, 1.5f / sqrtf((float)sh[k][1]));
+        }
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
+        ADD(name, DT_F32, 1, EMBD, 1, 1.0f, 0.2f);
+        snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
+        ADD(name, DT_F32, 1, EMBD, 1, 1.0f, 0.2f);
+        snprintf(name, sizeof name, "blk.%d.attn_q_norm.weight", l);
+        ADD(name, DT_F32, 1, HD, 1, 1.0f, 0.3f);
+        snprintf(name, sizeof name, "blk.%d.attn_k_norm.weight", l);
+        ADD(name, DT_F32, 1, HD, 1, 1.0f, 0.3f);
+    }
+#undef ADD
+    for (int i = 0; i < nt; i++) {
+        int64_t n = T[i].sh[0] * T[i].sh[1];
+        float *v = malloc((size_t)n * 4);
+        uint8_t *p = v ? fx_tensor(&m, T[i].n, T[i].dt, T[i].nd, T[i].sh, e) : NULL;
+        if (v)
+            fx_fill_f32((uint8_t *)v, (uint64_t)n, seed++, T[i].c, T[i].sc);
+        if (p && dq_quantize(T[i].dt, v, p, T[i].nd == 1 ? 1 : T[i].sh[0], T[i].nd == 1 ? T[i].sh[0] : T[i].sh[1], e))
+            p = NULL;
+        free(v);
+        free((void *)T[i].n);
+        if (!p && err_ok(e))
+            ERR(e, ERR_NOMEM, "out of memory");
+    }
+    int rc = err_ok(e) ? gguf_write(&m, path, NULL, e) : -1;
+    model_close(&m);
+    return rc;
+}
+
+static void qwen3_models(void)
+{
+    const int dts[] = { DT_F32, DT_BF16, DT_Q8_0, DT_Q4_K };
+    for (size_t i = 0; i < sizeof dts / sizeof dts[0]; i++) {
+        char path[] = "/tmp/apr-qwen3-XXXXXX";
+        int fd = mkstemp(path);
+        struct err e = ERR_INIT;
+        if (fd < 0) {
+            ok(0, "qwen3 %s: mkstemp failed", dtype_name(dts[i]));
+            continue;
+        }
+        close(fd);
+        if (qwen3_build(path, dts[i], &e))
+            ok(0, "qwen3 %s: building the model: %s", dtype_name(dts[i]), e.msg);
+        else
+            one_model(path);
+        unlink(path);
+    }
+}
+
 int main(int argc, char **argv)
 {
     char why[256];
@@ -173,6 +268,7 @@ int main(int argc, char **argv)
             }
             closedir(dir);
         }
+        qwen3_models();
     }
     printf("cuda-rt: %d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
     return n_fail ? 1 : 0;

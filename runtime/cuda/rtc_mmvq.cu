@@ -1,0 +1,586 @@
+/*
+ * rtc_mmvq.cu - decode matrix-vector products on int8 activations (rtc_ops.h,
+ * rtc_gemv_q): the activation is quantized once per token, exactly as the CPU runtime
+ * quantizes it (runtime/kern_ref.c: Q8_0, Q8_1 or Q8_K, the same roundings, so the
+ * same int8 values and scales), and each block of weights is multiplied with it in
+ * integers by __dp4a.  The integer sum of a block is the CPU's; only the float
+ * scaling is summed in another order (by thread, then by a tree), so the result
+ * equals the CPU's kernel up to that reordering.
+ *
+ * The quantized activation on the device is not the CPU's array of blocks but the same
+ * numbers in a layout the kernels load with aligned vector reads:
+ *     int8  qs[cols]            the quantized values
+ *     float d[cols / 32]        the block scale as the f16 the CPU stores, widened
+ *                               (Q8_K: d[cols / 256], the f32 scale)
+ *     float s[cols / 32]        Q8_1: f16(d * sum(qs)), widened
+ *     int   bs[cols / 16]       Q8_K: the sums of 16 (bsums)
+ *
+ * Kernel: a block of 128 threads computes MMVQ_ROWS rows; thread t takes the groups of
+ * 32 weights t, t+128, ... of every row, so the threads of a warp read consecutive
+ * blocks of a row (coalesced), the activation group is loaded once for all the rows,
+ * and each thread holds MMVQ_ROWS independent loads in flight.
+ */
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../dequant/cuda/cu.h"
+#include "rtc_ops.h"
+
+extern "C" {
+#include "../../dequant/blocks.h"
+#include "../../formats/dtype.h"
+}
+
+#define MMVQ_ROWS 8
+#define MMVQ_THREADS 128
+
+/* ---- the activation layout */
+
+extern "C" int rtc_act_kind(int t)
+{
+    switch (t) {
+    case DT_Q4_0: case DT_Q5_0: case DT_Q8_0: case DT_IQ4_NL: return RTC_ACT_Q8_0;
+    case DT_Q4_1: case DT_Q5_1: return RTC_ACT_Q8_1;
+    case DT_Q2_K: case DT_Q3_K: case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: case DT_IQ4_XS:
+        return RTC_ACT_Q8_K;
+    default: return RTC_ACT_NONE;
+    }
+}
+
+extern "C" int64_t rtc_act_blck(int kind) { return kind == RTC_ACT_Q8_K ? 256 : kind ? 32 : 0; }
+
+extern "C" uint64_t rtc_act_bytes(int64_t cols)
+{
+    /* qs, d, s, bs: 1 + 4/32 + 4/32 + 4/16 bytes an element, each part 16-aligned */
+    return (uint64_t)cols + 2 * (uint64_t)(cols / 32) * 4 + (uint64_t)(cols / 16) * 4 + 64;
+}
+
+struct act_ptrs {
+    const int8_t *qs;
+    const float *d, *s;
+    const int *bs;
+};
+
+static __host__ __device__ inline uint64_t al16(uint64_t x) { return (x + 15) & ~(uint64_t)15; }
+
+__host__ __device__ static inline void act_layout(const void *base, int64_t cols, int8_t **qs,
+                                                  float **d, float **s, int **bs)
+{
+    uint8_t *p = (uint8_t *)base;
+    uint64_t o_d = al16((uint64_t)cols), o_s = al16(o_d + (uint64_t)(cols / 32) * 4),
+             o_b = al16(o_s + (uint64_t)(cols / 32) * 4);
+    *qs = (int8_t *)p;
+    *d = (float *)(p + o_d);
+    *s = (float *)(p + o_s);
+    *bs = (int *)(p + o_b);
+}
+
+__device__ __forceinline__ float wmax(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    return v;
+}
+__device__ __forceinline__ float wmin(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fminf(v, __shfl_xor_sync(0xFFFFFFFFu, v, o));
+    return v;
+}
+__device__ __forceinline__ int wsum_i(int v, int width)
+{
+    for (int o = width / 2; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    return v;
+}
+
+/* Q8_0 / Q8_1: one warp per block of 32, lane = element (kern_ref.c quant_q8_0_ref) */
+template <bool S>
+__global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, float *dd, float *ss)
+{
+    int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (b >= nb)
+        return;
+    float v = x[32 * b + lane];
+    float amax = wmax(fabsf(v));
+    float d = __fdiv_rn(amax, 127.0f), id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+    int q = __float2int_rn(__fmul_rn(v, id));
+    qs[32 * b + lane] = (int8_t)q;
+    if (S) {
+        int sum = wsum_i(q, 32);
+        if (lane == 0)
+            ss[b] = __half2float(__float2half_rn(__fmul_rn(d, (float)sum)));
+    }
+    if (lane == 0)
+        dd[b] = __half2float(__float2half_rn(d));
+}
+
+/* Q8_K: one block of 256 threads per super-block (quant_q8_k_ref) */
+__global__ void __launch_bounds__(256) k_quant_q8k(const float *__restrict__ x, int8_t *qs, float *dd, int *bs)
+{
+    __shared__ float smx[8], smn[8];
+    int64_t b = blockIdx.x;
+    int t = threadIdx.x, lane = t & 31, w = t >> 5;
+    float v = x[256 * b + t];
+    float mx = wmax(v), mn = wmin(v);
+    if (lane == 0) {
+        smx[w] = mx;
+        smn[w] = mn;
+    }
+    __syncthreads();
+    mx = smx[0];
+    mn = smn[0];
+#pragma unroll
+    for (int i = 1; i < 8; i++) {
+        mx = fmaxf(mx, smx[i]);
+        mn = fminf(mn, smn[i]);
+    }
+    float max = mx >= -mn ? mx : mn;
+    int q = 0;
+    float iscale = 0.0f;
+    if (max != 0.0f) {
+        iscale = __fdiv_rn(-127.0f, max);
+        q = __float2int_rn(__fmul_rn(iscale, v));
+        q = q > 127 ? 127 : q;
+    }
+    qs[256 * b + t] = (int8_t)q;
+    int s16 = wsum_i(q, 16);           /* xor within 16 lanes: the two halves of a warp */
+    if ((lane & 15) == 0)
+        bs[16 * b + t / 16] = s16;
+    if (t == 0)
+        dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
+}
+
+extern "C" int rtc_quantize_act(int kind, const float *x, int64_t cols, void *dst, void *stream,
+                                struct err *e)
+{
+    int8_t *qs;
+    float *d, *s;
+    int *bs;
+    cudaStream_t st = (cudaStream_t)stream;
+    int64_t bl = rtc_act_blck(kind);
+    if (!bl || cols <= 0 || cols % bl)
+        return ERR(e, ERR_FORMAT, "activation quantization: %lld columns, blocks of %lld",
+                   (long long)cols, (long long)bl);
+    act_layout(dst, cols, &qs, &d, &s, &bs);
+    int64_t nb = cols / bl;
+    if (kind == RTC_ACT_Q8_K)
+        k_quant_q8k<<<(unsigned)nb, 256, 0, st>>>(x, qs, d, bs);
+    else if (kind == RTC_ACT_Q8_1)
+        k_quant_q8<true><<<(unsigned)((nb + 7) / 8), 256, 0, st>>>(x, nb, qs, d, s);
+    else
+        k_quant_q8<false><<<(unsigned)((nb + 7) / 8), 256, 0, st>>>(x, nb, qs, d, s);
+    return CU_CHECK(e, cudaGetLastError(), "activation quantization kernel launch");
+}
+
+/* ---- weight decoding helpers */
+
+__device__ __forceinline__ float h2f(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t ld16(const uint8_t *p) { return *(const uint16_t *)p; }
+/* 4 bytes at a 2-aligned address */
+__device__ __forceinline__ uint32_t ld4_2(const uint8_t *p)
+{
+    const uint16_t *q = (const uint16_t *)p;
+    return (uint32_t)q[0] | (uint32_t)q[1] << 16;
+}
+__device__ __forceinline__ uint32_t ld4_4(const uint8_t *p) { return *(const uint32_t *)p; }
+
+/* 32 bytes at a 2-aligned address through 4-byte aligned loads and funnel shifts;
+ * may read up to 2 bytes past p+32 (device weight buffers carry 16 bytes of padding) */
+__device__ __forceinline__ void ld32_2(const uint8_t *p, uint32_t *o)
+{
+    uintptr_t a = (uintptr_t)p;
+    const uint32_t *b = (const uint32_t *)(a & ~(uintptr_t)3);
+    unsigned sh = (unsigned)(a & 3) * 8;
+    uint32_t w[9];
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        w[k] = __ldg(b + k);
+    w[8] = sh ? __ldg(b + 8) : 0;
+#pragma unroll
+    for (int k = 0; k < 8; k++)
+        o[k] = __funnelshift_r(w[k], w[k + 1], sh);
+}
+
+/* 4 bits of x (x < 16) to bit 0 of each of the 4 bytes */
+__device__ __forceinline__ uint32_t spread4(uint32_t x) { return (x * 0x00204081u) & 0x01010101u; }
+
+/* kvalues_iq4nl as 4 little-endian words */
+#define KV4(a, b, c, d) ((uint32_t)(uint8_t)(a) | (uint32_t)(uint8_t)(b) << 8 | \
+                         (uint32_t)(uint8_t)(c) << 16 | (uint32_t)(uint8_t)(d) << 24)
+/* 4 bytes of indices 0..15 to 4 bytes of kvalues_iq4nl */
+__device__ __forceinline__ int lut_iq4(uint32_t idx)
+{
+    const uint32_t t0 = KV4(-127, -104, -83, -65), t1 = KV4(-49, -35, -22, -10);
+    const uint32_t t2 = KV4(1, 13, 25, 38), t3 = KV4(53, 69, 89, 113);
+    uint32_t x = idx & 0x07070707u, y = x | x >> 4;
+    uint32_t sel = (y & 0xFFu) | ((y >> 8) & 0xFF00u);
+    uint32_t lo = __byte_perm(t0, t1, sel), hi = __byte_perm(t2, t3, sel);
+    uint32_t mask = ((idx & 0x08080808u) >> 3) * 0xFFu;
+    return (int)((lo & ~mask) | (hi & mask));
+}
+#undef KV4
+
+/* the activation group j: 32 int8 in a[8]; sums of its halves; scales */
+struct actg {
+    int a[8];
+    int sum_lo, sum_hi;     /* Q8_K: bsums of the two 16s; else computed here */
+    float d, s;
+};
+
+/*
+ * The contribution of weights [32j, 32j+32) of a row: the block's exact integer sum
+ * times the scales (kern_ref.c's formulas per block; for the super-block types the
+ * sub-block's share of the super-block's integer sums).
+ */
+template <int T>
+__device__ __forceinline__ float dotq(const uint8_t *row, int64_t j, const actg &g)
+{
+    const int *a = g.a;
+    if constexpr (T == DT_Q4_0 || T == DT_IQ4_NL) {
+        const uint8_t *blk = row + j * 18;
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            uint32_t w = ld4_2(blk + 2 + 4 * k);
+            if constexpr (T == DT_Q4_0) {
+                s = __dp4a((int)(w & 0x0F0F0F0Fu), a[k], s);
+                s = __dp4a((int)((w >> 4) & 0x0F0F0F0Fu), a[k + 4], s);
+            } else {
+                s = __dp4a(lut_iq4(w & 0x0F0F0F0Fu), a[k], s);
+                s = __dp4a(lut_iq4((w >> 4) & 0x0F0F0F0Fu), a[k + 4], s);
+            }
+        }
+        if constexpr (T == DT_Q4_0)
+            s -= 8 * (g.sum_lo + g.sum_hi);
+        return (h2f(ld16(blk)) * g.d) * (float)s;
+    } else if constexpr (T == DT_Q4_1) {
+        const uint8_t *blk = row + j * 20;
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            uint32_t w = ld4_4(blk + 4 + 4 * k);
+            s = __dp4a((int)(w & 0x0F0F0F0Fu), a[k], s);
+            s = __dp4a((int)((w >> 4) & 0x0F0F0F0Fu), a[k + 4], s);
+        }
+        uint32_t dm = ld4_4(blk);
+        return fmaf(h2f((uint16_t)dm) * g.d, (float)s, h2f((uint16_t)(dm >> 16)) * g.s);
+    } else if constexpr (T == DT_Q5_0) {
+        const uint8_t *blk = row + j * 22;
+        uint32_t qh = ld4_2(blk + 2);
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            uint32_t w = ld4_2(blk + 6 + 4 * k);
+            uint32_t lo = (w & 0x0F0F0F0Fu) | spread4((qh >> (4 * k)) & 15u) << 4;
+            uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | spread4((qh >> (16 + 4 * k)) & 15u) << 4;
+            s = __dp4a((int)lo, a[k], s);
+            s = __dp4a((int)hi, a[k + 4], s);
+        }
+        s -= 16 * (g.sum_lo + g.sum_hi);
+        return (h2f(ld16(blk)) * g.d) * (float)s;
+    } else if constexpr (T == DT_Q5_1) {
+        const uint8_t *blk = row + j * 24;
+        uint32_t qh = ld4_4(blk + 4);
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            uint32_t w = ld4_4(blk + 8 + 4 * k);
+            uint32_t lo = (w & 0x0F0F0F0Fu) | spread4((qh >> (4 * k)) & 15u) << 4;
+            uint32_t hi = ((w >> 4) & 0x0F0F0F0Fu) | spread4((qh >> (16 + 4 * k)) & 15u) << 4;
+            s = __dp4a((int)lo, a[k], s);
+            s = __dp4a((int)hi, a[k + 4], s);
+        }
+        uint32_t dm = ld4_4(blk);
+        return fmaf(h2f((uint16_t)dm) * g.d, (float)s, h2f((uint16_t)(dm >> 16)) * g.s);
+    } else if constexpr (T == DT_Q8_0) {
+        const uint8_t *blk = row + j * 34;
+        uint32_t w[8];
+        ld32_2(blk + 2, w);
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            s = __dp4a((int)w[k], a[k], s);
+        return (h2f(ld16(blk)) * g.d) * (float)s;
+    } else if constexpr (T == DT_Q4_K || T == DT_Q5_K) {
+        constexpr int SZ = T == DT_Q4_K ? 144 : 176, QS = T == DT_Q4_K ? 16 : 48;
+        const uint8_t *blk = row + (j >> 3) * SZ;
+        const int sub = (int)(j & 7), sh = 4 * (sub & 1);
+        const uint4 *qp = (const uint4 *)(blk + QS + 32 * (sub >> 1));
+        uint4 u0 = qp[0], u1 = qp[1];
+        uint32_t q[8] = { u0.x, u0.y, u0.z, u0.w, u1.x, u1.y, u1.z, u1.w };
+        uint32_t h[8];
+        if constexpr (T == DT_Q5_K) {
+            const uint4 *hp = (const uint4 *)(blk + 16);
+            uint4 h0 = hp[0], h1 = hp[1];
+            h[0] = h0.x; h[1] = h0.y; h[2] = h0.z; h[3] = h0.w;
+            h[4] = h1.x; h[5] = h1.y; h[6] = h1.z; h[7] = h1.w;
+        }
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t v = (q[k] >> sh) & 0x0F0F0F0Fu;
+            if constexpr (T == DT_Q5_K)
+                v |= ((h[k] >> sub) & 0x01010101u) << 4;
+            s = __dp4a((int)v, a[k], s);
+        }
+        /* rt_scale_min_k4 on the 12 scale bytes at blk + 4 */
+        uint32_t s0 = ld4_4(blk + 4), s1 = ld4_4(blk + 8), s2 = ld4_4(blk + 12);
+#define SB(k) ((((k) < 4 ? s0 : (k) < 8 ? s1 : s2) >> (8 * ((k) & 3))) & 255u)
+        int sc, mn;
+        if (sub < 4) {
+            sc = (int)(SB(sub) & 63);
+            mn = (int)(SB(sub + 4) & 63);
+        } else {
+            sc = (int)((SB(sub + 4) & 15) | (SB(sub - 4) >> 6) << 4);
+            mn = (int)((SB(sub + 4) >> 4) | (SB(sub) >> 6) << 4);
+        }
+#undef SB
+        uint32_t dm = ld4_4(blk);
+        float d = h2f((uint16_t)dm) * g.d, dmin = h2f((uint16_t)(dm >> 16)) * g.d;
+        return fmaf(d, (float)(sc * s), -(dmin * (float)(mn * (g.sum_lo + g.sum_hi))));
+    } else if constexpr (T == DT_Q6_K) {
+        const uint8_t *blk = row + (j >> 3) * 210;
+        const int sub = (int)(j & 7), hf = sub >> 2, qtr = sub & 3;
+        uint32_t ql[8], qh[8];
+        ld32_2(blk + 64 * hf + 32 * (qtr & 1), ql);
+        ld32_2(blk + 128 + 32 * hf, qh);
+        int lo = 0, hi = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t v = ((ql[k] >> (4 * (qtr >> 1))) & 0x0F0F0F0Fu) |
+                         (((qh[k] >> (2 * qtr)) & 0x03030303u) << 4);
+            if (k < 4)
+                lo = __dp4a((int)v, a[k], lo);
+            else
+                hi = __dp4a((int)v, a[k], hi);
+        }
+        lo -= 32 * g.sum_lo;
+        hi -= 32 * g.sum_hi;
+        const int8_t *scs = (const int8_t *)(blk + 192 + 8 * hf + 2 * qtr);
+        uint16_t sp = ld16((const uint8_t *)scs);
+        int sa = (int)(int8_t)(sp & 255), sb = (int)(int8_t)(sp >> 8);
+        return (h2f(ld16(blk + 208)) * g.d) * (float)(sa * lo + sb * hi);
+    } else if constexpr (T == DT_Q3_K) {
+        const uint8_t *blk = row + (j >> 3) * 110;
+        const int sub = (int)(j & 7), hf = sub >> 2, jj = sub & 3, bit = 4 * hf + jj;
+        uint32_t q[8], hm[8];
+        ld32_2(blk + 32 + 32 * hf, q);
+        ld32_2(blk, hm);
+        int lo = 0, hi = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t v = ((q[k] >> (2 * jj)) & 0x03030303u) | (((hm[k] >> bit) & 0x01010101u) << 2);
+            if (k < 4)
+                lo = __dp4a((int)v, a[k], lo);
+            else
+                hi = __dp4a((int)v, a[k], hi);
+        }
+        lo -= 4 * g.sum_lo;
+        hi -= 4 * g.sum_hi;
+        /* scales 2 sub and 2 sub + 1 of the 16 six-bit ones (kern_ref.c q3_k_scales) */
+        uint32_t aux0 = ld4_2(blk + 96), aux1 = ld4_2(blk + 100), tmp = ld4_2(blk + 104);
+        int wi = sub >> 1;
+        uint32_t base = (wi & 1) ? aux1 : aux0;
+        uint32_t word = ((base >> (4 * (wi >> 1))) & 0x0F0F0F0Fu) | (((tmp >> (2 * wi)) & 0x03030303u) << 4);
+        int by = 2 * (sub & 1);
+        int sa = (int)((word >> (8 * by)) & 255u) - 32, sb = (int)((word >> (8 * by + 8)) & 255u) - 32;
+        return (h2f(ld16(blk + 108)) * g.d) * (float)(sa * lo + sb * hi);
+    } else if constexpr (T == DT_Q2_K) {
+        const uint8_t *blk = row + (j >> 3) * 84;
+        const int sub = (int)(j & 7), hf = sub >> 2, jj = sub & 3;
+        int lo = 0, hi = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t v = (ld4_4(blk + 16 + 32 * hf + 4 * k) >> (2 * jj)) & 0x03030303u;
+            if (k < 4)
+                lo = __dp4a((int)v, a[k], lo);
+            else
+                hi = __dp4a((int)v, a[k], hi);
+        }
+        uint16_t sp = ld16(blk + 2 * sub);
+        int sa = sp & 15, ma = (sp >> 4) & 15, sb = (sp >> 8) & 15, mb = sp >> 12;
+        uint32_t dm = ld4_4(blk + 80);
+        float d = h2f((uint16_t)dm) * g.d, dmin = h2f((uint16_t)(dm >> 16)) * g.d;
+        return fmaf(d, (float)(sa * lo + sb * hi), -(dmin * (float)(ma * g.sum_lo + mb * g.sum_hi)));
+    } else if constexpr (T == DT_IQ4_XS) {
+        const uint8_t *blk = row + (j >> 3) * 136;
+        const int ib = (int)(j & 7);
+        const uint2 *qp = (const uint2 *)(blk + 8 + 16 * ib);
+        uint2 u0 = qp[0], u1 = qp[1];
+        uint32_t w[4] = { u0.x, u0.y, u1.x, u1.y };
+        int s = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            s = __dp4a(lut_iq4(w[k] & 0x0F0F0F0Fu), a[k], s);
+            s = __dp4a(lut_iq4((w[k] >> 4) & 0x0F0F0F0Fu), a[k + 4], s);
+        }
+        uint32_t hdr = ld4_4(blk);
+        uint32_t sl = ld4_4(blk + 4);
+        int ls = (int)((sl >> (8 * (ib >> 1) + 4 * (ib & 1))) & 15u) | (int)(((hdr >> 16) >> (2 * ib)) & 3u) << 4;
+        return (h2f((uint16_t)hdr) * g.d) * (float)((ls - 32) * s);
+    } else {
+        static_assert(T < 0, "dotq: no int8 kernel for this type");
+        return 0.0f;
+    }
+}
+
+template <int T>
+__global__ void __launch_bounds__(MMVQ_THREADS)
+k_mmvq(const uint8_t *__restrict__ w, int64_t rows, int64_t ngroups, int64_t row_bytes,
+       const int8_t *__restrict__ aq, const float *__restrict__ ad, const float *__restrict__ as,
+       const int *__restrict__ abs, float *__restrict__ y)
+{
+    constexpr bool KQ = T == DT_Q2_K || T == DT_Q3_K || T == DT_Q4_K || T == DT_Q5_K ||
+                        T == DT_Q6_K || T == DT_IQ4_XS;
+    constexpr int NW = MMVQ_THREADS / 32;
+    __shared__ float red[NW][MMVQ_ROWS];
+    const int64_t r0 = (int64_t)blockIdx.x * MMVQ_ROWS;
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int nr = rows - r0 < MMVQ_ROWS ? (int)(rows - r0) : MMVQ_ROWS;
+    const uint8_t *base = w + r0 * row_bytes;
+    float acc[MMVQ_ROWS];
+#pragma unroll
+    for (int r = 0; r < MMVQ_ROWS; r++)
+        acc[r] = 0.0f;
+    for (int64_t j = tid; j < ngroups; j += MMVQ_THREADS) {
+        actg g;
+        const int4 *ap = (const int4 *)(aq + 32 * j);
+        int4 a0 = __ldg(ap), a1 = __ldg(ap + 1);
+        g.a[0] = a0.x; g.a[1] = a0.y; g.a[2] = a0.z; g.a[3] = a0.w;
+        g.a[4] = a1.x; g.a[5] = a1.y; g.a[6] = a1.z; g.a[7] = a1.w;
+        if constexpr (KQ) {
+            g.d = __ldg(ad + (j >> 3));
+            g.s = 0.0f;
+            g.sum_lo = __ldg(abs + 2 * j);
+            g.sum_hi = __ldg(abs + 2 * j + 1);
+        } else {
+            g.d = __ldg(ad + j);
+            g.s = (T == DT_Q4_1 || T == DT_Q5_1) ? __ldg(as + j) : 0.0f;
+            int lo = 0, hi = 0;
+            if constexpr (T == DT_Q4_0 || T == DT_Q5_0) {
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    lo = __dp4a(g.a[k], 0x01010101, lo);
+                    hi = __dp4a(g.a[k + 4], 0x01010101, hi);
+                }
+            }
+            g.sum_lo = lo;
+            g.sum_hi = hi;
+        }
+#pragma unroll
+        for (int r = 0; r < MMVQ_ROWS; r++)
+            if (r < nr)
+                acc[r] += dotq<T>(base + r * row_bytes, j, g);
+    }
+#pragma unroll
+    for (int r = 0; r < MMVQ_ROWS; r++) {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            acc[r] += __shfl_xor_sync(0xFFFFFFFFu, acc[r], o);
+    }
+    if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < MMVQ_ROWS; r++)
+            red[wid][r] = acc[r];
+    __syncthreads();
+    if (tid < nr) {
+        float v = red[0][tid];
+#pragma unroll
+        for (int k = 1; k < NW; k++)
+            v += red[k][tid];
+        y[r0 + tid] = v;
+    }
+}
+
+extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
+{
+    int k = rtc_act_kind(w->dtype);
+    const struct dtype_info *ti = dtype_get(w->dtype);
+    uint64_t rb;
+    struct err e2 = ERR_INIT;
+    if (!k || !ti || w->rows <= 0 || w->cols <= 0 || w->cols % rtc_act_blck(k))
+        return 0;
+    if (dtype_nbytes(w->dtype, w->cols, &rb, &e2) || rb != w->row_bytes)
+        return 0;
+    /* the kernels' widest aligned loads: 16 bytes (Q4_K, Q5_K), 8 (IQ4_XS), 4 (Q4_1,
+     * Q5_1, Q2_K); the others read 2-byte units */
+    unsigned al = w->dtype == DT_Q4_K || w->dtype == DT_Q5_K ? 16 : w->dtype == DT_IQ4_XS ? 8 :
+                  w->dtype == DT_Q4_1 || w->dtype == DT_Q5_1 || w->dtype == DT_Q2_K ? 4 : 2;
+    return ((uintptr_t)w->d % al) == 0 && w->row_bytes % al == 0;
+}
+
+extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, void *stream,
+                          struct err *e)
+{
+    int8_t *qs;
+    float *d, *s;
+    int *bs;
+    cudaStream_t st = (cudaStream_t)stream;
+    if (!rtc_gemv_q_ok(w))
+        return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s [%lld, %lld] at this alignment",
+                   dtype_name(w->dtype), (long long)w->rows, (long long)w->cols);
+    act_layout(xq, w->cols, &qs, &d, &s, &bs);
+    unsigned nb = (unsigned)((w->rows + MMVQ_ROWS - 1) / MMVQ_ROWS);
+    const uint8_t *p = (const uint8_t *)w->d;
+    int64_t ng = w->cols / 32, rb = (int64_t)w->row_bytes;
+    switch (w->dtype) {
+#define Q(T) case T: k_mmvq<T><<<nb, MMVQ_THREADS, 0, st>>>(p, w->rows, ng, rb, qs, d, s, bs, y); break;
+    Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
+    Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
+#undef Q
+    default:
+        return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s", dtype_name(w->dtype));
+    }
+    return CU_CHECK(e, cudaGetLastError(), "int8 gemv kernel launch");
+}
+
+/* the device layout of a quantized activation back to the CPU's blocks (tests) */
+extern "C" int rtc_act_to_blocks(int kind, const void *dev, int64_t cols, void *blocks,
+                                 struct err *e)
+{
+    uint64_t n = rtc_act_bytes(cols);
+    uint8_t *h = (uint8_t *)malloc(n);
+    int8_t *qs;
+    float *d, *s;
+    int *bs;
+    if (!h)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    if (CU_CHECK(e, cudaMemcpy(h, dev, n, cudaMemcpyDeviceToHost), "cudaMemcpy (activation)")) {
+        free(h);
+        return -1;
+    }
+    act_layout(h, cols, &qs, &d, &s, &bs);
+    if (kind == RTC_ACT_Q8_K) {
+        struct block_q8_K *b = (struct block_q8_K *)blocks;
+        for (int64_t i = 0; i < cols / 256; i++) {
+            b[i].d = d[i];
+            memcpy(b[i].qs, qs + 256 * i, 256);
+            for (int k = 0; k < 16; k++)
+                b[i].bsums[k] = (int16_t)bs[16 * i + k];
+        }
+    } else {
+        for (int64_t i = 0; i < cols / 32; i++) {
+            __half hd = __float2half_rn(d[i]), hs = __float2half_rn(s[i]);
+            uint16_t ud = __half_as_ushort(hd), us = __half_as_ushort(hs);
+            if (kind == RTC_ACT_Q8_1) {
+                struct block_q8_1 *b = (struct block_q8_1 *)blocks + i;
+                b->d = ud;
+                b->s = us;
+                memcpy(b->qs, qs + 32 * i, 32);
+            } else {
+                struct block_q8_0 *b = (struct block_q8_0 *)blocks + i;
+                b->d = ud;
+                memcpy(b->qs, qs + 32 * i, 32);
+            }
+        }
+    }
+    free(h);
+    return 0;
+}
