@@ -511,26 +511,44 @@ static int report_qkv(struct rt_ctx *ctx, enum rt_stage st, int layer, int n, st
 /*
  * One token: quantized weights on the int8 kernels, the activation quantized once for
  * all the matrices that read it (s->gen moves whenever an input is rewritten); the
- * planted fault and APR_CUDA_GEMV=f32 keep the f32 kernels.  Several tokens: the
- * tensor-core path, or exact f32 SGEMM when s->exact (parity, stage dumps).
+ * planted fault and APR_CUDA_GEMV=f32 keep the f32 kernels.  accumulate: y += W x (the
+ * residual add fused; one token only).
+ * Several tokens: the tensor-core path; or, when s->exact (parity, stage dumps), the
+ * CPU's numerics: quantized weights token by token on the int8 kernels (the CPU runtime
+ * quantizes each token's activation the same way), the others exact f32 SGEMM.
  */
-static int mm(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, float *y, struct err *e)
+static int mm_acc(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, float *y,
+                  int accumulate, struct err *e)
 {
+    int k = rtc_act_kind(w->dtype);
+    int int8 = k && !s->fault && !s->int8_off && rtc_gemv_q_ok(w);
     if (n == 1) {
-        int k = rtc_act_kind(w->dtype);
-        if (k && !s->fault && !s->int8_off && rtc_gemv_q_ok(w)) {
+        if (int8) {
             if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
                 rtc_quantize_act(k, x, w->cols, s->xq[k], s->st, e))
                 return -1;
             s->xq_src[k] = x;
             s->xq_gen[k] = s->gen;
-            return rtc_gemv_q(w, s->xq[k], y, s->st, e);
+            return rtc_gemv_q(w, s->xq[k], y, accumulate, s->st, e);
         }
-        return rtc_gemv(w, x, y, s->fault, s->st, e);
+        return rtc_gemv(w, x, y, s->fault | (accumulate ? RTC_GEMV_ACC : 0), s->st, e);
     }
     if (!s->exact && !s->fault)
         return rtc_gemm_tc(s->blas_tc, w, x, n, y, s->scratch, s->scratch_floats, s->st, e);
+    if (int8) {
+        s->xq_src[k] = NULL;
+        for (int t = 0; t < n; t++)
+            if (rtc_quantize_act(k, x + (size_t)t * w->cols, w->cols, s->xq[k], s->st, e) ||
+                rtc_gemv_q(w, s->xq[k], y + (size_t)t * w->rows, 0, s->st, e))
+                return -1;
+        return 0;
+    }
     return rtc_gemm(s->blas, w, x, n, y, s->scratch, s->scratch_floats, s->fault, s->st, e);
+}
+
+static int mm(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, float *y, struct err *e)
+{
+    return mm_acc(s, w, x, n, y, 0, e);
 }
 
 /* n tokens already in d_tok, position in d_pos; pos0 is the host copy */
@@ -545,6 +563,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
     const float scale = 1.0f / sqrtf((float)hd);
     const float eps = (float)c->norm_eps;
     void *st = s->st;
+    const int fuse = n == 1 && !ctx->hook.fn;   /* no stage wants the products alone */
 
     if (dqc_get_rows(s->tok_embd.dtype, s->tok_embd.d, s->tok_embd.rows, s->tok_embd.cols, s->d_tok, n,
                      s->x, st, e))
@@ -602,11 +621,16 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         }
         STAGE(RT_ST_ATTENTION, l, s->att, n, qd);
         s->gen++;
-        if (mm(s, &L->wo, s->att, n, s->o, e))
-            return -1;
-        STAGE(RT_ST_ATTN_OUT, l, s->o, n, embd);
-        if (rtc_add(s->x, s->o, n * embd, st, e))
-            return -1;
+        if (fuse) {             /* x += Wo att in one kernel */
+            if (mm_acc(s, &L->wo, s->att, n, s->x, 1, e))
+                return -1;
+        } else {
+            if (mm(s, &L->wo, s->att, n, s->o, e))
+                return -1;
+            STAGE(RT_ST_ATTN_OUT, l, s->o, n, embd);
+            if (rtc_add(s->x, s->o, n * embd, st, e))
+                return -1;
+        }
         STAGE(RT_ST_POST_ATTN_RESIDUAL, l, s->x, n, embd);
 
         if (rtc_rmsnorm(s->x, L->ffn_norm, s->xn, n, embd, eps, st, e))
@@ -628,11 +652,16 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         }
         STAGE(RT_ST_FFN_SWIGL, l, s->gate, n, ff);
         s->gen++;
-        if (mm(s, &L->wd, s->gate, n, s->o, e))
-            return -1;
-        STAGE(RT_ST_FFN_OUT, l, s->o, n, embd);
-        if (rtc_add(s->x, s->o, n * embd, st, e))
-            return -1;
+        if (fuse) {
+            if (mm_acc(s, &L->wd, s->gate, n, s->x, 1, e))
+                return -1;
+        } else {
+            if (mm(s, &L->wd, s->gate, n, s->o, e))
+                return -1;
+            STAGE(RT_ST_FFN_OUT, l, s->o, n, embd);
+            if (rtc_add(s->x, s->o, n * embd, st, e))
+                return -1;
+        }
         STAGE(RT_ST_POST_FFN_RESIDUAL, l, s->x, n, embd);
     }
     if (rtc_rmsnorm(s->x, s->output_norm, s->xn, n, embd, eps, st, e))

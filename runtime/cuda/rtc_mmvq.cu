@@ -15,8 +15,9 @@
  *     float s[cols / 32]        Q8_1: f16(d * sum(qs)), widened
  *     int   bs[cols / 16]       Q8_K: the sums of 16 (bsums)
  *
- * Kernel: a block of 128 threads computes MMVQ_ROWS rows; thread t takes the groups of
- * 32 weights t, t+128, ... of every row, so the threads of a warp read consecutive
+ * Kernel: a block of 128 threads (64 for the super-block types, whose threads take two
+ * adjacent groups) computes MMVQ_ROWS rows; thread t takes the groups of 32 weights
+ * t, t+128, ... of every row, so the threads of a warp read consecutive
  * blocks of a row (coalesced), the activation group is loaded once for all the rows,
  * and each thread holds MMVQ_ROWS independent loads in flight.
  */
@@ -35,7 +36,6 @@ extern "C" {
 }
 
 #define MMVQ_ROWS 8
-#define MMVQ_THREADS 128
 
 /* ---- the activation layout */
 
@@ -431,15 +431,53 @@ __device__ __forceinline__ float dotq(const uint8_t *row, int64_t j, const actg 
     }
 }
 
+template <int T> struct mmvq_cfg {
+    static constexpr bool KQ = T == DT_Q2_K || T == DT_Q3_K || T == DT_Q4_K || T == DT_Q5_K ||
+                               T == DT_Q6_K || T == DT_IQ4_XS;
+    /* super-block types: a thread takes two adjacent groups (one pass over the bytes
+     * they share: Q4_K/Q5_K's two nibbles, Q2_K/Q3_K's bit pairs, Q6_K's high bits),
+     * so half the threads span a row */
+    static constexpr int G = KQ ? 2 : 1;
+    static constexpr int THREADS = KQ ? 64 : 128;
+};
+
 template <int T>
-__global__ void __launch_bounds__(MMVQ_THREADS)
+__device__ __forceinline__ void load_act(const int8_t *__restrict__ aq, const float *__restrict__ ad,
+                                         const float *__restrict__ as, const int *__restrict__ abs,
+                                         int64_t j, actg &g)
+{
+    const int4 *ap = (const int4 *)(aq + 32 * j);
+    int4 a0 = __ldg(ap), a1 = __ldg(ap + 1);
+    g.a[0] = a0.x; g.a[1] = a0.y; g.a[2] = a0.z; g.a[3] = a0.w;
+    g.a[4] = a1.x; g.a[5] = a1.y; g.a[6] = a1.z; g.a[7] = a1.w;
+    if constexpr (mmvq_cfg<T>::KQ) {
+        g.d = __ldg(ad + (j >> 3));
+        g.s = 0.0f;
+        g.sum_lo = __ldg(abs + 2 * j);
+        g.sum_hi = __ldg(abs + 2 * j + 1);
+    } else {
+        g.d = __ldg(ad + j);
+        g.s = (T == DT_Q4_1 || T == DT_Q5_1) ? __ldg(as + j) : 0.0f;
+        int lo = 0, hi = 0;
+        if constexpr (T == DT_Q4_0 || T == DT_Q5_0) {
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                lo = __dp4a(g.a[k], 0x01010101, lo);
+                hi = __dp4a(g.a[k + 4], 0x01010101, hi);
+            }
+        }
+        g.sum_lo = lo;
+        g.sum_hi = hi;
+    }
+}
+
+template <int T>
+__global__ void __launch_bounds__(mmvq_cfg<T>::THREADS)
 k_mmvq(const uint8_t *__restrict__ w, int64_t rows, int64_t ngroups, int64_t row_bytes,
        const int8_t *__restrict__ aq, const float *__restrict__ ad, const float *__restrict__ as,
-       const int *__restrict__ abs, float *__restrict__ y)
+       const int *__restrict__ abs, float *__restrict__ y, int accumulate)
 {
-    constexpr bool KQ = T == DT_Q2_K || T == DT_Q3_K || T == DT_Q4_K || T == DT_Q5_K ||
-                        T == DT_Q6_K || T == DT_IQ4_XS;
-    constexpr int NW = MMVQ_THREADS / 32;
+    constexpr int NT = mmvq_cfg<T>::THREADS, G = mmvq_cfg<T>::G, NW = NT / 32;
     __shared__ float red[NW][MMVQ_ROWS];
     const int64_t r0 = (int64_t)blockIdx.x * MMVQ_ROWS;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
@@ -449,35 +487,20 @@ k_mmvq(const uint8_t *__restrict__ w, int64_t rows, int64_t ngroups, int64_t row
 #pragma unroll
     for (int r = 0; r < MMVQ_ROWS; r++)
         acc[r] = 0.0f;
-    for (int64_t j = tid; j < ngroups; j += MMVQ_THREADS) {
-        actg g;
-        const int4 *ap = (const int4 *)(aq + 32 * j);
-        int4 a0 = __ldg(ap), a1 = __ldg(ap + 1);
-        g.a[0] = a0.x; g.a[1] = a0.y; g.a[2] = a0.z; g.a[3] = a0.w;
-        g.a[4] = a1.x; g.a[5] = a1.y; g.a[6] = a1.z; g.a[7] = a1.w;
-        if constexpr (KQ) {
-            g.d = __ldg(ad + (j >> 3));
-            g.s = 0.0f;
-            g.sum_lo = __ldg(abs + 2 * j);
-            g.sum_hi = __ldg(abs + 2 * j + 1);
-        } else {
-            g.d = __ldg(ad + j);
-            g.s = (T == DT_Q4_1 || T == DT_Q5_1) ? __ldg(as + j) : 0.0f;
-            int lo = 0, hi = 0;
-            if constexpr (T == DT_Q4_0 || T == DT_Q5_0) {
+    for (int64_t jp = tid; jp < ngroups / G; jp += NT) {
+        actg g[G];
 #pragma unroll
-                for (int k = 0; k < 4; k++) {
-                    lo = __dp4a(g.a[k], 0x01010101, lo);
-                    hi = __dp4a(g.a[k + 4], 0x01010101, hi);
-                }
-            }
-            g.sum_lo = lo;
-            g.sum_hi = hi;
-        }
+        for (int i = 0; i < G; i++)
+            load_act<T>(aq, ad, as, abs, G * jp + i, g[i]);
 #pragma unroll
         for (int r = 0; r < MMVQ_ROWS; r++)
-            if (r < nr)
-                acc[r] += dotq<T>(base + r * row_bytes, j, g);
+            if (r < nr) {
+                float v = dotq<T>(base + r * row_bytes, G * jp, g[0]);
+#pragma unroll
+                for (int i = 1; i < G; i++)
+                    v += dotq<T>(base + r * row_bytes, G * jp + i, g[i]);
+                acc[r] += v;
+            }
     }
 #pragma unroll
     for (int r = 0; r < MMVQ_ROWS; r++) {
@@ -495,7 +518,7 @@ k_mmvq(const uint8_t *__restrict__ w, int64_t rows, int64_t ngroups, int64_t row
 #pragma unroll
         for (int k = 1; k < NW; k++)
             v += red[k][tid];
-        y[r0 + tid] = v;
+        y[r0 + tid] = accumulate ? y[r0 + tid] + v : v;
     }
 }
 
@@ -516,8 +539,8 @@ extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
     return ((uintptr_t)w->d % al) == 0 && w->row_bytes % al == 0;
 }
 
-extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, void *stream,
-                          struct err *e)
+extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate,
+                          void *stream, struct err *e)
 {
     int8_t *qs;
     float *d, *s;
@@ -531,7 +554,7 @@ extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, void 
     const uint8_t *p = (const uint8_t *)w->d;
     int64_t ng = w->cols / 32, rb = (int64_t)w->row_bytes;
     switch (w->dtype) {
-#define Q(T) case T: k_mmvq<T><<<nb, MMVQ_THREADS, 0, st>>>(p, w->rows, ng, rb, qs, d, s, bs, y); break;
+#define Q(T) case T: k_mmvq<T><<<nb, mmvq_cfg<T>::THREADS, 0, st>>>(p, w->rows, ng, rb, qs, d, s, bs, y, accumulate); break;
     Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
     Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
 #undef Q

@@ -60,7 +60,7 @@ __device__ __forceinline__ float warp_sum(float v)
 template <int T, bool FAULT>
 __global__ void __launch_bounds__(32 * GEMV_WARPS)
 k_gemv(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t row_bytes,
-       const float *__restrict__ x, float *__restrict__ y)
+       const float *__restrict__ x, float *__restrict__ y, int accumulate)
 {
     constexpr int B = dqc_traits<T>::blck, GPB = B / 8, SZ = dqc_traits<T>::size;
     int64_t r = (int64_t)blockIdx.x * GEMV_WARPS + threadIdx.x / 32;
@@ -91,7 +91,7 @@ k_gemv(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t row_by
     }
     acc = warp_sum(acc);
     if (lane == 0)
-        y[r] = acc;
+        y[r] = accumulate ? y[r] + acc : acc;
 }
 
 /* ---- wide kernels: one lane takes 32 consecutive weights at a time, read with 4- or
@@ -259,7 +259,7 @@ __device__ __forceinline__ float dot32(const uint8_t *row, int64_t j, const floa
 template <int T, bool WIDE>
 __global__ void __launch_bounds__(128)
 k_gemv_rows(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t row_bytes,
-            const float *__restrict__ x, float *__restrict__ y)
+            const float *__restrict__ x, float *__restrict__ y, int accumulate)
 {
     constexpr int B = dqc_traits<T>::blck, GPB = B / 8, SZ = dqc_traits<T>::size;
     __shared__ float red[4][GR];
@@ -315,8 +315,10 @@ k_gemv_rows(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t r
         for (int r = 0; r < GR; r++)
             red[wid][r] = acc[r];
     __syncthreads();
-    if (tid < nr)
-        y[r0 + tid] = (red[0][tid] + red[1][tid]) + (red[2][tid] + red[3][tid]);
+    if (tid < nr) {
+        float v = (red[0][tid] + red[1][tid]) + (red[2][tid] + red[3][tid]);
+        y[r0 + tid] = accumulate ? y[r0 + tid] + v : v;
+    }
 }
 
 static int wide_ok(int t, int64_t cols, int64_t row_bytes, const void *d)
@@ -355,6 +357,7 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
         return -1;
     unsigned nb = (unsigned)((w->rows + GEMV_WARPS - 1) / GEMV_WARPS);
     const uint8_t *p = (const uint8_t *)w->d;
+    const int ac = (fault & RTC_GEMV_ACC) != 0;
     if (!(fault & RTC_FAULT_GEMV_T)) {
         /* the 32-wide types: 8 rows a block; the others (and RTC_GEMV_NARROW): one warp a
          * row, which measured faster for them than 8 rows a block (bench_kern, H100) */
@@ -362,12 +365,12 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
         int wide = !(fault & RTC_GEMV_NARROW) && wide_ok(w->dtype, w->cols, (int64_t)w->row_bytes, w->d);
         switch (w->dtype) {
 #define W(T) case T: \
-            if (wide) k_gemv_rows<T, true><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
-            else k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
+            if (wide) k_gemv_rows<T, true><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); \
+            else k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); \
             break;
         W(DT_Q4_K) W(DT_Q6_K) W(DT_Q8_0) W(DT_F16) W(DT_BF16)
 #undef W
-#define N(T) case T: k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); break;
+#define N(T) case T: k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); break;
         N(DT_F32) N(DT_Q4_0) N(DT_Q4_1) N(DT_Q5_0) N(DT_Q5_1) N(DT_Q2_K) N(DT_Q3_K) N(DT_Q5_K)
         N(DT_IQ4_NL) N(DT_IQ4_XS)
 #undef N
@@ -376,7 +379,7 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
     }
     switch (w->dtype) {
 #define G(T) case T: \
-        k_gemv<T, true><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y); \
+        k_gemv<T, true><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); \
         break;
     GEMV_TYPES(G)
 #undef G
@@ -691,18 +694,24 @@ extern "C" int rtc_kv_store(const float *k, const float *v, float *kc, float *vc
     return CU_CHECK(e, cudaGetLastError(), "kv_store kernel launch");
 }
 
-/* grid (n_head, n_tok); shared: q[head_dim] then scores[n_ctx].  The CPU forward's
- * order: scores (products rounded, summed in order), max, exp, sum, probabilities
- * normalised, then the weighted sum of v. */
-__global__ void k_attention(const float *q, const float *kc, const float *vc, float *out,
-                            int n_head, int n_head_kv, int head_dim, const int32_t *pos0,
-                            int64_t n_ctx, float scale, float *scores, float *probs, int64_t n_kv)
+/*
+ * grid (n_head, n_tok), 128 threads; shared: q[head_dim] then scores[n_ctx].  The CPU
+ * forward's steps (scores, max, exp, sum, probabilities normalised, weighted sum of v)
+ * with the summations split for speed: a score is a warp's dot (lanes over the head's
+ * dimensions, coalesced, then a shuffle tree), and each output dimension sums its keys
+ * in four interleaved partial sums.  Only the order of those sums differs from the CPU.
+ */
+__global__ void __launch_bounds__(128)
+k_attention(const float *q, const float *kc, const float *vc, float *out,
+            int n_head, int n_head_kv, int head_dim, const int32_t *pos0,
+            int64_t n_ctx, float scale, float *scores, float *probs, int64_t n_kv)
 {
     extern __shared__ float smem[];
     __shared__ float red[32];
     float *qs = smem, *sc = smem + head_dim;
-    int h = blockIdx.x, t = blockIdx.y, kvh = h / (n_head / n_head_kv);
-    int64_t kv_dim = (int64_t)n_head_kv * head_dim;
+    const int h = blockIdx.x, t = blockIdx.y, kvh = h / (n_head / n_head_kv);
+    const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const int64_t kv_dim = (int64_t)n_head_kv * head_dim;
     int64_t n_keys = (int64_t)*pos0 + t + 1;
     if (n_keys > n_ctx)
         n_keys = n_ctx;
@@ -711,16 +720,20 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, fl
         qs[d] = qp[d];
     __syncthreads();
     float mx = -INFINITY;
-    for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
+    for (int64_t j = wid; j < n_keys; j += nw) {
         const float *kp = kc + j * kv_dim + (int64_t)kvh * head_dim;
         float s = 0.0f;
-        for (int d = 0; d < head_dim; d++)
-            s = __fadd_rn(s, __fmul_rn(qs[d], kp[d]));
+        for (int d = lane; d < head_dim; d += 32)
+            s = fmaf(qs[d], kp[d], s);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
         s = __fmul_rn(s, scale);
-        sc[j] = s;
+        if (lane == 0)
+            sc[j] = s;
         mx = fmaxf(mx, s);
     }
-    mx = block_max(mx, red);
+    mx = block_max(mx, red);         /* its barriers also publish sc[] */
     float sum = 0.0f;
     for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
         float p = expf(sc[j] - mx);
@@ -729,7 +742,7 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, fl
             scores[((int64_t)t * n_head + h) * n_kv + j] = sc[j];
         sc[j] = p;
     }
-    sum = block_sum(sum, red);     /* its barriers also publish sc[] */
+    sum = block_sum(sum, red);
     for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
         sc[j] = sc[j] / sum;
         if (probs)
@@ -744,10 +757,17 @@ __global__ void k_attention(const float *q, const float *kc, const float *vc, fl
     float *op = out + ((int64_t)t * n_head + h) * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         const float *vp = vc + (int64_t)kvh * head_dim + d;
-        float acc = 0.0f;
-        for (int64_t j = 0; j < n_keys; j++)
-            acc = __fadd_rn(acc, __fmul_rn(sc[j], vp[j * kv_dim]));
-        op[d] = acc;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        int64_t j = 0;
+        for (; j + 4 <= n_keys; j += 4) {
+            a0 = fmaf(sc[j], vp[j * kv_dim], a0);
+            a1 = fmaf(sc[j + 1], vp[(j + 1) * kv_dim], a1);
+            a2 = fmaf(sc[j + 2], vp[(j + 2) * kv_dim], a2);
+            a3 = fmaf(sc[j + 3], vp[(j + 3) * kv_dim], a3);
+        }
+        for (; j < n_keys; j++)
+            a0 = fmaf(sc[j], vp[j * kv_dim], a0);
+        op[d] = (a0 + a1) + (a2 + a3);
     }
 }
 

@@ -34,6 +34,8 @@ enum { RTC_FAULT_NONE = 0, RTC_FAULT_GEMV_T = 1 };
 /* also in the fault argument of rtc_gemv: use the 8-wide kernels for every type instead
  * of the 32-wide ones of Q4_K, Q6_K, Q8_0, F16 and BF16 (tests and benchmarks) */
 enum { RTC_GEMV_NARROW = 0x100 };
+/* also in the fault argument of rtc_gemv: y += W x (the residual add fused) */
+enum { RTC_GEMV_ACC = 0x200 };
 int rtc_fault_from_env(void);
 
 /* 1 when dtype has a quantized matrix-vector kernel: F32, F16, BF16, Q4_0, Q4_1, Q5_0,
@@ -67,9 +69,11 @@ int rtc_quantize_act(int kind, const float *x, int64_t cols, void *dst, void *st
                      struct err *e);
 /* 1 when w has an int8 kernel at its shape and alignment (cols whole activation blocks) */
 int rtc_gemv_q_ok(const struct rtc_w *w);
-/* y[rows] = W x with xq = rtc_quantize_act(rtc_act_kind(w->dtype), x); the weight buffer
- * needs the 16 bytes of padding of rtc_gemv */
-int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, void *stream, struct err *e);
+/* y[rows] = W x (accumulate: y[rows] += W x, one rounding of the product then the add,
+ * as a separate residual add) with xq = rtc_quantize_act(rtc_act_kind(w->dtype), x); the
+ * weight buffer needs the 16 bytes of padding of rtc_gemv */
+int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate, void *stream,
+               struct err *e);
 /* a device activation back to the CPU's blocks (struct block_q8_0 / q8_1 / q8_K), for tests */
 int rtc_act_to_blocks(int kind, const void *dev, int64_t cols, void *blocks, struct err *e);
 

@@ -147,7 +147,7 @@ int main(void)
                 for (int m = 0; m < nm; m++) {
                     struct rtc_w w = { ty, rows, cols, rb, (uint8_t *)s1 + m * mb };
                     if (int8)
-                        rtc_gemv_q(&w, xq, y, NULL, &e);
+                        rtc_gemv_q(&w, xq, y, 0, NULL, &e);
                     else
                         rtc_gemv(&w, x, y, narrow ? RTC_GEMV_NARROW : 0, NULL, &e);
                 }

@@ -652,7 +652,7 @@ static void test_mmvq(void)
         ok(!rc && memcmp(qa, qg, ab) == 0, "int8 gemv %-7s activation quantized on the device = "
            "the CPU's %s blocks (%zu bytes) %s", dtype_name(t),
            ck->act == RT_ACT_Q8_K ? "Q8_K" : ck->act == RT_ACT_Q8_1 ? "Q8_1" : "Q8_0", ab, e.msg);
-        rc = rc || rtc_gemv_q(&W, dq, dy, NULL, &e) || !sync_ok(&e);
+        rc = rc || rtc_gemv_q(&W, dq, dy, 0, NULL, &e) || !sync_ok(&e);
         down(y, dy, (size_t)rows * 4);
         double worst = 0, bound = 2.0 * (double)cols / 32 + 16;
         for (int64_t r = 0; r < rows && !rc; r++) {
@@ -663,6 +663,17 @@ static void test_mmvq(void)
         ok(!rc && worst <= bound, "int8 gemv %-7s [%lld x %lld] = CPU scalar kernel: error %.2f "
            "u*sum|wx| (bound %.0f) %s", dtype_name(t), (long long)rows, (long long)cols, worst,
            bound, e.msg);
+        /* accumulate: y += W x on top of the first result gives 2y exactly */
+        {
+            float *y2 = malloc((size_t)rows * 4);
+            int same = 1;
+            rc = rc || rtc_gemv_q(&W, dq, dy, 1, NULL, &e) || !sync_ok(&e);
+            down(y2, dy, (size_t)rows * 4);
+            for (int64_t r = 0; r < rows && !rc; r++)
+                same &= y2[r] == 2.0f * y[r];
+            ok(!rc && same, "int8 gemv %-7s accumulate (y += W x) %s", dtype_name(t), e.msg);
+            free(y2);
+        }
         cudaFree(dw); cudaFree(dq); cudaFree(dx); cudaFree(dy);
         free(w); free(x); free(y); free(yr); free(mag); free(qa); free(qg); free(yc);
     }

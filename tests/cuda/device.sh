@@ -3,7 +3,7 @@
 # the tree; see tests/cuda/README in the issue notes).  Logs go to OUT.
 #   llama-start  copy the llama.cpp source to /tmp/llsrc and build llama-bench (CUDA,
 #                sm_90) in /tmp/llb in the background (setsid), log /tmp/llb.log
-#   test         make CUDA=1, check-cuda (kernels, forward pass, parity gate), bench_kern
+#   test         make CUDA=1 (NOBUILD=1: binaries built elsewhere and carried in build/), check-cuda (kernels, forward pass, parity gate), bench_kern
 #   bench        bench_cuda (writes the three 7B-shaped GGUFs to /tmp/gg once), then
 #                llama-bench -p 512 -n 128 -ngl 99 on the same files when it is built
 #                (waiting up to WAIT seconds for the background build)
@@ -15,7 +15,7 @@ llama-start)
     [ -n "$src" ] && [ -d "$src" ] || { echo "device.sh: no llama.cpp source '$src'"; exit 2; }
     rm -rf /tmp/llsrc && cp -r "$src" /tmp/llsrc || exit 2
     setsid sh -c "t0=\$(date +%s); cmake -S /tmp/llsrc -B /tmp/llb -G Ninja -DGGML_CUDA=ON \
-        -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
         -DCMAKE_BUILD_TYPE=Release > /tmp/llb.log 2>&1 && nice ninja -C /tmp/llb -j ${LLJOBS:-12} llama-bench \
         >> /tmp/llb.log 2>&1; echo \"llama-build: exit \$? after \$((\$(date +%s) - t0)) s\" >> /tmp/llb.log" \
         < /dev/null > /dev/null 2>&1 &
@@ -23,8 +23,8 @@ llama-start)
     ;;
 test)
     t0=$(date +%s)
-    make CUDA=1 WERROR=1 -j"$jobs" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-    make CUDA=1 -j"$jobs" build/tests/cuda/check_cuda build/tests/cuda/check_rt_cuda \
+    [ "${NOBUILD:-0}" = 1 ] || make CUDA=1 WERROR=1 -j"$jobs" > "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+    [ "${NOBUILD:-0}" = 1 ] || make CUDA=1 -j"$jobs" build/tests/cuda/check_cuda build/tests/cuda/check_rt_cuda \
         build/tests/cuda/bench_kern build/tests/cuda/bench_cuda >> "$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
     echo "build: $(( $(date +%s) - t0 )) s"
     t0=$(date +%s)
