@@ -113,8 +113,13 @@ extern "C" const char *rt_cuda_notes(const struct rt_ctx *ctx)
 extern "C" void rt_cuda_set_exact(struct rt_ctx *ctx, int exact)
 {
     struct cuda_be *s = (struct cuda_be *)ctx->be;
-    if (s && ctx->backend && ctx->backend->init == cuda_init)
+    if (s && ctx->backend && ctx->backend->init == cuda_init && s->exact != (exact != 0)) {
         s->exact = exact != 0;
+        if (s->graph_state == 1) {          /* captured with the other kernels */
+            cudaGraphExecDestroy(s->graph);
+            s->graph_state = 0;
+        }
+    }
 }
 
 extern "C" uint64_t rt_cuda_weight_bytes(const struct rt_ctx *ctx)
@@ -551,6 +556,28 @@ static int mm(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, f
     return mm_acc(s, w, x, n, y, 0, e);
 }
 
+/* One token: n matrices of one int8 type and width on one activation in one launch
+ * (q, k, v; or gate and up with the SwiGLU combined, mode RTC_MV_SWIGLU).  0 done, 1 not
+ * applicable (the caller runs them one by one), -1 error. */
+static int mm_multi(struct cuda_be *s, const struct rtc_w *const *w, float *const *y, int n,
+                    int mode, const float *x, struct err *e)
+{
+    int k = rtc_act_kind(w[0]->dtype);
+    if (!k || s->fault || s->int8_off)
+        return 1;
+    for (int i = 0; i < n; i++)
+        if (!rtc_gemv_q_ok(w[i]) || w[i]->dtype != w[0]->dtype || w[i]->cols != w[0]->cols)
+            return 1;
+    if (mode == RTC_MV_SWIGLU && w[1]->rows != w[0]->rows)
+        return 1;
+    if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
+        rtc_quantize_act(k, x, w[0]->cols, s->xq[k], s->st, e))
+        return -1;
+    s->xq_src[k] = x;
+    s->xq_gen[k] = s->gen;
+    return rtc_gemv_q_multi(w, y, n, mode, s->xq[k], s->st, e) ? -1 : 0;
+}
+
 /* n tokens already in d_tok, position in d_pos; pos0 is the host copy */
 static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, struct err *e)
 {
@@ -578,9 +605,14 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             return -1;
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
         s->gen++;
-        if (mm(s, &L->wq, s->xn, n, s->q, e) || mm(s, &L->wk, s->xn, n, s->k, e) ||
-            mm(s, &L->wv, s->xn, n, s->v, e))
-            return -1;
+        {
+            const struct rtc_w *w3[3] = { &L->wq, &L->wk, &L->wv };
+            float *y3[3] = { s->q, s->k, s->v };
+            int r = fuse ? mm_multi(s, w3, y3, 3, RTC_MV_PLAIN, s->xn, e) : 1;
+            if (r < 0 || (r == 1 && (mm(s, &L->wq, s->xn, n, s->q, e) || mm(s, &L->wk, s->xn, n, s->k, e) ||
+                                     mm(s, &L->wv, s->xn, n, s->v, e))))
+                return -1;
+        }
         if (want(ctx, RT_ST_QKV_MATMUL, l) && report_qkv(ctx, RT_ST_QKV_MATMUL, l, n, e))
             return -1;
         if (L->bq) {
@@ -616,7 +648,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             STAGE(RT_ST_ATTN_SCORES, l, s->probe_d, n, nh * n_kv);
             STAGE(RT_ST_ATTN_SOFTMAX, l, s->probe_d + m, n, nh * n_kv);
         } else if (rtc_attention(s->q, kc, vc, s->att, n, (int)nh, (int)nkv, (int)hd, s->d_pos,
-                                 ctx->n_ctx, scale, st, e)) {
+                                 ctx->n_ctx, scale, s->exact, st, e)) {
             return -1;
         }
         STAGE(RT_ST_ATTENTION, l, s->att, n, qd);
@@ -637,18 +669,25 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             return -1;
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
         s->gen++;
-        if (mm(s, &L->wg, s->xn, n, s->gate, e) || mm(s, &L->wu, s->xn, n, s->up, e))
+        const struct rtc_w *w2[2] = { &L->wg, &L->wu };
+        float *y2[2] = { s->gate, s->up };
+        int gu = fuse ? mm_multi(s, w2, y2, 2, RTC_MV_SWIGLU, s->xn, e) : 1;   /* gate = swiglu */
+        if (gu < 0)
             return -1;
-        STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
-        STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
-        if (want(ctx, RT_ST_FFN_SILU, l)) {
-            if (rtc_silu(s->gate, n * ff, st, e))
+        if (gu == 1) {
+            if (mm(s, &L->wg, s->xn, n, s->gate, e) || mm(s, &L->wu, s->xn, n, s->up, e))
                 return -1;
-            STAGE(RT_ST_FFN_SILU, l, s->gate, n, ff);
-            if (rtc_mul(s->gate, s->up, n * ff, st, e))
+            STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
+            STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
+            if (want(ctx, RT_ST_FFN_SILU, l)) {
+                if (rtc_silu(s->gate, n * ff, st, e))
+                    return -1;
+                STAGE(RT_ST_FFN_SILU, l, s->gate, n, ff);
+                if (rtc_mul(s->gate, s->up, n * ff, st, e))
+                    return -1;
+            } else if (rtc_swiglu(s->gate, s->up, s->gate, n * ff, st, e)) {
                 return -1;
-        } else if (rtc_swiglu(s->gate, s->up, s->gate, n * ff, st, e)) {
-            return -1;
+            }
         }
         STAGE(RT_ST_FFN_SWIGL, l, s->gate, n, ff);
         s->gen++;

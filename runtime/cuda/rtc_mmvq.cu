@@ -471,34 +471,60 @@ __device__ __forceinline__ void load_act(const int8_t *__restrict__ aq, const fl
     }
 }
 
+/* up to three matrices of one type and width sharing one activation; in swiglu mode two
+ * (gate, up) whose rows are computed side by side and combined */
+struct mv_args {
+    const uint8_t *w[3];
+    int64_t rows[3];
+    float *y[3];
+    unsigned nb[3];          /* blocks of each matrix */
+    int64_t row_bytes, ngroups;
+    int accumulate, swiglu;
+};
+
 template <int T>
 __global__ void __launch_bounds__(mmvq_cfg<T>::THREADS)
-k_mmvq(const uint8_t *__restrict__ w, int64_t rows, int64_t ngroups, int64_t row_bytes,
-       const int8_t *__restrict__ aq, const float *__restrict__ ad, const float *__restrict__ as,
-       const int *__restrict__ abs, float *__restrict__ y, int accumulate)
+k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
+       const float *__restrict__ as, const int *__restrict__ abs)
 {
     constexpr int NT = mmvq_cfg<T>::THREADS, G = mmvq_cfg<T>::G, NW = NT / 32;
     __shared__ float red[NW][MMVQ_ROWS];
-    const int64_t r0 = (int64_t)blockIdx.x * MMVQ_ROWS;
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
-    const int nr = rows - r0 < MMVQ_ROWS ? (int)(rows - r0) : MMVQ_ROWS;
-    const uint8_t *base = w + r0 * row_bytes;
+    unsigned b = blockIdx.x;
+    int m = 0;
+    if (!A.swiglu)
+        while (m < 2 && b >= A.nb[m]) {
+            b -= A.nb[m];
+            m++;
+        }
+    /* accumulator slot r: matrix ms(r), row r0 + rr(r) */
+    const int per = A.swiglu ? MMVQ_ROWS / 2 : MMVQ_ROWS;
+    const int64_t r0 = (int64_t)b * per;
+    const uint8_t *rp[MMVQ_ROWS];
+    bool ok[MMVQ_ROWS];
+#pragma unroll
+    for (int r = 0; r < MMVQ_ROWS; r++) {
+        int mm = A.swiglu ? (r >= MMVQ_ROWS / 2) : m;
+        int64_t row = r0 + (A.swiglu ? (r & (MMVQ_ROWS / 2 - 1)) : r);
+        ok[r] = row < A.rows[mm];
+        rp[r] = A.w[mm] + (ok[r] ? row : 0) * A.row_bytes;
+    }
     float acc[MMVQ_ROWS];
 #pragma unroll
     for (int r = 0; r < MMVQ_ROWS; r++)
         acc[r] = 0.0f;
-    for (int64_t jp = tid; jp < ngroups / G; jp += NT) {
+    for (int64_t jp = tid; jp < A.ngroups / G; jp += NT) {
         actg g[G];
 #pragma unroll
         for (int i = 0; i < G; i++)
             load_act<T>(aq, ad, as, abs, G * jp + i, g[i]);
 #pragma unroll
         for (int r = 0; r < MMVQ_ROWS; r++)
-            if (r < nr) {
-                float v = dotq<T>(base + r * row_bytes, G * jp, g[0]);
+            if (ok[r]) {
+                float v = dotq<T>(rp[r], G * jp, g[0]);
 #pragma unroll
                 for (int i = 1; i < G; i++)
-                    v += dotq<T>(base + r * row_bytes, G * jp + i, g[i]);
+                    v += dotq<T>(rp[r], G * jp + i, g[i]);
                 acc[r] += v;
             }
     }
@@ -513,12 +539,23 @@ k_mmvq(const uint8_t *__restrict__ w, int64_t rows, int64_t ngroups, int64_t row
         for (int r = 0; r < MMVQ_ROWS; r++)
             red[wid][r] = acc[r];
     __syncthreads();
-    if (tid < nr) {
+    if (tid < MMVQ_ROWS) {
         float v = red[0][tid];
 #pragma unroll
         for (int k = 1; k < NW; k++)
             v += red[k][tid];
-        y[r0 + tid] = accumulate ? y[r0 + tid] + v : v;
+        red[0][tid] = v;
+    }
+    __syncthreads();
+    if (!A.swiglu) {
+        if (tid < per && r0 + tid < A.rows[m]) {
+            float *y = A.y[m] + r0 + tid;
+            *y = A.accumulate ? *y + red[0][tid] : red[0][tid];
+        }
+    } else if (tid < per && r0 + tid < A.rows[0]) {
+        /* the CPU forward's silu(gate) * up (rtc_swiglu's formula) */
+        float g = red[0][tid], u = red[0][tid + per];
+        A.y[0][r0 + tid] = g / (1.0f + expf(-g)) * u;
     }
 }
 
@@ -539,29 +576,56 @@ extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
     return ((uintptr_t)w->d % al) == 0 && w->row_bytes % al == 0;
 }
 
-extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate,
-                          void *stream, struct err *e)
+extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
+                                const void *xq, void *stream, struct err *e)
 {
     int8_t *qs;
     float *d, *s;
     int *bs;
     cudaStream_t st = (cudaStream_t)stream;
-    if (!rtc_gemv_q_ok(w))
-        return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s [%lld, %lld] at this alignment",
-                   dtype_name(w->dtype), (long long)w->rows, (long long)w->cols);
-    act_layout(xq, w->cols, &qs, &d, &s, &bs);
-    unsigned nb = (unsigned)((w->rows + MMVQ_ROWS - 1) / MMVQ_ROWS);
-    const uint8_t *p = (const uint8_t *)w->d;
-    int64_t ng = w->cols / 32, rb = (int64_t)w->row_bytes;
-    switch (w->dtype) {
-#define Q(T) case T: k_mmvq<T><<<nb, mmvq_cfg<T>::THREADS, 0, st>>>(p, w->rows, ng, rb, qs, d, s, bs, y, accumulate); break;
+    mv_args A;
+    unsigned total = 0;
+    memset(&A, 0, sizeof A);
+    if (n < 1 || n > 3 || (mode == RTC_MV_SWIGLU && n != 2))
+        return ERR(e, ERR_INTERNAL, "rtc_gemv_q_multi: %d matrices in mode %d", n, mode);
+    for (int i = 0; i < n; i++) {
+        if (!rtc_gemv_q_ok(w[i]) || w[i]->dtype != w[0]->dtype || w[i]->cols != w[0]->cols)
+            return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s [%lld, %lld] "
+                       "with %s [%lld, %lld]", dtype_name(w[i]->dtype), (long long)w[i]->rows,
+                       (long long)w[i]->cols, dtype_name(w[0]->dtype), (long long)w[0]->rows,
+                       (long long)w[0]->cols);
+        A.w[i] = (const uint8_t *)w[i]->d;
+        A.rows[i] = w[i]->rows;
+        A.y[i] = y[i];
+        A.nb[i] = (unsigned)((w[i]->rows + MMVQ_ROWS - 1) / MMVQ_ROWS);
+        total += A.nb[i];
+    }
+    if (mode == RTC_MV_SWIGLU) {
+        if (w[1]->rows != w[0]->rows)
+            return ERR(e, ERR_FORMAT, "gate and up of %lld and %lld rows", (long long)w[0]->rows,
+                       (long long)w[1]->rows);
+        total = (unsigned)((w[0]->rows + MMVQ_ROWS / 2 - 1) / (MMVQ_ROWS / 2));
+    }
+    A.row_bytes = (int64_t)w[0]->row_bytes;
+    A.ngroups = w[0]->cols / 32;
+    A.accumulate = mode == RTC_MV_ACC;
+    A.swiglu = mode == RTC_MV_SWIGLU;
+    act_layout(xq, w[0]->cols, &qs, &d, &s, &bs);
+    switch (w[0]->dtype) {
+#define Q(T) case T: k_mmvq<T><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs); break;
     Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
     Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
 #undef Q
     default:
-        return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s", dtype_name(w->dtype));
+        return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s", dtype_name(w[0]->dtype));
     }
     return CU_CHECK(e, cudaGetLastError(), "int8 gemv kernel launch");
+}
+
+extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate,
+                          void *stream, struct err *e)
+{
+    return rtc_gemv_q_multi(&w, &y, 1, accumulate ? RTC_MV_ACC : RTC_MV_PLAIN, xq, stream, e);
 }
 
 /* the device layout of a quantized activation back to the CPU's blocks (tests) */

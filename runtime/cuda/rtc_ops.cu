@@ -701,6 +701,7 @@ extern "C" int rtc_kv_store(const float *k, const float *v, float *kc, float *vc
  * dimensions, coalesced, then a shuffle tree), and each output dimension sums its keys
  * in four interleaved partial sums.  Only the order of those sums differs from the CPU.
  */
+template <bool CPU_ORDER>
 __global__ void __launch_bounds__(128)
 k_attention(const float *q, const float *kc, const float *vc, float *out,
             int n_head, int n_head_kv, int head_dim, const int32_t *pos0,
@@ -720,18 +721,31 @@ k_attention(const float *q, const float *kc, const float *vc, float *out,
         qs[d] = qp[d];
     __syncthreads();
     float mx = -INFINITY;
-    for (int64_t j = wid; j < n_keys; j += nw) {
-        const float *kp = kc + j * kv_dim + (int64_t)kvh * head_dim;
-        float s = 0.0f;
-        for (int d = lane; d < head_dim; d += 32)
-            s = fmaf(qs[d], kp[d], s);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-            s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-        s = __fmul_rn(s, scale);
-        if (lane == 0)
+    if (CPU_ORDER) {
+        /* the CPU's order: products rounded, summed in order, one key a thread */
+        for (int64_t j = threadIdx.x; j < n_keys; j += blockDim.x) {
+            const float *kp = kc + j * kv_dim + (int64_t)kvh * head_dim;
+            float s = 0.0f;
+            for (int d = 0; d < head_dim; d++)
+                s = __fadd_rn(s, __fmul_rn(qs[d], kp[d]));
+            s = __fmul_rn(s, scale);
             sc[j] = s;
-        mx = fmaxf(mx, s);
+            mx = fmaxf(mx, s);
+        }
+    } else {
+        for (int64_t j = wid; j < n_keys; j += nw) {
+            const float *kp = kc + j * kv_dim + (int64_t)kvh * head_dim;
+            float s = 0.0f;
+            for (int d = lane; d < head_dim; d += 32)
+                s = fmaf(qs[d], kp[d], s);
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1)
+                s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+            s = __fmul_rn(s, scale);
+            if (lane == 0)
+                sc[j] = s;
+            mx = fmaxf(mx, s);
+        }
     }
     mx = block_max(mx, red);         /* its barriers also publish sc[] */
     float sum = 0.0f;
@@ -757,6 +771,13 @@ k_attention(const float *q, const float *kc, const float *vc, float *out,
     float *op = out + ((int64_t)t * n_head + h) * head_dim;
     for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
         const float *vp = vc + (int64_t)kvh * head_dim + d;
+        if (CPU_ORDER) {
+            float acc = 0.0f;
+            for (int64_t j = 0; j < n_keys; j++)
+                acc = __fadd_rn(acc, __fmul_rn(sc[j], vp[j * kv_dim]));
+            op[d] = acc;
+            continue;
+        }
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
         int64_t j = 0;
         for (; j + 4 <= n_keys; j += 4) {
@@ -773,8 +794,8 @@ k_attention(const float *q, const float *kc, const float *vc, float *out,
 
 static int attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
                      int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
-                     float scale, float *scores, float *probs, int64_t n_kv, void *stream,
-                     struct err *e)
+                     float scale, float *scores, float *probs, int64_t n_kv, int cpu_order,
+                     void *stream, struct err *e)
 {
     size_t shm = ((size_t)head_dim + (size_t)n_ctx) * sizeof(float);
     if (n_tok <= 0)
@@ -787,23 +808,29 @@ static int attention(const float *q, const float *kc, const float *vc, float *ou
         if (shm > 227 * 1024)
             return ERR(e, ERR_LIMIT, "attention: context %lld too long for the shared-memory kernel",
                        (long long)n_ctx);
-        if (CU_CHECK(e, cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        if (CU_CHECK(e, cudaFuncSetAttribute(k_attention<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)shm), "cudaFuncSetAttribute") ||
+            CU_CHECK(e, cudaFuncSetAttribute(k_attention<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                              (int)shm), "cudaFuncSetAttribute"))
             return -1;
     }
     dim3 grid((unsigned)n_head, (unsigned)n_tok);
-    k_attention<<<grid, 128, shm, (cudaStream_t)stream>>>(q, kc, vc, out, n_head, n_head_kv, head_dim,
-                                                          pos0, n_ctx, scale, scores, probs, n_kv);
+    if (cpu_order)
+        k_attention<true><<<grid, 128, shm, (cudaStream_t)stream>>>(q, kc, vc, out, n_head, n_head_kv, head_dim,
+                                                                    pos0, n_ctx, scale, scores, probs, n_kv);
+    else
+        k_attention<false><<<grid, 128, shm, (cudaStream_t)stream>>>(q, kc, vc, out, n_head, n_head_kv, head_dim,
+                                                                     pos0, n_ctx, scale, scores, probs, n_kv);
     return CU_CHECK(e, cudaGetLastError(), "attention kernel launch");
 }
 
 extern "C" int rtc_attention(const float *q, const float *kc, const float *vc, float *out,
                              int64_t n_tok, int n_head, int n_head_kv, int head_dim,
-                             const int32_t *pos0, int64_t n_ctx, float scale, void *stream,
-                             struct err *e)
+                             const int32_t *pos0, int64_t n_ctx, float scale, int cpu_order,
+                             void *stream, struct err *e)
 {
     return attention(q, kc, vc, out, n_tok, n_head, n_head_kv, head_dim, pos0, n_ctx, scale, NULL,
-                     NULL, 0, stream, e);
+                     NULL, 0, cpu_order, stream, e);
 }
 
 extern "C" int rtc_attention_probe(const float *q, const float *kc, const float *vc, float *out,
@@ -812,7 +839,7 @@ extern "C" int rtc_attention_probe(const float *q, const float *kc, const float 
                                    float *probs, int64_t n_kv, void *stream, struct err *e)
 {
     return attention(q, kc, vc, out, n_tok, n_head, n_head_kv, head_dim, pos0, n_ctx, scale, scores,
-                     probs, n_kv, stream, e);
+                     probs, n_kv, 1, stream, e);
 }
 
 __global__ void k_swiglu(const float *g, const float *u, float *o, int64_t n)

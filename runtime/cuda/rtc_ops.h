@@ -74,6 +74,15 @@ int rtc_gemv_q_ok(const struct rtc_w *w);
  * weight buffer needs the 16 bytes of padding of rtc_gemv */
 int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate, void *stream,
                struct err *e);
+/*
+ * Several products of one activation in one launch (decode): n (1..3) matrices of one
+ * type and width.  mode RTC_MV_PLAIN: y[i] = W[i] x; RTC_MV_ACC: y[i] += W[i] x;
+ * RTC_MV_SWIGLU (n = 2, gate and up of equal rows): y[0] = silu(W[0] x) * (W[1] x),
+ * rtc_swiglu's formula on the two products.
+ */
+enum { RTC_MV_PLAIN = 0, RTC_MV_ACC = 1, RTC_MV_SWIGLU = 2 };
+int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
+                     const void *xq, void *stream, struct err *e);
 /* a device activation back to the CPU's blocks (struct block_q8_0 / q8_1 / q8_K), for tests */
 int rtc_act_to_blocks(int kind, const void *dev, int64_t cols, void *blocks, struct err *e);
 
@@ -132,13 +141,15 @@ int rtc_rope_table(float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
  * Causal attention: for query t (position *pos0 + t) and head h, softmax over cache
  * rows 0..pos of q.k / sqrt(head_dim) (scaled by `scale`), times v.  GQA: head h reads
  * kv head h / (n_head / n_head_kv).  q and out are [n_tok][n_head * head_dim].
- * n_ctx bounds the scores kept in shared memory.
+ * n_ctx bounds the scores kept in shared memory.  cpu_order: the dot products and the
+ * weighted sums in the CPU forward's order (products rounded, summed in order), else
+ * split across a warp / four partial sums (faster; only the summation order differs).
  */
 int rtc_attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
                   int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
-                  float scale, void *stream, struct err *e);
-/* The same, also writing the scores and probabilities [n_tok][n_head][n_kv] (masked
- * entries 0) for the stage dumps; n_kv = *pos0 + n_tok, passed from the host. */
+                  float scale, int cpu_order, void *stream, struct err *e);
+/* The same in the CPU's order, also writing the scores and probabilities
+ * [n_tok][n_head][n_kv] (masked entries 0) for the stage dumps; n_kv = *pos0 + n_tok, passed from the host. */
 int rtc_attention_probe(const float *q, const float *kc, const float *vc, float *out,
                         int64_t n_tok, int n_head, int n_head_kv, int head_dim,
                         const int32_t *pos0, int64_t n_ctx, float scale, float *scores,

@@ -582,13 +582,16 @@ static void test_ops(void)
                 r[(t * n_head + h) * hd + i] = a / sum;
             }
         }
-    err_clear(&e);
-    rc = rtc_kv_store(dk, dv, dkc, dvc, n_tok, kvd, dp, n_ctx, NULL, &e) ||
-         rtc_attention(dx, dkc, dvc, dy, n_tok, n_head, n_kv, hd, dp, n_ctx, scale, NULL, &e) ||
-         !sync_ok(&e);
-    down(y, dy, n_tok * n * 4);
-    m = rc ? INFINITY : max_rel(y, r, n_tok * n);
-    ok(m < 1e-5, "kv store + attention (GQA 8/2, pos %d..%d): max error %.2e %s", pos0, pos0 + n_tok - 1, m, e.msg);
+    for (int order = 0; order < 2; order++) {
+        err_clear(&e);
+        rc = rtc_kv_store(dk, dv, dkc, dvc, n_tok, kvd, dp, n_ctx, NULL, &e) ||
+             rtc_attention(dx, dkc, dvc, dy, n_tok, n_head, n_kv, hd, dp, n_ctx, scale, order, NULL, &e) ||
+             !sync_ok(&e);
+        down(y, dy, n_tok * n * 4);
+        m = rc ? INFINITY : max_rel(y, r, n_tok * n);
+        ok(m < 1e-5, "kv store + attention (GQA 8/2, pos %d..%d, %s order): max error %.2e %s", pos0,
+           pos0 + n_tok - 1, order ? "CPU" : "split", m, e.msg);
+    }
 
     /* swiglu */
     for (int i = 0; i < n; i++)
@@ -663,6 +666,33 @@ static void test_mmvq(void)
         ok(!rc && worst <= bound, "int8 gemv %-7s [%lld x %lld] = CPU scalar kernel: error %.2f "
            "u*sum|wx| (bound %.0f) %s", dtype_name(t), (long long)rows, (long long)cols, worst,
            bound, e.msg);
+        /* one launch for three matrices (q, k, v) gives each one's bits; SwiGLU mode gives
+         * silu(Wx) * Wx within 2 ulp (device expf against the host's) */
+        {
+            float *ym = malloc((size_t)rows * 12), *dm = dmalloc((size_t)rows * 12);
+            const struct rtc_w *w3[3] = { &W, &W, &W };
+            float *y3[3] = { dm, dm + rows, dm + 2 * rows };
+            int same = 1;
+            double sw = 0;
+            cudaMemset(dm, 0xFF, (size_t)rows * 12);
+            int r2 = rc || rtc_gemv_q_multi(w3, y3, 3, RTC_MV_PLAIN, dq, NULL, &e) || !sync_ok(&e);
+            down(ym, dm, (size_t)rows * 12);
+            for (int64_t i = 0; i < 3 * rows && !r2; i++)
+                same &= ym[i] == y[i % rows];
+            ok(!r2 && same, "int8 gemv %-7s three matrices in one launch = one by one %s", dtype_name(t), e.msg);
+            r2 = r2 || rtc_gemv_q_multi(w3, y3, 2, RTC_MV_SWIGLU, dq, NULL, &e) || !sync_ok(&e);
+            down(ym, dm, (size_t)rows * 4);
+            for (int64_t i = 0; i < rows && !r2; i++) {
+                double g = y[i], want = g / (1.0 + exp(-g)) * g;
+                double d = fabs(ym[i] - want) / (fabs(want) + 1e-30);
+                if (!(d <= sw))
+                    sw = isnan(d) ? INFINITY : d;
+            }
+            ok(!r2 && sw <= 1e-6, "int8 gemv %-7s gate+up with SwiGLU in one launch: max rel error %.2g %s",
+               dtype_name(t), sw, e.msg);
+            free(ym);
+            cudaFree(dm);
+        }
         /* accumulate: y += W x on top of the first result gives 2y exactly */
         {
             float *y2 = malloc((size_t)rows * 4);
