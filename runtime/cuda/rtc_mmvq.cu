@@ -15,9 +15,8 @@
  *     float s[cols / 32]        Q8_1: f16(d * sum(qs)), widened
  *     int   bs[cols / 16]       Q8_K: the sums of 16 (bsums)
  *
- * Kernel: a block of 128 threads (64 for the super-block types, whose threads take two
- * adjacent groups) computes MMVQ_ROWS rows; thread t takes the groups of 32 weights
- * t, t+128, ... of every row, so the threads of a warp read consecutive
+ * Kernel: a block of 128 threads computes MMVQ_ROWS rows; thread t takes the groups of
+ * 32 weights t, t+128, ... of every row, so the threads of a warp read consecutive
  * blocks of a row (coalesced), the activation group is loaded once for all the rows,
  * and each thread holds MMVQ_ROWS independent loads in flight.
  */
@@ -434,11 +433,10 @@ __device__ __forceinline__ float dotq(const uint8_t *row, int64_t j, const actg 
 template <int T> struct mmvq_cfg {
     static constexpr bool KQ = T == DT_Q2_K || T == DT_Q3_K || T == DT_Q4_K || T == DT_Q5_K ||
                                T == DT_Q6_K || T == DT_IQ4_XS;
-    /* super-block types: a thread takes two adjacent groups (one pass over the bytes
-     * they share: Q4_K/Q5_K's two nibbles, Q2_K/Q3_K's bit pairs, Q6_K's high bits),
-     * so half the threads span a row */
-    static constexpr int G = KQ ? 2 : 1;
-    static constexpr int THREADS = KQ ? 64 : 128;
+    /* G groups a thread: 2 (one pass over the bytes two adjacent groups of a super-block
+     * share) measured no faster over a 7B decode step than 1 (bench_kern, H100) */
+    static constexpr int G = 1;
+    static constexpr int THREADS = 128;
 };
 
 template <int T>
@@ -487,7 +485,7 @@ __global__ void __launch_bounds__(mmvq_cfg<T>::THREADS)
 k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
        const float *__restrict__ as, const int *__restrict__ abs)
 {
-    constexpr int NT = mmvq_cfg<T>::THREADS, G = mmvq_cfg<T>::G, NW = NT / 32;
+    constexpr int NT = mmvq_cfg<T>::THREADS, G = mmvq_cfg<T>::G, NW = NT / 32, H = MMVQ_ROWS / 2;
     __shared__ float red[NW][MMVQ_ROWS];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
     unsigned b = blockIdx.x;
@@ -497,18 +495,14 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
             b -= A.nb[m];
             m++;
         }
-    /* accumulator slot r: matrix ms(r), row r0 + rr(r) */
-    const int per = A.swiglu ? MMVQ_ROWS / 2 : MMVQ_ROWS;
-    const int64_t r0 = (int64_t)b * per;
-    const uint8_t *rp[MMVQ_ROWS];
-    bool ok[MMVQ_ROWS];
-#pragma unroll
-    for (int r = 0; r < MMVQ_ROWS; r++) {
-        int mm = A.swiglu ? (r >= MMVQ_ROWS / 2) : m;
-        int64_t row = r0 + (A.swiglu ? (r & (MMVQ_ROWS / 2 - 1)) : r);
-        ok[r] = row < A.rows[mm];
-        rp[r] = A.w[mm] + (ok[r] ? row : 0) * A.row_bytes;
-    }
+    /* rows r0.. of matrix m; in swiglu mode slots 0..H-1 are gate rows r0.., H.. up rows r0.. */
+    const int per = A.swiglu ? H : MMVQ_ROWS;
+    const int64_t r0 = (int64_t)b * per, rb = A.row_bytes;
+    const int64_t left = A.rows[m] - r0;
+    const int nr = left < per ? (int)left : per;
+    const uint8_t *base0 = A.w[m] + r0 * rb;
+    /* slot r >= H in swiglu mode: row r0 + r - H of up */
+    const uint8_t *base1 = A.swiglu ? A.w[1] + (r0 - H) * rb : base0;
     float acc[MMVQ_ROWS];
 #pragma unroll
     for (int r = 0; r < MMVQ_ROWS; r++)
@@ -519,14 +513,17 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
         for (int i = 0; i < G; i++)
             load_act<T>(aq, ad, as, abs, G * jp + i, g[i]);
 #pragma unroll
-        for (int r = 0; r < MMVQ_ROWS; r++)
-            if (ok[r]) {
-                float v = dotq<T>(rp[r], G * jp, g[0]);
+        for (int r = 0; r < MMVQ_ROWS; r++) {
+            const bool up = r >= H && A.swiglu;
+            if ((up ? r - H : r) < nr) {
+                const uint8_t *rp = (up ? base1 : base0) + r * rb;
+                float v = dotq<T>(rp, G * jp, g[0]);
 #pragma unroll
                 for (int i = 1; i < G; i++)
-                    v += dotq<T>(rp[r], G * jp + i, g[i]);
+                    v += dotq<T>(rp, G * jp + i, g[i]);
                 acc[r] += v;
             }
+        }
     }
 #pragma unroll
     for (int r = 0; r < MMVQ_ROWS; r++) {
@@ -539,23 +536,22 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
         for (int r = 0; r < MMVQ_ROWS; r++)
             red[wid][r] = acc[r];
     __syncthreads();
-    if (tid < MMVQ_ROWS) {
+    if (tid < nr) {
         float v = red[0][tid];
 #pragma unroll
         for (int k = 1; k < NW; k++)
             v += red[k][tid];
-        red[0][tid] = v;
-    }
-    __syncthreads();
-    if (!A.swiglu) {
-        if (tid < per && r0 + tid < A.rows[m]) {
-            float *y = A.y[m] + r0 + tid;
-            *y = A.accumulate ? *y + red[0][tid] : red[0][tid];
+        float *y = A.y[m] + r0 + tid;
+        if (A.swiglu) {
+            /* the CPU forward's silu(gate) * up (rtc_swiglu's formula) */
+            float u = red[0][tid + H];
+#pragma unroll
+            for (int k = 1; k < NW; k++)
+                u += red[k][tid + H];
+            *y = v / (1.0f + expf(-v)) * u;
+        } else {
+            *y = A.accumulate ? *y + v : v;
         }
-    } else if (tid < per && r0 + tid < A.rows[0]) {
-        /* the CPU forward's silu(gate) * up (rtc_swiglu's formula) */
-        float g = red[0][tid], u = red[0][tid + per];
-        A.y[0][r0 + tid] = g / (1.0f + expf(-g)) * u;
     }
 }
 
