@@ -480,29 +480,32 @@ struct mv_args {
     int accumulate, swiglu;
 };
 
-template <int T>
+/* MODE: RTC_MV_PLAIN, RTC_MV_ACC or RTC_MV_SWIGLU, compile-time (a run-time mode cost
+ * 15-20% in bench_kern: the row selection stayed in the inner loop) */
+template <int T, int MODE>
 __global__ void __launch_bounds__(mmvq_cfg<T>::THREADS)
 k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
        const float *__restrict__ as, const int *__restrict__ abs)
 {
     constexpr int NT = mmvq_cfg<T>::THREADS, G = mmvq_cfg<T>::G, NW = NT / 32, H = MMVQ_ROWS / 2;
+    constexpr bool SW = MODE == RTC_MV_SWIGLU;
     __shared__ float red[NW][MMVQ_ROWS];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
     unsigned b = blockIdx.x;
     int m = 0;
-    if (!A.swiglu)
+    if (!SW)
         while (m < 2 && b >= A.nb[m]) {
             b -= A.nb[m];
             m++;
         }
     /* rows r0.. of matrix m; in swiglu mode slots 0..H-1 are gate rows r0.., H.. up rows r0.. */
-    const int per = A.swiglu ? H : MMVQ_ROWS;
+    const int per = SW ? H : MMVQ_ROWS;
     const int64_t r0 = (int64_t)b * per, rb = A.row_bytes;
     const int64_t left = A.rows[m] - r0;
     const int nr = left < per ? (int)left : per;
     const uint8_t *base0 = A.w[m] + r0 * rb;
     /* slot r >= H in swiglu mode: row r0 + r - H of up */
-    const uint8_t *base1 = A.swiglu ? A.w[1] + (r0 - H) * rb : base0;
+    const uint8_t *base1 = SW ? A.w[1] + (r0 - H) * rb : base0;
     float acc[MMVQ_ROWS];
 #pragma unroll
     for (int r = 0; r < MMVQ_ROWS; r++)
@@ -514,7 +517,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
             load_act<T>(aq, ad, as, abs, G * jp + i, g[i]);
 #pragma unroll
         for (int r = 0; r < MMVQ_ROWS; r++) {
-            const bool up = r >= H && A.swiglu;
+            const bool up = SW && r >= H;
             if ((up ? r - H : r) < nr) {
                 const uint8_t *rp = (up ? base1 : base0) + r * rb;
                 float v = dotq<T>(rp, G * jp, g[0]);
@@ -542,7 +545,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
         for (int k = 1; k < NW; k++)
             v += red[k][tid];
         float *y = A.y[m] + r0 + tid;
-        if (A.swiglu) {
+        if (SW) {
             /* the CPU forward's silu(gate) * up (rtc_swiglu's formula) */
             float u = red[0][tid + H];
 #pragma unroll
@@ -550,7 +553,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
                 u += red[k][tid + H];
             *y = v / (1.0f + expf(-v)) * u;
         } else {
-            *y = A.accumulate ? *y + v : v;
+            *y = MODE == RTC_MV_ACC ? *y + v : v;
         }
     }
 }
@@ -608,7 +611,14 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
     A.swiglu = mode == RTC_MV_SWIGLU;
     act_layout(xq, w[0]->cols, &qs, &d, &s, &bs);
     switch (w[0]->dtype) {
-#define Q(T) case T: k_mmvq<T><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs); break;
+#define Q(T) case T:                                                                           \
+        if (mode == RTC_MV_SWIGLU)                                                                 \
+            k_mmvq<T, RTC_MV_SWIGLU><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs);    \
+        else if (mode == RTC_MV_ACC)                                                               \
+            k_mmvq<T, RTC_MV_ACC><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs);       \
+        else                                                                                       \
+            k_mmvq<T, RTC_MV_PLAIN><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs);     \
+        break;
     Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
     Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
 #undef Q
