@@ -139,29 +139,33 @@ static uint64_t compare_keys(struct checker *c, const char *path, const struct h
                              struct man_model *mm)
 {
     uint64_t bad = 0;
-    char *seen = calloc(h->n_keys + 1, 1);
+    char *seen;
 
     if (!mm->keys_form)
         return 0;
+    seen = calloc(h->n_keys + 1, 1);
+    if (!seen) {
+        say(c, path, "FAILED (out of memory comparing keys)");
+        return 1;
+    }
     for (size_t i = 0; i < mm->n_k; i++) {
         struct canon_key want = { mm->k[i].key, mm->k[i].n, { 0 } };
-        const struct canon_key *k = bsearch(&want, h->keys, h->n_keys, sizeof *h->keys,
-                                            canon_key_cmp);
+        const struct canon_key *k = h->n_keys ? bsearch(&want, h->keys, h->n_keys,
+                                                        sizeof *h->keys, canon_key_cmp) : NULL;
         if (!k) {
             say_key(c, path, mm->k[i].key, mm->k[i].n, "MISSING (in the manifest, not in the model)");
             c->n_missing++;
             bad++;
             continue;
         }
-        if (seen)
-            seen[k - h->keys] = 1;
+        seen[k - h->keys] = 1;
         if (memcmp(k->sha, mm->k[i].sha, SHA256_LEN) != 0) {
             say_key(c, path, k->key, k->n, "MISMATCH (value differs from the manifest)");
             c->n_mismatch++;
             bad++;
         }
     }
-    for (uint64_t i = 0; seen && i < h->n_keys; i++)
+    for (uint64_t i = 0; i < h->n_keys; i++)
         if (!seen[i]) {
             say_key(c, path, h->keys[i].key, h->keys[i].n, "EXTRA (in the model, not in the manifest)");
             c->n_extra++;

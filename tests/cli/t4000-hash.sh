@@ -231,6 +231,15 @@ $FIX/tok.gguf: FAILED"
     testing "general.name is not in the model hash" "apr-hash -c $FIX/mh.json $FIX/nm.gguf; echo \$?" \
         "$FIX/nm.gguf: OK (model hash; the file's bytes differ)
 0"
+    # a key the manifest lacks is EXTRA, one it names that the model lacks MISSING (no
+    # whole-file or model line here: the keys are compared one by one)
+    grep -v ' tokenizer\.ggml\.pre$' "$FIX/mh.txt" | grep -v '^[0-9a-f]\{64\}  \|^model ' | sed 's/  tokenizer\.ggml\.model$/  tokenizer.ggml.modeX/' > "$FIX/keys.txt"
+    testing "a key added and one removed are named" "apr-hash -c $FIX/keys.txt $FIX/mh.gguf 2>/dev/null; echo \$?" \
+        "$FIX/mh.gguf: key 'tokenizer.ggml.modeX': MISSING (in the manifest, not in the model)
+$FIX/mh.gguf: key 'tokenizer.ggml.model': EXTRA (in the model, not in the manifest)
+$FIX/mh.gguf: key 'tokenizer.ggml.pre': EXTRA (in the model, not in the manifest)
+$FIX/mh.gguf: FAILED
+1"
     # a manifest written before keys counted (no keys lines): tensors checked, with a note
     grep -v '^keys\{0,1\} ' "$FIX/mh.txt" > "$FIX/old.txt"
     testing "old manifest: tensors only" "apr-hash -c $FIX/old.txt $FIX/tok.gguf; echo \$?" \
