@@ -339,11 +339,15 @@ int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t
             j.act_rb = (size_t)w->cols * sizeof(float);
         } else {
             j.act_rb = rt_act_row_bytes(j.k->act, w->cols);
-            act = malloc(j.act_rb * (size_t)n_tok);
-            if (!act)
-                return ERR(e, ERR_NOMEM, "matmul: out of memory for %lld x %lld activations",
-                           (long long)n_tok, (long long)w->cols);
-            j.act = act;
+            /* the pool's scratch, reused call after call; malloc only without a pool */
+            j.act = rt_pool_scratch(p, j.act_rb * (size_t)n_tok);
+            if (!j.act) {
+                act = malloc(j.act_rb * (size_t)n_tok);
+                if (!act)
+                    return ERR(e, ERR_NOMEM, "matmul: out of memory for %lld x %lld activations",
+                               (long long)n_tok, (long long)w->cols);
+                j.act = act;
+            }
             j.quant = rt_kern_quant(j.k->act, RT_ISA_AVX512);
             rt_pool_run(p, quant_part, &j, (int)(n_tok < nth ? n_tok : nth));
         }

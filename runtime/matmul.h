@@ -18,6 +18,8 @@
  *     types, APR_Q4, APR_Q8): rows dequantized through the dequant library in
  *     chunks of at most RT_GENERIC_CHUNK elements into per-call stack scratch, then
  *     dotted with the f32 activations.
+ * Quantized activations go to the pool's scratch (rt_pool_scratch), reused from
+ * call to call: no allocation per call when a pool is given.
  * Output rows are split across the pool's threads in fixed chunks; no reduction is
  * ever split, so y does not depend on the thread count (bit for bit).
  *

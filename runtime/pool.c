@@ -39,6 +39,8 @@ struct rt_pool {
     rt_pool_fn       fn;
     void            *ctx;
     int              n;
+    void            *scratch;    /* rt_pool_scratch */
+    size_t           scratch_len;
 };
 
 static void run_parts(struct rt_pool *p)
@@ -122,6 +124,26 @@ int rt_pool_create(struct rt_pool **out, int n_threads, struct err *e)
     return 0;
 }
 
+void *rt_pool_scratch(struct rt_pool *p, size_t bytes)
+{
+    if (!p)
+        return NULL;
+    if (bytes > p->scratch_len) {
+        /* grow by half again at least, so slowly growing sizes reallocate rarely */
+        size_t len = bytes + bytes / 2;
+        len = (len + 63) & ~(size_t)63;
+        if (len < bytes)
+            return NULL;
+        void *b = aligned_alloc(64, len);
+        if (!b)
+            return NULL;
+        free(p->scratch);
+        p->scratch = b;
+        p->scratch_len = len;
+    }
+    return p->scratch;
+}
+
 int rt_pool_threads(const struct rt_pool *p)
 {
     return p ? p->n_threads : 1;
@@ -176,5 +198,6 @@ void rt_pool_free(struct rt_pool *p)
     pthread_cond_destroy(&p->done);
     pthread_mutex_destroy(&p->mu);
     free(p->tids);
+    free(p->scratch);
     free(p);
 }

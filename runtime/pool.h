@@ -19,6 +19,8 @@
 #ifndef RT_POOL_H
 #define RT_POOL_H
 
+#include <stddef.h>
+
 #include "../common/err.h"
 
 struct rt_pool;
@@ -28,6 +30,16 @@ typedef void (*rt_pool_fn)(void *ctx, int i, int n);
 /* 0, or -1 with e set (ERR_NOMEM, or ERR_INTERNAL when a thread cannot start). */
 int  rt_pool_create(struct rt_pool **p, int n_threads, struct err *e);
 void rt_pool_run(struct rt_pool *p, rt_pool_fn fn, void *ctx, int n);
+/*
+ * A scratch buffer owned by the pool, at least `bytes` long and 64-byte aligned, kept
+ * between calls (grown when a call needs more, freed by rt_pool_free): per-call
+ * buffers of the runtime (rt_matmul's converted activations) come from here instead
+ * of malloc.  The contents are undefined; the buffer is valid until the next
+ * rt_pool_scratch or rt_pool_free on the pool, so ONE user at a time (the caller of
+ * rt_pool_run, which is never reentrant anyway).  NULL for a NULL pool or when out of
+ * memory: the caller then allocates itself.
+ */
+void *rt_pool_scratch(struct rt_pool *p, size_t bytes);
 /* Threads of the pool (the caller included); 1 for NULL. */
 int  rt_pool_threads(const struct rt_pool *p);
 void rt_pool_free(struct rt_pool *p);

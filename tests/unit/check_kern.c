@@ -109,6 +109,27 @@ START_TEST(test_pool_default_threads)
 }
 END_TEST
 
+START_TEST(test_pool_scratch)
+{
+    struct rt_pool *p = NULL;
+    struct err e = ERR_INIT;
+    ck_assert_ptr_null(rt_pool_scratch(NULL, 16));
+    ck_assert_int_eq(rt_pool_create(&p, 2, &e), 0);
+    uint8_t *a = rt_pool_scratch(p, 1000);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq((uintptr_t)a % 64, 0);
+    memset(a, 1, 1000);
+    ck_assert_ptr_eq(rt_pool_scratch(p, 500), a);     /* reused, not reallocated */
+    ck_assert_ptr_eq(rt_pool_scratch(p, 1000), a);
+    uint8_t *b = rt_pool_scratch(p, 100000);          /* grows */
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq((uintptr_t)b % 64, 0);
+    memset(b, 2, 100000);
+    ck_assert_ptr_eq(rt_pool_scratch(p, 100001), b);  /* with room to spare */
+    rt_pool_free(p);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------
  * matmul against double precision
  */
@@ -589,6 +610,7 @@ Suite *kern_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_pool_parts);
     tcase_add_test(tc, test_pool_default_threads);
+    tcase_add_test(tc, test_pool_scratch);
     tcase_add_test(tc, test_matmul_all_types);
     tcase_add_test(tc, test_matmul_long_rows);
     tcase_add_test(tc, test_matmul_threads_bitexact);
