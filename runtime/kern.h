@@ -12,6 +12,11 @@
  *   RT_ACT_Q8_0  n/32 struct block_q8_0 (f16 d, 32 x i8), ggml's quantize_row_q8_0
  *   RT_ACT_Q8_1  n/32 struct block_q8_1 (f16 d, f16 s = d * sum(q)), ggml's q8_1
  *   RT_ACT_Q8_K  n/256 struct block_q8_K (f32 d, 256 x i8, 16 x i16 sums)
+ *   RT_ACT_Q8_0X16  the Q8_0 values laid out for the AVX-512 matrix kernel: per group
+ *                of 16 blocks, 8 x 64 bytes (register i, lane j = bytes 4i..4i+3 of
+ *                block j, each q + 128 as u8), then the 16 scales as f32; the last
+ *                n/32 % 16 blocks as plain block_q8_0.  Same quantized values as
+ *                RT_ACT_Q8_0 (kern_avx512.c; no scalar twin: only the gemm reads it).
  * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
@@ -26,7 +31,7 @@
 #include "../dequant/blocks.h"
 
 enum rt_isa { RT_ISA_SCALAR = 0, RT_ISA_AVX2 = 1, RT_ISA_AVX512 = 2 };
-enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K };
+enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K, RT_ACT_Q8_0X16, RT_ACT_COUNT };
 
 typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stride, int nt,
                           float *out, size_t o_stride);
@@ -47,6 +52,7 @@ struct rt_kern {
     rt_dot_fn   dot;
     enum rt_isa isa;      /* of dot */
     rt_gemm_fn  gemm;     /* NULL: matmul.c tiles dot */
+    enum rt_act gemm_act; /* activation format of gemm (may differ from act) */
 };
 
 /* The kernel for dtype at most at instruction set `cap`, or NULL (generic path). */
@@ -63,9 +69,9 @@ enum rt_isa rt_isa_best(void);
 /* Scalar twins (kern_ref.c) and the SIMD sets (kern_avx2.c, kern_avx512.c): each
  * fills tab[dtype] for the types it implements; quantizers by activation format. */
 #define RT_NKERN 43   /* ggml ids */
-void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
-void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
-void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4]);
+void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
+void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
+void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

@@ -709,9 +709,9 @@ KQ_AVX2(dot_q4_k_avx2, block_q4_K, un_q4_k, 1, 1, dot_q4_k_1)
 KQ_AVX2(dot_q5_k_avx2, block_q5_K, un_q5_k, 1, 0, no_one)
 KQ_AVX2(dot_q6_k_avx2, block_q6_K, un_q6_k, 0, 1, dot_q6_k_1)
 
-void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
+void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_AVX2, NULL }
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_AVX2, NULL, ac }
     K(DT_F32, RT_ACT_F32, dot_f32_avx2);
     K(DT_F16, RT_ACT_F32, dot_f16_avx2);
     K(DT_BF16, RT_ACT_F32, dot_bf16_avx2);
@@ -735,7 +735,7 @@ void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
 
 #else
 /* not an x86-64 build with AVX2: matmul.c never calls this */
-void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
+void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     (void)tab;
     (void)q;

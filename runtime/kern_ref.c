@@ -37,7 +37,7 @@ uint16_t rt_f2h(float f) { return dq_f32_to_f16(f); }
 int rt_act_blck(enum rt_act act)
 {
     switch (act) {
-    case RT_ACT_Q8_0: case RT_ACT_Q8_1: return 32;
+    case RT_ACT_Q8_0: case RT_ACT_Q8_1: case RT_ACT_Q8_0X16: return 32;
     case RT_ACT_Q8_K: return 256;
     default: return 1;
     }
@@ -49,6 +49,8 @@ size_t rt_act_row_bytes(enum rt_act act, int64_t n)
     case RT_ACT_Q8_0: return (size_t)(n / 32) * sizeof(struct block_q8_0);
     case RT_ACT_Q8_1: return (size_t)(n / 32) * sizeof(struct block_q8_1);
     case RT_ACT_Q8_K: return (size_t)(n / 256) * sizeof(struct block_q8_K);
+    case RT_ACT_Q8_0X16:   /* see kern.h: 576-byte groups of 16 blocks, then plain blocks */
+        return (size_t)(n / 512) * 576 + (size_t)(n / 32 % 16) * sizeof(struct block_q8_0);
     default: return (size_t)n * sizeof(float);
     }
 }
@@ -463,11 +465,11 @@ KQ(dot_iq4_xs_ref, block_iq4_xs, sb_iq4_xs)
 const int8_t rt_kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
                                       1, 13, 25, 38, 53, 69, 89, 113 };
 
-void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[4])
+void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     memset(tab, 0, sizeof(struct rt_kern) * RT_NKERN);
     memset(q, 0, sizeof(rt_quant_fn) * 4);
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_SCALAR, NULL }
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_SCALAR, NULL, ac }
     K(DT_F32, RT_ACT_F32, dot_f32_ref);
     K(DT_F16, RT_ACT_F32, dot_f16_ref);
     K(DT_BF16, RT_ACT_F32, dot_bf16_ref);

@@ -30,7 +30,7 @@
  */
 
 static struct rt_kern kern_tab[3][RT_NKERN];
-static rt_quant_fn    quant_tab[3][4];
+static rt_quant_fn    quant_tab[3][RT_ACT_COUNT];
 static enum rt_isa    isa_best = RT_ISA_SCALAR;
 static atomic_int     kern_ready;
 
@@ -229,6 +229,7 @@ struct mm_job {
     const uint8_t            *act;     /* converted activations (kernel formats) */
     size_t                    act_rb;
     rt_quant_fn               quant;
+    int                       gemm;    /* use k->gemm (on k->gemm_act activations) */
     int64_t                   n_tok, rows_per_part;
     float                    *y;
 };
@@ -255,7 +256,7 @@ static void kern_part(const struct mm_job *j, int64_t r0, int64_t r1)
 {
     const struct rt_mat *w = j->w;
 
-    if (j->k->gemm) {
+    if (j->gemm) {
         for (int64_t t0 = 0; t0 < j->n_tok; t0 += RT_GEMM_MAXT) {
             int nt = (int)(j->n_tok - t0 < RT_GEMM_MAXT ? j->n_tok - t0 : RT_GEMM_MAXT);
             j->k->gemm(w->cols, w->data + (size_t)r0 * j->rb, j->rb, (int)(r1 - r0),
@@ -333,12 +334,16 @@ int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t
         j.k = rt_kern_get(w->dtype, RT_ISA_AVX2);
     if (j.k && j.k->act != RT_ACT_F32 && w->cols % rt_act_blck(j.k->act) != 0)
         j.k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
+    /* the matrix kernel when the kernel has one: always where it reads the activations
+     * as dot does, else (its own layout, worth converting to) from 3 tokens on */
+    j.gemm = j.k && j.k->gemm && (j.k->gemm_act == j.k->act || n_tok >= 3);
     if (j.k) {
-        if (j.k->act == RT_ACT_F32) {
+        enum rt_act act_fmt = j.gemm ? j.k->gemm_act : j.k->act;
+        if (act_fmt == RT_ACT_F32) {
             j.act = (const uint8_t *)x;
             j.act_rb = (size_t)w->cols * sizeof(float);
         } else {
-            j.act_rb = rt_act_row_bytes(j.k->act, w->cols);
+            j.act_rb = rt_act_row_bytes(act_fmt, w->cols);
             /* the pool's scratch, reused call after call; malloc only without a pool */
             j.act = rt_pool_scratch(p, j.act_rb * (size_t)n_tok);
             if (!j.act) {
@@ -348,7 +353,7 @@ int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t
                                (long long)n_tok, (long long)w->cols);
                 j.act = act;
             }
-            j.quant = rt_kern_quant(j.k->act, RT_ISA_AVX512);
+            j.quant = rt_kern_quant(act_fmt, RT_ISA_AVX512);
             rt_pool_run(p, quant_part, &j, (int)(n_tok < nth ? n_tok : nth));
         }
     }

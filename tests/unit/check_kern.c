@@ -446,9 +446,16 @@ END_TEST
  * with a scalar tail. */
 START_TEST(test_gemm_vs_dot)
 {
-    static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048 };
+    /* a tail of blocks past the last group of 16, several column blocks (8 groups) */
+    static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048, 32 * (16 * 9 + 5) };
     static const int nts[] = { 1, 2, 3, 5, 11, RT_GEMM_MAXT };
     int ngemm = 0;
+    if (rt_isa_best() == RT_ISA_AVX512) {   /* the types that have one there */
+        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q8_0, DT_IQ4_NL };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX512)->gemm, "%s: no matrix kernel",
+                          dtype_name(want[i]));
+    }
     for (int dt = 0; dt < RT_NKERN; dt++) {
         const struct rt_kern *k = rt_kern_get(dt, rt_isa_best());
         if (!k || !k->gemm)
@@ -461,25 +468,31 @@ START_TEST(test_gemm_vs_dot)
             if (n % rt_act_blck(k->act) || !dtype_row_ok(dt, n))
                 continue;
             mat_make(&m, dt, rows, n);
+            /* dot reads k->act, gemm k->gemm_act (the same values in its own layout) */
             size_t rb = m.nbytes / (size_t)rows, arb = rt_act_row_bytes(k->act, n);
+            size_t grb = rt_act_row_bytes(k->gemm_act, n);
             float *x = malloc((size_t)n * RT_GEMM_MAXT * sizeof(float));
-            uint8_t *act = malloc(arb * RT_GEMM_MAXT);
+            uint8_t *act = malloc(arb * RT_GEMM_MAXT), *gact = malloc(grb * RT_GEMM_MAXT);
             float *yg = malloc((size_t)rows * RT_GEMM_MAXT * sizeof(float));
-            ck_assert(x && act && yg);
+            ck_assert(x && act && gact && yg);
             for (int64_t j = 0; j < n * RT_GEMM_MAXT; j++)
-                x[j] = frnd();
+                x[j] = frnd() * ((j % 97) == 0 ? 30.0f : 1.0f);
             for (int t = 0; t < RT_GEMM_MAXT; t++) {
                 if (k->act == RT_ACT_F32)
                     memcpy(act + t * arb, x + t * n, arb);
                 else
                     rt_kern_quant(k->act, rt_isa_best())(x + t * n, act + t * arb, n);
+                if (k->gemm_act == RT_ACT_F32)
+                    memcpy(gact + t * grb, x + t * n, grb);
+                else
+                    rt_kern_quant(k->gemm_act, rt_isa_best())(x + t * n, gact + t * grb, n);
             }
             for (size_t it = 0; it < sizeof nts / sizeof nts[0]; it++) {
                 int nt = nts[it];
                 for (int r0 = 0; r0 < rows; r0 += 13) {   /* 13 rows, then 6 */
                     int nr = rows - r0 < 13 ? rows - r0 : 13;
                     memset(yg, 0xff, (size_t)rows * RT_GEMM_MAXT * sizeof(float));
-                    k->gemm(n, m.data + (size_t)r0 * rb, rb, nr, act, arb, nt, yg, (size_t)rows);
+                    k->gemm(n, m.data + (size_t)r0 * rb, rb, nr, gact, grb, nt, yg, (size_t)rows);
                     for (int t = 0; t < nt; t++)
                         for (int r = 0; r < nr; r++) {
                             float y1;
@@ -493,6 +506,7 @@ START_TEST(test_gemm_vs_dot)
             }
             free(x);
             free(act);
+            free(gact);
             free(yg);
             mat_free(&m);
         }
