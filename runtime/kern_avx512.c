@@ -3,7 +3,8 @@
  * -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c; matmul.c calls them
  * only on such CPUs).
  *
- * Only what the wider registers speed up is here: tiles of several tokens, where a
+ * Only what the wider registers speed up is here (F32, F16, BF16, Q4_0, Q5_0, Q8_0,
+ * IQ4_NL, Q4_K, Q6_K): tiles of several tokens, where a
  * weight block group is unpacked once into zmm registers (32 of them: no spills) and
  * multiplied by every token.  Quantized kernels give the SAME BITS as kern_ref.c
  * (exact integer block sums, then the twin's f32 operations in its order), so
@@ -257,6 +258,14 @@ static inline __m256i w_q8_0(const struct block_q8_0 *b)
 {
     return _mm256_loadu_si256((const __m256i *)b->qs);
 }
+static inline __m256i w_q5_0(const struct block_q5_0 *b)
+{
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    /* bit j of qh is the fifth bit of element j: a byte mask, 16 where set */
+    __m256i hi = _mm256_and_si256(_mm256_movm_epi8((__mmask32)qh), _mm256_set1_epi8(16));
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles(b->qs), hi), _mm256_set1_epi8(16));
+}
 static inline __m256i w_iq4_nl(const struct block_iq4_nl *b)
 {
     const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rt_kvalues_iq4nl));
@@ -325,9 +334,10 @@ static void name(int64_t n, const void *w, const void *a, size_t a_stride, int n
 LEGACY_AVX512(dot_q4_0_avx512, block_q4_0, w_q4_0)
 LEGACY_AVX512(dot_q8_0_avx512, block_q8_0, w_q8_0)
 LEGACY_AVX512(dot_iq4_nl_avx512, block_iq4_nl, w_iq4_nl)
+LEGACY_AVX512(dot_q5_0_avx512, block_q5_0, w_q5_0)
 
 /* ---------------------------------------------------------------------------------
- * Q4_0 / Q8_0 / IQ4_NL matrix kernel (prompts) on RT_ACT_Q8_0X16 activations.
+ * Q4_0 / Q5_0 / Q8_0 / IQ4_NL matrix kernel (prompts) on RT_ACT_Q8_0X16 activations.
  *
  * Groups of 16 blocks are laid out "4 bytes of 16 blocks per register" (kern.h), for
  * the activations by the quantizer below and for a tile of QG_MR weight rows by
@@ -503,6 +513,7 @@ static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const
 QG_GEMM(q4_0_avx512, block_q4_0, w_q4_0)
 QG_GEMM(q8_0_avx512, block_q8_0, w_q8_0)
 QG_GEMM(iq4_nl_avx512, block_iq4_nl, w_iq4_nl)
+QG_GEMM(q5_0_avx512, block_q5_0, w_q5_0)
 
 /* ---------------------------------------------------------------------------------
  * Q4_K and Q6_K: a super-block as 4 zmm of unsigned bytes (two sub-blocks of 32 each)
@@ -634,12 +645,15 @@ void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COU
     K(DT_Q4_0, RT_ACT_Q8_0, dot_q4_0_avx512);
     K(DT_Q8_0, RT_ACT_Q8_0, dot_q8_0_avx512);
     K(DT_IQ4_NL, RT_ACT_Q8_0, dot_iq4_nl_avx512);
+    K(DT_Q5_0, RT_ACT_Q8_0, dot_q5_0_avx512);
     K(DT_Q4_K, RT_ACT_Q8_K, dot_q4_k_avx512);
     K(DT_Q6_K, RT_ACT_Q8_K, dot_q6_k_avx512);
     tab[DT_Q4_0].gemm = q4_0_avx512_gemm;
     tab[DT_Q8_0].gemm = q8_0_avx512_gemm;
     tab[DT_IQ4_NL].gemm = iq4_nl_avx512_gemm;
-    tab[DT_Q4_0].gemm_act = tab[DT_Q8_0].gemm_act = tab[DT_IQ4_NL].gemm_act = RT_ACT_Q8_0X16;
+    tab[DT_Q5_0].gemm = q5_0_avx512_gemm;
+    tab[DT_Q4_0].gemm_act = tab[DT_Q8_0].gemm_act = RT_ACT_Q8_0X16;
+    tab[DT_IQ4_NL].gemm_act = tab[DT_Q5_0].gemm_act = RT_ACT_Q8_0X16;
     q8_0_plain = q[RT_ACT_Q8_0];
     q[RT_ACT_Q8_0X16] = quant_q8_0x16;
 #undef K

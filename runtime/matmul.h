@@ -11,7 +11,7 @@
  *   - F32, F16, BF16: f32 activations, SIMD dot products (AVX-512 / AVX2+F16C /
  *     scalar, chosen at run time), accumulated in f32 lanes.
  *     Prompts on AVX-512 run register-tiled matrix kernels (rows x tokens) for F32,
- *     F16, BF16, Q4_0, Q8_0 and IQ4_NL; each output has the bits of the one-row kernel
+ *     F16, BF16, Q4_0, Q5_0, Q8_0 and IQ4_NL; each output has the bits of the one-row kernel
  *     that decode uses (runtime/kern.h).
  *   - Q4_0, Q5_0, Q8_0, IQ4_NL: activations quantized per block of 32 to Q8_0 (as
  *     ggml does); Q4_1, Q5_1: to Q8_1 (scale and d*sum); Q2_K..Q6_K, IQ4_XS: to Q8_K
