@@ -5,7 +5,8 @@
 # tokens) in tokens/s at -t 2, the decode roofline (weight bytes per token / read
 # bandwidth measured in the same run), and, when LLAMA_BENCH=/path/to/llama-bench is
 # set, `llama-bench -t 2 -p 128 -n 64` on the same file right after ours (the machine
-# is shared: interleaving keeps the comparison fair).  Timings only, never pass/fail.
+# is shared: interleaving keeps the comparison fair).  Both sides report the best of R
+# runs, with the 1-minute load average when each started.  Timings only, never pass/fail.
 #
 #   make bench-run                         files in a temporary directory (about 4 GB)
 #   APR_BENCH_RUN_DIR=/tmp/tl make bench-run   keep/reuse the generated files there
@@ -24,30 +25,41 @@ fi
 mkdir -p "$DIR"
 "$B/bench/bench_run" gen "$DIR"
 out=$(mktemp)
+load() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?"; }
 for ty in F16 Q8_0 Q4_K_M; do
     f=$DIR/tinyllama-$ty.gguf
+    echo "LOAD $ty $(load)" | tee -a "$out"
     "$B/bench/bench_run" run -t "$T" -r "$R" "$f" | tee -a "$out"
     if [ -n "${LLAMA_BENCH:-}" ]; then
-        "$LLAMA_BENCH" -m "$f" -t "$T" -p 128 -n 64 -r "$R" -o csv 2>/dev/null |
-            awk -F, -v ty="$ty" 'NR == 1 { for (i = 1; i <= NF; i++) { gsub(/"/, "", $i); c[$i] = i } next }
-                 { gsub(/"/, ""); k = ($c["n_prompt"] > 0) ? "pp" : "tg";
-                   printf "LLAMA %s %s %s %s\n", ty, k, $c["avg_ts"], $c["stddev_ts"] }' | tee -a "$out"
+        echo "LOAD $ty $(load)" | tee -a "$out"
+        # best of the R samples (samples_ts), as for ours
+        "$LLAMA_BENCH" -m "$f" -t "$T" -p 128 -n 64 -r "$R" -o jsonl 2>/dev/null |
+            awk -v ty="$ty" '{
+                 np = 0; if (match($0, /"n_prompt": *[0-9]+/)) { np = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", np) }
+                 best = 0
+                 if (match($0, /"samples_ts": *\[[^]]*\]/)) {
+                     t = substr($0, RSTART, RLENGTH); sub(/.*\[/, "", t); sub(/\].*/, "", t)
+                     n = split(t, v, ","); for (i = 1; i <= n; i++) if (v[i] + 0 > best) best = v[i] + 0
+                 }
+                 printf "LLAMA %s %s %.3f\n", ty, (np > 0) ? "pp" : "tg", best }' | tee -a "$out"
     fi
 done
+echo "LOAD end $(load)" | tee -a "$out"
 echo
-echo "summary (tokens/s at -t $T; llama.cpp measured right after ours on the same file):"
+echo "summary (tokens/s at -t $T, best of $R for both; llama.cpp measured right after ours on the same file):"
 awk '
     $1 == "RESULT" { pp[$2] = $3; tg[$2] = $4; roof[$2] = $5; ty[++n] = $2 }
     $1 == "LLAMA"  { if ($3 == "pp") lpp[$2] = $4; else ltg[$2] = $4 }
+    $1 == "LOAD" && $2 != "end" { ld[$2] = ($2 in ld) ? ld[$2] "/" $3 : $3 }
     END {
-        printf "%-7s %10s %10s %7s %10s %10s %7s %10s %7s\n", "type", "pp128", "llama.cpp", "ratio",
-               "tg64", "llama.cpp", "ratio", "roofline", "%roof"
+        printf "%-7s %10s %10s %7s %10s %10s %7s %10s %7s  %s\n", "type", "pp128", "llama.cpp", "ratio",
+               "tg64", "llama.cpp", "ratio", "roofline", "%roof", "load (1-min, ours/llama.cpp)"
         for (i = 1; i <= n; i++) {
             t = ty[i]
-            printf "%-7s %10.2f %10s %7s %10.2f %10s %7s %10.2f %6.1f%%\n", t, pp[t],
+            printf "%-7s %10.2f %10s %7s %10.2f %10s %7s %10.2f %6.1f%%  %s\n", t, pp[t],
                    (t in lpp) ? sprintf("%.2f", lpp[t]) : "-", (t in lpp) ? sprintf("%.2fx", pp[t] / lpp[t]) : "-",
                    tg[t], (t in ltg) ? sprintf("%.2f", ltg[t]) : "-", (t in ltg) ? sprintf("%.2fx", tg[t] / ltg[t]) : "-",
-                   roof[t], 100 * tg[t] / roof[t]
+                   roof[t], 100 * tg[t] / roof[t], ld[t]
         }
     }' "$out"
 rm -f "$out"
