@@ -418,9 +418,11 @@ static int commit(struct cv *c, struct err *e)
         return cv_commit_split(c, e);
     if (rename(c->stage_out, c->out) != 0)
         return ERR_SYS(e, "cannot rename '%s' to '%s'", c->stage_out, c->out);
-    if (c->tgt == TGT_ST && cv_exists(c->stage, "config.json") &&
-        cv_move_into(c->stage, "config.json", c->tdir, e))
-        return -1;
+    for (int k = 0; c->tgt == TGT_ST && k < 2; k++) {
+        const char *cf = k ? "generation_config.json" : "config.json";
+        if (cv_exists(c->stage, cf) && cv_move_into(c->stage, cf, c->tdir, e))
+            return -1;
+    }
     for (int k = 0; c->tgt == TGT_ST && k < 2; k++) {
         const char *tf = k ? "tokenizer_config.json" : "tokenizer.json";
         if (cv_exists(c->stage, tf) && cv_move_into(c->stage, tf, c->tdir, e))

@@ -27,6 +27,8 @@
 #include "../formats/model_json.h"
 #include "../common/banned.h"
 
+#define CFG_TEXT_MAX ((size_t)1 << 30)   /* config.json text (st_write_config's cap) */
+
 /*
  * Whether the canonical list is a GGUF file's own keys: a GGUF source, or an APR file
  * whose apr_tools.kv came from one (it has no hf.config.* entries).  GGUF output then
@@ -252,6 +254,93 @@ static int meta_gguf_narrowed(struct cv *c, uint64_t *cap, struct err *e)
     return 0;
 }
 
+/* GGUF output from a source with config.json entries: their config.json text, as
+ * st_write_config would write it, in ST_CONFIG_KEY. */
+static int keep_config_text(struct cv *c, uint64_t *cap, struct err *e)
+{
+    struct sbuf b = SBUF_INIT(CFG_TEXT_MAX);
+    struct model tm;
+    struct model_val v = { .type = MV_STR };
+    struct slice k;
+    int rc = -1;
+
+    memset(&tm, 0, sizeof tm);
+    tm.kv = c->ck.kv;
+    tm.n_kv = c->ck.n;
+    if (st_config_text(&tm, &b, e) == 0 && b.len > 0 &&
+        model__strdup(&c->out_m, b.p, b.len, &v.v.s, e) == 0 &&
+        cv_kstr(c, ST_CONFIG_KEY, &k, e) == 0 && out_push(c, k, &v, 0, cap, e) == 0)
+        rc = 0;
+    sbuf_release(&b);
+    return rc;
+}
+
+/*
+ * Whether the config.json text kept in a GGUF (ST_CONFIG_KEY) still says what the
+ * GGUF's hyperparameters say: every mapped value present on both sides equal (counts
+ * exactly, floats as FLOAT32, which is how the GGUF holds them).  0 agrees; 1 differs,
+ * with why (the first difference); -1 when the text is not a JSON object.
+ */
+static int config_agrees(const struct cv *c, struct slice text, char *why, size_t cap)
+{
+    static const struct { const char *hf, *gguf; int is_f; } map[] = {
+        { "max_position_embeddings", "context_length",                   0 },
+        { "hidden_size",             "embedding_length",                 0 },
+        { "num_hidden_layers",       "block_count",                      0 },
+        { "intermediate_size",       "feed_forward_length",              0 },
+        { "num_attention_heads",     "attention.head_count",             0 },
+        { "num_key_value_heads",     "attention.head_count_kv",          0 },
+        { "rms_norm_eps",            "attention.layer_norm_rms_epsilon", 1 },
+        { "head_dim",                "attention.key_length",             0 },
+        { "vocab_size",              "vocab_size",                       0 },
+        { "rope_theta",              "rope.freq_base",                   1 },
+    };
+    struct json_doc d;
+    struct err ie = ERR_INIT;
+    int rc = 0;
+
+    if (json_parse(&d, text.p, text.n, 0, ST_CONFIG_KEY, &ie))
+        return -1;
+    if (!json_is(&d, 0, JSMN_OBJECT)) {
+        json_release(&d);
+        return -1;
+    }
+    for (size_t i = 0; rc == 0 && i < sizeof map / sizeof *map; i++) {
+        int obj = 0, t = json_get(&d, 0, map[i].hf);
+        char key[160];
+        uint64_t gu, ju;
+        double gf, jf;
+        if (strcmp(map[i].hf, "rope_theta") == 0 &&
+            (obj = json_get(&d, 0, "rope_parameters")) >= 0 && json_is(&d, obj, JSMN_OBJECT) &&
+            json_get(&d, obj, "rope_theta") >= 0)
+            t = json_get(&d, obj, "rope_theta");
+        if (strcmp(map[i].hf, "num_key_value_heads") == 0 && (t < 0 || json_is_null(&d, t)))
+            t = json_get(&d, 0, "num_attention_heads");
+        if (t < 0 || json_is_null(&d, t))
+            continue;
+        meta_akey(&c->ck, map[i].gguf, key, sizeof key);
+        if (map[i].is_f) {
+            if (meta_aget_f64(&c->ck, map[i].gguf, &gf) != 0)
+                continue;
+            if (json_f64(&d, t, &jf, map[i].hf, &ie) || (float)jf != (float)gf) {
+                snprintf(why, cap, "%s is %g, the kept config.json's %s %g", key, gf,
+                         map[i].hf, jf);
+                rc = 1;
+            }
+        } else {
+            if (meta_aget_u64(&c->ck, map[i].gguf, &gu) != 0)
+                continue;
+            if (json_u64(&d, t, &ju, map[i].hf, &ie) || ju != gu) {
+                snprintf(why, cap, "%s is %llu, the kept config.json's %s %llu", key,
+                         (unsigned long long)gu, map[i].hf, (unsigned long long)ju);
+                rc = 1;
+            }
+        }
+    }
+    json_release(&d);
+    return rc;
+}
+
 int cv_meta_gguf(struct cv *c, struct err *e)
 {
     uint64_t cap = 0, u;
@@ -288,10 +377,10 @@ int cv_meta_gguf(struct cv *c, struct err *e)
         if (out_push(c, kv->key, &kv->val, 0, &cap, e))
             return -1;
     }
-    /* Say what the target cannot hold (the values its keys derive from are written). */
-    if (n_hf)
-        cv_note(c, "GGUF cannot hold config.json as such: its %llu entries are not written "
-                   "(the hyperparameters are, as GGUF keys)", (unsigned long long)n_hf);
+    /* config.json is kept whole as ST_CONFIG_KEY (its hyperparameters are GGUF keys too),
+     * so that GGUF -> SafeTensors writes it back; say what the target cannot hold. */
+    if (n_hf && keep_config_text(c, &cap, e))
+        return -1;
     if (n_st)
         cv_note(c, "GGUF has no __metadata__: %llu SafeTensors metadata entr%s not written",
                 (unsigned long long)n_st, n_st == 1 ? "y" : "ies");
@@ -512,8 +601,34 @@ int cv_meta_st(struct cv *c, struct err *e)
                 return -1;
         }
     }
-    if (!have_cfg && synth_config(c, &cap, e))
-        return -1;
+    if (!have_cfg) {
+        /* a GGUF made from a Hugging Face model keeps its config.json text (ST_CONFIG_KEY):
+         * written back while it agrees with the GGUF's hyperparameters */
+        const struct model_kv *t = meta_find(&c->ck, ST_CONFIG_KEY);
+        char why[256] = "";
+        int a = t && t->val.type == MV_STR ? config_agrees(c, t->val.v.s, why, sizeof why) : -1;
+        if (a == 0) {
+            struct sbuf b = SBUF_INIT(CFG_TEXT_MAX);
+            int rc = sbuf_add(&b, t->val.v.s.p, t->val.v.s.n) ? -1
+                     : push_json(c, &b, ST_CONFIG_KEY, "hf.config.", &cap, e);
+            sbuf_release(&b);
+            if (rc)
+                return -1;
+        } else {
+            if (a == 1)
+                cv_note(c, "config.json regenerated from the GGUF's hyperparameters: %s", why);
+            else if (t)
+                cv_note(c, "config.json regenerated: the kept text (%s) is not a JSON object",
+                        ST_CONFIG_KEY);
+            if (synth_config(c, &cap, e))
+                return -1;
+        }
+    }
+    {   /* generation_config.json, kept whole (ST_GENCFG_KEY): st_write_config writes it */
+        const struct model_kv *g = meta_find(&c->ck, ST_GENCFG_KEY);
+        if (g && g->val.type == MV_STR && out_push(c, g->key, &g->val, 0, &cap, e))
+            return -1;
+    }
     return 0;
 }
 

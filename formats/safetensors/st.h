@@ -26,6 +26,8 @@
 
 #include "../model.h"
 
+struct sbuf;
+
 /* Largest header the reader accepts (the Rust reader's MAX_HEADER_SIZE). */
 #define ST_MAX_HEADER 100000000ULL
 
@@ -108,9 +110,27 @@ int st_write(const struct model *m, const char *path, const struct st_write_opts
              struct err *e);
 
 /*
- * Write dir/config.json from m's "hf.config.<key>" entries, in their order, as
- * pretty JSON with 2-space indentation (transformers' layout).  Writes nothing and
- * returns 0 when m has no hf.config.* entries.
+ * Hugging Face side files kept whole where the target has no place for them as such:
+ *   ST_GENCFG_KEY   STRING  the text of generation_config.json, as read (a directory
+ *                           source); st_write_config writes it back byte for byte.
+ *   ST_CONFIG_KEY   STRING  in GGUF (apr-convert): config.json as st_config_text writes
+ *                           it from the hf.config.* entries, i.e. the file itself for
+ *                           a config.json transformers wrote; GGUF -> SafeTensors writes
+ *                           it back while it agrees with the GGUF's hyperparameters.
+ */
+#define ST_GENCFG_KEY "apr_tools.hf.generation_config"
+#define ST_CONFIG_KEY "apr_tools.hf.config"
+
+/*
+ * The text of config.json from m's "hf.config.<key>" entries, in their order, as
+ * pretty JSON with 2-space indentation (transformers' layout), into b (empty when m
+ * has none).  Returns 0, or -1 with e set.
+ */
+int st_config_text(const struct model *m, struct sbuf *b, struct err *e);
+
+/*
+ * Write dir/config.json (st_config_text; nothing when m has no hf.config.* entries)
+ * and dir/generation_config.json (m's ST_GENCFG_KEY text, when it has one).
  */
 int st_write_config(const struct model *m, const char *dir, struct err *e);
 

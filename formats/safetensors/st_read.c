@@ -58,7 +58,10 @@
  *   3. "safetensors.index.metadata.<key>" from the index, JSON-typed;
  *   4. "hf.config.<key>" for every top-level config.json key, in file order, with its
  *      JSON type (model_json.c rules: integers UINT64/INT64, other numbers FLOAT64,
- *      objects OBJECT, null NULL), so a writer can regenerate config.json.
+ *      objects OBJECT, null NULL), so a writer can regenerate config.json;
+ *   5. ST_GENCFG_KEY (st.h, STRING): the text of generation_config.json beside the
+ *      weights, as it is (a JSON object, at most 16 MiB; malformed is an error naming
+ *      the file and offset), so that a writer puts it back byte for byte.
  *
  * CONFIG.JSON MAPPING (gguf-quant.md 2.9; types are exactly llama.cpp's):
  *
@@ -923,7 +926,52 @@ static int cfg_derive(struct st_ctx *c, const struct json_doc *d, struct err *e)
     return 0;
 }
 
-static int map_config(struct st_ctx *c, const char *dir, struct err *e)
+/* generation_config.json beside the weights: its text, whole (ST_GENCFG_KEY). */
+static int keep_gencfg(struct st_ctx *c, const char *dir, struct err *e)
+{
+    struct mfile mf;
+    struct json_doc d;
+    struct stat st;
+    struct model_kv *kv;
+    char *path = st__path_join(dir, slice_from_cstr("generation_config.json"), e);
+    int rc = -1;
+
+    memset(&mf, 0, sizeof mf);
+    memset(&d, 0, sizeof d);
+    if (!path)
+        return -1;
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        free(path);
+        return 0;
+    }
+    if (mfile_open(&mf, path, e))
+        goto done;
+    if (mf.size > ST_MAX_CONFIG) {
+        ERR(e, ERR_LIMIT, "%s: %llu bytes is larger than the %llu-byte limit", path,
+            (unsigned long long)mf.size, (unsigned long long)ST_MAX_CONFIG);
+        goto done;
+    }
+    if (json_parse(&d, mf.data ? (const char *)mf.data : "", (size_t)mf.size, 0, path, e))
+        goto done;
+    if (!json_is(&d, 0, JSMN_OBJECT)) {
+        ERR_OFF(e, ERR_FORMAT, json_off(&d, 0), "%s: not a JSON object", path);
+        goto done;
+    }
+    kv = kv_push(c, KG_HF, e);
+    if (!kv || kv_key(c->m, kv, ST_GENCFG_KEY, "", 0, e) ||
+        model__strdup(c->m, mf.data ? (const char *)mf.data : "", (size_t)mf.size,
+                      &kv->val.v.s, e))
+        goto done;
+    kv->val.type = MV_STR;
+    rc = 0;
+done:
+    json_release(&d);
+    mfile_close(&mf);
+    free(path);
+    return rc;
+}
+
+static int map_config_json(struct st_ctx *c, const char *dir, struct err *e)
 {
     struct model *m = c->m;
     struct mfile mf;
@@ -971,6 +1019,12 @@ done:
     mfile_close(&mf);
     free(path);
     return rc;
+}
+
+/* config.json (mapped and kept), then generation_config.json (kept). */
+static int map_config(struct st_ctx *c, const char *dir, struct err *e)
+{
+    return map_config_json(c, dir, e) ? -1 : keep_gencfg(c, dir, e);
 }
 
 /* ---- shards */

@@ -601,20 +601,17 @@ static void cfg_val(struct json_w *w, const struct model_val *v)
     model_val_to_json(w, v, UINT64_MAX);
 }
 
-int st_write_config(const struct model *m, const char *dir, struct err *e)
+int st_config_text(const struct model *m, struct sbuf *b, struct err *e)
 {
-    struct sbuf b = SBUF_INIT((size_t)1 << 30);
-    struct ofile o = OFILE_INIT;
     const size_t pn = sizeof CFG_PREFIX - 1;
     struct json_w w;
-    char *f = NULL;
-    int any = 0, rc = -1;
+    int any = 0;
 
     for (uint64_t i = 0; i < m->n_kv && !any; i++)
         any = slice_starts_with(m->kv[i].key, CFG_PREFIX);
     if (!any)
         return 0;
-    json_w_init(&w, &b, 1);
+    json_w_init(&w, b, 1);
     json_w_obj(&w);
     for (uint64_t i = 0; i < m->n_kv; i++) {
         const struct model_kv *kv = &m->kv[i];
@@ -624,15 +621,24 @@ int st_write_config(const struct model *m, const char *dir, struct err *e)
         cfg_val(&w, &kv->val);
     }
     json_w_obj_end(&w);
-    if (sbuf_check(&b, "config.json", e))
+    return sbuf_check(b, "config.json", e);
+}
+
+int st_write_config(const struct model *m, const char *dir, struct err *e)
+{
+    struct sbuf b = SBUF_INIT((size_t)1 << 30);
+    const struct model_kv *g = model_kv_find(m, ST_GENCFG_KEY);
+    int rc = -1;
+
+    if (st_config_text(m, &b, e))
         goto done;
-    f = st__path_join(dir, slice_from_cstr("config.json"), e);
-    if (!f || out_open(&o, f, e) || ofile_write(&o, b.p, b.len, e) || ofile_commit(&o, e))
+    if (b.len && st__write_file(dir, "config.json", b.p, b.len, e))
+        goto done;
+    if (g && g->val.type == MV_STR &&
+        st__write_file(dir, "generation_config.json", g->val.v.s.p, g->val.v.s.n, e))
         goto done;
     rc = 0;
 done:
-    ofile_abort(&o);
-    free(f);
     sbuf_release(&b);
     return rc;
 }

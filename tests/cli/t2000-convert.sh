@@ -132,7 +132,7 @@ expect_exit "GGUF to one .safetensors file" 0 "apr-convert -q $D $FIX/one.safete
 expect_match "__metadata__ holds the keys" 'safetensors\.metadata\.apr_tools\.kv +STRING +"\[\{"k":"general\.architecture"' "apr-inspect $FIX/one.safetensors"
 expect_exit "one .safetensors back to GGUF" 0 "apr-convert -q $FIX/one.safetensors $FIX/one.gguf"
 expect_file_same "GGUF -> .safetensors -> GGUF is byte-identical" "$D" "$FIX/one.gguf"
-expect_match "says what GGUF cannot hold" 'GGUF cannot hold config\.json as such: its [0-9]+ entries are not written' "apr-convert $FIX/hf/ $FIX/hfnote.gguf"
+expect_match "GGUF keeps config.json whole" '^  apr_tools\.hf\.config +STRING +"\{' "apr-convert -q $FIX/hf/ $FIX/hfnote.gguf && apr-inspect $FIX/hfnote.gguf"
 expect_exit "refuses a directory holding a model" 1 "apr-convert $D $FIX/hf/"
 expect_exit "SafeTensors back to GGUF" 0 "apr-convert -q --verify $FIX/hf $FIX/hf.gguf"
 testing "GGUF -> HF -> GGUF keeps every tensor" "apr-hash --tensors $FIX/hf.gguf | grep ^tensor" "$(apr-hash --tensors "$D" | grep ^tensor)"
@@ -186,6 +186,31 @@ if need_shared "fixture round trips"; then
     expect_exit "APR to HF" 0 "apr-convert -q --verify $FIX/l.apr $FIX/l/"
     expect_file_same "HF -> APR -> HF weights" "$SHARED/hf/llama-bf16/model.safetensors" "$FIX/l/model.safetensors"
     expect_file_same "HF -> APR -> HF config" "$SHARED/hf/llama-bf16/config.json" "$FIX/l/config.json"
+    expect_file_same "HF -> APR -> HF generation_config" "$SHARED/hf/llama-bf16/generation_config.json" "$FIX/l/generation_config.json"
+    # HF -> GGUF -> HF: config.json (rope_parameters, layer_types, sliding_window, null
+    # token ids...) and generation_config.json come back byte for byte, kept whole in
+    # apr_tools.hf.config / apr_tools.hf.generation_config; HF -> GGUF is the same file
+    # as HF -> APR -> GGUF.
+    for h in llama-bf16 qwen2-f32; do
+        expect_exit "$h: HF to GGUF" 0 "apr-convert -q --verify $SHARED/hf/$h $FIX/$h.gguf"
+        expect_exit "$h: GGUF to HF" 0 "apr-convert -q --verify $FIX/$h.gguf $FIX/$h-back/"
+        expect_file_same "$h: HF -> GGUF -> HF config.json" "$SHARED/hf/$h/config.json" "$FIX/$h-back/config.json"
+        expect_file_same "$h: HF -> GGUF -> HF generation_config.json" "$SHARED/hf/$h/generation_config.json" "$FIX/$h-back/generation_config.json"
+        apr-convert -q "$SHARED/hf/$h" "$FIX/$h.apr" && apr-convert -q "$FIX/$h.apr" "$FIX/$h-apr.gguf"
+        expect_file_same "$h: HF -> GGUF == HF -> APR -> GGUF" "$FIX/$h.gguf" "$FIX/$h-apr.gguf"
+        expect_exit "$h: GGUF -> APR -> HF" 0 "apr-convert -q $FIX/$h-apr.gguf $FIX/$h-2.apr && apr-convert -q $FIX/$h-2.apr $FIX/$h-back2/"
+        expect_file_same "$h: HF -> GGUF -> APR -> HF config.json" "$SHARED/hf/$h/config.json" "$FIX/$h-back2/config.json"
+        expect_file_same "$h: HF -> GGUF -> APR -> HF generation_config.json" "$SHARED/hf/$h/generation_config.json" "$FIX/$h-back2/generation_config.json"
+    done
+    # A GGUF whose hyperparameters were changed after conversion: config.json is
+    # regenerated from them, and that is said.
+    cp "$FIX/qwen2-f32.gguf" "$FIX/ed.gguf"
+    off=$(grep -obUa 'qwen2\.context_length' "$FIX/ed.gguf" | head -1 | cut -d: -f1)
+    printf '\001\002\000\000' | dd of="$FIX/ed.gguf" bs=1 seek=$((off + 24)) conv=notrunc 2>/dev/null
+    expect_match "edited GGUF: config.json regenerated, said" \
+        "config\.json regenerated from the GGUF's hyperparameters: qwen2\.context_length is 513, the kept config\.json's max_position_embeddings 512" \
+        "apr-convert $FIX/ed.gguf $FIX/ed/"
+    expect_match "edited GGUF: the new value is written" '"max_position_embeddings": 513' "cat $FIX/ed/config.json"
 fi
 
 # tokenizer.json: GGUF -> SafeTensors writes one; SafeTensors -> GGUF maps it to
@@ -232,5 +257,6 @@ if need_shared "HF to GGUF for llama.cpp"; then
         "$SHARED/hf/llama-bf16/model.safetensors" "$FIX/llama-hf/model.safetensors"
     testing "no tokenizer.json from tokenizer.ggml.model none" \
         "ls $FIX/llama-hf" "config.json
+generation_config.json
 model.safetensors"
 fi

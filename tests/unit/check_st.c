@@ -253,7 +253,13 @@ START_TEST(test_fixture_qwen2_file)
     ck_assert_ptr_nonnull(kv);
     ck_assert_int_eq(kv->val.type, MV_BOOL);
     ck_assert_uint_eq(kv->val.v.u, 0);
-    ck_assert(slice_eq_cstr(m.kv[m.n_kv - 1].key, "hf.config.vocab_size"));
+    ck_assert(slice_eq_cstr(m.kv[m.n_kv - 2].key, "hf.config.vocab_size"));
+    /* then generation_config.json's text, whole */
+    kv = &m.kv[m.n_kv - 1];
+    ck_assert(slice_eq_cstr(kv->key, ST_GENCFG_KEY));
+    ck_assert_int_eq(kv->val.type, MV_STR);
+    ck_assert(slice_starts_with(kv->val.v.s, "{\n  \"_from_model_config\": true,"));
+    ck_assert_uint_eq(kv->val.v.s.n, 153);   /* the file's size */
     model_close(&m);
     ck_assert(model_zeroed(&m));
     free(p);
