@@ -42,8 +42,10 @@ int mfile_open(struct mfile *mf, const char *path, struct err *e)
             return -1;
         }
         mf->mapped = 1;
+        mf->fd = fd;
+    } else {
+        close(fd);
     }
-    close(fd);
     mf->data = p;
     mf->size = (uint64_t)st.st_size;
     mf->path = strdup(path);
@@ -71,6 +73,8 @@ void mfile_close(struct mfile *mf)
         return;
     if (mf->mapped && mf->data)
         munmap((void *)mf->data, (size_t)mf->size);
+    if (mf->mapped && mf->fd >= 0)
+        close(mf->fd);
     free(mf->path);
     memset(mf, 0, sizeof *mf);
 }

@@ -1,9 +1,10 @@
 /*
  * mfile.h - read-only whole-file memory maps.
  *
- * mfile_open opens O_RDONLY, fstat()s, maps PROT_READ/MAP_PRIVATE and closes the
- * descriptor at once (the mapping outlives it).  An empty file has data == NULL and
- * size == 0 (no mmap).  Directories and other non-regular files are refused.
+ * mfile_open opens O_RDONLY, fstat()s and maps PROT_READ/MAP_PRIVATE.  The descriptor
+ * stays open beside the mapping (fd) for the streaming reader (stream.h), which pread()s
+ * whole-tensor passes from the very file that was mapped and validated.  An empty file
+ * has data == NULL, size == 0 (no mmap) and no descriptor.  Directories and other non-regular files are refused.
  * Everything a reader parses borrows mf->data: close the parsed object before
  * mfile_close(mf).
  */
@@ -20,6 +21,8 @@ struct mfile {
     uint64_t       size;
     char          *path;   /* owned copy, for messages */
     int            mapped; /* 1 when data must be munmap()ed; 0 for mfile_wrap */
+    int            fd;     /* open O_RDONLY descriptor when mapped (closed by mfile_close);
+                            * meaningless when mapped == 0 */
 };
 
 int mfile_open(struct mfile *mf, const char *path, struct err *e);

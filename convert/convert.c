@@ -146,6 +146,8 @@ static void cv_release(struct cv *c)
         if (c->fds[i] >= 0)
             close(c->fds[i]);
     free(c->fds);
+    if (c->st_open)
+        stream_close(&c->st);
     for (uint64_t i = 0; i < c->out_m.n_kv; i++)
         if (c->kv_own[i])
             model__val_free(&c->out_m.kv[i].val);

@@ -10,6 +10,7 @@
 #ifndef CONVERT_IMPL_H
 #define CONVERT_IMPL_H
 
+#include "../common/stream.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -82,7 +83,9 @@ struct cv {
     uint64_t          n_widened;
     uint64_t          n_narrowed;
     uint32_t          n_parts;    /* GGUF split set (--split-max-size): its parts, else 0 */
-    int              *fds;        /* per source file, opened on demand for pread (-1) */
+    int              *fds;        /* unused (the source's mfiles hold descriptors) */
+    struct stream     st;         /* reads the source's tensors (data.c; common/stream.h) */
+    int               st_open;
     /* APR: the source SHA-256 is computed on a second thread while the data is written;
      * source_sha256 holds a placeholder of the same length until apr_write's meta_final */
     pthread_t         sha_tid;

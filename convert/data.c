@@ -61,43 +61,57 @@ int64_t  cv_src_row(const struct tplan *p, int64_t r)
     return p->perm ? names_perm_row(r, p->src->shape[0], p->n_head, p->perm == 1) : r;
 }
 
+/* The stream that reads the source's tensors (opened on first use, kept for the run). */
+static struct stream *cv_stream(struct cv *c)
+{
+    struct err z = ERR_INIT;
+
+    if (!c->st_open) {
+        stream_open(&c->st, NULL, CHUNK, STREAM_AHEAD, &z);
+        c->st_open = 1;
+    }
+    return &c->st;
+}
+
+/* The mfile holding t's bytes, or NULL when they lie in none (then they are read in place). */
+static const struct mfile *src_mfile(const struct cv *c, const struct model_tensor *t)
+{
+    const struct mfile *mf;
+
+    if (t->file >= c->src.n_files)
+        return NULL;
+    mf = &c->src.files[t->file];
+    if (!mf->data || t->data < mf->data || t->size > mf->size ||
+        (uint64_t)(t->data - mf->data) > mf->size - t->size)
+        return NULL;
+    return mf;
+}
+
+/* [p, p+n) of the source tensor t (p inside t), read through the stream (stream_view). */
+static const uint8_t *src_view(struct cv *c, const struct model_tensor *t, const uint8_t *p,
+                               size_t n, struct err *e)
+{
+    const struct mfile *mf = src_mfile(c, t);
+    return mf ? stream_view(cv_stream(c), mf, p, n, e) : p;
+}
+
 /* Gather outer rows [r0, r0+n) of p's source (permuted) into a contiguous buffer. */
 const uint8_t * cv_gather(struct cv *c, const struct tplan *p, int64_t r0, int64_t n,
                              size_t row_bytes, struct err *e)
 {
     const uint8_t *s = p->src->data;
     if (!p->perm)
-        return s + (size_t)r0 * row_bytes;
+        return src_view(c, p->src, s + (size_t)r0 * row_bytes, (size_t)n * row_bytes, e);
     if (grow(&c->bbuf2, &c->bcap2, (size_t)n * row_bytes, e))
         return NULL;
-    for (int64_t r = 0; r < n; r++)
-        memcpy(c->bbuf2 + (size_t)r * row_bytes, s + (size_t)cv_src_row(p, r0 + r) * row_bytes,
-               row_bytes);
+    for (int64_t r = 0; r < n; r++) {
+        const uint8_t *row = src_view(c, p->src, s + (size_t)cv_src_row(p, r0 + r) * row_bytes,
+                                      row_bytes, e);
+        if (!row)
+            return NULL;
+        memcpy(c->bbuf2 + (size_t)r * row_bytes, row, row_bytes);
+    }
     return c->bbuf2;
-}
-
-#define RD_CHUNK ((size_t)4 << 20)
-
-/* A descriptor on the file holding t, or -1 (then the mapping is used). */
-static int src_fd(struct cv *c, const struct model_tensor *t)
-{
-    const char *path;
-    if (t->file >= c->src.n_files || !c->src.files[t->file].mapped)
-        return -1;
-    if (!c->fds) {
-        c->fds = malloc(c->src.n_files * sizeof *c->fds);
-        if (!c->fds)
-            return -1;
-        for (uint32_t i = 0; i < c->src.n_files; i++)
-            c->fds[i] = -2;
-    }
-    if (c->fds[t->file] == -2) {
-        path = c->src.files[t->file].path;
-        c->fds[t->file] = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-        if (c->fds[t->file] >= 0)
-            posix_fadvise(c->fds[t->file], 0, 0, POSIX_FADV_SEQUENTIAL);
-    }
-    return c->fds[t->file];
 }
 
 static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp, void *out,
@@ -113,43 +127,39 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
         rows = 1;                     /* 1-D: one "row"; chunked below */
     row_bytes = (size_t)(t->size / (uint64_t)rows);
     if (!p->converted && !p->perm) {
-        /* Unchanged bytes: file to file where the writer can (cp), else pread() into
-         * one reused buffer (faster than faulting the mapping in page by page inside
-         * write(), and no RSS growth) */
-        int fd = src_fd(c, t);
-        if (fd >= 0 && cp) {
-            /* The writer has the kernel copy the bytes (copy_file_range) and reads the
-             * mapping at most for a CRC: drop those pages behind it */
-            for (uint64_t off = 0; off < t->size; off += CHUNK) {
-                size_t n = t->size - off > CHUNK ? CHUNK : (size_t)(t->size - off);
-                if (cv_cancelled(c, e) || cp(out, fd, t->off + off, t->data + off, n, e))
-                    return -1;
-                cv_drop_pages(t->data + off, n);
-                progress_add(&c->prog, n);
-            }
-            return 0;
-        }
-        if (fd >= 0 && grow(&c->bbuf, &c->bcap, RD_CHUNK, e) == 0) {
-            for (uint64_t off = 0; off < t->size;) {
-                size_t n = t->size - off > RD_CHUNK ? RD_CHUNK : (size_t)(t->size - off);
-                ssize_t k = pread(fd, c->bbuf, n, (off_t)(t->off + off));
-                if (k < 0 && errno == EINTR)
-                    continue;
-                if (k <= 0)
-                    return ERR_SYS(e, "cannot read %s", c->src.files[t->file].path);
-                if (cv_cancelled(c, e) || put(out, c->bbuf, (size_t)k, e))
-                    return -1;
-                off += (uint64_t)k;
-                progress_add(&c->prog, (uint64_t)k);
-            }
-            return 0;
-        }
-        err_clear(e);
-        for (uint64_t off = 0; off < t->size; off += CHUNK) {
-            size_t n = t->size - off > CHUNK ? CHUNK : (size_t)(t->size - off);
-            if (cv_cancelled(c, e) || put(out, t->data + off, n, e))
+        /* Unchanged bytes, streamed (pread into reused buffers, read-ahead on a second
+         * thread: no page faults, no RSS growth).  Where the writer can, the kernel copies
+         * them file to file (copy_file_range) and the chunk read here only feeds the
+         * writer's CRC; else the chunk is written. */
+        const struct mfile *mf = src_mfile(c, t);
+        struct stream *st = cv_stream(c);
+        uint64_t base = mf ? (uint64_t)(t->data - mf->data) : 0;
+        const uint8_t *q;
+        size_t n;
+        int rc;
+
+        if (mf) {
+            if (st->src != mf)
+                stream_retarget(st, mf);
+            if (stream_begin(st, base, t->size, e))
                 return -1;
-            cv_drop_pages(t->data + off, n);
+        }
+        for (uint64_t off = 0; off < t->size; off += n) {
+            if (mf) {
+                rc = stream_next(st, &q, &n, e);
+                if (rc < 0)
+                    return -1;
+                if (rc == 0)
+                    return ERR(e, ERR_INTERNAL, "stream ended early");
+            } else {
+                q = t->data + off;
+                n = t->size - off > CHUNK ? CHUNK : (size_t)(t->size - off);
+            }
+            if (cv_cancelled(c, e))
+                return -1;
+            if (mf && mf->mapped && cp ? cp(out, mf->fd, base + off, q, n, e)
+                                       : put(out, q, n, e))
+                return -1;
             progress_add(&c->prog, n);
         }
         return 0;
@@ -165,7 +175,6 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
                 return -1;
             progress_add(&c->prog, (uint64_t)n * row_bytes);
         }
-        cv_drop_pages(t->data, t->size);
         return 0;
     }
     /* dtype change: dequantize a batch of rows to f32, quantize to the target */
@@ -182,13 +191,13 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
                     dtype_nbytes(p->dtype, n, &dn, e) ||
                     grow(&c->bbuf, &c->bcap, (size_t)dn, e))
                     return -1;
-                if (dq_to_f32(t->dtype, t->data + so, sn, c->fbuf, n, c->n_threads, e) ||
+                const uint8_t *g = src_view(c, t, t->data + so, (size_t)sn, e);
+                if (!g || dq_to_f32(t->dtype, g, sn, c->fbuf, n, c->n_threads, e) ||
                     dq_quantize_mt(p->dtype, c->fbuf, c->bbuf, 1, n, c->n_threads, e) ||
                     cv_cancelled(c, e) || put(out, c->bbuf, (size_t)dn, e))
                     return -1;
                 progress_add(&c->prog, sn);
             }
-            cv_drop_pages(t->data, t->size);
             return 0;
         }
         (void)sd;
@@ -216,7 +225,6 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
             progress_add(&c->prog, (uint64_t)n * row_bytes);
         }
         (void)dd;
-        cv_drop_pages(t->data, t->size);
         return 0;
     }
 }

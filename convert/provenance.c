@@ -36,20 +36,15 @@ static int sha_file(struct cv *c, struct sha256 *h, const char *path, uint8_t *b
     struct err me = ERR_INIT;
     int fd;
 
-    /* Over a mapping of its own (no copy into a buffer), pages dropped behind it */
+    /* Streamed (common/stream.h): pread into a reused buffer, no page faults, no RSS */
     if (mfile_open(&mf, path, &me) == 0) {
-        mfile_advise_seq(&mf, 0, mf.size);
-        for (uint64_t off = 0; off < mf.size; off += CHUNK) {
-            size_t n = mf.size - off > CHUNK ? CHUNK : (size_t)(mf.size - off);
-            if (atomic_load(&c->sha_stop)) {
-                mfile_close(&mf);
-                return ERR(e, ERR_IO, "interrupted");
-            }
-            sha256_update(h, mf.data + off, n);
-            cv_drop_pages(mf.data + off, n);
-        }
+        struct stream st;
+        int rc = stream_open(&st, &mf, 0, 0, e);
+        if (rc == 0)
+            rc = stream_sha256(&st, 0, mf.size, h, NULL, &c->sha_stop, e);
+        stream_close(&st);
         mfile_close(&mf);
-        return 0;
+        return rc;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

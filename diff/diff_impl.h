@@ -15,6 +15,7 @@
 #ifndef APR_TOOLS_DIFF_IMPL_H
 #define APR_TOOLS_DIFF_IMPL_H
 
+#include "../common/stream.h"
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -121,6 +122,7 @@ struct engine {
     atomic_int        failed;
     struct err       *errs;       /* per worker */
     float           **buf;        /* per worker: 2 buffers each */
+    struct stream    *st;         /* per worker: 2 streams each (A's side, B's side) */
     struct cmp_acc   *accs;       /* per worker */
     size_t           *cap;
     struct progress  *prog;

@@ -65,15 +65,27 @@ static int ensure(float **p, size_t *cap, size_t n, struct err *e)
     return 0;
 }
 
-/* Dequantize elements [e0, e0+n) of t (e0 on a block boundary) into dst. */
-static int dq_range(const struct model_tensor *t, int64_t e0, int64_t n, float *dst, struct err *e)
+/* Dequantize elements [e0, e0+n) of t (e0 on a block boundary) into dst, its bytes read
+ * through st (pread into a reused buffer: no page faults, no RSS growth; see stream.h). */
+static int dq_range(const struct side *S, const struct model_tensor *t, struct stream *st,
+                    int64_t e0, int64_t n, float *dst, struct err *e)
 {
     const struct dtype_info *di = dtype_get(t->dtype);
-    uint64_t off = (uint64_t)(e0 / (int64_t)di->blck) * di->type_size;
+    uint64_t off = (uint64_t)(e0 / (int64_t)di->blck) * di->type_size, len;
+    const uint8_t *p;
 
     if (off > t->size)
         return ERR(e, ERR_INTERNAL, "range past tensor '%.*s'", (int)t->name.n, t->name.p);
-    return dq_to_f32(t->dtype, t->data + off, t->size - off, dst, n, 1, e);
+    /* whole blocks covering n elements, within the tensor */
+    len = (uint64_t)((n + (int64_t)di->blck - 1) / (int64_t)di->blck) * di->type_size;
+    if (len > t->size - off)
+        len = t->size - off;
+    p = t->file < S->m.n_files ? stream_view(st, &S->m.files[t->file], t->data + off,
+                                             (size_t)len, e)
+                               : t->data + off;
+    if (!p)
+        return -1;
+    return dq_to_f32(t->dtype, p, len, dst, n, 1, e);
 }
 
 static uint64_t bytes_of(const struct model_tensor *t, int64_t n)
@@ -141,7 +153,7 @@ out:
     return rc;
 }
 
-static int job_part(struct engine *E, const struct cmp *c, const struct job *j,
+static int job_part(struct engine *E, const struct cmp *c, const struct job *j, int w,
                     struct cmp_acc *acc, float **ba, float **bb, size_t *ca, size_t *cb,
                     struct err *e);
 
@@ -158,26 +170,27 @@ static int job_run(struct engine *E, struct job *j, int w, struct err *e)
 
     cmp_init_at(acc, c->whole ? 0 : c->map == MAP_FLAT ? j->begin
                                   : j->begin * (rows ? ta->n_elems / rows : 0));
-    rc = c->whole ? job_whole(E, c, acc, e) : job_part(E, c, j, acc, ba, bb, ca, cb, e);
+    rc = c->whole ? job_whole(E, c, acc, e) : job_part(E, c, j, w, acc, ba, bb, ca, cb, e);
     cmp_flush(acc);
     j->acc = acc->s;
     return rc;
 }
 
 /* A FLAT or ROWPERM job: its range dequantized DIFF_CHUNK elements at a time. */
-static int job_part(struct engine *E, const struct cmp *c, const struct job *j,
+static int job_part(struct engine *E, const struct cmp *c, const struct job *j, int w,
                     struct cmp_acc *acc, float **ba, float **bb, size_t *ca, size_t *cb,
                     struct err *e)
 {
     const struct pair *p = &E->pairs[c->pair];
     const struct model_tensor *ta = diff_pa(E->A, p), *tb = diff_pb(E->B, p);
+    struct stream *sa = &E->st[2 * w], *sb = &E->st[2 * w + 1];
 
     if (c->map == MAP_FLAT) {
         if (ensure(ba, ca, DIFF_CHUNK, e) || ensure(bb, cb, DIFF_CHUNK, e))
             return -1;
         for (int64_t e0 = j->begin; e0 < j->end; e0 += DIFF_CHUNK) {
             int64_t m = j->end - e0 < DIFF_CHUNK ? j->end - e0 : DIFF_CHUNK;
-            if (dq_range(ta, e0, m, *ba, e) || dq_range(tb, e0, m, *bb, e))
+            if (dq_range(E->A, ta, sa, e0, m, *ba, e) || dq_range(E->B, tb, sb, e0, m, *bb, e))
                 return -1;
             cmp_add(acc, *ba, *bb, (size_t)m);
             progress_add(E->prog, bytes_of(ta, m) + bytes_of(tb, m));
@@ -192,13 +205,13 @@ static int job_part(struct engine *E, const struct cmp *c, const struct job *j,
             return -1;
         for (int64_t r = j->begin; r < j->end; r += step) {
             int64_t k = j->end - r < step ? j->end - r : step;
-            if (dq_range(ta, r * len, k * len, *ba, e))
+            if (dq_range(E->A, ta, sa, r * len, k * len, *ba, e))
                 return -1;
             for (int64_t q = 0; q < k; q++) {
                 int64_t s = names_perm_row(r + q, rows, p->heads, c->perm_dir);
                 if (s < 0)
                     return ERR(e, ERR_INTERNAL, "bad row permutation");
-                if (dq_range(tb, s * len, len, *bb + q * len, e))
+                if (dq_range(E->B, tb, sb, s * len, len, *bb + q * len, e))
                     return -1;
             }
             cmp_add(acc, *ba, *bb, (size_t)(k * len));
@@ -467,10 +480,13 @@ int diff_values_compute(const struct diff_opts *o, const struct side *A, const s
     E.buf = calloc((size_t)nt * 2, sizeof *E.buf);
     E.cap = calloc((size_t)nt * 2, sizeof *E.cap);
     E.accs = malloc((size_t)nt * sizeof *E.accs);
-    if (!E.errs || !E.buf || !E.cap || !E.accs) {
+    E.st = calloc((size_t)nt * 2, sizeof *E.st);
+    if (!E.errs || !E.buf || !E.cap || !E.accs || !E.st) {
         ERR(e, ERR_NOMEM, "out of memory");
         goto out;
     }
+    for (int k = 0; k < 2 * nt; k++)
+        stream_open(&E.st[k], NULL, 0, 0, e);
     /* round 1: the primary comparison of every pair */
     for (size_t i = 0; i < P->n; i++) {
         struct pair *p = &P->v[i];
@@ -547,6 +563,9 @@ done:
 out:
     for (int k = 0; E.buf && k < 2 * nt; k++)
         free(E.buf[k]);
+    for (int k = 0; E.st && k < 2 * nt; k++)
+        stream_close(&E.st[k]);
+    free(E.st);
     free(E.buf);
     free(E.cap);
     free(E.accs);

@@ -189,6 +189,10 @@ int hash__compute(const struct model *m, unsigned what, int n_threads,
                    uint8_t (*file_sha)[SHA256_LEN], struct progress *prog, struct hash_model *h,
                    struct err *e);
 int hash__hash_concat(const struct model *m, uint8_t out[SHA256_LEN], struct err *e);
+/* SHA-256 of the whole of mf into h, streamed (common/stream.h); pool.c. */
+struct mfile;
+int hash__sha_mfile(struct sha256 *h, const struct mfile *mf, struct progress *prog,
+                    struct err *e);
 void hash__item_release(struct item *it);
 int hash__item_add_file(struct item *it, const char *path, uint64_t size,
                          const uint8_t sha[SHA256_LEN], struct err *e);

@@ -26,15 +26,47 @@
 #include "../common/progress.h"
 #include "../common/sbuf.h"
 #include "../common/slice.h"
+#include "../common/stream.h"
 #include "../common/threads.h"
 #include "../common/vec.h"
 #include "../dequant/dq.h"
 #include "../formats/config.h"
 #include "../formats/names.h"
 #include "../common/banned.h"
-static int tensor_mapped(const struct model *m, const struct model_tensor *t)
+/* A worker's reading state: one stream (retargeted across the files of a model) and the
+ * --content scratch. */
+struct worker {
+    struct stream st;
+    int           st_open;
+    uint32_t      st_file;
+    float        *scratch;
+    uint64_t      scratch_n;
+};
+
+/* The worker's stream on the file holding t, and t's offset in it; NULL when t's bytes
+ * do not lie in one of the model's files (then they are read in place). */
+static struct stream *tensor_stream(struct worker *w, const struct model *m,
+                                    const struct model_tensor *t, uint64_t *off,
+                                    struct err *e)
 {
-    return t->file < m->n_files && m->files[t->file].mapped;
+    const struct mfile *mf;
+
+    if (t->file >= m->n_files)
+        return NULL;
+    mf = &m->files[t->file];
+    if (!mf->data || t->data < mf->data || t->size > mf->size ||
+        (uint64_t)(t->data - mf->data) > mf->size - t->size)
+        return NULL;
+    *off = (uint64_t)(t->data - mf->data);
+    if (!w->st_open) {
+        if (stream_open(&w->st, mf, 0, STREAM_AHEAD, e))
+            return NULL;
+        w->st_open = 1;
+    } else if (w->st_file != t->file) {
+        stream_retarget(&w->st, mf);
+    }
+    w->st_file = t->file;
+    return &w->st;
 }
 
 static void to_le(float *buf, uint64_t n)
@@ -53,15 +85,27 @@ static void to_le(float *buf, uint64_t n)
 }
 
 /* SHA-256 of the dequantized values of t (q/k rows in HF order when perm != NONE). */
+static int hash__content_hash_st(struct pool *P, const struct model_tensor *t,
+                                 struct hash_tensor *ht, struct worker *w, float **scratch,
+                                 uint64_t *scratch_n, struct err *e);
+
 int hash__content_hash(struct pool *P, const struct model_tensor *t, struct hash_tensor *ht,
                         float **scratch, uint64_t *scratch_n, struct err *e)
+{
+    return hash__content_hash_st(P, t, ht, NULL, scratch, scratch_n, e);
+}
+
+/* The same, reading t's bytes through w's stream when w is not NULL. */
+static int hash__content_hash_st(struct pool *P, const struct model_tensor *t,
+                                 struct hash_tensor *ht, struct worker *w, float **scratch,
+                                 uint64_t *scratch_n, struct err *e)
 {
     const struct dq_traits *tr = dq_get(t->dtype);
     struct sha256 h;
     int64_t heads = 0;
     enum names_perm perm = NAMES_PERM_NONE;
-    uint64_t need, n = (uint64_t)t->n_elems;
-    int mapped = tensor_mapped(P->m, t);
+    uint64_t need, n = (uint64_t)t->n_elems, base = 0;
+    struct stream *st = NULL;
 
     if (!tr || !tr->to_f32 || !tr->blck)
         return ERR(e, ERR_UNSUPPORTED, "tensor '%s': type %s has no f32 value", ht->name,
@@ -74,6 +118,11 @@ int hash__content_hash(struct pool *P, const struct model_tensor *t, struct hash
             return ERR(e, ERR_FORMAT,
                        "tensor '%s': cannot put q/k rows in Hugging Face order: no head count "
                        "in the metadata", ht->name);
+    }
+    if (w) {
+        st = tensor_stream(w, P->m, t, &base, e);
+        if (!st && !err_ok(e))
+            return -1;
     }
     if (sha256_init(&h, e)) {
         sha256_release(&h);
@@ -114,7 +163,10 @@ int hash__content_hash(struct pool *P, const struct model_tensor *t, struct hash
             int64_t r1 = r0 + (int64_t)chunk_rows < rows ? r0 + (int64_t)chunk_rows : rows;
             for (int64_t r = r0; r < r1; r++) {
                 int64_t src = names_perm_row(r, rows, heads, 0);
-                if (dq_to_f32(t->dtype, t->data + (uint64_t)src * row_bytes, row_bytes,
+                const uint8_t *row = st ? stream_at(st, base + (uint64_t)src * row_bytes,
+                                                    (size_t)row_bytes, e)
+                                        : t->data + (uint64_t)src * row_bytes;
+                if (!row || dq_to_f32(t->dtype, row, row_bytes,
                               *scratch + (uint64_t)(r - r0) * (uint64_t)row_elems, row_elems, 1,
                               e)) {
                     sha256_release(&h);
@@ -126,8 +178,6 @@ int hash__content_hash(struct pool *P, const struct model_tensor *t, struct hash
             if (P->prog)
                 progress_add(P->prog, (uint64_t)(r1 - r0) * row_bytes);
         }
-        if (mapped)
-            hash__drop_pages(t->data, t->size);
         ht->unpermuted = 1;
     } else {
         uint64_t blocks = n / tr->blck, chunk_blocks = HASH_DQ_CHUNK / tr->blck;
@@ -150,16 +200,16 @@ int hash__content_hash(struct pool *P, const struct model_tensor *t, struct hash
         }
         for (uint64_t b0 = 0; b0 < blocks; b0 += chunk_blocks) {
             uint64_t nb = blocks - b0 < chunk_blocks ? blocks - b0 : chunk_blocks;
-            const uint8_t *src = t->data + b0 * tr->type_size;
-            if (dq_to_f32(t->dtype, src, nb * tr->type_size, *scratch, (int64_t)(nb * tr->blck),
+            const uint8_t *src = st ? stream_at(st, base + b0 * tr->type_size,
+                                                (size_t)(nb * tr->type_size), e)
+                                    : t->data + b0 * tr->type_size;
+            if (!src || dq_to_f32(t->dtype, src, nb * tr->type_size, *scratch, (int64_t)(nb * tr->blck),
                           1, e)) {
                 sha256_release(&h);
                 return -1;
             }
             to_le(*scratch, nb * tr->blck);
             sha256_update(&h, *scratch, (size_t)(nb * tr->blck * 4));
-            if (mapped)
-                hash__drop_pages(src, nb * tr->type_size);
             if (P->prog)
                 progress_add(P->prog, nb * tr->type_size);
         }
@@ -167,8 +217,22 @@ int hash__content_hash(struct pool *P, const struct model_tensor *t, struct hash
     return sha256_final(&h, ht->content, e);
 }
 
-static int run_job(struct pool *P, const struct job *j, float **scratch, uint64_t *scratch_n,
-                   struct err *e)
+/* SHA-256 of t's stored bytes into h: streamed from its file, else read in place. */
+static int sha_tensor(struct worker *w, const struct model *m, const struct model_tensor *t,
+                      struct sha256 *h, struct progress *prog, struct err *e)
+{
+    uint64_t off;
+    struct stream *st = w ? tensor_stream(w, m, t, &off, e) : NULL;
+
+    if (st)
+        return stream_sha256(st, off, t->size, h, prog, NULL, e);
+    if (!err_ok(e))
+        return -1;
+    hash__sha_stream(h, t->data, t->size, 0, prog);
+    return 0;
+}
+
+static int run_job(struct pool *P, const struct job *j, struct worker *w, struct err *e)
 {
     struct sha256 h;
 
@@ -178,7 +242,20 @@ static int run_job(struct pool *P, const struct job *j, float **scratch, uint64_
             sha256_release(&h);
             return -1;
         }
-        hash__sha_stream(&h, mf->data, mf->size, mf->mapped, P->prog);
+        if (!w->st_open) {
+            if (stream_open(&w->st, mf, 0, STREAM_AHEAD, e)) {
+                sha256_release(&h);
+                return -1;
+            }
+            w->st_open = 1;
+        } else {
+            stream_retarget(&w->st, mf);
+        }
+        w->st_file = (uint32_t)j->idx;
+        if (stream_sha256(&w->st, 0, mf->size, &h, P->prog, NULL, e)) {
+            sha256_release(&h);
+            return -1;
+        }
         return sha256_final(&h, P->file_sha[j->idx], e);
     }
     const struct model_tensor *t = &P->m->tensors[j->idx];
@@ -188,31 +265,34 @@ static int run_job(struct pool *P, const struct job *j, float **scratch, uint64_
             sha256_release(&h);
             return -1;
         }
-        hash__sha_stream(&h, t->data, t->size, tensor_mapped(P->m, t), P->prog);
+        if (sha_tensor(w, P->m, t, &h, P->prog, e)) {
+            sha256_release(&h);
+            return -1;
+        }
         if (sha256_final(&h, ht->sha, e))
             return -1;
     }
     if (P->what & HASH_WANT_CONTENT)
-        return hash__content_hash(P, t, ht, scratch, scratch_n, e);
+        return hash__content_hash_st(P, t, ht, w, &w->scratch, &w->scratch_n, e);
     return 0;
 }
 
 static int pool_worker(void *arg, int64_t begin, int64_t end, int worker)
 {
     struct pool *P = arg;
-    float *scratch = NULL;
-    uint64_t scratch_n = 0;
+    struct worker w;
     int rc = 0;
 
     (void)begin;
     (void)end;
     (void)worker;
+    memset(&w, 0, sizeof w);
     while (!atomic_load(&P->failed)) {
         uint64_t i = atomic_fetch_add(&P->next, 1);
         struct err e = ERR_INIT;
         if (i >= P->n_jobs)
             break;
-        if (run_job(P, &P->jobs[i], &scratch, &scratch_n, &e)) {
+        if (run_job(P, &P->jobs[i], &w, &e)) {
             pthread_mutex_lock(&P->mu);
             if (err_ok(&P->e))
                 P->e = e;
@@ -221,7 +301,9 @@ static int pool_worker(void *arg, int64_t begin, int64_t end, int worker)
             rc = -1;
         }
     }
-    free(scratch);
+    free(w.scratch);
+    if (w.st_open)
+        stream_close(&w.st);
     return rc;
 }
 
@@ -379,12 +461,35 @@ int hash_model_compute(const struct model *m, unsigned what, int n_threads, stru
 int hash__hash_concat(const struct model *m, uint8_t out[SHA256_LEN], struct err *e)
 {
     struct sha256 h;
+    struct worker w;
+    int rc = 0;
+
     if (sha256_init(&h, e)) {
         sha256_release(&h);
         return -1;
     }
-    for (uint64_t i = 0; i < m->n_tensors; i++)
-        hash__sha_stream(&h, m->tensors[i].data, m->tensors[i].size,
-                   tensor_mapped(m, &m->tensors[i]), NULL);
+    memset(&w, 0, sizeof w);
+    for (uint64_t i = 0; i < m->n_tensors && !rc; i++)
+        rc = sha_tensor(&w, m, &m->tensors[i], &h, NULL, e);
+    if (w.st_open)
+        stream_close(&w.st);
+    if (rc) {
+        sha256_release(&h);
+        return -1;
+    }
     return sha256_final(&h, out, e);
+}
+
+/* SHA-256 of the whole of mf (whole-file mode), streamed. */
+int hash__sha_mfile(struct sha256 *h, const struct mfile *mf, struct progress *prog,
+                    struct err *e)
+{
+    struct stream st;
+    int rc;
+
+    if (stream_open(&st, mf, 0, STREAM_AHEAD, e))
+        return -1;
+    rc = stream_sha256(&st, 0, mf->size, h, prog, NULL, e);
+    stream_close(&st);
+    return rc;
 }

@@ -140,8 +140,11 @@ int hash__hash_file_prog(const char *path, uint8_t out[SHA256_LEN], uint64_t *si
         mfile_close(&mf);
         return -1;
     }
-    mfile_advise_seq(&mf, 0, mf.size);
-    hash__sha_stream(&h, mf.data, mf.size, mf.mapped, prog);
+    if (hash__sha_mfile(&h, &mf, prog, e)) {
+        sha256_release(&h);
+        mfile_close(&mf);
+        return -1;
+    }
     if (size)
         *size = mf.size;
     mfile_close(&mf);
