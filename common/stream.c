@@ -9,7 +9,6 @@
 
 #include "progress.h"
 #include "sha256.h"
-#include <stdlib.h>
 #include "banned.h"
 
 #define STREAM_ALIGN 4096
