@@ -393,65 +393,102 @@ static int stats_run(void *arg, int64_t c0, int64_t c1, int worker)
     return 0;
 }
 
-int dq_tensor_stats(const struct model_tensor *t, int n_threads, struct dq_stats *out,
-                    struct err *e)
+void dq_stats_begin(struct dq_stats_acc *a)
 {
-    const struct dq_traits *tr;
+    memset(a, 0, sizeof *a);
+}
+
+int dq_stats_add(struct dq_stats_acc *a, int dtype, const void *src, uint64_t src_bytes,
+                 int64_t n, int n_threads, struct err *e)
+{
+    const struct dq_traits *tr = dq_get(dtype);
     struct stats_job j;
     int64_t n_chunks;
-    uint64_t n_fin = 0;
-    double mean = 0, m2 = 0, sumsq = 0;
     int rc;
 
-    memset(out, 0, sizeof *out);
-    if (tensor_check(t, &tr, e))
+    if (check_src(tr, dtype, src, src_bytes, n, e))
         return -1;
-    out->n = (uint64_t)t->n_elems;
-    if (t->n_elems == 0)
+    a->n += (uint64_t)n;
+    if (n == 0)
         return 0;
-    n_chunks = (t->n_elems + DQ_STATS_CHUNK - 1) / DQ_STATS_CHUNK;
+    n_chunks = (n + DQ_STATS_CHUNK - 1) / DQ_STATS_CHUNK;
     if (n_threads < 1)
         n_threads = 1;
     if (n_threads > n_chunks)
         n_threads = (int)n_chunks;
     j.tr = tr;
-    j.src = t->data;
-    j.n = t->n_elems;
+    j.src = src;
+    j.n = n;
     j.scratch = malloc((size_t)n_threads * DQ_STATS_CHUNK * sizeof(float));
     j.parts = calloc((size_t)n_chunks, sizeof *j.parts);
     if (!j.scratch || !j.parts) {
         free(j.scratch);
         free(j.parts);
-        return ERR(e, ERR_NOMEM, "tensor '%.*s': cannot allocate statistics buffers", TNAME(t));
+        return ERR(e, ERR_NOMEM, "cannot allocate statistics buffers");
     }
     rc = threads_run(n_threads, n_chunks, stats_run, &j);
     for (int64_t c = 0; c < n_chunks && rc == 0; c++) {
         const struct dq_part *p = &j.parts[c];
-        out->n_nan += p->n_nan;
-        out->n_inf += p->n_inf;
-        out->n_zero += p->n_zero;
-        sumsq += p->sumsq;
+        a->n_nan += p->n_nan;
+        a->n_inf += p->n_inf;
+        a->n_zero += p->n_zero;
+        a->sumsq += p->sumsq;
         if (p->n_fin == 0)
             continue;
-        if (n_fin == 0 || p->min < out->min)
-            out->min = p->min;
-        if (n_fin == 0 || p->max > out->max)
-            out->max = p->max;
-        uint64_t nn = n_fin + p->n_fin;
-        double delta = p->mean - mean;
-        mean += delta * (double)p->n_fin / (double)nn;
-        m2 += p->m2 + delta * delta * (double)n_fin * (double)p->n_fin / (double)nn;
-        n_fin = nn;
+        if (a->n_fin == 0 || p->min < a->min)
+            a->min = p->min;
+        if (a->n_fin == 0 || p->max > a->max)
+            a->max = p->max;
+        uint64_t nn = a->n_fin + p->n_fin;
+        double delta = p->mean - a->mean;
+        a->mean += delta * (double)p->n_fin / (double)nn;
+        a->m2 += p->m2 + delta * delta * (double)a->n_fin * (double)p->n_fin / (double)nn;
+        a->n_fin = nn;
     }
     free(j.scratch);
     free(j.parts);
     if (rc)
-        return ERR(e, ERR_INTERNAL, "tensor '%.*s': statistics failed", TNAME(t));
-    if (n_fin) {
-        out->mean = mean;
-        out->std = sqrt(m2 / (double)n_fin);
-        out->l2 = sqrt(sumsq);
+        return ERR(e, ERR_INTERNAL, "statistics failed");
+    return 0;
+}
+
+void dq_stats_end(const struct dq_stats_acc *a, struct dq_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->n = a->n;
+    out->n_nan = a->n_nan;
+    out->n_inf = a->n_inf;
+    out->n_zero = a->n_zero;
+    if (a->n_fin) {
+        out->min = a->min;
+        out->max = a->max;
+        out->mean = a->mean;
+        out->std = sqrt(a->m2 / (double)a->n_fin);
+        out->l2 = sqrt(a->sumsq);
     }
+}
+
+int dq_tensor_check(const struct model_tensor *t, struct err *e)
+{
+    const struct dq_traits *tr;
+    return tensor_check(t, &tr, e);
+}
+
+int dq_tensor_stats(const struct model_tensor *t, int n_threads, struct dq_stats *out,
+                    struct err *e)
+{
+    const struct dq_traits *tr;
+    struct dq_stats_acc a;
+
+    memset(out, 0, sizeof *out);
+    if (tensor_check(t, &tr, e))
+        return -1;
+    dq_stats_begin(&a);
+    if (dq_stats_add(&a, t->dtype, t->data, t->size, t->n_elems, n_threads, e)) {
+        err_prefix(e, "tensor '%.*s'", TNAME(t));
+        return -1;
+    }
+    dq_stats_end(&a, out);
     return 0;
 }
 

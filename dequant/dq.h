@@ -122,6 +122,25 @@ int dq_tensor_stats(const struct model_tensor *t, int n_threads, struct dq_stats
                     struct err *e);
 
 /*
+ * The same statistics over a tensor fed piece by piece (apr-inspect --stats streams the
+ * bytes with pread, common/stream.h, instead of faulting the mapping in): dq_stats_add
+ * takes the next n elements, whose bytes are src[0, src_bytes).  Every piece but the
+ * last must hold a multiple of DQ_STATS_CHUNK elements, so the chunks and their merge
+ * order are those of dq_tensor_stats: the result is bit for bit the same.  Not for the
+ * whole-tensor layouts APR_Q8/APR_Q4 (one piece only).  dq_tensor_check: the checks
+ * dq_tensor_stats makes before reading (type known and real, size enough).
+ */
+struct dq_stats_acc {
+    uint64_t n, n_fin, n_nan, n_inf, n_zero;
+    double   min, max, mean, m2, sumsq;
+};
+void dq_stats_begin(struct dq_stats_acc *a);
+int  dq_stats_add(struct dq_stats_acc *a, int dtype, const void *src, uint64_t src_bytes,
+                  int64_t n, int n_threads, struct err *e);
+void dq_stats_end(const struct dq_stats_acc *a, struct dq_stats *out);
+int  dq_tensor_check(const struct model_tensor *t, struct err *e);
+
+/*
  * The first min(first_n, t->n_elems) values of t into out, dequantizing only the
  * blocks that hold them.  out must hold that many floats.  Returns 0 or -1.
  */

@@ -129,8 +129,34 @@ static void sb_tensor(struct sbuf *b, const struct model_tensor *t)
     sbuf_addf(b, "%s %s", dtype_name(t->dtype), diff_shape_of(sh, sizeof sh, t));
 }
 
-/* Bytes equal, after undoing the Q/K row permutation when the layouts differ. */
-static int data_equal(const struct side *A, const struct side *B, struct pair *p)
+/* [pa, pa+n) of A's tensor ta equals [pb, pb+n) of B's tb: both read through streams
+ * (common/stream.h: pread into reused buffers, no page faults, RSS bounded whatever the
+ * model size), a chunk at a time.  1 equal, 0 not, -1 error. */
+#define EQ_CHUNK ((size_t)1 << 20)
+static int bytes_equal(const struct side *A, const struct model_tensor *ta, const uint8_t *pa,
+                       const struct side *B, const struct model_tensor *tb, const uint8_t *pb,
+                       uint64_t n, struct stream *sa, struct stream *sb, struct err *e)
+{
+    const struct mfile *fa = ta->file < A->m.n_files ? &A->m.files[ta->file] : NULL;
+    const struct mfile *fb = tb->file < B->m.n_files ? &B->m.files[tb->file] : NULL;
+
+    for (uint64_t off = 0; off < n;) {
+        size_t k = n - off > EQ_CHUNK ? EQ_CHUNK : (size_t)(n - off);
+        const uint8_t *x = fa ? stream_view(sa, fa, pa + off, k, e) : pa + off;
+        const uint8_t *y = x && fb ? stream_view(sb, fb, pb + off, k, e) : pb + off;
+        if (!x || !y)
+            return -1;
+        if (memcmp(x, y, k) != 0)
+            return 0;
+        off += k;
+    }
+    return 1;
+}
+
+/* Bytes equal, after undoing the Q/K row permutation when the layouts differ: 1 equal,
+ * 0 not, -1 error (a file that cannot be read). */
+static int data_equal(const struct side *A, const struct side *B, struct pair *p,
+                      struct stream *sa, struct stream *sb, struct err *e)
 {
     const struct model_tensor *ta = diff_pa(A, p), *tb = diff_pb(B, p);
     int64_t rows;
@@ -140,15 +166,17 @@ static int data_equal(const struct side *A, const struct side *B, struct pair *p
         return 0;
     diff_plan_perm(A, B, p);
     if (!(p->layouts_differ && p->heads))
-        return ta->size == 0 || memcmp(ta->data, tb->data, ta->size) == 0;
+        return bytes_equal(A, ta, ta->data, B, tb, tb->data, ta->size, sa, sb, e);
     rows = diff_rows_of(ta);
     if (rows <= 0 || ta->size % (uint64_t)rows)
         return 0;
     rb = ta->size / (uint64_t)rows;
     for (int64_t r = 0; r < rows; r++) {
         int64_t s = names_perm_row(r, rows, p->heads, diff_perm_dir_for(A, p));
-        if (s < 0 || memcmp(ta->data + (uint64_t)r * rb, tb->data + (uint64_t)s * rb, rb) != 0)
-            return 0;
+        int eq = s < 0 ? 0 : bytes_equal(A, ta, ta->data + (uint64_t)r * rb, B, tb,
+                                         tb->data + (uint64_t)s * rb, rb, sa, sb, e);
+        if (eq != 1)
+            return eq;
     }
     return 1;
 }
@@ -206,45 +234,58 @@ static int sd_meta(const struct side *A, const struct side *B, struct sdiffs *D,
     return 0;
 }
 
+static int sd_tensor(const struct side *A, const struct side *B, struct pair *p,
+                     struct sdiffs *D, struct stream *sa, struct stream *sb, struct err *e);
+
 /* tensors, in pairing order: added/removed, dtype, shape, then data */
 static int sd_tensors(const struct side *A, const struct side *B, struct pairs *P,
                       struct sdiffs *D, struct err *e)
 {
-    for (size_t i = 0; i < P->n; i++) {
-        struct pair *p = &P->v[i];
-        const struct model_tensor *ta = diff_pa(A, p), *tb = diff_pb(B, p);
-        struct slice nm = diff_pname(A, B, p);
-        enum cat c;
-        const char *change = "changed";
-        int rc;
-        SB(f); SB(v1); SB(v2);
-        sbuf_add(&f, nm.p, nm.n);
-        if (!ta || !tb) {
-            sb_tensor(ta ? &v1 : &v2, ta ? ta : tb);
-            c = CAT_TENSOR;
-            change = ta ? "removed" : "added";
-        } else if (ta->dtype != tb->dtype) {
-            sb_tensor(&v1, ta);
-            sb_tensor(&v2, tb);
-            c = CAT_QUANT;
-        } else if (!diff_same_shape(ta, tb)) {
-            sb_tensor(&v1, ta);
-            sb_tensor(&v2, tb);
-            c = CAT_SIZE;
-        } else if (!data_equal(A, B, p)) {
-            sbuf_adds(&v1, "data");
-            sbuf_adds(&v2, "data differs");
-            c = CAT_TENSOR;
-        } else {
-            REL();
-            continue;
-        }
-        rc = sdiff_add(D, c, change, &f, ta ? &v1 : NULL, tb ? &v2 : NULL, e);
+    struct stream sa, sb;
+    int rc = 0;
+
+    stream_open(&sa, NULL, 0, 0, e);
+    stream_open(&sb, NULL, 0, 0, e);
+    for (size_t i = 0; i < P->n && rc == 0; i++)
+        rc = sd_tensor(A, B, &P->v[i], D, &sa, &sb, e);
+    stream_close(&sa);
+    stream_close(&sb);
+    return rc;
+}
+
+static int sd_tensor(const struct side *A, const struct side *B, struct pair *p,
+                     struct sdiffs *D, struct stream *sa, struct stream *sb, struct err *e)
+{
+    const struct model_tensor *ta = diff_pa(A, p), *tb = diff_pb(B, p);
+    struct slice nm = diff_pname(A, B, p);
+    enum cat c;
+    const char *change = "changed";
+    int rc, eq = 1;
+    SB(f); SB(v1); SB(v2);
+    sbuf_add(&f, nm.p, nm.n);
+    if (!ta || !tb) {
+        sb_tensor(ta ? &v1 : &v2, ta ? ta : tb);
+        c = CAT_TENSOR;
+        change = ta ? "removed" : "added";
+    } else if (ta->dtype != tb->dtype) {
+        sb_tensor(&v1, ta);
+        sb_tensor(&v2, tb);
+        c = CAT_QUANT;
+    } else if (!diff_same_shape(ta, tb)) {
+        sb_tensor(&v1, ta);
+        sb_tensor(&v2, tb);
+        c = CAT_SIZE;
+    } else if ((eq = data_equal(A, B, p, sa, sb, e)) == 0) {
+        sbuf_adds(&v1, "data");
+        sbuf_adds(&v2, "data differs");
+        c = CAT_TENSOR;
+    } else {
         REL();
-        if (rc)
-            return -1;
+        return eq < 0 ? -1 : 0;
     }
-    return 0;
+    rc = sdiff_add(D, c, change, &f, ta ? &v1 : NULL, tb ? &v2 : NULL, e);
+    REL();
+    return rc ? -1 : 0;
 }
 #undef SB
 #undef REL

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/stream.h"
 #include "../common/cli.h"
 #include "../common/json.h"
 #include "../common/sbuf.h"
@@ -697,8 +698,44 @@ static const char *stats_flag(const struct dq_stats *st)
     return "ok";
 }
 
-static int stats_one(const struct model_tensor *t, const struct inspect_opts *o, FILE *out,
-                     struct json_w *w, int nw, int *n_bad, struct err *e)
+/*
+ * Statistics of t, its bytes streamed (common/stream.h: pread into a reused buffer) in
+ * pieces of STATS_SEG elements: no page faults and no RSS growth, whatever the tensor's
+ * size.  The pieces are whole DQ_STATS_CHUNKs, so the numbers are dq_tensor_stats's, bit
+ * for bit.  APR_Q8/APR_Q4 (one scale for the whole tensor) go through the mapping.
+ */
+#define STATS_SEG ((int64_t)64 * DQ_STATS_CHUNK)
+
+static int tensor_stats(const struct model *m, const struct model_tensor *t, struct stream *st,
+                        int n_threads, struct dq_stats *out, struct err *e)
+{
+    const struct mfile *mf = t->file < m->n_files ? &m->files[t->file] : NULL;
+    const struct dtype_info *di = dtype_get(t->dtype);
+    struct dq_stats_acc a;
+
+    if (!mf || !di || !di->blck || STATS_SEG % di->blck || t->dtype == DT_APR_Q8 ||
+        t->dtype == DT_APR_Q4)
+        return dq_tensor_stats(t, n_threads, out, e);
+    if (dq_tensor_check(t, e))
+        return -1;
+    dq_stats_begin(&a);
+    for (int64_t e0 = 0; e0 < t->n_elems; e0 += STATS_SEG) {
+        int64_t k = t->n_elems - e0 < STATS_SEG ? t->n_elems - e0 : STATS_SEG;
+        uint64_t off = (uint64_t)(e0 / (int64_t)di->blck) * di->type_size, len;
+        const uint8_t *p;
+        if (dtype_nbytes(t->dtype, k, &len, e))
+            return -1;
+        p = stream_view(st, mf, t->data + off, (size_t)len, e);
+        if (!p || dq_stats_add(&a, t->dtype, p, len, k, n_threads, e))
+            return -1;
+    }
+    dq_stats_end(&a, out);
+    return 0;
+}
+
+static int stats_one(const struct model *m, const struct model_tensor *t,
+                     const struct inspect_opts *o, FILE *out, struct json_w *w, int nw,
+                     struct stream *stm, int *n_bad, struct err *e)
 {
     struct dq_stats st;
     float *vals = NULL;
@@ -706,7 +743,7 @@ static int stats_one(const struct model_tensor *t, const struct inspect_opts *o,
     const char *flag = NULL;
 
     if (o->stats) {
-        if (dq_tensor_stats(t, o->n_threads > 0 ? o->n_threads : threads_ncpu(), &st, e))
+        if (tensor_stats(m, t, stm, o->n_threads > 0 ? o->n_threads : threads_ncpu(), &st, e))
             return -1;
         flag = stats_flag(&st);
         if (strcmp(flag, "ok") != 0 && strcmp(flag, "empty") != 0)
@@ -783,6 +820,7 @@ static int stats_run(const struct model *m, const struct inspect_opts *o, FILE *
 {
     int nw = 4, n_bad = 0;
     const struct model_tensor *only = NULL;
+    struct stream stm;
 
     if (o->tensor) {
         only = find_any(m, o->tensor);
@@ -802,15 +840,18 @@ static int stats_run(const struct model *m, const struct inspect_opts *o, FILE *
         fprintf(out, "  %-*s  %-7s  %13s %13s %13s %13s %13s %8s %8s %10s  %s\n", nw, "name", "dtype",
                 "min", "max", "mean", "std", "l2", "nan", "inf", "zeros", "status");
     }
+    stream_open(&stm, NULL, 0, 0, e);
     for (uint64_t i = 0; i < m->n_tensors; i++) {
         const struct model_tensor *t = &m->tensors[i];
         if (only && t != only)
             continue;
-        if (stats_one(t, o, out, w, nw, &n_bad, e)) {
+        if (stats_one(m, t, o, out, w, nw, &stm, &n_bad, e)) {
             err_prefix(e, "%s: tensor '%.*s'", m->path, (int)t->name.n, t->name.p);
+            stream_close(&stm);
             return -1;
         }
     }
+    stream_close(&stm);
     if (w) {
         json_w_arr_end(w);
         if (o->stats) {

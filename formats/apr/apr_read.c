@@ -45,6 +45,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "../../common/stream.h"
 #include "../../common/json.h"
 #include "../../common/rd.h"
 #include "../../common/sz.h"
@@ -353,10 +354,11 @@ static int read_index(struct model *m, struct rd *fr, const struct apr_hdr *h, s
     return model__check_tensors(m, e);
 }
 
-/* CRC-32 of the first n bytes of f, in chunks; on a mapping, each chunk's pages are
- * dropped once done so that the resident set stays small for multi-GB files (the
- * mapping is private and never written, so the pages simply fault in again from the
- * page cache if needed). */
+/* CRC-32 of the first n bytes of f: a mapped file is streamed (pread, read-ahead); wrapped
+ * memory, or a file that shrank under us, is read in place in chunks, a mapping's pages
+ * dropped once done so that the resident set stays small for multi-GB files (the mapping
+ * is private and never written, so the pages simply fault in again from the page cache
+ * if needed). */
 static uint32_t crc_prefix(const struct mfile *f, uint64_t n)
 {
     const uint64_t chunk = (uint64_t)64 << 20;
@@ -364,8 +366,24 @@ static uint32_t crc_prefix(const struct mfile *f, uint64_t n)
     uint64_t done = 0;
     uint32_t crc = 0;
 
-    if (f->mapped)
+    if (f->mapped) {
+        /* streamed (common/stream.h): pread into reused buffers beats faulting the mapping
+         * in (page-table work) and keeps the resident set at two buffers */
+        struct stream st;
+        struct err e = ERR_INIT;
+        const uint8_t *p;
+        size_t k;
+        int rc = -1;
+        stream_open(&st, f, 0, STREAM_AHEAD, &e);
+        if (stream_begin(&st, 0, n, &e) == 0)
+            while ((rc = stream_next(&st, &p, &k, &e)) == 1)
+                crc = apr__crc(crc, p, k);
+        stream_close(&st);
+        if (rc == 0)
+            return crc;
+        crc = 0;   /* the file shrank under us: its bytes as mapped decide (a mismatch) */
         madvise((void *)f->data, (size_t)f->size, MADV_SEQUENTIAL);
+    }
     while (done < n) {
         uint64_t k = n - done;
         if (k > chunk)

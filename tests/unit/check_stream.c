@@ -17,6 +17,7 @@
 #include "tu.h"
 #include "../../common/mfile.h"
 #include "../../common/stream.h"
+#include "../../dequant/dq.h"
 #include "../../common/banned.h"
 
 #define FSIZE ((size_t)(3u << 20) + 12345)
@@ -316,6 +317,68 @@ START_TEST(stream_memory_and_empty_sources)
 }
 END_TEST
 
+/* dq_stats_add over pieces of whole DQ_STATS_CHUNKs (what apr-inspect --stats streams)
+ * gives dq_tensor_stats's numbers bit for bit, non-finite values and every thread count
+ * included. */
+START_TEST(stream_stats_pieces_equal_whole)
+{
+    static const int types[] = { DT_F32, DT_F16, DT_Q8_0, DT_Q4_K };
+    const int64_t n = (int64_t)DQ_STATS_CHUNK * 7 + 256 * 3;   /* a short last chunk */
+    float *x = malloc((size_t)n * sizeof *x);
+    uint8_t *q = malloc((size_t)n * 4);
+    struct err e = ERR_INIT;
+
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(q);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)((int)(byte_at((uint64_t)i) ^ byte_at((uint64_t)i * 7)) - 128) / 37.0f;
+    x[5] = 0.0f;
+    x[n / 2] = 1.0f / 0.0f;
+    x[n - 3] = 0.0f / 0.0f;
+    for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+        const struct dtype_info *di = dtype_get(types[k]);
+        struct model_tensor t;
+        struct dq_stats whole, part;
+        struct dq_stats_acc a;
+        uint64_t bytes;
+        ck_assert_int_eq(dtype_nbytes(types[k], n, &bytes, &e), 0);
+        ck_assert_int_eq(dq_quantize(types[k], x, q, 1, n, &e), 0);
+        memset(&t, 0, sizeof t);
+        t.name.p = "t";
+        t.name.n = 1;
+        t.dtype = types[k];
+        t.n_dims = 1;
+        t.shape[0] = n;
+        t.n_elems = n;
+        t.size = bytes;
+        t.data = q;
+        ck_assert_int_eq(dq_tensor_stats(&t, 2, &whole, &e), 0);
+        for (int threads = 1; threads <= 3; threads++) {
+            dq_stats_begin(&a);
+            for (int64_t e0 = 0; e0 < n; e0 += 2 * DQ_STATS_CHUNK) {
+                int64_t m = n - e0 < 2 * DQ_STATS_CHUNK ? n - e0 : 2 * DQ_STATS_CHUNK;
+                uint64_t off = (uint64_t)(e0 / di->blck) * di->type_size, len;
+                ck_assert_int_eq(dtype_nbytes(types[k], m, &len, &e), 0);
+                ck_assert_int_eq(dq_stats_add(&a, types[k], q + off, len, m, threads, &e), 0);
+            }
+            dq_stats_end(&a, &part);
+            ck_assert_msg(memcmp(&whole, &part, sizeof whole) == 0, "%s, %d threads: mean %.17g vs %.17g",
+                          di->name, threads, whole.mean, part.mean);
+        }
+        ck_assert_uint_eq(whole.n_inf, types[k] == DT_F32 || types[k] == DT_F16 ? 1 : whole.n_inf);
+    }
+    /* a short piece's bytes are checked */
+    {
+        struct dq_stats_acc a;
+        dq_stats_begin(&a);
+        ck_assert_int_eq(dq_stats_add(&a, DT_F16, q, 10, 6, 1, &e), -1);
+        ck_assert_int_eq(e.code, ERR_FORMAT);
+    }
+    free(x);
+    free(q);
+}
+END_TEST
+
 static void teardown(void)
 {
     free(g_data);
@@ -336,6 +399,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, stream_truncated_file_is_an_error);
     tcase_add_test(tc, stream_refuses_ranges_past_the_size);
     tcase_add_test(tc, stream_memory_and_empty_sources);
+    tcase_add_test(tc, stream_stats_pieces_equal_whole);
     suite_add_tcase(s, tc);
     return s;
 }
