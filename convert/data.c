@@ -67,7 +67,7 @@ static struct stream *cv_stream(struct cv *c)
     struct err z = ERR_INIT;
 
     if (!c->st_open) {
-        stream_open(&c->st, NULL, CHUNK, STREAM_AHEAD, &z);
+        stream_open(&c->st, NULL, 0, STREAM_AHEAD, &z);
         c->st_open = 1;
     }
     return &c->st;
