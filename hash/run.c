@@ -68,7 +68,11 @@ static int hash_source(const char *path, uint8_t out[SHA256_LEN], struct err *e)
         return -1;
     }
     for (uint32_t i = 0; i < m.n_files; i++)
-        hash__sha_stream(&h, m.files[i].data, m.files[i].size, m.files[i].mapped, NULL);
+        if (hash__sha_mfile(&h, &m.files[i], NULL, e)) {   /* streamed: common/stream.h */
+            sha256_release(&h);
+            model_close(&m);
+            return -1;
+        }
     model_close(&m);
     return sha256_final(&h, out, e);
 }
