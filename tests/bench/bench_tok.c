@@ -79,6 +79,15 @@ static const char *add(struct strs *s, const char *a, const char *b)
     return x;
 }
 
+static void strs_free(struct strs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->p[i]);
+    free(s->p);
+    s->p = NULL;
+    s->n = s->cap = 0;
+}
+
 static void byte_tok(int b, char *o)
 {
     int cp = b, n = 0;
@@ -171,6 +180,8 @@ static void gen_bpe(const char *path)
     printf("%s: %zu tokens, %zu merges (byte-level BPE, pre qwen2)\n", path, tok.n, mg.n);
     model_close(&m);
     free(types);
+    strs_free(&tok);
+    strs_free(&mg);
 }
 
 #define SP "\xe2\x96\x81"   /* ▁ */
@@ -243,6 +254,7 @@ static void gen_spm(const char *path)
     model_close(&m);
     free(sc);
     free(ty);
+    strs_free(&tok);
 }
 
 static uint32_t rng = 0x9E3779B9u;
