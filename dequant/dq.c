@@ -97,6 +97,14 @@ static const struct dq_row rows[DT_COUNT] = {
     [DT_APR_Q8]      = { REF(apr_q8),      SCALAR,          NULL,    NULL },
 };
 
+#define QW(k) dq_##k##_quantize_w
+static const dq_quantize_w_fn rows_w[DT_COUNT] = {
+    [DT_Q4_0] = QW(q4_0), [DT_Q4_1] = QW(q4_1), [DT_Q5_0] = QW(q5_0), [DT_Q5_1] = QW(q5_1),
+    [DT_Q2_K] = QW(q2_k), [DT_Q3_K] = QW(q3_k), [DT_Q4_K] = QW(q4_k), [DT_Q5_K] = QW(q5_k),
+    [DT_Q6_K] = QW(q6_k), [DT_IQ4_NL] = QW(iq4_nl), [DT_IQ4_XS] = QW(iq4_xs),
+    [DT_IQ3_XXS] = QW(iq3_xxs), [DT_IQ3_S] = QW(iq3_s),
+};
+
 static struct dq_traits traits[DT_COUNT];
 static pthread_once_t traits_once = PTHREAD_ONCE_INIT;
 
@@ -117,6 +125,8 @@ static void traits_init(void)
         tr->to_f32 = rows[t].ref;
         tr->fast_isa = "scalar";
         tr->quantize = tr->quantize_ref = rows[t].quant;
+        tr->quantize_w = rows_w[t];
+        tr->needs_imatrix = rows_w[t] && !rows[t].quant;
         if (rows[t].lut) {
             tr->to_f32 = rows[t].lut;
             tr->fast_isa = "lut";
@@ -496,6 +506,14 @@ int dq_tensor_stats(const struct model_tensor *t, int n_threads, struct dq_stats
  * Quantization.
  */
 
+/* The grids' neighbour tables some quantizers search, built once. */
+static int dq__quant_init(int dtype, struct err *e)
+{
+    if ((dtype == DT_IQ3_XXS || dtype == DT_IQ3_S) && !dq__iq3_ready())
+        return ERR(e, ERR_NOMEM, "cannot allocate the IQ3 neighbour tables");
+    return 0;
+}
+
 struct quant_job {
     dq_quantize_fn fn;
     const float   *src;
@@ -533,14 +551,72 @@ int dq_quantize_mt(int dtype, const float *src, void *dst, int64_t n_rows, int64
         return 0;
     if (!src || !dst)
         return ERR(e, ERR_USAGE, "null buffer");
-    if ((dtype == DT_IQ3_XXS || dtype == DT_IQ3_S) && !dq__iq3_ready())
-        return ERR(e, ERR_NOMEM, "cannot allocate the IQ3 neighbour tables");
+    if (dq__quant_init(dtype, e))
+        return -1;
     j.fn = tr->quantize;
     j.src = src;
     j.dst = dst;
     j.n_per_row = n_per_row;
     j.row_bytes = (uint64_t)(n_per_row / tr->blck) * tr->type_size;
     return threads_run(n_threads, n_rows, quant_run, &j);
+}
+
+struct quant_w_job {
+    dq_quantize_w_fn fn;
+    const float     *src, *qw;
+    uint8_t         *dst;
+    int64_t          n_per_row, qw_rows, row0;
+    uint64_t         row_bytes;
+};
+
+static int quant_w_run(void *arg, int64_t r0, int64_t r1, int worker)
+{
+    const struct quant_w_job *j = arg;
+    (void)worker;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *w = j->qw;
+        if (j->qw_rows > 0)
+            w += ((j->row0 + r) / j->qw_rows) * j->n_per_row;
+        j->fn(j->src + r * j->n_per_row, j->dst + (uint64_t)r * j->row_bytes, j->n_per_row, w);
+    }
+    return 0;
+}
+
+int dq_quantize_w_mt(int dtype, const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                     const float *qw, int64_t qw_rows, int64_t row0, int n_threads,
+                     struct err *e)
+{
+    const struct dq_traits *tr = dq_get(dtype);
+    struct quant_w_job j;
+    int64_t n;
+
+    if (!tr)
+        return ERR(e, ERR_USAGE, "unknown dtype id %d", dtype);
+    if (!tr->quantize_w || (!qw && !tr->needs_imatrix))
+        return dq_quantize_mt(dtype, src, dst, n_rows, n_per_row, n_threads, e);
+    if (!qw)
+        return ERR(e, ERR_UNSUPPORTED, "quantizing to '%s' needs an importance matrix",
+                   tr->info->name);
+    if (sz_mul_i64(n_rows, n_per_row, &n) || qw_rows < 0 || row0 < 0)
+        return ERR(e, ERR_USAGE, "bad shape %lld x %lld", (long long)n_rows, (long long)n_per_row);
+    if (n_per_row % tr->blck)
+        return ERR(e, ERR_FORMAT, "rows of %lld elements are not whole %s blocks of %u",
+                   (long long)n_per_row, tr->info->name, tr->blck);
+    if (n == 0)
+        return 0;
+    if (!src || !dst)
+        return ERR(e, ERR_USAGE, "null buffer");
+    if (dq__quant_init(dtype, e))
+        return -1;
+    j.fn = tr->quantize_w;
+    j.src = src;
+    j.qw = qw;
+    j.dst = dst;
+    j.n_per_row = n_per_row;
+    j.qw_rows = qw_rows;
+    j.row0 = row0;
+    j.row_bytes = (uint64_t)(n_per_row / tr->blck) * tr->type_size;
+    return threads_run(n_threads, n_rows, quant_w_run, &j);
 }
 
 int dq_quantize(int dtype, const float *src, void *dst, int64_t n_rows, int64_t n_per_row,

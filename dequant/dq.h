@@ -46,6 +46,9 @@ struct model_tensor;
 typedef void (*dq_to_f32_fn)(const void *src, float *dst, int64_t n);
 /* Quantize n floats (n % blck == 0) into whole blocks at dst.  Never allocates. */
 typedef void (*dq_quantize_fn)(const float *src, void *dst, int64_t n);
+/* Quantize ONE row of n floats with importance weights qw[n] (llama.cpp's imatrix
+ * values for the row's columns).  Never allocates. */
+typedef void (*dq_quantize_w_fn)(const float *src, void *dst, int64_t n, const float *qw);
 
 struct dq_traits {
     int                      dtype;     /* enum dtype */
@@ -58,6 +61,9 @@ struct dq_traits {
     dq_quantize_fn           quantize;  /* fastest quantizer on this CPU; NULL when the
                                            type cannot be produced */
     dq_quantize_fn           quantize_ref; /* its scalar reference (same bytes) */
+    dq_quantize_w_fn         quantize_w;   /* with importance weights (ggml's quant_weights
+                                              branch); NULL when the type ignores them */
+    int                      needs_imatrix;/* 1: only quantize_w (IQ2_*, IQ1_*) */
 };
 
 /* The row for dtype, or NULL when dtype is not a valid type.  Thread-safe. */
@@ -92,6 +98,17 @@ int dq_quantize(int dtype, const float *src, void *dst, int64_t n_rows, int64_t 
                 struct err *e);
 int dq_quantize_mt(int dtype, const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
                    int n_threads, struct err *e);
+
+/*
+ * dq_quantize_mt with importance weights: row r (0-based in this call) uses
+ * qw + ((row0 + r) / qw_rows) * n_per_row when qw_rows > 0 (a 3-D tensor: one
+ * vector per expert of qw_rows rows), else qw for every row.  qw == NULL is
+ * dq_quantize_mt (ERR_UNSUPPORTED for a type that needs weights); a type whose
+ * quantizer takes no weights (F16, Q8_0, TQ*) ignores them, as ggml does.
+ */
+int dq_quantize_w_mt(int dtype, const float *src, void *dst, int64_t n_rows, int64_t n_per_row,
+                     const float *qw, int64_t qw_rows, int64_t row0, int n_threads,
+                     struct err *e);
 
 /* Scalar conversions with ggml's rounding (reference/gguf-quant.md 3.2): RNE, overflow
  * to Inf, subnormals kept, NaN -> sign|0x7E00 (f16) or (u>>16)|0x0040 (bf16). */

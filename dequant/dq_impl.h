@@ -51,6 +51,14 @@ DQ_QUANT(q2_k) DQ_QUANT(q3_k) DQ_QUANT(q4_k) DQ_QUANT(q5_k) DQ_QUANT(q6_k)
 DQ_QUANT(iq4_nl) DQ_QUANT(iq4_xs) DQ_QUANT(tq1_0) DQ_QUANT(tq2_0)
 DQ_QUANT(iq3_xxs) DQ_QUANT(iq3_s)
 
+/* quantizers with importance weights (one row of n, qw[n]); dq_quant.c, dq_iq3.c */
+#define DQ_QUANT_W(t) void dq_##t##_quantize_w(const float *src, void *dst, int64_t n, \
+                                               const float *qw);
+DQ_QUANT_W(q4_0) DQ_QUANT_W(q4_1) DQ_QUANT_W(q5_0) DQ_QUANT_W(q5_1)
+DQ_QUANT_W(q2_k) DQ_QUANT_W(q3_k) DQ_QUANT_W(q4_k) DQ_QUANT_W(q5_k) DQ_QUANT_W(q6_k)
+DQ_QUANT_W(iq4_nl) DQ_QUANT_W(iq4_xs) DQ_QUANT_W(iq3_xxs) DQ_QUANT_W(iq3_s)
+#undef DQ_QUANT_W
+
 #undef DQ_REF
 #undef DQ_AVX2
 #undef DQ_QUANT

@@ -246,6 +246,15 @@ static float search32(const struct iq3_lattice *G, const float *xval, const floa
     return scale;
 }
 
+/* 2 <x^2> over a super-block of 256: the sigma2 of the importance weights */
+static float block_sigma2(const float *x)
+{
+    float sumx2 = 0;
+    for (int i = 0; i < 256; i++)
+        sumx2 += x[i] * x[i];
+    return 2 * sumx2 / 256;
+}
+
 static int grid_index(const struct iq3_lattice *G, const int8_t *L)
 {
     int u = 0;
@@ -254,7 +263,7 @@ static int grid_index(const struct iq3_lattice *G, const int8_t *L)
     return G->map[u];          /* always >= 0: search32 leaves every group on the grid */
 }
 
-void dq_iq3_xxs_quantize(const float *x, void *dst, int64_t n)
+static void iq3_xxs_rows(const float *x, void *dst, int64_t n, const float *qw)
 {
     struct block_iq3_xxs *y = dst;
     const struct iq3_lattice *G = &lat[0];
@@ -264,7 +273,7 @@ void dq_iq3_xxs_quantize(const float *x, void *dst, int64_t n)
     for (int64_t ibl = 0; ibl < n / 256; ibl++, x += 256, y++) {
         uint8_t q3[104];
         uint32_t sas[8];
-        float scales[8], max_scale = 0;
+        float scales[8], max_scale = 0, sigma2 = block_sigma2(x);
 
         memset(q3, 0, sizeof q3);
         memset(sas, 0, sizeof sas);
@@ -275,7 +284,8 @@ void dq_iq3_xxs_quantize(const float *x, void *dst, int64_t n)
             int8_t L[32];
 
             for (int i = 0; i < 32; i++)
-                weight[i] = xb[i] * xb[i];
+                weight[i] = qw ? qw[256 * ibl + 32 * ib + i] * sqrtf(sigma2 + xb[i] * xb[i])
+                               : xb[i] * xb[i];
             for (int k = 0; k < 4; k++) {
                 int nflip = 0;
                 unsigned s = 0;
@@ -341,7 +351,7 @@ void dq_iq3_xxs_quantize(const float *x, void *dst, int64_t n)
     }
 }
 
-void dq_iq3_s_quantize(const float *x, void *dst, int64_t n)
+static void iq3_s_rows(const float *x, void *dst, int64_t n, const float *qw)
 {
     struct block_iq3_s *y = dst;
     const struct iq3_lattice *G = &lat[1];
@@ -349,7 +359,7 @@ void dq_iq3_s_quantize(const float *x, void *dst, int64_t n)
     if (!dq__iq3_ready())
         return;
     for (int64_t ibl = 0; ibl < n / 256; ibl++, x += 256, y++) {
-        float scales[8], max_scale = 0;
+        float scales[8], max_scale = 0, sigma2 = block_sigma2(x);
         uint8_t *qs = y->qs, *signs = y->signs;
 
         memset(y, 0, sizeof *y);
@@ -360,7 +370,8 @@ void dq_iq3_s_quantize(const float *x, void *dst, int64_t n)
             int8_t L[32];
 
             for (int i = 0; i < 32; i++)
-                weight[i] = xb[i] * xb[i];
+                weight[i] = qw ? qw[256 * ibl + 32 * ib + i] * sqrtf(sigma2 + xb[i] * xb[i])
+                               : xb[i] * xb[i];
             for (int k = 0; k < 4; k++) {
                 unsigned s = 0;
                 for (int i = 0; i < 8; i++) {
@@ -410,4 +421,19 @@ void dq_iq3_s_quantize(const float *x, void *dst, int64_t n)
             y->scales[ib / 2] = (uint8_t)(l1 | l2 << 4);
         }
     }
+}
+
+void dq_iq3_xxs_quantize(const float *x, void *dst, int64_t n) { iq3_xxs_rows(x, dst, n, NULL); }
+void dq_iq3_s_quantize(const float *x, void *dst, int64_t n) { iq3_s_rows(x, dst, n, NULL); }
+
+/* With importance weights: qw * sqrt(sigma2 + x^2), sigma2 = 2 <x^2> per super-block
+ * (ggml's quantize_row_iq3_xxs_impl / _iq3_s_impl with quant_weights). */
+void dq_iq3_xxs_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    iq3_xxs_rows(x, dst, n, qw);
+}
+
+void dq_iq3_s_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    iq3_s_rows(x, dst, n, qw);
 }

@@ -305,9 +305,9 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
     return scale;
 }
 
-/* Signed scale for one sub-block (rmse_type 1, no importance weights): L gets the
- * quants offset by +nmax (0..2*nmax-1). */
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
+/* Signed scale for one sub-block (rmse_type 1): L gets the quants offset by +nmax
+ * (0..2*nmax-1).  The weights are qw[i], or x[i]^2 without an importance matrix. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw)
 {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
@@ -326,7 +326,7 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
     for (int i = 0; i < n; i++) {
         int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
-        float w = x[i] * x[i];
+        float w = qw ? qw[i] : x[i] * x[i];
         sumlx += w * x[i] * (float)l;
         suml2 += w * (float)l * (float)l;
     }
@@ -339,7 +339,7 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
             int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
-            float w = x[i] * x[i];
+            float w = qw ? qw[i] : x[i] * x[i];
             sumlx += w * x[i] * (float)l;
             suml2 += w * (float)l * (float)l;
         }
@@ -355,6 +355,98 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L)
     return scale;
 }
 
+/*
+ * The legacy blocks with importance weights (ggml's quantize_row_q4_0_impl, ...): the
+ * weights are qw * sqrt(sigma2 + x^2) with sigma2 = <x^2> over the WHOLE ROW (n); the
+ * signed types fit their scale by make_qx_quants, the types with a min by the fine
+ * make_qkx2_quants sweep (rmin -0.9, step 0.05, 36 steps).  One row at a time.
+ */
+static float row_sigma2(const float *x, int64_t n)
+{
+    float sum_x2 = 0;
+    for (int64_t j = 0; j < n; j++)
+        sum_x2 += x[j] * x[j];
+    return sum_x2 / (float)n;
+}
+
+static void legacy_weights(const float *xb, const float *qw, float sigma2, float *w)
+{
+    for (int j = 0; j < 32; j++)
+        w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+}
+
+void dq_q4_0_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    struct block_q4_0 *y = dst;
+    float sigma2 = row_sigma2(x, n), weight[32];
+    int8_t L[32];
+    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+        const float *xb = x + 32 * ib;
+        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
+        y->d = F16(make_qx_quants(32, 8, xb, L, weight));
+        for (int j = 0; j < 16; j++)
+            y->qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+    }
+}
+
+void dq_q5_0_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    struct block_q5_0 *y = dst;
+    float sigma2 = row_sigma2(x, n), weight[32];
+    int8_t L[32];
+    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+        const float *xb = x + 32 * ib;
+        uint32_t qh = 0;
+        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
+        y->d = F16(make_qx_quants(32, 16, xb, L, weight));
+        for (int j = 0; j < 16; j++) {
+            uint8_t a = (uint8_t)L[j], b = (uint8_t)L[j + 16];
+            y->qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
+            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
+            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + 16);
+        }
+        put_le32(y->qh, qh);
+    }
+}
+
+void dq_q4_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    struct block_q4_1 *y = dst;
+    float sigma2 = row_sigma2(x, n), weight[32], mn;
+    uint8_t L[32], Laux[32];
+    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+        const float *xb = x + 32 * ib;
+        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
+        float d = make_qkx2_quants(32, 15, xb, weight, L, &mn, Laux, -0.9f, 0.05f, 36, 0);
+        y->d = F16(d);
+        y->m = F16(-mn);
+        for (int j = 0; j < 16; j++)
+            y->qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+    }
+}
+
+void dq_q5_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    struct block_q5_1 *y = dst;
+    float sigma2 = row_sigma2(x, n), weight[32], mn;
+    uint8_t L[32], Laux[32];
+    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+        const float *xb = x + 32 * ib;
+        uint32_t qh = 0;
+        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
+        float d = make_qkx2_quants(32, 31, xb, weight, L, &mn, Laux, -0.9f, 0.05f, 36, 0);
+        y->d = F16(d);
+        y->m = F16(-mn);
+        for (int j = 0; j < 16; j++) {
+            uint8_t a = L[j], b = L[j + 16];
+            y->qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
+            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
+            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + 16);
+        }
+        put_le32(y->qh, qh);
+    }
+}
+
 static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
 {
     if (j < 4) {
@@ -363,6 +455,43 @@ static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
     } else {
         *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
         *m  = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+/* The 6-bit scales ls[8] and mins lm[8] (values above 63 clamp) into scales[12]. */
+static void k_pack(uint8_t S[12], const uint8_t *ls_in, const uint8_t *lm_in)
+{
+    memset(S, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        uint8_t ls = ls_in[j] < 63 ? ls_in[j] : 63;
+        uint8_t lm = lm_in[j] < 63 ? lm_in[j] : 63;
+        if (j < 4) {
+            S[j] = ls;
+            S[j + 4] = lm;
+        } else {
+            S[j + 4] = (uint8_t)((ls & 15) | (lm & 15) << 4);
+            S[j - 4] |= (uint8_t)((ls >> 4) << 6);
+            S[j] |= (uint8_t)((lm >> 4) << 6);
+        }
+    }
+}
+
+/* Requantize every element of a Q4_K / Q5_K super-block with the f16 d, dmin and the
+ * packed scales; a sub-block whose scale is 0 keeps the quants it has. */
+static void k_requant(const float *x, uint16_t d16, uint16_t dmin16, const uint8_t S[12],
+                      uint8_t *L, int nmax)
+{
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        scale_min_k4(j, S, &sc, &m);
+        float d = dq__h2f(d16) * (float)sc;
+        if (d == 0.0f)
+            continue;
+        float dm = dq__h2f(dmin16) * (float)m;
+        for (int ii = 0; ii < 32; ii++) {
+            int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
+        }
     }
 }
 
@@ -397,44 +526,131 @@ static void quantize_k_scales(const float *x, uint16_t *d_out, uint16_t *dmin_ou
     }
     float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
     float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    memset(S, 0, 12);
+    uint8_t ls[8], lm[8];
     for (int j = 0; j < 8; j++) {
-        uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
-        ls = ls < 63 ? ls : 63;
-        lm = lm < 63 ? lm : 63;
-        if (j < 4) {
-            S[j] = ls;
-            S[j + 4] = lm;
-        } else {
-            S[j + 4] = (uint8_t)((ls & 15) | (lm & 15) << 4);
-            S[j - 4] |= (uint8_t)((ls >> 4) << 6);
-            S[j] |= (uint8_t)((lm >> 4) << 6);
-        }
+        ls[j] = (uint8_t)nearest_int(inv_scale * scales[j]);
+        lm[j] = (uint8_t)nearest_int(inv_min * mins[j]);
     }
+    k_pack(S, ls, lm);
     *d_out = F16(max_scale / 63.f);
     *dmin_out = F16(max_min / 63.f);
-    for (int j = 0; j < 8; j++) {
-        int sc, m;
-        scale_min_k4(j, S, &sc, &m);
-        float d = dq__h2f(*d_out) * (float)sc;
-        if (d == 0.0f)
-            continue;                       /* keep the quants make_qkx2_quants chose */
-        float dm = dq__h2f(*dmin_out) * (float)m;
-        for (int ii = 0; ii < 32; ii++) {
-            int l = nearest_int((x[32 * j + ii] + dm) / d);
-            L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
-        }
-    }
+    k_requant(x, *d_out, *dmin_out, S, L, nmax);
 }
 
-void dq_q4_k_quantize(const float *x, void *dst, int64_t n)
+/*
+ * ggml's make_qp_quants: an unsigned scale for n non-negative values x (the sub-block
+ * scales or mins of a K-quant super-block) against weights qw: the best of nine
+ * candidate scales, then up to five passes of coordinate descent.  L gets 0..nmax.
+ */
+static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
+{
+    float max = 0;
+    for (int i = 0; i < n; i++)
+        max = max > x[i] ? max : x[i];
+    if (max == 0.0f) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = (float)nmax / max;
+    for (int i = 0; i < n; i++)
+        L[i] = (uint8_t)nearest_int(iscale * x[i]);
+    float scale = 1 / iscale, best_mse = 0;
+    for (int i = 0; i < n; i++) {
+        float diff = x[i] - scale * (float)L[i];
+        best_mse += qw[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; is++) {
+        if (is == 0)
+            continue;
+        float iscale_is = (0.1f * (float)is + (float)nmax) / max;
+        float scale_is = 1 / iscale_is, mse = 0;
+        for (int i = 0; i < n; i++) {
+            int l = imin(nmax, nearest_int(iscale_is * x[i]));
+            float diff = x[i] - scale_is * (float)l;
+            mse += qw[i] * diff * diff;
+        }
+        if (mse < best_mse) {
+            best_mse = mse;
+            iscale = iscale_is;
+        }
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = imin(nmax, nearest_int(iscale * x[i]));
+        L[i] = (uint8_t)l;
+        sumlx += qw[i] * x[i] * (float)l;
+        suml2 += qw[i] * (float)l * (float)l;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int n_changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = qw[i];
+            float slx = sumlx - w * x[i] * (float)L[i];
+            float sl2 = suml2 - w * (float)L[i] * (float)L[i];
+            if (slx > 0 && sl2 > 0) {
+                int new_l = imin(nmax, nearest_int(x[i] * sl2 / slx));
+                if (new_l != L[i]) {
+                    slx += w * x[i] * (float)new_l;
+                    sl2 += w * (float)new_l * (float)new_l;
+                    if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = (uint8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed++;
+                    }
+                }
+            }
+        }
+        if (!n_changed)
+            break;
+    }
+    return sumlx / suml2;
+}
+
+/*
+ * Q4_K / Q5_K with importance weights (ggml's quantize_row_q4_K_impl and _q5_K_impl):
+ * weights qw * sqrt(sigma2 + x^2) with sigma2 = 2 <x^2> over the super-block, a
+ * finer sweep (rmin -0.9, step 0.05, 36 steps), and the 6-bit scales and mins fitted
+ * by make_qp_quants against the sub-blocks' summed weights.
+ */
+static void quantize_k_weighted(const float *x, const float *qw, uint16_t *d_out,
+                                uint16_t *dmin_out, uint8_t S[12], uint8_t *L, int nmax)
+{
+    float weights[32], sw[8], mins[8], scales[8];
+    uint8_t Laux[32], Ls[8], Lm[8];
+    float sum_x2 = 0;
+
+    for (int l = 0; l < 256; l++)
+        sum_x2 += x[l] * x[l];
+    float sigma2 = 2 * sum_x2 / 256;
+    for (int j = 0; j < 8; j++) {
+        float sumw = 0;
+        for (int l = 0; l < 32; l++)
+            weights[l] = qw[32 * j + l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
+        for (int l = 0; l < 32; l++)
+            sumw += weights[l];
+        sw[j] = sumw;
+        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
+                                     -0.9f, 0.05f, 36, 0);
+    }
+    float d_block = make_qp_quants(8, 63, scales, Ls, sw);
+    float m_block = make_qp_quants(8, 63, mins, Lm, sw);
+    k_pack(S, Ls, Lm);
+    *d_out = F16(d_block);
+    *dmin_out = F16(m_block);
+    k_requant(x, *d_out, *dmin_out, S, L, nmax);
+}
+
+static void q4_k_rows(const float *x, void *dst, int64_t n, const float *qw)
 {
     struct block_q4_K *y = dst;
     uint8_t L[256];
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
         uint16_t d, dmin;
-        quantize_k_scales(x, &d, &dmin, y->scales, L, 15, -1.0f, 20);
+        if (qw)
+            quantize_k_weighted(x, qw + 256 * i, &d, &dmin, y->scales, L, 15);
+        else
+            quantize_k_scales(x, &d, &dmin, y->scales, L, 15, -1.0f, 20);
         y->d = d;
         y->dmin = dmin;
         for (int c = 0; c < 4; c++)
@@ -443,14 +659,23 @@ void dq_q4_k_quantize(const float *x, void *dst, int64_t n)
     }
 }
 
-void dq_q5_k_quantize(const float *x, void *dst, int64_t n)
+void dq_q4_k_quantize(const float *x, void *dst, int64_t n) { q4_k_rows(x, dst, n, NULL); }
+void dq_q4_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q4_k_rows(x, dst, n, qw);
+}
+
+static void q5_k_rows(const float *x, void *dst, int64_t n, const float *qw)
 {
     struct block_q5_K *y = dst;
     uint8_t L[256];
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
         uint8_t *qh = y->qh, *ql = y->qs;
         uint16_t d, dmin;
-        quantize_k_scales(x, &d, &dmin, y->scales, L, 31, -0.5f, 15);
+        if (qw)
+            quantize_k_weighted(x, qw + 256 * i, &d, &dmin, y->scales, L, 31);
+        else
+            quantize_k_scales(x, &d, &dmin, y->scales, L, 31, -0.5f, 15);
         y->d = d;
         y->dmin = dmin;
         memset(qh, 0, 32);
@@ -470,17 +695,24 @@ void dq_q5_k_quantize(const float *x, void *dst, int64_t n)
     }
 }
 
+void dq_q5_k_quantize(const float *x, void *dst, int64_t n) { q5_k_rows(x, dst, n, NULL); }
+void dq_q5_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q5_k_rows(x, dst, n, qw);
+}
+
 /* Q6_K (4.6): 16 signed sub-block scales by make_qx_quants, quantized to i8 against
  * the largest in magnitude; quants requantized with the f16-rounded d. */
-void dq_q6_k_quantize(const float *x, void *dst, int64_t n)
+static void q6_k_rows(const float *x, void *dst, int64_t n, const float *qw0)
 {
     struct block_q6_K *y = dst;
     int8_t L[256];
     float scales[16];
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
+        const float *qw = qw0 ? qw0 + 256 * i : NULL;
         float max_scale = 0, max_abs = 0;
         for (int ib = 0; ib < 16; ib++) {
-            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
+            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
             float a = fabsf(scales[ib]);
             if (a > max_abs) {
                 max_abs = a;
@@ -518,11 +750,40 @@ void dq_q6_k_quantize(const float *x, void *dst, int64_t n)
     }
 }
 
+void dq_q6_k_quantize(const float *x, void *dst, int64_t n) { q6_k_rows(x, dst, n, NULL); }
+
+/* With importance weights (ggml's quantize_row_q6_K_impl): the sub-block fits weigh
+ * by qw itself. */
+void dq_q6_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q6_k_rows(x, dst, n, qw);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Q2_K: 16 sub-blocks of 16, each an unsigned 2-bit quant with a 4-bit scale and a
  * 4-bit min (make_qkx2_quants with |diff| errors and weights |x|), both quantized
  * against the largest; then every element requantized with the f16-rounded d, dmin.
  */
+/* Requantize a Q2_K super-block with its f16 d, dmin and 4-bit scales (a sub-block
+ * of scale 0 keeps its quants), then pack four 2-bit quants a byte. */
+static void q2_k_finish(const float *x, struct block_q2_K *y, uint8_t *L)
+{
+    for (int j = 0; j < 16; j++) {
+        float d = dq__h2f(y->d) * (float)(y->scales[j] & 15);
+        if (d == 0.0f)
+            continue;
+        float dm = dq__h2f(y->dmin) * (float)(y->scales[j] >> 4);
+        for (int ii = 0; ii < 16; ii++) {
+            int l = nearest_int((x[16 * j + ii] + dm) / d);
+            L[16 * j + ii] = (uint8_t)imax(0, imin(3, l));
+        }
+    }
+    for (int j = 0; j < 256; j += 128)
+        for (int l = 0; l < 32; l++)
+            y->qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 |
+                                         L[j + l + 64] << 4 | L[j + l + 96] << 6);
+}
+
 void dq_q2_k_quantize(const float *x, void *dst, int64_t n)
 {
     struct block_q2_K *y = dst;
@@ -559,20 +820,40 @@ void dq_q2_k_quantize(const float *x, void *dst, int64_t n)
         } else {
             y->dmin = F16(0.f);
         }
+        q2_k_finish(x, y, L);
+    }
+}
+
+/* Q2_K with importance weights (ggml's quantize_row_q2_K_impl): weights
+ * qw * sqrt(sigma2 + x^2), sigma2 = <x^2> over the super-block; the 4-bit scales and
+ * mins are fitted by make_qp_quants against the sub-blocks' summed weights. */
+void dq_q2_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    struct block_q2_K *y = dst;
+    uint8_t L[256], Laux[16], Ls[16], Lm[16];
+    float weight[16], sw[16], mins[16], scales[16];
+
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y++, qw += 256) {
+        float sumx2 = 0;
+        for (int j = 0; j < 256; j++)
+            sumx2 += x[j] * x[j];
+        float sigma2 = sumx2 / 256;
         for (int j = 0; j < 16; j++) {
-            float d = dq__h2f(y->d) * (float)(y->scales[j] & 15);
-            if (d == 0.0f)
-                continue;
-            float dm = dq__h2f(y->dmin) * (float)(y->scales[j] >> 4);
-            for (int ii = 0; ii < 16; ii++) {
-                int l = nearest_int((x[16 * j + ii] + dm) / d);
-                L[16 * j + ii] = (uint8_t)imax(0, imin(3, l));
-            }
+            sw[j] = 0;
+            for (int l = 0; l < 16; l++)
+                weight[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            for (int l = 0; l < 16; l++)
+                sw[j] += weight[l];
+            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux,
+                                         -0.9f, 0.05f, 36, 0);
         }
-        for (int j = 0; j < 256; j += 128)
-            for (int l = 0; l < 32; l++)
-                y->qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 |
-                                             L[j + l + 64] << 4 | L[j + l + 96] << 6);
+        float dm = make_qp_quants(16, 15, scales, Ls, sw);
+        float mm = make_qp_quants(16, 15, mins, Lm, sw);
+        y->d = F16(dm);
+        y->dmin = F16(mm);
+        for (int j = 0; j < 16; j++)
+            y->scales[j] = (uint8_t)(Ls[j] | Lm[j] << 4);
+        q2_k_finish(x, y, L);
     }
 }
 
@@ -632,6 +913,38 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L)
 
 /* Q3_K: 16 signed 6-bit sub-block scales (packed as drawn in dq_ref.c), 3-bit quants:
  * the low two bits in qs, the third in hmask (bit j/32 of hmask[j%32]). */
+/* Requantize a Q3_K super-block with its f16 d and packed 6-bit scales, then split the
+ * 3-bit quants: the low two bits into qs, the third into hmask. */
+static void q3_k_finish(const float *x, struct block_q3_K *y, int8_t *L)
+{
+    for (int j = 0; j < 16; j++) {
+        int sc = j < 8 ? y->scales[j] & 15 : y->scales[j - 8] >> 4;
+        sc = (sc | ((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
+        float d = dq__h2f(y->d) * (float)sc;
+        if (d == 0.0f)
+            continue;
+        for (int ii = 0; ii < 16; ii++) {
+            int l = nearest_int(x[16 * j + ii] / d);
+            L[16 * j + ii] = (int8_t)(imax(-4, imin(3, l)) + 4);
+        }
+    }
+    memset(y->hmask, 0, sizeof y->hmask);
+    for (int j = 0, m = 0, hm = 1; j < 256; j++) {
+        if (L[j] > 3) {
+            y->hmask[m] |= (uint8_t)hm;
+            L[j] = (int8_t)(L[j] - 4);
+        }
+        if (++m == 32) {
+            m = 0;
+            hm <<= 1;
+        }
+    }
+    for (int j = 0; j < 256; j += 128)
+        for (int l = 0; l < 32; l++)
+            y->qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 |
+                                         L[j + l + 64] << 4 | L[j + l + 96] << 6);
+}
+
 void dq_q3_k_quantize(const float *x, void *dst, int64_t n)
 {
     struct block_q3_K *y = dst;
@@ -664,32 +977,46 @@ void dq_q3_k_quantize(const float *x, void *dst, int64_t n)
         } else {
             y->d = F16(0.f);
         }
+        q3_k_finish(x, y, L);
+    }
+}
+
+/* Q3_K with importance weights (ggml's quantize_row_q3_K_impl): sub-block scales by
+ * make_qx_quants with weights qw * sqrt(sigma2 + x^2), sigma2 = 2 <x^2>, and the
+ * 6-bit scales by make_qx_quants again against the sub-blocks' summed weights. */
+void dq_q3_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    struct block_q3_K *y = dst;
+    int8_t L[256], Ls[16];
+    float scales[16], weight[16], sw[16];
+
+    for (int64_t i = 0; i < n / 256; i++, x += 256, y++, qw += 256) {
+        float sumx2 = 0;
+        for (int j = 0; j < 256; j++)
+            sumx2 += x[j] * x[j];
+        float sigma2 = 2 * sumx2 / 256;
         for (int j = 0; j < 16; j++) {
-            int sc = j < 8 ? y->scales[j] & 15 : y->scales[j - 8] >> 4;
-            sc = (sc | ((y->scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
-            float d = dq__h2f(y->d) * (float)sc;
-            if (d == 0.0f)
-                continue;
-            for (int ii = 0; ii < 16; ii++) {
-                int l = nearest_int(x[16 * j + ii] / d);
-                L[16 * j + ii] = (int8_t)(imax(-4, imin(3, l)) + 4);
-            }
+            float sumw = 0;
+            for (int l = 0; l < 16; l++)
+                weight[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            for (int l = 0; l < 16; l++)
+                sumw += weight[l];
+            sw[j] = sumw;
+            scales[j] = make_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
         }
-        memset(y->hmask, 0, sizeof y->hmask);
-        for (int j = 0, m = 0, hm = 1; j < 256; j++) {
-            if (L[j] > 3) {
-                y->hmask[m] |= (uint8_t)hm;
-                L[j] = (int8_t)(L[j] - 4);
-            }
-            if (++m == 32) {
-                m = 0;
-                hm <<= 1;
-            }
+        memset(y->scales, 0, sizeof y->scales);
+        float d_block = make_qx_quants(16, 32, scales, Ls, sw);
+        for (int j = 0; j < 16; j++) {
+            int l = Ls[j];
+            if (j < 8)
+                y->scales[j] = (uint8_t)(l & 15);
+            else
+                y->scales[j - 8] |= (uint8_t)((l & 15) << 4);
+            l >>= 4;
+            y->scales[j % 4 + 8] |= (uint8_t)(l << (2 * (j / 4)));
         }
-        for (int j = 0; j < 256; j += 128)
-            for (int l = 0; l < 32; l++)
-                y->qs[j / 4 + l] = (uint8_t)(L[j + l] | L[j + l + 32] << 2 |
-                                             L[j + l + 64] << 4 | L[j + l + 96] << 6);
+        y->d = F16(d_block);
+        q3_k_finish(x, y, L);
     }
 }
 
@@ -791,7 +1118,8 @@ struct iq4_out {
 };
 
 /* sbs = 32 (IQ4_NL) or 256 (IQ4_XS) elements at x; quants packed into q4[sbs/2]. */
-static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o)
+static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o,
+                         const float *qw)
 {
     const int8_t *values = dq__kvalues_iq4nl;
     const int ntry = 7, nb = sbs / 32;
@@ -799,6 +1127,10 @@ static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o
     uint8_t L[256];
     float max_scale = 0, amax_scale = 0;
 
+    float sigma2 = 0;
+    for (int j = 0; j < sbs; j++)
+        sigma2 += x[j] * x[j];
+    sigma2 *= 2.f / (float)sbs;
     memset(q4, 0, (size_t)sbs / 2);
     memset(L, 0, sizeof L);
     memset(o, 0, sizeof *o);
@@ -808,7 +1140,7 @@ static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o
         uint8_t *Lb = L + 32 * ib;
         float amax = 0, max = 0;
         for (int j = 0; j < 32; j++)
-            weight[j] = xb[j] * xb[j];
+            weight[j] = qw ? qw[32 * ib + j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
         for (int j = 0; j < 32; j++) {
             float ax = fabsf(xb[j]);
             if (ax > amax) {
@@ -879,24 +1211,39 @@ static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o
             q4[16 * i + j] = (uint8_t)(L[32 * i + j] | L[32 * i + 16 + j] << 4);
 }
 
-void dq_iq4_nl_quantize(const float *x, void *dst, int64_t n)
+static void iq4_nl_rows(const float *x, void *dst, int64_t n, const float *qw)
 {
     struct block_iq4_nl *y = dst;
     struct iq4_out o;
     for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
-        iq4_quantize(32, x, y->qs, &o);
+        iq4_quantize(32, x, y->qs, &o, qw ? qw + 32 * i : NULL);
         y->d = o.d;
     }
 }
 
-void dq_iq4_xs_quantize(const float *x, void *dst, int64_t n)
+static void iq4_xs_rows(const float *x, void *dst, int64_t n, const float *qw)
 {
     struct block_iq4_xs *y = dst;
     struct iq4_out o;
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
-        iq4_quantize(256, x, y->qs, &o);
+        iq4_quantize(256, x, y->qs, &o, qw ? qw + 256 * i : NULL);
         y->d = o.d;
         y->scales_h = o.scales_h;
         memcpy(y->scales_l, o.scales_l, sizeof y->scales_l);
     }
+}
+
+void dq_iq4_nl_quantize(const float *x, void *dst, int64_t n) { iq4_nl_rows(x, dst, n, NULL); }
+void dq_iq4_xs_quantize(const float *x, void *dst, int64_t n) { iq4_xs_rows(x, dst, n, NULL); }
+
+/* With importance weights: qw * sqrt(sigma2 + x^2), sigma2 = 2 <x^2> over the block
+ * (32, IQ4_NL) or super-block (256, IQ4_XS). */
+void dq_iq4_nl_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    iq4_nl_rows(x, dst, n, qw);
+}
+
+void dq_iq4_xs_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    iq4_xs_rows(x, dst, n, qw);
 }
