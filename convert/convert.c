@@ -160,6 +160,8 @@ static void cv_release(struct cv *c)
     model_close(&c->src);
     free(c->tp);
     free(c->mix_out);
+    free(c->mix_qw);
+    imatrix_free(&c->im);
     free(c->fbuf);
     free(c->bbuf);
     free(c->bbuf2);
@@ -262,12 +264,19 @@ static int check_opts(struct cv *c, struct err *e)
     if (o->names && strcmp(o->names, "hf") != 0 && strcmp(o->names, "gguf") != 0)
         return ERR(e, ERR_USAGE, "--names: '%s' is not hf or gguf", o->names);
     if (o->dtype && strcmp(o->dtype, "keep") != 0) {
-        const struct qmix *mx = qmix_find(o->dtype, e);   /* quant_mix.h: the one table */
+        /* quant_mix.h: the one table */
+        const struct qmix *mx = qmix_find_im(o->dtype, o->imatrix != NULL, e);
         if (!mx)
             return -1;
+        if (o->imatrix && !mx->rules)
+            return ERR(e, ERR_USAGE, "--imatrix: --dtype %s does not quantize", mx->name);
         c->dtype_req = mx->dtype;
         c->mix = mx->rules ? mx : NULL;
     }
+    if (o->imatrix && (!o->dtype || strcmp(o->dtype, "keep") == 0))
+        return ERR(e, ERR_USAGE, "--imatrix needs --dtype (a quantized type)");
+    if (o->imatrix && imatrix_load(&c->im, o->imatrix, e))
+        return -1;
     if (o->lossless && c->tgt != TGT_APR)
         return ERR(e, ERR_USAGE, "--lossless applies to APR output only");
     if (stat(c->in, &si) == 0 && stat(c->out, &so) == 0 && si.st_dev == so.st_dev &&

@@ -45,10 +45,11 @@ struct convert_opts {
     int         salvage;     /* an APR source whose CRCs fail is a note, not an error */
     uint64_t    split_bytes; /* GGUF output: a llama.cpp split set whose parts hold at most
                                 this many tensor data bytes (0: one file) */
+    const char *imatrix;     /* --dtype: llama.cpp importance matrix file (imatrix.h), or NULL */
 };
 
 #define CONVERT_OPTS_INIT { NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, \
-                           0, 0, 0, 0 }
+                           0, 0, 0, 0, NULL }
 
 /*
  * Convert in to out.  Returns 0, or -1 with e set (ERR_USAGE for bad options, which

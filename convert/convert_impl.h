@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "convert.h"
+#include "imatrix.h"
 #include "quant_mix.h"
 #include "../common/progress.h"
 #include "../common/sha256.h"
@@ -66,6 +67,8 @@ struct cv {
     int               dtype_req;  /* --dtype, or -1 for keep */
     const struct qmix *mix;       /* --dtype of a quantized type: llama-quantize's rules */
     int              *mix_out;    /* per source tensor: the mix's choice, -1 = untouched */
+    struct imatrix    im;         /* --imatrix (imatrix.h); im.n == 0 without */
+    const struct imatrix_entry **mix_qw; /* per source tensor: its importance data, or NULL */
     int               use_ext;    /* APR output holds extension codes */
     int               drop_tied;  /* APR source: lm_head is a tied copy, dropped */
     int               tied_apr;   /* APR output: lm_head synthesized */

@@ -180,7 +180,8 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
     /* dtype change: dequantize a batch of rows to f32, quantize to the target */
     {
         const struct dtype_info *sd = dtype_get(t->dtype), *dd = dtype_get(p->dtype);
-        int64_t row_elems = t->n_elems / rows, per_row, batch, lcm = 256;
+        int64_t row_elems = t->n_elems / rows, per_row, batch, lcm = 256, qw_rows;
+        const struct imatrix_entry *qw;
         if (t->n_dims <= 1 && !p->perm) {
             /* 1-D: chunks of whole blocks of both types */
             int64_t chunk = CONV_ELEMS;
@@ -203,6 +204,10 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
         (void)sd;
         (void)lcm;
         per_row = t->shape[t->n_dims - 1];
+        qw = c->mix_qw && p->src >= c->src.tensors &&
+             p->src < c->src.tensors + c->src.n_tensors ? c->mix_qw[p->src - c->src.tensors]
+                                                       : NULL;
+        qw_rows = t->n_dims >= 2 ? t->shape[t->n_dims - 2] : 1;
         batch = CONV_ELEMS / (row_elems ? row_elems : 1);
         if (batch < 1)
             batch = 1;
@@ -219,7 +224,9 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
             if (!g || dtype_nbytes(p->dtype, ne, &dn, e) || grow(&c->bbuf, &c->bcap, (size_t)dn, e))
                 return -1;
             if (dq_to_f32(t->dtype, g, (uint64_t)n * row_bytes, c->fbuf, ne, c->n_threads, e) ||
-                dq_quantize_mt(p->dtype, c->fbuf, c->bbuf, ne / per_row, per_row, c->n_threads, e) ||
+                dq_quantize_w_mt(p->dtype, c->fbuf, c->bbuf, ne / per_row, per_row,
+                                 qw ? qw->v : NULL, qw && qw->n_mat > 1 ? qw_rows : 0,
+                                 r * (row_elems / per_row), c->n_threads, e) ||
                 cv_cancelled(c, e) || put(out, c->bbuf, (size_t)dn, e))
                 return -1;
             progress_add(&c->prog, (uint64_t)n * row_bytes);

@@ -9,10 +9,10 @@
 #include "../common/banned.h"
 
 static const char usage_str[] =
-    "usage: apr-convert [-fjqv] [-t threads] [--dry-run] [--dtype type] [--lossless]\n"
-    "       [--names style] [--no-progress] [--pure] [--requantize] [--salvage]\n"
-    "       [--shard-size bytes] [--split-max-size size] [--timestamp] [--to format]\n"
-    "       [--verify] input output\n"
+    "usage: apr-convert [-fjqv] [-t threads] [--dry-run] [--dtype type] [--imatrix file]\n"
+    "       [--lossless] [--names style] [--no-progress] [--pure] [--requantize]\n"
+    "       [--salvage] [--shard-size bytes] [--split-max-size size] [--timestamp]\n"
+    "       [--to format] [--verify] input output\n"
     "       apr-convert --version\n";
 
 static const char help_head[] =
@@ -31,6 +31,9 @@ static const char help_head[] =
 static const char help_str[] =
     "      --pure          --dtype: one type for every weight matrix (as llama-quantize)\n"
     "      --requantize    --dtype: quantize tensors that are already quantized\n"
+    "      --imatrix FILE  --dtype: a llama.cpp importance matrix (llama-imatrix's .dat\n"
+    "                      or GGUF form), used as llama-quantize --imatrix uses it;\n"
+    "                      Q2_K_S needs one\n"
     "      --lossless      APR: store ggml types without an APR code byte-exact\n"
     "                      (extension codes; aprender and realizar refuse such files)\n"
     "      --names STYLE   APR tensor names: hf or gguf (default: aprender's choice)\n"
@@ -56,13 +59,15 @@ static const char help_str[] =
     "too, unless --salvage), 2 usage error, 130 interrupted.\n";
 
 enum { OPT_DRY_RUN = CLI_OPT_BASE, OPT_DTYPE, OPT_LOSSLESS, OPT_NAMES, OPT_NO_PROGRESS,
-       OPT_PURE, OPT_REQUANTIZE, OPT_SALVAGE, OPT_SHARD, OPT_SPLIT, OPT_TIMESTAMP, OPT_TO, OPT_VERIFY };
+       OPT_PURE, OPT_REQUANTIZE, OPT_IMATRIX, OPT_SALVAGE, OPT_SHARD, OPT_SPLIT, OPT_TIMESTAMP,
+       OPT_TO, OPT_VERIFY };
 
 static const struct option longopts[] = {
     { "dry-run",      no_argument,       NULL, OPT_DRY_RUN },
     { "dtype",        required_argument, NULL, OPT_DTYPE },
     { "force",        no_argument,       NULL, 'f' },
     { "help",         no_argument,       NULL, 'h' },
+    { "imatrix",      required_argument, NULL, OPT_IMATRIX },
     { "json",         no_argument,       NULL, 'j' },
     { "list-options", no_argument,       NULL, CLI_OPT_LIST_OPTIONS },
     { "lossless",     no_argument,       NULL, OPT_LOSSLESS },
@@ -141,6 +146,7 @@ int main(int argc, char **argv)
         case 'v':                  o.verbose = 1; break;
         case OPT_DRY_RUN:          o.dry_run = 1; break;
         case OPT_DTYPE:            o.dtype = optarg; break;
+        case OPT_IMATRIX:          o.imatrix = optarg; break;
         case OPT_LOSSLESS:         o.lossless = 1; break;
         case OPT_NAMES:            o.names = optarg; break;
         case OPT_NO_PROGRESS:      o.progress = 0; break;

@@ -204,6 +204,44 @@ static int out_add_u(struct cv *c, const char *key, enum model_vtype t, uint64_t
     return cv_kstr(c, key, &k, e) || out_push(c, k, &v, 0, cap, e);
 }
 
+static int out_add_str(struct cv *c, const char *key, const char *val, size_t n,
+                       uint64_t *cap, struct err *e)
+{
+    struct model_val v = { .type = MV_STR };
+    struct slice k;
+    return cv_kstr(c, key, &k, e) || model__strdup(&c->out_m, val, n, &v.v.s, e) ||
+           out_push(c, k, &v, 0, cap, e);
+}
+
+/* --imatrix: the keys llama-quantize adds (as KV overrides, after the source's keys):
+ * the file name and dataset (at most 127 bytes each), the entry count and the chunk
+ * count (I32; the last only when known). */
+static int meta_imatrix(struct cv *c, uint64_t *cap, struct err *e)
+{
+    const struct imatrix *im = &c->im;
+    size_t n;
+    struct model_val v = { .type = MV_I32 };
+    struct slice k;
+
+    n = strlen(im->path);
+    if (out_add_str(c, "quantize.imatrix.file", im->path, n < 127 ? n : 127, cap, e))
+        return -1;
+    if (im->dataset && im->dataset[0]) {
+        n = strnlen(im->dataset, 127);
+        if (out_add_str(c, "quantize.imatrix.dataset", im->dataset, n, cap, e))
+            return -1;
+    }
+    v.v.i = (int64_t)im->n;
+    if (cv_kstr(c, "quantize.imatrix.entries_count", &k, e) || out_push(c, k, &v, 0, cap, e))
+        return -1;
+    if (im->chunks > 0) {
+        v.v.i = im->chunks;
+        if (cv_kstr(c, "quantize.imatrix.chunks_count", &k, e) || out_push(c, k, &v, 0, cap, e))
+            return -1;
+    }
+    return 0;
+}
+
 /* The attention head size: hf.config.head_dim, {arch}.attention.key_length, else
  * embedding_length / head_count.  0, or -1 when none is known. */
 static int head_dim(const struct cv *c, uint64_t *u)
@@ -421,6 +459,8 @@ int cv_meta_gguf(struct cv *c, struct err *e)
         return -1;
     if (cv_any_quant(c) && out_find(c, "general.quantization_version") < 0 &&
         out_add_u(c, "general.quantization_version", MV_U32, 2, &cap, e))
+        return -1;
+    if (c->im.n && meta_imatrix(c, &cap, e))
         return -1;
     if (!exact && out_find(c, "tokenizer.ggml.model") < 0) {
         /* no tokenizer: llama.cpp loads "none" (LLAMA_VOCAB_TYPE_NONE) with

@@ -83,6 +83,36 @@ int cv_is_head(const char *n)
  * names the tensors have or get.  c->mix_out[i]: the dtype | MIX_* flags, or -1 when
  * llama-quantize leaves the tensor as it is.
  */
+/*
+ * The importance data of one quantized tensor, as llama-quantize finds it: by its GGUF
+ * name, ne0 values per expert (ne0 * ne2 in all).  A length that does not match is an
+ * error, except for token_embd.weight (ignored, as llama-quantize does); a tensor whose
+ * type cannot be made without data is an error when it has none.
+ */
+static int plan_imatrix(struct cv *c, const struct qmix_tensor *t,
+                        const struct imatrix_entry **out, struct err *e)
+{
+    const struct imatrix_entry *en = c->im.n ? imatrix_find(&c->im, t->name) : NULL;
+    int64_t ne0 = t->n_dims ? t->shape[t->n_dims - 1] : 1;
+    int64_t ne2 = t->n_dims >= 3 ? t->shape[t->n_dims - 3] : 1;
+
+    *out = NULL;
+    if (en && en->n != (uint64_t)(ne0 * ne2)) {
+        if (strcmp(t->name, "token_embd.weight") != 0)
+            return ERR(e, ERR_FORMAT, "%s: entry '%s' has %llu values, the tensor needs %lld "
+                       "(row length %lld x %lld experts)", c->im.path, t->name,
+                       (unsigned long long)en->n, (long long)(ne0 * ne2), (long long)ne0,
+                       (long long)ne2);
+        en = NULL;
+    }
+    if (!en && qmix_tensor_needs_imatrix(c->mix, t->name, t->out))
+        return ERR(e, c->im.n ? ERR_FORMAT : ERR_USAGE, "%s: %s needs an importance matrix "
+                   "and %s has no data for it", t->name, dtype_name(t->out),
+                   c->im.n ? c->im.path : "no --imatrix was given, so it");
+    *out = en;
+    return 0;
+}
+
 static int plan_mix(struct cv *c, const char *arch, uint64_t n_head, uint64_t n_kv,
                     struct err *e)
 {
@@ -93,7 +123,8 @@ static int plan_mix(struct cv *c, const char *arch, uint64_t n_head, uint64_t n_
     int rc;
 
     c->mix_out = calloc(n ? n : 1, sizeof *c->mix_out);
-    if (!qt || !nm || !c->mix_out) {
+    c->mix_qw = calloc(n ? n : 1, sizeof *c->mix_qw);
+    if (!qt || !nm || !c->mix_out || !c->mix_qw) {
         free(qt);
         free(nm);
         return ERR(e, ERR_NOMEM, "out of memory");
@@ -111,10 +142,13 @@ static int plan_mix(struct cv *c, const char *arch, uint64_t n_head, uint64_t n_
         for (int d = 0; d < qt[i].n_dims; d++)
             qt[i].shape[d] = t->shape[d + (t->n_dims - qt[i].n_dims)];
     }
-    rc = qmix_plan(c->mix, c->o->pure, &mm, qt, n, e);
+    rc = qmix_plan_im(c->mix, c->o->pure, c->im.n > 0, &mm, qt, n, e);
     for (uint64_t i = 0; i < n && rc == 0; i++)
         c->mix_out[i] = qt[i].out < 0 ? -1 : qt[i].out | (qt[i].fallback ? MIX_FALLBACK : 0) |
                                               (qt[i].refused ? MIX_REFUSED : 0);
+    for (uint64_t i = 0; i < n && rc == 0; i++)
+        if (qt[i].out >= 0)
+            rc = plan_imatrix(c, &qt[i], &c->mix_qw[i], e);
     free(qt);
     free(nm);
     return rc;

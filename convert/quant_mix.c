@@ -24,33 +24,34 @@ enum {
 };
 
 static const struct qmix table[] = {
-    { "F32",    NULL,     FT_F32,    DT_F32,    0, "32-bit float" },
-    { "F16",    NULL,     FT_F16,    DT_F16,    0, "16-bit float" },
-    { "BF16",   NULL,     FT_BF16,   DT_BF16,   0, "bfloat16" },
-    { "Q8_0",   NULL,     FT_Q8_0,   DT_Q8_0,   1, "8.5 bpw" },
-    { "Q6_K",   NULL,     FT_Q6_K,   DT_Q6_K,   1, "6.56 bpw" },
-    { "Q5_K_M", NULL,     FT_Q5_K_M, DT_Q5_K,   1, "Q5_K, some Q6_K" },
-    { "Q5_K_S", NULL,     FT_Q5_K_S, DT_Q5_K,   1, "Q5_K" },
-    { "Q5_K",   "Q5_K_M", FT_Q5_K_M, DT_Q5_K,   1, "alias of Q5_K_M" },
-    { "Q5_1",   NULL,     FT_Q5_1,   DT_Q5_1,   1, "6 bpw" },
-    { "Q5_0",   NULL,     FT_Q5_0,   DT_Q5_0,   1, "5.5 bpw" },
-    { "Q4_K_M", NULL,     FT_Q4_K_M, DT_Q4_K,   1, "Q4_K, some Q6_K" },
-    { "Q4_K_S", NULL,     FT_Q4_K_S, DT_Q4_K,   1, "Q4_K, some Q5_K" },
-    { "Q4_K",   "Q4_K_M", FT_Q4_K_M, DT_Q4_K,   1, "alias of Q4_K_M" },
-    { "Q4_1",   NULL,     FT_Q4_1,   DT_Q4_1,   1, "5 bpw" },
-    { "Q4_0",   NULL,     FT_Q4_0,   DT_Q4_0,   1, "4.5 bpw" },
-    { "IQ4_NL", NULL,     FT_IQ4_NL, DT_IQ4_NL, 1, "4.5 bpw non-linear" },
-    { "IQ4_XS", NULL,     FT_IQ4_XS, DT_IQ4_XS, 1, "4.25 bpw non-linear" },
-    { "IQ3_M",  NULL,     FT_IQ3_M,  DT_IQ3_S,  1, "IQ3_S, some Q4_K" },
-    { "IQ3_S",  NULL,     FT_IQ3_S,  DT_IQ3_S,  1, "3.44 bpw" },
-    { "IQ3_XS", NULL,     FT_IQ3_XS, DT_IQ3_S,  1, "IQ3_S, some IQ3_XXS" },
-    { "Q3_K_L", NULL,     FT_Q3_K_L, DT_Q3_K,   1, "Q3_K, some Q5_K" },
-    { "Q3_K_M", NULL,     FT_Q3_K_M, DT_Q3_K,   1, "Q3_K, some Q4_K/Q5_K" },
-    { "Q3_K_S", NULL,     FT_Q3_K_S, DT_Q3_K,   1, "Q3_K" },
-    { "Q3_K",   "Q3_K_M", FT_Q3_K_M, DT_Q3_K,   1, "alias of Q3_K_M" },
-    { "Q2_K",   NULL,     FT_Q2_K,   DT_Q2_K,   1, "Q2_K, some Q3_K/Q4_K" },
-    { "TQ2_0",  NULL,     FT_TQ2_0,  DT_TQ2_0,  1, "2.06 bpw ternary" },
-    { "TQ1_0",  NULL,     FT_TQ1_0,  DT_TQ1_0,  1, "1.69 bpw ternary" },
+    { "F32",    NULL,     FT_F32,    DT_F32,    0, "32-bit float", 0 },
+    { "F16",    NULL,     FT_F16,    DT_F16,    0, "16-bit float", 0 },
+    { "BF16",   NULL,     FT_BF16,   DT_BF16,   0, "bfloat16", 0 },
+    { "Q8_0",   NULL,     FT_Q8_0,   DT_Q8_0,   1, "8.5 bpw", 0 },
+    { "Q6_K",   NULL,     FT_Q6_K,   DT_Q6_K,   1, "6.56 bpw", 0 },
+    { "Q5_K_M", NULL,     FT_Q5_K_M, DT_Q5_K,   1, "Q5_K, some Q6_K", 0 },
+    { "Q5_K_S", NULL,     FT_Q5_K_S, DT_Q5_K,   1, "Q5_K", 0 },
+    { "Q5_K",   "Q5_K_M", FT_Q5_K_M, DT_Q5_K,   1, "alias of Q5_K_M", 0 },
+    { "Q5_1",   NULL,     FT_Q5_1,   DT_Q5_1,   1, "6 bpw", 0 },
+    { "Q5_0",   NULL,     FT_Q5_0,   DT_Q5_0,   1, "5.5 bpw", 0 },
+    { "Q4_K_M", NULL,     FT_Q4_K_M, DT_Q4_K,   1, "Q4_K, some Q6_K", 0 },
+    { "Q4_K_S", NULL,     FT_Q4_K_S, DT_Q4_K,   1, "Q4_K, some Q5_K", 0 },
+    { "Q4_K",   "Q4_K_M", FT_Q4_K_M, DT_Q4_K,   1, "alias of Q4_K_M", 0 },
+    { "Q4_1",   NULL,     FT_Q4_1,   DT_Q4_1,   1, "5 bpw", 0 },
+    { "Q4_0",   NULL,     FT_Q4_0,   DT_Q4_0,   1, "4.5 bpw", 0 },
+    { "IQ4_NL", NULL,     FT_IQ4_NL, DT_IQ4_NL, 1, "4.5 bpw non-linear", 0 },
+    { "IQ4_XS", NULL,     FT_IQ4_XS, DT_IQ4_XS, 1, "4.25 bpw non-linear", 0 },
+    { "IQ3_M",  NULL,     FT_IQ3_M,  DT_IQ3_S,  1, "IQ3_S, some Q4_K", 0 },
+    { "IQ3_S",  NULL,     FT_IQ3_S,  DT_IQ3_S,  1, "3.44 bpw", 0 },
+    { "IQ3_XS", NULL,     FT_IQ3_XS, DT_IQ3_S,  1, "IQ3_S, some IQ3_XXS", 0 },
+    { "Q3_K_L", NULL,     FT_Q3_K_L, DT_Q3_K,   1, "Q3_K, some Q5_K", 0 },
+    { "Q3_K_M", NULL,     FT_Q3_K_M, DT_Q3_K,   1, "Q3_K, some Q4_K/Q5_K", 0 },
+    { "Q3_K_S", NULL,     FT_Q3_K_S, DT_Q3_K,   1, "Q3_K", 0 },
+    { "Q3_K",   "Q3_K_M", FT_Q3_K_M, DT_Q3_K,   1, "alias of Q3_K_M", 0 },
+    { "Q2_K",   NULL,     FT_Q2_K,   DT_Q2_K,   1, "Q2_K, some Q3_K/Q4_K", 0 },
+    { "Q2_K_S", NULL,     FT_Q2_K_S, DT_Q2_K,   1, "Q2_K, some Q4_K (--imatrix)", 1 },
+    { "TQ2_0",  NULL,     FT_TQ2_0,  DT_TQ2_0,  1, "2.06 bpw ternary", 0 },
+    { "TQ1_0",  NULL,     FT_TQ1_0,  DT_TQ1_0,  1, "1.69 bpw ternary", 0 },
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 
@@ -62,7 +63,6 @@ static const struct { const char *name, *why; } refused[] = {
     { "IQ2_M",   "needs an importance matrix (llama-quantize --imatrix)" },
     { "IQ1_S",   "needs an importance matrix (llama-quantize --imatrix)" },
     { "IQ1_M",   "needs an importance matrix (llama-quantize --imatrix)" },
-    { "Q2_K_S",  "needs an importance matrix (llama-quantize --imatrix)" },
     { "IQ3_XXS", "makes attn_q and attn_k IQ2_S, which needs an importance matrix" },
 };
 
@@ -74,9 +74,22 @@ const struct qmix *qmix_table(size_t *n)
 
 const struct qmix *qmix_find(const char *name, struct err *e)
 {
+    return qmix_find_im(name, 0, e);
+}
+
+const struct qmix *qmix_find_im(const char *name, int have_imatrix, struct err *e)
+{
     for (size_t i = 0; i < N_TABLE; i++)
-        if (strcasecmp(name, table[i].name) == 0)
-            return table[i].alias_of ? qmix_find(table[i].alias_of, e) : &table[i];
+        if (strcasecmp(name, table[i].name) == 0) {
+            if (table[i].alias_of)
+                return qmix_find_im(table[i].alias_of, have_imatrix, e);
+            if (table[i].needs_imatrix && !have_imatrix) {
+                ERR(e, ERR_USAGE, "--dtype %s: needs an importance matrix (--imatrix FILE, "
+                    "from llama-imatrix)", table[i].name);
+                return NULL;
+            }
+            return &table[i];
+        }
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         if (strcasecmp(name, refused[i].name) == 0) {
             ERR(e, ERR_USAGE, "--dtype %s: %s", refused[i].name, refused[i].why);
@@ -84,6 +97,16 @@ const struct qmix *qmix_find(const char *name, struct err *e)
         }
     ERR(e, ERR_USAGE, "--dtype: unknown type (see apr-convert --help)");
     return NULL;
+}
+
+int qmix_tensor_needs_imatrix(const struct qmix *mix, const char *name, int dtype)
+{
+    int emb = strcmp(name, "token_embd.weight") == 0;
+    if (dtype == DT_IQ2_XXS || dtype == DT_IQ2_XS || dtype == DT_IQ2_S || dtype == DT_IQ1_S)
+        return 1;
+    if (dtype == DT_IQ1_M)
+        return !emb && strcmp(name, "output.weight") != 0;
+    return dtype == DT_Q2_K && mix->ftype == FT_Q2_K_S && !emb;
 }
 
 void qmix_print_names(FILE *f, int indent, int width)
@@ -111,7 +134,7 @@ void qmix_print_names(FILE *f, int indent, int width)
 
 struct mstate {
     uint32_t ftype;
-    int      falcon, is70b;
+    int      falcon, is70b, has_imatrix;
     int64_t  n_gqa, n_expert, n_layer;
     int      has_output;
     int      n_attention_wv, i_attention_wv, i_ffn_down, i_ffn_gate, i_ffn_up;
@@ -196,7 +219,7 @@ static int is_iq2_family(uint32_t f)
            f == FT_IQ2_M || f == FT_IQ1_M;
 }
 
-/* llama_tensor_get_type, without imatrix and with default params */
+/* llama_tensor_get_type with default params */
 static int get_type(struct mstate *s, int nt, const struct qmix_tensor *t, struct err *e)
 {
     const char *name = t->name;
@@ -248,7 +271,7 @@ static int get_type(struct mstate *s, int nt, const struct qmix_tensor *t, struc
         else if (ft == FT_Q2_K_S && s->n_gqa >= 4)
             nt = DT_Q4_K;
         else if (ft == FT_IQ3_XXS)
-            nt = s->n_gqa >= 4 ? DT_Q4_K : DT_IQ3_S;          /* no imatrix */
+            nt = s->n_gqa >= 4 ? DT_Q4_K : !s->has_imatrix ? DT_IQ3_S : DT_IQ3_XXS;
         else if ((ft == FT_IQ3_XS || ft == FT_IQ3_S) && s->n_gqa >= 4)
             nt = DT_Q4_K;
         else if (ft == FT_IQ3_M)
@@ -289,7 +312,7 @@ static int get_type(struct mstate *s, int nt, const struct qmix_tensor *t, struc
         else if (ft == FT_Q2_K_S) {
             if (i_layer < n_layer / 8)
                 nt = DT_Q4_K;
-        } else if (ft == FT_IQ3_XXS)                           /* no imatrix */
+        } else if (ft == FT_IQ3_XXS && !s->has_imatrix)
             nt = i_layer < n_layer / 8 ? DT_Q4_K : DT_Q3_K;
         else if (ft == FT_Q3_K_M)
             nt = i_layer < n_layer / 16 ? DT_Q5_K
@@ -305,13 +328,15 @@ static int get_type(struct mstate *s, int nt, const struct qmix_tensor *t, struc
                      : use_more_bits(i_layer, n_layer) ? DT_Q5_K : DT_Q4_K;
             else if (use_more_bits(i_layer, n_layer))
                 nt = DT_Q6_K;
-        } else if (i_layer < n_layer / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS))
-            nt = DT_Q5_K;                                      /* no imatrix */
+        } else if (i_layer < n_layer / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS) &&
+                   !s->has_imatrix)
+            nt = DT_Q5_K;
         else if (ft == FT_Q5_K_M && use_more_bits(i_layer, n_layer))
             nt = DT_Q6_K;
         else if (ft == FT_Q4_K_S && !s->falcon && i_layer < n_layer / 8)
             nt = DT_Q5_K;
-        /* (Q4_0/Q5_0 -> Q4_1/Q5_1 in the first layers happens only with an imatrix) */
+        else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && s->has_imatrix && i_layer < n_layer / 8)
+            nt = ft == FT_Q4_0 ? DT_Q4_1 : DT_Q5_1;
         s->i_ffn_down++;
     } else if (has(name, "attn_output.weight")) {
         if (!s->falcon) {
@@ -397,6 +422,12 @@ static int order_cmp(const void *a, const void *b)
 int qmix_plan(const struct qmix *mix, int pure, const struct qmix_model *mm,
               struct qmix_tensor *t, size_t n, struct err *e)
 {
+    return qmix_plan_im(mix, pure, 0, mm, t, n, e);
+}
+
+int qmix_plan_im(const struct qmix *mix, int pure, int has_imatrix,
+                 const struct qmix_model *mm, struct qmix_tensor *t, size_t n, struct err *e)
+{
     struct mstate s;
     struct order *ord;
     int64_t q_rows = 0, k_rows = 0, max_layer = -1;
@@ -404,6 +435,7 @@ int qmix_plan(const struct qmix *mix, int pure, const struct qmix_model *mm,
     memset(&s, 0, sizeof s);
     s.ftype = mix->ftype;
     s.falcon = mm->arch && strcmp(mm->arch, "falcon") == 0;
+    s.has_imatrix = has_imatrix;
     s.n_expert = mm->n_expert ? mm->n_expert : 1;
     for (size_t i = 0; i < n; i++) {
         const char *nm = t[i].name;

@@ -10,7 +10,8 @@
  * BF16: every weight matrix gets the type, norms stay F32).
  *
  * THE PLAN (qmix_plan) reproduces llama.cpp's llama_tensor_get_type and the loop
- * around it (src/llama-quant.cpp at c392e509, no imatrix, default params):
+ * around it (src/llama-quant.cpp at c392e509, default params, with or without an
+ * importance matrix: qmix_model.has_imatrix):
  *   - which tensors are quantized at all: names ending in "weight", 2-D or more
  *     (ggml_n_dims: trailing 1s do not count), not *_norm.weight, ffn_gate_inp,
  *     position/token-type embeddings, ssm_conv1d, RWKV time_mix_*, attn_rel_b;
@@ -44,6 +45,8 @@ struct qmix {
     int         dtype;     /* enum dtype of the quantized weights by default */
     int         rules;     /* 1: llama_tensor_get_type applies (quantized types) */
     const char *what;      /* one line for --help */
+    int         needs_imatrix; /* 1: made only with --imatrix (llama-quantize refuses
+                                  these types without one) */
 };
 
 /* The table, n rows (aliases included). */
@@ -56,6 +59,14 @@ const struct qmix *qmix_table(size_t *n);
  * need an importance matrix).
  */
 const struct qmix *qmix_find(const char *name, struct err *e);
+/* The same, when an importance matrix is (have_imatrix = 1) or is not given: the rows
+ * with needs_imatrix are refused without one, with a message saying so. */
+const struct qmix *qmix_find_im(const char *name, int have_imatrix, struct err *e);
+
+/* 1 when llama-quantize refuses to make this tensor's type without importance data
+ * for it ("Missing importance matrix for tensor ..."): IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S,
+ * IQ1_M except token_embd/output, and Q2_K of the Q2_K_S mix except token_embd. */
+int qmix_tensor_needs_imatrix(const struct qmix *mix, const char *gguf_name, int dtype);
 
 /* The --dtype names, comma separated, wrapped at width columns after indent spaces
  * (the one text --help, the README and the man page show). */
@@ -86,5 +97,10 @@ struct qmix_model {
  */
 int qmix_plan(const struct qmix *mix, int pure, const struct qmix_model *mm,
               struct qmix_tensor *t, size_t n, struct err *e);
+/* The same with an importance matrix (has_imatrix = 1): llama-quantize's has_imatrix
+ * rules (IQ3_XXS attn_v in IQ3_XXS, no Q3_K/Q4_K ffn_down for IQ3_XXS nor Q5_K for
+ * IQ4_NL/IQ4_XS, Q4_0/Q5_0's first eighth of ffn_down in Q4_1/Q5_1). */
+int qmix_plan_im(const struct qmix *mix, int pure, int has_imatrix,
+                 const struct qmix_model *mm, struct qmix_tensor *t, size_t n, struct err *e);
 
 #endif
