@@ -33,7 +33,7 @@ static const char help_str[] =
     "      --requantize    --dtype: quantize tensors that are already quantized\n"
     "      --imatrix FILE  --dtype: a llama.cpp importance matrix (llama-imatrix's .dat\n"
     "                      or GGUF form), used as llama-quantize --imatrix uses it;\n"
-    "                      Q2_K_S needs one\n"
+    "                      IQ1_*, IQ2_*, IQ3_XXS and Q2_K_S need one\n"
     "      --lossless      APR: store ggml types without an APR code byte-exact\n"
     "                      (extension codes; aprender and realizar refuse such files)\n"
     "      --names STYLE   APR tensor names: hf or gguf (default: aprender's choice)\n"

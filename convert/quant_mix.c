@@ -44,27 +44,24 @@ static const struct qmix table[] = {
     { "IQ3_M",  NULL,     FT_IQ3_M,  DT_IQ3_S,  1, "IQ3_S, some Q4_K", 0 },
     { "IQ3_S",  NULL,     FT_IQ3_S,  DT_IQ3_S,  1, "3.44 bpw", 0 },
     { "IQ3_XS", NULL,     FT_IQ3_XS, DT_IQ3_S,  1, "IQ3_S, some IQ3_XXS", 0 },
+    { "IQ3_XXS", NULL,    FT_IQ3_XXS, DT_IQ3_XXS, 1, "3.06 bpw (--imatrix)", 1 },
     { "Q3_K_L", NULL,     FT_Q3_K_L, DT_Q3_K,   1, "Q3_K, some Q5_K", 0 },
     { "Q3_K_M", NULL,     FT_Q3_K_M, DT_Q3_K,   1, "Q3_K, some Q4_K/Q5_K", 0 },
     { "Q3_K_S", NULL,     FT_Q3_K_S, DT_Q3_K,   1, "Q3_K", 0 },
     { "Q3_K",   "Q3_K_M", FT_Q3_K_M, DT_Q3_K,   1, "alias of Q3_K_M", 0 },
     { "Q2_K",   NULL,     FT_Q2_K,   DT_Q2_K,   1, "Q2_K, some Q3_K/Q4_K", 0 },
     { "Q2_K_S", NULL,     FT_Q2_K_S, DT_Q2_K,   1, "Q2_K, some Q4_K (--imatrix)", 1 },
+    { "IQ2_M",  NULL,     FT_IQ2_M,  DT_IQ2_S,  1, "2.7 bpw (--imatrix)", 1 },
+    { "IQ2_S",  NULL,     FT_IQ2_S,  DT_IQ2_XS, 1, "2.5 bpw (--imatrix)", 1 },
+    { "IQ2_XS", NULL,     FT_IQ2_XS, DT_IQ2_XS, 1, "2.31 bpw (--imatrix)", 1 },
+    { "IQ2_XXS", NULL,    FT_IQ2_XXS, DT_IQ2_XXS, 1, "2.06 bpw (--imatrix)", 1 },
+    { "IQ1_M",  NULL,     FT_IQ1_M,  DT_IQ1_M,  1, "1.75 bpw (--imatrix)", 1 },
+    { "IQ1_S",  NULL,     FT_IQ1_S,  DT_IQ1_S,  1, "1.56 bpw (--imatrix)", 1 },
     { "TQ2_0",  NULL,     FT_TQ2_0,  DT_TQ2_0,  1, "2.06 bpw ternary", 0 },
     { "TQ1_0",  NULL,     FT_TQ1_0,  DT_TQ1_0,  1, "1.69 bpw ternary", 0 },
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 
-/* llama-quantize types that apr-convert refuses, and why. */
-static const struct { const char *name, *why; } refused[] = {
-    { "IQ2_XXS", "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ2_XS",  "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ2_S",   "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ2_M",   "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ1_S",   "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ1_M",   "needs an importance matrix (llama-quantize --imatrix)" },
-    { "IQ3_XXS", "makes attn_q and attn_k IQ2_S, which needs an importance matrix" },
-};
 
 const struct qmix *qmix_table(size_t *n)
 {
@@ -89,11 +86,6 @@ const struct qmix *qmix_find_im(const char *name, int have_imatrix, struct err *
                 return NULL;
             }
             return &table[i];
-        }
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
-        if (strcasecmp(name, refused[i].name) == 0) {
-            ERR(e, ERR_USAGE, "--dtype %s: %s", refused[i].name, refused[i].why);
-            return NULL;
         }
     ERR(e, ERR_USAGE, "--dtype: unknown type (see apr-convert --help)");
     return NULL;

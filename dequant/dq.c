@@ -103,6 +103,8 @@ static const dq_quantize_w_fn rows_w[DT_COUNT] = {
     [DT_Q2_K] = QW(q2_k), [DT_Q3_K] = QW(q3_k), [DT_Q4_K] = QW(q4_k), [DT_Q5_K] = QW(q5_k),
     [DT_Q6_K] = QW(q6_k), [DT_IQ4_NL] = QW(iq4_nl), [DT_IQ4_XS] = QW(iq4_xs),
     [DT_IQ3_XXS] = QW(iq3_xxs), [DT_IQ3_S] = QW(iq3_s),
+    [DT_IQ2_XXS] = QW(iq2_xxs), [DT_IQ2_XS] = QW(iq2_xs), [DT_IQ2_S] = QW(iq2_s),
+    [DT_IQ1_S] = QW(iq1_s), [DT_IQ1_M] = QW(iq1_m),
 };
 
 static struct dq_traits traits[DT_COUNT];
@@ -511,6 +513,9 @@ static int dq__quant_init(int dtype, struct err *e)
 {
     if ((dtype == DT_IQ3_XXS || dtype == DT_IQ3_S) && !dq__iq3_ready())
         return ERR(e, ERR_NOMEM, "cannot allocate the IQ3 neighbour tables");
+    if ((dtype == DT_IQ2_XXS || dtype == DT_IQ2_XS || dtype == DT_IQ2_S || dtype == DT_IQ1_S ||
+         dtype == DT_IQ1_M) && !dq__iq2_ready())
+        return ERR(e, ERR_NOMEM, "cannot allocate the IQ2/IQ1 lattice tables");
     return 0;
 }
 

@@ -18,7 +18,11 @@
  *
  * Types that can be PRODUCED (dq_quantize): F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
  * Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0 (the bytes of
- * llama-quantize without an importance matrix).  Every other type is read-only.  C64
+ * llama-quantize without an importance matrix).  With importance weights
+ * (dq_quantize_w_mt: ggml's quant_weights branches, the bytes of llama-quantize
+ * --imatrix): Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S, and the
+ * types that exist only with weights, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S, IQ1_M (dq_iq2.c).
+ * Every other type is read-only.  C64
  * has no real f32 value and is refused with ERR_UNSUPPORTED.
  *
  * Special layouts:

@@ -57,6 +57,7 @@ DQ_QUANT(iq3_xxs) DQ_QUANT(iq3_s)
 DQ_QUANT_W(q4_0) DQ_QUANT_W(q4_1) DQ_QUANT_W(q5_0) DQ_QUANT_W(q5_1)
 DQ_QUANT_W(q2_k) DQ_QUANT_W(q3_k) DQ_QUANT_W(q4_k) DQ_QUANT_W(q5_k) DQ_QUANT_W(q6_k)
 DQ_QUANT_W(iq4_nl) DQ_QUANT_W(iq4_xs) DQ_QUANT_W(iq3_xxs) DQ_QUANT_W(iq3_s)
+DQ_QUANT_W(iq2_xxs) DQ_QUANT_W(iq2_xs) DQ_QUANT_W(iq2_s) DQ_QUANT_W(iq1_s) DQ_QUANT_W(iq1_m)
 #undef DQ_QUANT_W
 
 #undef DQ_REF
@@ -65,6 +66,9 @@ DQ_QUANT_W(iq4_nl) DQ_QUANT_W(iq4_xs) DQ_QUANT_W(iq3_xxs) DQ_QUANT_W(iq3_s)
 
 /* 1 once the IQ3 quantizers' neighbour tables are built (dq_iq3.c; 0: no memory). */
 int dq__iq3_ready(void);
+/* 1 once the IQ2 / IQ1 quantizers' lattice maps and neighbour lists are built
+ * (dq_iq2.c; 0: no memory). */
+int dq__iq2_ready(void);
 
 /* 1 when the CPU (and OS) support AVX2, FMA and F16C (dq_cpu.c). */
 int dq__cpu_avx2(void);

@@ -14,6 +14,10 @@ IMG=$IM/tiny-llama-small.imatrix.gguf
 expect_match "Q2_K_S without --imatrix: refused with the reason" \
     "Q2_K_S: needs an importance matrix \(--imatrix" "apr-convert --dtype Q2_K_S x.gguf $FIX/y.gguf"
 expect_exit "Q2_K_S without --imatrix: usage error" 2 "apr-convert --dtype q2_k_s x.gguf $FIX/y.gguf"
+for M in IQ1_S IQ1_M IQ2_XXS IQ2_XS IQ2_S IQ2_M IQ3_XXS; do
+    expect_match "$M without --imatrix: refused with the reason" \
+        "$M: needs an importance matrix" "apr-convert --dtype $M x.gguf $FIX/y.gguf"
+done
 expect_match "--imatrix without --dtype" "--imatrix needs --dtype" \
     "apr-convert --imatrix $DAT x.gguf $FIX/y.gguf"
 expect_match "--imatrix with a float --dtype" "--dtype F16 does not quantize" \
@@ -29,7 +33,7 @@ if [ -z "$SHARED" ] || [ ! -r "$SHARED/gguf/tiny-llama-small-F32.gguf" ]; then
 fi
 SRC=$SHARED/gguf/tiny-llama-small-F32.gguf
 MIXES="Q8_0 Q6_K Q5_K_M Q5_K_S Q5_1 Q5_0 Q4_K_M Q4_K_S Q4_1 Q4_0 IQ4_NL IQ4_XS IQ3_M IQ3_S
-IQ3_XS Q3_K_L Q3_K_M Q3_K_S Q2_K Q2_K_S TQ2_0 TQ1_0"
+IQ3_XS Q3_K_L Q3_K_M Q3_K_S Q2_K Q2_K_S TQ2_0 TQ1_0 IQ3_XXS IQ2_M IQ2_S IQ2_XS IQ2_XXS IQ1_M IQ1_S"
 
 our_lines() { apr-hash --tensors "$1" | awk -v m="$2" '$1 == "tensor" { print m, $5, $3, $2 }' | sort; }
 
@@ -47,7 +51,7 @@ for M in $MIXES; do
     done
     rm -f "$FIX/$M.gguf.gguf"
 done
-testing "refs.txt holds 22 mixes x 21 tensors" "wc -l < $IM/refs.txt" "462"
+testing "refs.txt holds 29 mixes x 21 tensors" "wc -l < $IM/refs.txt" "609"
 
 # the importance data matters: Q4_K_M with it differs in every matrix that has data
 # (the 14 layer matrices and output.weight; token_embd has none: llama-imatrix does

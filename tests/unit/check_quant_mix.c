@@ -308,7 +308,9 @@ START_TEST(test_names)
     ck_assert_msg(strstr(e.msg, "importance matrix") != NULL, "%s", e.msg);
     struct err e2 = ERR_INIT, e3 = ERR_INIT;
     ck_assert_ptr_null(qmix_find("iq3_xxs", &e2));
-    ck_assert_msg(strstr(e2.msg, "IQ2_S") != NULL, "%s", e2.msg);
+    ck_assert_msg(strstr(e2.msg, "IQ3_XXS: needs an importance matrix") != NULL, "%s", e2.msg);
+    ck_assert_str_eq(qmix_find_im("iq3_xxs", 1, &e2)->name, "IQ3_XXS");  /* with --imatrix */
+    ck_assert_str_eq(qmix_find_im("IQ1_M", 1, &e2)->name, "IQ1_M");
     ck_assert_str_eq(mix("iq3_m")->name, "IQ3_M");
     ck_assert_ptr_null(qmix_find("Q9_K", &e3));
     ck_assert_int_eq(e3.code, ERR_USAGE);
