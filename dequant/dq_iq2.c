@@ -17,7 +17,15 @@
  *   for IQ2_XXS and IQ2_XS, 1 for IQ2_S, 3 for IQ1_S and IQ1_M).
  *
  * ggml also builds lists for level 3 (never looked up); we build only the 3^8 points
- * the quantizers can reach.  Float evaluation follows ggml expression by expression
+ * the quantizers can reach.
+ *
+ * One known difference: IQ1_S / IQ1_M blocks whose values are ALL below 1e-12 / 1e-7
+ * in magnitude are skipped, and ggml then writes the shift flag that block position
+ * had in an earlier block of the same ggml_quantize_chunk call (an array that outlives
+ * the rows, uninitialized at the start): its bytes depend on how llama-quantize split
+ * the rows among its threads.  We carry the flag along the row (0 at its start), so
+ * such blocks can differ in that one flag bit; real weights do not have them (the
+ * test fixture has none).  Float evaluation follows ggml expression by expression
  * (dq_quant.c's header: -ffp-contract=off, nearest_int is round-half-even).
  */
 #include "dq.h"
