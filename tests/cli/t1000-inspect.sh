@@ -60,7 +60,10 @@ if mkfix sparse70b "$FIX/big.gguf" 2>/dev/null; then
         /usr/bin/time -f '%M %e' -o "$FIX/time" apr-inspect "$FIX/big.gguf" > /dev/null
         rss=$(cut -d' ' -f1 "$FIX/time") secs=$(cut -d' ' -f2 "$FIX/time")
         testing "70B inspect RSS under 64 MiB (${rss} KiB)" "[ $rss -lt 65536 ] && echo ok" "ok"
-        testing "70B inspect under 1 s (${secs} s)" "awk 'BEGIN{exit !($secs < 1.0)}' && echo ok" "ok"
+        # a guard against reading the data (141 GB: tens of seconds at best), not a speed
+        # claim; 5 s leaves room for sanitizer builds on a loaded machine (measured
+        # 0.00 s plain, 1.24 s under ASan at load 15)
+        testing "70B inspect reads only the header (${secs} s < 5 s)" "awk 'BEGIN{exit !($secs < 5.0)}' && echo ok" "ok"
     else
         skip "70B inspect RSS" "no /usr/bin/time"
     fi

@@ -39,6 +39,12 @@ int main(void)
         close(fd);
         setenv("APR_TEST_SKIPS", skips, 1);
     }
+#if defined(__SANITIZE_ADDRESS__)
+    /* Test timeouts guard against hangs, not speed: AddressSanitizer runs the code 2-5x
+     * slower (more on a loaded machine), so its build gives every test 5x the time.
+     * Check reads the multiplier when the suites set their timeouts, below. */
+    setenv("CK_TIMEOUT_MULTIPLIER", "5", 0);
+#endif
     for (size_t i = 0; all_suites[i]; i++)
         srunner_add_suite(sr, all_suites[i]());
     srunner_run_all(sr, CK_ENV);
