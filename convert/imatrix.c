@@ -285,8 +285,8 @@ static int load_gguf(struct imatrix *im, const uint8_t *buf, size_t size, const 
         uint64_t ne0 = en->n / en->n_mat;
         for (uint64_t j = 0; j < en->n_mat; j++) {
             float cnt = lef32(c->data + 4 * j);
-            if (cnt > en->ncall)
-                en->ncall = (int64_t)cnt;
+            if (cnt > (float)en->ncall)        /* a hostile count may not fit int64 */
+                en->ncall = cnt < 9.0e18f ? (int64_t)cnt : INT64_MAX;
             for (uint64_t k = 0; k < ne0; k++) {
                 float sum = lef32(s->data + 4 * (j * ne0 + k));
                 en->v[j * ne0 + k] = cnt > 0.0f ? sum / cnt : 1.0f;
