@@ -307,7 +307,10 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
 
 /* Signed scale for one sub-block (rmse_type 1): L gets the quants offset by +nmax
  * (0..2*nmax-1).  The weights are qw[i], or x[i]^2 without an importance matrix. */
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw)
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw);
+
+static inline float make_qx_quants_impl(int n, int nmax, const float *x, int8_t *L,
+                                         const float *qw, int weighted)
 {
     float max = 0, amax = 0;
     for (int i = 0; i < n; i++) {
@@ -326,7 +329,7 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const fl
     for (int i = 0; i < n; i++) {
         int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
-        float w = qw ? qw[i] : x[i] * x[i];
+        float w = weighted ? qw[i] : x[i] * x[i];
         sumlx += w * x[i] * (float)l;
         suml2 += w * (float)l * (float)l;
     }
@@ -339,7 +342,7 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const fl
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
             int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
-            float w = qw ? qw[i] : x[i] * x[i];
+            float w = weighted ? qw[i] : x[i] * x[i];
             sumlx += w * x[i] * (float)l;
             suml2 += w * (float)l * (float)l;
         }
@@ -445,6 +448,13 @@ void dq_q5_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
         }
         put_le32(y->qh, qh);
     }
+}
+
+/* The two instances (the weight choice is a constant in each: the unweighted Q6_K path
+ * stays as fast as before weights existed). */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw)
+{
+    return qw ? make_qx_quants_impl(n, nmax, x, L, qw, 1) : make_qx_quants_impl(n, nmax, x, L, NULL, 0);
 }
 
 static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
