@@ -5,6 +5,7 @@
 #ifndef DQ_IMPL_H
 #define DQ_IMPL_H
 
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -132,6 +133,38 @@ static inline int dq__round_away(float v)
 /* KS(i): ggml's ksigns_iq2xs computed, not tabled: i plus an even-parity bit 7
  * (reference/gguf-quant.md 3.6). */
 #define DQ_KS(i) ((uint8_t)((i) | (__builtin_popcount((unsigned)(i)) & 1) << 7))
+
+/*
+ * The lattice quantizers' neighbour search (ggml's iq2/iq3_find_best_neighbour): of the
+ * grid points nb[1..nb[0]] (dim levels each, row-major from lv), the one whose values
+ * scale * (2 * level + 1) are nearest xval in weighted squared error; its levels go to
+ * L and its index is returned.  Ties keep the first.  When no error is below FLT_MAX
+ * (non-finite input) it is nb[1], never an index outside the grid.  Inline with a
+ * constant dim, so each caller gets its own unrolled loop.
+ */
+static inline int dq__lattice_nearest(const uint8_t *lv, int dim, const uint16_t *nb,
+                                      const float *xval, const float *w, float scale,
+                                      int8_t *L)
+{
+    int gi = nb[1];
+    float best = FLT_MAX;
+    for (int j = 1; j <= nb[0]; j++) {
+        const uint8_t *g = lv + (size_t)nb[j] * (size_t)dim;
+        float d2 = 0;
+        for (int i = 0; i < dim; i++) {
+            float q = (float)(2 * g[i] + 1);
+            float diff = scale * q - xval[i];
+            d2 += w[i] * diff * diff;
+        }
+        if (d2 < best) {
+            best = d2;
+            gi = nb[j];
+        }
+    }
+    for (int i = 0; i < dim; i++)
+        L[i] = (int8_t)lv[(size_t)gi * (size_t)dim + (size_t)i];
+    return gi;
+}
 
 /* kvalues_iq4nl and kvalues_fp4 (reference/gguf-quant.md 3.3); 16 values each. */
 extern const int8_t dq__kvalues_iq4nl[16];

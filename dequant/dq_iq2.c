@@ -181,31 +181,6 @@ static int index8(const int8_t *L)
     return u;
 }
 
-/* iq2_find_best_neighbour: the neighbour of least weighted error at this scale; L gets
- * its levels.  Returns its grid index. */
-static int best_nb2(const struct lattice8 *G, int u, const float *xval, const float *w,
-                    float scale, int8_t *L)
-{
-    const uint16_t *nb = G->nb + (-G->map[u] - 1);
-    int gi = -1;
-    float best = FLT_MAX;
-    for (int j = 1; j <= nb[0]; j++) {
-        float d2 = 0;
-        for (int i = 0; i < 8; i++) {
-            float q = (float)(2 * G->lv[nb[j]][i] + 1);
-            float diff = scale * q - xval[i];
-            d2 += w[i] * diff * diff;
-        }
-        if (d2 < best) {
-            best = d2;
-            gi = nb[j];
-        }
-    }
-    for (int i = 0; i < 8; i++)
-        L[i] = (int8_t)G->lv[gi][i];
-    return gi;
-}
-
 /* Levels for one group of 8 at inverse scale id; snapped onto the grid (sets *on). */
 static int snap8(const struct lattice8 *G, const float *xval, const float *waux, float id,
                  float scale, int8_t *L, int *on)
@@ -214,7 +189,8 @@ static int snap8(const struct lattice8 *G, const float *xval, const float *waux,
         L[i] = (int8_t)clamp02(nearest_int(0.5f * (id * xval[i] - 1)));
     int u = index8(L);
     *on = G->map[u] >= 0;
-    return *on ? G->map[u] : best_nb2(G, u, xval, waux, scale, L);
+    return *on ? G->map[u] : dq__lattice_nearest(&G->lv[0][0], 8, G->nb + (-G->map[u] - 1),
+                                                  xval, waux, scale, L);
 }
 
 static float sums_scale(const float *w, const float *xval, const int8_t *L, int n, float *sumq2)

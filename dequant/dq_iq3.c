@@ -146,29 +146,6 @@ static int nearest_int(float f)
 
 static int clamp07(int l) { return l < 0 ? 0 : l > 7 ? 7 : l; }
 
-/* iq3_find_best_neighbour: the neighbour of least weighted error; L gets its levels. */
-static int best_neighbour(const struct iq3_lattice *G, const uint16_t *nb, const float *xval,
-                          const float *w, float scale, int8_t *L)
-{
-    int count = nb[0], gi = nb[1];
-    float best = FLT_MAX;
-    for (int j = 1; j <= count; j++) {
-        float d2 = 0;
-        for (int i = 0; i < 4; i++) {
-            float q = (float)(2 * G->lv[nb[j]][i] + 1);
-            float diff = scale * q - xval[i];
-            d2 += w[i] * diff * diff;
-        }
-        if (d2 < best) {
-            best = d2;
-            gi = nb[j];
-        }
-    }
-    for (int i = 0; i < 4; i++)
-        L[i] = (int8_t)G->lv[gi][i];
-    return gi;
-}
-
 /* The grid point for the levels L[0..3] of group k, snapping to a neighbour when
  * off the grid (sets *on to 0 then). */
 static int snap(const struct iq3_lattice *G, const float *xval, const float *waux, float scale,
@@ -180,7 +157,7 @@ static int snap(const struct iq3_lattice *G, const float *xval, const float *wau
     int gi = G->map[u];
     *on = gi >= 0;
     if (gi < 0)
-        gi = best_neighbour(G, G->nb + (-gi - 1), xval, waux, scale, L);
+        gi = dq__lattice_nearest(&G->lv[0][0], 4, G->nb + (-gi - 1), xval, waux, scale, L);
     return gi;
 }
 
