@@ -1161,28 +1161,59 @@ END_TEST
  * llama.cpp's prompt logits (refs/NAME.prompt{0,1}.logits.f32, c392e50 CPU, 2 threads)
  * teacher-forced: the worst per-position 1 - cosine of either prompt, measured the
  * same on the scalar, AVX2 and AVX-512 paths (the quantized kernels are bit-identical to
- * their scalar twins):
+ * their scalar twins), and position 0's:
  *   F16      3.48e-7  llama.cpp rounds the activations to f16 for an F16 matrix, we keep
- *                     f32; bound 1e-6 (x2.9)
+ *                     f32; bound 1e-6 (x2.9), position 0 too
  *   Q8_0     5.33e-15 the same activation quantization and integer sums: the logits
  *   Q6_K     2.89e-15 agree but for f32 rounding; bound 1e-10, far above any summation
  *   IQ4_XS   3.00e-15 order change (f32 vs f32 elsewhere here: <= 7e-13) and far below
  *                     a real kernel difference (>= 1e-6)
- *   Q4_K_M   6.63e-5  llama.cpp runs Q4_K through its repacked kernels (Q8_K activations
- *                     in another layout); bound 1.5e-4 (x2.3)
- *   Q4_0     1.12e-4  the same (its repacked Q4_0x8 path); bound 2e-4 (x1.8)
+ *   Q4_K_M   6.63e-5  f32 rounding at every position but one per prompt (prompt 1
+ *                     position 16: 6.63e-5; prompt 0 position 17: 1.07e-6); bound 1.5e-4
+ *   Q4_0     1.12e-4  position 0 1.6e-15, positions 1.. 4.3e-5 .. 1.12e-4; bound 2e-4
+ * Why Q4_0 and Q4_K_M miss 1e-10 (and Q4_0 the issue's 1e-4): not their kernels and not
+ * llama.cpp's repacked Q4_0x8 path.  Measured with llama.cpp c392e50 built here
+ * (AVX-512, llamafile on) with its Q4_0 repack on (GGML_CPU_AARCH64=ON, which reproduces
+ * the fixture bit for bit) and off (=OFF, every other byte the same):
+ *   Q4_0 ours vs repack (the fixture) 1.12e-4, ours vs no-repack 1.12e-4 (same
+ *   positions), repack vs no-repack 1.82e-5 on prompt 0 (position 19 only), 3e-15 on
+ *   prompt 1; llama.cpp with -mavx2 only vs the fixture: 0.
+ * Both sides compute the attention, RMSNorm and SiLU in f32 in a different order, so
+ * those activations differ by a few ulps (Q8_0 and Q4_0 layer 0: up to 4e-14 1-cos).
+ * That is harmless except where a value sits on a rounding boundary of the per-block
+ * Q8_0/Q8_K activation quantization: Q4_0 layer 0 position 1, attention element 180 is
+ * -1.84163666 here and -1.84163690 in llama.cpp (2 ulps; the exact value from the same
+ * q, k, v in double is -1.8416367655), x * 127 / amax = -103.49999, so one int8 is -103
+ * here and -104 there.  From that flip on, the two runs carry different activation-
+ * quantization noise: Wo's output at position 1 moves by 7.5e-7, the FFN amplifies it
+ * (4.5e-5), and layer 1's attention carries it to every later position: 1e-4 at the
+ * logits, the size of the Q8 activation-quantization noise on this model.  Moving that
+ * one element by 2 ulps (a scratch build, not this code) brings ours vs no-repack to
+ * <= 2.7e-15 on every position of both prompts, and vs the fixture too except prompt 0
+ * position 19, llama.cpp's own repack flip.  Q4_K_M: one Q8_K int8 flip at layer 1
+ * ffn_norm (prompt 1 position 16, element 63: 0.56880003 here, 0.56879967 there).
+ * Neither side is the more exact (max relative error of the attention vs double: 1e-5 ..
+ * 1.5e-4 both).  Which types flip depends on the model, the prompt and both sides' f32
+ * order (Q4_1, Q5_0 and Q5_1 quantized by c392e50 from the F32 source: 6.6e-5, 1.4e-4,
+ * 1.6e-4, also via an f16-rounded block scale), so the bounds of Q4_0 and Q4_K_M are
+ * their measured flips with margin, and position 0 (no attention mixing, so nothing to
+ * spread) is held to f32 rounding for every quantized type: a real kernel difference
+ * shows there.  A change of f32 order in the attention, RMSNorm or SiLU can move a type
+ * to about 1e-4; apr-run --save-tensor all beside a llama.cpp eval-callback dump then
+ * shows one Q8 rounding flip at the first divergent stage.
  * (They were cosine >= 0.99999 .. 0.9994, i.e. 1-cos 1e-5 .. 6e-4, before.)
  */
 static const struct {
     const char *type;
     double      omc_max;   /* max 1 - cosine per position */
+    double      omc_pos0;  /* max 1 - cosine at position 0 (see above) */
 } ggufs[] = {
-    { "F16", 1e-6 },
-    { "Q8_0", 1e-10 },
-    { "Q4_0", 2e-4 },
-    { "Q4_K_M", 1.5e-4 },
-    { "Q6_K", 1e-10 },
-    { "IQ4_XS", 1e-10 },
+    { "F16", 1e-6, 1e-6 },
+    { "Q8_0", 1e-10, 1e-10 },
+    { "Q4_0", 2e-4, 1e-10 },
+    { "Q4_K_M", 1.5e-4, 1e-10 },
+    { "Q6_K", 1e-10, 1e-10 },
+    { "IQ4_XS", 1e-10, 1e-10 },
 };
 
 START_TEST(test_gguf_fixtures)
@@ -1209,7 +1240,7 @@ START_TEST(test_gguf_fixtures)
         int ip = json_get(&d, ir, "prompt_ids"), ig = json_get(&d, ir, "gen");
         int np = d.tok[ip].size, ng = d.tok[ig].size, flips = 0;
         int32_t *seq = malloc(sizeof(int32_t) * (size_t)(np + ng));
-        double margins[64], *rd, omc_worst = 0, rl;
+        double margins[64], *rd, omc_worst = 0, omc0 = 0, rl;
         float *lg, *ref;
         size_t nr;
 
@@ -1237,6 +1268,8 @@ START_TEST(test_gguf_fixtures)
         for (int t = 0; t < np; t++) {
             double omc;
             cmp_rows(lg + t * 512, rd + t * 512, 1, 512, &omc, &rl);
+            if (t == 0)
+                omc0 = omc;
             if (omc > omc_worst)
                 omc_worst = omc;
         }
@@ -1249,11 +1282,13 @@ START_TEST(test_gguf_fixtures)
                               margins[i]);
             }
         }
-        printf("check_runtime: %s prompt %d: worst cosine %.7f (1-cos %.3g, bound %g), %d "
-               "low-margin flips\n", ggufs[_i].type, r, 1 - omc_worst, omc_worst,
-               ggufs[_i].omc_max, flips);
+        printf("check_runtime: %s prompt %d: worst cosine %.7f (1-cos %.3g, bound %g; "
+               "position 0 %.3g, bound %g), %d low-margin flips\n", ggufs[_i].type, r,
+               1 - omc_worst, omc_worst, ggufs[_i].omc_max, omc0, ggufs[_i].omc_pos0, flips);
         ck_assert_msg(omc_worst <= ggufs[_i].omc_max, "%s prompt %d: 1-cos %.3g > %g",
                       ggufs[_i].type, r, omc_worst, ggufs[_i].omc_max);
+        ck_assert_msg(omc0 <= ggufs[_i].omc_pos0, "%s prompt %d position 0: 1-cos %.3g > %g",
+                      ggufs[_i].type, r, omc0, ggufs[_i].omc_pos0);
         free(rd), free(ref), free(lg), free(seq);
     }
     json_release(&d);
