@@ -107,6 +107,21 @@ static const dq_quantize_w_fn rows_w[DT_COUNT] = {
     [DT_IQ1_S] = QW(iq1_s), [DT_IQ1_M] = QW(iq1_m),
 };
 
+#ifdef DQ_HAVE_AVX2_BUILD
+/* SIMD quantizer twins (dq_avx2.c, dq_quant.c over dq_quant_avx2.c): the same bytes as
+ * rows[].quant and rows_w[] (check_quant.c, twins). */
+static const struct {
+    int dtype;
+    dq_quantize_fn q;
+    dq_quantize_w_fn qw;
+} simd_quant[] = {
+    { DT_Q8_0, dq_q8_0_quantize_avx2, NULL },
+    { DT_Q4_K, dq_q4_k_quantize_avx2, dq_q4_k_quantize_w_avx2 },
+    { DT_Q5_K, dq_q5_k_quantize_avx2, dq_q5_k_quantize_w_avx2 },
+    { DT_Q6_K, dq_q6_k_quantize_avx2, dq_q6_k_quantize_w_avx2 },
+};
+#endif
+
 static struct dq_traits traits[DT_COUNT];
 static pthread_once_t traits_once = PTHREAD_ONCE_INIT;
 
@@ -127,7 +142,7 @@ static void traits_init(void)
         tr->to_f32 = rows[t].ref;
         tr->fast_isa = "scalar";
         tr->quantize = tr->quantize_ref = rows[t].quant;
-        tr->quantize_w = rows_w[t];
+        tr->quantize_w = tr->quantize_w_ref = rows_w[t];
         tr->needs_imatrix = rows_w[t] && !rows[t].quant;
         if (rows[t].lut) {
             tr->to_f32 = rows[t].lut;
@@ -138,8 +153,13 @@ static void traits_init(void)
             tr->fast_isa = "avx2";
         }
 #ifdef DQ_HAVE_AVX2_BUILD
-        if (simd && t == DT_Q8_0)         /* SIMD quantizer twins (dq_avx2.c) */
-            tr->quantize = dq_q8_0_quantize_avx2;
+        for (size_t k = 0; simd && k < sizeof simd_quant / sizeof simd_quant[0]; k++)
+            if (simd_quant[k].dtype == t) {
+                if (simd_quant[k].q)
+                    tr->quantize = simd_quant[k].q;
+                if (simd_quant[k].qw)
+                    tr->quantize_w = simd_quant[k].qw;
+            }
 #endif
     }
 }

@@ -68,6 +68,7 @@ struct dq_traits {
     dq_quantize_w_fn         quantize_w;   /* with importance weights (ggml's quant_weights
                                               branch); NULL when the type ignores them */
     int                      needs_imatrix;/* 1: only quantize_w (IQ2_*, IQ1_*) */
+    dq_quantize_w_fn         quantize_w_ref; /* quantize_w's scalar reference (same bytes) */
 };
 
 /* The row for dtype, or NULL when dtype is not a valid type.  Thread-safe. */

@@ -37,6 +37,21 @@ DQ_AVX2(f32) DQ_AVX2(f16) DQ_AVX2(bf16)
 DQ_AVX2(q8_0) DQ_AVX2(q4_0) DQ_AVX2(q4_1) DQ_AVX2(q5_0) DQ_AVX2(q5_1)
 DQ_AVX2(q2_k) DQ_AVX2(q3_k) DQ_AVX2(q4_k) DQ_AVX2(q5_k) DQ_AVX2(q6_k) DQ_AVX2(iq4_nl) DQ_AVX2(iq4_xs)
 void dq_q8_0_quantize_avx2(const float *src, void *dst, int64_t n);
+/* the K-quants with the AVX2 scale searches (dq_quant.c over dq_quant_avx2.c) */
+void dq_q4_k_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q5_k_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q6_k_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q4_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q5_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q6_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+/* dq_quant_avx2.c: make_qkx2_quants and make_qx_quants (dq_quant.c) of eight
+ * sub-blocks of n <= 32 side by side (x + n*j, ...), the same results as eight scalar
+ * calls; make_qx_quants' all-zero threshold is eps (GROUP_MAX_EPS). */
+void dq__qkx2_x8_avx2(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                      float *scales, float *mins, float rmin, float rdelta, int nstep,
+                      int use_mad);
+void dq__qx_x8_avx2(int n, int nmax, const float *x, int8_t *L, const float *qw,
+                    float *scales, float eps);
 #endif
 
 /* table-driven fast paths (dq_lut.c); valid after dq__lut_init() */

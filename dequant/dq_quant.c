@@ -457,6 +457,44 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const fl
     return qw ? make_qx_quants_impl(n, nmax, x, L, qw, 1) : make_qx_quants_impl(n, nmax, x, L, NULL, 0);
 }
 
+/*
+ * The searches of eight sub-blocks of n side by side (x + n*j, w + n*j, L + n*j): with
+ * simd, the AVX2 twins of dq_quant_avx2.c (same bytes: each lane is one sub-block and
+ * repeats the scalar operations in order); else eight scalar calls.  The K-quants call
+ * these; the row functions below take the simd flag from their exported entry points
+ * (dq_<type>_quantize: scalar, dq_<type>_quantize_avx2: dq.c picks it at run time).
+ */
+static void qkx2_x8(int simd, int n, int nmax, const float *x, const float *w, uint8_t *L,
+                    float *scales, float *mins, float rmin, float rdelta, int nstep,
+                    int use_mad)
+{
+#ifdef DQ_HAVE_AVX2_BUILD
+    if (simd) {
+        dq__qkx2_x8_avx2(n, nmax, x, w, L, scales, mins, rmin, rdelta, nstep, use_mad);
+        return;
+    }
+#endif
+    (void)simd;
+    uint8_t Laux[32];
+    for (int j = 0; j < 8; j++)
+        scales[j] = make_qkx2_quants(n, nmax, x + n * j, w + n * j, L + n * j, &mins[j], Laux,
+                                     rmin, rdelta, nstep, use_mad);
+}
+
+static void qx_x8(int simd, int n, int nmax, const float *x, int8_t *L, const float *qw,
+                  float *scales)
+{
+#ifdef DQ_HAVE_AVX2_BUILD
+    if (simd) {
+        dq__qx_x8_avx2(n, nmax, x, L, qw, scales, GROUP_MAX_EPS);
+        return;
+    }
+#endif
+    (void)simd;
+    for (int j = 0; j < 8; j++)
+        scales[j] = make_qx_quants(n, nmax, x + n * j, L + n * j, qw ? qw + n * j : NULL);
+}
+
 static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
 {
     if (j < 4) {
@@ -513,10 +551,10 @@ static void k_requant(const float *x, uint16_t d16, uint16_t dmin16, const uint8
  * in L.
  */
 static void quantize_k_scales(const float *x, uint16_t *d_out, uint16_t *dmin_out,
-                              uint8_t S[12], uint8_t *L, int nmax, float rmin, int nstep)
+                              uint8_t S[12], uint8_t *L, int nmax, float rmin, int nstep,
+                              int simd)
 {
-    float w[32], mins[8], scales[8];
-    uint8_t Laux[32];
+    float w[256], mins[8], scales[8];
     float max_scale = 0, max_min = 0;
 
     for (int j = 0; j < 8; j++) {
@@ -526,9 +564,10 @@ static void quantize_k_scales(const float *x, uint16_t *d_out, uint16_t *dmin_ou
             sum_x2 += xs[l] * xs[l];
         float av_x = sqrtf(sum_x2 / 32);
         for (int l = 0; l < 32; l++)
-            w[l] = av_x + fabsf(xs[l]);
-        scales[j] = make_qkx2_quants(32, nmax, xs, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                                     nstep, 0);
+            w[32 * j + l] = av_x + fabsf(xs[l]);
+    }
+    qkx2_x8(simd, 32, nmax, x, w, L, scales, mins, rmin, 0.1f, nstep, 0);
+    for (int j = 0; j < 8; j++) {
         if (scales[j] > max_scale)
             max_scale = scales[j];
         if (mins[j] > max_min)
@@ -624,25 +663,25 @@ static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const f
  * by make_qp_quants against the sub-blocks' summed weights.
  */
 static void quantize_k_weighted(const float *x, const float *qw, uint16_t *d_out,
-                                uint16_t *dmin_out, uint8_t S[12], uint8_t *L, int nmax)
+                                uint16_t *dmin_out, uint8_t S[12], uint8_t *L, int nmax,
+                                int simd)
 {
-    float weights[32], sw[8], mins[8], scales[8];
-    uint8_t Laux[32], Ls[8], Lm[8];
+    float weights[256], sw[8], mins[8], scales[8];
+    uint8_t Ls[8], Lm[8];
     float sum_x2 = 0;
 
     for (int l = 0; l < 256; l++)
         sum_x2 += x[l] * x[l];
     float sigma2 = 2 * sum_x2 / 256;
     for (int j = 0; j < 8; j++) {
-        float sumw = 0;
+        float sumw = 0, *wj = weights + 32 * j;
         for (int l = 0; l < 32; l++)
-            weights[l] = qw[32 * j + l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
+            wj[l] = qw[32 * j + l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
         for (int l = 0; l < 32; l++)
-            sumw += weights[l];
+            sumw += wj[l];
         sw[j] = sumw;
-        scales[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                     -0.9f, 0.05f, 36, 0);
     }
+    qkx2_x8(simd, 32, nmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, 0);
     float d_block = make_qp_quants(8, 63, scales, Ls, sw);
     float m_block = make_qp_quants(8, 63, mins, Lm, sw);
     k_pack(S, Ls, Lm);
@@ -651,16 +690,16 @@ static void quantize_k_weighted(const float *x, const float *qw, uint16_t *d_out
     k_requant(x, *d_out, *dmin_out, S, L, nmax);
 }
 
-static void q4_k_rows(const float *x, void *dst, int64_t n, const float *qw)
+static void q4_k_rows(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q4_K *y = dst;
     uint8_t L[256];
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
         uint16_t d, dmin;
         if (qw)
-            quantize_k_weighted(x, qw + 256 * i, &d, &dmin, y->scales, L, 15);
+            quantize_k_weighted(x, qw + 256 * i, &d, &dmin, y->scales, L, 15, simd);
         else
-            quantize_k_scales(x, &d, &dmin, y->scales, L, 15, -1.0f, 20);
+            quantize_k_scales(x, &d, &dmin, y->scales, L, 15, -1.0f, 20, simd);
         y->d = d;
         y->dmin = dmin;
         for (int c = 0; c < 4; c++)
@@ -669,13 +708,13 @@ static void q4_k_rows(const float *x, void *dst, int64_t n, const float *qw)
     }
 }
 
-void dq_q4_k_quantize(const float *x, void *dst, int64_t n) { q4_k_rows(x, dst, n, NULL); }
+void dq_q4_k_quantize(const float *x, void *dst, int64_t n) { q4_k_rows(x, dst, n, NULL, 0); }
 void dq_q4_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
 {
-    q4_k_rows(x, dst, n, qw);
+    q4_k_rows(x, dst, n, qw, 0);
 }
 
-static void q5_k_rows(const float *x, void *dst, int64_t n, const float *qw)
+static void q5_k_rows(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q5_K *y = dst;
     uint8_t L[256];
@@ -683,9 +722,9 @@ static void q5_k_rows(const float *x, void *dst, int64_t n, const float *qw)
         uint8_t *qh = y->qh, *ql = y->qs;
         uint16_t d, dmin;
         if (qw)
-            quantize_k_weighted(x, qw + 256 * i, &d, &dmin, y->scales, L, 31);
+            quantize_k_weighted(x, qw + 256 * i, &d, &dmin, y->scales, L, 31, simd);
         else
-            quantize_k_scales(x, &d, &dmin, y->scales, L, 31, -0.5f, 15);
+            quantize_k_scales(x, &d, &dmin, y->scales, L, 31, -0.5f, 15, simd);
         y->d = d;
         y->dmin = dmin;
         memset(qh, 0, 32);
@@ -705,15 +744,15 @@ static void q5_k_rows(const float *x, void *dst, int64_t n, const float *qw)
     }
 }
 
-void dq_q5_k_quantize(const float *x, void *dst, int64_t n) { q5_k_rows(x, dst, n, NULL); }
+void dq_q5_k_quantize(const float *x, void *dst, int64_t n) { q5_k_rows(x, dst, n, NULL, 0); }
 void dq_q5_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
 {
-    q5_k_rows(x, dst, n, qw);
+    q5_k_rows(x, dst, n, qw, 0);
 }
 
 /* Q6_K (4.6): 16 signed sub-block scales by make_qx_quants, quantized to i8 against
  * the largest in magnitude; quants requantized with the f16-rounded d. */
-static void q6_k_rows(const float *x, void *dst, int64_t n, const float *qw0)
+static void q6_k_rows(const float *x, void *dst, int64_t n, const float *qw0, int simd)
 {
     struct block_q6_K *y = dst;
     int8_t L[256];
@@ -721,8 +760,9 @@ static void q6_k_rows(const float *x, void *dst, int64_t n, const float *qw0)
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
         const float *qw = qw0 ? qw0 + 256 * i : NULL;
         float max_scale = 0, max_abs = 0;
+        qx_x8(simd, 16, 32, x, L, qw, scales);
+        qx_x8(simd, 16, 32, x + 128, L + 128, qw ? qw + 128 : NULL, scales + 8);
         for (int ib = 0; ib < 16; ib++) {
-            scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, qw ? qw + 16 * ib : NULL);
             float a = fabsf(scales[ib]);
             if (a > max_abs) {
                 max_abs = a;
@@ -760,14 +800,34 @@ static void q6_k_rows(const float *x, void *dst, int64_t n, const float *qw0)
     }
 }
 
-void dq_q6_k_quantize(const float *x, void *dst, int64_t n) { q6_k_rows(x, dst, n, NULL); }
+void dq_q6_k_quantize(const float *x, void *dst, int64_t n) { q6_k_rows(x, dst, n, NULL, 0); }
 
 /* With importance weights (ggml's quantize_row_q6_K_impl): the sub-block fits weigh
  * by qw itself. */
 void dq_q6_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
 {
-    q6_k_rows(x, dst, n, qw);
+    q6_k_rows(x, dst, n, qw, 0);
 }
+
+#ifdef DQ_HAVE_AVX2_BUILD
+/* The same quantizers with the AVX2 searches (dq.c installs them when the CPU has AVX2;
+ * check_quant.c's twins test compares them with the scalar ones above). */
+void dq_q4_k_quantize_avx2(const float *x, void *dst, int64_t n) { q4_k_rows(x, dst, n, NULL, 1); }
+void dq_q5_k_quantize_avx2(const float *x, void *dst, int64_t n) { q5_k_rows(x, dst, n, NULL, 1); }
+void dq_q6_k_quantize_avx2(const float *x, void *dst, int64_t n) { q6_k_rows(x, dst, n, NULL, 1); }
+void dq_q4_k_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q4_k_rows(x, dst, n, qw, 1);
+}
+void dq_q5_k_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q5_k_rows(x, dst, n, qw, 1);
+}
+void dq_q6_k_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q6_k_rows(x, dst, n, qw, 1);
+}
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Q2_K: 16 sub-blocks of 16, each an unsigned 2-bit quant with a 4-bit scale and a

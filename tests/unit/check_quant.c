@@ -257,15 +257,17 @@ END_TEST
  */
 START_TEST(test_twins)
 {
-    enum { N = 256 * 64 };
-    static float x[N];
+    enum { N = 256 * 128 };
+    static float x[N], qw[N];
     static uint8_t a[N * 2], b[N * 2];
-    int n_twins = 0;
+    int n_twins = 0, n_twins_w = 0;
 
+    /* adversarial blocks, and sub-blocks of different kinds side by side in one block
+     * (the K-quant twins run eight sub-blocks in the lanes of one vector) */
     for (int i = 0; i < N; i++) {
-        int blk = i / 256;
+        int blk = i / 256, sub = i / 16;
         float v = frand();
-        switch (blk % 8) {
+        switch (blk % 14) {
         case 0: x[i] = v; break;
         case 1: x[i] = v * 1e-38f; break;                  /* id overflows to Inf */
         case 2: x[i] = v * 3e38f; break;                   /* near FLT_MAX */
@@ -273,28 +275,56 @@ START_TEST(test_twins)
         case 4: x[i] = i % 41 == 0 ? (i % 2 ? INFINITY : -INFINITY) : v; break;
         case 5: x[i] = 0.0f; break;
         case 6: x[i] = (float)((int)(v * 8)) * 0.5f; break; /* exact halves: rounding ties */
+        case 7: x[i] = i % 256 == 77 ? 3e37f : v; break;   /* one huge value */
+        case 8: x[i] = v * 1e-40f; break;                  /* denormals */
+        case 9: x[i] = 0.3f; break;                        /* constant */
+        case 10: x[i] = 1.0f + v * 1e-7f; break;           /* nearly constant, all > 0 */
+        case 11: x[i] = -fabsf(v) - 0.5f; break;           /* all negative */
+        case 12:                                           /* one kind per sub-block */
+            switch (sub % 5) {
+            case 0: x[i] = -0.25f; break;
+            case 1: x[i] = 0.0f; break;
+            case 2: x[i] = v; break;
+            case 3: x[i] = i % 16 == 5 ? NAN : v; break;
+            default: x[i] = v * 1e-20f; break;
+            }
+            break;
         default: x[i] = v * (float)(1 << (i % 20)); break;
         }
+        /* importance weights: random, some zero, one block all zero */
+        qw[i] = blk % 14 == 13 && blk % 28 == 13 ? 0.0f : i % 7 == 0 ? 0.0f : 1.0f + frand();
     }
     for (size_t k = 0; k < N_PROD; k++) {
         const struct dq_traits *tr = dq_get(prod_types[k]);
         uint64_t nb;
         struct err e = ERR_INIT;
-        if (tr->quantize == tr->quantize_ref)
-            continue;
         ck_assert_int_eq(dtype_nbytes(prod_types[k], N, &nb, &e), 0);
-        memset(a, 0x11, sizeof a);
-        memset(b, 0x22, sizeof b);
-        tr->quantize_ref(x, a, N);
-        tr->quantize(x, b, N);
-        for (uint64_t j = 0; j < nb; j++)
-            ck_assert_msg(a[j] == b[j], "%s: byte %llu: scalar %02x, SIMD %02x",
-                          dtype_name(prod_types[k]), (unsigned long long)j, a[j], b[j]);
-        n_twins++;
+        if (tr->quantize != tr->quantize_ref) {
+            memset(a, 0x11, sizeof a);
+            memset(b, 0x22, sizeof b);
+            tr->quantize_ref(x, a, N);
+            tr->quantize(x, b, N);
+            for (uint64_t j = 0; j < nb; j++)
+                ck_assert_msg(a[j] == b[j], "%s: byte %llu: scalar %02x, SIMD %02x",
+                              dtype_name(prod_types[k]), (unsigned long long)j, a[j], b[j]);
+            n_twins++;
+        }
+        if (tr->quantize_w != tr->quantize_w_ref) {
+            memset(a, 0x11, sizeof a);
+            memset(b, 0x22, sizeof b);
+            tr->quantize_w_ref(x, a, N, qw);
+            tr->quantize_w(x, b, N, qw);
+            for (uint64_t j = 0; j < nb; j++)
+                ck_assert_msg(a[j] == b[j], "%s weighted: byte %llu: scalar %02x, SIMD %02x",
+                              dtype_name(prod_types[k]), (unsigned long long)j, a[j], b[j]);
+            n_twins_w++;
+        }
     }
     /* the CPU this runs on has AVX2 (x86-64 CI) unless APR_DQ_SCALAR is set */
-    if (!getenv("APR_DQ_SCALAR") && dq_get(DT_Q8_0)->to_f32 != dq_get(DT_Q8_0)->to_f32_ref)
-        ck_assert_int_gt(n_twins, 0);
+    if (!getenv("APR_DQ_SCALAR") && dq_get(DT_Q8_0)->to_f32 != dq_get(DT_Q8_0)->to_f32_ref) {
+        ck_assert_int_ge(n_twins, 4);                  /* Q8_0, Q4_K, Q5_K, Q6_K at least */
+        ck_assert_int_ge(n_twins_w, 3);                /* Q4_K, Q5_K, Q6_K at least */
+    }
 }
 END_TEST
 

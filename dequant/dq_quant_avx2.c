@@ -1,0 +1,230 @@
+/*
+ * dq_quant_avx2.c - AVX2 twins of the K-quant scale searches in dq_quant.c
+ * (make_qkx2_quants and make_qx_quants), eight sub-blocks at a time.
+ *
+ * Built with -mavx2 -mfma -mf16c (Makefile rule for *_avx2.c) and called only when
+ * dq__cpu_avx2() says the CPU has them.  The bytes must be those of the scalar search,
+ * so the vector lanes run ACROSS SUB-BLOCKS, never across the elements of one: lane j
+ * is sub-block j, and it performs exactly the scalar code's float operations, in the
+ * scalar code's order.  Every sum over the elements of a sub-block (sum_l, sum_xl,
+ * the error) stays a sequential chain per lane: summing a sub-block's elements in
+ * parallel would reassociate them and change the chosen scale.  The search over
+ * candidate scales cannot run across lanes either, because a step that improves the
+ * error replaces the min that later steps quantize against; per lane it stays in
+ * order, and a lane's branches ("D > 0", "cur < best") become blends.
+ *
+ * No multiply-add is fused (-ffp-contract=off, and no FMA intrinsic is used):
+ * each mul and add rounds as the scalar ones do.  Comparisons are ordered (_OQ), the
+ * scalar C comparisons' behaviour with NaN; min and max scans are compare-and-blend,
+ * not min_ps / max_ps, whose NaN rules differ from "if (x < mn) mn = x".
+ * check_quant.c (twins) compares these against the scalar path byte for byte.
+ */
+#include "dq_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#include "../common/banned.h"
+
+/* ggml's nearest_int, lane-wise: the low 23 bits of f + 1.5 * 2^23, minus 2^22. */
+static inline __m256i nearest8(__m256 f)
+{
+    __m256i b = _mm256_castps_si256(_mm256_add_ps(f, _mm256_set1_ps(12582912.0f)));
+    return _mm256_sub_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x007FFFFF)),
+                            _mm256_set1_epi32(0x00400000));
+}
+
+static inline __m256i clamp8(__m256i v, int lo, int hi)
+{
+    return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
+}
+
+/* Lane j of column i is x[n * j + i]: the sub-blocks side by side. */
+static inline void columns8(const float *x, int n, __m256 *xt)
+{
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(n));
+    for (int i = 0; i < n; i++)
+        xt[i] = _mm256_i32gather_ps(x + i, idx, 4);
+}
+
+static inline int any8(__m256 m) { return _mm256_movemask_ps(m) != 0; }
+
+/*
+ * make_qkx2_quants for the 8 sub-blocks x[n*j .. n*j+n) (weights w likewise; n <= 32):
+ * scales[j], mins[j] (the_min) and L[n*j + i], as 8 scalar calls would give them.
+ */
+void dq__qkx2_x8_avx2(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                      float *scales, float *mins, float rmin, float rdelta, int nstep,
+                      int use_mad)
+{
+    __m256 xt[32], wt[32], lb[32], la[32];
+    const __m256 zero = _mm256_setzero_ps(), sign = _mm256_set1_ps(-0.0f);
+    const __m256 vnmax = _mm256_set1_ps((float)nmax);
+
+    if (n < 1 || n > 32)                                  /* callers: 16 or 32 */
+        return;
+    columns8(x, n, xt);
+    columns8(w, n, wt);
+    __m256 mn = xt[0], mx = xt[0];
+    __m256 sum_w = wt[0], sum_x = _mm256_mul_ps(sum_w, xt[0]);
+    for (int i = 1; i < n; i++) {
+        mn = _mm256_blendv_ps(mn, xt[i], _mm256_cmp_ps(xt[i], mn, _CMP_LT_OQ));
+        mx = _mm256_blendv_ps(mx, xt[i], _mm256_cmp_ps(xt[i], mx, _CMP_GT_OQ));
+        sum_w = _mm256_add_ps(sum_w, wt[i]);
+        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(wt[i], xt[i]));
+    }
+    mn = _mm256_blendv_ps(mn, zero, _mm256_cmp_ps(mn, zero, _CMP_GT_OQ));
+    /* lanes with mx == mn are done: L = 0, scale 0, the_min = -mn */
+    const __m256 flat = _mm256_cmp_ps(mx, mn, _CMP_EQ_OQ);
+    const __m256 live = _mm256_cmp_ps(mx, mn, _CMP_NEQ_UQ);
+
+    __m256 iscale = _mm256_div_ps(vnmax, _mm256_sub_ps(mx, mn));
+    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale);
+    __m256 best = zero;
+    for (int i = 0; i < n; i++) {
+        __m256i l = nearest8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)));
+        lb[i] = _mm256_cvtepi32_ps(clamp8(l, 0, nmax));
+        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, lb[i]), mn), xt[i]);
+        __m256 e = use_mad ? _mm256_andnot_ps(sign, diff) : _mm256_mul_ps(diff, diff);
+        best = _mm256_add_ps(best, _mm256_mul_ps(wt[i], e));
+    }
+    for (int is = 0; nstep >= 1 && is <= nstep; is++) {
+        /* the same for every lane, and computed as the scalar code does */
+        float num = rmin + rdelta * (float)is + (float)nmax;
+        iscale = _mm256_div_ps(_mm256_set1_ps(num), _mm256_sub_ps(mx, mn));
+        __m256 sl = zero, sl2 = zero, sxl = zero;
+        for (int i = 0; i < n; i++) {
+            __m256i l = nearest8(_mm256_mul_ps(iscale, _mm256_sub_ps(xt[i], mn)));
+            __m256 fl = _mm256_cvtepi32_ps(clamp8(l, 0, nmax));
+            __m256 wl = _mm256_mul_ps(wt[i], fl);
+            la[i] = fl;
+            sl = _mm256_add_ps(sl, wl);
+            sl2 = _mm256_add_ps(sl2, _mm256_mul_ps(wl, fl));
+            sxl = _mm256_add_ps(sxl, _mm256_mul_ps(wl, xt[i]));
+        }
+        __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sl2), _mm256_mul_ps(sl, sl));
+        __m256 ok = _mm256_and_ps(live, _mm256_cmp_ps(D, zero, _CMP_GT_OQ));
+        if (!any8(ok))
+            continue;
+        __m256 ts = _mm256_div_ps(
+            _mm256_sub_ps(_mm256_mul_ps(sum_w, sxl), _mm256_mul_ps(sum_x, sl)), D);
+        __m256 tm = _mm256_div_ps(
+            _mm256_sub_ps(_mm256_mul_ps(sl2, sum_x), _mm256_mul_ps(sl, sxl)), D);
+        __m256 pos = _mm256_cmp_ps(tm, zero, _CMP_GT_OQ);
+        tm = _mm256_blendv_ps(tm, zero, pos);
+        ts = _mm256_blendv_ps(ts, _mm256_div_ps(sxl, sl2), pos);
+        __m256 cur = zero;
+        for (int i = 0; i < n; i++) {
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(ts, la[i]), tm), xt[i]);
+            __m256 e = use_mad ? _mm256_andnot_ps(sign, diff) : _mm256_mul_ps(diff, diff);
+            cur = _mm256_add_ps(cur, _mm256_mul_ps(wt[i], e));
+        }
+        __m256 sel = _mm256_and_ps(ok, _mm256_cmp_ps(cur, best, _CMP_LT_OQ));
+        if (!any8(sel))
+            continue;
+        for (int i = 0; i < n; i++)
+            lb[i] = _mm256_blendv_ps(lb[i], la[i], sel);
+        best = _mm256_blendv_ps(best, cur, sel);
+        scale = _mm256_blendv_ps(scale, ts, sel);
+        mn = _mm256_blendv_ps(mn, tm, sel);
+    }
+    scale = _mm256_blendv_ps(scale, zero, flat);
+    _mm256_storeu_ps(scales, scale);
+    _mm256_storeu_ps(mins, _mm256_xor_ps(mn, sign));        /* -mn, as the scalar code */
+    for (int i = 0; i < n; i++) {
+        int32_t q[8];
+        _mm256_storeu_si256((__m256i *)q,
+                            _mm256_cvtps_epi32(_mm256_blendv_ps(lb[i], zero, flat)));
+        for (int j = 0; j < 8; j++)
+            L[n * j + i] = (uint8_t)q[j];
+    }
+}
+
+/*
+ * make_qx_quants for the 8 sub-blocks x[n*j .. n*j+n) (n <= 32), weights qw likewise
+ * or x^2 when qw is NULL: scales[j] and L[n*j + i] (offset by +nmax), as 8 scalar
+ * calls would give them.
+ */
+void dq__qx_x8_avx2(int n, int nmax, const float *x, int8_t *L, const float *qw,
+                    float *scales, float eps)
+{
+    __m256 xt[32], wt[32];
+    __m256i lb[32], la[32];
+    const __m256 zero = _mm256_setzero_ps(), sign = _mm256_set1_ps(-0.0f);
+    const __m256i off = _mm256_set1_epi32(nmax);
+
+    if (n < 1 || n > 32)
+        return;
+    columns8(x, n, xt);
+    if (qw)
+        columns8(qw, n, wt);
+    else
+        for (int i = 0; i < n; i++)
+            wt[i] = _mm256_mul_ps(xt[i], xt[i]);
+    __m256 max = zero, amax = zero;
+    for (int i = 0; i < n; i++) {
+        __m256 ax = _mm256_andnot_ps(sign, xt[i]);
+        __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = _mm256_blendv_ps(amax, ax, gt);
+        max = _mm256_blendv_ps(max, xt[i], gt);
+    }
+    /* lanes with amax < eps are done: L = 0, scale 0 */
+    const __m256 small = _mm256_cmp_ps(amax, _mm256_set1_ps(eps), _CMP_LT_OQ);
+    if (_mm256_movemask_ps(small) == 0xFF) {
+        memset(L, 0, (size_t)(8 * n));
+        memset(scales, 0, 8 * sizeof *scales);
+        return;
+    }
+    __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)(-nmax)), max);
+    __m256 sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; i++) {
+        __m256i l = clamp8(nearest8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
+        __m256 fl = _mm256_cvtepi32_ps(l);
+        lb[i] = l;
+        sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), fl));
+        suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], fl), fl));
+    }
+    __m256 scale = _mm256_blendv_ps(_mm256_div_ps(sumlx, suml2), zero,
+                                    _mm256_cmp_ps(suml2, zero, _CMP_EQ_OQ));
+    __m256 best = _mm256_mul_ps(scale, sumlx);
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0)
+            continue;
+        float num = -((float)nmax + 0.1f * (float)is);
+        iscale = _mm256_div_ps(_mm256_set1_ps(num), max);
+        sumlx = suml2 = zero;
+        for (int i = 0; i < n; i++) {
+            __m256i l = clamp8(nearest8(_mm256_mul_ps(iscale, xt[i])), -nmax, nmax - 1);
+            __m256 fl = _mm256_cvtepi32_ps(l);
+            la[i] = l;
+            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(wt[i], xt[i]), fl));
+            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(wt[i], fl), fl));
+        }
+        __m256 sel = _mm256_and_ps(
+            _mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
+            _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
+        if (!any8(sel))
+            continue;
+        __m256i seli = _mm256_castps_si256(sel);
+        for (int i = 0; i < n; i++)
+            lb[i] = _mm256_blendv_epi8(lb[i], la[i], seli);
+        __m256 s = _mm256_div_ps(sumlx, suml2);
+        scale = _mm256_blendv_ps(scale, s, sel);
+        best = _mm256_blendv_ps(best, _mm256_mul_ps(s, sumlx), sel);
+    }
+    _mm256_storeu_ps(scales, _mm256_blendv_ps(scale, zero, small));
+    const __m256i smalli = _mm256_castps_si256(small);
+    for (int i = 0; i < n; i++) {
+        int32_t q[8];
+        __m256i v = _mm256_andnot_si256(smalli, _mm256_add_epi32(lb[i], off));
+        _mm256_storeu_si256((__m256i *)q, v);
+        for (int j = 0; j < 8; j++)
+            L[n * j + i] = (int8_t)q[j];
+    }
+}
+
+#else
+/* Not x86: nothing to compile here (ISO C forbids an empty translation unit). */
+typedef int dq_quant_avx2_unused;
+#endif
