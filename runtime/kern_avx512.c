@@ -147,6 +147,10 @@ static inline void gm_tile(int64_t ks, const float *wp, const float *x0, const f
 
 #define GD_DECL(r) __m512 d##r = _mm512_setzero_ps();
 #define GD_STEP(LD16, ES, r) d##r = _mm512_fmadd_ps(LD16(wr + (size_t)(r) * w_stride + i * ES), xv, d##r);
+/* decode streams the weights once: each cache line of the next 4-row group is prefetched
+ * while this group runs (the hardware prefetchers restart at every 4 KiB page, and an F16
+ * row of 2048 is one page); a prefetch past the matrix never faults */
+#define GD_PF(ES, r) _mm_prefetch((const char *)(wr + (size_t)(4 + (r)) * w_stride + i * ES), _MM_HINT_T0);
 #define GD_OUT(TY, ES, r) out[r0 + (r)] = red16(d##r) + fp_tail(wr + (size_t)(r) * w_stride, ES, TY, x, n16, n);
 
 #define FP_GEMM(name, ES, TY, LD16)                                                        \
@@ -161,6 +165,9 @@ static void name##_direct(int64_t n, const uint8_t *w, size_t w_stride, int nr, 
         for (int64_t i = 0; i < n16; i += 16) {                                             \
             __m512 xv = _mm512_loadu_ps(x + i);                                             \
             GD_STEP(LD16, ES, 0) GD_STEP(LD16, ES, 1) GD_STEP(LD16, ES, 2) GD_STEP(LD16, ES, 3) \
+            if (((i * ES) & 63) == 0) {                                                     \
+                GD_PF(ES, 0) GD_PF(ES, 1) GD_PF(ES, 2) GD_PF(ES, 3)                                      \
+            }                                                                               \
         }                                                                                   \
         GD_OUT(TY, ES, 0) GD_OUT(TY, ES, 1) GD_OUT(TY, ES, 2) GD_OUT(TY, ES, 3)             \
     }                                                                                       \
