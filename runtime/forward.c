@@ -454,10 +454,13 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         for (int t = 0; t < n; t++)
             rmsnorm(s->xn + t * embd, s->x + t * embd, L->attn_norm, embd, c->norm_eps);
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
-        if (rt_matmul(s->pool, &L->wq, s->xn, n, s->q, e) ||
-            rt_matmul(s->pool, &L->wk, s->xn, n, s->k, e) ||
-            rt_matmul(s->pool, &L->wv, s->xn, n, s->v, e))
-            return -1;
+        {
+            /* one activation conversion and one pool job for the three */
+            const struct rt_mat *w3[3] = { &L->wq, &L->wk, &L->wv };
+            float *y3[3] = { s->q, s->k, s->v };
+            if (rt_matmul_n(s->pool, w3, 3, s->xn, n, y3, e))
+                return -1;
+        }
         for (int pass = 0; pass < 2; pass++) {
             enum rt_stage st = pass ? RT_ST_QKV_BIAS : RT_ST_QKV_MATMUL;
             if (pass) {
@@ -537,9 +540,12 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         for (int t = 0; t < n; t++)
             rmsnorm(s->xn + t * embd, s->x + t * embd, L->ffn_norm, embd, c->norm_eps);
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
-        if (rt_matmul(s->pool, &L->w_gate, s->xn, n, s->gate, e) ||
-            rt_matmul(s->pool, &L->w_up, s->xn, n, s->up, e))
-            return -1;
+        {
+            const struct rt_mat *w2[2] = { &L->w_gate, &L->w_up };
+            float *y2[2] = { s->gate, s->up };
+            if (rt_matmul_n(s->pool, w2, 2, s->xn, n, y2, e))
+                return -1;
+        }
         STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
         STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
         for (int64_t i = 0; i < n * ff; i++)

@@ -230,6 +230,7 @@ struct mm_job {
     size_t                    act_rb;
     rt_quant_fn               quant;
     int                       gemm;    /* use k->gemm (on k->gemm_act activations) */
+    enum rt_act               act_fmt; /* of act */
     int64_t                   n_tok, rows_per_part;
     float                    *y;
 };
@@ -291,22 +292,43 @@ static void mm_part(void *ctx, int i, int n)
         generic_part(j, r0, r1);
 }
 
+/* Several products in one pool job: part i belongs to the job whose range holds it. */
+struct mm_multi {
+    struct mm_job *j;
+    int            nj;
+    int            first[RT_MATMUL_MAXW + 1];   /* job k owns parts [first[k], first[k+1]) */
+    int            per;                         /* quant: parts per activation format */
+    int            fmt_job[RT_MATMUL_MAXW];     /* quant: a job of each format to convert */
+};
+
+static void multi_part(void *ctx, int i, int n)
+{
+    const struct mm_multi *m = ctx;
+    int k = 0;
+
+    (void)n;
+    while (i >= m->first[k + 1])
+        k++;
+    mm_part(&m->j[k], i - m->first[k], m->first[k + 1] - m->first[k]);
+}
+
 static void quant_part(void *ctx, int i, int n)
 {
-    const struct mm_job *j = ctx;
-    int64_t t0 = j->n_tok * i / n, t1 = j->n_tok * (i + 1) / n;
+    const struct mm_multi *m = ctx;
+    const struct mm_job *j = &m->j[m->fmt_job[i / m->per]];
+    int64_t t0 = j->n_tok * (i % m->per) / m->per, t1 = j->n_tok * (i % m->per + 1) / m->per;
 
+    (void)n;
     for (int64_t t = t0; t < t1; t++)
         j->quant(j->x + t * j->w->cols, (uint8_t *)j->act + (size_t)t * j->act_rb, j->w->cols);
 }
 
-int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t n_tok,
-              float *y, struct err *e)
+/* Checks w and picks its kernel and activation format (j->quant set when the
+ * activations need converting; j->act then still to be placed). */
+static int mm_setup(struct mm_job *j, const struct rt_mat *w, const float *x, int64_t n_tok,
+                    float *y, int nth, struct err *e)
 {
     const struct dq_traits *tr = dq_get(w->dtype);
-    struct mm_job j;
-    uint8_t *act = NULL;
-    int nth = rt_pool_threads(p), parts;
 
     if (!tr || !tr->to_f32_ref)
         return ERR(e, ERR_UNSUPPORTED, "matmul: type '%s' has no f32 value",
@@ -317,53 +339,111 @@ int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t
     if (w->dtype != DT_APR_Q4 && w->dtype != DT_APR_Q8 && !dtype_row_ok(w->dtype, w->cols))
         return ERR(e, ERR_FORMAT, "matmul: rows of %lld '%s' elements are not whole blocks of %u",
                    (long long)w->cols, dtype_name(w->dtype), tr->blck);
-    if (n_tok == 0 || w->rows == 0)
-        return 0;
-    memset(&j, 0, sizeof j);
-    j.w = w;
-    j.tr = tr;
-    j.rb = row_bytes_of(w);
-    j.x = x;
-    j.y = y;
-    j.n_tok = n_tok;
-    j.k = j.rb ? rt_kern_get(w->dtype, RT_ISA_AVX512) : NULL;
+    memset(j, 0, sizeof *j);
+    j->w = w;
+    j->tr = tr;
+    j->rb = row_bytes_of(w);
+    j->x = x;
+    j->y = y;
+    j->n_tok = n_tok;
+    j->k = j->rb ? rt_kern_get(w->dtype, RT_ISA_AVX512) : NULL;
     /* one token (decode) is memory-bound: the AVX2 quantized kernels read the weights
      * straight into registers, while the AVX-512 ones unpack a tile for many tokens;
      * both give the scalar twin's bits, so the choice never changes a result */
-    if (j.k && n_tok == 1 && j.k->act != RT_ACT_F32 && j.k->isa == RT_ISA_AVX512)
-        j.k = rt_kern_get(w->dtype, RT_ISA_AVX2);
-    if (j.k && j.k->act != RT_ACT_F32 && w->cols % rt_act_blck(j.k->act) != 0)
-        j.k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
+    if (j->k && n_tok == 1 && j->k->act != RT_ACT_F32 && j->k->isa == RT_ISA_AVX512)
+        j->k = rt_kern_get(w->dtype, RT_ISA_AVX2);
+    if (j->k && j->k->act != RT_ACT_F32 && w->cols % rt_act_blck(j->k->act) != 0)
+        j->k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
     /* the matrix kernel when the kernel has one: always where it reads the activations
      * as dot does, else (its own layout, worth converting to) from 3 tokens on */
-    j.gemm = j.k && j.k->gemm && (j.k->gemm_act == j.k->act || n_tok >= 3);
-    if (j.k) {
-        enum rt_act act_fmt = j.gemm ? j.k->gemm_act : j.k->act;
-        if (act_fmt == RT_ACT_F32) {
-            j.act = (const uint8_t *)x;
-            j.act_rb = (size_t)w->cols * sizeof(float);
+    j->gemm = j->k && j->k->gemm && (j->k->gemm_act == j->k->act || n_tok >= 3);
+    if (j->k) {
+        j->act_fmt = j->gemm ? j->k->gemm_act : j->k->act;
+        if (j->act_fmt == RT_ACT_F32) {
+            j->act = (const uint8_t *)x;
+            j->act_rb = (size_t)w->cols * sizeof(float);
         } else {
-            j.act_rb = rt_act_row_bytes(act_fmt, w->cols);
-            /* the pool's scratch, reused call after call; malloc only without a pool */
-            j.act = rt_pool_scratch(p, j.act_rb * (size_t)n_tok);
-            if (!j.act) {
-                act = malloc(j.act_rb * (size_t)n_tok);
-                if (!act)
-                    return ERR(e, ERR_NOMEM, "matmul: out of memory for %lld x %lld activations",
-                               (long long)n_tok, (long long)w->cols);
-                j.act = act;
-            }
-            j.quant = rt_kern_quant(act_fmt, RT_ISA_AVX512);
-            rt_pool_run(p, quant_part, &j, (int)(n_tok < nth ? n_tok : nth));
+            j->act_rb = rt_act_row_bytes(j->act_fmt, w->cols);
+            j->quant = rt_kern_quant(j->act_fmt, RT_ISA_AVX512);
         }
     }
-    /* parts: a few per thread for balance, never below RT_ROW_GRAIN rows */
-    j.rows_per_part = (w->rows + nth * 4 - 1) / (nth * 4);
-    if (j.rows_per_part < RT_ROW_GRAIN)
-        j.rows_per_part = RT_ROW_GRAIN;
-    j.rows_per_part = (j.rows_per_part + 7) & ~(int64_t)7;   /* whole 8-row tiles */
-    parts = (int)((w->rows + j.rows_per_part - 1) / j.rows_per_part);
-    rt_pool_run(p, mm_part, &j, parts);
+    /* parts: several per thread for balance (a part is taken whole by one thread, so the
+     * last one leaves the other threads idle; decode's parts are cheap, so 16), never
+     * below RT_ROW_GRAIN rows */
+    int per = n_tok == 1 ? 16 : 4;
+    j->rows_per_part = (w->rows + nth * per - 1) / (nth * per);
+    if (j->rows_per_part < RT_ROW_GRAIN)
+        j->rows_per_part = RT_ROW_GRAIN;
+    j->rows_per_part = (j->rows_per_part + 7) & ~(int64_t)7;   /* whole 8-row tiles */
+    return 0;
+}
+
+int rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
+                int64_t n_tok, float *const *y, struct err *e)
+{
+    struct mm_job j[RT_MATMUL_MAXW];
+    struct mm_multi m;
+    uint8_t *act = NULL;
+    size_t off[RT_MATMUL_MAXW], job_off[RT_MATMUL_MAXW], total = 0;
+    int nth = rt_pool_threads(p), nfmt = 0;
+
+    if (nw < 1 || nw > RT_MATMUL_MAXW)
+        return ERR(e, ERR_INTERNAL, "matmul: %d weights in one call (1..%d)", nw,
+                   RT_MATMUL_MAXW);
+    memset(&m, 0, sizeof m);
+    for (int k = 0; k < nw; k++) {
+        if (k && w[k]->cols != w[0]->cols)
+            return ERR(e, ERR_INTERNAL, "matmul: weights of %lld and %lld columns in one call",
+                       (long long)w[0]->cols, (long long)w[k]->cols);
+        if (mm_setup(&j[k], w[k], x, n_tok, y[k], nth, e))
+            return -1;
+    }
+    if (n_tok == 0)
+        return 0;
+    /* one conversion per activation format: a job of a format seen before shares it */
+    for (int k = 0; k < nw; k++) {
+        int f = 0;
+        if (!j[k].quant || j[k].w->rows == 0)
+            continue;
+        while (f < nfmt && j[m.fmt_job[f]].act_fmt != j[k].act_fmt)
+            f++;
+        if (f == nfmt) {
+            m.fmt_job[nfmt++] = k;
+            off[f] = total;
+            total += (j[k].act_rb * (size_t)n_tok + 63) & ~(size_t)63;
+        }
+        job_off[k] = off[f];
+    }
+    if (nfmt) {
+        /* the pool's scratch, reused call after call; malloc only without a pool */
+        uint8_t *buf = rt_pool_scratch(p, total);
+        if (!buf) {
+            act = malloc(total);
+            if (!act)
+                return ERR(e, ERR_NOMEM, "matmul: out of memory for %lld x %lld activations",
+                           (long long)n_tok, (long long)w[0]->cols);
+            buf = act;
+        }
+        for (int k = 0; k < nw; k++)
+            if (j[k].quant && j[k].w->rows)
+                j[k].act = buf + job_off[k];
+        m.j = j;
+        m.per = (int)(n_tok < nth ? n_tok : nth);
+        rt_pool_run(p, quant_part, &m, nfmt * m.per);
+    }
+    m.j = j;
+    m.nj = nw;
+    for (int k = 0; k < nw; k++)
+        m.first[k + 1] = m.first[k] +
+                         (int)((j[k].w->rows + j[k].rows_per_part - 1) / j[k].rows_per_part);
+    if (m.first[nw])
+        rt_pool_run(p, multi_part, &m, m.first[nw]);
     free(act);
     return 0;
+}
+
+int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t n_tok,
+              float *y, struct err *e)
+{
+    return rt_matmul_n(p, &w, 1, x, n_tok, &y, e);
 }

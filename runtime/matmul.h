@@ -61,6 +61,17 @@ int rt_mat_init(struct rt_mat *w, int dtype, int64_t rows, int64_t cols, const v
 int  rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t n_tok,
                float *y, struct err *e);
 
+/*
+ * Several weights with the same cols times the same x, y[k][t][r] = sum_c W_k[r][c] x[t][c]
+ * for k < nw <= RT_MATMUL_MAXW (e.g. a layer's q, k and v): the activations are converted
+ * once per format they need and every product runs in ONE pool job, so each y[k] has the
+ * bits rt_matmul gives for W_k alone.  Errors as rt_matmul's; ERR_INTERNAL when nw is out
+ * of range or the cols differ.
+ */
+#define RT_MATMUL_MAXW 4
+int  rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
+                 int64_t n_tok, float *const *y, struct err *e);
+
 /* Row r of w as f32 into out[cols] (the embedding lookup).  r < rows, and the type
  * has an f32 value (checked by rt_mat_init). */
 void rt_mat_row(const struct rt_mat *w, int64_t r, float *out);

@@ -6,6 +6,7 @@
  *   matmul     every dtype with an f32 value against a double-precision reference
  *              computed from the dequant library's scalar output (bounds below)
  *   threads    results are bit-identical for 1, 2 and 3 threads
+ *   multi      rt_matmul_n gives each weight rt_matmul's bits (mixed types, 0 rows)
  *   rows       rt_mat_row equals dq_to_f32_ref row by row (APR_Q4/APR_Q8 odd rows too)
  *   errors     C64, rows that are not whole blocks
  */
@@ -589,6 +590,88 @@ START_TEST(test_mat_row)
 }
 END_TEST
 
+/* rt_matmul_n: each product has the bits of rt_matmul alone, whatever the mix of types
+ * (shared and separate activation formats, a weight of no rows), token count and pool */
+START_TEST(test_matmul_n)
+{
+    static const int mix[][4] = {
+        { DT_Q4_K, DT_Q4_K, DT_Q6_K, -1 },      /* Q4_K_M's q, k, v: one Q8_K conversion */
+        { DT_F16, DT_Q8_0, DT_Q4_1, DT_IQ3_S }, /* F32, Q8_0, Q8_1 and the generic path */
+        { DT_Q8_0, DT_Q4_0, -1, -1 },
+    };
+    static const int64_t rows[4] = { 203, 40, 24, 77 };
+    const int64_t cols = 512;
+    struct err e = ERR_INIT;
+
+    for (size_t c = 0; c < sizeof mix / sizeof mix[0]; c++) {
+        struct mat m[4];
+        struct rt_mat w[4];
+        const struct rt_mat *wp[4];
+        float *y[4], *y1;
+        int nw = 0;
+        for (; nw < 4 && mix[c][nw] >= 0; nw++) {
+            int64_t r = c == 2 && nw == 1 ? 0 : rows[nw] + (int64_t)c;   /* mix 2: 0 rows */
+            mat_make(&m[nw], mix[c][nw], r ? r : 1, cols);
+            ck_assert_int_eq(rt_mat_init(&w[nw], mix[c][nw], r, cols, m[nw].data, &e), 0);
+            wp[nw] = &w[nw];
+        }
+        for (int nt = 1; nt <= 9; nt += 4) {
+            float *x = malloc((size_t)(nt * cols) * sizeof(float));
+            ck_assert_ptr_nonnull(x);
+            for (int64_t k = 0; k < nt * cols; k++)
+                x[k] = frnd();
+            for (int th = 0; th <= 2; th += 2) {
+                struct rt_pool *p = NULL;
+                if (th)
+                    ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+                for (int k = 0; k < nw; k++) {
+                    y[k] = malloc((size_t)(nt * w[k].rows + 1) * sizeof(float));
+                    ck_assert_ptr_nonnull(y[k]);
+                }
+                ck_assert_msg(rt_matmul_n(p, wp, nw, x, nt, y, &e) == 0, "%s", e.msg);
+                for (int k = 0; k < nw; k++) {
+                    y1 = malloc((size_t)(nt * w[k].rows + 1) * sizeof(float));
+                    ck_assert_ptr_nonnull(y1);
+                    ck_assert_int_eq(rt_matmul(NULL, &w[k], x, nt, y1, &e), 0);
+                    ck_assert_msg(!memcmp(y1, y[k], (size_t)(nt * w[k].rows) * sizeof(float)),
+                                  "mix %zu weight %d (%s) %d tokens %d threads: not rt_matmul's bits",
+                                  c, k, dtype_name(w[k].dtype), nt, th);
+                    free(y1);
+                    free(y[k]);
+                }
+                rt_pool_free(p);
+            }
+            free(x);
+        }
+        for (int k = 0; k < nw; k++)
+            mat_free(&m[k]);
+    }
+    /* errors: no weights, too many, different columns */
+    {
+        struct mat a, b;
+        struct rt_mat wa, wb;
+        float x[1024] = { 0 }, ya[64], yb[64];
+        float *y2[2] = { ya, yb }, *y5[5] = { ya, ya, ya, ya, ya };
+        mat_make(&a, DT_F32, 2, 512);
+        mat_make(&b, DT_F32, 2, 256);
+        ck_assert_int_eq(rt_mat_init(&wa, DT_F32, 2, 512, a.data, &e), 0);
+        ck_assert_int_eq(rt_mat_init(&wb, DT_F32, 2, 256, b.data, &e), 0);
+        const struct rt_mat *w2[2] = { &wa, &wb }, *w5[5] = { &wa, &wa, &wa, &wa, &wa };
+        e = (struct err)ERR_INIT;
+        ck_assert_int_eq(rt_matmul_n(NULL, w2, 2, x, 1, y2, &e), -1);
+        ck_assert_int_eq(e.code, ERR_INTERNAL);
+        e = (struct err)ERR_INIT;
+        ck_assert_int_eq(rt_matmul_n(NULL, w2, 0, x, 1, y2, &e), -1);
+        ck_assert_int_eq(e.code, ERR_INTERNAL);
+        e = (struct err)ERR_INIT;
+        ck_assert_int_eq(rt_matmul_n(NULL, w5, 5, x, 1, y5, &e), -1);
+        ck_assert_int_eq(e.code, ERR_INTERNAL);
+        mat_free(&a);
+        mat_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(test_matmul_errors)
 {
     struct rt_mat w;
@@ -633,6 +716,7 @@ Suite *kern_suite(void)
     tcase_add_test(tc, test_quantizer_edges);
     tcase_add_test(tc, test_mat_row);
     tcase_add_test(tc, test_matmul_errors);
+    tcase_add_test(tc, test_matmul_n);
     suite_add_tcase(s, tc);
     return s;
 }
