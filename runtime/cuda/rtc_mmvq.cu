@@ -493,17 +493,27 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
     unsigned b = blockIdx.x;
     int m = 0;
-    if (!SW)
-        while (m < 2 && b >= A.nb[m]) {
-            b -= A.nb[m];
-            m++;
+    if (!SW) {
+        if (b >= A.nb[0]) {
+            b -= A.nb[0];
+            m = 1;
+            if (b >= A.nb[1]) {
+                b -= A.nb[1];
+                m = 2;
+            }
         }
+    }
     /* rows r0.. of matrix m; in swiglu mode slots 0..H-1 are gate rows r0.., H.. up rows r0.. */
     const int per = SW ? H : MMVQ_ROWS;
+    /* selected by branches: indexing the parameter arrays with m, a run-time value,
+     * copied them to local memory (112 bytes of stack frame) */
+    const uint8_t *wm = m == 0 ? A.w[0] : m == 1 ? A.w[1] : A.w[2];
+    const int64_t rows_m = m == 0 ? A.rows[0] : m == 1 ? A.rows[1] : A.rows[2];
+    float *ym = m == 0 ? A.y[0] : m == 1 ? A.y[1] : A.y[2];
     const int64_t r0 = (int64_t)b * per, rb = A.row_bytes;
-    const int64_t left = A.rows[m] - r0;
+    const int64_t left = rows_m - r0;
     const int nr = left < per ? (int)left : per;
-    const uint8_t *base0 = A.w[m] + r0 * rb;
+    const uint8_t *base0 = wm + r0 * rb;
     /* slot r >= H in swiglu mode: row r0 + r - H of up */
     const uint8_t *base1 = SW ? A.w[1] + (r0 - H) * rb : base0;
     float acc[MMVQ_ROWS];
@@ -544,7 +554,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
 #pragma unroll
         for (int k = 1; k < NW; k++)
             v += red[k][tid];
-        float *y = A.y[m] + r0 + tid;
+        float *y = ym + r0 + tid;
         if (SW) {
             /* the CPU forward's silu(gate) * up (rtc_swiglu's formula) */
             float u = red[0][tid + H];
