@@ -556,26 +556,49 @@ static int mm(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, f
     return mm_acc(s, w, x, n, y, 0, e);
 }
 
-/* One token: n matrices of one int8 type and width on one activation in one launch
- * (q, k, v; or gate and up with the SwiGLU combined, mode RTC_MV_SWIGLU).  0 done, 1 not
+/* One token: n matrices of one type and width on one activation in one launch, on the
+ * int8 kernels or else the 32-wide f32 ones (q, k, v; or gate and up with the SwiGLU
+ * combined, mode RTC_MV_SWIGLU).  0 done, 1 not
  * applicable (the caller runs them one by one), -1 error. */
 static int mm_multi(struct cuda_be *s, const struct rtc_w *const *w, float *const *y, int n,
                     int mode, const float *x, struct err *e)
 {
     int k = rtc_act_kind(w[0]->dtype);
-    if (!k || s->fault || s->int8_off)
+    if (s->fault)
         return 1;
-    for (int i = 0; i < n; i++)
+    int ok = k && !s->int8_off;
+    for (int i = 0; i < n && ok; i++)
         if (!rtc_gemv_q_ok(w[i]) || w[i]->dtype != w[0]->dtype || w[i]->cols != w[0]->cols)
-            return 1;
+            ok = 0;
     if (mode == RTC_MV_SWIGLU && w[1]->rows != w[0]->rows)
         return 1;
+    if (!ok)        /* the f32-activation kernels (F16, BF16; or APR_CUDA_GEMV=f32) */
+        return rtc_gemv_multi(w, y, n, mode, x, s->st, e);
     if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
         rtc_quantize_act(k, x, w[0]->cols, s->xq[k], s->st, e))
         return -1;
     s->xq_src[k] = x;
     s->xq_gen[k] = s->gen;
     return rtc_gemv_q_multi(w, y, n, mode, s->xq[k], s->st, e) ? -1 : 0;
+}
+
+/* RMSNorm of x into s->xn, then s->gen moves on.  One token that w (the next matrix to
+ * read s->xn) takes on the int8 kernels: its activation quantized in the same launch. */
+static int norm(struct cuda_be *s, const float *x, const float *g, int n, int64_t width, float eps,
+                const struct rtc_w *w, struct err *e)
+{
+    int k = w && n == 1 && !s->fault && !s->int8_off && rtc_gemv_q_ok(w) ? rtc_act_kind(w->dtype) : 0;
+    int r = 1;
+    if (k && (r = rtc_rmsnorm_q(x, g, s->xn, width, eps, k, s->xq[k], s->st, e)) < 0)
+        return -1;
+    if (r == 1 && rtc_rmsnorm(x, g, s->xn, n, width, eps, s->st, e))
+        return -1;
+    s->gen++;
+    if (r == 0) {
+        s->xq_src[k] = s->xn;
+        s->xq_gen[k] = s->gen;
+    }
+    return 0;
 }
 
 /* n tokens already in d_tok, position in d_pos; pos0 is the host copy */
@@ -601,10 +624,9 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         const struct cu_layer *L = &s->L[l];
         float *kc = s->kc + (size_t)l * ctx->n_ctx * kvd, *vc = s->vc + (size_t)l * ctx->n_ctx * kvd;
 
-        if (rtc_rmsnorm(s->x, L->attn_norm, s->xn, n, embd, eps, st, e))
+        if (norm(s, s->x, L->attn_norm, n, embd, eps, fuse ? &L->wq : NULL, e))
             return -1;
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
-        s->gen++;
         {
             const struct rtc_w *w3[3] = { &L->wq, &L->wk, &L->wv };
             float *y3[3] = { s->q, s->k, s->v };
@@ -625,15 +647,13 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         if (L->q_norm && (rtc_rmsnorm(s->q, L->q_norm, s->q, n * nh, hd, eps, st, e) ||
                           rtc_rmsnorm(s->k, L->k_norm, s->k, n * nkv, hd, eps, st, e)))
             return -1;
-        if (rtc_rope_table(s->q, n, (int)nh, (int)hd, (int)c->n_rot, s->d_pos, s->rope_cos, s->rope_sin,
-                           norm_style, st, e) ||
-            rtc_rope_table(s->k, n, (int)nkv, (int)hd, (int)c->n_rot, s->d_pos, s->rope_cos, s->rope_sin,
-                           norm_style, st, e))
+        /* q and k rotated in place, k and v stored in the cache: one launch */
+        if (c->n_rot > 0 ? rtc_rope_kv(s->q, s->k, s->v, kc, vc, n, (int)nh, (int)nkv, (int)hd, (int)c->n_rot,
+                                       s->d_pos, s->rope_cos, s->rope_sin, norm_style, ctx->n_ctx, st, e)
+                         : rtc_kv_store(s->k, s->v, kc, vc, n, kvd, s->d_pos, ctx->n_ctx, st, e))
             return -1;
         STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
         STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
-        if (rtc_kv_store(s->k, s->v, kc, vc, n, kvd, s->d_pos, ctx->n_ctx, st, e))
-            return -1;
         if (want(ctx, RT_ST_ATTN_SCORES, l) || want(ctx, RT_ST_ATTN_SOFTMAX, l)) {
             int64_t n_kv = (int64_t)pos0 + n;
             size_t m = (size_t)n * nh * n_kv;
@@ -665,10 +685,9 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         }
         STAGE(RT_ST_POST_ATTN_RESIDUAL, l, s->x, n, embd);
 
-        if (rtc_rmsnorm(s->x, L->ffn_norm, s->xn, n, embd, eps, st, e))
+        if (norm(s, s->x, L->ffn_norm, n, embd, eps, fuse ? &L->wg : NULL, e))
             return -1;
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
-        s->gen++;
         const struct rtc_w *w2[2] = { &L->wg, &L->wu };
         float *y2[2] = { s->gate, s->up };
         int gu = fuse ? mm_multi(s, w2, y2, 2, RTC_MV_SWIGLU, s->xn, e) : 1;   /* gate = swiglu */
@@ -703,10 +722,9 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         }
         STAGE(RT_ST_POST_FFN_RESIDUAL, l, s->x, n, embd);
     }
-    if (rtc_rmsnorm(s->x, s->output_norm, s->xn, n, embd, eps, st, e))
+    if (norm(s, s->x, s->output_norm, n, embd, eps, fuse ? &s->output : NULL, e))
         return -1;
     STAGE(RT_ST_FINAL_NORM, RT_LAYER_MODEL, s->xn, n, embd);
-    s->gen++;
     if (all_logits || want(ctx, RT_ST_LM_HEAD, RT_LAYER_MODEL)) {
         if (mm(s, &s->output, s->xn, n, s->logits, e))
             return -1;

@@ -34,7 +34,11 @@ extern "C" {
 #include "../../formats/dtype.h"
 }
 
+/* the launch shape in use: rows a block, threads a block, minimum blocks an SM (bench_kern
+ * compares the others, rtc_gemv_q_variant) */
 #define MMVQ_ROWS 8
+#define MMVQ_THREADS 128
+#define MMVQ_MINB 1
 
 /* ---- the activation layout */
 
@@ -154,6 +158,119 @@ __global__ void __launch_bounds__(256) k_quant_q8k(const float *__restrict__ x, 
         bs[16 * b + t / 16] = s16;
     if (t == 0)
         dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
+}
+
+/*
+ * RMSNorm of one token then its quantization, one block (rtc_rmsnorm's 256 threads, or n
+ * when n < 256): the sum of
+ * squares and the scale exactly as rtc_ops.cu's k_rmsnorm (same threads, same order, so
+ * the same double sum), the normalised row kept in shared memory and written out, then
+ * quantized from there with k_quant_q8's (a warp per block of 32) or k_quant_q8k's
+ * arithmetic (a warp per super-block, 8 values a lane; max, min and the integer sums
+ * do not depend on the order).
+ */
+template <int KIND>
+__global__ void __launch_bounds__(256)
+k_rmsnorm_q(const float *__restrict__ x, const float *__restrict__ g, float *__restrict__ out, int64_t n,
+            float eps, int8_t *qs, float *dd, float *ss, int *bs)
+{
+    extern __shared__ float row[];
+    __shared__ double sh[32];
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5, nw = blockDim.x >> 5;
+    double acc = 0.0;
+    for (int64_t i = tid; i < n; i += blockDim.x)
+        acc += (double)x[i] * x[i];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    if (lane == 0)
+        sh[wid] = acc;
+    __syncthreads();
+    acc = lane < nw ? sh[lane] : 0.0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    const float sc = (float)(1.0 / sqrt(acc / (double)n + (double)eps));
+    for (int64_t i = tid; i < n; i += blockDim.x) {
+        float v = __fmul_rn(__fmul_rn(x[i], sc), g[i]);
+        row[i] = v;
+        out[i] = v;
+    }
+    __syncthreads();
+    if constexpr (KIND == RTC_ACT_Q8_K) {
+        for (int64_t b = wid; b < n / 256; b += nw) {
+            const float *r = row + 256 * b + 8 * lane;
+            float v[8], mx = -INFINITY, mn = INFINITY;
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                v[k] = r[k];
+                mx = fmaxf(mx, v[k]);
+                mn = fminf(mn, v[k]);
+            }
+            mx = wmax(mx);
+            mn = wmin(mn);
+            const float max = mx >= -mn ? mx : mn;
+            float iscale = 0.0f;
+            int sum = 0;
+            uint32_t pk[2] = { 0, 0 };
+            if (max != 0.0f)
+                iscale = __fdiv_rn(-127.0f, max);
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                int q = 0;
+                if (max != 0.0f) {
+                    q = __float2int_rn(__fmul_rn(iscale, v[k]));
+                    q = q > 127 ? 127 : q;
+                }
+                sum += q;
+                pk[k >> 2] |= (uint32_t)(q & 255) << (8 * (k & 3));
+            }
+            *(uint2 *)(qs + 256 * b + 8 * lane) = make_uint2(pk[0], pk[1]);
+            sum += __shfl_xor_sync(0xFFFFFFFFu, sum, 1);   /* lanes 2i, 2i+1: the 16 of bsum i */
+            if ((lane & 1) == 0)
+                bs[16 * b + lane / 2] = sum;
+            if (lane == 0)
+                dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
+        }
+    } else {
+        for (int64_t b = wid; b < n / 32; b += nw) {
+            float v = row[32 * b + lane];
+            float amax = wmax(fabsf(v));
+            float d = __fdiv_rn(amax, 127.0f), id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+            int q = __float2int_rn(__fmul_rn(v, id));
+            qs[32 * b + lane] = (int8_t)q;
+            if (KIND == RTC_ACT_Q8_1) {
+                int sum = wsum_i(q, 32);
+                if (lane == 0)
+                    ss[b] = __half2float(__float2half_rn(__fmul_rn(d, (float)sum)));
+            }
+            if (lane == 0)
+                dd[b] = __half2float(__float2half_rn(d));
+        }
+    }
+}
+
+extern "C" int rtc_rmsnorm_q(const float *x, const float *g, float *out, int64_t n, float eps, int kind,
+                             void *xq, void *stream, struct err *e)
+{
+    int8_t *qs;
+    float *d, *s;
+    int *bs;
+    cudaStream_t st = (cudaStream_t)stream;
+    const size_t shm = (size_t)n * sizeof(float);
+    if (n <= 0 || n % rtc_act_blck(kind) || !kind)
+        return ERR(e, ERR_INTERNAL, "rtc_rmsnorm_q: %lld values for activation kind %d", (long long)n, kind);
+    if (shm > 48 * 1024)
+        return 1;
+    act_layout(xq, n, &qs, &d, &s, &bs);
+    const unsigned th = n >= 256 ? 256 : (unsigned)n;      /* rtc_rmsnorm's threads: its sum */
+    if (kind == RTC_ACT_Q8_K)
+        k_rmsnorm_q<RTC_ACT_Q8_K><<<1, th, shm, st>>>(x, g, out, n, eps, qs, d, s, bs);
+    else if (kind == RTC_ACT_Q8_1)
+        k_rmsnorm_q<RTC_ACT_Q8_1><<<1, th, shm, st>>>(x, g, out, n, eps, qs, d, s, bs);
+    else
+        k_rmsnorm_q<RTC_ACT_Q8_0><<<1, th, shm, st>>>(x, g, out, n, eps, qs, d, s, bs);
+    return CU_CHECK(e, cudaGetLastError(), "rmsnorm + quantize kernel launch");
 }
 
 extern "C" int rtc_quantize_act(int kind, const float *x, int64_t cols, void *dst, void *stream,
@@ -436,7 +553,6 @@ template <int T> struct mmvq_cfg {
     /* G groups a thread: 2 (one pass over the bytes two adjacent groups of a super-block
      * share) measured no faster over a 7B decode step than 1 (bench_kern, H100) */
     static constexpr int G = 1;
-    static constexpr int THREADS = 128;
 };
 
 template <int T>
@@ -482,14 +598,14 @@ struct mv_args {
 
 /* MODE: RTC_MV_PLAIN, RTC_MV_ACC or RTC_MV_SWIGLU, compile-time (a run-time mode cost
  * 15-20% in bench_kern: the row selection stayed in the inner loop) */
-template <int T, int MODE>
-__global__ void __launch_bounds__(mmvq_cfg<T>::THREADS)
+template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1>
+__global__ void __launch_bounds__(NT, MINB)
 k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
        const float *__restrict__ as, const int *__restrict__ abs)
 {
-    constexpr int NT = mmvq_cfg<T>::THREADS, G = mmvq_cfg<T>::G, NW = NT / 32, H = MMVQ_ROWS / 2;
+    constexpr int G = mmvq_cfg<T>::G, NW = NT / 32, H = R / 2;
     constexpr bool SW = MODE == RTC_MV_SWIGLU;
-    __shared__ float red[NW][MMVQ_ROWS];
+    __shared__ float red[NW][R];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
     unsigned b = blockIdx.x;
     int m = 0;
@@ -504,7 +620,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
         }
     }
     /* rows r0.. of matrix m; in swiglu mode slots 0..H-1 are gate rows r0.., H.. up rows r0.. */
-    const int per = SW ? H : MMVQ_ROWS;
+    const int per = SW ? H : R;
     /* selected by branches: indexing the parameter arrays with m, a run-time value,
      * copied them to local memory (112 bytes of stack frame) */
     const uint8_t *wm = m == 0 ? A.w[0] : m == 1 ? A.w[1] : A.w[2];
@@ -516,9 +632,9 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
     const uint8_t *base0 = wm + r0 * rb;
     /* slot r >= H in swiglu mode: row r0 + r - H of up */
     const uint8_t *base1 = SW ? A.w[1] + (r0 - H) * rb : base0;
-    float acc[MMVQ_ROWS];
+    float acc[R];
 #pragma unroll
-    for (int r = 0; r < MMVQ_ROWS; r++)
+    for (int r = 0; r < R; r++)
         acc[r] = 0.0f;
     for (int64_t jp = tid; jp < A.ngroups / G; jp += NT) {
         actg g[G];
@@ -526,7 +642,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
         for (int i = 0; i < G; i++)
             load_act<T>(aq, ad, as, abs, G * jp + i, g[i]);
 #pragma unroll
-        for (int r = 0; r < MMVQ_ROWS; r++) {
+        for (int r = 0; r < R; r++) {
             const bool up = SW && r >= H;
             if ((up ? r - H : r) < nr) {
                 const uint8_t *rp = (up ? base1 : base0) + r * rb;
@@ -539,14 +655,14 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
         }
     }
 #pragma unroll
-    for (int r = 0; r < MMVQ_ROWS; r++) {
+    for (int r = 0; r < R; r++) {
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1)
             acc[r] += __shfl_xor_sync(0xFFFFFFFFu, acc[r], o);
     }
     if (lane == 0)
 #pragma unroll
-        for (int r = 0; r < MMVQ_ROWS; r++)
+        for (int r = 0; r < R; r++)
             red[wid][r] = acc[r];
     __syncthreads();
     if (tid < nr) {
@@ -623,17 +739,65 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
     switch (w[0]->dtype) {
 #define Q(T) case T:                                                                           \
         if (mode == RTC_MV_SWIGLU)                                                                 \
-            k_mmvq<T, RTC_MV_SWIGLU><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs);    \
+            k_mmvq<T, RTC_MV_SWIGLU, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB><<<total, MMVQ_THREADS, 0, st>>>(A, qs, d, s, bs);    \
         else if (mode == RTC_MV_ACC)                                                               \
-            k_mmvq<T, RTC_MV_ACC><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs);       \
+            k_mmvq<T, RTC_MV_ACC, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB><<<total, MMVQ_THREADS, 0, st>>>(A, qs, d, s, bs);       \
         else                                                                                       \
-            k_mmvq<T, RTC_MV_PLAIN><<<total, mmvq_cfg<T>::THREADS, 0, st>>>(A, qs, d, s, bs);     \
+            k_mmvq<T, RTC_MV_PLAIN, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB><<<total, MMVQ_THREADS, 0, st>>>(A, qs, d, s, bs);     \
         break;
     Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
     Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
 #undef Q
     default:
         return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s", dtype_name(w[0]->dtype));
+    }
+    return CU_CHECK(e, cudaGetLastError(), "int8 gemv kernel launch");
+}
+
+/* launch shapes for bench_kern to compare (rows a block, threads a block, minimum blocks
+ * an SM for the register budget); variant 0 is the one rtc_gemv_q uses */
+#define MMVQ_VARIANTS(X) X(0, 8, 128, 1) X(1, 4, 128, 1) X(2, 2, 128, 1) X(3, 8, 128, 12) \
+    X(4, 8, 64, 1) X(5, 4, 64, 1) X(6, 2, 32, 1) X(7, 4, 32, 1) X(8, 16, 128, 1) X(9, 4, 256, 1)
+
+extern "C" const char *rtc_gemv_q_variant_name(int v)
+{
+    switch (v) {
+#define X(I, R, NT, MB) case I: return #R " rows x " #NT " thr, min " #MB " blk";
+    MMVQ_VARIANTS(X)
+#undef X
+    default: return NULL;
+    }
+}
+
+extern "C" int rtc_gemv_q_variant(const struct rtc_w *w, const void *xq, float *y, int v, void *stream,
+                                  struct err *e)
+{
+    int8_t *qs;
+    float *d, *s;
+    int *bs;
+    mv_args A;
+    memset(&A, 0, sizeof A);
+    if (!rtc_gemv_q_ok(w))
+        return ERR(e, ERR_UNSUPPORTED, "no int8 kernel for %s", dtype_name(w->dtype));
+    A.w[0] = (const uint8_t *)w->d;
+    A.rows[0] = w->rows;
+    A.y[0] = y;
+    A.row_bytes = (int64_t)w->row_bytes;
+    A.ngroups = w->cols / 32;
+    act_layout(xq, w->cols, &qs, &d, &s, &bs);
+    cudaStream_t st = (cudaStream_t)stream;
+    switch (v) {
+#define X(I, R, NT, MB) case I:                                                                 \
+        A.nb[0] = (unsigned)((w->rows + R - 1) / R);                                           \
+        if (w->dtype == DT_Q4_K) k_mmvq<DT_Q4_K, RTC_MV_PLAIN, R, NT, MB><<<A.nb[0], NT, 0, st>>>(A, qs, d, s, bs); \
+        else if (w->dtype == DT_Q6_K) k_mmvq<DT_Q6_K, RTC_MV_PLAIN, R, NT, MB><<<A.nb[0], NT, 0, st>>>(A, qs, d, s, bs); \
+        else if (w->dtype == DT_Q8_0) k_mmvq<DT_Q8_0, RTC_MV_PLAIN, R, NT, MB><<<A.nb[0], NT, 0, st>>>(A, qs, d, s, bs); \
+        else return 1;                                                                          \
+        break;
+    MMVQ_VARIANTS(X)
+#undef X
+    default:
+        return 1;
     }
     return CU_CHECK(e, cudaGetLastError(), "int8 gemv kernel launch");
 }

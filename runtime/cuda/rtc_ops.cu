@@ -247,77 +247,108 @@ __device__ __forceinline__ float dot32(const uint8_t *row, int64_t j, const floa
 }
 
 /*
- * The decode kernel: a block of 128 threads computes GR rows at once.  The threads split
- * the columns (32 at a time for the wide types, 8 for the others); each loads its
- * slice of x into registers once and applies it to the GR rows, so x is read from
- * cache once per GR rows instead of once per row (reading x for every row made the
- * one-row-per-warp kernel bound by L1 traffic, not by the weights).  The GR partial
- * sums are reduced by shuffles and then across the 4 warps.
+ * The decode kernel of the 32-wide types: a block of GEMV_THREADS threads computes GR
+ * rows at once.  The threads split the columns, 32 at a time; each loads its slice of x
+ * into registers once and applies it to the GR rows, so x is read from cache once per
+ * GR rows instead of once per row (reading x for every row made the one-row-per-warp
+ * kernel bound by L1 traffic, not by the weights).  The GR partial sums are reduced by
+ * shuffles and then across the warps.  Up to three matrices of one type and width
+ * sharing x run in one launch (decode: q, k, v; gate and up with the SwiGLU combined):
+ * blocks 0..nb[0]-1 take GR rows of matrix 0, the next nb[1] of matrix 1, ...; MODE
+ * RTC_MV_SWIGLU: block b takes GR/2 rows of gate and the same rows of up, y[0] =
+ * silu(gate) * up (rtc_swiglu's formula).
  */
 #define GR 8
+#define GEMV_THREADS 128
+struct gv_args {
+    const uint8_t *w[3];
+    int64_t rows[3];
+    float *y[3];
+    unsigned nb[3];
+    int64_t row_bytes, cols;
+};
 
-template <int T, bool WIDE>
-__global__ void __launch_bounds__(128)
-k_gemv_rows(const uint8_t *__restrict__ w, int64_t rows, int64_t cols, int64_t row_bytes,
-            const float *__restrict__ x, float *__restrict__ y, int accumulate)
+/* the warps' partial sums of slot i: in pairs for 4 warps, else in order */
+template <int NW, int RW>
+__device__ __forceinline__ float wsum_red(const float (*red)[RW], int i)
 {
-    constexpr int B = dqc_traits<T>::blck, GPB = B / 8, SZ = dqc_traits<T>::size;
-    __shared__ float red[4][GR];
-    const int64_t r0 = (int64_t)blockIdx.x * GR;
+    if constexpr (NW == 4)
+        return (red[0][i] + red[1][i]) + (red[2][i] + red[3][i]);
+    float v = red[0][i];
+#pragma unroll
+    for (int w = 1; w < NW; w++)
+        v += red[w][i];
+    return v;
+}
+
+template <int T, int MODE, int RW = GR, int NT = GEMV_THREADS>
+__global__ void __launch_bounds__(NT)
+k_gemv_multi(const gv_args A, const float *__restrict__ x)
+{
+    constexpr bool SW = MODE == RTC_MV_SWIGLU;
+    constexpr int H = RW / 2, NW = NT / 32;
+    __shared__ float red[NW][RW];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
-    const int nr = rows - r0 < GR ? (int)(rows - r0) : GR;
-    const uint8_t *base = w + r0 * row_bytes;
-    float acc[GR];
-#pragma unroll
-    for (int r = 0; r < GR; r++)
-        acc[r] = 0.0f;
-    if constexpr (WIDE) {
-        const int64_t nc = cols / 32;
-        for (int64_t j = tid; j < nc; j += 128) {
-            float xr[32];
-            const float4 *xp = (const float4 *)(x + 32 * j);
-#pragma unroll
-            for (int k = 0; k < 8; k++) {
-                float4 v = xp[k];
-                xr[4 * k] = v.x; xr[4 * k + 1] = v.y; xr[4 * k + 2] = v.z; xr[4 * k + 3] = v.w;
-            }
-            float sx0 = 0.0f, sx1 = 0.0f;
-#pragma unroll
-            for (int k = 0; k < 16; k++) {
-                sx0 += xr[k];
-                sx1 += xr[16 + k];
-            }
-#pragma unroll
-            for (int r = 0; r < GR; r++)
-                if (r < nr)
-                    acc[r] += dot32<T>(base + r * row_bytes, j, xr, sx0 + sx1, sx0, sx1);
+    unsigned b = blockIdx.x;
+    int m = 0;
+    if (!SW && b >= A.nb[0]) {       /* branches, not A.nb[m]: no local-memory copy of A */
+        b -= A.nb[0];
+        m = 1;
+        if (b >= A.nb[1]) {
+            b -= A.nb[1];
+            m = 2;
         }
-    } else {
-        const int64_t ng = cols / 8;
-        for (int64_t gi = tid; gi < ng; gi += 128) {
-            const float4 *xp = (const float4 *)(x + 8 * gi);
-            float4 a = xp[0], b = xp[1];
+    }
+    const uint8_t *wm = m == 0 ? A.w[0] : m == 1 ? A.w[1] : A.w[2];
+    const int64_t rows_m = m == 0 ? A.rows[0] : m == 1 ? A.rows[1] : A.rows[2];
+    float *ym = m == 0 ? A.y[0] : m == 1 ? A.y[1] : A.y[2];
+    const int per = SW ? H : RW;
+    const int64_t r0 = (int64_t)b * per, rb = A.row_bytes;
+    const int nr = rows_m - r0 < per ? (int)(rows_m - r0) : per;
+    const uint8_t *base0 = wm + r0 * rb;
+    const uint8_t *base1 = SW ? A.w[1] + (r0 - H) * rb : base0;   /* slot r >= H: up row r0 + r - H */
+    float acc[RW];
 #pragma unroll
-            for (int r = 0; r < GR; r++)
-                if (r < nr) {
-                    float v[8];
-                    dqc_deq8<T>(base + r * row_bytes + (gi / GPB) * SZ, (int)(gi % GPB), v);
-                    acc[r] += v[0] * a.x + v[1] * a.y + v[2] * a.z + v[3] * a.w +
-                              v[4] * b.x + v[5] * b.y + v[6] * b.z + v[7] * b.w;
-                }
+    for (int r = 0; r < RW; r++)
+        acc[r] = 0.0f;
+    const int64_t nc = A.cols / 32;
+    for (int64_t j = tid; j < nc; j += NT) {
+        float xr[32];
+        const float4 *xp = (const float4 *)(x + 32 * j);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            float4 v = xp[k];
+            xr[4 * k] = v.x; xr[4 * k + 1] = v.y; xr[4 * k + 2] = v.z; xr[4 * k + 3] = v.w;
+        }
+        float sx0 = 0.0f, sx1 = 0.0f;
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            sx0 += xr[k];
+            sx1 += xr[16 + k];
+        }
+#pragma unroll
+        for (int r = 0; r < RW; r++) {
+            const bool up = SW && r >= H;
+            if ((up ? r - H : r) < nr)
+                acc[r] += dot32<T>((up ? base1 : base0) + r * rb, j, xr, sx0 + sx1, sx0, sx1);
         }
     }
 #pragma unroll
-    for (int r = 0; r < GR; r++)
+    for (int r = 0; r < RW; r++)
         acc[r] = warp_sum(acc[r]);
     if (lane == 0)
 #pragma unroll
-        for (int r = 0; r < GR; r++)
+        for (int r = 0; r < RW; r++)
             red[wid][r] = acc[r];
     __syncthreads();
     if (tid < nr) {
-        float v = (red[0][tid] + red[1][tid]) + (red[2][tid] + red[3][tid]);
-        y[r0 + tid] = accumulate ? y[r0 + tid] + v : v;
+        float v = wsum_red<NW, RW>(red, tid), *y = ym + r0 + tid;
+        if (SW) {
+            float u = wsum_red<NW, RW>(red, tid + H);
+            *y = v / (1.0f + expf(-v)) * u;
+        } else {
+            *y = MODE == RTC_MV_ACC ? *y + v : v;
+        }
     }
 }
 
@@ -361,12 +392,11 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
     if (!(fault & RTC_FAULT_GEMV_T)) {
         /* the 32-wide types: 8 rows a block; the others (and RTC_GEMV_NARROW): one warp a
          * row, which measured faster for them than 8 rows a block (bench_kern, H100) */
-        unsigned nbr = (unsigned)((w->rows + GR - 1) / GR);
         int wide = !(fault & RTC_GEMV_NARROW) && wide_ok(w->dtype, w->cols, (int64_t)w->row_bytes, w->d);
         switch (w->dtype) {
 #define W(T) case T: \
-            if (wide) k_gemv_rows<T, true><<<nbr, 128, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); \
-            else k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); \
+            if (wide) return rtc_gemv_multi(&w, &y, 1, ac ? RTC_MV_ACC : RTC_MV_PLAIN, x, stream, e) < 0 ? -1 : 0; \
+            k_gemv<T, false><<<nb, 32 * GEMV_WARPS, 0, s>>>(p, w->rows, w->cols, (int64_t)w->row_bytes, x, y, ac); \
             break;
         W(DT_Q4_K) W(DT_Q6_K) W(DT_Q8_0) W(DT_F16) W(DT_BF16)
 #undef W
@@ -383,6 +413,90 @@ extern "C" int rtc_gemv(const struct rtc_w *w, const float *x, float *y, int fau
         break;
     GEMV_TYPES(G)
 #undef G
+    }
+    return CU_CHECK(e, cudaGetLastError(), "gemv kernel launch");
+}
+
+extern "C" int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
+                              const float *x, void *stream, struct err *e)
+{
+    gv_args A;
+    unsigned total = 0;
+    cudaStream_t st = (cudaStream_t)stream;
+    memset(&A, 0, sizeof A);
+    if (n < 1 || n > 3 || (mode == RTC_MV_SWIGLU && (n != 2 || w[1]->rows != w[0]->rows)))
+        return 1;
+    for (int i = 0; i < n; i++) {
+        if (w[i]->dtype != w[0]->dtype || w[i]->cols != w[0]->cols || w[i]->row_bytes != w[0]->row_bytes ||
+            !wide_ok(w[i]->dtype, w[i]->cols, (int64_t)w[i]->row_bytes, w[i]->d))
+            return 1;
+        if (check_w(w[i], e))
+            return -1;
+        A.w[i] = (const uint8_t *)w[i]->d;
+        A.rows[i] = w[i]->rows;
+        A.y[i] = y[i];
+        A.nb[i] = (unsigned)((w[i]->rows + GR - 1) / GR);
+        total += A.nb[i];
+    }
+    if (mode == RTC_MV_SWIGLU)
+        total = (unsigned)((w[0]->rows + GR / 2 - 1) / (GR / 2));
+    A.row_bytes = (int64_t)w[0]->row_bytes;
+    A.cols = w[0]->cols;
+    switch (w[0]->dtype) {
+#define M(T) case T:                                                                              \
+        if (mode == RTC_MV_SWIGLU) k_gemv_multi<T, RTC_MV_SWIGLU><<<total, GEMV_THREADS, 0, st>>>(A, x);   \
+        else if (mode == RTC_MV_ACC) k_gemv_multi<T, RTC_MV_ACC><<<total, GEMV_THREADS, 0, st>>>(A, x);    \
+        else k_gemv_multi<T, RTC_MV_PLAIN><<<total, GEMV_THREADS, 0, st>>>(A, x);                          \
+        break;
+    M(DT_Q4_K) M(DT_Q6_K) M(DT_Q8_0) M(DT_F16) M(DT_BF16)
+#undef M
+    default:
+        return 1;
+    }
+    return CU_CHECK(e, cudaGetLastError(), "gemv kernel launch");
+}
+
+#define GEMV_VARIANTS(X) X(0, 8, 128) X(1, 4, 128) X(2, 2, 128) X(3, 1, 128) X(4, 4, 64) \
+    X(5, 2, 64) X(6, 2, 32) X(7, 1, 32) X(8, 4, 256) X(9, 16, 128)
+
+extern "C" const char *rtc_gemv_variant_name(int v)
+{
+    switch (v) {
+#define X(I, R, NT) case I: return #R " rows x " #NT " thr";
+    GEMV_VARIANTS(X)
+#undef X
+    default: return NULL;
+    }
+}
+
+extern "C" int rtc_gemv_variant(const struct rtc_w *w, const float *x, float *y, int v, void *stream,
+                                struct err *e)
+{
+    gv_args A;
+    cudaStream_t st = (cudaStream_t)stream;
+    memset(&A, 0, sizeof A);
+    if (check_w(w, e))
+        return -1;
+    if (!wide_ok(w->dtype, w->cols, (int64_t)w->row_bytes, w->d))
+        return 1;
+    A.w[0] = (const uint8_t *)w->d;
+    A.rows[0] = w->rows;
+    A.y[0] = y;
+    A.row_bytes = (int64_t)w->row_bytes;
+    A.cols = w->cols;
+    switch (v) {
+#define X(I, R, NT) case I:                                                                        \
+        A.nb[0] = (unsigned)((w->rows + R - 1) / R);                                              \
+        switch (w->dtype) {                                                                       \
+        case DT_F16: k_gemv_multi<DT_F16, RTC_MV_PLAIN, R, NT><<<A.nb[0], NT, 0, st>>>(A, x); break; \
+        case DT_BF16: k_gemv_multi<DT_BF16, RTC_MV_PLAIN, R, NT><<<A.nb[0], NT, 0, st>>>(A, x); break; \
+        default: return 1;                                                                        \
+        }                                                                                         \
+        break;
+    GEMV_VARIANTS(X)
+#undef X
+    default:
+        return 1;
     }
     return CU_CHECK(e, cudaGetLastError(), "gemv kernel launch");
 }
@@ -694,6 +808,55 @@ extern "C" int rtc_kv_store(const float *k, const float *v, float *kc, float *vc
     return CU_CHECK(e, cudaGetLastError(), "kv_store kernel launch");
 }
 
+/* grid (n_head + n_head_kv, n_tok): blocks < n_head rotate a head of q (k_rope_table's
+ * arithmetic), the others a head of k, then store that head of k and of v in the cache */
+__global__ void k_rope_kv(float *q, float *k, const float *v, float *kc, float *vc, int n_head,
+                          int n_head_kv, int head_dim, int n_rot, const int32_t *pos0,
+                          const float *cos_t, const float *sin_t, int norm_style, int64_t n_ctx)
+{
+    extern __shared__ float hs[];
+    const int half = n_rot / 2;
+    const int64_t t = blockIdx.y;
+    const int isk = (int)blockIdx.x >= n_head, h = isk ? (int)blockIdx.x - n_head : (int)blockIdx.x;
+    const int64_t kv_dim = (int64_t)n_head_kv * head_dim, p0 = (int64_t)*pos0 + t;
+    float *p = isk ? k + t * kv_dim + (int64_t)h * head_dim : q + (t * n_head + h) * head_dim;
+    for (int i = threadIdx.x; i < n_rot; i += blockDim.x)
+        hs[i] = p[i];
+    __syncthreads();
+    const float *cs = cos_t + p0 * half, *sn = sin_t + p0 * half;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float a = norm_style ? hs[2 * i] : hs[i];
+        float b = norm_style ? hs[2 * i + 1] : hs[i + half];
+        p[i] = __fsub_rn(__fmul_rn(a, cs[i]), __fmul_rn(b, sn[i]));
+        p[i + half] = __fadd_rn(__fmul_rn(b, cs[i]), __fmul_rn(a, sn[i]));
+    }
+    if (!isk || p0 < 0 || p0 >= n_ctx)
+        return;
+    __syncthreads();                 /* the rotated head, written by the whole block */
+    const int64_t o = (int64_t)h * head_dim;
+    for (int i = threadIdx.x; i < head_dim; i += blockDim.x) {
+        kc[p0 * kv_dim + o + i] = p[i];
+        vc[p0 * kv_dim + o + i] = v[t * kv_dim + o + i];
+    }
+}
+
+extern "C" int rtc_rope_kv(float *q, float *k, const float *v, float *kc, float *vc, int64_t n_tok,
+                           int n_head, int n_head_kv, int head_dim, int n_rot, const int32_t *pos0,
+                           const float *cos_t, const float *sin_t, int norm_style, int64_t n_ctx,
+                           void *stream, struct err *e)
+{
+    if (n_tok <= 0)
+        return 0;
+    if (n_rot <= 0 || n_rot > head_dim || n_rot % 2)
+        return ERR(e, ERR_FORMAT, "rope: %d rotary dims in heads of %d", n_rot, head_dim);
+    if (n_tok > 65535)
+        return ERR(e, ERR_LIMIT, "rope: %lld tokens at once (at most 65535)", (long long)n_tok);
+    dim3 grid((unsigned)(n_head + n_head_kv), (unsigned)n_tok);
+    k_rope_kv<<<grid, 64, (size_t)n_rot * sizeof(float), (cudaStream_t)stream>>>(
+        q, k, v, kc, vc, n_head, n_head_kv, head_dim, n_rot, pos0, cos_t, sin_t, norm_style, n_ctx);
+    return CU_CHECK(e, cudaGetLastError(), "rope + kv store kernel launch");
+}
+
 /*
  * grid (n_head, n_tok), 128 threads; shared: q[head_dim] then scores[n_ctx].  The CPU
  * forward's steps (scores, max, exp, sum, probabilities normalised, weighted sum of v)
@@ -792,6 +955,291 @@ k_attention(const float *q, const float *kc, const float *vc, float *out,
     }
 }
 
+/*
+ * One token (decode), head_dim HD (64 or 128): a block of 8 warps per head.  Scores: 8
+ * lanes a key, each with HD/8 dimensions of q in registers, so a warp takes 4 keys at a
+ * time (independent loads in flight) and ends each with 3 shuffles.  Then the CPU's
+ * softmax steps (max, exp, sum, probabilities normalised) and the weighted sum of v:
+ * warp w sums keys w, w+8, ... over lanes of HD/32 dimensions, the 8 partial sums are
+ * added in shared memory.  Shared: scores[n_ctx].
+ */
+template <int HD>
+__global__ void __launch_bounds__(256)
+k_attn_dec(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc,
+           float *__restrict__ out, int n_head, int n_head_kv, const int32_t *pos0, int64_t n_ctx,
+           float scale)
+{
+    constexpr int NW = 8, KL = HD / 8, VL = HD / 32;
+    extern __shared__ float sc[];
+    __shared__ float red[32];
+    __shared__ float part[NW][HD];
+    const int h = blockIdx.x, kvh = h / (n_head / n_head_kv);
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5, sub = lane >> 3, sl = lane & 7;
+    const int64_t kv_dim = (int64_t)n_head_kv * HD;
+    int64_t n_keys = (int64_t)*pos0 + 1;
+    if (n_keys > n_ctx)
+        n_keys = n_ctx;
+    float qr[KL];
+    {
+        const float4 *qp = (const float4 *)(q + (int64_t)h * HD + sl * KL);
+#pragma unroll
+        for (int i = 0; i < KL / 4; i++) {
+            float4 v = qp[i];
+            qr[4 * i] = v.x; qr[4 * i + 1] = v.y; qr[4 * i + 2] = v.z; qr[4 * i + 3] = v.w;
+        }
+    }
+    const float *kb = kc + (int64_t)kvh * HD + sl * KL;
+    float mx = -INFINITY;
+    for (int64_t j0 = 4 * wid; j0 < n_keys; j0 += 4 * NW) {
+        int64_t j = j0 + sub;
+        float s = 0.0f;
+        if (j < n_keys) {
+            const float4 *kp = (const float4 *)(kb + j * kv_dim);
+#pragma unroll
+            for (int i = 0; i < KL / 4; i++) {
+                float4 v = __ldg(kp + i);
+                s = fmaf(qr[4 * i], v.x, s);
+                s = fmaf(qr[4 * i + 1], v.y, s);
+                s = fmaf(qr[4 * i + 2], v.z, s);
+                s = fmaf(qr[4 * i + 3], v.w, s);
+            }
+        }
+        s += __shfl_xor_sync(0xFFFFFFFFu, s, 1);
+        s += __shfl_xor_sync(0xFFFFFFFFu, s, 2);
+        s += __shfl_xor_sync(0xFFFFFFFFu, s, 4);
+        s = __fmul_rn(s, scale);
+        if (j < n_keys) {
+            if (sl == 0)
+                sc[j] = s;
+            mx = fmaxf(mx, s);
+        }
+    }
+    mx = block_max(mx, red);         /* its barriers also publish sc[] */
+    float sum = 0.0f;
+    for (int64_t j = tid; j < n_keys; j += blockDim.x) {
+        float p = expf(sc[j] - mx);
+        sum += p;
+        sc[j] = p;
+    }
+    sum = block_sum(sum, red);
+    for (int64_t j = tid; j < n_keys; j += blockDim.x)
+        sc[j] = sc[j] / sum;
+    __syncthreads();
+    float acc[VL];
+#pragma unroll
+    for (int i = 0; i < VL; i++)
+        acc[i] = 0.0f;
+    const float *vb = vc + (int64_t)kvh * HD + lane * VL;
+#pragma unroll 4
+    for (int64_t j = wid; j < n_keys; j += NW) {
+        const float p = sc[j];
+        if constexpr (VL == 4) {
+            float4 v = __ldg((const float4 *)(vb + j * kv_dim));
+            acc[0] = fmaf(p, v.x, acc[0]); acc[1] = fmaf(p, v.y, acc[1]);
+            acc[2] = fmaf(p, v.z, acc[2]); acc[3] = fmaf(p, v.w, acc[3]);
+        } else {
+            float2 v = __ldg((const float2 *)(vb + j * kv_dim));
+            acc[0] = fmaf(p, v.x, acc[0]); acc[1] = fmaf(p, v.y, acc[1]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < VL; i++)
+        part[wid][lane * VL + i] = acc[i];
+    __syncthreads();
+    if (tid < HD) {
+        float v = 0.0f;
+#pragma unroll
+        for (int w = 0; w < NW; w++)
+            v += part[w][tid];
+        out[(int64_t)h * HD + tid] = v;
+    }
+}
+
+/*
+ * Several tokens, head_dim HD (64 or 128): grid (n_head, tiles of QT tokens), 128
+ * threads.  Each tile of 32 keys (and then of 32 values) is staged in shared memory once
+ * for the QT queries of the block (the one-block-per-query kernel read every key and
+ * value from L2 once per query).  Scores: lane = key of the tile, warp w takes queries
+ * w, w+4, ...; then per query (a warp each) the CPU's softmax steps; then thread d sums
+ * dimension d of the weighted values for its queries, keys in order.  Shared: q tile
+ * [QT][HD], the key tile [32][HD+4] (rows padded: the lanes' float4 reads of 32 rows
+ * fall in distinct banks) reused for the value tile, scores [QT][n_ctx rounded up to 32].
+ */
+template <int HD, int QT>
+__global__ void __launch_bounds__(128)
+k_attn_tile(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc,
+            float *__restrict__ out, int64_t n_tok, int n_head, int n_head_kv,
+            const int32_t *pos0, int64_t n_ctx, float scale)
+{
+    constexpr int KP = HD + 4, QW = QT / 4, NQG = 128 / HD, QPT = QT / NQG;
+    extern __shared__ float4 smem4[];
+    float *qs = (float *)smem4, *ks = qs + QT * HD, *sc = ks + 32 * KP;
+    const int h = blockIdx.x, kvh = h / (n_head / n_head_kv);
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int64_t t0 = (int64_t)blockIdx.y * QT, kv_dim = (int64_t)n_head_kv * HD;
+    const int64_t p0 = *pos0, SC = (n_ctx + 31) & ~(int64_t)31;   /* score row stride */
+    /* keys of query t0 + i: min(p0 + t0 + i + 1, n_ctx); 0 past the last token */
+    auto nk_of = [&](int i) -> int64_t {
+        if (t0 + i >= n_tok)
+            return 0;
+        int64_t n = p0 + t0 + i + 1;
+        return n < n_ctx ? n : n_ctx;
+    };
+    int64_t nk_max = 0;
+    for (int i = QT - 1; i >= 0 && nk_max == 0; i--)
+        nk_max = nk_of(i);
+    const int64_t nk_pad = (nk_max + 31) & ~(int64_t)31;
+    for (int i = tid; i < QT * HD / 4; i += 128) {
+        int qi = i / (HD / 4), c = i % (HD / 4);
+        float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (t0 + qi < n_tok)
+            v = *(const float4 *)(q + ((t0 + qi) * n_head + h) * HD + 4 * c);
+        *(float4 *)(qs + qi * HD + 4 * c) = v;
+    }
+    const float *kb = kc + (int64_t)kvh * HD, *vb = vc + (int64_t)kvh * HD;
+    for (int64_t k0 = 0; k0 < nk_max; k0 += 32) {
+        __syncthreads();             /* the previous tile is read */
+        for (int i = tid; i < 32 * HD / 4; i += 128) {
+            int r = i / (HD / 4), c = i % (HD / 4);
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (k0 + r < nk_max)
+                v = __ldg((const float4 *)(kb + (k0 + r) * kv_dim + 4 * c));
+            *(float4 *)(ks + r * KP + 4 * c) = v;
+        }
+        __syncthreads();
+        float acc[QW];
+#pragma unroll
+        for (int i = 0; i < QW; i++)
+            acc[i] = 0.0f;
+        const float *kr = ks + lane * KP;
+#pragma unroll 4
+        for (int d = 0; d < HD; d += 4) {
+            float4 kv = *(const float4 *)(kr + d);
+#pragma unroll
+            for (int i = 0; i < QW; i++) {
+                float4 qv = *(const float4 *)(qs + (wid + 4 * i) * HD + d);
+                acc[i] = fmaf(qv.x, kv.x, acc[i]);
+                acc[i] = fmaf(qv.y, kv.y, acc[i]);
+                acc[i] = fmaf(qv.z, kv.z, acc[i]);
+                acc[i] = fmaf(qv.w, kv.w, acc[i]);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < QW; i++)
+            sc[(int64_t)(wid + 4 * i) * SC + k0 + lane] = __fmul_rn(acc[i], scale);
+    }
+    __syncthreads();
+    /* softmax per query: masked keys (and the tile's padding) get probability 0 */
+    for (int qi = wid; qi < QT; qi += 4) {
+        float *row = sc + (int64_t)qi * SC;
+        const int64_t nk = nk_of(qi);
+        float mx = -INFINITY;
+        for (int64_t j = lane; j < nk; j += 32)
+            mx = fmaxf(mx, row[j]);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, o));
+        float sum = 0.0f;
+        for (int64_t j = lane; j < nk; j += 32) {
+            float p = expf(row[j] - mx);
+            sum += p;
+            row[j] = p;
+        }
+        sum = warp_sum(sum);
+        for (int64_t j = lane; j < nk_pad; j += 32)
+            row[j] = j < nk ? row[j] / sum : 0.0f;
+    }
+    const int d = tid % HD, qg = tid / HD;
+    float acc[QPT];
+#pragma unroll
+    for (int i = 0; i < QPT; i++)
+        acc[i] = 0.0f;
+    float *vs = ks;                  /* [32][HD], unpadded */
+    for (int64_t k0 = 0; k0 < nk_max; k0 += 32) {
+        __syncthreads();             /* scores written, the previous tile read */
+        for (int i = tid; i < 32 * HD / 4; i += 128) {
+            int r = i / (HD / 4), c = i % (HD / 4);
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (k0 + r < nk_max)
+                v = __ldg((const float4 *)(vb + (k0 + r) * kv_dim + 4 * c));
+            *(float4 *)(vs + r * HD + 4 * c) = v;
+        }
+        __syncthreads();
+#pragma unroll 4
+        for (int jj = 0; jj < 32; jj++) {
+            const float v = vs[jj * HD + d];
+#pragma unroll
+            for (int i = 0; i < QPT; i++)
+                acc[i] = fmaf(sc[(int64_t)(qg + NQG * i) * SC + k0 + jj], v, acc[i]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < QPT; i++) {
+        int qi = qg + NQG * i;
+        if (t0 + qi < n_tok)
+            out[((t0 + qi) * n_head + h) * HD + d] = acc[i];
+    }
+}
+
+/* the fast kernels' shared memory, 0 when they do not apply */
+static size_t attn_dec_shm(int head_dim, int64_t n_ctx)
+{
+    return head_dim == 64 || head_dim == 128 ? (size_t)n_ctx * sizeof(float) : 0;
+}
+static size_t attn_tile_shm(int head_dim, int qt, int64_t n_ctx)
+{
+    if (head_dim != 64 && head_dim != 128)
+        return 0;
+    size_t sc = ((size_t)n_ctx + 31) & ~(size_t)31;
+    return ((size_t)qt * head_dim + 32 * ((size_t)head_dim + 4) + (size_t)qt * sc) * sizeof(float);
+}
+
+template <typename K> static int shm_allow(K kern, size_t shm, struct err *e)
+{
+    if (shm <= 48 * 1024)
+        return 0;
+    return CU_CHECK(e, cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shm),
+                    "cudaFuncSetAttribute");
+}
+
+/* 0 launched, 1 not applicable (the general kernel runs), -1 error */
+static int attention_fast(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
+                          int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
+                          float scale, cudaStream_t st, struct err *e)
+{
+    const size_t lim = 200 * 1024;
+    if (n_tok == 1) {
+        size_t shm = attn_dec_shm(head_dim, n_ctx);
+        if (!shm || shm > lim)
+            return 1;
+#define DEC(HD) (shm_allow(k_attn_dec<HD>, shm, e) ? -1 :                                        \
+                 (k_attn_dec<HD><<<(unsigned)n_head, 256, shm, st>>>(q, kc, vc, out, n_head, n_head_kv, \
+                                                                     pos0, n_ctx, scale), 0))
+        if ((head_dim == 128 ? DEC(128) : DEC(64)) < 0)
+            return -1;
+#undef DEC
+        return CU_CHECK(e, cudaGetLastError(), "attention kernel launch");
+    }
+    int qt = 16;
+    size_t shm = attn_tile_shm(head_dim, 16, n_ctx);
+    if (shm > lim) {
+        qt = 4;
+        shm = attn_tile_shm(head_dim, 4, n_ctx);
+    }
+    if (!shm || shm > lim)
+        return 1;
+    dim3 grid((unsigned)n_head, (unsigned)((n_tok + qt - 1) / qt));
+#define TILE(HD, QT) (shm_allow(k_attn_tile<HD, QT>, shm, e) ? -1 :                               \
+                      (k_attn_tile<HD, QT><<<grid, 128, shm, st>>>(q, kc, vc, out, n_tok, n_head,    \
+                                                                   n_head_kv, pos0, n_ctx, scale), 0))
+    int rc = head_dim == 128 ? (qt == 16 ? TILE(128, 16) : TILE(128, 4))
+                             : (qt == 16 ? TILE(64, 16) : TILE(64, 4));
+#undef TILE
+    if (rc < 0)
+        return -1;
+    return CU_CHECK(e, cudaGetLastError(), "attention kernel launch");
+}
+
 static int attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
                      int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,
                      float scale, float *scores, float *probs, int64_t n_kv, int cpu_order,
@@ -804,6 +1252,12 @@ static int attention(const float *q, const float *kc, const float *vc, float *ou
         return ERR(e, ERR_FORMAT, "attention: %d heads not a multiple of %d kv heads", n_head, n_head_kv);
     if (n_tok > 65535)
         return ERR(e, ERR_LIMIT, "attention: %lld tokens at once (at most 65535)", (long long)n_tok);
+    if (!cpu_order && !scores) {
+        int r = attention_fast(q, kc, vc, out, n_tok, n_head, n_head_kv, head_dim, pos0, n_ctx, scale,
+                               (cudaStream_t)stream, e);
+        if (r <= 0)
+            return r;
+    }
     if (shm > 48 * 1024) {
         if (shm > 227 * 1024)
             return ERR(e, ERR_LIMIT, "attention: context %lld too long for the shared-memory kernel",

@@ -83,6 +83,29 @@ int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate, 
 enum { RTC_MV_PLAIN = 0, RTC_MV_ACC = 1, RTC_MV_SWIGLU = 2 };
 int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
                      const void *xq, void *stream, struct err *e);
+/*
+ * rtc_rmsnorm of one token (out[n]) with out quantized into xq as rtc_quantize_act(kind)
+ * would, in one launch; the same bytes as the two calls.  n % 32 == 0 (Q8_K: % 256).
+ * Returns 1 (nothing launched) when n is too wide for the kernel's shared memory.
+ */
+int rtc_rmsnorm_q(const float *x, const float *g, float *out, int64_t n, float eps, int kind,
+                  void *xq, void *stream, struct err *e);
+/*
+ * rtc_gemv_q_multi's twin on f32 activations for the 32-wide kernels of rtc_gemv (F16,
+ * BF16, Q4_K, Q6_K, Q8_0 with cols % 32 == 0 and 16-byte aligned rows): the same sums as
+ * rtc_gemv on each matrix.  Returns 1 (nothing launched) where it does not apply.
+ */
+int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mode, const float *x,
+                   void *stream, struct err *e);
+/* bench_kern: rtc_gemv_q (one Q4_K, Q6_K or Q8_0 matrix) in launch shape v (0 = the
+ * one in use); 1 when there is no such v or type; the shape's name */
+int rtc_gemv_q_variant(const struct rtc_w *w, const void *xq, float *y, int v, void *stream,
+                       struct err *e);
+const char *rtc_gemv_q_variant_name(int v);
+/* the same for rtc_gemv's 32-wide kernel (F16, BF16, Q4_K, Q6_K, Q8_0) */
+int rtc_gemv_variant(const struct rtc_w *w, const float *x, float *y, int v, void *stream,
+                     struct err *e);
+const char *rtc_gemv_variant_name(int v);
 /* a device activation back to the CPU's blocks (struct block_q8_0 / q8_1 / q8_K), for tests */
 int rtc_act_to_blocks(int kind, const void *dev, int64_t cols, void *blocks, struct err *e);
 
@@ -138,12 +161,24 @@ int rtc_rope_table(float *x, int64_t n_tok, int n_head, int head_dim, int n_rot,
                    void *stream, struct err *e);
 
 /*
+ * rtc_rope_table on q (n_head heads) and k (n_head_kv heads), then rtc_kv_store of the
+ * rotated k and of v, in one launch: the same numbers as the three calls.
+ */
+int rtc_rope_kv(float *q, float *k, const float *v, float *kc, float *vc, int64_t n_tok,
+                int n_head, int n_head_kv, int head_dim, int n_rot, const int32_t *pos0,
+                const float *cos_t, const float *sin_t, int norm_style, int64_t n_ctx,
+                void *stream, struct err *e);
+
+/*
  * Causal attention: for query t (position *pos0 + t) and head h, softmax over cache
  * rows 0..pos of q.k / sqrt(head_dim) (scaled by `scale`), times v.  GQA: head h reads
  * kv head h / (n_head / n_head_kv).  q and out are [n_tok][n_head * head_dim].
  * n_ctx bounds the scores kept in shared memory.  cpu_order: the dot products and the
  * weighted sums in the CPU forward's order (products rounded, summed in order), else
- * split across a warp / four partial sums (faster; only the summation order differs).
+ * split for speed (only the summation order differs): for head_dim 64 or 128, one token
+ * on a block of 8 warps per head (4 keys a warp at a time), several tokens in tiles of
+ * queries that share each tile of keys and values in shared memory; other head sizes
+ * split across a warp / four partial sums.
  */
 int rtc_attention(const float *q, const float *kc, const float *vc, float *out, int64_t n_tok,
                   int n_head, int n_head_kv, int head_dim, const int32_t *pos0, int64_t n_ctx,

@@ -161,6 +161,46 @@ int main(void)
         }
         printf(" %s\n", e.msg);
     }
+    /* launch shapes of the decode kernels (variant 0 is the one in use) */
+    const int sw_types[4] = { DT_Q4_K, DT_Q6_K, DT_Q8_0, DT_F16 };
+    for (int k = 0; k < 4; k++) {
+        int ty = sw_types[k], f16 = ty == DT_F16;
+        for (int v = 0; (f16 ? rtc_gemv_variant_name(v) : rtc_gemv_q_variant_name(v)) != NULL; v++) {
+            printf("shape %-5s %-28s", dtype_name(ty), f16 ? rtc_gemv_variant_name(v) : rtc_gemv_q_variant_name(v));
+            for (int sh = 0; sh < 3; sh++) {
+                int64_t rows = shapes[sh][0], cols = shapes[sh][1];
+                uint64_t rb;
+                dtype_nbytes(ty, cols, &rb, &e);
+                uint64_t mb = rb * rows;
+                int nm = (int)((cb / 2) / mb);
+                if (nm > 8) nm = 8;
+                if (nm < 1) nm = 1;
+                if (v == 0) {
+                    fill_blocks(ty, hb, mb * nm);
+                    cudaMemcpy(s1, hb, mb * nm, cudaMemcpyHostToDevice);
+                }
+                if (!f16)
+                    rtc_quantize_act(rtc_act_kind(ty), x, cols, xq, NULL, &e);
+                for (int i = 0; i < REPS; i++) {
+                    cudaEventRecord(a, 0);
+                    for (int m = 0; m < nm; m++) {
+                        struct rtc_w w = { ty, rows, cols, rb, (uint8_t *)s1 + m * mb };
+                        if (f16)
+                            rtc_gemv_variant(&w, x, y, v, NULL, &e);
+                        else
+                            rtc_gemv_q_variant(&w, xq, y, v, NULL, &e);
+                    }
+                    cudaEventRecord(b, 0);
+                    cudaEventSynchronize(b);
+                    cudaEventElapsedTime(&t[i], a, b);
+                }
+                qsort(t, REPS, sizeof t[0], cmpf);
+                double g = (double)mb * nm / (t[REPS / 2] * 1e-3) / 1e9;
+                printf("  [%5lld x %5lld] %5.0f GB/s %3.0f%%", (long long)rows, (long long)cols, g, 100 * g / bw);
+            }
+            printf(" %s\n", e.msg);
+        }
+    }
     free(hb);
     cudaFree(s1);
     cudaFree(x);

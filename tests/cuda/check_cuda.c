@@ -13,6 +13,8 @@
  *   gemm      the prompt path (dequantized tiles + cuBLAS SGEMM), bound gamma_cols
  *   fault     APR_CUDA_FAULT's transposed read changes the result (the gate can fail)
  *   ops       rmsnorm, rope (NORM and NEOX), kv store + attention, swiglu vs double twins
+ *   fused     the fused decode kernels = the calls they replace, bit for bit; the fast
+ *             attention kernels vs a double twin
  *
  * Without a device (CI) every device test is reported as skipped, with CUDA's reason.
  * Usage: check_cuda [FIXTURES_DIR]   (default $APR_SHARED_FIXTURES, else ../shared/fixtures)
@@ -710,6 +712,246 @@ static void test_mmvq(void)
     }
 }
 
+/*
+ * The fused decode kernels against the calls they replace, bit for bit:
+ *   rtc_rope_kv     = rtc_rope_table on q and k + rtc_kv_store (NORM and NEOX, n_rot < head_dim)
+ *   rtc_rmsnorm_q   = rtc_rmsnorm + rtc_quantize_act (each kind; a row under 256 wide too)
+ *   rtc_gemv_multi  = rtc_gemv on each matrix (+ rtc_swiglu), 32-wide types, 3 shapes
+ * and the fast attention kernels (one token; tiles of tokens) against a double twin for
+ * head sizes 64 and 128, contexts crossing their key tiles of 32 and query tiles of 16.
+ */
+static void test_attn_case(int hd, int n_tok, int pos0, int n_ctx)
+{
+    struct err e = ERR_INIT;
+    const int n_head = 8, n_kv = 2, n = n_head * hd, kvd = n_kv * hd, nk_all = pos0 + n_tok;
+    float *x = malloc((size_t)n_tok * n * 4), *y = malloc((size_t)n_tok * n * 4);
+    float *kc = malloc((size_t)n_ctx * kvd * 4), *vc = malloc((size_t)n_ctx * kvd * 4);
+    double *r = malloc((size_t)n_tok * n * 8), *sc = malloc((size_t)nk_all * 8);
+    for (int i = 0; i < n_tok * n; i++)
+        x[i] = rndf() * 2;
+    for (int i = 0; i < n_ctx * kvd; i++) {
+        kc[i] = rndf();
+        vc[i] = rndf();
+    }
+    float *dx = dmalloc((size_t)n_tok * n * 4), *dy = dmalloc((size_t)n_tok * n * 4);
+    float *dkc = dmalloc((size_t)n_ctx * kvd * 4), *dvc = dmalloc((size_t)n_ctx * kvd * 4);
+    int32_t *dp = dmalloc(4);
+    /* rows past the context written so far hold NaN: the kernels must not read them */
+    cudaMemset(dkc, 0xFF, (size_t)n_ctx * kvd * 4);
+    cudaMemset(dvc, 0xFF, (size_t)n_ctx * kvd * 4);
+    up(dx, x, (size_t)n_tok * n * 4);
+    up(dkc, kc, (size_t)nk_all * kvd * 4);
+    up(dvc, vc, (size_t)nk_all * kvd * 4);
+    up(dp, &pos0, 4);
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int t = 0; t < n_tok; t++)
+        for (int h = 0; h < n_head; h++) {
+            int kh = h / (n_head / n_kv), nk = pos0 + t + 1;
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < nk; j++) {
+                double d = 0;
+                for (int i = 0; i < hd; i++)
+                    d += (double)x[(t * n_head + h) * hd + i] * kc[j * kvd + kh * hd + i];
+                sc[j] = d * scale;
+                mx = fmax(mx, sc[j]);
+            }
+            for (int j = 0; j < nk; j++)
+                sum += sc[j] = exp(sc[j] - mx);
+            for (int i = 0; i < hd; i++) {
+                double a = 0;
+                for (int j = 0; j < nk; j++)
+                    a += sc[j] * vc[j * kvd + kh * hd + i];
+                r[(t * n_head + h) * hd + i] = a / sum;
+            }
+        }
+    int rc = rtc_attention(dx, dkc, dvc, dy, n_tok, n_head, n_kv, hd, dp, n_ctx, scale, 0, NULL, &e) ||
+             !sync_ok(&e);
+    down(y, dy, (size_t)n_tok * n * 4);
+    double m = rc ? INFINITY : max_rel(y, r, (int64_t)n_tok * n);
+    /* f32 sums of up to nk_all terms in another order than the double twin: measured
+     * errors are ~1e-7; a wrong key, mask or tile offset gives errors near 1 */
+    ok(m < 1e-5, "fast attention head_dim %d, %d token(s) at pos %d..%d, n_ctx %d: max error %.2e %s",
+       hd, n_tok, pos0, pos0 + n_tok - 1, n_ctx, m, e.msg);
+    cudaFree(dx); cudaFree(dy); cudaFree(dkc); cudaFree(dvc); cudaFree(dp);
+    free(x); free(y); free(kc); free(vc); free(r); free(sc);
+}
+
+static void test_fused(void)
+{
+    struct err e = ERR_INIT;
+    /* rope + kv store */
+    for (int style = 0; style < 2; style++) {
+        const int n_tok = 5, nh = 8, nkv = 2, hd = 64, n_rot = 48, half = n_rot / 2, n_ctx = 24;
+        int32_t pos0 = 9;
+        const int qd = nh * hd, kvd = nkv * hd;
+        float *q = malloc(n_tok * qd * 4), *k = malloc(n_tok * kvd * 4), *v = malloc(n_tok * kvd * 4);
+        float *cs = malloc(n_ctx * half * 4), *sn = malloc(n_ctx * half * 4);
+        for (int i = 0; i < n_tok * qd; i++)
+            q[i] = rndf();
+        for (int i = 0; i < n_tok * kvd; i++) {
+            k[i] = rndf();
+            v[i] = rndf();
+        }
+        for (int p = 0; p < n_ctx; p++)
+            for (int i = 0; i < half; i++) {
+                double a = p * pow(10000.0, -2.0 * i / n_rot);
+                cs[p * half + i] = (float)cos(a);
+                sn[p * half + i] = (float)sin(a);
+            }
+        float *dq[2], *dk[2], *dkc[2], *dvc[2];
+        float *dv = dmalloc(n_tok * kvd * 4), *dcs = dmalloc(n_ctx * half * 4), *dsn = dmalloc(n_ctx * half * 4);
+        int32_t *dp = dmalloc(4);
+        up(dv, v, n_tok * kvd * 4);
+        up(dcs, cs, n_ctx * half * 4);
+        up(dsn, sn, n_ctx * half * 4);
+        up(dp, &pos0, 4);
+        for (int i = 0; i < 2; i++) {
+            dq[i] = dmalloc(n_tok * qd * 4);
+            dk[i] = dmalloc(n_tok * kvd * 4);
+            dkc[i] = dmalloc(n_ctx * kvd * 4);
+            dvc[i] = dmalloc(n_ctx * kvd * 4);
+            up(dq[i], q, n_tok * qd * 4);
+            up(dk[i], k, n_tok * kvd * 4);
+            cudaMemset(dkc[i], 0, n_ctx * kvd * 4);
+            cudaMemset(dvc[i], 0, n_ctx * kvd * 4);
+        }
+        err_clear(&e);
+        int rc = rtc_rope_table(dq[0], n_tok, nh, hd, n_rot, dp, dcs, dsn, style, NULL, &e) ||
+                 rtc_rope_table(dk[0], n_tok, nkv, hd, n_rot, dp, dcs, dsn, style, NULL, &e) ||
+                 rtc_kv_store(dk[0], dv, dkc[0], dvc[0], n_tok, kvd, dp, n_ctx, NULL, &e) ||
+                 rtc_rope_kv(dq[1], dk[1], dv, dkc[1], dvc[1], n_tok, nh, nkv, hd, n_rot, dp, dcs, dsn,
+                             style, n_ctx, NULL, &e) || !sync_ok(&e);
+        int same = !rc;
+        size_t sz[4] = { (size_t)n_tok * qd, (size_t)n_tok * kvd, (size_t)n_ctx * kvd, (size_t)n_ctx * kvd };
+        float **bufs[4] = { dq, dk, dkc, dvc };
+        for (int b = 0; b < 4 && same; b++) {
+            float *h0 = malloc(sz[b] * 4), *h1 = malloc(sz[b] * 4);
+            down(h0, bufs[b][0], sz[b] * 4);
+            down(h1, bufs[b][1], sz[b] * 4);
+            same = memcmp(h0, h1, sz[b] * 4) == 0;
+            free(h0);
+            free(h1);
+        }
+        ok(same, "rope + kv store in one launch (%s) = rope, rope, kv store: q, k and the cache bit for bit %s",
+           style ? "NORM" : "NEOX", e.msg);
+        for (int i = 0; i < 2; i++) {
+            cudaFree(dq[i]); cudaFree(dk[i]); cudaFree(dkc[i]); cudaFree(dvc[i]);
+        }
+        cudaFree(dv); cudaFree(dcs); cudaFree(dsn); cudaFree(dp);
+        free(q); free(k); free(v); free(cs); free(sn);
+    }
+
+    /* rmsnorm + activation quantization */
+    const int kinds[3] = { RTC_ACT_Q8_0, RTC_ACT_Q8_1, RTC_ACT_Q8_K };
+    const int widths[2] = { 96, 4096 };
+    for (int ki = 0; ki < 3; ki++)
+        for (int wi = 0; wi < 2; wi++) {
+            int kind = kinds[ki], n = widths[wi];
+            if (n % rtc_act_blck(kind))
+                continue;
+            float *x = malloc(n * 4), *g = malloc(n * 4);
+            for (int i = 0; i < n; i++) {
+                x[i] = rndf() * 4;
+                g[i] = 1 + rndf() * 0.5f;
+            }
+            x[3] = 0;
+            uint64_t qb = rtc_act_bytes(n);
+            float *dx = dmalloc(n * 4), *dg = dmalloc(n * 4), *o0 = dmalloc(n * 4), *o1 = dmalloc(n * 4);
+            void *q0 = dmalloc(qb), *q1 = dmalloc(qb);
+            cudaMemset(q0, 0, qb);
+            cudaMemset(q1, 0, qb);
+            up(dx, x, n * 4);
+            up(dg, g, n * 4);
+            err_clear(&e);
+            int rc = rtc_rmsnorm(dx, dg, o0, 1, n, 1e-5f, NULL, &e) ||
+                     rtc_quantize_act(kind, o0, n, q0, NULL, &e) ||
+                     rtc_rmsnorm_q(dx, dg, o1, n, 1e-5f, kind, q1, NULL, &e) || !sync_ok(&e);
+            uint8_t *h0 = malloc(qb), *h1 = malloc(qb);
+            float *f0 = malloc(n * 4), *f1 = malloc(n * 4);
+            down(h0, q0, qb);
+            down(h1, q1, qb);
+            down(f0, o0, n * 4);
+            down(f1, o1, n * 4);
+            int same = !rc && memcmp(h0, h1, qb) == 0 && memcmp(f0, f1, n * 4) == 0;
+            ok(same, "rmsnorm + quantize (%s, %d wide) in one launch = rmsnorm, quantize: bit for bit %s",
+               kind == RTC_ACT_Q8_K ? "Q8_K" : kind == RTC_ACT_Q8_1 ? "Q8_1" : "Q8_0", n, e.msg);
+            cudaFree(dx); cudaFree(dg); cudaFree(o0); cudaFree(o1); cudaFree(q0); cudaFree(q1);
+            free(x); free(g); free(h0); free(h1); free(f0); free(f1);
+        }
+
+    /* several matrices in one launch, f32 activations */
+    const int mtypes[5] = { DT_F16, DT_BF16, DT_Q8_0, DT_Q4_K, DT_Q6_K };
+    for (int ti = 0; ti < 5; ti++) {
+        int t = mtypes[ti];
+        const int64_t cols = 512, rows[3] = { 203, 64, 64 };
+        uint64_t rb = 0;
+        uint8_t *hw[3];
+        struct rtc_w W[3];
+        float *dy[3], *dy2[3];
+        float *x = malloc(cols * 4);
+        for (int i = 0; i < cols; i++)
+            x[i] = rndf();
+        float *dx = dmalloc(cols * 4);
+        up(dx, x, cols * 4);
+        for (int i = 0; i < 3; i++) {
+            int64_t rr = rows[i];
+            hw[i] = rnd_matrix(t, rr, cols, &rb);
+            void *dw = dmalloc(rb * rr);
+            up(dw, hw[i], rb * rr);
+            W[i] = (struct rtc_w){ t, rr, cols, rb, dw };
+            dy[i] = dmalloc(203 * 4);
+            dy2[i] = dmalloc(203 * 4);
+        }
+        const struct rtc_w *wp[3] = { &W[0], &W[1], &W[2] };
+        err_clear(&e);
+        int rc = 0, same = 1;
+        for (int mode = 0; mode < 3 && !rc; mode++) {
+            int nm = mode == RTC_MV_SWIGLU ? 2 : 3;
+            const struct rtc_w *sw[2] = { &W[1], &W[2] };   /* gate and up: equal rows */
+            for (int i = 0; i < 3; i++) {
+                float init[203];
+                for (int r = 0; r < 203; r++)
+                    init[r] = (float)r;
+                up(dy[i], init, sizeof init);
+                up(dy2[i], init, sizeof init);
+            }
+            if (mode == RTC_MV_SWIGLU) {
+                rc = rtc_gemv(sw[0], dx, dy[0], 0, NULL, &e) || rtc_gemv(sw[1], dx, dy[1], 0, NULL, &e) ||
+                     rtc_swiglu(dy[0], dy[1], dy[0], 203, NULL, &e);
+                rc = rc || rtc_gemv_multi(sw, dy2, 2, mode, dx, NULL, &e) != 0;
+            } else {
+                for (int i = 0; i < nm && !rc; i++)
+                    rc = rtc_gemv(wp[i], dx, dy[i], mode == RTC_MV_ACC ? RTC_GEMV_ACC : 0, NULL, &e);
+                rc = rc || rtc_gemv_multi(wp, dy2, nm, mode, dx, NULL, &e) != 0;
+            }
+            rc = rc || !sync_ok(&e);
+            for (int i = 0; i < (mode == RTC_MV_SWIGLU ? 1 : nm) && !rc; i++) {
+                float a[203], b[203];
+                down(a, dy[i], 203 * 4);
+                down(b, dy2[i], 203 * 4);
+                same &= memcmp(a, b, (size_t)(mode == RTC_MV_SWIGLU ? W[1].rows : W[i].rows) * 4) == 0;
+            }
+        }
+        ok(!rc && same, "gemv %-5s of 3 matrices in one launch (plain, y +=, swiglu) = one by one, bit for bit %s",
+           dtype_name(t), e.msg);
+        for (int i = 0; i < 3; i++) {
+            cudaFree((void *)W[i].d); cudaFree(dy[i]); cudaFree(dy2[i]);
+            free(hw[i]);
+        }
+        cudaFree(dx);
+        free(x);
+    }
+
+    /* fast attention */
+    test_attn_case(128, 1, 0, 8);
+    test_attn_case(128, 1, 70, 80);
+    test_attn_case(64, 1, 37, 40);
+    test_attn_case(128, 7, 11, 30);
+    test_attn_case(128, 40, 5, 45);
+    test_attn_case(64, 40, 23, 70);
+    test_attn_case(128, 3, 200, 203);
+}
+
 int main(int argc, char **argv)
 {
     const char *fx = argc > 1 ? argv[1] : getenv("APR_SHARED_FIXTURES");
@@ -722,7 +964,7 @@ int main(int argc, char **argv)
     cu_device_count(&n_dev, why, sizeof why);
     if (n_dev == 0) {
         const char *dev_tests[] = { "device errors", "dequant", "fixtures", "get_rows", "gemv+gemm",
-                                    "int8 gemv", "ops" };
+                                    "int8 gemv", "ops", "fused" };
         for (size_t i = 0; i < sizeof dev_tests / sizeof dev_tests[0]; i++)
             skip(dev_tests[i], why);
     } else {
@@ -739,6 +981,7 @@ int main(int argc, char **argv)
             ok(0, "cublasCreate");
         }
         test_ops();
+        test_fused();
     }
     printf("cuda: %d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
     return n_fail ? 1 : 0;
