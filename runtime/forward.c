@@ -425,6 +425,17 @@ static void att_task(void *arg, int part, int n_parts)
 
 /* ---- one chunk of tokens through the whole model */
 
+/* wa, wb (and wc unless NULL) times the same x: one activation conversion, one pool job */
+static int matmul3(struct cpu *s, const struct rt_mat *wa, const struct rt_mat *wb,
+                   const struct rt_mat *wc, const float *x, int n, float *ya, float *yb,
+                   float *yc, struct err *e)
+{
+    const struct rt_mat *w[3] = { wa, wb, wc };
+    float *y[3] = { ya, yb, yc };
+
+    return rt_matmul_n(s->pool, w, wc ? 3 : 2, x, n, y, e);
+}
+
 static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0,
                          float *logits, unsigned flags, struct err *e)
 {
@@ -454,13 +465,8 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         for (int t = 0; t < n; t++)
             rmsnorm(s->xn + t * embd, s->x + t * embd, L->attn_norm, embd, c->norm_eps);
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
-        {
-            /* one activation conversion and one pool job for the three */
-            const struct rt_mat *w3[3] = { &L->wq, &L->wk, &L->wv };
-            float *y3[3] = { s->q, s->k, s->v };
-            if (rt_matmul_n(s->pool, w3, 3, s->xn, n, y3, e))
-                return -1;
-        }
+        if (matmul3(s, &L->wq, &L->wk, &L->wv, s->xn, n, s->q, s->k, s->v, e))
+            return -1;
         for (int pass = 0; pass < 2; pass++) {
             enum rt_stage st = pass ? RT_ST_QKV_BIAS : RT_ST_QKV_MATMUL;
             if (pass) {
@@ -540,12 +546,8 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         for (int t = 0; t < n; t++)
             rmsnorm(s->xn + t * embd, s->x + t * embd, L->ffn_norm, embd, c->norm_eps);
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
-        {
-            const struct rt_mat *w2[2] = { &L->w_gate, &L->w_up };
-            float *y2[2] = { s->gate, s->up };
-            if (rt_matmul_n(s->pool, w2, 2, s->xn, n, y2, e))
-                return -1;
-        }
+        if (matmul3(s, &L->w_gate, &L->w_up, NULL, s->xn, n, s->gate, s->up, NULL, e))
+            return -1;
         STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
         STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
         for (int64_t i = 0; i < n * ff; i++)
