@@ -119,6 +119,12 @@ static const struct {
     { DT_Q4_K, dq_q4_k_quantize_avx2, dq_q4_k_quantize_w_avx2 },
     { DT_Q5_K, dq_q5_k_quantize_avx2, dq_q5_k_quantize_w_avx2 },
     { DT_Q6_K, dq_q6_k_quantize_avx2, dq_q6_k_quantize_w_avx2 },
+    { DT_Q2_K, dq_q2_k_quantize_avx2, dq_q2_k_quantize_w_avx2 },
+    { DT_Q3_K, NULL, dq_q3_k_quantize_w_avx2 },
+    { DT_Q4_0, NULL, dq_q4_0_quantize_w_avx2 },
+    { DT_Q5_0, NULL, dq_q5_0_quantize_w_avx2 },
+    { DT_Q4_1, NULL, dq_q4_1_quantize_w_avx2 },
+    { DT_Q5_1, NULL, dq_q5_1_quantize_w_avx2 },
 };
 #endif
 

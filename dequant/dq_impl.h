@@ -44,6 +44,13 @@ void dq_q6_k_quantize_avx2(const float *src, void *dst, int64_t n);
 void dq_q4_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_q5_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_q6_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q2_k_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q2_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q3_k_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q4_0_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q5_0_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q4_1_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_q5_1_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 /* dq_quant_avx2.c: make_qkx2_quants and make_qx_quants (dq_quant.c) of eight
  * sub-blocks of n <= 32 side by side (x + n*j, ...), the same results as eight scalar
  * calls; make_qx_quants' all-zero threshold is eps (GROUP_MAX_EPS). */

@@ -378,76 +378,124 @@ static void legacy_weights(const float *xb, const float *qw, float sigma2, float
         w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
 }
 
-void dq_q4_0_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+/* Up to eight blocks of 32 at a time: the x8 searches (below) for a full group, the
+ * scalar ones for the row's last few blocks. */
+static void qx_blocks(int simd, int nb, int nmax, const float *x, int8_t *L, const float *w,
+                      float *d);
+static void qkx2_blocks(int simd, int nb, int nmax, const float *x, const float *w,
+                        uint8_t *L, float *d, float *mn);
+
+static int group8(int64_t ib, int64_t nblk) { return nblk - ib < 8 ? (int)(nblk - ib) : 8; }
+
+static void q4_0_rows_w(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q4_0 *y = dst;
-    float sigma2 = row_sigma2(x, n), weight[32];
-    int8_t L[32];
-    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+    float sigma2 = row_sigma2(x, n), weight[256], d[8];
+    int8_t L[256];
+    for (int64_t ib = 0; ib < n / 32; ib += 8) {
+        int nb = group8(ib, n / 32);
         const float *xb = x + 32 * ib;
-        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
-        y->d = F16(make_qx_quants(32, 8, xb, L, weight));
-        for (int j = 0; j < 16; j++)
-            y->qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+        for (int j = 0; j < nb; j++)
+            legacy_weights(xb + 32 * j, qw + 32 * (ib + j), sigma2, weight + 32 * j);
+        qx_blocks(simd, nb, 8, xb, L, weight, d);
+        for (int j = 0; j < nb; j++, y++) {
+            const int8_t *Lj = L + 32 * j;
+            y->d = F16(d[j]);
+            for (int l = 0; l < 16; l++)
+                y->qs[l] = (uint8_t)(Lj[l] | Lj[l + 16] << 4);
+        }
     }
 }
 
-void dq_q5_0_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+static void q5_0_rows_w(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q5_0 *y = dst;
-    float sigma2 = row_sigma2(x, n), weight[32];
-    int8_t L[32];
-    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+    float sigma2 = row_sigma2(x, n), weight[256], d[8];
+    int8_t L[256];
+    for (int64_t ib = 0; ib < n / 32; ib += 8) {
+        int nb = group8(ib, n / 32);
         const float *xb = x + 32 * ib;
-        uint32_t qh = 0;
-        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
-        y->d = F16(make_qx_quants(32, 16, xb, L, weight));
-        for (int j = 0; j < 16; j++) {
-            uint8_t a = (uint8_t)L[j], b = (uint8_t)L[j + 16];
-            y->qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
-            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
-            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + 16);
+        for (int j = 0; j < nb; j++)
+            legacy_weights(xb + 32 * j, qw + 32 * (ib + j), sigma2, weight + 32 * j);
+        qx_blocks(simd, nb, 16, xb, L, weight, d);
+        for (int j = 0; j < nb; j++, y++) {
+            const int8_t *Lj = L + 32 * j;
+            uint32_t qh = 0;
+            y->d = F16(d[j]);
+            for (int l = 0; l < 16; l++) {
+                uint8_t a = (uint8_t)Lj[l], b = (uint8_t)Lj[l + 16];
+                y->qs[l] = (uint8_t)((a & 15) | (b & 15) << 4);
+                qh |= (uint32_t)((a & 0x10u) >> 4) << l;
+                qh |= (uint32_t)((b & 0x10u) >> 4) << (l + 16);
+            }
+            put_le32(y->qh, qh);
         }
-        put_le32(y->qh, qh);
     }
 }
 
-void dq_q4_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+static void q4_1_rows_w(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q4_1 *y = dst;
-    float sigma2 = row_sigma2(x, n), weight[32], mn;
-    uint8_t L[32], Laux[32];
-    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+    float sigma2 = row_sigma2(x, n), weight[256], d[8], mn[8];
+    uint8_t L[256];
+    for (int64_t ib = 0; ib < n / 32; ib += 8) {
+        int nb = group8(ib, n / 32);
         const float *xb = x + 32 * ib;
-        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
-        float d = make_qkx2_quants(32, 15, xb, weight, L, &mn, Laux, -0.9f, 0.05f, 36, 0);
-        y->d = F16(d);
-        y->m = F16(-mn);
-        for (int j = 0; j < 16; j++)
-            y->qs[j] = (uint8_t)(L[j] | L[j + 16] << 4);
+        for (int j = 0; j < nb; j++)
+            legacy_weights(xb + 32 * j, qw + 32 * (ib + j), sigma2, weight + 32 * j);
+        qkx2_blocks(simd, nb, 15, xb, weight, L, d, mn);
+        for (int j = 0; j < nb; j++, y++) {
+            const uint8_t *Lj = L + 32 * j;
+            y->d = F16(d[j]);
+            y->m = F16(-mn[j]);
+            for (int l = 0; l < 16; l++)
+                y->qs[l] = (uint8_t)(Lj[l] | Lj[l + 16] << 4);
+        }
     }
 }
 
-void dq_q5_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+static void q5_1_rows_w(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q5_1 *y = dst;
-    float sigma2 = row_sigma2(x, n), weight[32], mn;
-    uint8_t L[32], Laux[32];
-    for (int64_t ib = 0; ib < n / 32; ib++, y++) {
+    float sigma2 = row_sigma2(x, n), weight[256], d[8], mn[8];
+    uint8_t L[256];
+    for (int64_t ib = 0; ib < n / 32; ib += 8) {
+        int nb = group8(ib, n / 32);
         const float *xb = x + 32 * ib;
-        uint32_t qh = 0;
-        legacy_weights(xb, qw + 32 * ib, sigma2, weight);
-        float d = make_qkx2_quants(32, 31, xb, weight, L, &mn, Laux, -0.9f, 0.05f, 36, 0);
-        y->d = F16(d);
-        y->m = F16(-mn);
-        for (int j = 0; j < 16; j++) {
-            uint8_t a = L[j], b = L[j + 16];
-            y->qs[j] = (uint8_t)((a & 15) | (b & 15) << 4);
-            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
-            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + 16);
+        for (int j = 0; j < nb; j++)
+            legacy_weights(xb + 32 * j, qw + 32 * (ib + j), sigma2, weight + 32 * j);
+        qkx2_blocks(simd, nb, 31, xb, weight, L, d, mn);
+        for (int j = 0; j < nb; j++, y++) {
+            const uint8_t *Lj = L + 32 * j;
+            uint32_t qh = 0;
+            y->d = F16(d[j]);
+            y->m = F16(-mn[j]);
+            for (int l = 0; l < 16; l++) {
+                uint8_t a = Lj[l], b = Lj[l + 16];
+                y->qs[l] = (uint8_t)((a & 15) | (b & 15) << 4);
+                qh |= (uint32_t)((a & 0x10u) >> 4) << l;
+                qh |= (uint32_t)((b & 0x10u) >> 4) << (l + 16);
+            }
+            put_le32(y->qh, qh);
         }
-        put_le32(y->qh, qh);
     }
+}
+
+void dq_q4_0_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q4_0_rows_w(x, dst, n, qw, 0);
+}
+void dq_q5_0_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q5_0_rows_w(x, dst, n, qw, 0);
+}
+void dq_q4_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q4_1_rows_w(x, dst, n, qw, 0);
+}
+void dq_q5_1_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q5_1_rows_w(x, dst, n, qw, 0);
 }
 
 /* The two instances (the weight choice is a constant in each: the unweighted Q6_K path
@@ -493,6 +541,30 @@ static void qx_x8(int simd, int n, int nmax, const float *x, int8_t *L, const fl
     (void)simd;
     for (int j = 0; j < 8; j++)
         scales[j] = make_qx_quants(n, nmax, x + n * j, L + n * j, qw ? qw + n * j : NULL);
+}
+
+static void qx_blocks(int simd, int nb, int nmax, const float *x, int8_t *L, const float *w,
+                      float *d)
+{
+    if (nb == 8) {
+        qx_x8(simd, 32, nmax, x, L, w, d);
+        return;
+    }
+    for (int j = 0; j < nb; j++)
+        d[j] = make_qx_quants(32, nmax, x + 32 * j, L + 32 * j, w + 32 * j);
+}
+
+static void qkx2_blocks(int simd, int nb, int nmax, const float *x, const float *w,
+                        uint8_t *L, float *d, float *mn)
+{
+    uint8_t Laux[32];
+    if (nb == 8) {
+        qkx2_x8(simd, 32, nmax, x, w, L, d, mn, -0.9f, 0.05f, 36, 0);
+        return;
+    }
+    for (int j = 0; j < nb; j++)
+        d[j] = make_qkx2_quants(32, nmax, x + 32 * j, w + 32 * j, L + 32 * j, &mn[j], Laux,
+                                -0.9f, 0.05f, 36, 0);
 }
 
 static void scale_min_k4(int j, const uint8_t *s, int *sc, int *m)
@@ -854,20 +926,20 @@ static void q2_k_finish(const float *x, struct block_q2_K *y, uint8_t *L)
                                          L[j + l + 64] << 4 | L[j + l + 96] << 6);
 }
 
-void dq_q2_k_quantize(const float *x, void *dst, int64_t n)
+static void q2_k_rows(const float *x, void *dst, int64_t n, int simd)
 {
     struct block_q2_K *y = dst;
-    uint8_t L[256], Laux[16];
-    float w[16], mins[16], scales[16];
+    uint8_t L[256];
+    float w[256], mins[16], scales[16];
     const float q4scale = 15.f;
 
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
         float max_scale = 0, max_min = 0;
+        for (int l = 0; l < 256; l++)
+            w[l] = fabsf(x[l]);
+        qkx2_x8(simd, 16, 3, x, w, L, scales, mins, -0.5f, 0.1f, 15, 1);
+        qkx2_x8(simd, 16, 3, x + 128, w + 128, L + 128, scales + 8, mins + 8, -0.5f, 0.1f, 15, 1);
         for (int j = 0; j < 16; j++) {
-            for (int l = 0; l < 16; l++)
-                w[l] = fabsf(x[16 * j + l]);
-            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux,
-                                         -0.5f, 0.1f, 15, 1);
             if (scales[j] > max_scale)
                 max_scale = scales[j];
             if (mins[j] > max_min)
@@ -894,14 +966,16 @@ void dq_q2_k_quantize(const float *x, void *dst, int64_t n)
     }
 }
 
+void dq_q2_k_quantize(const float *x, void *dst, int64_t n) { q2_k_rows(x, dst, n, 0); }
+
 /* Q2_K with importance weights (ggml's quantize_row_q2_K_impl): weights
  * qw * sqrt(sigma2 + x^2), sigma2 = <x^2> over the super-block; the 4-bit scales and
  * mins are fitted by make_qp_quants against the sub-blocks' summed weights. */
-void dq_q2_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+static void q2_k_rows_w(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q2_K *y = dst;
-    uint8_t L[256], Laux[16], Ls[16], Lm[16];
-    float weight[16], sw[16], mins[16], scales[16];
+    uint8_t L[256], Ls[16], Lm[16];
+    float weight[256], sw[16], mins[16], scales[16];
 
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++, qw += 256) {
         float sumx2 = 0;
@@ -909,14 +983,16 @@ void dq_q2_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
             sumx2 += x[j] * x[j];
         float sigma2 = sumx2 / 256;
         for (int j = 0; j < 16; j++) {
+            float *wj = weight + 16 * j;
             sw[j] = 0;
             for (int l = 0; l < 16; l++)
-                weight[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+                wj[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
             for (int l = 0; l < 16; l++)
-                sw[j] += weight[l];
-            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux,
-                                         -0.9f, 0.05f, 36, 0);
+                sw[j] += wj[l];
         }
+        qkx2_x8(simd, 16, 3, x, weight, L, scales, mins, -0.9f, 0.05f, 36, 0);
+        qkx2_x8(simd, 16, 3, x + 128, weight + 128, L + 128, scales + 8, mins + 8, -0.9f, 0.05f,
+                36, 0);
         float dm = make_qp_quants(16, 15, scales, Ls, sw);
         float mm = make_qp_quants(16, 15, mins, Lm, sw);
         y->d = F16(dm);
@@ -925,6 +1001,11 @@ void dq_q2_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
             y->scales[j] = (uint8_t)(Ls[j] | Lm[j] << 4);
         q2_k_finish(x, y, L);
     }
+}
+
+void dq_q2_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q2_k_rows_w(x, dst, n, qw, 0);
 }
 
 /* Signed scale of one Q3_K sub-block: start from -nmax/max, then up to five passes of
@@ -1054,11 +1135,11 @@ void dq_q3_k_quantize(const float *x, void *dst, int64_t n)
 /* Q3_K with importance weights (ggml's quantize_row_q3_K_impl): sub-block scales by
  * make_qx_quants with weights qw * sqrt(sigma2 + x^2), sigma2 = 2 <x^2>, and the
  * 6-bit scales by make_qx_quants again against the sub-blocks' summed weights. */
-void dq_q3_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+static void q3_k_rows_w(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_q3_K *y = dst;
     int8_t L[256], Ls[16];
-    float scales[16], weight[16], sw[16];
+    float scales[16], weight[256], sw[16];
 
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++, qw += 256) {
         float sumx2 = 0;
@@ -1066,14 +1147,15 @@ void dq_q3_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
             sumx2 += x[j] * x[j];
         float sigma2 = 2 * sumx2 / 256;
         for (int j = 0; j < 16; j++) {
-            float sumw = 0;
+            float sumw = 0, *wj = weight + 16 * j;
             for (int l = 0; l < 16; l++)
-                weight[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+                wj[l] = qw[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
             for (int l = 0; l < 16; l++)
-                sumw += weight[l];
+                sumw += wj[l];
             sw[j] = sumw;
-            scales[j] = make_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
         }
+        qx_x8(simd, 16, 4, x, L, weight, scales);
+        qx_x8(simd, 16, 4, x + 128, L + 128, weight + 128, scales + 8);
         memset(y->scales, 0, sizeof y->scales);
         float d_block = make_qx_quants(16, 32, scales, Ls, sw);
         for (int j = 0; j < 16; j++) {
@@ -1089,6 +1171,39 @@ void dq_q3_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
         q3_k_finish(x, y, L);
     }
 }
+
+void dq_q3_k_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q3_k_rows_w(x, dst, n, qw, 0);
+}
+
+#ifdef DQ_HAVE_AVX2_BUILD
+void dq_q2_k_quantize_avx2(const float *x, void *dst, int64_t n) { q2_k_rows(x, dst, n, 1); }
+void dq_q2_k_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q2_k_rows_w(x, dst, n, qw, 1);
+}
+void dq_q3_k_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q3_k_rows_w(x, dst, n, qw, 1);
+}
+void dq_q4_0_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q4_0_rows_w(x, dst, n, qw, 1);
+}
+void dq_q5_0_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q5_0_rows_w(x, dst, n, qw, 1);
+}
+void dq_q4_1_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q4_1_rows_w(x, dst, n, qw, 1);
+}
+void dq_q5_1_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    q5_1_rows_w(x, dst, n, qw, 1);
+}
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Ternary (3.5): d = max |x| of the super-block, trits lroundf(x / d) + 1 in {0, 1, 2}.

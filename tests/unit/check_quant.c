@@ -318,6 +318,19 @@ START_TEST(test_twins)
                 ck_assert_msg(a[j] == b[j], "%s weighted: byte %llu: scalar %02x, SIMD %02x",
                               dtype_name(prod_types[k]), (unsigned long long)j, a[j], b[j]);
             n_twins_w++;
+            /* rows of blocks of 32 go eight blocks at a time: a row with a tail of 5 */
+            if (tr->blck == 32) {
+                int64_t n2 = N - 96;
+                uint64_t nb2;
+                ck_assert_int_eq(dtype_nbytes(prod_types[k], n2, &nb2, &e), 0);
+                memset(a, 0x11, sizeof a);
+                memset(b, 0x11, sizeof b);
+                tr->quantize_w_ref(x + 32, a, n2, qw + 32);
+                tr->quantize_w(x + 32, b, n2, qw + 32);
+                ck_assert_msg(memcmp(a, b, sizeof a) == 0,
+                              "%s weighted, row with a tail: differs in its %llu bytes",
+                              dtype_name(prod_types[k]), (unsigned long long)nb2);
+            }
         }
     }
     /* the CPU this runs on has AVX2 (x86-64 CI) unless APR_DQ_SCALAR is set */
