@@ -125,6 +125,8 @@ static const struct {
     { DT_Q5_0, NULL, dq_q5_0_quantize_w_avx2 },
     { DT_Q4_1, NULL, dq_q4_1_quantize_w_avx2 },
     { DT_Q5_1, NULL, dq_q5_1_quantize_w_avx2 },
+    { DT_IQ4_NL, dq_iq4_nl_quantize_avx2, dq_iq4_nl_quantize_w_avx2 },
+    { DT_IQ4_XS, dq_iq4_xs_quantize_avx2, dq_iq4_xs_quantize_w_avx2 },
 };
 #endif
 

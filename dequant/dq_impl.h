@@ -51,6 +51,10 @@ void dq_q4_0_quantize_w_avx2(const float *src, void *dst, int64_t n, const float
 void dq_q5_0_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_q4_1_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_q5_1_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_iq4_nl_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_iq4_xs_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_iq4_nl_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
+void dq_iq4_xs_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 /* dq_quant_avx2.c: make_qkx2_quants and make_qx_quants (dq_quant.c) of eight
  * sub-blocks of n <= 32 side by side (x + n*j, ...), the same results as eight scalar
  * calls; make_qx_quants' all-zero threshold is eps (GROUP_MAX_EPS). */
@@ -59,6 +63,10 @@ void dq__qkx2_x8_avx2(int n, int nmax, const float *x, const float *w, uint8_t *
                       int use_mad);
 void dq__qx_x8_avx2(int n, int nmax, const float *x, int8_t *L, const float *qw,
                     float *scales, float eps);
+/* dq_quant_avx2.c: the IQ4 scale search of eight blocks of 32 (dq_quant.c's
+ * iq4_block_scale, weights w) and best_index_iq4(id * x[j]) for j < n (n % 8 == 0). */
+void dq__iq4_scales_x8_avx2(const float *x, const float *w, float *scales, float eps);
+void dq__iq4_index_avx2(const float *x, int n, float id, uint8_t *L);
 #endif
 
 /* table-driven fast paths (dq_lut.c); valid after dq__lut_init() */

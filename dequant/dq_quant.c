@@ -1302,72 +1302,105 @@ struct iq4_out {
     uint8_t  scales_l[4];
 };
 
-/* sbs = 32 (IQ4_NL) or 256 (IQ4_XS) elements at x; quants packed into q4[sbs/2]. */
-static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o,
-                         const float *qw)
+/* The weights of sbs = 32 (IQ4_NL) or 256 (IQ4_XS) elements at x: qw * sqrt(sigma2 +
+ * x^2) with sigma2 = 2 <x^2> over the sbs, or x^2 without importance weights. */
+static void iq4_weights(int sbs, const float *x, const float *qw, float *weight)
 {
-    const int8_t *values = dq__kvalues_iq4nl;
-    const int ntry = 7, nb = sbs / 32;
-    float scales[8] = {0}, weight[32];
-    uint8_t L[256];
-    float max_scale = 0, amax_scale = 0;
-
     float sigma2 = 0;
     for (int j = 0; j < sbs; j++)
         sigma2 += x[j] * x[j];
     sigma2 *= 2.f / (float)sbs;
-    memset(q4, 0, (size_t)sbs / 2);
-    memset(L, 0, sizeof L);
-    memset(o, 0, sizeof *o);
-    o->d = F16(0.f);
-    for (int ib = 0; ib < nb; ib++) {
-        const float *xb = x + 32 * ib;
-        uint8_t *Lb = L + 32 * ib;
-        float amax = 0, max = 0;
-        for (int j = 0; j < 32; j++)
-            weight[j] = qw ? qw[32 * ib + j] * sqrtf(sigma2 + xb[j] * xb[j]) : xb[j] * xb[j];
-        for (int j = 0; j < 32; j++) {
-            float ax = fabsf(xb[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = xb[j];
-            }
+    for (int j = 0; j < sbs; j++)
+        weight[j] = qw ? qw[j] * sqrtf(sigma2 + x[j] * x[j]) : x[j] * x[j];
+}
+
+/* The scale of one block of 32: from -max / values[0], the best of 15 more candidates
+ * by weighted least squares; 0 for an all-(near-)zero block. */
+static float iq4_block_scale(const float *xb, const float *weight)
+{
+    const int8_t *values = dq__kvalues_iq4nl;
+    const int ntry = 7;
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++) {
+        float ax = fabsf(xb[j]);
+        if (ax > amax) {
+            amax = ax;
+            max = xb[j];
         }
-        if (amax < GROUP_MAX_EPS) {
-            scales[ib] = 0;
-            continue;
-        }
-        float d = -max / (float)values[0];
-        float id = 1 / d;
-        float sumqx = 0, sumq2 = 0;
+    }
+    if (amax < GROUP_MAX_EPS)
+        return 0;
+    float d = -max / (float)values[0];
+    float id = 1 / d;
+    float sumqx = 0, sumq2 = 0;
+    for (int j = 0; j < 32; j++) {
+        int l = best_index_iq4(id * xb[j]);
+        float q = (float)values[l], w = weight[j];
+        sumqx += w * q * xb[j];
+        sumq2 += w * q * q;
+    }
+    d = sumqx / sumq2;
+    float best = d * sumqx;
+    for (int itry = -ntry; itry <= ntry; itry++) {
+        id = (float)(itry + values[0]) / max;
+        sumqx = sumq2 = 0;
         for (int j = 0; j < 32; j++) {
-            int l = best_index_iq4(id * xb[j]);
-            float q = (float)values[l], w = weight[j];
-            Lb[j] = (uint8_t)l;
+            float q = (float)values[best_index_iq4(id * xb[j])], w = weight[j];
             sumqx += w * q * xb[j];
             sumq2 += w * q * q;
         }
-        d = sumqx / sumq2;
-        float best = d * sumqx;
-        for (int itry = -ntry; itry <= ntry; itry++) {
-            id = (float)(itry + values[0]) / max;
-            sumqx = sumq2 = 0;
-            for (int j = 0; j < 32; j++) {
-                float q = (float)values[best_index_iq4(id * xb[j])], w = weight[j];
-                sumqx += w * q * xb[j];
-                sumq2 += w * q * q;
-            }
-            if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-                d = sumqx / sumq2;
-                best = d * sumqx;
-            }
-        }
-        scales[ib] = d;
-        if (fabsf(d) > amax_scale) {
-            amax_scale = fabsf(d);
-            max_scale = d;
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
         }
     }
+    return d;
+}
+
+/* The scales of nb <= 8 blocks of 32: the AVX2 twin (dq_quant_avx2.c, one block a
+ * lane) for a full group of 8, else one block at a time. */
+static void iq4_scales(int simd, int nb, const float *x, const float *weight, float *scales)
+{
+#ifdef DQ_HAVE_AVX2_BUILD
+    if (simd && nb == 8) {
+        dq__iq4_scales_x8_avx2(x, weight, scales, GROUP_MAX_EPS);
+        return;
+    }
+#endif
+    (void)simd;
+    for (int ib = 0; ib < nb; ib++)
+        scales[ib] = iq4_block_scale(x + 32 * ib, weight + 32 * ib);
+}
+
+/* L[j] = best_index_iq4(id * x[j]), j < n (a multiple of 32). */
+static void iq4_index(int simd, const float *x, int n, float id, uint8_t *L)
+{
+#ifdef DQ_HAVE_AVX2_BUILD
+    if (simd) {
+        dq__iq4_index_avx2(x, n, id, L);
+        return;
+    }
+#endif
+    (void)simd;
+    for (int j = 0; j < n; j++)
+        L[j] = (uint8_t)best_index_iq4(id * x[j]);
+}
+
+/* sbs = 32 (IQ4_NL) or 256 (IQ4_XS) elements at x with their block scales (above):
+ * the f16 scale(s), and the quants requantized against them, packed into q4[sbs/2]. */
+static void iq4_finish(int sbs, const float *x, const float *scales, uint8_t *q4,
+                       struct iq4_out *o, int simd)
+{
+    const int nb = sbs / 32;
+    uint8_t L[256];
+    float max_scale = 0, amax_scale = 0;
+
+    memset(o, 0, sizeof *o);
+    for (int ib = 0; ib < nb; ib++)
+        if (fabsf(scales[ib]) > amax_scale) {
+            amax_scale = fabsf(scales[ib]);
+            max_scale = scales[ib];
+        }
     if (nb > 1) {
         float d = -max_scale / 32;
         float id = d != 0.0f ? 1 / d : 0.f;
@@ -1376,8 +1409,7 @@ static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o
             int l = imax(-32, imin(31, nearest_int(id * scales[ib])));
             float dl = d * (float)l;
             float idl = dl != 0.0f ? 1 / dl : 0.f;
-            for (int j = 0; j < 32; j++)
-                L[32 * ib + j] = (uint8_t)best_index_iq4(idl * x[32 * ib + j]);
+            iq4_index(simd, x + 32 * ib, 32, idl, L + 32 * ib);
             l += 32;
             if (ib % 2 == 0)
                 o->scales_l[ib / 2] = (uint8_t)(l & 15);
@@ -1388,47 +1420,77 @@ static void iq4_quantize(int sbs, const float *x, uint8_t *q4, struct iq4_out *o
     } else {
         o->d = F16(scales[0]);
         float id = scales[0] != 0.0f ? 1 / scales[0] : 0;
-        for (int j = 0; j < sbs; j++)
-            L[j] = (uint8_t)best_index_iq4(id * x[j]);
+        iq4_index(simd, x, sbs, id, L);
     }
     for (int i = 0; i < sbs / 32; i++)
         for (int j = 0; j < 16; j++)
             q4[16 * i + j] = (uint8_t)(L[32 * i + j] | L[32 * i + 16 + j] << 4);
 }
 
-static void iq4_nl_rows(const float *x, void *dst, int64_t n, const float *qw)
+/* IQ4_NL: blocks of 32, each with its own sigma2; their searches eight at a time. */
+static void iq4_nl_rows(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_iq4_nl *y = dst;
     struct iq4_out o;
-    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
-        iq4_quantize(32, x, y->qs, &o, qw ? qw + 32 * i : NULL);
-        y->d = o.d;
+    float weight[256], scales[8];
+    for (int64_t i = 0; i < n / 32; i += 8) {
+        int nb = group8(i, n / 32);
+        const float *xg = x + 32 * i;
+        for (int j = 0; j < nb; j++)
+            iq4_weights(32, xg + 32 * j, qw ? qw + 32 * (i + j) : NULL, weight + 32 * j);
+        iq4_scales(simd, nb, xg, weight, scales);
+        for (int j = 0; j < nb; j++, y++) {
+            iq4_finish(32, xg + 32 * j, scales + j, y->qs, &o, simd);
+            y->d = o.d;
+        }
     }
 }
 
-static void iq4_xs_rows(const float *x, void *dst, int64_t n, const float *qw)
+static void iq4_xs_rows(const float *x, void *dst, int64_t n, const float *qw, int simd)
 {
     struct block_iq4_xs *y = dst;
     struct iq4_out o;
+    float weight[256], scales[8];
     for (int64_t i = 0; i < n / 256; i++, x += 256, y++) {
-        iq4_quantize(256, x, y->qs, &o, qw ? qw + 256 * i : NULL);
+        iq4_weights(256, x, qw ? qw + 256 * i : NULL, weight);
+        iq4_scales(simd, 8, x, weight, scales);
+        iq4_finish(256, x, scales, y->qs, &o, simd);
         y->d = o.d;
         y->scales_h = o.scales_h;
         memcpy(y->scales_l, o.scales_l, sizeof y->scales_l);
     }
 }
 
-void dq_iq4_nl_quantize(const float *x, void *dst, int64_t n) { iq4_nl_rows(x, dst, n, NULL); }
-void dq_iq4_xs_quantize(const float *x, void *dst, int64_t n) { iq4_xs_rows(x, dst, n, NULL); }
+void dq_iq4_nl_quantize(const float *x, void *dst, int64_t n) { iq4_nl_rows(x, dst, n, NULL, 0); }
+void dq_iq4_xs_quantize(const float *x, void *dst, int64_t n) { iq4_xs_rows(x, dst, n, NULL, 0); }
 
 /* With importance weights: qw * sqrt(sigma2 + x^2), sigma2 = 2 <x^2> over the block
  * (32, IQ4_NL) or super-block (256, IQ4_XS). */
 void dq_iq4_nl_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
 {
-    iq4_nl_rows(x, dst, n, qw);
+    iq4_nl_rows(x, dst, n, qw, 0);
 }
 
 void dq_iq4_xs_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
 {
-    iq4_xs_rows(x, dst, n, qw);
+    iq4_xs_rows(x, dst, n, qw, 0);
 }
+
+#ifdef DQ_HAVE_AVX2_BUILD
+void dq_iq4_nl_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    iq4_nl_rows(x, dst, n, NULL, 1);
+}
+void dq_iq4_xs_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    iq4_xs_rows(x, dst, n, NULL, 1);
+}
+void dq_iq4_nl_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    iq4_nl_rows(x, dst, n, qw, 1);
+}
+void dq_iq4_xs_quantize_w_avx2(const float *x, void *dst, int64_t n, const float *qw)
+{
+    iq4_xs_rows(x, dst, n, qw, 1);
+}
+#endif

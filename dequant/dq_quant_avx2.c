@@ -224,6 +224,114 @@ void dq__qx_x8_avx2(int n, int nmax, const float *x, int8_t *L, const float *qw,
     }
 }
 
+/*
+ * best_index_iq4 (dq_quant.c), lane-wise: 0 at or below the first value, 15 at or above
+ * the last, else the nearer of values[mu-1], values[mu] (the lower one only when
+ * strictly nearer), where mu is what the scalar binary search ends on: 1 + the number of
+ * k in 1..14 with !(v < values[k]) (the search's test is monotone in k, and a NaN fails
+ * every "v < values[k]", so it ends at 15 as the count does).  *q gets values[index].
+ */
+static inline __m256i iq4_index8(__m256 v, const float *vf, __m256 *q)
+{
+    __m256i mu = _mm256_set1_epi32(1);
+    for (int k = 1; k < 15; k++)        /* masks are -1: subtracting one adds 1 */
+        mu = _mm256_sub_epi32(mu, _mm256_castps_si256(
+                                      _mm256_cmp_ps(v, _mm256_set1_ps(vf[k]), _CMP_NLT_UQ)));
+    __m256i m1 = _mm256_sub_epi32(mu, _mm256_set1_epi32(1));
+    __m256 lo = _mm256_i32gather_ps(vf, m1, 4), hi = _mm256_i32gather_ps(vf, mu, 4);
+    __m256 below = _mm256_cmp_ps(_mm256_sub_ps(v, lo), _mm256_sub_ps(hi, v), _CMP_LT_OQ);
+    __m256i idx = _mm256_blendv_epi8(mu, m1, _mm256_castps_si256(below));
+    __m256 qv = _mm256_blendv_ps(hi, lo, below);
+    __m256 first = _mm256_cmp_ps(v, _mm256_set1_ps(vf[0]), _CMP_LE_OQ);
+    __m256 last = _mm256_cmp_ps(v, _mm256_set1_ps(vf[15]), _CMP_GE_OQ);
+    idx = _mm256_blendv_epi8(idx, _mm256_set1_epi32(15), _mm256_castps_si256(last));
+    qv = _mm256_blendv_ps(qv, _mm256_set1_ps(vf[15]), last);
+    idx = _mm256_blendv_epi8(idx, _mm256_setzero_si256(), _mm256_castps_si256(first));
+    qv = _mm256_blendv_ps(qv, _mm256_set1_ps(vf[0]), first);
+    *q = qv;
+    return idx;
+}
+
+static void iq4_values(float *vf)
+{
+    for (int k = 0; k < 16; k++)
+        vf[k] = (float)dq__kvalues_iq4nl[k];
+}
+
+/* L[j] = best_index_iq4(id * x[j]) for j < n (n a multiple of 8). */
+void dq__iq4_index_avx2(const float *x, int n, float id, uint8_t *L)
+{
+    float vf[16];
+    __m256 q;
+    iq4_values(vf);
+    for (int j = 0; j < n; j += 8) {
+        int32_t t[8];
+        __m256 v = _mm256_mul_ps(_mm256_set1_ps(id), _mm256_loadu_ps(x + j));
+        _mm256_storeu_si256((__m256i *)t, iq4_index8(v, vf, &q));
+        for (int k = 0; k < 8; k++)
+            L[j + k] = (uint8_t)t[k];
+    }
+}
+
+/*
+ * The IQ4 scale search of iq4_quantize (dq_quant.c) for the 8 blocks of 32 at x, with
+ * weights w likewise: scales[j] is the d the scalar search leaves for block j (0 when
+ * its largest magnitude is below eps).
+ */
+void dq__iq4_scales_x8_avx2(const float *x, const float *w, float *scales, float eps)
+{
+    __m256 xt[32], wt[32], q;
+    const __m256 zero = _mm256_setzero_ps(), sign = _mm256_set1_ps(-0.0f);
+    float vf[16];
+
+    iq4_values(vf);
+    columns8(x, 32, xt);
+    columns8(w, 32, wt);
+    __m256 max = zero, amax = zero;
+    for (int i = 0; i < 32; i++) {
+        __m256 ax = _mm256_andnot_ps(sign, xt[i]);
+        __m256 gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
+        amax = _mm256_blendv_ps(amax, ax, gt);
+        max = _mm256_blendv_ps(max, xt[i], gt);
+    }
+    const __m256 small = _mm256_cmp_ps(amax, _mm256_set1_ps(eps), _CMP_LT_OQ);
+    if (_mm256_movemask_ps(small) == 0xFF) {
+        memset(scales, 0, 8 * sizeof *scales);
+        return;
+    }
+    /* d = -max / values[0]; id = 1 / d */
+    __m256 d = _mm256_div_ps(_mm256_xor_ps(max, sign), _mm256_set1_ps(vf[0]));
+    __m256 id = _mm256_div_ps(_mm256_set1_ps(1.0f), d);
+    __m256 sumqx = zero, sumq2 = zero;
+    for (int i = 0; i < 32; i++) {
+        (void)iq4_index8(_mm256_mul_ps(id, xt[i]), vf, &q);
+        __m256 wq = _mm256_mul_ps(wt[i], q);
+        sumqx = _mm256_add_ps(sumqx, _mm256_mul_ps(wq, xt[i]));
+        sumq2 = _mm256_add_ps(sumq2, _mm256_mul_ps(wq, q));
+    }
+    d = _mm256_div_ps(sumqx, sumq2);
+    __m256 best = _mm256_mul_ps(d, sumqx);
+    for (int itry = -7; itry <= 7; itry++) {
+        id = _mm256_div_ps(_mm256_set1_ps((float)(itry + dq__kvalues_iq4nl[0])), max);
+        sumqx = sumq2 = zero;
+        for (int i = 0; i < 32; i++) {
+            (void)iq4_index8(_mm256_mul_ps(id, xt[i]), vf, &q);
+            __m256 wq = _mm256_mul_ps(wt[i], q);
+            sumqx = _mm256_add_ps(sumqx, _mm256_mul_ps(wq, xt[i]));
+            sumq2 = _mm256_add_ps(sumq2, _mm256_mul_ps(wq, q));
+        }
+        __m256 sel = _mm256_and_ps(
+            _mm256_cmp_ps(sumq2, zero, _CMP_GT_OQ),
+            _mm256_cmp_ps(_mm256_mul_ps(sumqx, sumqx), _mm256_mul_ps(best, sumq2), _CMP_GT_OQ));
+        if (!any8(sel))
+            continue;
+        __m256 dn = _mm256_div_ps(sumqx, sumq2);
+        d = _mm256_blendv_ps(d, dn, sel);
+        best = _mm256_blendv_ps(best, _mm256_mul_ps(dn, sumqx), sel);
+    }
+    _mm256_storeu_ps(scales, _mm256_blendv_ps(d, zero, small));
+}
+
 #else
 /* Not x86: nothing to compile here (ISO C forbids an empty translation unit). */
 typedef int dq_quant_avx2_unused;
