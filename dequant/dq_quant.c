@@ -12,6 +12,15 @@
  * truncate after adding 8.5 / 16.5 / 0.5.
  *
  * Each quantizer takes n floats (n % blck == 0) and writes n/blck whole blocks.
+ *
+ * SIMD twins: the costly part of the K-quants, IQ4 and the weighted legacy types is a
+ * search over candidate scales per sub-block.  dq_quant_avx2.c runs it for eight
+ * sub-blocks at once, one a lane, each lane doing this file's operations in this
+ * file's order; the sums over a sub-block's elements stay sequential (vectorizing
+ * them across elements would reassociate the sums and change the chosen scale: that
+ * is why no loop below is split by element).  The row functions take a simd flag; the
+ * exported dq_<type>_quantize[_w] pass 0, dq_<type>_quantize[_w]_avx2 pass 1, and
+ * dq.c installs the latter when the CPU has AVX2.  The Q8_0 twin is in dq_avx2.c.
  */
 #include "dq.h"
 #include "dq_impl.h"
