@@ -52,6 +52,10 @@ void dq_q5_0_quantize_w_avx2(const float *src, void *dst, int64_t n, const float
 void dq_q4_1_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_q5_1_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_iq4_nl_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q4_0_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q5_0_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q4_1_quantize_avx2(const float *src, void *dst, int64_t n);
+void dq_q5_1_quantize_avx2(const float *src, void *dst, int64_t n);
 void dq_iq4_xs_quantize_avx2(const float *src, void *dst, int64_t n);
 void dq_iq4_nl_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);
 void dq_iq4_xs_quantize_w_avx2(const float *src, void *dst, int64_t n, const float *qw);

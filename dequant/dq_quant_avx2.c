@@ -19,6 +19,7 @@
  * not min_ps / max_ps, whose NaN rules differ from "if (x < mn) mn = x".
  * check_quant.c (twins) compares these against the scalar path byte for byte.
  */
+#include "dq.h"
 #include "dq_impl.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -330,6 +331,190 @@ void dq__iq4_scales_x8_avx2(const float *x, const float *w, float *scales, float
         best = _mm256_blendv_ps(best, _mm256_mul_ps(dn, sumqx), sel);
     }
     _mm256_storeu_ps(scales, _mm256_blendv_ps(d, zero, small));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The legacy blocks of 32 without weights (dq_q4_0_quantize, ...): a scan for the scale,
+ * then each element on its own.  The scans are order-free where done here (the largest
+ * magnitude and its first position; the min and max), and a block whose answer could
+ * depend on the order (a +0 / -0 choice) goes to the scalar code.  The elements use
+ * the scalar operations: x * id (+ 8.5 / 16.5 / 0.5), truncation (cvttps, x86's
+ * (int) of a float, INT32_MIN when out of range), the (int8_t) or (uint8_t) cast.
+ */
+
+static inline float hmax8(__m256 m)
+{
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+static inline float hmin8(__m256 m)
+{
+    __m128 h = _mm_min_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_min_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_min_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+/* signed_absmax (dq_quant.c): the first value of largest magnitude, NaN never taken,
+ * +0 when none is above 0. */
+static inline float signed_absmax32(const float *x, const __m256 *v)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+    __m256 m = zero;
+    for (int k = 0; k < 4; k++) {
+        __m256 a = _mm256_andnot_ps(sign, v[k]);
+        m = _mm256_blendv_ps(m, a, _mm256_cmp_ps(a, m, _CMP_GT_OQ));   /* NaN: no */
+    }
+    float amax = hmax8(m);                        /* no NaN left: max_ps is exact here */
+    if (!(amax > 0.0f))
+        return 0.0f;
+    for (int j = 0; j < 32; j++)
+        if (__builtin_fabsf(x[j]) == amax)
+            return x[j];
+    return 0.0f;                                  /* not reached */
+}
+
+/* min_max (dq_quant.c) with NaN skipped; 1 when the answer is order-free (no zero). */
+static inline int min_max32(const __m256 *v, float *mn, float *mx)
+{
+    __m256 lo = _mm256_set1_ps(FLT_MAX), hi = _mm256_set1_ps(-FLT_MAX);
+    for (int k = 0; k < 4; k++) {
+        lo = _mm256_blendv_ps(lo, v[k], _mm256_cmp_ps(v[k], lo, _CMP_LT_OQ));
+        hi = _mm256_blendv_ps(hi, v[k], _mm256_cmp_ps(v[k], hi, _CMP_GT_OQ));
+    }
+    *mn = hmin8(lo);
+    *mx = hmax8(hi);
+    return *mn != 0.0f && *mx != 0.0f;
+}
+
+/* (int)(v * id + add), as x86 truncates: the low byte sign-extended when sx (int8_t),
+ * else kept as is for the caller's mask. */
+static inline __m256i trunc8(__m256 v, __m256 id, __m256 add)
+{
+    return _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v, id), add));
+}
+
+static inline __m256i sext8(__m256i t)
+{
+    return _mm256_srai_epi32(_mm256_slli_epi32(t, 24), 24);
+}
+
+/* the low bytes of the i32 lanes of a (elements j..j+7) and b (j+16..): a | b << 4 */
+static inline void pack_nibbles(__m256i a, __m256i b, uint8_t *out)
+{
+    int32_t t[8];
+    _mm256_storeu_si256((__m256i *)t, _mm256_or_si256(a, _mm256_slli_epi32(b, 4)));
+    for (int k = 0; k < 8; k++)
+        out[k] = (uint8_t)t[k];
+}
+
+static inline uint32_t high_bits(__m256i a, int shift)
+{
+    /* bit 4 of each lane's low byte, lane k to bit shift + k */
+    __m256 b = _mm256_castsi256_ps(_mm256_slli_epi32(a, 27));
+    return (uint32_t)_mm256_movemask_ps(b) << shift;
+}
+
+void dq_q4_0_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    struct block_q4_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
+        __m256 v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+        float d = signed_absmax32(x, v) / -8;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id), add = _mm256_set1_ps(8.5f);
+        __m256i q[4];
+        y->d = dq_f32_to_f16(d);
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_min_epi32(_mm256_set1_epi32(15), sext8(trunc8(v[k], vid, add)));
+        pack_nibbles(q[0], q[2], y->qs);
+        pack_nibbles(q[1], q[3], y->qs + 8);
+    }
+}
+
+void dq_q5_0_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    struct block_q5_0 *y = dst;
+    const __m256i m15 = _mm256_set1_epi32(15);
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
+        __m256 v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+        float d = signed_absmax32(x, v) / -16;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id), add = _mm256_set1_ps(16.5f);
+        __m256i q[4];
+        uint32_t qh = 0;
+        y->d = dq_f32_to_f16(d);
+        for (int k = 0; k < 4; k++) {
+            q[k] = _mm256_min_epi32(_mm256_set1_epi32(31), sext8(trunc8(v[k], vid, add)));
+            qh |= high_bits(q[k], 8 * k);
+        }
+        pack_nibbles(_mm256_and_si256(q[0], m15), _mm256_and_si256(q[2], m15), y->qs);
+        pack_nibbles(_mm256_and_si256(q[1], m15), _mm256_and_si256(q[3], m15), y->qs + 8);
+        put_le32(y->qh, qh);
+    }
+}
+
+void dq_q4_1_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    struct block_q4_1 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
+        __m256 v[4];
+        float mn, mx;
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+        if (!min_max32(v, &mn, &mx)) {
+            dq_q4_1_quantize(x, y, 32);
+            continue;
+        }
+        float d = (mx - mn) / 15;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id), add = _mm256_set1_ps(0.5f), vmn = _mm256_set1_ps(mn);
+        __m256i q[4];
+        y->d = dq_f32_to_f16(d);
+        y->m = dq_f32_to_f16(mn);
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_min_epi32(_mm256_set1_epi32(15),
+                                    sext8(trunc8(_mm256_sub_ps(v[k], vmn), vid, add)));
+        pack_nibbles(q[0], q[2], y->qs);
+        pack_nibbles(q[1], q[3], y->qs + 8);
+    }
+}
+
+void dq_q5_1_quantize_avx2(const float *x, void *dst, int64_t n)
+{
+    struct block_q5_1 *y = dst;
+    const __m256i m15 = _mm256_set1_epi32(15);
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y++) {
+        __m256 v[4];
+        float mn, mx;
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+        if (!min_max32(v, &mn, &mx)) {
+            dq_q5_1_quantize(x, y, 32);
+            continue;
+        }
+        float d = (mx - mn) / 31;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256 vid = _mm256_set1_ps(id), add = _mm256_set1_ps(0.5f), vmn = _mm256_set1_ps(mn);
+        __m256i q[4];
+        uint32_t qh = 0;
+        y->d = dq_f32_to_f16(d);
+        y->m = dq_f32_to_f16(mn);
+        for (int k = 0; k < 4; k++) {
+            /* (uint8_t), no clamp, as the scalar code */
+            q[k] = _mm256_and_si256(trunc8(_mm256_sub_ps(v[k], vmn), vid, add),
+                                    _mm256_set1_epi32(255));
+            qh |= high_bits(q[k], 8 * k);
+        }
+        pack_nibbles(_mm256_and_si256(q[0], m15), _mm256_and_si256(q[2], m15), y->qs);
+        pack_nibbles(_mm256_and_si256(q[1], m15), _mm256_and_si256(q[3], m15), y->qs + 8);
+        put_le32(y->qh, qh);
+    }
 }
 
 #else

@@ -273,7 +273,7 @@ START_TEST(test_twins)
         case 2: x[i] = v * 3e38f; break;                   /* near FLT_MAX */
         case 3: x[i] = i % 37 == 0 ? NAN : v; break;
         case 4: x[i] = i % 41 == 0 ? (i % 2 ? INFINITY : -INFINITY) : v; break;
-        case 5: x[i] = 0.0f; break;
+        case 5: x[i] = i % 3 == 1 ? -0.0f : 0.0f; break;   /* zeros of both signs */
         case 6: x[i] = (float)((int)(v * 8)) * 0.5f; break; /* exact halves: rounding ties */
         case 7: x[i] = i % 256 == 77 ? 3e37f : v; break;   /* one huge value */
         case 8: x[i] = v * 1e-40f; break;                  /* denormals */
@@ -289,7 +289,8 @@ START_TEST(test_twins)
             default: x[i] = v * 1e-20f; break;
             }
             break;
-        default: x[i] = v * (float)(1 << (i % 20)); break;
+        default: x[i] = i % 5 == 2 ? (i % 2 ? -0.0f : 0.0f) : fabsf(v) * (float)(1 << (i % 20));
+            break;                                         /* min +-0 among positives */
         }
         /* importance weights: random, some zero, one block all zero */
         qw[i] = blk % 14 == 13 && blk % 28 == 13 ? 0.0f : i % 7 == 0 ? 0.0f : 1.0f + frand();
