@@ -168,7 +168,7 @@ void dq_q4_0_quantize(const float *x, void *dst, int64_t n)
             float x0 = x[j] * id, x1 = x[j + 16] * id;
             int a = imin(15, (int8_t)(int)(x0 + 8.5f));
             int b = imin(15, (int8_t)(int)(x1 + 8.5f));
-            y->qs[j] = (uint8_t)(a | b << 4);
+            y->qs[j] = (uint8_t)((unsigned)a | (unsigned)b << 4);   /* b < 0: same low bits */
         }
     }
 }
@@ -187,7 +187,7 @@ void dq_q4_1_quantize(const float *x, void *dst, int64_t n)
             float x0 = (x[j] - mn) * id, x1 = (x[j + 16] - mn) * id;
             int a = imin(15, (int8_t)(int)(x0 + 0.5f));
             int b = imin(15, (int8_t)(int)(x1 + 0.5f));
-            y->qs[j] = (uint8_t)(a | b << 4);
+            y->qs[j] = (uint8_t)((unsigned)a | (unsigned)b << 4);   /* b < 0: same low bits */
         }
     }
 }
@@ -966,7 +966,7 @@ static void q2_k_rows(const float *x, void *dst, int64_t n, int simd)
         if (max_min > 0) {
             float iscale = q4scale / max_min;
             for (int j = 0; j < 16; j++)
-                y->scales[j] |= (uint8_t)(nearest_int(iscale * mins[j]) << 4);
+                y->scales[j] |= (uint8_t)((unsigned)nearest_int(iscale * mins[j]) << 4);
             y->dmin = F16(max_min / q4scale);
         } else {
             y->dmin = F16(0.f);
