@@ -10,6 +10,10 @@
 
 #include "compare.h"
 #include "compare_impl.h"
+#include "../dequant/dq.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include "../common/banned.h"
 
 /* ---- kernels ------------------------------------------------------------------------- */
@@ -49,17 +53,69 @@ void cmp__lanes_scalar(const float *x, const float *y, int64_t m, struct cmp_lan
     }
 }
 
+/* half value i of p (little-endian), exactly as f32 */
+static float half_at(const uint8_t *p, int64_t i)
+{
+    return dq_f16_to_f32((uint16_t)(p[2 * i] | (unsigned)p[2 * i + 1] << 8));
+}
+
+/* n half values at p to f32 */
+static void halves_to_f32(const uint8_t *p, float *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = half_at(p, i);
+}
+
+/* The half-input scalar twin: converted in pieces of 64 elements (a multiple of the
+ * eight lanes, so every element lands in the lane cmp__lanes_scalar gives it over the
+ * whole run; only the last piece has a tail). */
+void cmp__lanes_h_scalar(const uint8_t *x, const uint8_t *y, int64_t m, struct cmp_lanes *L)
+{
+    float bx[64], by[64];
+
+    for (int64_t j = 0; j < m; j += 64) {
+        int64_t k = m - j < 64 ? m - j : 64;
+        halves_to_f32(x + 2 * j, bx, k);
+        halves_to_f32(y + 2 * j, by, k);
+        cmp__lanes_scalar(bx, by, k, L);
+    }
+}
+
+/* F16C is CPUID.1:ECX bit 29 (clang 14 does not know "f16c" as a feature name). */
+static int cpu_f16c(void)
+{
+#if defined(CMP_HAVE_AVX2_BUILD)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    return (c >> 29) & 1;
+#else
+    return 0;
+#endif
+}
+
 int cmp__cpu_avx2(void)
 {
 #if defined(CMP_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
+    return __builtin_cpu_supports("avx2") && cpu_f16c();
+#else
+    return 0;
+#endif
+}
+
+int cmp__cpu_avx512(void)
+{
+#if defined(CMP_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && cpu_f16c();
 #else
     return 0;
 #endif
 }
 
 static cmp_lanes_fn kernel;
+static cmp_lanes_h_fn kernel_h;
 static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
 
 static void kernel_pick(void)
@@ -67,9 +123,17 @@ static void kernel_pick(void)
     const char *force = getenv("APR_DQ_SCALAR");
 
     kernel = cmp__lanes_scalar;
+    kernel_h = cmp__lanes_h_scalar;
 #ifdef CMP_HAVE_AVX2_BUILD
-    if (!(force && *force && *force != '0') && cmp__cpu_avx2())
+    if (force && *force && *force != '0')
+        return;
+    if (cmp__cpu_avx512()) {
+        kernel = cmp__lanes_avx512;
+        kernel_h = cmp__lanes_h_avx512;
+    } else if (cmp__cpu_avx2()) {
         kernel = cmp__lanes_avx2;
+        kernel_h = cmp__lanes_h_avx2;
+    }
 #else
     (void)force;
 #endif
@@ -81,9 +145,17 @@ cmp_lanes_fn cmp__kernel(void)
     return kernel;
 }
 
+cmp_lanes_h_fn cmp__kernel_h(void)
+{
+    pthread_once(&kernel_once, kernel_pick);
+    return kernel_h;
+}
+
 const char *cmp_isa(void)
 {
 #ifdef CMP_HAVE_AVX2_BUILD
+    if (cmp__kernel() == cmp__lanes_avx512)
+        return "avx512";
     if (cmp__kernel() == cmp__lanes_avx2)
         return "avx2";
 #endif
@@ -137,40 +209,78 @@ static void block_slow(struct cmp_sums *s, const float *x, const float *y, int64
     }
 }
 
-/* One block of m <= CMP_BLOCK elements into s.  A finite f32 squared cannot overflow a
- * double, so sums of squares that are not finite mean a NaN or an Inf. */
+/* Fold a block's lanes (m elements) into s and set *bm to its max |x-y|: 1.  0 when its
+ * sums of squares are not finite (a NaN or an Inf: a finite f32 squared cannot overflow
+ * a double), s untouched: the caller redoes the block element by element. */
+static int lanes_fold(struct cmp_sums *s, const struct cmp_lanes *L, int64_t m, double *bm)
+{
+    double txx = lanes_sum(L->xx), tyy = lanes_sum(L->yy), mx = L->mx[0];
+
+    if (!isfinite(txx) || !isfinite(tyy))
+        return 0;
+    s->xy += lanes_sum(L->xy);
+    s->xx += txx;
+    s->yy += tyy;
+    s->sd += lanes_sum(L->sd);
+    s->sd2 += lanes_sum(L->sd2);
+    for (int k = 0; k < CMP_LANES; k++) {
+        s->n_zero += L->c0[k];
+        s->n_small += L->c1[k];
+        s->n_medium += L->c2[k];
+        mx = L->mx[k] > mx ? L->mx[k] : mx;
+    }
+    s->n += (uint64_t)m;
+    *bm = mx;
+    return 1;
+}
+
+/* One block of m <= CMP_BLOCK elements into s. */
 static void block(struct cmp_sums *s, const float *x, const float *y, int64_t m, int64_t base)
 {
     struct cmp_lanes L;
-    double txx, tyy, bm;
+    double bm;
 
     if (m <= 0)
         return;
     memset(&L, 0, sizeof L);
     cmp__kernel()(x, y, m, &L);
-    txx = lanes_sum(L.xx);
-    tyy = lanes_sum(L.yy);
-    if (!isfinite(txx) || !isfinite(tyy)) {
+    if (!lanes_fold(s, &L, m, &bm)) {
         block_slow(s, x, y, m, base);
         return;
     }
-    s->xy += lanes_sum(L.xy);
-    s->xx += txx;
-    s->yy += tyy;
-    s->sd += lanes_sum(L.sd);
-    s->sd2 += lanes_sum(L.sd2);
-    bm = L.mx[0];
-    for (int k = 0; k < CMP_LANES; k++) {
-        s->n_zero += L.c0[k];
-        s->n_small += L.c1[k];
-        s->n_medium += L.c2[k];
-        bm = L.mx[k] > bm ? L.mx[k] : bm;
-    }
-    s->n += (uint64_t)m;
     if (s->max_i < 0 || bm > s->max_d) {
         int64_t at = 0;
         for (int64_t q = 0; q < m; q++)
             if (fabs((double)x[q] - (double)y[q]) == bm) {
+                at = q;
+                break;
+            }
+        s->max_d = bm;
+        s->max_i = base + at;
+    }
+}
+
+/* block() over half values: the kernel reads them as they are; the rare block that
+ * holds a NaN or an Inf is converted and done element by element as floats. */
+static void block_h(struct cmp_sums *s, const uint8_t *x, const uint8_t *y, int64_t m,
+                    int64_t base)
+{
+    struct cmp_lanes L;
+    double bm;
+
+    memset(&L, 0, sizeof L);
+    cmp__kernel_h()(x, y, m, &L);
+    if (!lanes_fold(s, &L, m, &bm)) {
+        float fx[CMP_BLOCK], fy[CMP_BLOCK];
+        halves_to_f32(x, fx, m);
+        halves_to_f32(y, fy, m);
+        block_slow(s, fx, fy, m, base);
+        return;
+    }
+    if (s->max_i < 0 || bm > s->max_d) {
+        int64_t at = 0;
+        for (int64_t q = 0; q < m; q++)
+            if (fabs((double)half_at(x, q) - (double)half_at(y, q)) == bm) {
                 at = q;
                 break;
             }
@@ -217,6 +327,36 @@ void cmp_add(struct cmp_acc *a, const float *x, const float *y, size_t n)
     if (n) {
         memcpy(a->bx, x, n * sizeof *x);
         memcpy(a->by, y, n * sizeof *y);
+        a->nbuf = (uint32_t)n;
+        a->pos += (int64_t)n;
+    }
+}
+
+void cmp_add_f16(struct cmp_acc *a, const void *xv, const void *yv, size_t n)
+{
+    const uint8_t *x = xv, *y = yv;
+
+    if (a->nbuf) {   /* complete the split block first (as floats, like cmp_add) */
+        size_t k = CMP_BLOCK - a->nbuf < n ? CMP_BLOCK - a->nbuf : n;
+        halves_to_f32(x, a->bx + a->nbuf, (int64_t)k);
+        halves_to_f32(y, a->by + a->nbuf, (int64_t)k);
+        a->nbuf += (uint32_t)k;
+        a->pos += (int64_t)k;
+        x += 2 * k;
+        y += 2 * k;
+        n -= k;
+        if (a->nbuf < CMP_BLOCK)
+            return;
+        block(&a->s, a->bx, a->by, CMP_BLOCK, a->pos - CMP_BLOCK);
+        a->nbuf = 0;
+    }
+    for (; n >= CMP_BLOCK; n -= CMP_BLOCK, x += 2 * CMP_BLOCK, y += 2 * CMP_BLOCK) {
+        block_h(&a->s, x, y, CMP_BLOCK, a->pos);
+        a->pos += CMP_BLOCK;
+    }
+    if (n) {
+        halves_to_f32(x, a->bx, (int64_t)n);
+        halves_to_f32(y, a->by, (int64_t)n);
         a->nbuf = (uint32_t)n;
         a->pos += (int64_t)n;
     }

@@ -6,6 +6,7 @@
  *   struct cmp_acc a;                       one stream: x[i] against y[i], i = 0, 1, ...
  *   cmp_init(&a);
  *   cmp_add(&a, x, y, n);                   any number of times, chunks of any size
+ *   cmp_add_f16(&a, hx, hy, n);             (or F16 bytes: the same bits, no conversion pass)
  *   cmp_finish(&a, &stats);                 cosine, max |x-y| and where, mean |x-y|,
  *                                           RMSE, NMSE, NaN/Inf counts
  *
@@ -78,6 +79,10 @@ void cmp_init(struct cmp_acc *a);
 /* An accumulator whose first element has flat index pos (for max_idx). */
 void cmp_init_at(struct cmp_acc *a, int64_t pos);
 void cmp_add(struct cmp_acc *a, const float *x, const float *y, size_t n);
+/* x and y as n IEEE half values each (2 bytes, little-endian, any alignment: F16 tensor
+ * bytes as read from a file): the same result, bit for bit, as cmp_add of their exact f32
+ * conversions, without a conversion pass (whole blocks go to the kernel as they are). */
+void cmp_add_f16(struct cmp_acc *a, const void *x, const void *y, size_t n);
 /* Finish the split block, if any: later elements start a new block. */
 void cmp_flush(struct cmp_acc *a);
 /* Fold later (the sums of the elements after into's) into into. */

@@ -1,8 +1,9 @@
 /*
  * check_compare.c - the comparison engine (compare/compare.h): every metric against a
  * straightforward double-precision computation, NaN/Inf accounting, results independent
- * of chunk sizes, segments merged in order, the AVX2 kernel against its scalar twin bit
- * for bit, the AVX2 kernel really chosen on a CPU that has it, and cmp_logits (KL,
+ * of chunk sizes, segments merged in order, the AVX2 and AVX-512 kernels (f32 and half
+ * inputs) against their scalar twins bit for bit, cmp_add_f16 against cmp_add, the best
+ * kernel really chosen on a CPU that has it, and cmp_logits (KL,
  * top-1, top-k) against hand and naive computations.
  */
 #include <check.h>
@@ -14,6 +15,7 @@
 
 #include "../../compare/compare.h"
 #include "../../compare/compare_impl.h"
+#include "../../dequant/dq.h"
 #include "tu.h"
 #include "../../common/banned.h"
 
@@ -243,67 +245,163 @@ START_TEST(segments_merge)
 }
 END_TEST
 
-/* The AVX2 kernel is the scalar one's twin: the same sums bit for bit, the same counts
- * and max, for every length (tails) and with values of every size. */
+/* Sums bit for bit, counts and max as wholes: two kernels' lanes agree. */
+static void lanes_same(const struct cmp_lanes *a, const struct cmp_lanes *b, const char *what,
+                       int64_t m)
+{
+    uint64_t ca[3] = { 0 }, cb[3] = { 0 };
+    double ma = 0, mb = 0;
+
+    ck_assert_msg(memcmp(a->xy, b->xy, sizeof a->xy) == 0, "%s m=%lld: xy", what, (long long)m);
+    ck_assert_msg(memcmp(a->xx, b->xx, sizeof a->xx) == 0, "%s m=%lld: xx", what, (long long)m);
+    ck_assert_msg(memcmp(a->yy, b->yy, sizeof a->yy) == 0, "%s m=%lld: yy", what, (long long)m);
+    ck_assert_msg(memcmp(a->sd, b->sd, sizeof a->sd) == 0, "%s m=%lld: sd", what, (long long)m);
+    ck_assert_msg(memcmp(a->sd2, b->sd2, sizeof a->sd2) == 0, "%s m=%lld: sd2", what,
+                  (long long)m);
+    for (int k = 0; k < CMP_LANES; k++) {
+        ca[0] += a->c0[k];
+        ca[1] += a->c1[k];
+        ca[2] += a->c2[k];
+        cb[0] += b->c0[k];
+        cb[1] += b->c1[k];
+        cb[2] += b->c2[k];
+        ma = a->mx[k] > ma ? a->mx[k] : ma;
+        mb = b->mx[k] > mb ? b->mx[k] : mb;
+    }
+    ck_assert_msg(memcmp(ca, cb, sizeof ca) == 0, "%s m=%lld: counts", what, (long long)m);
+    ck_assert_msg(ma == mb, "%s m=%lld: max", what, (long long)m);
+}
+
+/* x and y as little-endian halves (every value of fill() rounded to f16; up to 6e4,
+ * some tiny, some subnormal) and their exact f32 values */
+static void fill_halves(uint8_t *hx, uint8_t *hy, float *x, float *y, size_t n)
+{
+    fill(x, y, n);
+    for (size_t i = 0; i < n; i++) {
+        float sx = i % 11 == 3 ? 1.5e4f : i % 11 == 5 ? 1e-6f : 1.0f;
+        uint16_t a = dq_f32_to_f16(x[i] * sx), b = dq_f32_to_f16(y[i] * sx);
+        hx[2 * i] = (uint8_t)a;
+        hx[2 * i + 1] = (uint8_t)(a >> 8);
+        hy[2 * i] = (uint8_t)b;
+        hy[2 * i + 1] = (uint8_t)(b >> 8);
+        x[i] = dq_f16_to_f32(a);
+        y[i] = dq_f16_to_f32(b);
+    }
+}
+
+/* The SIMD kernels are the scalar ones' twins: the same sums bit for bit, the same
+ * counts and max, for every length (tails) and with values of every size; the half
+ * kernels equal the f32 ones on the converted values. */
 START_TEST(kernel_twins)
 {
+    enum { N = 1031 };
+    float x[N], y[N], fx[N], fy[N];
+    uint8_t hx[2 * N], hy[2 * N];
+    struct { const char *name; cmp_lanes_fn f; cmp_lanes_h_fn h; int ok; } k[] = {
+        { "scalar", cmp__lanes_scalar, cmp__lanes_h_scalar, 1 },
 #ifdef CMP_HAVE_AVX2_BUILD
-    float x[1031], y[1031];
+        { "avx2", cmp__lanes_avx2, cmp__lanes_h_avx2, cmp__cpu_avx2() },
+        { "avx512", cmp__lanes_avx512, cmp__lanes_h_avx512, cmp__cpu_avx512() },
+#endif
+    };
+    int nk = (int)(sizeof k / sizeof k[0]), ran = 0;
 
-    if (!cmp__cpu_avx2()) {
-        tu_skip("kernel_twins: this CPU has no AVX2");
-        return;
-    }
-    fill(x, y, 1031);
+    fill(x, y, N);
     x[3] = 1e30f;                /* large values: squares far above float range */
     y[3] = -1e30f;
-    for (int64_t m = 0; m <= 1031; m += m < 40 ? 1 : 97) {
-        struct cmp_lanes a, b;
-        uint64_t ca[3] = { 0 }, cb[3] = { 0 };
-        double ma = 0, mb = 0;
-        memset(&a, 0, sizeof a);
-        memset(&b, 0, sizeof b);
-        cmp__lanes_scalar(x, y, m, &a);
-        cmp__lanes_avx2(x, y, m, &b);
-        ck_assert_int_eq(memcmp(a.xy, b.xy, sizeof a.xy), 0);
-        ck_assert_int_eq(memcmp(a.xx, b.xx, sizeof a.xx), 0);
-        ck_assert_int_eq(memcmp(a.yy, b.yy, sizeof a.yy), 0);
-        ck_assert_int_eq(memcmp(a.sd, b.sd, sizeof a.sd), 0);
-        ck_assert_int_eq(memcmp(a.sd2, b.sd2, sizeof a.sd2), 0);
-        for (int k = 0; k < CMP_LANES; k++) {
-            ca[0] += a.c0[k];
-            ca[1] += a.c1[k];
-            ca[2] += a.c2[k];
-            cb[0] += b.c0[k];
-            cb[1] += b.c1[k];
-            cb[2] += b.c2[k];
-            ma = a.mx[k] > ma ? a.mx[k] : ma;
-            mb = b.mx[k] > mb ? b.mx[k] : mb;
+    fill_halves(hx, hy, fx, fy, N);
+    for (int i = 0; i < nk; i++) {
+        if (!k[i].ok) {
+            char why[80];
+            snprintf(why, sizeof why, "kernel_twins: this CPU cannot run the %s kernels",
+                     k[i].name);
+            tu_skip(why);
+            continue;
         }
-        ck_assert_int_eq(memcmp(ca, cb, sizeof ca), 0);
-        ck_assert(ma == mb);
+        ran++;
+        for (int64_t m = 0; m <= N; m += m < 40 ? 1 : 97) {
+            struct cmp_lanes a, b;
+            memset(&a, 0, sizeof a);
+            memset(&b, 0, sizeof b);
+            cmp__lanes_scalar(x, y, m, &a);
+            k[i].f(x, y, m, &b);
+            lanes_same(&a, &b, k[i].name, m);
+            memset(&a, 0, sizeof a);
+            memset(&b, 0, sizeof b);
+            cmp__lanes_scalar(fx, fy, m, &a);
+            k[i].h(hx, hy, m, &b);
+            lanes_same(&a, &b, k[i].name, m);
+        }
     }
-#else
-    tu_skip("kernel_twins: not an x86 build");
-#endif
+    ck_assert_int_ge(ran, 1);
 }
 END_TEST
 
-/* On a CPU with AVX2 the engine really runs the AVX2 kernel (unless APR_DQ_SCALAR
- * asks for the scalar one); elsewhere the scalar one. */
+/* cmp_add_f16 gives cmp_add's bits on the converted values, whatever the chunking (split
+ * blocks, odd offsets: the halves need no alignment), NaN and Inf blocks included. */
+START_TEST(f16_same_bits)
+{
+    enum { N = 5000 };
+    uint8_t *hx = malloc(2 * N + 1), *hy = malloc(2 * N + 1);
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    struct cmp_acc *a = malloc(sizeof *a);
+    struct cmp_stats one, s;
+
+    ck_assert(hx && hy && x && y && a);
+    fill_halves(hx + 1, hy + 1, x, y, N);
+    hx[1 + 2 * 700 + 1] = 0x7E;  /* x[700] NaN */
+    hx[1 + 2 * 700] = 0x00;
+    hy[1 + 2 * 3100 + 1] = 0x7C; /* y[3100] +Inf */
+    hy[1 + 2 * 3100] = 0x00;
+    x[700] = NAN;
+    y[3100] = INFINITY;
+    cmp_f32(x, y, N, &one);
+    ck_assert_uint_eq(one.nan_x, 1);
+    ck_assert_uint_eq(one.inf_y, 1);
+    for (int round = 0; round < 12; round++) {
+        size_t i = 0;
+        cmp_init(a);
+        while (i < N) {
+            size_t k = round == 0 ? N : round == 1 ? 1024 : round == 2 ? 1 : xs32() % 3000;
+            if (k > N - i)
+                k = N - i;
+            cmp_add_f16(a, hx + 1 + 2 * i, hy + 1 + 2 * i, k);
+            i += k;
+        }
+        cmp_finish(a, &s);
+        ck_assert_msg(memcmp(&s, &one, sizeof s) == 0, "round %d differs", round);
+    }
+    free(hx);
+    free(hy);
+    free(x);
+    free(y);
+    free(a);
+}
+END_TEST
+
+/* On a CPU with AVX-512 (or AVX2) the engine really runs that kernel (unless
+ * APR_DQ_SCALAR asks for the scalar one); elsewhere the scalar one. */
 START_TEST(best_kernel_taken)
 {
     const char *force = getenv("APR_DQ_SCALAR");
     int forced = force && *force && *force != '0';
 
-    if (cmp__cpu_avx2() && !forced) {
+    if (cmp__cpu_avx512() && !forced) {
+        ck_assert_str_eq(cmp_isa(), "avx512");
+#ifdef CMP_HAVE_AVX2_BUILD
+        ck_assert(cmp__kernel() == cmp__lanes_avx512);
+        ck_assert(cmp__kernel_h() == cmp__lanes_h_avx512);
+#endif
+    } else if (cmp__cpu_avx2() && !forced) {
         ck_assert_str_eq(cmp_isa(), "avx2");
 #ifdef CMP_HAVE_AVX2_BUILD
         ck_assert(cmp__kernel() == cmp__lanes_avx2);
+        ck_assert(cmp__kernel_h() == cmp__lanes_h_avx2);
 #endif
     } else {
         ck_assert_str_eq(cmp_isa(), "scalar");
         ck_assert(cmp__kernel() == cmp__lanes_scalar);
+        ck_assert(cmp__kernel_h() == cmp__lanes_h_scalar);
     }
 }
 END_TEST
@@ -404,6 +502,7 @@ Suite *compare_suite(void)
     tcase_add_test(tc, chunking_invariant);
     tcase_add_test(tc, segments_merge);
     tcase_add_test(tc, kernel_twins);
+    tcase_add_test(tc, f16_same_bits);
     tcase_add_test(tc, best_kernel_taken);
     suite_add_tcase(s, tc);
     tcase_add_test(lg, logits_kl_and_topk);
