@@ -159,6 +159,8 @@ static void cv_release(struct cv *c)
     model_close(&c->out_m);
     model_close(&c->src);
     free(c->tp);
+    free(c->tcrc);
+    free(c->tcrc_file);
     free(c->mix_out);
     free(c->mix_qw);
     imatrix_free(&c->im);
@@ -385,6 +387,8 @@ static int write_out(struct cv *c, struct err *e)
         ao.ggml_ext_codes = c->use_ext;
         ao.meta_final = cv_sha_join;
         ao.meta_final_ctx = c;
+        ao.tensor_crc = cv_tensor_crc;
+        ao.tensor_crc_ctx = c;
         rc = apr_write(&c->out_m, c->stage_out, &ao, e);
     } else if (c->tgt == TGT_GGUF) {
         struct gguf_write_opts go = GGUF_WRITE_OPTS_INIT;

@@ -97,6 +97,12 @@ struct cv {
     struct err        sha_err;
     char              sha_new[SHA256_HEX_LEN + 1];
     atomic_int        sha_stop;
+    /* The CRC-32 of each source tensor's bytes, computed by the hash pass (sha_start) for
+     * the tensors of the files it reads through their open mfile (tcrc_file[k]): an
+     * unchanged tensor then goes to the APR writer with apr_out_copy_crc_later and is
+     * never read a second time (data.c; cv_tensor_crc).  NULL when there is no pass. */
+    uint32_t         *tcrc;
+    uint8_t          *tcrc_file;
 };
 
 /* plan.c */
@@ -135,6 +141,10 @@ int  cv_verify(struct cv *c, const char *path, struct err *e);
 int  cv_sha_start(struct cv *c, struct err *e);
 int  cv_sha_join(void *ctx, struct err *e);
 int  cv_sha_bind(struct cv *c, struct err *e);
+/* 1 when the hash pass computes the CRC-32 of source tensor t (c->tcrc). */
+int  cv_tcrc_planned(const struct cv *c, const struct model_tensor *t);
+/* apr_write_opts.tensor_crc: the CRC of output tensor i's bytes, from the hash pass. */
+int  cv_tensor_crc(void *ctx, uint64_t i, uint32_t *crc, struct err *e);
 
 /* stage.c */
 int cv_stage_target(struct cv *c, struct err *e);

@@ -114,8 +114,8 @@ const uint8_t * cv_gather(struct cv *c, const struct tplan *p, int64_t r0, int64
     return c->bbuf2;
 }
 
-static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp, void *out,
-                   struct err *e)
+static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp, copy_fn later,
+                   void *out, struct err *e)
 {
     const struct model_tensor *t = p->src;
     int64_t rows = t->n_dims >= 1 ? t->shape[0] : 1;
@@ -126,6 +126,23 @@ static int produce(struct cv *c, const struct tplan *p, sink_fn put, copy_fn cp,
     if (t->n_dims <= 1 && !p->perm)
         rows = 1;                     /* 1-D: one "row"; chunked below */
     row_bytes = (size_t)(t->size / (uint64_t)rows);
+    if (!p->converted && !p->perm && later && cv_tcrc_planned(c, t)) {
+        /* Unchanged bytes whose CRC the hash pass computes (provenance.c): the kernel
+         * copies them file to file and nothing here reads them.  Where it cannot copy,
+         * the writer writes from the mapping; its pages are dropped behind. */
+        const struct mfile *mf = &c->src.files[t->file];
+        uint64_t base = (uint64_t)(t->data - mf->data);
+        size_t n;
+
+        for (uint64_t off = 0; off < t->size; off += n) {
+            n = t->size - off > CHUNK ? CHUNK : (size_t)(t->size - off);
+            if (cv_cancelled(c, e) || later(out, mf->fd, base + off, t->data + off, n, e))
+                return -1;
+            cv_drop_pages(t->data + off, n);
+            progress_add(&c->prog, n);
+        }
+        return 0;
+    }
     if (!p->converted && !p->perm) {
         /* Unchanged bytes, streamed (pread into reused buffers, read-ahead on a second
          * thread: no page faults, no RSS growth).  Where the writer can, the kernel copies
@@ -256,6 +273,12 @@ static int copy_apr(void *o, int fd, uint64_t off, const void *p, size_t n, stru
     return apr_out_copy(o, fd, off, p, n, e);
 }
 
+static int copy_apr_later(void *o, int fd, uint64_t off, const void *p, size_t n,
+                          struct err *e)
+{
+    return apr_out_copy_crc_later(o, fd, off, p, n, e);
+}
+
 static int copy_gguf(void *o, int fd, uint64_t off, const void *p, size_t n, struct err *e)
 {
     return gguf_out_copy(o, fd, off, p, n, e);
@@ -266,7 +289,7 @@ int cv_td_gguf(void *ctx, const struct model *m, uint64_t i, struct gguf_out *ou
 {
     struct cv *c = ctx;
     (void)m;
-    if (produce(c, &c->tp[i], put_gguf, copy_gguf, out, e)) {
+    if (produce(c, &c->tp[i], put_gguf, copy_gguf, NULL, out, e)) {
         err_prefix(e, "tensor '%s'", c->tp[i].name);
         return -1;
     }
@@ -278,7 +301,7 @@ int cv_td_apr(void *ctx, const struct model *m, uint64_t i, struct apr_out *out,
 {
     struct cv *c = ctx;
     (void)m;
-    if (produce(c, &c->tp[i], put_apr, copy_apr, out, e)) {
+    if (produce(c, &c->tp[i], put_apr, copy_apr, copy_apr_later, out, e)) {
         err_prefix(e, "tensor '%s'", c->tp[i].name);
         return -1;
     }
@@ -289,7 +312,7 @@ int cv_td_st(void *ctx, const struct model *m, uint64_t i, struct st_out *out, s
 {
     struct cv *c = ctx;
     (void)m;
-    if (produce(c, &c->tp[i], put_st, NULL, out, e)) {
+    if (produce(c, &c->tp[i], put_st, NULL, NULL, out, e)) {
         err_prefix(e, "tensor '%s'", c->tp[i].name);
         return -1;
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#include "../common/crc.h"
 #include "../common/json.h"
 #include "../common/path.h"
 #include "../common/rd.h"
@@ -29,13 +30,102 @@
 
 /* ---- provenance: SHA-256 of the source, on a second thread (sha_start, sha_join) */
 
-static int sha_file(struct cv *c, struct sha256 *h, const char *path, uint8_t *buf, size_t cap,
-                    struct err *e)
+/* A tensor's byte range in its file, for the CRCs of the hash pass. */
+struct trange {
+    uint64_t off, end, i;
+};
+
+static int trange_cmp(const void *a, const void *b)
+{
+    const struct trange *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int cv_tcrc_planned(const struct cv *c, const struct model_tensor *t)
+{
+    const struct mfile *mf;
+
+    if (!c->tcrc || t < c->src.tensors || t >= c->src.tensors + c->src.n_tensors ||
+        t->file >= c->src.n_files || !c->tcrc_file[t->file])
+        return 0;
+    mf = &c->src.files[t->file];
+    return mf->data && t->data >= mf->data && t->size <= mf->size &&
+           (uint64_t)(t->data - mf->data) <= mf->size - t->size;
+}
+
+int cv_tensor_crc(void *ctx, uint64_t i, uint32_t *crc, struct err *e)
+{
+    struct cv *c = ctx;
+
+    if (i >= c->n_tp || !cv_tcrc_planned(c, c->tp[i].src))
+        return ERR(e, ERR_INTERNAL, "no CRC computed for tensor %llu", (unsigned long long)i);
+    *crc = c->tcrc[c->tp[i].src - c->src.tensors];
+    return 0;
+}
+
+/* The SHA-256 of source file k into h, read through its open mfile (the very bytes that
+ * were validated and that copy_file_range copies), and in the same pass the CRC-32 of
+ * each of its tensors into c->tcrc: chunks come in file order, so each tensor's CRC
+ * grows piece by piece (a chunk may hold the end of one tensor and the start of the
+ * next; ranges that overlap are each fed their own bytes). */
+static int sha_crc_file(struct cv *c, struct sha256 *h, uint32_t k, struct err *e)
+{
+    const struct mfile *mf = &c->src.files[k];
+    struct trange *R = malloc((c->src.n_tensors + 1) * sizeof *R);
+    struct stream st;
+    const uint8_t *p;
+    uint64_t n = 0, lo = 0, pos = 0;
+    size_t len;
+    int rc;
+
+    if (!R)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    for (uint64_t i = 0; i < c->src.n_tensors; i++) {
+        const struct model_tensor *t = &c->src.tensors[i];
+        if (t->file != k)
+            continue;
+        c->tcrc[i] = 0;
+        if (cv_tcrc_planned(c, t) && t->size) {
+            R[n].off = (uint64_t)(t->data - mf->data);
+            R[n].end = R[n].off + t->size;
+            R[n++].i = i;
+        }
+    }
+    qsort(R, (size_t)n, sizeof *R, trange_cmp);
+    rc = stream_open(&st, mf, 0, 0, e);
+    if (rc == 0)
+        rc = stream_begin(&st, 0, mf->size, e);
+    while (rc == 0 && (rc = stream_next(&st, &p, &len, e)) == 1) {
+        rc = 0;
+        if (atomic_load(&c->sha_stop)) {
+            rc = ERR(e, ERR_IO, "%s: interrupted", mf->path);
+            break;
+        }
+        sha256_update(h, p, len);
+        while (lo < n && R[lo].end <= pos)
+            lo++;
+        for (uint64_t j = lo; j < n && R[j].off < pos + len; j++) {
+            uint64_t a = R[j].off > pos ? R[j].off : pos;
+            uint64_t b = R[j].end < pos + len ? R[j].end : pos + len;
+            if (b > a)
+                c->tcrc[R[j].i] = crc_update(c->tcrc[R[j].i], p + (a - pos), (size_t)(b - a));
+        }
+        pos += len;
+    }
+    stream_close(&st);
+    free(R);
+    return rc < 0 ? -1 : 0;
+}
+
+static int sha_file(struct cv *c, struct sha256 *h, const char *path, int64_t file,
+                    uint8_t *buf, size_t cap, struct err *e)
 {
     struct mfile mf;
     struct err me = ERR_INIT;
     int fd;
 
+    if (file >= 0 && c->tcrc)   /* a source file: its tensors' CRCs in the same pass */
+        return sha_crc_file(c, h, (uint32_t)file, e);
     /* Streamed (common/stream.h): pread into a reused buffer, no page faults, no RSS */
     if (mfile_open(&mf, path, &me) == 0) {
         struct stream st;
@@ -91,14 +181,16 @@ static int source_sha(struct cv *c, char hex[SHA256_HEX_LEN + 1], struct err *e)
         else {
             snprintf(idx, n, "%s/model.safetensors.index.json", c->in);
             if (access(idx, R_OK) == 0)
-                rc = sha_file(c, &h, idx, buf, cap, e);
+                rc = sha_file(c, &h, idx, -1, buf, cap, e);
             else
                 for (uint32_t i = 0; rc == 0 && i < c->src.n_files; i++)
-                    rc = sha_file(c, &h, c->src.files[i].path, buf, cap, e);
+                    rc = sha_file(c, &h, c->src.files[i].path, c->tcrc_file[i] ? (int64_t)i : -1, buf,
+                                  cap, e);
             free(idx);
         }
     } else {
-        rc = sha_file(c, &h, c->in, buf, cap, e);
+        rc = sha_file(c, &h, c->in, c->src.n_files == 1 && c->tcrc_file[0] ? 0 : -1, buf, cap,
+                      e);
     }
     free(buf);
     if (rc) {
@@ -126,7 +218,29 @@ static void *sha_main(void *arg)
 int cv_sha_start(struct cv *c, struct err *e)
 {
     struct err z = ERR_INIT;
+    struct stat sb;
+    int dir = stat(c->in, &sb) == 0 && S_ISDIR(sb.st_mode);
 
+    /* which source files the hash pass reads whole through their mfile (source_sha):
+     * the shards of a directory without an index, or the one file given */
+    c->tcrc = calloc(c->src.n_tensors + 1, sizeof *c->tcrc);
+    c->tcrc_file = calloc(c->src.n_files + 1, 1);
+    if (!c->tcrc || !c->tcrc_file)
+        return ERR(e, ERR_NOMEM, "out of memory");
+    if (dir) {
+        size_t n = strlen(c->in) + 40;
+        char *idx = malloc(n);
+        if (!idx)
+            return ERR(e, ERR_NOMEM, "out of memory");
+        snprintf(idx, n, "%s/model.safetensors.index.json", c->in);
+        if (access(idx, R_OK) != 0)
+            for (uint32_t i = 0; i < c->src.n_files; i++)
+                c->tcrc_file[i] = c->src.files[i].mapped;
+        free(idx);
+    } else if (c->src.n_files == 1 && c->src.files[0].path &&
+               strcmp(c->src.files[0].path, c->in) == 0) {
+        c->tcrc_file[0] = c->src.files[0].mapped;
+    }
     c->sha_err = z;
     atomic_store(&c->sha_stop, 0);
     if (c->n_threads > 1 && pthread_create(&c->sha_tid, NULL, sha_main, c) == 0) {

@@ -105,6 +105,14 @@ int apr_out_write(struct apr_out *out, const void *p, size_t n, struct err *e);
  */
 int apr_out_copy(struct apr_out *out, int fd, uint64_t off, const void *p, size_t n,
                  struct err *e);
+/*
+ * As apr_out_copy, but the writer does not read the bytes at all: their CRC-32 comes
+ * from apr_write_opts.tensor_crc at the end (for a caller that reads the source in a
+ * pass of its own anyway).  p is read only where the kernel cannot copy.  A tensor's
+ * bytes come all this way or none (else ERR_INTERNAL: tensor_crc is per tensor).
+ */
+int apr_out_copy_crc_later(struct apr_out *out, int fd, uint64_t off, const void *p, size_t n,
+                           struct err *e);
 
 /*
  * Writer options.  Zero-initialise: { 0 } is aprender's default file (flags 0x0400).
@@ -134,6 +142,14 @@ struct apr_write_opts {
      */
     int    (*meta_final)(void *ctx, struct err *e);
     void    *meta_final_ctx;
+    /*
+     * Required when tensor_data uses apr_out_copy_crc_later: *crc = the CRC-32 (zlib) of
+     * the m->tensors[i].size bytes of tensor i.  Called after meta_final, once for each
+     * such tensor, in data order.  A wrong value gives a file whose footer CRC does not
+     * match (apr_open reports it).
+     */
+    int    (*tensor_crc)(void *ctx, uint64_t i, uint32_t *crc, struct err *e);
+    void    *tensor_crc_ctx;
     /*
      * 1: tensors whose ggml type has no APR code are stored byte-exact under the
      * extension code 0xC0 + ggml type id, and the header gets APR_FLAG_ENCRYPTED so that

@@ -14,7 +14,10 @@
  * copy_file_range, and only their CRC is computed here), then apr_write_opts.meta_final
  * may fill in late values of the same length, and header, metadata and index are
  * written at offset 0 (pwrite), then the footer: the CRC of the front joined to the
- * running CRC of the data with crc_combine, so every byte is read once.  The file is
+ * running CRC of the data with crc_combine, so every byte is read once.  Bytes handed
+ * over with apr_out_copy_crc_later are not read at all: the caller computed their CRC in
+ * a pass it makes anyway (apr-convert: beside the source's SHA-256) and gives it per
+ * tensor at the end (tensor_crc); the data's CRC is then its parts joined in order.  The file is
  * renamed into place only when complete (unlinked on any failure).
  */
 #include "apr.h"
@@ -34,9 +37,20 @@
 
 /* ---- buffered output with a running CRC */
 
+/* A run of the data whose CRC is one value: known (tensor < 0), or the CRC of tensor
+ * `tensor`'s bytes, which the caller gives at the end (apr_out_copy_crc_later). */
+struct wr_part {
+    uint32_t crc;
+    uint64_t len;
+    int64_t  tensor;
+};
+
 struct wr {
-    struct ofile f;     /* f.pos: file offset of the next byte */
-    uint32_t     crc;   /* CRC-32 of every byte written so far (from data_off) */
+    struct ofile    f;        /* f.pos: file offset of the next byte */
+    uint32_t        crc;      /* CRC-32 of the bytes written since the last part */
+    uint64_t        crc_len;
+    struct wr_part *parts;    /* the data before those bytes, in order */
+    size_t          n_parts, cap_parts;
 };
 
 #define WR_BUF ((size_t)4 << 20)
@@ -46,6 +60,7 @@ static int wr_put(struct wr *w, const void *p, uint64_t n, struct err *e)
     if (n == 0)
         return 0;
     w->crc = apr__crc(w->crc, p, n);
+    w->crc_len += n;
     return ofile_write(&w->f, p, (size_t)n, e);
 }
 
@@ -55,7 +70,57 @@ static int wr_copy(struct wr *w, int src, uint64_t off, const uint8_t *p, size_t
                    struct err *e)
 {
     w->crc = apr__crc(w->crc, p, n);
+    w->crc_len += n;
     return ofile_copy(&w->f, src, off, p, n, e);
+}
+
+/* n bytes of tensor i, copied without reading them: the running CRC is closed into a
+ * part and the bytes join tensor i's part, whose CRC comes at the end. */
+static int wr_copy_later(struct wr *w, uint64_t i, int src, uint64_t off, const uint8_t *p,
+                         size_t n, struct err *e)
+{
+    struct wr_part *last = w->n_parts ? &w->parts[w->n_parts - 1] : NULL;
+
+    if (w->crc_len || !last || last->tensor != (int64_t)i) {
+        size_t need = w->n_parts + 2;
+        if (need > w->cap_parts) {
+            size_t cap = w->cap_parts ? 2 * w->cap_parts : 64;
+            struct wr_part *q = realloc(w->parts, cap * sizeof *q);
+            if (!q)
+                return ERR(e, ERR_NOMEM, "out of memory");
+            w->parts = q;
+            w->cap_parts = cap;
+        }
+        if (w->crc_len) {
+            w->parts[w->n_parts++] = (struct wr_part){ w->crc, w->crc_len, -1 };
+            w->crc = 0;
+            w->crc_len = 0;
+        }
+        w->parts[w->n_parts++] = (struct wr_part){ 0, 0, (int64_t)i };
+        last = &w->parts[w->n_parts - 1];
+    }
+    last->len += n;
+    return ofile_copy(&w->f, src, off, p, n, e);
+}
+
+/* The CRC of all the data: the parts joined in order (tensor parts asked of o). */
+static int wr_data_crc(const struct wr *w, const struct apr_write_opts *o, uint32_t *crc,
+                       struct err *e)
+{
+    uint32_t c = 0;
+
+    for (size_t k = 0; k < w->n_parts; k++) {
+        uint32_t pc = w->parts[k].crc;
+        if (w->parts[k].tensor >= 0) {
+            if (!o->tensor_crc)
+                return ERR(e, ERR_INTERNAL, "apr_out_copy_crc_later without tensor_crc");
+            if (o->tensor_crc(o->tensor_crc_ctx, (uint64_t)w->parts[k].tensor, &pc, e))
+                return -1;
+        }
+        c = crc_combine(c, pc, w->parts[k].len);
+    }
+    *crc = crc_combine(c, w->crc, w->crc_len);
+    return 0;
 }
 
 static int wr_zeros(struct wr *w, uint64_t n, struct err *e)
@@ -71,7 +136,9 @@ static int wr_zeros(struct wr *w, uint64_t n, struct err *e)
 
 struct apr_out {
     struct wr *w;
+    uint64_t   i;      /* the tensor */
     uint64_t   left;   /* bytes the producer still owes for this tensor */
+    uint64_t   later;  /* of them, bytes given with apr_out_copy_crc_later */
 };
 
 int apr_out_write(struct apr_out *out, const void *p, size_t n, struct err *e)
@@ -91,11 +158,21 @@ int apr_out_copy(struct apr_out *out, int fd, uint64_t off, const void *p, size_
     return wr_copy(out->w, fd, off, p, n, e);
 }
 
+int apr_out_copy_crc_later(struct apr_out *out, int fd, uint64_t off, const void *p, size_t n,
+                           struct err *e)
+{
+    if (n > out->left)
+        return ERR(e, ERR_INTERNAL, "tensor_data wrote %zu bytes past the tensor's end", n);
+    out->left -= n;
+    out->later += n;
+    return wr_copy_later(out->w, out->i, fd, off, p, n, e);
+}
+
 static int put_tensor(struct wr *w, const struct model *m, uint64_t i,
                       const struct apr_write_opts *o, struct err *e)
 {
     const struct model_tensor *t = &m->tensors[i];
-    struct apr_out out = { w, t->size };
+    struct apr_out out = { w, i, t->size, 0 };
 
     if (!o->tensor_data)
         return wr_put(w, t->data, t->size, e);
@@ -104,6 +181,10 @@ static int put_tensor(struct wr *w, const struct model *m, uint64_t i,
     if (out.left)
         return ERR(e, ERR_INTERNAL, "tensor_data left %llu bytes unwritten",
                    (unsigned long long)out.left);
+    if (out.later && out.later != t->size)   /* tensor_crc covers whole tensors */
+        return ERR(e, ERR_INTERNAL, "tensor_data gave %llu of %llu bytes with "
+                   "apr_out_copy_crc_later", (unsigned long long)out.later,
+                   (unsigned long long)t->size);
     return 0;
 }
 
@@ -394,11 +475,16 @@ static int aw_meta_final(const struct model *m, const char *path,
 /* The front (header, metadata, index at offset 0), then the footer: the CRC of every
  * byte before it, the front joined to the data. */
 static int aw_front(struct wr *w, const uint8_t *hdr, const struct sbuf *meta,
-                    const uint8_t *index, const struct aw_layout *L, struct err *e)
+                    const uint8_t *index, const struct aw_layout *L,
+                    const struct apr_write_opts *o, struct err *e)
 {
-    uint8_t foot[APR_FOOTER_SIZE], *head = calloc(1, (size_t)L->data_off); /* >= 64 */
+    uint8_t foot[APR_FOOTER_SIZE], *head;
+    uint32_t dcrc = 0;
     int rc = -1;
 
+    if (wr_data_crc(w, o, &dcrc, e))
+        return -1;
+    head = calloc(1, (size_t)L->data_off); /* >= 64 */
     if (!head)
         return ERR(e, ERR_NOMEM, "out of memory for %llu bytes of metadata and index",
                    (unsigned long long)L->data_off);
@@ -407,7 +493,7 @@ static int aw_front(struct wr *w, const uint8_t *hdr, const struct sbuf *meta,
     if (L->index_size)
         memcpy(head + L->index_off, index, (size_t)L->index_size);
     if (ofile_pwrite(&w->f, head, (size_t)L->data_off, 0, e) == 0) {
-        put_le32(foot, crc_combine(apr__crc(0, head, L->data_off), w->crc,
+        put_le32(foot, crc_combine(apr__crc(0, head, L->data_off), dcrc,
                                    w->f.pos - L->data_off));
         rc = wr_put(w, foot, sizeof foot, e) || ofile_flush(&w->f, e) ? -1 : 0;
     }
@@ -424,7 +510,7 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     struct sbuf meta = SBUF_INIT(UINT32_MAX);
     struct aw_layout L;
     uint8_t *index = NULL, hdr[APR_HEADER_SIZE];
-    struct wr w = { OFILE_INIT, 0 };
+    struct wr w = { OFILE_INIT, 0, 0, NULL, 0, 0 };
     int rc = -1;
 
     memset(&L, 0, sizeof L);
@@ -453,11 +539,12 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
         goto out;
     w.f.copy_min = WR_BUF / 4;
     if (aw_data(&w, m, o, &L, e) || (o->meta_final && aw_meta_final(m, path, o, &meta, e)) ||
-        aw_front(&w, hdr, &meta, index, &L, e) || ofile_commit(&w.f, e))
+        aw_front(&w, hdr, &meta, index, &L, o, e) || ofile_commit(&w.f, e))
         goto out;
     rc = 0;
 out:
     ofile_abort(&w.f);
+    free(w.parts);
     sbuf_release(&meta);
     free(index);
     aw_layout_release(&L);

@@ -23,6 +23,7 @@
 #include "../../formats/apr/aprt.h"
 #include "../../formats/gguf/gguf.h"
 #include "../../formats/model_json.h"
+#include "../../common/crc.h"
 #include "tu.h"
 #include "../../common/banned.h"
 
@@ -1177,8 +1178,21 @@ struct copy_ctx {
     char       *hex;         /* the late value's bytes */
     const char *late;        /* what meta_final puts there */
     int         shorten;     /* meta_final changes the length instead */
+    int         later;       /* tensor 0 through apr_out_copy_crc_later (1), wrongly (2: a
+                              * bad CRC given, 3: only its first piece) */
+    const uint8_t *src;      /* the source's bytes, for tensor_crc */
     struct model *m;
 };
+
+static int crc_of_tensor(void *ctx, uint64_t i, uint32_t *crc, struct err *e)
+{
+    struct copy_ctx *c = ctx;
+
+    (void)e;
+    ck_assert_uint_eq(i, 0);   /* asked only for the tensor given that way */
+    *crc = crc_update(0, c->src + c->off[0], (size_t)c->m->tensors[0].size) ^ (c->later == 2);
+    return 0;
+}
 
 static int copy_data(void *ctx, const struct model *m, uint64_t i, struct apr_out *out,
                      struct err *e)
@@ -1189,6 +1203,13 @@ static int copy_data(void *ctx, const struct model *m, uint64_t i, struct apr_ou
 
     if (half > t->size)
         half = (size_t)t->size;
+    if (c->later && i == 0)
+        return apr_out_copy_crc_later(out, c->fd, c->off[i], t->data, half, e) ||
+               (c->later == 3 ? apr_out_copy(out, c->fd, c->off[i] + half, t->data + half,
+                                             (size_t)t->size - half, e)
+                              : apr_out_copy_crc_later(out, c->fd, c->off[i] + half,
+                                                       t->data + half,
+                                                       (size_t)t->size - half, e));
     return apr_out_copy(out, c->fd, c->off[i], t->data, half, e) ||
            apr_out_copy(out, c->fd, c->off[i] + half, t->data + half, (size_t)t->size - half, e);
 }
@@ -1238,7 +1259,9 @@ START_TEST(test_write_copy_late_meta)
     write_ok(&mr, ref);
     a = tu_slurp(ref, &na);
 
-    for (int mode = 0; mode < 2; mode++) {   /* 0: copy_file_range, 1: its fallback */
+    /* 0: copy_file_range, 1: its fallback; 2, 3: the same with the big tensor's CRC given
+     * by the caller (apr_out_copy_crc_later, tensor_crc) */
+    for (int mode = 0; mode < 4; mode++) {
         memset(hex, '0', 64);
         hex[64] = 0;
         model_new(&m);
@@ -1247,16 +1270,20 @@ START_TEST(test_write_copy_late_meta)
         tensor_add(&m, "w.big", DT_F32, 1, sb, mf.data + 100);
         tensor_add(&m, "a.small", DT_F32, 1, ss, mf.data + 100 + nb);
         memset(&cc, 0, sizeof cc);
-        cc.fd = mode == 0 ? open(src, O_RDONLY) : open("/dev/null", O_RDONLY);
+        cc.fd = mode % 2 == 0 ? open(src, O_RDONLY) : open("/dev/null", O_RDONLY);
         ck_assert_int_ge(cc.fd, 0);
         cc.off[0] = 100;
         cc.off[1] = 100 + nb;
         cc.hex = hex;
         cc.late = fin;
         cc.m = &m;
+        cc.later = mode >= 2;
+        cc.src = bytes;
         memset(&o, 0, sizeof o);
         o.tensor_data = copy_data;
         o.tensor_data_ctx = &cc;
+        o.tensor_crc = crc_of_tensor;
+        o.tensor_crc_ctx = &cc;
         o.meta_final = late_meta;
         o.meta_final_ctx = &cc;
         ck_assert_msg(apr_write(&m, out, &o, &e) == 0, "apr_write: %s", e.msg);
@@ -1278,6 +1305,24 @@ START_TEST(test_write_copy_late_meta)
             ck_assert_ptr_nonnull(strstr(e.msg, "metadata changed"));
             err_clear(&e);
             ck_assert_int_eq(tu_dir_count(dir), 2);   /* src.bin, ref.apr */
+        }
+        if (mode == 2) {
+            /* a wrong CRC from the caller: the file's footer says so */
+            cc.later = 2;
+            memset(hex, '0', 64);
+            ck_assert_int_eq(apr_write(&m, out, &o, &e), 0);
+            ck_assert_int_eq(apr_open(&rd, out, &e), 0);
+            ck_assert_int_ne(rd.apr_footer_crc_ok, 1);
+            model_close(&rd);
+            ck_assert_int_eq(unlink(out), 0);
+            /* part of a tensor given that way: refused (its CRC is per tensor) */
+            cc.later = 3;
+            memset(hex, '0', 64);
+            ck_assert_int_eq(apr_write(&m, out, &o, &e), -1);
+            ck_assert_int_eq(e.code, ERR_INTERNAL);
+            ck_assert_ptr_nonnull(strstr(e.msg, "apr_out_copy_crc_later"));
+            err_clear(&e);
+            ck_assert_int_eq(tu_dir_count(dir), 2);
         }
         close(cc.fd);
         model_close(&m);
