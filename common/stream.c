@@ -64,6 +64,8 @@ static void *thread_main(void *arg)
             size_t len = s->r_end - off > s->chunk ? s->chunk : (size_t)(s->r_end - off);
             struct err le = ERR_INIT;
             stream_pread_fn fn = s->pread_fn;
+            stream_hook_fn hook = s->hook;
+            void *hctx = s->hook_ctx;
             int fd = s->fd, rc;
             const char *path = s->path;
             uint8_t *dst = s->buf[slot];
@@ -72,6 +74,8 @@ static void *thread_main(void *arg)
             s->busy = 1;
             pthread_mutex_unlock(&s->mu);
             rc = stream_pread_full(fn, fd, path, dst, len, off, &le);
+            if (rc == 0 && hook)
+                hook(hctx, off, dst, len);
             pthread_mutex_lock(&s->mu);
             s->busy = 0;
             if (g == s->gen) {
@@ -174,6 +178,16 @@ void stream_retarget(struct stream *s, const struct mfile *mf)
     s->mem = mf && !mf->mapped ? mf->data : NULL;
 }
 
+void stream_set_hook(struct stream *s, stream_hook_fn fn, void *ctx)
+{
+    if (s->thread_up)
+        pthread_mutex_lock(&s->mu);
+    s->hook = fn;
+    s->hook_ctx = ctx;
+    if (s->thread_up)
+        pthread_mutex_unlock(&s->mu);
+}
+
 void stream_set_pread(struct stream *s, stream_pread_fn fn)
 {
     if (s->thread_up)
@@ -259,6 +273,8 @@ int stream_next(struct stream *s, const uint8_t **p, size_t *n, struct err *e)
     if (s->fd < 0) {
         *p = s->mem + s->pos;
         *n = len;
+        if (s->hook)
+            s->hook(s->hook_ctx, s->pos, *p, len);
         s->pos += len;
         return 1;
     }
@@ -292,6 +308,8 @@ int stream_next(struct stream *s, const uint8_t **p, size_t *n, struct err *e)
         return -1;
     *p = s->buf[0];
     *n = len;
+    if (s->hook)
+        s->hook(s->hook_ctx, s->pos, *p, len);
     s->pos += len;
     return 1;
 }

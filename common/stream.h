@@ -53,6 +53,9 @@ enum {
     STREAM_DROP  = 1 << 1,   /* POSIX_FADV_DONTNEED behind the reader */
 };
 
+/* A chunk of a pass as soon as it is read: [off, off+n) of the file at p. */
+typedef void (*stream_hook_fn)(void *ctx, uint64_t off, const uint8_t *p, size_t n);
+
 /* pread(2)'s signature: tests inject short reads, EINTR and errors through it. */
 typedef ssize_t (*stream_pread_fn)(int fd, void *buf, size_t n, off_t off);
 
@@ -65,6 +68,8 @@ struct stream {
     size_t          chunk;
     unsigned        flags;
     stream_pread_fn pread_fn;  /* pread unless a test set another */
+    stream_hook_fn  hook;      /* stream_set_hook */
+    void           *hook_ctx;
     uint8_t        *buf[2];    /* chunk buffers (page-aligned) */
     uint8_t        *abuf;      /* stream_at's buffer */
     size_t          acap;
@@ -131,6 +136,16 @@ const uint8_t *stream_view(struct stream *s, const struct mfile *mf, const uint8
  * that ends first is an ERR_IO naming path and the offset where it ended. */
 int stream_pread_full(stream_pread_fn fn, int fd, const char *path, void *buf, size_t n,
                       uint64_t off, struct err *e);
+
+/*
+ * Feed every chunk of the passes from now on to fn(ctx, ...) as soon as it is read, on
+ * the thread that read it: the read-ahead thread with STREAM_AHEAD, so fn's work runs
+ * beside the caller's (apr-convert: the tensors' CRC-32 on one thread, the SHA-256 of the
+ * same chunk on the other).  Each chunk once, in file order; stream_at's reads are not
+ * fed.  A pass abandoned midway (stream_begin, stream_retarget) may have fed a chunk
+ * its caller never got.  NULL stops.  Call before stream_begin; not while a pass runs.
+ */
+void stream_set_hook(struct stream *s, stream_hook_fn fn, void *ctx);
 
 /* Tests: read through fn instead of pread (NULL restores pread).  Call before
  * stream_begin; not while a pass runs. */

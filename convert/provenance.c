@@ -63,22 +63,46 @@ int cv_tensor_crc(void *ctx, uint64_t i, uint32_t *crc, struct err *e)
     return 0;
 }
 
+/* The tensors of one file by offset, and how far the CRCs have got (crc_hook). */
+struct crc_walk {
+    struct cv     *c;
+    struct trange *R;
+    uint64_t       n, lo;
+};
+
+/* One chunk [pos, pos+len) of the file into the CRC of every tensor it overlaps: chunks
+ * come in file order, so each tensor's CRC grows piece by piece (a chunk may hold the end
+ * of one tensor and the start of the next; ranges that overlap each get their bytes). */
+static void crc_hook(void *ctx, uint64_t pos, const uint8_t *p, size_t len)
+{
+    struct crc_walk *w = ctx;
+
+    while (w->lo < w->n && w->R[w->lo].end <= pos)
+        w->lo++;
+    for (uint64_t j = w->lo; j < w->n && w->R[j].off < pos + len; j++) {
+        uint64_t a = w->R[j].off > pos ? w->R[j].off : pos;
+        uint64_t b = w->R[j].end < pos + len ? w->R[j].end : pos + len;
+        uint32_t *crc = &w->c->tcrc[w->R[j].i];
+        if (b > a)
+            *crc = crc_update(*crc, p + (a - pos), (size_t)(b - a));
+    }
+}
+
 /* The SHA-256 of source file k into h, read through its open mfile (the very bytes that
  * were validated and that copy_file_range copies), and in the same pass the CRC-32 of
- * each of its tensors into c->tcrc: chunks come in file order, so each tensor's CRC
- * grows piece by piece (a chunk may hold the end of one tensor and the start of the
- * next; ranges that overlap are each fed their own bytes). */
+ * each of its tensors into c->tcrc, computed by the stream's read-ahead thread as it
+ * reads each chunk (stream_set_hook) while this thread hashes the previous one: the
+ * CRCs stay off the hash's critical path and nothing is read twice. */
 static int sha_crc_file(struct cv *c, struct sha256 *h, uint32_t k, struct err *e)
 {
     const struct mfile *mf = &c->src.files[k];
-    struct trange *R = malloc((c->src.n_tensors + 1) * sizeof *R);
+    struct crc_walk w = { c, malloc((c->src.n_tensors + 1) * sizeof *w.R), 0, 0 };
     struct stream st;
     const uint8_t *p;
-    uint64_t n = 0, lo = 0, pos = 0;
     size_t len;
     int rc;
 
-    if (!R)
+    if (!w.R)
         return ERR(e, ERR_NOMEM, "out of memory");
     for (uint64_t i = 0; i < c->src.n_tensors; i++) {
         const struct model_tensor *t = &c->src.tensors[i];
@@ -86,13 +110,14 @@ static int sha_crc_file(struct cv *c, struct sha256 *h, uint32_t k, struct err *
             continue;
         c->tcrc[i] = 0;
         if (cv_tcrc_planned(c, t) && t->size) {
-            R[n].off = (uint64_t)(t->data - mf->data);
-            R[n].end = R[n].off + t->size;
-            R[n++].i = i;
+            w.R[w.n].off = (uint64_t)(t->data - mf->data);
+            w.R[w.n].end = w.R[w.n].off + t->size;
+            w.R[w.n++].i = i;
         }
     }
-    qsort(R, (size_t)n, sizeof *R, trange_cmp);
-    rc = stream_open(&st, mf, 0, 0, e);
+    qsort(w.R, (size_t)w.n, sizeof *w.R, trange_cmp);
+    rc = stream_open(&st, mf, 0, STREAM_AHEAD, e);
+    stream_set_hook(&st, crc_hook, &w);
     if (rc == 0)
         rc = stream_begin(&st, 0, mf->size, e);
     while (rc == 0 && (rc = stream_next(&st, &p, &len, e)) == 1) {
@@ -102,18 +127,9 @@ static int sha_crc_file(struct cv *c, struct sha256 *h, uint32_t k, struct err *
             break;
         }
         sha256_update(h, p, len);
-        while (lo < n && R[lo].end <= pos)
-            lo++;
-        for (uint64_t j = lo; j < n && R[j].off < pos + len; j++) {
-            uint64_t a = R[j].off > pos ? R[j].off : pos;
-            uint64_t b = R[j].end < pos + len ? R[j].end : pos + len;
-            if (b > a)
-                c->tcrc[R[j].i] = crc_update(c->tcrc[R[j].i], p + (a - pos), (size_t)(b - a));
-        }
-        pos += len;
     }
-    stream_close(&st);
-    free(R);
+    stream_close(&st);   /* joins the read-ahead thread: its CRCs are all in */
+    free(w.R);
     return rc < 0 ? -1 : 0;
 }
 

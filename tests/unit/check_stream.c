@@ -6,6 +6,7 @@
  * it was opened must give an error naming the file and the offset, never a crash.
  */
 #include <check.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -379,6 +380,61 @@ START_TEST(stream_stats_pieces_equal_whole)
 }
 END_TEST
 
+/* stream_set_hook: what the hook saw, and on which thread. */
+struct hook_seen {
+    uint64_t  next;          /* the offset the next chunk must start at */
+    uint64_t  chunks;
+    int       off_thread;    /* a chunk fed on a thread other than the caller's */
+    pthread_t caller;
+};
+
+static void hook_check(void *ctx, uint64_t off, const uint8_t *p, size_t n)
+{
+    struct hook_seen *h = ctx;
+
+    /* ck_assert is not for other threads: failures are recorded and checked after */
+    if (off != h->next || memcmp(p, g_data + off, n) != 0)
+        h->next = UINT64_MAX;
+    else
+        h->next = off + n;
+    h->chunks++;
+    if (!pthread_equal(pthread_self(), h->caller))
+        h->off_thread = 1;
+}
+
+/* Every chunk of a pass reaches the hook once, in order, with the file's bytes, before
+ * the caller gets it; with STREAM_AHEAD on the read-ahead thread (a pass longer than a
+ * chunk), without it on the caller's; memory sources too. */
+START_TEST(stream_hook_sees_every_chunk)
+{
+    static const unsigned flags[] = { 0, STREAM_AHEAD };
+    char *dir, *path = make_file(&dir, FSIZE);
+    struct mfile mf, mm;
+    struct err e = ERR_INIT;
+
+    ck_assert_int_eq(mfile_open(&mf, path, &e), 0);
+    ck_assert_int_eq(mfile_wrap(&mm, g_data, FSIZE, "mem", &e), 0);
+    for (int src = 0; src < 2; src++)
+        for (size_t f = 0; f < 2; f++)
+            for (size_t r = 0; r < sizeof odd_ranges / sizeof *odd_ranges; r++) {
+                struct stream s;
+                struct hook_seen h = { odd_ranges[r][0], 0, 0, pthread_self() };
+                uint64_t len = odd_ranges[r][1];
+                ck_assert_int_eq(stream_open(&s, src ? &mm : &mf, 65536, flags[f], &e), 0);
+                stream_set_hook(&s, hook_check, &h);
+                pass_ok(&s, odd_ranges[r][0], len, 65536);
+                stream_close(&s);
+                ck_assert_uint_eq(h.next, odd_ranges[r][0] + len);
+                ck_assert_uint_eq(h.chunks, (len + 65535) / 65536);
+                ck_assert_int_eq(h.off_thread, src == 0 && flags[f] && len > 65536);
+            }
+    mfile_close(&mm);
+    mfile_close(&mf);
+    free(path);
+    tu_tmpdir_free(dir);
+}
+END_TEST
+
 static void teardown(void)
 {
     free(g_data);
@@ -400,6 +456,7 @@ Suite *stream_suite(void)
     tcase_add_test(tc, stream_refuses_ranges_past_the_size);
     tcase_add_test(tc, stream_memory_and_empty_sources);
     tcase_add_test(tc, stream_stats_pieces_equal_whole);
+    tcase_add_test(tc, stream_hook_sees_every_chunk);
     suite_add_tcase(s, tc);
     return s;
 }
