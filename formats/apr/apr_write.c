@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/json.h"
 #include "../../common/ofile.h"
@@ -450,6 +451,20 @@ static int aw_data(struct wr *w, const struct model *m, const struct apr_write_o
     return ofile_flush(&w->f, e);
 }
 
+/* Before meta_final (which may wait: apr-convert joins its source-hash thread there), the
+ * data goes to disk, so the final fsync has only the front and the footer left and the
+ * wait and the writeback overlap (1 GiB: the fsync took 0.4-0.56 s after the wait). */
+static int aw_sync_data(struct wr *w, struct err *e)
+{
+    if (w->f.flags & (OFILE_NO_FSYNC | OFILE_BORROWED))
+        return 0;
+    if (ofile_flush(&w->f, e))
+        return -1;
+    if (fdatasync(w->f.fd) != 0)
+        return ERR_SYS(e, "cannot sync '%s'", w->f.final);
+    return 0;
+}
+
 /* Late values (meta_final) must keep the metadata's size: the index follows it. */
 static int aw_meta_final(const struct model *m, const char *path,
                          const struct apr_write_opts *o, struct sbuf *meta, struct err *e)
@@ -538,7 +553,8 @@ int apr_write(const struct model *m, const char *path, const struct apr_write_op
     if (ofile_open(&w.f, path, 0, e) || ofile_buffer(&w.f, WR_BUF, e))
         goto out;
     w.f.copy_min = WR_BUF / 4;
-    if (aw_data(&w, m, o, &L, e) || (o->meta_final && aw_meta_final(m, path, o, &meta, e)) ||
+    if (aw_data(&w, m, o, &L, e) ||
+        (o->meta_final && (aw_sync_data(&w, e) || aw_meta_final(m, path, o, &meta, e))) ||
         aw_front(&w, hdr, &meta, index, &L, o, e) || ofile_commit(&w.f, e))
         goto out;
     rc = 0;
