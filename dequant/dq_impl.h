@@ -112,6 +112,22 @@ int dq__cpu_avx2(void);
  * the one kernel whose source cannot be cut at a block boundary. */
 void dq__apr_q8_range(const void *src, int64_t first, float *dst, int64_t n);
 
+/* ggml's nearest_int: round half to even for |f| <= 4194303 by adding 1.5 * 2^23 and
+ * reading the low 23 mantissa bits (the same bits outside that range, too).  One copy
+ * for every quantizer (dq_quant.c, dq_iq2.c, dq_iq3.c): their bytes depend on it. */
+static inline int dq__nearest_int(float f)
+{
+    float v = f + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+
+/* ggml's make_qp_quants (dq_quant.c): an unsigned scale for n non-negative values x
+ * against weights qw, L gets 0..nmax.  The weighted K-quants fit their sub-block scales
+ * with it and IQ2_XXS takes its starting scale from it. */
+float dq__make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw);
+
 static inline float dq__bits_f32(uint32_t u)
 {
     float f;

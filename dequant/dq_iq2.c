@@ -163,14 +163,6 @@ int dq__iq2_ready(void)
     return lat8_ok;
 }
 
-static int nearest_int(float f)
-{
-    float v = f + 12582912.0f;
-    int32_t i;
-    memcpy(&i, &v, 4);
-    return (i & 0x007FFFFF) - 0x00400000;
-}
-
 static int clamp02(int l) { return l < 0 ? 0 : l > 2 ? 2 : l; }
 
 static int index8(const int8_t *L)
@@ -186,7 +178,7 @@ static int snap8(const struct lattice8 *G, const float *xval, const float *waux,
                  float scale, int8_t *L, int *on)
 {
     for (int i = 0; i < 8; i++)
-        L[i] = (int8_t)clamp02(nearest_int(0.5f * (id * xval[i] - 1)));
+        L[i] = (int8_t)clamp02(dq__nearest_int(0.5f * (id * xval[i] - 1)));
     int u = index8(L);
     *on = G->map[u] >= 0;
     return *on ? G->map[u] : dq__lattice_nearest(&G->lv[0][0], 8, G->nb + (-G->map[u] - 1),
@@ -247,76 +239,6 @@ static float block_sum_x2(const float *x)
     return s;
 }
 
-/* ggml's make_qp_quants (dq_quant.c has the same; IQ2_XXS takes its starting scale
- * from it).  L gets 0..nmax. */
-static float qp_scale(int n, int nmax, const float *x, uint8_t *L, const float *qw)
-{
-    float max = 0;
-    for (int i = 0; i < n; i++)
-        max = max > x[i] ? max : x[i];
-    if (max == 0.0f) {
-        memset(L, 0, (size_t)n);
-        return 0.0f;
-    }
-    float iscale = (float)nmax / max;
-    for (int i = 0; i < n; i++)
-        L[i] = (uint8_t)nearest_int(iscale * x[i]);
-    float scale = 1 / iscale, best_mse = 0;
-    for (int i = 0; i < n; i++) {
-        float diff = x[i] - scale * (float)L[i];
-        best_mse += qw[i] * diff * diff;
-    }
-    for (int is = -4; is <= 4; is++) {
-        if (is == 0)
-            continue;
-        float iscale_is = (0.1f * (float)is + (float)nmax) / max;
-        float scale_is = 1 / iscale_is, mse = 0;
-        for (int i = 0; i < n; i++) {
-            int l = nearest_int(iscale_is * x[i]);
-            l = l < nmax ? l : nmax;
-            float diff = x[i] - scale_is * (float)l;
-            mse += qw[i] * diff * diff;
-        }
-        if (mse < best_mse) {
-            best_mse = mse;
-            iscale = iscale_is;
-        }
-    }
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = nearest_int(iscale * x[i]);
-        l = l < nmax ? l : nmax;
-        L[i] = (uint8_t)l;
-        sumlx += qw[i] * x[i] * (float)l;
-        suml2 += qw[i] * (float)l * (float)l;
-    }
-    for (int itry = 0; itry < 5; itry++) {
-        int n_changed = 0;
-        for (int i = 0; i < n; i++) {
-            float w = qw[i];
-            float slx = sumlx - w * x[i] * (float)L[i];
-            float sl2 = suml2 - w * (float)L[i] * (float)L[i];
-            if (slx > 0 && sl2 > 0) {
-                int new_l = nearest_int(x[i] * sl2 / slx);
-                new_l = new_l < nmax ? new_l : nmax;
-                if (new_l != L[i]) {
-                    slx += w * x[i] * (float)new_l;
-                    sl2 += w * (float)new_l * (float)new_l;
-                    if (slx * slx * suml2 > sumlx * sumlx * sl2) {
-                        L[i] = (uint8_t)new_l;
-                        sumlx = slx;
-                        suml2 = sl2;
-                        n_changed++;
-                    }
-                }
-            }
-        }
-        if (!n_changed)
-            break;
-    }
-    return sumlx / suml2;
-}
-
 /* ---------------------------------------------------------------------------------------
  * IQ2_XXS: blocks of 32 (four groups of 8, 8-bit grid indices, 7-bit signs with even
  * parity, a 4-bit block scale in the top of the signs word), d = max scale / 31.
@@ -352,7 +274,7 @@ void dq_iq2_xxs_quantize_w(const float *x, void *dst, int64_t n, const float *qw
                 scales[ib] = 0;
                 continue;
             }
-            float scale = qp_scale(32, 4, xval, Lqp, weight);
+            float scale = dq__make_qp_quants(32, 4, xval, Lqp, weight);
             for (int i = 0; i < 32; i++)
                 L[i] = (int8_t)Lqp[i];
             float eff_max = scale * 3, best = 0;
@@ -399,7 +321,7 @@ void dq_iq2_xxs_quantize_w(const float *x, void *dst, int64_t n, const float *qw
         y->d = dq_f32_to_f16(d);
         float id = 1 / d;
         for (int ib = 0; ib < 8; ib++) {
-            int l = nearest_int(0.5f * (id * scales[ib] - 1));
+            int l = dq__nearest_int(0.5f * (id * scales[ib] - 1));
             l = l < 0 ? 0 : l > 15 ? 15 : l;
             q2[2 * ib + 1] |= (uint32_t)l << 28;
         }
@@ -484,7 +406,7 @@ static void iq2_16(const struct lattice8 *G, int is_s, const float *x, const flo
 
 static uint8_t scale4(float id, float s)
 {
-    int l = nearest_int(0.5f * (id * s - 1));
+    int l = dq__nearest_int(0.5f * (id * s - 1));
     return (uint8_t)(l < 0 ? 0 : l > 15 ? 15 : l);
 }
 
@@ -734,7 +656,7 @@ void dq_iq1_s_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
             y->d = dq_f32_to_f16(d * 1.125f);
             float id = 1 / d;
             for (int ib = 0; ib < 8; ib++) {
-                int l = nearest_int(0.5f * (id * scales[ib] - 1));
+                int l = dq__nearest_int(0.5f * (id * scales[ib] - 1));
                 l = l < 0 ? 0 : l > 7 ? 7 : l;
                 if (shifts[ib] == -1)
                     l |= 8;
@@ -852,7 +774,7 @@ void dq_iq1_m_quantize_w(const float *x, void *dst, int64_t n, const float *qw)
         float sumqx = 0, sumq2 = 0;
         for (int ib = 0; ib < 16; ib++) {
             const float *xb = x + 16 * ib;
-            int l = nearest_int(0.5f * (id * scales[ib] - 1));
+            int l = dq__nearest_int(0.5f * (id * scales[ib] - 1));
             l = l < 0 ? 0 : l > 7 ? 7 : l;
             sc[ib / 4] = (uint16_t)(sc[ib / 4] | l << (3 * (ib % 4)));
             y->qh[ib] |= masks[shifts[ib]];

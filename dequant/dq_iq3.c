@@ -136,14 +136,6 @@ int dq__iq3_ready(void)
     return lat_ok;
 }
 
-static int nearest_int(float f)
-{
-    float v = f + 12582912.0f;
-    int32_t i;
-    memcpy(&i, &v, 4);
-    return (i & 0x007FFFFF) - 0x00400000;
-}
-
 static int clamp07(int l) { return l < 0 ? 0 : l > 7 ? 7 : l; }
 
 /* The grid point for the levels L[0..3] of group k, snapping to a neighbour when
@@ -182,7 +174,7 @@ static float search32(const struct iq3_lattice *G, const float *xval, const floa
         float this_scale = 1 / id;
         for (int k = 0; k < 8; k++) {
             for (int i = 0; i < 4; i++)
-                Laux[4 * k + i] = (int8_t)clamp07(nearest_int(0.5f * (id * xval[4 * k + i] - 1)));
+                Laux[4 * k + i] = (int8_t)clamp07(dq__nearest_int(0.5f * (id * xval[4 * k + i] - 1)));
             snap(G, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k, &on_aux[k]);
         }
         float sumqx = 0, sumq2 = 0;
@@ -208,7 +200,7 @@ static float search32(const struct iq3_lattice *G, const float *xval, const floa
             if (only_off && on_grid[k])
                 continue;
             for (int i = 0; i < 4; i++)
-                L[4 * k + i] = (int8_t)clamp07(nearest_int(0.5f * (id * xval[4 * k + i] - 1)));
+                L[4 * k + i] = (int8_t)clamp07(dq__nearest_int(0.5f * (id * xval[4 * k + i] - 1)));
             snap(G, xval + 4 * k, waux + 4 * k, scale, L + 4 * k, &on);
         }
         float sumqx = 0, sumq2 = 0;
@@ -318,7 +310,7 @@ static void iq3_xxs_rows(const float *x, void *dst, int64_t n, const float *qw)
         y->d = dq_f32_to_f16(d * 1.0125f);
         float id = 1 / d;
         for (int ib = 0; ib < 8; ib++) {
-            int l = nearest_int(0.5f * (id * scales[ib] - 1));
+            int l = dq__nearest_int(0.5f * (id * scales[ib] - 1));
             l = l < 0 ? 0 : l > 15 ? 15 : l;
             sas[ib] |= (uint32_t)l << 28;
         }
@@ -391,8 +383,8 @@ static void iq3_s_rows(const float *x, void *dst, int64_t n, const float *qw)
         y->d = dq_f32_to_f16(d * 1.033f);
         float id = 1 / d;
         for (int ib = 0; ib < 8; ib += 2) {
-            int l1 = nearest_int(0.5f * (id * scales[ib] - 1));
-            int l2 = nearest_int(0.5f * (id * scales[ib + 1] - 1));
+            int l1 = dq__nearest_int(0.5f * (id * scales[ib] - 1));
+            int l2 = dq__nearest_int(0.5f * (id * scales[ib + 1] - 1));
             l1 = l1 < 0 ? 0 : l1 > 15 ? 15 : l1;
             l2 = l2 < 0 ? 0 : l2 > 15 ? 15 : l2;
             y->scales[ib / 2] = (uint8_t)(l1 | l2 << 4);

@@ -98,16 +98,6 @@ void dq_bf16_quantize(const float *src, void *dst, int64_t n)
 
 #define F16(f) dq_f32_to_f16(f)      /* f32 -> f16 bits, RNE */
 
-/* ggml's nearest_int: round half to even for |f| <= 4194303 by adding 1.5 * 2^23 and
- * reading the low 23 mantissa bits (the same bits outside that range, too). */
-static int nearest_int(float f)
-{
-    float v = f + 12582912.0f;
-    int32_t i;
-    memcpy(&i, &v, 4);
-    return (i & 0x007FFFFF) - 0x00400000;
-}
-
 static int imin(int a, int b) { return a < b ? a : b; }
 static int imax(int a, int b) { return a > b ? a : b; }
 
@@ -269,7 +259,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
     float scale = 1 / iscale;
     float best = 0;
     for (int i = 0; i < n; i++) {
-        int l = nearest_int(iscale * (x[i] - mn));
+        int l = dq__nearest_int(iscale * (x[i] - mn));
         L[i] = (uint8_t)imax(0, imin(nmax, l));
         float diff = scale * (float)L[i] + mn - x[i];
         best += w[i] * err_term(diff, use_mad);
@@ -282,7 +272,7 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
         iscale = (rmin + rdelta * (float)is + (float)nmax) / (mx - mn);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            int l = imax(0, imin(nmax, nearest_int(iscale * (x[i] - mn))));
+            int l = imax(0, imin(nmax, dq__nearest_int(iscale * (x[i] - mn))));
             Laux[i] = (uint8_t)l;
             float fl = (float)l;
             sum_l += w[i] * fl;
@@ -336,7 +326,7 @@ static inline float make_qx_quants_impl(int n, int nmax, const float *x, int8_t 
     float iscale = (float)(-nmax) / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
+        int l = imax(-nmax, imin(nmax - 1, dq__nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
         float w = weighted ? qw[i] : x[i] * x[i];
         sumlx += w * x[i] * (float)l;
@@ -350,14 +340,14 @@ static inline float make_qx_quants_impl(int n, int nmax, const float *x, int8_t 
         iscale = -((float)nmax + 0.1f * (float)is) / max;
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
-            int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
+            int l = imax(-nmax, imin(nmax - 1, dq__nearest_int(iscale * x[i])));
             float w = weighted ? qw[i] : x[i] * x[i];
             sumlx += w * x[i] * (float)l;
             suml2 += w * (float)l * (float)l;
         }
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; i++) {
-                int l = nearest_int(iscale * x[i]);
+                int l = dq__nearest_int(iscale * x[i]);
                 L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
             }
             scale = sumlx / suml2;
@@ -618,7 +608,7 @@ static void k_requant(const float *x, uint16_t d16, uint16_t dmin16, const uint8
             continue;
         float dm = dq__h2f(dmin16) * (float)m;
         for (int ii = 0; ii < 32; ii++) {
-            int l = nearest_int((x[32 * j + ii] + dm) / d);
+            int l = dq__nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = (uint8_t)imax(0, imin(nmax, l));
         }
     }
@@ -658,8 +648,8 @@ static void quantize_k_scales(const float *x, uint16_t *d_out, uint16_t *dmin_ou
     float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     uint8_t ls[8], lm[8];
     for (int j = 0; j < 8; j++) {
-        ls[j] = (uint8_t)nearest_int(inv_scale * scales[j]);
-        lm[j] = (uint8_t)nearest_int(inv_min * mins[j]);
+        ls[j] = (uint8_t)dq__nearest_int(inv_scale * scales[j]);
+        lm[j] = (uint8_t)dq__nearest_int(inv_min * mins[j]);
     }
     k_pack(S, ls, lm);
     *d_out = F16(max_scale / 63.f);
@@ -672,7 +662,7 @@ static void quantize_k_scales(const float *x, uint16_t *d_out, uint16_t *dmin_ou
  * scales or mins of a K-quant super-block) against weights qw: the best of nine
  * candidate scales, then up to five passes of coordinate descent.  L gets 0..nmax.
  */
-static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
+float dq__make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw)
 {
     float max = 0;
     for (int i = 0; i < n; i++)
@@ -683,7 +673,7 @@ static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const f
     }
     float iscale = (float)nmax / max;
     for (int i = 0; i < n; i++)
-        L[i] = (uint8_t)nearest_int(iscale * x[i]);
+        L[i] = (uint8_t)dq__nearest_int(iscale * x[i]);
     float scale = 1 / iscale, best_mse = 0;
     for (int i = 0; i < n; i++) {
         float diff = x[i] - scale * (float)L[i];
@@ -695,7 +685,7 @@ static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const f
         float iscale_is = (0.1f * (float)is + (float)nmax) / max;
         float scale_is = 1 / iscale_is, mse = 0;
         for (int i = 0; i < n; i++) {
-            int l = imin(nmax, nearest_int(iscale_is * x[i]));
+            int l = imin(nmax, dq__nearest_int(iscale_is * x[i]));
             float diff = x[i] - scale_is * (float)l;
             mse += qw[i] * diff * diff;
         }
@@ -706,7 +696,7 @@ static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const f
     }
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        int l = imin(nmax, nearest_int(iscale * x[i]));
+        int l = imin(nmax, dq__nearest_int(iscale * x[i]));
         L[i] = (uint8_t)l;
         sumlx += qw[i] * x[i] * (float)l;
         suml2 += qw[i] * (float)l * (float)l;
@@ -718,7 +708,7 @@ static float make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const f
             float slx = sumlx - w * x[i] * (float)L[i];
             float sl2 = suml2 - w * (float)L[i] * (float)L[i];
             if (slx > 0 && sl2 > 0) {
-                int new_l = imin(nmax, nearest_int(x[i] * sl2 / slx));
+                int new_l = imin(nmax, dq__nearest_int(x[i] * sl2 / slx));
                 if (new_l != L[i]) {
                     slx += w * x[i] * (float)new_l;
                     sl2 += w * (float)new_l * (float)new_l;
@@ -763,8 +753,8 @@ static void quantize_k_weighted(const float *x, const float *qw, uint16_t *d_out
         sw[j] = sumw;
     }
     qkx2_x8(simd, 32, nmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36, 0);
-    float d_block = make_qp_quants(8, 63, scales, Ls, sw);
-    float m_block = make_qp_quants(8, 63, mins, Lm, sw);
+    float d_block = dq__make_qp_quants(8, 63, scales, Ls, sw);
+    float m_block = dq__make_qp_quants(8, 63, mins, Lm, sw);
     k_pack(S, Ls, Lm);
     *d_out = F16(d_block);
     *dmin_out = F16(m_block);
@@ -857,13 +847,13 @@ static void q6_k_rows(const float *x, void *dst, int64_t n, const float *qw0, in
         float iscale = -128.f / max_scale;
         y->d = F16(1 / iscale);
         for (int ib = 0; ib < 16; ib++)
-            y->scales[ib] = (int8_t)imin(127, nearest_int(iscale * scales[ib]));
+            y->scales[ib] = (int8_t)imin(127, dq__nearest_int(iscale * scales[ib]));
         for (int j = 0; j < 16; j++) {
             float d = dq__h2f(y->d) * (float)y->scales[j];
             if (d == 0.0f)
                 continue;
             for (int ii = 0; ii < 16; ii++) {
-                int l = nearest_int(x[16 * j + ii] / d);
+                int l = dq__nearest_int(x[16 * j + ii] / d);
                 L[16 * j + ii] = (int8_t)(imax(-32, imin(31, l)) + 32);
             }
         }
@@ -925,7 +915,7 @@ static void q2_k_finish(const float *x, struct block_q2_K *y, uint8_t *L)
             continue;
         float dm = dq__h2f(y->dmin) * (float)(y->scales[j] >> 4);
         for (int ii = 0; ii < 16; ii++) {
-            int l = nearest_int((x[16 * j + ii] + dm) / d);
+            int l = dq__nearest_int((x[16 * j + ii] + dm) / d);
             L[16 * j + ii] = (uint8_t)imax(0, imin(3, l));
         }
     }
@@ -957,7 +947,7 @@ static void q2_k_rows(const float *x, void *dst, int64_t n, int simd)
         if (max_scale > 0) {
             float iscale = q4scale / max_scale;
             for (int j = 0; j < 16; j++)
-                y->scales[j] = (uint8_t)nearest_int(iscale * scales[j]);
+                y->scales[j] = (uint8_t)dq__nearest_int(iscale * scales[j]);
             y->d = F16(max_scale / q4scale);
         } else {
             memset(y->scales, 0, sizeof y->scales);
@@ -966,7 +956,7 @@ static void q2_k_rows(const float *x, void *dst, int64_t n, int simd)
         if (max_min > 0) {
             float iscale = q4scale / max_min;
             for (int j = 0; j < 16; j++)
-                y->scales[j] |= (uint8_t)((unsigned)nearest_int(iscale * mins[j]) << 4);
+                y->scales[j] |= (uint8_t)((unsigned)dq__nearest_int(iscale * mins[j]) << 4);
             y->dmin = F16(max_min / q4scale);
         } else {
             y->dmin = F16(0.f);
@@ -1002,8 +992,8 @@ static void q2_k_rows_w(const float *x, void *dst, int64_t n, const float *qw, i
         qkx2_x8(simd, 16, 3, x, weight, L, scales, mins, -0.9f, 0.05f, 36, 0);
         qkx2_x8(simd, 16, 3, x + 128, weight + 128, L + 128, scales + 8, mins + 8, -0.9f, 0.05f,
                 36, 0);
-        float dm = make_qp_quants(16, 15, scales, Ls, sw);
-        float mm = make_qp_quants(16, 15, mins, Lm, sw);
+        float dm = dq__make_qp_quants(16, 15, scales, Ls, sw);
+        float mm = dq__make_qp_quants(16, 15, mins, Lm, sw);
         y->d = F16(dm);
         y->dmin = F16(mm);
         for (int j = 0; j < 16; j++)
@@ -1037,7 +1027,7 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L)
     float iscale = (float)(-nmax) / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        int l = imax(-nmax, imin(nmax - 1, nearest_int(iscale * x[i])));
+        int l = imax(-nmax, imin(nmax - 1, dq__nearest_int(iscale * x[i])));
         L[i] = (int8_t)l;
         float w = x[i] * x[i];
         sumlx += w * x[i] * (float)l;
@@ -1050,7 +1040,7 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L)
             float slx = sumlx - w * x[i] * (float)L[i];
             if (slx > 0) {
                 float sl2 = suml2 - w * (float)L[i] * (float)L[i];
-                int new_l = imax(-nmax, imin(nmax - 1, nearest_int(x[i] * sl2 / slx)));
+                int new_l = imax(-nmax, imin(nmax - 1, dq__nearest_int(x[i] * sl2 / slx)));
                 if (new_l != L[i]) {
                     slx += w * x[i] * (float)new_l;
                     sl2 += w * (float)new_l * (float)new_l;
@@ -1084,7 +1074,7 @@ static void q3_k_finish(const float *x, struct block_q3_K *y, int8_t *L)
         if (d == 0.0f)
             continue;
         for (int ii = 0; ii < 16; ii++) {
-            int l = nearest_int(x[16 * j + ii] / d);
+            int l = dq__nearest_int(x[16 * j + ii] / d);
             L[16 * j + ii] = (int8_t)(imax(-4, imin(3, l)) + 4);
         }
     }
@@ -1125,7 +1115,7 @@ void dq_q3_k_quantize(const float *x, void *dst, int64_t n)
         if (max_scale != 0.0f) {
             float iscale = -32.f / max_scale;
             for (int j = 0; j < 16; j++) {
-                int l = imax(-32, imin(31, (int8_t)nearest_int(iscale * scales[j]))) + 32;
+                int l = imax(-32, imin(31, (int8_t)dq__nearest_int(iscale * scales[j]))) + 32;
                 if (j < 8)
                     y->scales[j] = (uint8_t)(l & 15);
                 else
@@ -1415,7 +1405,7 @@ static void iq4_finish(int sbs, const float *x, const float *scales, uint8_t *q4
         float id = d != 0.0f ? 1 / d : 0.f;
         o->d = F16(d);
         for (int ib = 0; ib < nb; ib++) {
-            int l = imax(-32, imin(31, nearest_int(id * scales[ib])));
+            int l = imax(-32, imin(31, dq__nearest_int(id * scales[ib])));
             float dl = d * (float)l;
             float idl = dl != 0.0f ? 1 / dl : 0.f;
             iq4_index(simd, x + 32 * ib, 32, idl, L + 32 * ib);
