@@ -11,9 +11,7 @@
 #include "compare.h"
 #include "compare_impl.h"
 #include "../dequant/dq.h"
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
+#include "../common/cpu.h"
 #include "../common/banned.h"
 
 /* ---- kernels ------------------------------------------------------------------------- */
@@ -81,24 +79,11 @@ void cmp__lanes_h_scalar(const uint8_t *x, const uint8_t *y, int64_t m, struct c
     }
 }
 
-/* F16C is CPUID.1:ECX bit 29 (clang 14 does not know "f16c" as a feature name). */
-static int cpu_f16c(void)
-{
-#if defined(CMP_HAVE_AVX2_BUILD)
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d))
-        return 0;
-    return (c >> 29) & 1;
-#else
-    return 0;
-#endif
-}
-
 int cmp__cpu_avx2(void)
 {
 #if defined(CMP_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && cpu_f16c();
+    return __builtin_cpu_supports("avx2") && cpu_has_f16c();
 #else
     return 0;
 #endif
@@ -108,7 +93,7 @@ int cmp__cpu_avx512(void)
 {
 #if defined(CMP_HAVE_AVX2_BUILD) && (defined(__GNUC__) || defined(__clang__))
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && cpu_f16c();
+    return __builtin_cpu_supports("avx512f") && cpu_has_f16c();
 #else
     return 0;
 #endif
