@@ -547,6 +547,27 @@ static int dq__quant_init(int dtype, struct err *e)
     return 0;
 }
 
+/* The checks both quantize entry points make: a shape that fits int64 and whole blocks
+ * per row, buffers, the type's tables.  -1: error (in e); 0: nothing to quantize; 1: go. */
+static int quant_args(int dtype, const struct dq_traits *tr, const float *src, const void *dst,
+                      int64_t n_rows, int64_t n_per_row, struct err *e)
+{
+    int64_t n;
+
+    if (sz_mul_i64(n_rows, n_per_row, &n))
+        return ERR(e, ERR_USAGE, "bad shape %lld x %lld", (long long)n_rows, (long long)n_per_row);
+    if (n_per_row % tr->blck)
+        return ERR(e, ERR_FORMAT, "rows of %lld elements are not whole %s blocks of %u",
+                   (long long)n_per_row, tr->info->name, tr->blck);
+    if (n == 0)
+        return 0;
+    if (!src || !dst)
+        return ERR(e, ERR_USAGE, "null buffer");
+    if (dq__quant_init(dtype, e))
+        return -1;
+    return 1;
+}
+
 struct quant_job {
     dq_quantize_fn fn;
     const float   *src;
@@ -569,23 +590,14 @@ int dq_quantize_mt(int dtype, const float *src, void *dst, int64_t n_rows, int64
 {
     const struct dq_traits *tr = dq_get(dtype);
     struct quant_job j;
-    int64_t n;
+    int rc;
 
     if (!tr)
         return ERR(e, ERR_USAGE, "unknown dtype id %d", dtype);
     if (!tr->quantize)
         return ERR(e, ERR_UNSUPPORTED, "cannot quantize to '%s'", tr->info->name);
-    if (sz_mul_i64(n_rows, n_per_row, &n))
-        return ERR(e, ERR_USAGE, "bad shape %lld x %lld", (long long)n_rows, (long long)n_per_row);
-    if (n_per_row % tr->blck)
-        return ERR(e, ERR_FORMAT, "rows of %lld elements are not whole %s blocks of %u",
-                   (long long)n_per_row, tr->info->name, tr->blck);
-    if (n == 0)
-        return 0;
-    if (!src || !dst)
-        return ERR(e, ERR_USAGE, "null buffer");
-    if (dq__quant_init(dtype, e))
-        return -1;
+    if ((rc = quant_args(dtype, tr, src, dst, n_rows, n_per_row, e)) <= 0)
+        return rc;
     j.fn = tr->quantize;
     j.src = src;
     j.dst = dst;
@@ -621,7 +633,7 @@ int dq_quantize_w_mt(int dtype, const float *src, void *dst, int64_t n_rows, int
 {
     const struct dq_traits *tr = dq_get(dtype);
     struct quant_w_job j;
-    int64_t n;
+    int rc;
 
     if (!tr)
         return ERR(e, ERR_USAGE, "unknown dtype id %d", dtype);
@@ -630,17 +642,10 @@ int dq_quantize_w_mt(int dtype, const float *src, void *dst, int64_t n_rows, int
     if (!qw)
         return ERR(e, ERR_UNSUPPORTED, "quantizing to '%s' needs an importance matrix",
                    tr->info->name);
-    if (sz_mul_i64(n_rows, n_per_row, &n) || qw_rows < 0 || row0 < 0)
+    if (qw_rows < 0 || row0 < 0)
         return ERR(e, ERR_USAGE, "bad shape %lld x %lld", (long long)n_rows, (long long)n_per_row);
-    if (n_per_row % tr->blck)
-        return ERR(e, ERR_FORMAT, "rows of %lld elements are not whole %s blocks of %u",
-                   (long long)n_per_row, tr->info->name, tr->blck);
-    if (n == 0)
-        return 0;
-    if (!src || !dst)
-        return ERR(e, ERR_USAGE, "null buffer");
-    if (dq__quant_init(dtype, e))
-        return -1;
+    if ((rc = quant_args(dtype, tr, src, dst, n_rows, n_per_row, e)) <= 0)
+        return rc;
     j.fn = tr->quantize_w;
     j.src = src;
     j.qw = qw;
