@@ -92,7 +92,7 @@ $(BUILD)/%_avx2.o: %_avx2.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -mavx2 -mfma -mf16c -c $< -o $@
 
-# AVX-512 paths (runtime/kern_avx512.c), chosen at run time (runtime/matmul.c checks the CPU).
+# AVX-512 paths (runtime/kern_avx512.c, kern_gemm_avx512.c), chosen at run time (runtime/matmul.c checks the CPU).
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c -c $< -o $@

@@ -16,11 +16,12 @@
  *                of 16 blocks, 8 x 64 bytes (register i, lane j = bytes 4i..4i+3 of
  *                block j, each q + 128 as u8), then the 16 scales as f32; the last
  *                n/32 % 16 blocks as plain block_q8_0.  Same quantized values as
- *                RT_ACT_Q8_0 (kern_avx512.c; no scalar twin: only the gemm reads it).
+ *                RT_ACT_Q8_0 (kern_gemm_avx512.c; no scalar twin: only the gemm reads it).
  * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
- * kern_avx512.c (AVX-512 F/BW/VL/VNNI); matmul.c picks per type at run time.
+ * kern_avx512.c (AVX-512 F/BW/VL/VNNI dot kernels), kern_gemm_avx512.c (AVX-512 matrix
+ * kernels); matmul.c picks per type at run time.
  */
 #ifndef RT_KERN_H
 #define RT_KERN_H
@@ -72,6 +73,8 @@ enum rt_isa rt_isa_best(void);
 void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
+/* the AVX-512 matrix kernels (kern_gemm_avx512.c), called by rt_kern_avx512_table */
+void rt_kern_avx512_gemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];
