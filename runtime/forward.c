@@ -14,6 +14,11 @@
 #include "../dequant/dq.h"
 #include "../common/banned.h"
 
+/* prefill attention: parts per thread (balance), positions per block of scores */
+#define ATT_PARTS 4
+#define ATT_JB    32
+static inline int64_t att_ld(int64_t n) { return (n + ATT_JB - 1) & ~(int64_t)(ATT_JB - 1); }
+
 struct cpu {
     struct rt_pool *pool;
     int64_t  kv_dim;                 /* n_head_kv * head_dim */
@@ -21,7 +26,8 @@ struct cpu {
     float   *rope_cos, *rope_sin;    /* [n_ctx][n_rot / 2] */
     int      cap;                    /* tokens the scratch below holds */
     float   *x, *xn, *q, *k, *v, *att, *o, *gate, *up;   /* [cap][width] */
-    float   *scores;                 /* [n_threads][n_ctx] */
+    float   *scores;                 /* [ATT_PARTS * n_threads][att_ld(n_ctx)] */
+    float   *kt;                     /* prefill: one layer's K transposed, [kv_dim][att_ld(n_ctx)] */
     float   *probe;                  /* hooks only: attention matrices, qkv rows, lm_head */
     size_t   probe_n;
 };
@@ -111,6 +117,7 @@ static void cpu_free(struct rt_ctx *ctx)
     free(s->gate);
     free(s->up);
     free(s->scores);
+    free(s->kt);
     free(s->probe);
     free(s);
     ctx->be = NULL;
@@ -175,8 +182,10 @@ static int cpu_init(struct rt_ctx *ctx, struct err *e)
     s->v_cache = s->k_cache ? falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e) : NULL;
     s->rope_cos = s->v_cache ? falloc(ctx->n_ctx, half, 1, e) : NULL;
     s->rope_sin = s->rope_cos ? falloc(ctx->n_ctx, half, 1, e) : NULL;
-    s->scores = s->rope_sin ? falloc(ctx->n_threads, ctx->n_ctx, 1, e) : NULL;
-    inv = s->scores ? calloc((size_t)half + 1, sizeof *inv) : NULL;
+    s->scores = s->rope_sin ? falloc((int64_t)ATT_PARTS * ctx->n_threads, att_ld(ctx->n_ctx), 1, e)
+                            : NULL;
+    s->kt = s->scores ? falloc(s->kv_dim, att_ld(ctx->n_ctx), 1, e) : NULL;
+    inv = s->kt ? calloc((size_t)half + 1, sizeof *inv) : NULL;
     if (!inv) {
         ERR(e, ERR_NOMEM, "out of memory for a context of %d positions", ctx->n_ctx);
         goto fail;
@@ -375,6 +384,35 @@ static void att_values(const float *w, const float *v, size_t kvd, int64_t hd, i
     }
 }
 
+/* scores sc[0..p] (p = pos0 + t) of query (t, h) -> softmax probabilities, in place;
+ * the hooks' copies of both */
+static void att_softmax(const struct att_job *j, int t, int h, int64_t nh, float *sc)
+{
+    const int p = j->pos0 + t;
+    const int64_t n_kv = (int64_t)j->pos0 + j->n;
+    float mx = -INFINITY, sum = 0;
+
+    for (int jj = 0; jj <= p; jj++)
+        if (sc[jj] > mx)
+            mx = sc[jj];
+    if (j->scores_out) {
+        float *so = j->scores_out + ((size_t)t * nh + h) * n_kv;
+        memcpy(so, sc, (size_t)(p + 1) * sizeof *so);
+        memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
+    }
+    for (int jj = 0; jj <= p; jj++) {
+        sc[jj] = expf(sc[jj] - mx);
+        sum += sc[jj];
+    }
+    for (int jj = 0; jj <= p; jj++)
+        sc[jj] /= sum;
+    if (j->probs_out) {
+        float *po = j->probs_out + ((size_t)t * nh + h) * n_kv;
+        memcpy(po, sc, (size_t)(p + 1) * sizeof *po);
+        memset(po + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *po);
+    }
+}
+
 static void att_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
@@ -386,7 +424,6 @@ static void att_task(void *arg, int part, int n_parts)
     const int64_t total = (int64_t)j->n * nh;
     const int64_t lo = total * part / n_parts, hi = total * (part + 1) / n_parts;
     const float scale = 1.0f / sqrtf((float)hd);
-    const int64_t n_kv = (int64_t)j->pos0 + j->n;
     const float *kc = s->k_cache + (size_t)j->layer * ctx->n_ctx * kvd;
     const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
     float *sc = s->scores + (size_t)part * ctx->n_ctx;
@@ -397,29 +434,131 @@ static void att_task(void *arg, int part, int n_parts)
         const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
         const int64_t koff = (int64_t)(h / group) * hd;
         float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
-        float mx = -INFINITY, sum = 0;
 
         att_scores(q, kc + koff, (size_t)kvd, hd, p + 1, scale, sc);
-        for (int jj = 0; jj <= p; jj++)
-            if (sc[jj] > mx)
-                mx = sc[jj];
-        if (j->scores_out) {
-            float *so = j->scores_out + ((size_t)t * nh + h) * n_kv;
-            memcpy(so, sc, (size_t)(p + 1) * sizeof *so);
-            memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
-        }
-        for (int jj = 0; jj <= p; jj++) {
-            sc[jj] = expf(sc[jj] - mx);
-            sum += sc[jj];
-        }
-        for (int jj = 0; jj <= p; jj++)
-            sc[jj] /= sum;
-        if (j->probs_out) {
-            float *po = j->probs_out + ((size_t)t * nh + h) * n_kv;
-            memcpy(po, sc, (size_t)(p + 1) * sizeof *po);
-            memset(po + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *po);
-        }
+        att_softmax(j, t, h, nh, sc);
         att_values(sc, vc + koff, (size_t)kvd, hd, p + 1, out);
+    }
+}
+
+
+/*
+ * Prefill (n > 1 tokens): the same operations per score and per output as att_task (so
+ * the same bits as decoding the tokens one by one), organised for many queries.
+ * Scores: the layer's K is first transposed into s->kt ([kv head][dim][position], rows
+ * att_ld(n_kv) long, zero-padded), so ATT_JB positions of one query are ATT_JB lanes
+ * of vertical vector operations (acc += q[i] * kt[i][j..]: each lane att_scores'
+ * left-to-right sum over i) instead of a gather per dimension.  Values: 32 dims per
+ * pass over the positions (8 accumulators), each lane att_values' sum over j.  Parts:
+ * tokens t = part, part + n_parts, ... (the causal work grows with t, so interleaving
+ * balances it), ATT_PARTS per thread, taken dynamically.
+ */
+static inline att_v4 ld4(const float *p)
+{
+    att_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void att_scores_t(const float *q, const float *kt, size_t ld, int64_t hd, int n,
+                         float scale, float *sc)
+{
+    /* eight named accumulators: compilers keep an array of vectors in memory */
+    for (int j0 = 0; j0 < n; j0 += ATT_JB) {
+        att_v4 a0 = { 0 }, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int64_t i = 0; i < hd; i++) {
+            const float *kr = kt + (size_t)i * ld + j0;
+            const float qi = q[i];
+            a0 += qi * ld4(kr), a1 += qi * ld4(kr + 4), a2 += qi * ld4(kr + 8);
+            a3 += qi * ld4(kr + 12), a4 += qi * ld4(kr + 16), a5 += qi * ld4(kr + 20);
+            a6 += qi * ld4(kr + 24), a7 += qi * ld4(kr + 28);
+        }
+        const att_v4 r[8] = { a0 * scale, a1 * scale, a2 * scale, a3 * scale,
+                              a4 * scale, a5 * scale, a6 * scale, a7 * scale };
+        memcpy(sc + j0, r, sizeof r);
+    }
+}
+
+static void att_values_w(const float *w, const float *v, size_t kvd, int64_t hd, int n,
+                         float *out)
+{
+    int64_t i0 = 0;
+
+    for (; i0 + 32 <= hd; i0 += 32) {
+        att_v4 a0 = { 0 }, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        for (int j = 0; j < n; j++) {
+            const float *vj = v + (size_t)j * kvd + (size_t)i0;
+            const float wj = w[j];
+            a0 += wj * ld4(vj), a1 += wj * ld4(vj + 4), a2 += wj * ld4(vj + 8);
+            a3 += wj * ld4(vj + 12), a4 += wj * ld4(vj + 16), a5 += wj * ld4(vj + 20);
+            a6 += wj * ld4(vj + 24), a7 += wj * ld4(vj + 28);
+        }
+        const att_v4 r[8] = { a0, a1, a2, a3, a4, a5, a6, a7 };
+        memcpy(out + i0, r, sizeof r);
+    }
+    if (i0 < hd)
+        att_values(w, v + i0, kvd, hd - i0, n, out + i0);
+}
+
+/* kt[g][i][jj] = K[jj][g * hd + i] for the n_kv cached positions, zeros up to att_ld */
+static void att_transpose(const float *kc, int64_t kvd, int64_t n_kv, float *kt)
+{
+    const int64_t ld = att_ld(n_kv);
+
+    for (int64_t c = 0; c < kvd; c++) {
+        float *row = kt + (size_t)c * ld;
+        for (int64_t jj = 0; jj < n_kv; jj++)
+            row[jj] = kc[(size_t)jj * kvd + c];
+        memset(row + n_kv, 0, (size_t)(ld - n_kv) * sizeof *row);
+    }
+}
+
+static void att_prefill_task(void *arg, int part, int n_parts)
+{
+    struct att_job *j = arg;
+    struct rt_ctx *ctx = j->ctx;
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
+    const int group = (int)(c->n_head / c->n_head_kv);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t ld = (size_t)att_ld((int64_t)j->pos0 + j->n);
+    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
+
+    for (int t = part; t < j->n; t += n_parts) {
+        const int p = j->pos0 + t;
+        for (int64_t h = 0; h < nh; h++) {
+            const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
+            const int64_t koff = (int64_t)(h / group) * hd;
+            float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
+
+            att_scores_t(q, s->kt + (size_t)koff * ld, ld, hd, p + 1, scale, sc);
+            att_softmax(j, t, (int)h, nh, sc);
+            att_values_w(sc, vc + koff, (size_t)kvd, hd, p + 1, out);
+        }
+    }
+}
+
+/* the attention of job's n queries of its layer, s->q -> s->att */
+static void att_run(struct att_job *job)
+{
+    struct rt_ctx *ctx = job->ctx;
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    const int n = job->n, pos0 = job->pos0;
+    /* a small attention (decoding a short context) runs inline: waking the pool costs
+     * more than the work */
+    const int64_t work = (int64_t)n * c->n_head * (pos0 + n) * c->head_dim;
+    const int parts = work < 65536 ? 1 : ctx->n_threads;
+
+    if (n > 1) {
+        int np = parts * ATT_PARTS < n ? parts * ATT_PARTS : n;
+        att_transpose(s->k_cache + (size_t)job->layer * ctx->n_ctx * s->kv_dim, s->kv_dim,
+                      pos0 + n, s->kt);
+        rt_pool_run(parts > 1 ? s->pool : NULL, att_prefill_task, job, np);
+    } else {
+        rt_pool_run(parts > 1 ? s->pool : NULL, att_task, job, parts);
     }
 }
 
@@ -467,6 +606,7 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
         if (matmul3(s, &L->wq, &L->wk, &L->wv, s->xn, n, s->q, s->k, s->v, e))
             return -1;
+       
         for (int pass = 0; pass < 2; pass++) {
             enum rt_stage st = pass ? RT_ST_QKV_BIAS : RT_ST_QKV_MATMUL;
             if (pass) {
@@ -512,6 +652,7 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         }
         STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
         STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
+       
         memcpy(kc, s->k, (size_t)n * kvd * sizeof *kc);
         memcpy(vc, s->v, (size_t)n * kvd * sizeof *vc);
 
@@ -523,13 +664,8 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
             job.scores_out = pr;
             job.probs_out = pr + m;
         }
-        {
-            /* a small attention (decoding a short context) runs inline: waking the pool
-             * costs more than the work */
-            const int64_t work = (int64_t)n * nh * (pos0 + n) * hd;
-            const int parts = work < 65536 ? 1 : ctx->n_threads;
-            rt_pool_run(parts > 1 ? s->pool : NULL, att_task, &job, parts);
-        }
+        att_run(&job);
+       
         if (job.scores_out) {
             STAGE(RT_ST_ATTN_SCORES, l, job.scores_out, n, nh * (int64_t)(pos0 + n));
             STAGE(RT_ST_ATTN_SOFTMAX, l, job.probs_out, n, nh * (int64_t)(pos0 + n));
@@ -537,6 +673,7 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         STAGE(RT_ST_ATTENTION, l, s->att, n, qd);
         if (rt_matmul(s->pool, &L->wo, s->att, n, s->o, e))
             return -1;
+       
         STAGE(RT_ST_ATTN_OUT, l, s->o, n, embd);
         for (int64_t i = 0; i < n * embd; i++)
             s->x[i] += s->o[i];
@@ -548,6 +685,7 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
         if (matmul3(s, &L->w_gate, &L->w_up, NULL, s->xn, n, s->gate, s->up, NULL, e))
             return -1;
+       
         STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
         STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
         for (int64_t i = 0; i < n * ff; i++)
@@ -556,8 +694,10 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         for (int64_t i = 0; i < n * ff; i++)
             s->gate[i] *= s->up[i];
         STAGE(RT_ST_FFN_SWIGL, l, s->gate, n, ff);
+       
         if (rt_matmul(s->pool, &L->w_down, s->gate, n, s->o, e))
             return -1;
+       
         STAGE(RT_ST_FFN_OUT, l, s->o, n, embd);
         for (int64_t i = 0; i < n * embd; i++)
             s->x[i] += s->o[i];
