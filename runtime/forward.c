@@ -562,6 +562,36 @@ static void att_run(struct att_job *job)
     }
 }
 
+/* SwiGLU, gate = silu(gate) * up over m values (with `split`, silu only: a hook reads
+ * silu(gate) before the product).  A prompt's m is large: the pool's threads take parts
+ * of it (elementwise, so the same bits). */
+struct swiglu_job {
+    float       *g;
+    const float *u;
+    int64_t      m;
+    int          split;
+};
+
+static void swiglu_part(void *arg, int part, int n_parts)
+{
+    const struct swiglu_job *j = arg;
+    const int64_t lo = j->m * part / n_parts, hi = j->m * (part + 1) / n_parts;
+
+    for (int64_t i = lo; i < hi; i++) {
+        float g = silu(j->g[i]);
+        j->g[i] = j->split ? g : g * j->u[i];
+    }
+}
+
+static void swiglu(struct rt_ctx *ctx, int64_t m, int split)
+{
+    struct cpu *s = ctx->be;
+    struct swiglu_job job = { s->gate, s->up, m, split };
+    const int parts = m < 65536 ? 1 : 4 * ctx->n_threads;
+
+    rt_pool_run(parts > 1 ? s->pool : NULL, swiglu_part, &job, parts);
+}
+
 /* ---- one chunk of tokens through the whole model */
 
 /* wa, wb (and wc unless NULL) times the same x: one activation conversion, one pool job */
@@ -606,7 +636,6 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
         if (matmul3(s, &L->wq, &L->wk, &L->wv, s->xn, n, s->q, s->k, s->v, e))
             return -1;
-       
         for (int pass = 0; pass < 2; pass++) {
             enum rt_stage st = pass ? RT_ST_QKV_BIAS : RT_ST_QKV_MATMUL;
             if (pass) {
@@ -652,7 +681,6 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         }
         STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
         STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
-       
         memcpy(kc, s->k, (size_t)n * kvd * sizeof *kc);
         memcpy(vc, s->v, (size_t)n * kvd * sizeof *vc);
 
@@ -665,7 +693,6 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
             job.probs_out = pr + m;
         }
         att_run(&job);
-       
         if (job.scores_out) {
             STAGE(RT_ST_ATTN_SCORES, l, job.scores_out, n, nh * (int64_t)(pos0 + n));
             STAGE(RT_ST_ATTN_SOFTMAX, l, job.probs_out, n, nh * (int64_t)(pos0 + n));
@@ -673,7 +700,6 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         STAGE(RT_ST_ATTENTION, l, s->att, n, qd);
         if (rt_matmul(s->pool, &L->wo, s->att, n, s->o, e))
             return -1;
-       
         STAGE(RT_ST_ATTN_OUT, l, s->o, n, embd);
         for (int64_t i = 0; i < n * embd; i++)
             s->x[i] += s->o[i];
@@ -685,19 +711,16 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
         if (matmul3(s, &L->w_gate, &L->w_up, NULL, s->xn, n, s->gate, s->up, NULL, e))
             return -1;
-       
         STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
         STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
-        for (int64_t i = 0; i < n * ff; i++)
-            s->gate[i] = silu(s->gate[i]);
+        swiglu(ctx, n * ff, want(ctx, RT_ST_FFN_SILU, l));
         STAGE(RT_ST_FFN_SILU, l, s->gate, n, ff);
-        for (int64_t i = 0; i < n * ff; i++)
-            s->gate[i] *= s->up[i];
+        if (want(ctx, RT_ST_FFN_SILU, l))
+            for (int64_t i = 0; i < n * ff; i++)
+                s->gate[i] *= s->up[i];
         STAGE(RT_ST_FFN_SWIGL, l, s->gate, n, ff);
-       
         if (rt_matmul(s->pool, &L->w_down, s->gate, n, s->o, e))
             return -1;
-       
         STAGE(RT_ST_FFN_OUT, l, s->o, n, embd);
         for (int64_t i = 0; i < n * embd; i++)
             s->x[i] += s->o[i];

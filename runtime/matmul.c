@@ -368,9 +368,11 @@ static int mm_setup(struct mm_job *j, const struct rt_mat *w, const float *x, in
         }
     }
     /* parts: several per thread for balance (a part is taken whole by one thread, so the
-     * last one leaves the other threads idle; decode's parts are cheap, so 16), never
-     * below RT_ROW_GRAIN rows */
-    int per = n_tok == 1 ? 16 : 4;
+     * last one leaves the other threads idle, and on a shared machine a thread may lose
+     * its core for a while: 16 parts per thread for decode and prompts alike; a prompt's
+     * part still reuses each packed weight block for all its tokens), never below
+     * RT_ROW_GRAIN rows */
+    int per = 16;
     j->rows_per_part = (w->rows + nth * per - 1) / (nth * per);
     if (j->rows_per_part < RT_ROW_GRAIN)
         j->rows_per_part = RT_ROW_GRAIN;
