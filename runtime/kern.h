@@ -17,6 +17,9 @@
  *                block j, each q + 128 as u8), then the 16 scales as f32; the last
  *                n/32 % 16 blocks as plain block_q8_0.  Same quantized values as
  *                RT_ACT_Q8_0 (kern_gemm_avx512.c; no scalar twin: only the gemm reads it).
+ *   RT_ACT_Q8_0S the Q8_0 values split for the decode kernels: n/32 blocks of 32 x i8
+ *                (block b at byte 32b), then n/32 f32 scales (each block's f16 d,
+ *                widened), then n/32 int32 sums of each block's values: 40 bytes a block.
  * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
@@ -32,7 +35,8 @@
 #include "../dequant/blocks.h"
 
 enum rt_isa { RT_ISA_SCALAR = 0, RT_ISA_AVX2 = 1, RT_ISA_AVX512 = 2 };
-enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K, RT_ACT_Q8_0X16, RT_ACT_COUNT };
+enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K, RT_ACT_Q8_0X16, RT_ACT_Q8_0S,
+              RT_ACT_COUNT };
 
 typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stride, int nt,
                           float *out, size_t o_stride);
@@ -54,6 +58,11 @@ struct rt_kern {
     enum rt_isa isa;      /* of dot */
     rt_gemm_fn  gemm;     /* NULL: matmul.c tiles dot */
     enum rt_act gemm_act; /* activation format of gemm (may differ from act) */
+    /* decode kernel (optional): the gemm signature, for one or a few tokens, weights
+     * streamed once (rows one after another, no tiles); dec_act activations.  Each
+     * output has exactly the bits dot gives for that row and token. */
+    rt_gemm_fn  dec;
+    enum rt_act dec_act;
 };
 
 /* The kernel for dtype at most at instruction set `cap`, or NULL (generic path). */

@@ -711,7 +711,7 @@ KQ_AVX2(dot_q6_k_avx2, block_q6_K, un_q6_k, 0, 1, dot_q6_k_1)
 
 void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_AVX2, NULL, ac }
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ .dtype = dt, .act = ac, .dot = fn, .isa = RT_ISA_AVX2, .gemm_act = ac }
     K(DT_F32, RT_ACT_F32, dot_f32_avx2);
     K(DT_F16, RT_ACT_F32, dot_f16_avx2);
     K(DT_BF16, RT_ACT_F32, dot_bf16_avx2);

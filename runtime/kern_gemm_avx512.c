@@ -403,7 +403,7 @@ QG_GEMM(q5_0_avx512, block_q5_0, w_q5_0)
 
 void rt_kern_avx512_gemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_AVX512, NULL, ac }
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ .dtype = dt, .act = ac, .dot = fn, .isa = RT_ISA_AVX512, .gemm_act = ac }
     K(DT_F32, RT_ACT_F32, f32_avx512_dot);
     K(DT_F16, RT_ACT_F32, f16_avx512_dot);
     K(DT_BF16, RT_ACT_F32, bf16_avx512_dot);

@@ -37,7 +37,7 @@ uint16_t rt_f2h(float f) { return dq_f32_to_f16(f); }
 int rt_act_blck(enum rt_act act)
 {
     switch (act) {
-    case RT_ACT_Q8_0: case RT_ACT_Q8_1: case RT_ACT_Q8_0X16: return 32;
+    case RT_ACT_Q8_0: case RT_ACT_Q8_1: case RT_ACT_Q8_0X16: case RT_ACT_Q8_0S: return 32;
     case RT_ACT_Q8_K: return 256;
     default: return 1;
     }
@@ -51,6 +51,8 @@ size_t rt_act_row_bytes(enum rt_act act, int64_t n)
     case RT_ACT_Q8_K: return (size_t)(n / 256) * sizeof(struct block_q8_K);
     case RT_ACT_Q8_0X16:   /* see kern.h: 576-byte groups of 16 blocks, then plain blocks */
         return (size_t)(n / 512) * 576 + (size_t)(n / 32 % 16) * sizeof(struct block_q8_0);
+    case RT_ACT_Q8_0S:     /* see kern.h: values, f32 scales, int32 sums */
+        return (size_t)(n / 32) * (32 + sizeof(float) + sizeof(int32_t));
     default: return (size_t)n * sizeof(float);
     }
 }
@@ -126,6 +128,25 @@ static void quant_q8_0_ref(const float *x, void *dst, int64_t n)
         y[b].d = rt_f2h(d);
         for (int j = 0; j < 32; j++)
             y[b].qs[j] = (int8_t)rne(x[j] * id);
+    }
+}
+
+/* RT_ACT_Q8_0S: the bytes of quant_q8_0_ref, split (kern.h) */
+static void quant_q8_0s_ref(const float *x, void *dst, int64_t n)
+{
+    int64_t nb = n / 32;
+    int8_t *q = dst;
+    uint8_t *dp = (uint8_t *)dst + 32 * nb, *sp = dp + 4 * nb;
+    for (int64_t b = 0; b < nb; b++) {
+        struct block_q8_0 blk;
+        quant_q8_0_ref(x + 32 * b, &blk, 32);
+        float d = rt_h2f(blk.d);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++)
+            sum += blk.qs[j];
+        memcpy(q + 32 * b, blk.qs, 32);
+        memcpy(dp + 4 * b, &d, 4);
+        memcpy(sp + 4 * b, &sum, 4);
     }
 }
 
@@ -468,8 +489,8 @@ const int8_t rt_kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
 void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     memset(tab, 0, sizeof(struct rt_kern) * RT_NKERN);
-    memset(q, 0, sizeof(rt_quant_fn) * 4);
-#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ dt, ac, fn, RT_ISA_SCALAR, NULL, ac }
+    memset(q, 0, sizeof(rt_quant_fn) * RT_ACT_COUNT);
+#define K(dt, ac, fn) tab[dt] = (struct rt_kern){ .dtype = dt, .act = ac, .dot = fn, .isa = RT_ISA_SCALAR, .gemm_act = ac }
     K(DT_F32, RT_ACT_F32, dot_f32_ref);
     K(DT_F16, RT_ACT_F32, dot_f16_ref);
     K(DT_BF16, RT_ACT_F32, dot_bf16_ref);
@@ -488,5 +509,6 @@ void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]
     q[RT_ACT_Q8_0] = quant_q8_0_ref;
     q[RT_ACT_Q8_1] = quant_q8_1_ref;
     q[RT_ACT_Q8_K] = quant_q8_k_ref;
+    q[RT_ACT_Q8_0S] = quant_q8_0s_ref;
 #undef K
 }

@@ -230,6 +230,7 @@ struct mm_job {
     size_t                    act_rb;
     rt_quant_fn               quant;
     int                       gemm;    /* use k->gemm (on k->gemm_act activations) */
+    int                       dec;     /* use k->dec (on k->dec_act activations) */
     enum rt_act               act_fmt; /* of act */
     int64_t                   n_tok, rows_per_part;
     float                    *y;
@@ -257,6 +258,11 @@ static void kern_part(const struct mm_job *j, int64_t r0, int64_t r1)
 {
     const struct rt_mat *w = j->w;
 
+    if (j->dec) {
+        j->k->dec(w->cols, w->data + (size_t)r0 * j->rb, j->rb, (int)(r1 - r0), j->act,
+                  j->act_rb, (int)j->n_tok, j->y + r0, (size_t)w->rows);
+        return;
+    }
     if (j->gemm) {
         for (int64_t t0 = 0; t0 < j->n_tok; t0 += RT_GEMM_MAXT) {
             int nt = (int)(j->n_tok - t0 < RT_GEMM_MAXT ? j->n_tok - t0 : RT_GEMM_MAXT);
@@ -347,18 +353,21 @@ static int mm_setup(struct mm_job *j, const struct rt_mat *w, const float *x, in
     j->y = y;
     j->n_tok = n_tok;
     j->k = j->rb ? rt_kern_get(w->dtype, RT_ISA_AVX512) : NULL;
-    /* one token (decode) is memory-bound: the AVX2 quantized kernels read the weights
-     * straight into registers, while the AVX-512 ones unpack a tile for many tokens;
-     * both give the scalar twin's bits, so the choice never changes a result */
-    if (j->k && n_tok == 1 && j->k->act != RT_ACT_F32 && j->k->isa == RT_ISA_AVX512)
+    /* one token (decode) is memory-bound: the decode kernel (dec) streams the rows once;
+     * without one, the AVX2 quantized kernels read the weights straight into registers,
+     * while the AVX-512 ones unpack a tile for many tokens.  All give the scalar twin's
+     * bits, so the choice never changes a result */
+    if (j->k && n_tok == 1 && j->k->dec && w->cols % rt_act_blck(j->k->dec_act) == 0)
+        j->dec = 1;
+    else if (j->k && n_tok == 1 && j->k->act != RT_ACT_F32 && j->k->isa == RT_ISA_AVX512)
         j->k = rt_kern_get(w->dtype, RT_ISA_AVX2);
     if (j->k && j->k->act != RT_ACT_F32 && w->cols % rt_act_blck(j->k->act) != 0)
         j->k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
     /* the matrix kernel when the kernel has one: always where it reads the activations
      * as dot does, else (its own layout, worth converting to) from 3 tokens on */
-    j->gemm = j->k && j->k->gemm && (j->k->gemm_act == j->k->act || n_tok >= 3);
+    j->gemm = !j->dec && j->k && j->k->gemm && (j->k->gemm_act == j->k->act || n_tok >= 3);
     if (j->k) {
-        j->act_fmt = j->gemm ? j->k->gemm_act : j->k->act;
+        j->act_fmt = j->dec ? j->k->dec_act : j->gemm ? j->k->gemm_act : j->k->act;
         if (j->act_fmt == RT_ACT_F32) {
             j->act = (const uint8_t *)x;
             j->act_rb = (size_t)w->cols * sizeof(float);

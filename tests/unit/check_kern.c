@@ -9,6 +9,7 @@
  *   multi      rt_matmul_n gives each weight rt_matmul's bits (mixed types, 0 rows)
  *   rows       rt_mat_row equals dq_to_f32_ref row by row (APR_Q4/APR_Q8 odd rows too)
  *   errors     C64, rows that are not whole blocks
+ *   twins      SIMD dot, matrix (gemm) and decode (dec) kernels give the scalar twin's bits
  */
 #include <check.h>
 #include <math.h>
@@ -517,6 +518,73 @@ START_TEST(test_gemm_vs_dot)
 }
 END_TEST
 
+/* Decode kernels (kern.h's dec: rows streamed once, one or a few tokens) give every
+ * output the bits of the SCALAR twin's dot (kern_ref.c, the definition), on their own
+ * activation format, whose SIMD quantizer must give the scalar quantizer's bytes; row
+ * counts that are not multiples of 4, rows with a tail of blocks past the last group
+ * of 16 (legacy types), two tokens. */
+START_TEST(test_dec_vs_dot)
+{
+    static const int64_t ns[] = { 256, 512, 2048, 32 * (16 * 3 + 5), 32 * 7, 5632, 256 * 11 };
+    enum rt_isa best = rt_isa_best();
+    int ndec = 0;
+    if (best == RT_ISA_AVX512) {   /* the types that have one there */
+        static const int want[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL, DT_Q4_K, DT_Q6_K };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
+                          dtype_name(want[i]));
+    }
+    for (int dt = 0; dt < RT_NKERN; dt++) {
+        const struct rt_kern *k = rt_kern_get(dt, best), *ks = rt_kern_get(dt, RT_ISA_SCALAR);
+        if (!k || !k->dec)
+            continue;
+        ndec++;
+        for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+            int64_t n = ns[in];
+            int rows = 11, nt = 2;
+            struct mat m;
+            if (n % rt_act_blck(k->dec_act) || n % rt_act_blck(ks->act) || !dtype_row_ok(dt, n))
+                continue;
+            mat_make(&m, dt, rows, n);
+            size_t rb = m.nbytes / (size_t)rows, srb = rt_act_row_bytes(ks->act, n);
+            size_t drb = rt_act_row_bytes(k->dec_act, n);
+            float *x = malloc((size_t)(n * nt) * sizeof(float)), ys[11 * 2], yd[11 * 2];
+            uint8_t *sact = malloc(srb * nt), *dact = malloc(drb * nt), *dref = malloc(drb * nt);
+            ck_assert(x && sact && dact && dref);
+            for (int64_t j = 0; j < n * nt; j++)
+                x[j] = frnd() * ((j % 97) == 0 ? 30.0f : 1.0f);
+            for (int t = 0; t < nt; t++) {
+                rt_kern_quant(ks->act, RT_ISA_SCALAR)(x + t * n, sact + t * srb, n);
+                rt_kern_quant(k->dec_act, best)(x + t * n, dact + t * drb, n);
+                rt_kern_quant(k->dec_act, RT_ISA_SCALAR)(x + t * n, dref + t * drb, n);
+                for (int r = 0; r < rows; r++)
+                    ks->dot(n, m.data + (size_t)r * rb, sact + t * srb, srb, 1, &ys[t * rows + r], 1);
+            }
+            ck_assert_msg(!memcmp(dact, dref, drb * nt), "%s n %lld: quantizer %d differs from its twin",
+                          dtype_name(dt), (long long)n, k->dec_act);
+            for (int r0 = 0; r0 < rows; r0 += 7) {   /* 7 rows, then 4 */
+                int nr = rows - r0 < 7 ? rows - r0 : 7;
+                memset(yd, 0xff, sizeof yd);
+                k->dec(n, m.data + (size_t)r0 * rb, rb, nr, dact, drb, nt, yd + r0, (size_t)rows);
+                for (int t = 0; t < nt; t++)
+                    for (int r = r0; r < r0 + nr; r++)
+                        ck_assert_msg(!memcmp(&yd[t * rows + r], &ys[t * rows + r], 4),
+                                      "%s n %lld row %d tok %d: dec %.9g scalar twin %.9g",
+                                      dtype_name(dt), (long long)n, r, t, yd[t * rows + r],
+                                      ys[t * rows + r]);
+            }
+            free(x);
+            free(sact);
+            free(dact);
+            free(dref);
+            mat_free(&m);
+        }
+    }
+    if (ndec == 0)
+        printf("skip: check_kern: no decode kernel on this CPU: dec not compared\n");
+}
+END_TEST
+
 START_TEST(test_quantizer_edges)
 {
     /* zeros, a single spike, ties, large values: SIMD quantizers == scalar, byte for byte */
@@ -713,6 +781,7 @@ Suite *kern_suite(void)
     tcase_add_test(tc, test_matmul_threads_bitexact);
     tcase_add_test(tc, test_twins);
     tcase_add_test(tc, test_gemm_vs_dot);
+    tcase_add_test(tc, test_dec_vs_dot);
     tcase_add_test(tc, test_quantizer_edges);
     tcase_add_test(tc, test_mat_row);
     tcase_add_test(tc, test_matmul_errors);
