@@ -323,7 +323,7 @@ static float name##_row(int64_t nb, const struct BT *wb, const int8_t *q, const 
         __m128i r = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)); \
         r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));                                     \
         r = _mm_add_epi32(r, _mm_shuffle_epi32(r, 0xB1));                                   \
-        int is = _mm_cvtsi128_si32(r) - (qsum[b] << SH);                                    \
+        int is = _mm_cvtsi128_si32(r) - qsum[b] * (1 << SH);                                  \
         l[b & 7] = fmaf(_cvtsh_ss(wb[b].d) * da[b], (float)is, l[b & 7]);                   \
     }                                                                                       \
     return red8(l);                                                                         \
