@@ -262,6 +262,11 @@ static inline __m256i u_q8_0(const struct block_q8_0 *b)
 {
     return _mm256_xor_si256(w_q8_0(b), _mm256_set1_epi8(-128));
 }
+/* two blocks: one xor for both */
+static inline __m512i u2_q8_0(const struct block_q8_0 *b)
+{
+    return _mm512_xor_si512(pair(w_q8_0(&b[0]), w_q8_0(&b[1])), _mm512_set1_epi8(-128));
+}
 static inline __m256i u_q4_0(const struct block_q4_0 *b)
 {
     return nibbles(b->qs);
@@ -284,8 +289,14 @@ static inline __m256i u_iq4_nl(const struct block_iq4_nl *b)
 /* the row PF_ROWS ahead is prefetched while a row runs, in step (see dec_q4_k) */
 #define PF_ROWS 2
 
+#define U2(ty) static inline __m512i u2_##ty(const struct block_##ty *b) { return pair(u_##ty(&b[0]), u_##ty(&b[1])); }
+U2(q4_0)
+U2(q5_0)
+U2(iq4_nl)
+#undef U2
+
 /* SH: log2(off) */
-#define LEG_DEC(name, BT, UW, SH)                                                          \
+#define LEG_DEC(name, BT, UW, UW2, SH)                                                     \
 static float name##_row(int64_t nb, const struct BT *wb, const int8_t *q, const float *da, \
                         const int32_t *qsum, const uint8_t *pf)                             \
 {                                                                                           \
@@ -297,7 +308,7 @@ static float name##_row(int64_t nb, const struct BT *wb, const int8_t *q, const 
             _mm_prefetch((const char *)(pf + o), _MM_HINT_T0);                              \
         for (int k = 0; k < 8; k++)                                                         \
             p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),                               \
-                                       pair(UW(&wb[b + 2 * k]), UW(&wb[b + 2 * k + 1])),  \
+                                       UW2(&wb[b + 2 * k]),                                \
                                        _mm512_loadu_si512((const void *)(q + 32 * (b + 2 * k)))); \
         __m512i is = _mm512_sub_epi32(dec_tree(p),                                          \
                                       _mm512_slli_epi32(_mm512_loadu_si512((const void *)(qsum + b)), SH)); \
@@ -345,10 +356,10 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     }                                                                                       \
 }
 
-LEG_DEC(dec_q8_0, block_q8_0, u_q8_0, 7)
-LEG_DEC(dec_q4_0, block_q4_0, u_q4_0, 3)
-LEG_DEC(dec_q5_0, block_q5_0, u_q5_0, 4)
-LEG_DEC(dec_iq4_nl, block_iq4_nl, u_iq4_nl, 7)
+LEG_DEC(dec_q8_0, block_q8_0, u_q8_0, u2_q8_0, 7)
+LEG_DEC(dec_q4_0, block_q4_0, u_q4_0, u2_q4_0, 3)
+LEG_DEC(dec_q5_0, block_q5_0, u_q5_0, u2_q5_0, 4)
+LEG_DEC(dec_iq4_nl, block_iq4_nl, u_iq4_nl, u2_iq4_nl, 7)
 
 /*
  * Q4_K and Q6_K on plain RT_ACT_Q8_K activations, FOUR rows at a time (the activation
