@@ -401,6 +401,141 @@ QG_GEMM(q8_0_avx512, block_q8_0, w_q8_0)
 QG_GEMM(iq4_nl_avx512, block_iq4_nl, w_iq4_nl)
 QG_GEMM(q5_0_avx512, block_q5_0, w_q5_0)
 
+/* ---------------------------------------------------------------------------------
+ * Q4_K / Q6_K matrix kernel (prompts) on the dot's RT_ACT_Q8_K activations.
+ *
+ * A tile of KQ_MR = 4 rows x KQ_NR = 4 tokens: per super-block, the 16 (row, token)
+ * vectors of int32 partial sums (maddubs + madd by the sub-block scales, as the dot)
+ * and the 16 mins sums (Q8_K bsums by the mins, or by 32 x the scales for Q6_K) are
+ * reduced to one vector of 16 exact integers each (kq_red16: integer adds, so any
+ * order gives the dot's isum and imin), then the dot's f32 operations run in the 16
+ * lanes at once: fma(dw * dx, isum, acc), fma(-(dmin * dx), imin, acc) for Q4_K,
+ * fma(dw * dx, isum - imin, acc) for Q6_K, super-block after super-block: the SAME BITS
+ * as dot_q4_k_avx512 / dot_q6_k_avx512 (and kern_ref.c's twins).  A row group's
+ * super-block is unpacked once for all the tokens; its accumulators live in a stack
+ * array between super-blocks.  Lane i of a tile is row i / 4, token i % 4.
+ */
+#define KQ_MR 4
+#define KQ_NR 4
+
+/* 16 vectors of 16 int32 -> their 16 sums (lane i: the sum of v[i]) */
+static inline __m512i kq_red16(const __m512i v[16])
+{
+    __m512i t[8], u[4], w0, w1;
+    for (int k = 0; k < 8; k++)
+        t[k] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * k], v[2 * k + 1]),
+                                _mm512_unpackhi_epi32(v[2 * k], v[2 * k + 1]));
+    for (int m = 0; m < 4; m++)
+        u[m] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * m], t[2 * m + 1]),
+                                _mm512_unpackhi_epi64(t[2 * m], t[2 * m + 1]));
+    w0 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], 0x88), _mm512_shuffle_i32x4(u[0], u[1], 0xDD));
+    w1 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], 0x88), _mm512_shuffle_i32x4(u[2], u[3], 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(w0, w1, 0x88), _mm512_shuffle_i32x4(w0, w1, 0xDD));
+}
+
+/* 16 vectors of 8 int32 -> their 16 sums */
+static inline __m512i kq_red16h(const __m256i v[16])
+{
+    __m256i t[8], u[4], y0, y1;
+    for (int k = 0; k < 8; k++)
+        t[k] = _mm256_add_epi32(_mm256_unpacklo_epi32(v[2 * k], v[2 * k + 1]),
+                                _mm256_unpackhi_epi32(v[2 * k], v[2 * k + 1]));
+    for (int m = 0; m < 4; m++)
+        u[m] = _mm256_add_epi32(_mm256_unpacklo_epi64(t[2 * m], t[2 * m + 1]),
+                                _mm256_unpackhi_epi64(t[2 * m], t[2 * m + 1]));
+    y0 = _mm256_add_epi32(_mm256_permute2x128_si256(u[0], u[1], 0x20),
+                          _mm256_permute2x128_si256(u[0], u[1], 0x31));
+    y1 = _mm256_add_epi32(_mm256_permute2x128_si256(u[2], u[3], 0x20),
+                          _mm256_permute2x128_si256(u[2], u[3], 0x31));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(y0), y1, 1);
+}
+
+/* one super-block of a tile: sw[KQ_MR] unpacked rows, x[KQ_NR] token blocks */
+static inline void kq_tile(const struct sbz sw[KQ_MR], const struct block_q8_K *const x[KQ_NR],
+                           __m512 dwv, __m512 dmv, int min, __m512 *acc)
+{
+    __m512i sv[16];
+    __m256i mv[16];
+    float dx[KQ_NR];
+    for (int c = 0; c < KQ_NR; c++) {
+        __m512i x0 = _mm512_loadu_si512((const void *)x[c]->qs);
+        __m512i x1 = _mm512_loadu_si512((const void *)(x[c]->qs + 64));
+        __m512i x2 = _mm512_loadu_si512((const void *)(x[c]->qs + 128));
+        __m512i x3 = _mm512_loadu_si512((const void *)(x[c]->qs + 192));
+        __m256i bs = _mm256_loadu_si256((const __m256i *)x[c]->bsums);
+        for (int r = 0; r < KQ_MR; r++) {
+            const struct sbz *w = &sw[r];
+            __m512i p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(w->q[0], x0), w->sc[0]);
+            __m512i p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(w->q[1], x1), w->sc[1]);
+            __m512i p2 = _mm512_madd_epi16(_mm512_maddubs_epi16(w->q[2], x2), w->sc[2]);
+            __m512i p3 = _mm512_madd_epi16(_mm512_maddubs_epi16(w->q[3], x3), w->sc[3]);
+            sv[r * KQ_NR + c] = _mm512_add_epi32(_mm512_add_epi32(p0, p1), _mm512_add_epi32(p2, p3));
+            mv[r * KQ_NR + c] = _mm256_madd_epi16(bs, w->s16);
+        }
+        dx[c] = x[c]->d;
+    }
+    __m512i is = kq_red16(sv), im = kq_red16h(mv);
+    __m512 dxv = _mm512_broadcast_f32x4(_mm_loadu_ps(dx));   /* lane i: token i % 4 */
+    if (min) {
+        *acc = _mm512_fmadd_ps(_mm512_mul_ps(dwv, dxv), _mm512_cvtepi32_ps(is), *acc);
+        /* -(dmin * dx): the product, then its sign flipped (exact) */
+        __m512 nm = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_mul_ps(dmv, dxv)),
+                                                         _mm512_set1_epi32((int)0x80000000u)));
+        *acc = _mm512_fmadd_ps(nm, _mm512_cvtepi32_ps(im), *acc);
+    } else {
+        *acc = _mm512_fmadd_ps(_mm512_mul_ps(dwv, dxv), _mm512_cvtepi32_ps(_mm512_sub_epi32(is, im)), *acc);
+    }
+}
+
+#define KQ_GEMM(name, BT, UN, MIN)                                                         \
+static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const void *a,  \
+                        size_t a_stride, int nt, float *out, size_t o_stride)               \
+{                                                                                           \
+    const uint8_t *wbase = w, *abase = a;                                                   \
+    const int64_t nb = n / 256;                                                             \
+    const int ntg = (nt + KQ_NR - 1) / KQ_NR;                                               \
+    _Alignas(64) struct sbz sw[KQ_MR];                                                      \
+    _Alignas(64) __m512 acc[RT_GEMM_MAXT / KQ_NR + 1];                                      \
+    for (int r0 = 0; r0 < nr; r0 += KQ_MR) {                                                \
+        int mr = nr - r0 < KQ_MR ? nr - r0 : KQ_MR;                                         \
+        const struct BT *wr[KQ_MR];                                                         \
+        for (int r = 0; r < KQ_MR; r++)   /* a row past nr repeats row r0 (never stored) */ \
+            wr[r] = (const struct BT *)(wbase + (size_t)(r0 + (r < mr ? r : 0)) * w_stride); \
+        for (int g = 0; g < ntg; g++)                                                       \
+            acc[g] = _mm512_setzero_ps();                                                   \
+        for (int64_t b = 0; b < nb; b++) {                                                  \
+            float dw[16], dm[16];                                                           \
+            for (int r = 0; r < KQ_MR; r++) {                                               \
+                UN(&wr[r][b], &sw[r]);                                                      \
+                for (int c = 0; c < KQ_NR; c++) {                                           \
+                    dw[r * KQ_NR + c] = sw[r].d;                                            \
+                    dm[r * KQ_NR + c] = sw[r].dmin;                                         \
+                }                                                                           \
+            }                                                                               \
+            __m512 dwv = _mm512_loadu_ps(dw), dmv = _mm512_loadu_ps(dm);                    \
+            for (int g = 0; g < ntg; g++) {                                                 \
+                const struct block_q8_K *x[KQ_NR];                                          \
+                for (int c = 0; c < KQ_NR; c++) {                                           \
+                    /* a token past nt repeats token 4g (never stored) */                  \
+                    int t = g * KQ_NR + c < nt ? g * KQ_NR + c : g * KQ_NR;                 \
+                    x[c] = (const struct block_q8_K *)(abase + (size_t)t * a_stride) + b;   \
+                }                                                                           \
+                kq_tile(sw, x, dwv, dmv, MIN, &acc[g]);                                     \
+            }                                                                               \
+        }                                                                                   \
+        for (int g = 0; g < ntg; g++) {                                                     \
+            float l[16];                                                                    \
+            _mm512_storeu_ps(l, acc[g]);                                                    \
+            for (int r = 0; r < mr; r++)                                                    \
+                for (int c = 0; c < KQ_NR && g * KQ_NR + c < nt; c++)                       \
+                    out[(size_t)(g * KQ_NR + c) * o_stride + r0 + r] = l[r * KQ_NR + c];    \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+KQ_GEMM(q4_k_avx512, block_q4_K, unz_q4_k, 1)
+KQ_GEMM(q6_k_avx512, block_q6_K, unz_q6_k, 0)
+
 void rt_kern_avx512_gemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
 #define K(dt, ac, fn) tab[dt] = (struct rt_kern){ .dtype = dt, .act = ac, .dot = fn, .isa = RT_ISA_AVX512, .gemm_act = ac }
@@ -415,6 +550,8 @@ void rt_kern_avx512_gemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_AC
     tab[DT_Q8_0].gemm = q8_0_avx512_gemm;
     tab[DT_IQ4_NL].gemm = iq4_nl_avx512_gemm;
     tab[DT_Q5_0].gemm = q5_0_avx512_gemm;
+    tab[DT_Q4_K].gemm = q4_k_avx512_gemm;   /* on the dot's Q8_K (set by the caller) */
+    tab[DT_Q6_K].gemm = q6_k_avx512_gemm;
     tab[DT_Q4_0].gemm_act = tab[DT_Q8_0].gemm_act = RT_ACT_Q8_0X16;
     tab[DT_IQ4_NL].gemm_act = tab[DT_Q5_0].gemm_act = RT_ACT_Q8_0X16;
     q8_0_plain = q[RT_ACT_Q8_0];

@@ -453,7 +453,8 @@ START_TEST(test_gemm_vs_dot)
     static const int nts[] = { 1, 2, 3, 5, 11, RT_GEMM_MAXT };
     int ngemm = 0;
     if (rt_isa_best() == RT_ISA_AVX512) {   /* the types that have one there */
-        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL };
+        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
+                                    DT_IQ4_NL, DT_Q4_K, DT_Q6_K };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX512)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
