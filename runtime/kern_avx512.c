@@ -4,13 +4,13 @@
  * such CPUs).  The matrix kernels (prompts) and the F32/F16/BF16 kernels are in
  * kern_gemm_avx512.c; the helpers both share are in kern_avx512.h.
  *
- * Only what the wider registers speed up is here (Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K,
- * Q6_K): tiles of several tokens, where a
- * weight block group is unpacked once into zmm registers (32 of them: no spills) and
- * multiplied by every token.  Quantized kernels give the SAME BITS as kern_ref.c
- * (exact integer block sums, then the twin's f32 operations in its order), so
- * matmul.c may use the AVX2 kernel for a single token (decode, memory-bound) and this
- * one for a batch.
+ * Two kinds, both giving the SAME BITS as kern_ref.c (exact integer block sums, then
+ * the twin's f32 operations in its order), so matmul.c may pick either:
+ *   dot (Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q6_K): tiles of several tokens, where a weight
+ *     block group is unpacked once into zmm registers and multiplied by every token;
+ *   dec (Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K; kern.h): one token (decode), the
+ *     weights streamed once with the next rows prefetched, as few instructions per
+ *     weight byte as possible so that the memory, not the core, sets the pace.
  */
 #include "kern.h"
 
@@ -218,7 +218,7 @@ static inline __m256i u_iq4_nl(const struct block_iq4_nl *b)
 }
 
 /* the row PF_ROWS ahead is prefetched while a row runs, in step (see dec_q4_k) */
-#define PF_ROWS 2
+#define PF_ROWS 4
 
 #define U2(ty) static inline __m512i u2_##ty(const struct block_##ty *b) { return pair(u_##ty(&b[0]), u_##ty(&b[1])); }
 U2(q4_0)
@@ -293,14 +293,14 @@ LEG_DEC(dec_q5_0, block_q5_0, u_q5_0, u2_q5_0, 4)
 LEG_DEC(dec_iq4_nl, block_iq4_nl, u_iq4_nl, u2_iq4_nl, 7)
 
 /*
- * Q4_K and Q6_K on plain RT_ACT_Q8_K activations, FOUR rows at a time (the activation
+ * Q4_K, Q5_K and Q6_K on plain RT_ACT_Q8_K activations, FOUR rows at a time (the activation
  * block is loaded once for them).  Per row and super-block the weights are unpacked
- * into 4 zmm of unsigned bytes (Q4_K: 0..15; Q6_K: 0..63, the -32 taken off through the
+ * into 4 zmm of unsigned bytes (Q4_K: 0..15; Q5_K: 0..31; Q6_K: 0..63, the -32 taken off through the
  * bsums), maddubs against the activations gives int16 pairs, and vpdpwssd multiplies
  * them by the int16 sub-block scales and accumulates int32 lanes: exact.  The four rows'
- * lanes are then reduced together (dec_rows4) into one int32 per row (and, for Q4_K,
+ * lanes are then reduced together (dec_rows4) into one int32 per row (and, for Q4/5_K,
  * the mins term imin), and the twin's f32 steps run as 4-lane vectors, lane = row:
- * acc = fma(d * da, (float)isum, acc) (Q4_K: then fma(-(dmin * da), (float)imin, acc)).
+ * acc = fma(d * da, (float)isum, acc) (Q4/5_K: then fma(-(dmin * da), (float)imin, acc)).
  */
 
 /* 4 vectors of 16 int32 lanes (one per row) -> per 128-bit chunk c, lane i: row i's sum
@@ -319,84 +319,107 @@ static inline __m512i sc_idx(int lo, int hi)
     return pair(_mm256_set1_epi16((short)(0x8000 | lo)), _mm256_set1_epi16((short)(0x8000 | hi)));
 }
 
-/* row i's isum (sum of 16 lanes) and imin: the 4 rows' lanes in two xmm */
-static inline void q4k_sb(const struct block_q4_K *w, const __m512i al[4], __m256i bsp,
-                          __m512i *out)
+/* Q4_K / Q5_K super-block of one row: [isum as 8 int32 partial sums | imin as 8] (the
+ * 16 lanes dec_rows4 reduces); qh: Q5_K's fifth bits, NULL for Q4_K */
+static inline __m512i kmin_sb(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
+                              const __m512i al[4], __m256i bsp)
 {
     uint32_t u[4];
-    q4k_scales(w->scales, u);
+    q4k_scales(scales, u);
     uint64_t scu = (uint64_t)u[0] | (uint64_t)u[1] << 32, mu = (uint64_t)u[2] | (uint64_t)u[3] << 32;
     const __m512i sb = _mm512_set1_epi64((long long)scu);
     const __m512i m4 = _mm512_set1_epi8(15);
-    __m512i v0 = _mm512_loadu_si512((const void *)w->qs), v1 = _mm512_loadu_si512((const void *)(w->qs + 64));
+    __m512i v0 = _mm512_loadu_si512((const void *)qs), v1 = _mm512_loadu_si512((const void *)(qs + 64));
     /* v0: low nibbles = sub-blocks 0 | 2, high = 1 | 3; v1: 4 | 6 and 5 | 7 */
-    __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(),
-                                    _mm512_maddubs_epi16(_mm512_and_si512(v0, m4), al[0]),
+    __m512i q[4] = { _mm512_and_si512(v0, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+                     _mm512_and_si512(v1, m4), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4) };
+    if (qh) {
+        /* bit j of qh[l] is the fifth bit of element l of sub-block j: moved to bit 4 by
+         * 16-bit shifts (what crosses a byte boundary lands outside bit 4) */
+        const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+        const __m512i b4 = _mm512_set1_epi8(0x10);
+        q[0] = _mm512_or_si512(q[0], _mm512_and_si512(_mm512_sllv_epi16(h, pair(_mm256_set1_epi16(4), _mm256_set1_epi16(2))), b4));
+        q[1] = _mm512_or_si512(q[1], _mm512_and_si512(_mm512_sllv_epi16(h, pair(_mm256_set1_epi16(3), _mm256_set1_epi16(1))), b4));
+        q[2] = _mm512_or_si512(q[2], _mm512_and_si512(_mm512_srlv_epi16(h, pair(_mm256_set1_epi16(0), _mm256_set1_epi16(2))), b4));
+        q[3] = _mm512_or_si512(q[3], _mm512_and_si512(_mm512_srlv_epi16(h, pair(_mm256_set1_epi16(1), _mm256_set1_epi16(3))), b4));
+    }
+    __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(q[0], al[0]),
                                     _mm512_shuffle_epi8(sb, sc_idx(0, 2)));
-    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), al[1]),
-                            _mm512_shuffle_epi8(sb, sc_idx(1, 3)));
-    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(v1, m4), al[2]),
-                            _mm512_shuffle_epi8(sb, sc_idx(4, 6)));
-    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), al[3]),
-                            _mm512_shuffle_epi8(sb, sc_idx(5, 7)));
+    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[1], al[1]), _mm512_shuffle_epi8(sb, sc_idx(1, 3)));
+    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[2], al[2]), _mm512_shuffle_epi8(sb, sc_idx(4, 6)));
+    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[3], al[3]), _mm512_shuffle_epi8(sb, sc_idx(5, 7)));
     /* the 8 mins times the 8 sub-block sums of the activation */
     __m256i mn = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mu)), bsp);
     __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-    *out = pair(is, mn);
+    return pair(is, mn);
 }
 
-static void dec_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
-                     size_t a_stride, int nt, float *out, size_t o_stride)
+static inline __m512i q4k_sb(const struct block_q4_K *w, const __m512i al[4], __m256i bsp)
 {
-    int64_t nsb = n / 256;
-    for (int t = 0; t < nt; t++) {
-        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride);
-        for (int r0 = 0; r0 < nr; r0 += 4) {
-            const struct block_q4_K *wr[4];
-            for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */
-                wr[i] = (const struct block_q4_K *)((const uint8_t *)w +
-                                                    (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride);
-            /* the next 4 rows (one contiguous span) are prefetched while these run, in
-             * step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of
-             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s) */
-            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 4) * w_stride;
-            __m128 acc = _mm_setzero_ps();
-            for (int64_t b = 0; b < nsb; b++) {
-                for (size_t o = (size_t)b * 4 * sizeof(struct block_q4_K); o < (size_t)(b + 1) * 4 * sizeof(struct block_q4_K); o += 64)
-                    _mm_prefetch((const char *)(nx + o), _MM_HINT_T0);
-                __m512i al[4], v[4];
-                __m512i x0 = _mm512_loadu_si512((const void *)x[b].qs);
-                __m512i x1 = _mm512_loadu_si512((const void *)(x[b].qs + 64));
-                __m512i x2 = _mm512_loadu_si512((const void *)(x[b].qs + 128));
-                __m512i x3 = _mm512_loadu_si512((const void *)(x[b].qs + 192));
-                al[0] = _mm512_shuffle_i64x2(x0, x1, 0x44);   /* elements 0..31 | 64..95 */
-                al[1] = _mm512_shuffle_i64x2(x0, x1, 0xEE);   /* 32..63 | 96..127 */
-                al[2] = _mm512_shuffle_i64x2(x2, x3, 0x44);
-                al[3] = _mm512_shuffle_i64x2(x2, x3, 0xEE);
-                /* the activation's 8 sub-block sums (pairs of bsums) */
-                __m256i bsp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[b].bsums),
-                                                _mm256_set1_epi16(1));
-                for (int i = 0; i < 4; i++)
-                    q4k_sb(&wr[i][b], al, bsp, &v[i]);
-                __m512i r = dec_rows4(v[0], v[1], v[2], v[3]);
-                /* chunks 0, 1: isum halves; 2, 3: imin halves */
-                __m128i is = _mm_add_epi32(_mm512_castsi512_si128(r), _mm512_extracti32x4_epi32(r, 1));
-                __m128i im = _mm_add_epi32(_mm512_extracti32x4_epi32(r, 2), _mm512_extracti32x4_epi32(r, 3));
-                __m128 da = _mm_set1_ps(x[b].d);
-                __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d,
-                                                       (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0));
-                __m128 dm = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].dmin, (short)wr[1][b].dmin,
-                                                        (short)wr[2][b].dmin, (short)wr[3][b].dmin, 0, 0, 0, 0));
-                acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);
-                acc = _mm_fmadd_ps(_mm_xor_ps(_mm_mul_ps(dm, da), _mm_set1_ps(-0.0f)), _mm_cvtepi32_ps(im), acc);
-            }
-            float l[4];
-            _mm_storeu_ps(l, acc);
-            for (int i = 0; i < 4 && r0 + i < nr; i++)
-                out[(size_t)t * o_stride + r0 + i] = l[i];
-        }
-    }
+    return kmin_sb(w->scales, w->qs, NULL, al, bsp);
 }
+static inline __m512i q5k_sb(const struct block_q5_K *w, const __m512i al[4], __m256i bsp)
+{
+    return kmin_sb(w->scales, w->qs, w->qh, al, bsp);
+}
+
+#define KMIN_DEC(name, BT, SB)                                                             \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    int64_t nsb = n / 256;                                                                  \
+    for (int t = 0; t < nt; t++) {                                                          \
+        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                                \
+            const struct BT *wr[4];                                                         \
+            for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */      \
+                wr[i] = (const struct BT *)((const uint8_t *)w +                            \
+                                            (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride); \
+            /* the next 4 rows (one contiguous span) are prefetched while these run, in    \
+             * step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of     \
+             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s) */                               \
+            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 4) * w_stride;           \
+            __m128 acc = _mm_setzero_ps();                                                  \
+            for (int64_t b = 0; b < nsb; b++) {                                             \
+                for (size_t o = (size_t)b * 4 * sizeof(struct BT);                          \
+                     o < (size_t)(b + 1) * 4 * sizeof(struct BT); o += 64)                  \
+                    _mm_prefetch((const char *)(nx + o), _MM_HINT_T0);                      \
+                __m512i al[4];                                                              \
+                __m512i x0 = _mm512_loadu_si512((const void *)x[b].qs);                     \
+                __m512i x1 = _mm512_loadu_si512((const void *)(x[b].qs + 64));              \
+                __m512i x2 = _mm512_loadu_si512((const void *)(x[b].qs + 128));             \
+                __m512i x3 = _mm512_loadu_si512((const void *)(x[b].qs + 192));             \
+                al[0] = _mm512_shuffle_i64x2(x0, x1, 0x44);   /* elements 0..31 | 64..95 */ \
+                al[1] = _mm512_shuffle_i64x2(x0, x1, 0xEE);   /* 32..63 | 96..127 */        \
+                al[2] = _mm512_shuffle_i64x2(x2, x3, 0x44);                                 \
+                al[3] = _mm512_shuffle_i64x2(x2, x3, 0xEE);                                 \
+                /* the activation's 8 sub-block sums (pairs of bsums) */                    \
+                __m256i bsp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[b].bsums), \
+                                                _mm256_set1_epi16(1));                      \
+                __m512i r = dec_rows4(SB(&wr[0][b], al, bsp), SB(&wr[1][b], al, bsp),       \
+                                      SB(&wr[2][b], al, bsp), SB(&wr[3][b], al, bsp));      \
+                /* chunks 0, 1: isum halves; 2, 3: imin halves */                           \
+                __m128i is = _mm_add_epi32(_mm512_castsi512_si128(r), _mm512_extracti32x4_epi32(r, 1)); \
+                __m128i im = _mm_add_epi32(_mm512_extracti32x4_epi32(r, 2), _mm512_extracti32x4_epi32(r, 3)); \
+                __m128 da = _mm_set1_ps(x[b].d);                                            \
+                __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d, \
+                                                       (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0)); \
+                __m128 dm = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].dmin, (short)wr[1][b].dmin, \
+                                                        (short)wr[2][b].dmin, (short)wr[3][b].dmin, 0, 0, 0, 0)); \
+                acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);            \
+                acc = _mm_fmadd_ps(_mm_xor_ps(_mm_mul_ps(dm, da), _mm_set1_ps(-0.0f)),      \
+                                   _mm_cvtepi32_ps(im), acc);                               \
+            }                                                                               \
+            float l[4];                                                                     \
+            _mm_storeu_ps(l, acc);                                                          \
+            for (int i = 0; i < 4 && r0 + i < nr; i++)                                      \
+                out[(size_t)t * o_stride + r0 + i] = l[i];                                  \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+KMIN_DEC(dec_q4_k, block_q4_K, q4k_sb)
+KMIN_DEC(dec_q5_k, block_q5_K, q5k_sb)
 
 /* Q6_K: q = low 4 bits | 2 high bits << 4 in 0..63 (value + 32); isum = sum sc * q * a -
  * 32 * sum sc_i * bsum_i, one int32 per row */
@@ -513,8 +536,9 @@ void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COU
     D(DT_IQ4_NL, dec_iq4_nl);
 #undef D
     tab[DT_Q4_K].dec = dec_q4_k;
+    tab[DT_Q5_K].dec = dec_q5_k;
     tab[DT_Q6_K].dec = dec_q6_k;
-    tab[DT_Q4_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
+    tab[DT_Q4_K].dec_act = tab[DT_Q5_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
     q8_0_base = q[RT_ACT_Q8_0];
     q[RT_ACT_Q8_0S] = quant_q8_0s;
     /* F32/F16/BF16 (dot and matrix) and the matrix kernels of the types above */

@@ -13,6 +13,9 @@
  *     Prompts on AVX-512 run register-tiled matrix kernels (rows x tokens) for F32,
  *     F16, BF16, Q4_0, Q5_0, Q8_0 and IQ4_NL; each output has the bits of the one-row kernel
  *     that decode uses (runtime/kern.h).
+ *     One token (decode) on AVX-512 runs streaming decode kernels for Q4_0, Q5_0,
+ *     Q8_0, IQ4_NL (on a split Q8_0 activation, RT_ACT_Q8_0S), Q4_K, Q5_K and Q6_K,
+ *     again with the one-row kernel's bits.
  *   - Q4_0, Q5_0, Q8_0, IQ4_NL: activations quantized per block of 32 to Q8_0 (as
  *     ggml does); Q4_1, Q5_1: to Q8_1 (scale and d*sum); Q2_K..Q6_K, IQ4_XS: to Q8_K
  *     (blocks of 256, f32 scale, 16-element sums).  Integer dot products per block,
