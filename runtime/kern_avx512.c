@@ -451,44 +451,86 @@ static inline __m512i q6k_sb(const struct block_q6_K *w, const __m512i *xa, __m2
     return _mm512_sub_epi32(s, _mm512_castsi256_si512(off));
 }
 
-static void dec_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
-                     size_t a_stride, int nt, float *out, size_t o_stride)
-{
-    int64_t nsb = n / 256;
-    for (int t = 0; t < nt; t++) {
-        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride);
-        for (int r0 = 0; r0 < nr; r0 += 4) {
-            const struct block_q6_K *wr[4];
-            for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */
-                wr[i] = (const struct block_q6_K *)((const uint8_t *)w +
-                                                    (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride);
-            /* the next 4 rows (one contiguous span) are prefetched while these run, in
-             * step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of
-             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s) */
-            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 4) * w_stride;
-            __m128 acc = _mm_setzero_ps();
-            for (int64_t b = 0; b < nsb; b++) {
-                for (size_t o = (size_t)b * 4 * sizeof(struct block_q6_K); o < (size_t)(b + 1) * 4 * sizeof(struct block_q6_K); o += 64)
-                    _mm_prefetch((const char *)(nx + o), _MM_HINT_T0);
-                __m512i xa[4];
-                for (int k = 0; k < 4; k++)
-                    xa[k] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * k));
-                __m256i bs = _mm256_loadu_si256((const __m256i *)x[b].bsums);
-                __m512i r = dec_rows4(q6k_sb(&wr[0][b], xa, bs), q6k_sb(&wr[1][b], xa, bs),
-                                      q6k_sb(&wr[2][b], xa, bs), q6k_sb(&wr[3][b], xa, bs));
-                __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
-                __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-                __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d,
-                                                       (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0));
-                acc = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(x[b].d)), _mm_cvtepi32_ps(is), acc);
-            }
-            float l[4];
-            _mm_storeu_ps(l, acc);
-            for (int i = 0; i < 4 && r0 + i < nr; i++)
-                out[(size_t)t * o_stride + r0 + i] = l[i];
-        }
-    }
+#define KONE_DEC(name, BT, SB)                                                             \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                     \
+{                                                                                          \
+    int64_t nsb = n / 256;                                                                 \
+    for (int t = 0; t < nt; t++) {                                                         \
+        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
+        for (int r0 = 0; r0 < nr; r0 += 4) {                                               \
+            const struct BT *wr[4];                                                        \
+            for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */      \
+                wr[i] = (const struct BT *)((const uint8_t *)w +                           \
+                                                    (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride); \
+            /* the next 4 rows (one contiguous span) are prefetched while these run, in    \
+             * step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of     \
+             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s) */                              \
+            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 4) * w_stride;          \
+            __m128 acc = _mm_setzero_ps();                                                 \
+            for (int64_t b = 0; b < nsb; b++) {                                            \
+                for (size_t o = (size_t)b * 4 * sizeof(struct BT);                         \
+                     o < (size_t)(b + 1) * 4 * sizeof(struct BT); o += 64)                 \
+                    _mm_prefetch((const char *)(nx + o), _MM_HINT_T0);                     \
+                __m512i xa[4];                                                             \
+                for (int k = 0; k < 4; k++)                                                \
+                    xa[k] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * k));          \
+                __m256i bs = _mm256_loadu_si256((const __m256i *)x[b].bsums);              \
+                __m512i r = dec_rows4(SB(&wr[0][b], xa, bs), SB(&wr[1][b], xa, bs),        \
+                                      SB(&wr[2][b], xa, bs), SB(&wr[3][b], xa, bs));       \
+                __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)); \
+                __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); \
+                __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d, \
+                                                       (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0)); \
+                acc = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(x[b].d)), _mm_cvtepi32_ps(is), acc); \
+            }                                                                              \
+            float l[4];                                                                    \
+            _mm_storeu_ps(l, acc);                                                         \
+            for (int i = 0; i < 4 && r0 + i < nr; i++)                                     \
+                out[(size_t)t * o_stride + r0 + i] = l[i];                                 \
+        }                                                                                  \
+    }                                                                                      \
 }
+
+/* IQ4_XS: the table values + 128 as unsigned bytes; vpdpbusd (maddubs pairs could
+ * saturate: 241 * 127 * 2 > 32767); the nibbles of 16 bytes are elements 0..15 and
+ * 16..31 of one sub-block, so the activation's 16-element halves are regrouped to
+ * match; the int32 lanes times the scales ls - 32, minus 128 * (ls - 32) * the
+ * activation's sub-block sums: one int32 per row as for Q6_K */
+static inline __m512i iq4xs_sb(const struct block_iq4_xs *w, const __m512i *xa, __m256i bs)
+{
+    const __m512i tab = _mm512_broadcast_i32x4(_mm_xor_si128(
+        _mm_loadu_si128((const __m128i *)rt_kvalues_iq4nl), _mm_set1_epi8(-128)));
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i d[2];
+    for (int h = 0; h < 2; h++) {
+        __m512i v = _mm512_loadu_si512((const void *)(w->qs + 64 * h));
+        __m512i lo = _mm512_shuffle_epi8(tab, _mm512_and_si512(v, m4));
+        __m512i hi = _mm512_shuffle_epi8(tab, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4));
+        /* chunk c: elements 0..15 (lo) and 16..31 (hi) of sub-block 4h + c */
+        __m512i al = _mm512_shuffle_i64x2(xa[2 * h], xa[2 * h + 1], 0x88);
+        __m512i ah = _mm512_shuffle_i64x2(xa[2 * h], xa[2 * h + 1], 0xDD);
+        d[h] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, al), hi, ah);
+    }
+    uint32_t sl;
+    memcpy(&sl, w->scales_l, 4);
+    __m256i ls = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)sl),
+                                                    _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                  _mm256_set1_epi32(15));
+    __m256i lh = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(w->scales_h),
+                                                    _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                  _mm256_set1_epi32(3));
+    ls = _mm256_sub_epi32(_mm256_or_si256(ls, _mm256_slli_epi32(lh, 4)), _mm256_set1_epi32(32));
+    __m512i lz = _mm512_castsi256_si512(ls);
+    __m512i s = _mm512_add_epi32(
+        _mm512_mullo_epi32(d[0], _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), lz)),
+        _mm512_mullo_epi32(d[1], _mm512_permutexvar_epi32(_mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7), lz)));
+    __m256i off = _mm256_slli_epi32(_mm256_mullo_epi32(ls, _mm256_madd_epi16(bs, _mm256_set1_epi16(1))), 7);
+    return _mm512_sub_epi32(s, _mm512_castsi256_si512(off));
+}
+
+KONE_DEC(dec_q6_k, block_q6_K, q6k_sb)
+KONE_DEC(dec_iq4_xs, block_iq4_xs, iq4xs_sb)
 
 static rt_quant_fn q8_0_base;   /* the Q8_0 quantizer under this table (same bytes) */
 
@@ -538,7 +580,9 @@ void rt_kern_avx512_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COU
     tab[DT_Q4_K].dec = dec_q4_k;
     tab[DT_Q5_K].dec = dec_q5_k;
     tab[DT_Q6_K].dec = dec_q6_k;
+    tab[DT_IQ4_XS].dec = dec_iq4_xs;
     tab[DT_Q4_K].dec_act = tab[DT_Q5_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
+    tab[DT_IQ4_XS].dec_act = RT_ACT_Q8_K;
     q8_0_base = q[RT_ACT_Q8_0];
     q[RT_ACT_Q8_0S] = quant_q8_0s;
     /* F32/F16/BF16 (dot and matrix) and the matrix kernels of the types above */
