@@ -98,8 +98,9 @@ static inline float fp_tail(const uint8_t *wr, int es, int ty, const float *x, i
 #define GM_REG(v) __asm__("" : "+v"(v));
 /* the register tile, written out (compilers do not keep arrays of zmm in registers) */
 #define GM_R8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
-#define GM_DECL(r) __m512 c##r##0 = _mm512_load_ps(p0 + (r) * 16), c##r##1 = _mm512_load_ps(p1 + (r) * 16), \
-                          c##r##2 = _mm512_load_ps(p2 + (r) * 16);
+#define GM_DECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
+#define GM_LOAD(r) c##r##0 = _mm512_load_ps(p0 + (r) * 16); c##r##1 = _mm512_load_ps(p1 + (r) * 16); \
+                   c##r##2 = _mm512_load_ps(p2 + (r) * 16);
 #define GM_STEP(r) { __m512 wv = _mm512_load_ps(ws + (r) * 16); GM_REG(wv)                \
                      c##r##0 = _mm512_fmadd_ps(wv, x0v, c##r##0);                          \
                      c##r##1 = _mm512_fmadd_ps(wv, x1v, c##r##1);                          \
@@ -108,11 +109,15 @@ static inline float fp_tail(const uint8_t *wr, int es, int ty, const float *x, i
                    _mm512_store_ps(p2 + (r) * 16, c##r##2);
 
 /* GM_MR x GM_NR tile over ks k-steps of the packed block wp; the accumulators of token
- * c live in pc[GM_MR][16] before and after */
+ * c live in pc[GM_MR][16] after, and before unless `first` (zeros then: the same
+ * values as a zeroed park, without writing it) */
 static inline void gm_tile(int64_t ks, const float *wp, const float *x0, const float *x1,
-                           const float *x2, float *p0, float *p1, float *p2)
+                           const float *x2, float *p0, float *p1, float *p2, int first)
 {
     GM_R8(GM_DECL)
+    if (!first) {
+        GM_R8(GM_LOAD)
+    }
     for (int64_t s = 0; s < ks; s++) {
         const float *ws = wp + s * GM_MR * 16;
         __m512 x0v = _mm512_loadu_ps(x0 + 16 * s), x1v = _mm512_loadu_ps(x1 + 16 * s),
@@ -184,7 +189,6 @@ static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const
     for (int r0 = 0; r0 < nr; r0 += GM_MR) {                                                \
         int mr = nr - r0 < GM_MR ? nr - r0 : GM_MR;                                         \
         const uint8_t *wr = wb + (size_t)r0 * w_stride;                                     \
-        memset(park, 0, (size_t)(nt + GM_NR) * GM_MR * 16 * sizeof(float));                \
         for (int64_t k0 = 0; k0 < n16; k0 += GM_KC) {                                       \
             int64_t kn = n16 - k0 < GM_KC ? n16 - k0 : GM_KC;                               \
             name##_pack(wr, w_stride, mr, k0, kn, wp);                                      \
@@ -196,7 +200,7 @@ static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const
                            (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride) + k0;            \
                 gm_tile(kn / 16, wp, x[0], x[1], x[2], park + (size_t)t0 * GM_MR * 16,      \
                         park + (size_t)(t0 + 1) * GM_MR * 16,                               \
-                        park + (size_t)(t0 + 2) * GM_MR * 16);                              \
+                        park + (size_t)(t0 + 2) * GM_MR * 16, k0 == 0);                     \
             }                                                                               \
         }                                                                                   \
         for (int t = 0; t < nt; t++) {                                                      \
