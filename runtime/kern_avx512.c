@@ -177,6 +177,7 @@ KQ_AVX512(dot_q6_k_avx512, block_q6_K, unz_q6_k, 0)
 static inline __m512i dec_tree(const __m512i p[8])
 {
     __m512i u[4];
+    _Pragma("GCC unroll 4")
     for (int m = 0; m < 4; m++)   /* 128-bit chunk c of u[m]: block 4m + c, 4 lanes */
         u[m] = _mm512_add_epi32(_mm512_shuffle_i32x4(p[2 * m], p[2 * m + 1], 0x88),
                                 _mm512_shuffle_i32x4(p[2 * m], p[2 * m + 1], 0xDD));
@@ -237,6 +238,7 @@ static float name##_row(int64_t nb, const struct BT *wb, const int8_t *q, const 
         __m512i p[8];                                                                       \
         for (size_t o = (size_t)b * sizeof(struct BT); o < (size_t)(b + 16) * sizeof(struct BT); o += 64) \
             _mm_prefetch((const char *)(pf + o), _MM_HINT_T0);                              \
+        _Pragma("GCC unroll 8")                                                             \
         for (int k = 0; k < 8; k++)                                                         \
             p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),                               \
                                        UW2(&wb[b + 2 * k]),                                \
@@ -321,8 +323,10 @@ static inline __m512i sc_idx(int lo, int hi)
 
 /* Q4_K / Q5_K super-block of one row: [isum as 8 int32 partial sums | imin as 8] (the
  * 16 lanes dec_rows4 reduces); qh: Q5_K's fifth bits, NULL for Q4_K */
-static inline __m512i kmin_sb(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh,
-                              const __m512i al[4], __m256i bsp)
+/* always inlined: qh is a constant per caller (GCC 12 left the Q5_K one out of line) */
+static inline __attribute__((always_inline)) __m512i kmin_sb(const uint8_t *scales,
+                                                             const uint8_t *qs, const uint8_t *qh,
+                                                             const __m512i al[4], __m256i bsp)
 {
     uint32_t u[4];
     q4k_scales(scales, u);
