@@ -127,6 +127,21 @@ static inline void gm_tile(int64_t ks, const float *wp, const float *x0, const f
     GM_R8(GM_PARK)
 }
 
+/* the same for one token (a token count of 3k + 1: no two thirds of a tile wasted) */
+#define G1_DECL(r) __m512 c##r = first ? _mm512_setzero_ps() : _mm512_load_ps(p0 + (r) * 16);
+#define G1_STEP(r) c##r = _mm512_fmadd_ps(_mm512_load_ps(ws + (r) * 16), x0v, c##r);
+#define G1_PARK(r) _mm512_store_ps(p0 + (r) * 16, c##r);
+static inline void gm_tile1(int64_t ks, const float *wp, const float *x0, float *p0, int first)
+{
+    GM_R8(G1_DECL)
+    for (int64_t s = 0; s < ks; s++) {
+        const float *ws = wp + s * GM_MR * 16;
+        __m512 x0v = _mm512_loadu_ps(x0 + 16 * s);
+        GM_R8(G1_STEP)
+    }
+    GM_R8(G1_PARK)
+}
+
 #define GD_DECL(r) __m512 d##r = _mm512_setzero_ps();
 #define GD_STEP(LD16, ES, r) d##r = _mm512_fmadd_ps(LD16(wr + (size_t)(r) * w_stride + i * ES), xv, d##r);
 /* decode streams the weights once: each cache line of the next 4-row group is prefetched
@@ -198,6 +213,10 @@ static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const
                 for (int c = 0; c < GM_NR; c++)                                             \
                     x[c] = (const float *)((const uint8_t *)a +                             \
                            (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride) + k0;            \
+                if (t0 + 1 == nt) {                                                         \
+                    gm_tile1(kn / 16, wp, x[0], park + (size_t)t0 * GM_MR * 16, k0 == 0);   \
+                    continue;                                                               \
+                }                                                                           \
                 gm_tile(kn / 16, wp, x[0], x[1], x[2], park + (size_t)t0 * GM_MR * 16,      \
                         park + (size_t)(t0 + 1) * GM_MR * 16,                               \
                         park + (size_t)(t0 + 2) * GM_MR * 16, k0 == 0);                     \
