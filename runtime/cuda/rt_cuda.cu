@@ -756,6 +756,117 @@ static int decode_graph(struct rt_ctx *ctx, struct cuda_be *s, int pos0, struct 
     return CU_CHECK(e, cudaGraphLaunch(s->graph, s->st), "cudaGraphLaunch");
 }
 
+/* a busy wait of ns nanoseconds on the device (rt_cuda_decode_profile) */
+__global__ void k_busy(uint64_t ns)
+{
+    uint64_t t0, t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+    do {
+        __nanosleep(1000);
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    } while (t - t0 < ns);
+}
+
+extern "C" int rt_cuda_decode_profile(struct rt_ctx *ctx, int reps, struct rt_cuda_kprof *out, int max, int *n,
+                                      double *step_us, struct err *e)
+{
+    struct cuda_be *s = (struct cuda_be *)ctx->be;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t gx = NULL;
+    cudaGraphNode_t *nodes = NULL;
+    cudaEvent_t *ev = NULL;
+    size_t nn = 0;
+    int nk = 0, rc = -1;
+    *n = 0;
+    *step_us = 0;
+    if (!s || ctx->backend->init != cuda_init || ctx->hook.fn)
+        return ERR(e, ERR_INTERNAL, "rt_cuda_decode_profile: not a CUDA context, or stage hooks set");
+    if (CU_CHECK(e, cudaStreamBeginCapture(s->st, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"))
+        return -1;
+    int frc = forward_chunk(ctx, 1, 0, 0, e);
+    cudaError_t ce = cudaStreamEndCapture(s->st, &g);
+    if (frc || CU_CHECK(e, ce, "cudaStreamEndCapture") ||
+        CU_CHECK(e, cudaGraphInstantiate(&gx, g, 0), "cudaGraphInstantiate") ||
+        CU_CHECK(e, cudaGraphGetNodes(g, NULL, &nn), "cudaGraphGetNodes"))
+        goto out;
+    nodes = (cudaGraphNode_t *)calloc(nn ? nn : 1, sizeof *nodes);
+    ev = (cudaEvent_t *)calloc(nn + 1, sizeof *ev);
+    if (!nodes || !ev) {
+        ERR(e, ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (CU_CHECK(e, cudaGraphGetNodes(g, nodes, &nn), "cudaGraphGetNodes"))
+        goto out;
+    for (size_t i = 0; i < nn; i++) {       /* the kernel nodes, in capture order */
+        cudaGraphNodeType ty;
+        if (CU_CHECK(e, cudaGraphNodeGetType(nodes[i], &ty), "cudaGraphNodeGetType"))
+            goto out;
+        if (ty == cudaGraphNodeTypeKernel)
+            nodes[nk++] = nodes[i];
+    }
+    for (int i = 0; i <= nk; i++)
+        if (CU_CHECK(e, cudaEventCreate(&ev[i]), "cudaEventCreate"))
+            goto out;
+    for (int i = 0; i < nk && i < max; i++) {
+        cudaKernelNodeParams p;
+        const char *nm = NULL;
+        if (CU_CHECK(e, cudaGraphKernelNodeGetParams(nodes[i], &p), "cudaGraphKernelNodeGetParams"))
+            goto out;
+        if (cudaFuncGetName(&nm, p.func) != cudaSuccess || !nm)
+            nm = "?";
+        snprintf(out[i].name, sizeof out[i].name, "%s", nm);
+        out[i].us = 1e30;
+        out[i].grid = p.gridDim.x * p.gridDim.y * p.gridDim.z;
+        out[i].block = p.blockDim.x * p.blockDim.y * p.blockDim.z;
+    }
+    for (int r = 0; r < reps; r++) {
+        k_busy<<<1, 1, 0, s->st>>>(20000000ull);       /* 20 ms: the host queues the rest meanwhile */
+        for (int i = 0; i < nk; i++) {
+            cudaKernelNodeParams p;
+            if (CU_CHECK(e, cudaGraphKernelNodeGetParams(nodes[i], &p), "cudaGraphKernelNodeGetParams") ||
+                CU_CHECK(e, cudaEventRecord(ev[i], s->st), "cudaEventRecord") ||
+                CU_CHECK(e, cudaLaunchKernel(p.func, p.gridDim, p.blockDim, p.kernelParams, p.sharedMemBytes, s->st),
+                         "cudaLaunchKernel"))
+                goto out;
+        }
+        if (CU_CHECK(e, cudaEventRecord(ev[nk], s->st), "cudaEventRecord") ||
+            CU_CHECK(e, cudaEventSynchronize(ev[nk]), "cudaEventSynchronize"))
+            goto out;
+        for (int i = 0; i < nk && i < max; i++) {
+            float ms = 0;
+            if (CU_CHECK(e, cudaEventElapsedTime(&ms, ev[i], ev[i + 1]), "cudaEventElapsedTime"))
+                goto out;
+            if (ms * 1e3 < out[i].us)
+                out[i].us = ms * 1e3;
+        }
+        /* the step as a graph (with its programmatic edges) */
+        k_busy<<<1, 1, 0, s->st>>>(1000000ull);
+        float ms = 0;
+        if (CU_CHECK(e, cudaEventRecord(ev[0], s->st), "cudaEventRecord") ||
+            CU_CHECK(e, cudaGraphLaunch(gx, s->st), "cudaGraphLaunch") ||
+            CU_CHECK(e, cudaEventRecord(ev[1], s->st), "cudaEventRecord") ||
+            CU_CHECK(e, cudaEventSynchronize(ev[1]), "cudaEventSynchronize") ||
+            CU_CHECK(e, cudaEventElapsedTime(&ms, ev[0], ev[1]), "cudaEventElapsedTime"))
+            goto out;
+        if (r == 0 || ms * 1e3 < *step_us)
+            *step_us = ms * 1e3;
+    }
+    *n = nk < max ? nk : max;
+    rc = 0;
+out:
+    if (ev)
+        for (int i = 0; i <= nk; i++)
+            if (ev[i])
+                cudaEventDestroy(ev[i]);
+    free(ev);
+    free(nodes);
+    if (gx)
+        cudaGraphExecDestroy(gx);
+    if (g)
+        cudaGraphDestroy(g);
+    return rc;
+}
+
 static int eval_chunks(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,
                        unsigned flags, struct err *e)
 {

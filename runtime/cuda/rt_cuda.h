@@ -39,6 +39,22 @@ void rt_cuda_set_exact(struct rt_ctx *ctx, int exact);
 /* Bytes of weights the decode step reads (every matrix once, embedding row aside). */
 uint64_t rt_cuda_weight_bytes(const struct rt_ctx *ctx);
 
+/*
+ * Benchmarks: the kernels of one decode step (the graph rt_eval replays, at the
+ * position of the last rt_eval), each timed on its own by CUDA events in the step's
+ * order, the launches queued behind a busy kernel so that the host is never what the
+ * device waits for; the best of reps passes per kernel.  Fills up to max entries in
+ * step order, *n the count; *step_us the same step replayed as the graph (best of
+ * reps).  0, or -1 with e set.
+ */
+struct rt_cuda_kprof {
+    char name[96];             /* the kernel's mangled name, cut */
+    double us;                 /* microseconds from its start event to the next */
+    unsigned grid, block;
+};
+int rt_cuda_decode_profile(struct rt_ctx *ctx, int reps, struct rt_cuda_kprof *out, int max, int *n,
+                           double *step_us, struct err *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,10 +15,10 @@
  *     float s[cols / 32]        Q8_1: f16(d * sum(qs)), widened
  *     int   bs[cols / 16]       Q8_K: the sums of 16 (bsums)
  *
- * Kernel: a block of 128 threads computes MMVQ_ROWS rows; thread t takes the groups of
- * 32 weights t, t+128, ... of every row, so the threads of a warp read consecutive
- * blocks of a row (coalesced), the activation group is loaded once for all the rows,
- * and each thread holds MMVQ_ROWS independent loads in flight.
+ * Kernel: a block of 128 threads computes mmvq_rows(type) rows; thread t takes the
+ * groups of 32 weights t, t+128, ... of every row, so the threads of a warp read
+ * consecutive blocks of a row (coalesced), the activation group is loaded once for all
+ * the rows, and each thread holds that many independent loads in flight.
  */
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -34,11 +34,20 @@ extern "C" {
 #include "../../formats/dtype.h"
 }
 
-/* the launch shape in use: rows a block, threads a block, minimum blocks an SM (bench_kern
- * compares the others, rtc_gemv_q_variant) */
+/* the launch shape in use: rows a block by type, threads a block, minimum blocks an SM.
+ * bench_kern's sweep (rtc_gemv_q_variant) on an H100, GB/s on [4096 x 4096], [11008 x
+ * 4096], [4096 x 11008]: Q4_K 8 rows 1090 1625 1368, 4 rows 1298 1794 1794; Q6_K 8 rows
+ * 1410 1696 1715, 2 rows 1446 1990 1843; Q8_0 8 rows 1712 2044 2091, 2 rows 1874 2487
+ * 2344; 64 or 32 threads, 256 threads, 16 rows or a register cap for 12 blocks an SM
+ * were no better.  With the threads fixed, a row's sum does not depend on the rows a
+ * block: the results are the same for any choice. */
 #define MMVQ_ROWS 8
 #define MMVQ_THREADS 128
 #define MMVQ_MINB 1
+static __host__ __device__ constexpr int mmvq_rows(int t)
+{
+    return t == DT_Q6_K || t == DT_Q8_0 ? 2 : 4;
+}
 
 /* ---- the activation layout */
 
@@ -102,10 +111,50 @@ __device__ __forceinline__ int wsum_i(int v, int width)
     return v;
 }
 
+#include "rtc_pdl.cuh"
+
+static int pdl_mode = -1;       /* -1 not read yet */
+extern "C" void rtc_set_pdl(int level) { pdl_mode = level < 0 ? 0 : level > 2 ? 2 : level; }
+extern "C" int rtc_pdl(void)
+{
+    if (pdl_mode < 0) {
+        const char *v = getenv("APR_CUDA_PDL");
+        pdl_mode = v && (v[0] == '1' || v[0] == '2') && !v[1] ? v[0] - '0' : 0;
+    }
+    return pdl_mode;
+}
+
+/* the int8 kernels' launches: programmatic at level 1 and up */
+template <typename... K, typename... A>
+static cudaError_t launch(void (*k)(K...), unsigned grid, unsigned threads, size_t shm, cudaStream_t st,
+                          A &&...args)
+{
+    return launch_ex(rtc_pdl() >= 1, k, dim3(grid), dim3(threads), shm, st, static_cast<A &&>(args)...);
+}
+
+/* [p, p + n) into L2, by threads 0.. of the block in chunks of 16 KiB; the range is
+ * narrowed to 16-byte bounds (the instruction's), so nothing outside it is touched */
+__device__ __forceinline__ void l2_prefetch(const uint8_t *p, uint64_t n, int tid)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    uintptr_t a = ((uintptr_t)p + 15) & ~(uintptr_t)15, b = ((uintptr_t)p + n) & ~(uintptr_t)15;
+    uintptr_t c = a + (uintptr_t)tid * 16384;
+    if (c < b) {
+        uint32_t len = (uint32_t)(b - c < 16384 ? b - c : 16384);
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global((const void *)c)),
+                     "r"(len) : "memory");
+    }
+#else
+    (void)p; (void)n; (void)tid;
+#endif
+}
+
 /* Q8_0 / Q8_1: one warp per block of 32, lane = element (kern_ref.c quant_q8_0_ref) */
 template <bool S>
 __global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, float *dd, float *ss)
 {
+    pdl_trigger();
+    pdl_wait();
     int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     int lane = threadIdx.x & 31;
     if (b >= nb)
@@ -127,6 +176,8 @@ __global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, 
 /* Q8_K: one block of 256 threads per super-block (quant_q8_k_ref) */
 __global__ void __launch_bounds__(256) k_quant_q8k(const float *__restrict__ x, int8_t *qs, float *dd, int *bs)
 {
+    pdl_trigger();
+    pdl_wait();
     __shared__ float smx[8], smn[8];
     int64_t b = blockIdx.x;
     int t = threadIdx.x, lane = t & 31, w = t >> 5;
@@ -177,6 +228,8 @@ k_rmsnorm_q(const float *__restrict__ x, const float *__restrict__ g, float *__r
     extern __shared__ float row[];
     __shared__ double sh[32];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5, nw = blockDim.x >> 5;
+    pdl_trigger();
+    pdl_wait();
     double acc = 0.0;
     for (int64_t i = tid; i < n; i += blockDim.x)
         acc += (double)x[i] * x[i];
@@ -264,13 +317,14 @@ extern "C" int rtc_rmsnorm_q(const float *x, const float *g, float *out, int64_t
         return 1;
     act_layout(xq, n, &qs, &d, &s, &bs);
     const unsigned th = n >= 256 ? 256 : (unsigned)n;      /* rtc_rmsnorm's threads: its sum */
+    cudaError_t ce;
     if (kind == RTC_ACT_Q8_K)
-        k_rmsnorm_q<RTC_ACT_Q8_K><<<1, th, shm, st>>>(x, g, out, n, eps, qs, d, s, bs);
+        ce = launch(k_rmsnorm_q<RTC_ACT_Q8_K>, 1, th, shm, st, x, g, out, n, eps, qs, d, s, bs);
     else if (kind == RTC_ACT_Q8_1)
-        k_rmsnorm_q<RTC_ACT_Q8_1><<<1, th, shm, st>>>(x, g, out, n, eps, qs, d, s, bs);
+        ce = launch(k_rmsnorm_q<RTC_ACT_Q8_1>, 1, th, shm, st, x, g, out, n, eps, qs, d, s, bs);
     else
-        k_rmsnorm_q<RTC_ACT_Q8_0><<<1, th, shm, st>>>(x, g, out, n, eps, qs, d, s, bs);
-    return CU_CHECK(e, cudaGetLastError(), "rmsnorm + quantize kernel launch");
+        ce = launch(k_rmsnorm_q<RTC_ACT_Q8_0>, 1, th, shm, st, x, g, out, n, eps, qs, d, s, bs);
+    return CU_CHECK(e, ce, "rmsnorm + quantize kernel launch");
 }
 
 extern "C" int rtc_quantize_act(int kind, const float *x, int64_t cols, void *dst, void *stream,
@@ -286,13 +340,14 @@ extern "C" int rtc_quantize_act(int kind, const float *x, int64_t cols, void *ds
                    (long long)cols, (long long)bl);
     act_layout(dst, cols, &qs, &d, &s, &bs);
     int64_t nb = cols / bl;
+    cudaError_t ce;
     if (kind == RTC_ACT_Q8_K)
-        k_quant_q8k<<<(unsigned)nb, 256, 0, st>>>(x, qs, d, bs);
+        ce = launch(k_quant_q8k, (unsigned)nb, 256, 0, st, x, qs, d, bs);
     else if (kind == RTC_ACT_Q8_1)
-        k_quant_q8<true><<<(unsigned)((nb + 7) / 8), 256, 0, st>>>(x, nb, qs, d, s);
+        ce = launch(k_quant_q8<true>, (unsigned)((nb + 7) / 8), 256, 0, st, x, nb, qs, d, s);
     else
-        k_quant_q8<false><<<(unsigned)((nb + 7) / 8), 256, 0, st>>>(x, nb, qs, d, s);
-    return CU_CHECK(e, cudaGetLastError(), "activation quantization kernel launch");
+        ce = launch(k_quant_q8<false>, (unsigned)((nb + 7) / 8), 256, 0, st, x, nb, qs, d, s);
+    return CU_CHECK(e, ce, "activation quantization kernel launch");
 }
 
 /* ---- weight decoding helpers */
@@ -598,12 +653,13 @@ struct mv_args {
 
 /* MODE: RTC_MV_PLAIN, RTC_MV_ACC or RTC_MV_SWIGLU, compile-time (a run-time mode cost
  * 15-20% in bench_kern: the row selection stayed in the inner loop) */
-template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1>
+template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1, int G = mmvq_cfg<T>::G,
+          bool PF = true>
 __global__ void __launch_bounds__(NT, MINB)
 k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
        const float *__restrict__ as, const int *__restrict__ abs)
 {
-    constexpr int G = mmvq_cfg<T>::G, NW = NT / 32, H = R / 2;
+    constexpr int NW = NT / 32, H = R / 2;
     constexpr bool SW = MODE == RTC_MV_SWIGLU;
     __shared__ float red[NW][R];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
@@ -632,6 +688,15 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
     const uint8_t *base0 = wm + r0 * rb;
     /* slot r >= H in swiglu mode: row r0 + r - H of up */
     const uint8_t *base1 = SW ? A.w[1] + (r0 - H) * rb : base0;
+    /* this block's weight rows into L2 before the kernel ahead is done (no data of
+     * it is read before pdl_wait) */
+    if (PF) {
+        l2_prefetch(base0, (uint64_t)nr * rb, tid);
+        if (SW)
+            l2_prefetch(A.w[1] + r0 * rb, (uint64_t)nr * rb, tid);
+        pdl_trigger();
+        pdl_wait();
+    }
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -710,6 +775,11 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
     cudaStream_t st = (cudaStream_t)stream;
     mv_args A;
     unsigned total = 0;
+    /* level 0: the launch shape run on the device before (8 rows, no prefetch, plain
+     * launches); 1 and 2: mmvq_rows, prefetch, programmatic launches (not yet run on a
+     * device: opt-in by APR_CUDA_PDL until they have been) */
+    const int lv = rtc_pdl();
+    const int rows_b = n < 1 ? 1 : lv >= 1 ? mmvq_rows(w[0]->dtype) : MMVQ_ROWS;
     memset(&A, 0, sizeof A);
     if (n < 1 || n > 3 || (mode == RTC_MV_SWIGLU && n != 2))
         return ERR(e, ERR_INTERNAL, "rtc_gemv_q_multi: %d matrices in mode %d", n, mode);
@@ -722,28 +792,33 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
         A.w[i] = (const uint8_t *)w[i]->d;
         A.rows[i] = w[i]->rows;
         A.y[i] = y[i];
-        A.nb[i] = (unsigned)((w[i]->rows + MMVQ_ROWS - 1) / MMVQ_ROWS);
+        A.nb[i] = (unsigned)((w[i]->rows + rows_b - 1) / rows_b);
         total += A.nb[i];
     }
     if (mode == RTC_MV_SWIGLU) {
         if (w[1]->rows != w[0]->rows)
             return ERR(e, ERR_FORMAT, "gate and up of %lld and %lld rows", (long long)w[0]->rows,
                        (long long)w[1]->rows);
-        total = (unsigned)((w[0]->rows + MMVQ_ROWS / 2 - 1) / (MMVQ_ROWS / 2));
+        total = (unsigned)((w[0]->rows + rows_b / 2 - 1) / (rows_b / 2));
     }
     A.row_bytes = (int64_t)w[0]->row_bytes;
     A.ngroups = w[0]->cols / 32;
     A.accumulate = mode == RTC_MV_ACC;
     A.swiglu = mode == RTC_MV_SWIGLU;
     act_layout(xq, w[0]->cols, &qs, &d, &s, &bs);
+    cudaError_t ce = cudaSuccess;
     switch (w[0]->dtype) {
 #define Q(T) case T:                                                                           \
-        if (mode == RTC_MV_SWIGLU)                                                                 \
-            k_mmvq<T, RTC_MV_SWIGLU, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB><<<total, MMVQ_THREADS, 0, st>>>(A, qs, d, s, bs);    \
+        if (lv == 0)                                                                               \
+            ce = mode == RTC_MV_SWIGLU ? launch_ex(0, k_mmvq<T, RTC_MV_SWIGLU, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>, dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs) : \
+                 mode == RTC_MV_ACC ? launch_ex(0, k_mmvq<T, RTC_MV_ACC, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>, dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs) : \
+                 launch_ex(0, k_mmvq<T, RTC_MV_PLAIN, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>, dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs); \
+        else if (mode == RTC_MV_SWIGLU)                                                                 \
+            ce = launch(k_mmvq<T, RTC_MV_SWIGLU, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s, bs); \
         else if (mode == RTC_MV_ACC)                                                               \
-            k_mmvq<T, RTC_MV_ACC, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB><<<total, MMVQ_THREADS, 0, st>>>(A, qs, d, s, bs);       \
+            ce = launch(k_mmvq<T, RTC_MV_ACC, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s, bs); \
         else                                                                                       \
-            k_mmvq<T, RTC_MV_PLAIN, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB><<<total, MMVQ_THREADS, 0, st>>>(A, qs, d, s, bs);     \
+            ce = launch(k_mmvq<T, RTC_MV_PLAIN, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s, bs); \
         break;
     Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
     Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
@@ -751,18 +826,21 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
     default:
         return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s", dtype_name(w[0]->dtype));
     }
-    return CU_CHECK(e, cudaGetLastError(), "int8 gemv kernel launch");
+    return CU_CHECK(e, ce, "int8 gemv kernel launch");
 }
 
-/* launch shapes for bench_kern to compare (rows a block, threads a block, minimum blocks
- * an SM for the register budget); variant 0 is the one rtc_gemv_q uses */
-#define MMVQ_VARIANTS(X) X(0, 8, 128, 1) X(1, 4, 128, 1) X(2, 2, 128, 1) X(3, 8, 128, 12) \
-    X(4, 8, 64, 1) X(5, 4, 64, 1) X(6, 2, 32, 1) X(7, 4, 32, 1) X(8, 16, 128, 1) X(9, 4, 256, 1)
+/* launch shapes for bench_kern to compare (rows a block, 0: mmvq_rows(type), named "0
+ * rows"; threads a
+ * block; minimum blocks an SM for the register budget; groups a thread; L2 prefetch of
+ * the block's rows; programmatic launch); variant 0 is rtc_gemv_q's at APR_CUDA_PDL=1 */
+#define MMVQ_VARIANTS(X) X(0, 0, 128, 1, 1, 1, 1) X(1, 0, 128, 1, 1, 0, 0) X(2, 0, 128, 1, 1, 1, 0) \
+    X(3, 0, 128, 1, 1, 0, 1) X(4, 4, 128, 1, 2, 1, 1) X(5, 2, 128, 1, 2, 1, 1) X(6, 8, 128, 1, 1, 1, 1) \
+    X(7, 2, 256, 1, 1, 1, 1) X(8, 1, 128, 1, 1, 1, 1) X(9, 4, 128, 1, 1, 1, 1)
 
 extern "C" const char *rtc_gemv_q_variant_name(int v)
 {
     switch (v) {
-#define X(I, R, NT, MB) case I: return #R " rows x " #NT " thr, min " #MB " blk";
+#define X(I, R, NT, MB, G, PF, PDL) case I: return #R " rows x " #NT " thr, " #G " grp, pf " #PF ", pdl " #PDL;
     MMVQ_VARIANTS(X)
 #undef X
     default: return NULL;
@@ -786,20 +864,31 @@ extern "C" int rtc_gemv_q_variant(const struct rtc_w *w, const void *xq, float *
     A.ngroups = w->cols / 32;
     act_layout(xq, w->cols, &qs, &d, &s, &bs);
     cudaStream_t st = (cudaStream_t)stream;
+    cudaError_t ce;
+    const int rt = mmvq_rows(w->dtype);
     switch (v) {
-#define X(I, R, NT, MB) case I:                                                                 \
-        A.nb[0] = (unsigned)((w->rows + R - 1) / R);                                           \
-        if (w->dtype == DT_Q4_K) k_mmvq<DT_Q4_K, RTC_MV_PLAIN, R, NT, MB><<<A.nb[0], NT, 0, st>>>(A, qs, d, s, bs); \
-        else if (w->dtype == DT_Q6_K) k_mmvq<DT_Q6_K, RTC_MV_PLAIN, R, NT, MB><<<A.nb[0], NT, 0, st>>>(A, qs, d, s, bs); \
-        else if (w->dtype == DT_Q8_0) k_mmvq<DT_Q8_0, RTC_MV_PLAIN, R, NT, MB><<<A.nb[0], NT, 0, st>>>(A, qs, d, s, bs); \
-        else return 1;                                                                          \
+#define X(I, R, NT, MB, G, PF, PDL) case I:                                                     \
+        A.nb[0] = (unsigned)((w->rows + (R ? R : rt) - 1) / (R ? R : rt));                     \
+        if (A.ngroups % G)                                                                      \
+            return 1;                                                                           \
+        if (w->dtype == DT_Q4_K)                                                                \
+            ce = launch_ex(PDL, k_mmvq<DT_Q4_K, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q4_K), NT, MB, G, PF>, \
+                           A.nb[0], NT, 0, st, A, qs, d, s, bs);                                \
+        else if (w->dtype == DT_Q6_K)                                                           \
+            ce = launch_ex(PDL, k_mmvq<DT_Q6_K, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q6_K), NT, MB, G, PF>, \
+                           A.nb[0], NT, 0, st, A, qs, d, s, bs);                                \
+        else if (w->dtype == DT_Q8_0)                                                           \
+            ce = launch_ex(PDL, k_mmvq<DT_Q8_0, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q8_0), NT, MB, G, PF>, \
+                           A.nb[0], NT, 0, st, A, qs, d, s, bs);                                \
+        else                                                                                    \
+            return 1;                                                                           \
         break;
     MMVQ_VARIANTS(X)
 #undef X
     default:
         return 1;
     }
-    return CU_CHECK(e, cudaGetLastError(), "int8 gemv kernel launch");
+    return CU_CHECK(e, ce, "int8 gemv kernel launch");
 }
 
 extern "C" int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate,

@@ -18,6 +18,7 @@
 #include "../../dequant/cuda/dqc.h"
 #include "../../dequant/cuda/cu.h"
 #include "rtc_ops.h"
+#include "rtc_pdl.cuh"
 
 extern "C" {
 #include "../../formats/dtype.h"
@@ -815,6 +816,8 @@ __global__ void k_rope_kv(float *q, float *k, const float *v, float *kc, float *
                           const float *cos_t, const float *sin_t, int norm_style, int64_t n_ctx)
 {
     extern __shared__ float hs[];
+    pdl_trigger();
+    pdl_wait();
     const int half = n_rot / 2;
     const int64_t t = blockIdx.y;
     const int isk = (int)blockIdx.x >= n_head, h = isk ? (int)blockIdx.x - n_head : (int)blockIdx.x;
@@ -852,9 +855,10 @@ extern "C" int rtc_rope_kv(float *q, float *k, const float *v, float *kc, float 
     if (n_tok > 65535)
         return ERR(e, ERR_LIMIT, "rope: %lld tokens at once (at most 65535)", (long long)n_tok);
     dim3 grid((unsigned)(n_head + n_head_kv), (unsigned)n_tok);
-    k_rope_kv<<<grid, 64, (size_t)n_rot * sizeof(float), (cudaStream_t)stream>>>(
-        q, k, v, kc, vc, n_head, n_head_kv, head_dim, n_rot, pos0, cos_t, sin_t, norm_style, n_ctx);
-    return CU_CHECK(e, cudaGetLastError(), "rope + kv store kernel launch");
+    return CU_CHECK(e, launch_ex(rtc_pdl() >= 2, k_rope_kv, grid, dim3(64), (size_t)n_rot * sizeof(float),
+                                 (cudaStream_t)stream, q, k, v, kc, vc, n_head, n_head_kv, head_dim, n_rot, pos0,
+                                 cos_t, sin_t, norm_style, n_ctx),
+                    "rope + kv store kernel launch");
 }
 
 /*
@@ -975,6 +979,8 @@ k_attn_dec(const float *__restrict__ q, const float *__restrict__ kc, const floa
     __shared__ float part[NW][HD];
     const int h = blockIdx.x, kvh = h / (n_head / n_head_kv);
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5, sub = lane >> 3, sl = lane & 7;
+    pdl_trigger();
+    pdl_wait();
     const int64_t kv_dim = (int64_t)n_head_kv * HD;
     int64_t n_keys = (int64_t)*pos0 + 1;
     if (n_keys > n_ctx)
@@ -1212,13 +1218,14 @@ static int attention_fast(const float *q, const float *kc, const float *vc, floa
         size_t shm = attn_dec_shm(head_dim, n_ctx);
         if (!shm || shm > lim)
             return 1;
+        const int pdl = rtc_pdl() >= 2;
 #define DEC(HD) (shm_allow(k_attn_dec<HD>, shm, e) ? -1 :                                        \
-                 (k_attn_dec<HD><<<(unsigned)n_head, 256, shm, st>>>(q, kc, vc, out, n_head, n_head_kv, \
-                                                                     pos0, n_ctx, scale), 0))
+                 CU_CHECK(e, launch_ex(pdl, k_attn_dec<HD>, dim3((unsigned)n_head), dim3(256), shm, st, q, kc, vc, \
+                                       out, n_head, n_head_kv, pos0, n_ctx, scale), "attention kernel launch"))
         if ((head_dim == 128 ? DEC(128) : DEC(64)) < 0)
             return -1;
 #undef DEC
-        return CU_CHECK(e, cudaGetLastError(), "attention kernel launch");
+        return 0;
     }
     int qt = 16;
     size_t shm = attn_tile_shm(head_dim, 16, n_ctx);

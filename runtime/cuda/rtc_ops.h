@@ -97,12 +97,23 @@ int rtc_rmsnorm_q(const float *x, const float *g, float *out, int64_t n, float e
  */
 int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mode, const float *x,
                    void *stream, struct err *e);
-/* bench_kern: rtc_gemv_q (one Q4_K, Q6_K or Q8_0 matrix) in launch shape v (0 = the
- * one in use); 1 when there is no such v or type; the shape's name */
+/*
+ * Programmatic dependent launch (rtc_pdl.cuh) of the decode kernels, by level: 0 (the
+ * default: levels 1 and 2 have not yet run on a device) none, and the int8 matrix
+ * kernels in their earlier shape (8 rows a block, no prefetch); 1 the int8 matrix
+ * kernels in mmvq_rows' shape with their L2 prefetch, rmsnorm + quantize and the
+ * activation quantizers; 2 also rope + kv store and decode attention.  APR_CUDA_PDL=0/1/2 or
+ * rtc_set_pdl; read at each launch, so a captured graph keeps the level it was
+ * captured at.  The results do not depend on it.
+ */
+int rtc_pdl(void);
+void rtc_set_pdl(int level);
+/* bench_kern: rtc_gemv_q (one Q4_K, Q6_K or Q8_0 matrix) in launch shape v; 1 when
+ * there is no such v or type; the shape's name */
 int rtc_gemv_q_variant(const struct rtc_w *w, const void *xq, float *y, int v, void *stream,
                        struct err *e);
 const char *rtc_gemv_q_variant_name(int v);
-/* the same for rtc_gemv's 32-wide kernel (F16, BF16, Q4_K, Q6_K, Q8_0) */
+/* the same for rtc_gemv's 32-wide kernel on F16 and BF16 (v = 0: the shape in use) */
 int rtc_gemv_variant(const struct rtc_w *w, const float *x, float *y, int v, void *stream,
                      struct err *e);
 const char *rtc_gemv_variant_name(int v);

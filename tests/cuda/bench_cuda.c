@@ -34,7 +34,37 @@
 #include "../../runtime/pool.h"
 #include "../../runtime/rt.h"
 #include "../../runtime/cuda/rt_cuda.h"
+#include "../../runtime/cuda/rtc_ops.h"
 #include "../../common/banned.h"
+
+/* "_Z6k_mmvqILi12ELi2ELi4E...EEv..." to "k_mmvq<12,2,4,...>" (the profile's names) */
+static void short_name(const char *m, char *o, size_t n)
+{
+    const char *p = m;
+    size_t k = 0;
+    long len;
+    if (strncmp(p, "_Z", 2) != 0 || (len = strtol(p + 2, (char **)&p, 10)) <= 0 || (size_t)len >= n) {
+        snprintf(o, n, "%s", m);
+        return;
+    }
+    memcpy(o, p, (size_t)len);
+    k = (size_t)len;
+    p += len;
+    if (*p == 'I') {
+        p++;
+        o[k++] = '<';
+        while (*p == 'L' && k + 24 < n) {
+            while (*p && (*p < '0' || *p > '9'))
+                p++;
+            long v = strtol(p, (char **)&p, 10);
+            k += (size_t)snprintf(o + k, n - k, "%ld,", v);
+            if (*p == 'E')
+                p++;
+        }
+        o[k - 1] = '>';
+    }
+    o[k] = 0;
+}
 
 #define N_MIX 3
 static const char *mix_names[N_MIX] = { "Q4_K_M", "Q8_0", "F16" };
@@ -382,7 +412,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_cuda: %s: %s\n", mix_names[k], e.msg);
             return 2;
         }
-        double pp[3], tg[3];
+        double pp[3], tg[3], tgp[3];
+        const int pdl = rtc_pdl();
         /* warm-up: a prompt, then a few decode steps (captures the graph) */
         if (rt_eval(ctx, tok, 512, 0, logits, 0, &e))
             goto fail;
@@ -403,10 +434,85 @@ int main(int argc, char **argv)
         qsort(pp, 3, sizeof pp[0], cmpd);
         qsort(tg, 3, sizeof tg[0], cmpd);
         double wb = (double)rt_cuda_weight_bytes(ctx), roof = bw / wb;
+        char notes[512];
+        snprintf(notes, sizeof notes, "%s", rt_cuda_notes(ctx));
+        {
+            /* one decode step kernel by kernel: totals by kernel, and the second layer's run */
+            static struct rt_cuda_kprof kp[1024];
+            int nk = 0;
+            double step = 0, sum = 0;
+            if (rt_cuda_decode_profile(ctx, 5, kp, 1024, &nk, &step, &e) == 0) {
+                char nm[1024][64];
+                double tot[1024];
+                int cnt[1024], nu = 0;
+                for (int i = 0; i < nk; i++) {
+                    char sn[64];
+                    short_name(kp[i].name, sn, sizeof sn);
+                    sum += kp[i].us;
+                    int j = 0;
+                    while (j < nu && strcmp(nm[j], sn) != 0)
+                        j++;
+                    if (j == nu) {
+                        snprintf(nm[nu], sizeof nm[nu], "%s", sn);
+                        tot[nu] = 0;
+                        cnt[nu++] = 0;
+                    }
+                    tot[j] += kp[i].us;
+                    cnt[j]++;
+                }
+                printf("  profile %s: %d kernels, %.1f us one by one, %.1f us as the graph\n", mix_names[k], nk, sum,
+                       step);
+                for (int j = 0; j < nu; j++)
+                    printf("    %-44s x%-4d %9.1f us %5.1f%%\n", nm[j], cnt[j], tot[j], 100 * tot[j] / sum);
+                int per = (nk - 4) / 32 > 0 ? (nk - 4) / 32 : 0;     /* kernels a layer, about */
+                for (int i = 1 + per; i < 1 + 2 * per && i < nk; i++) {
+                    char sn[64];
+                    short_name(kp[i].name, sn, sizeof sn);
+                    printf("      [%3d] %-44s grid %6u x %3u %8.2f us\n", i, sn, kp[i].grid, kp[i].block, kp[i].us);
+                }
+                for (int i = nk - 3 > 0 ? nk - 3 : 0; i < nk; i++) {
+                    char sn[64];
+                    short_name(kp[i].name, sn, sizeof sn);
+                    printf("      [%3d] %-44s grid %6u x %3u %8.2f us\n", i, sn, kp[i].grid, kp[i].block, kp[i].us);
+                }
+            } else {
+                printf("  profile %s: %s\n", mix_names[k], e.msg);
+                e = (struct err)ERR_INIT;
+            }
+        }
+        rt_ctx_free(ctx);
+        ctx = NULL;
+        /* the same decode at the other levels of programmatic launch (a fresh context
+         * each: its graph is captured at that level), same run */
+        double tgl[3] = { 0, 0, 0 };
+        tgl[pdl] = tg[1];
+        for (int lv = 0; lv < 3; lv++) {
+            if (lv == pdl)
+                continue;
+            rtc_set_pdl(lv);
+            if (rt_ctx_new(&ctx, &rm[k], &p, &e))
+                goto fail;
+            for (int i = 0; i < 4; i++)
+                if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
+                    goto fail;
+            for (int r = 0; r < 3; r++) {
+                double t0 = now_s();
+                for (int i = 0; i < 128; i++)
+                    if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
+                        goto fail;
+                tgp[r] = 128 / (now_s() - t0);
+            }
+            qsort(tgp, 3, sizeof tgp[0], cmpd);
+            tgl[lv] = tgp[1];
+            rt_ctx_free(ctx);
+            ctx = NULL;
+        }
+        rtc_set_pdl(pdl);
         printf("%-7s %7.2f GB %12.0f %14.1f %12.1f %9.0f%%\n", mix_names[k], wb / 1e9, pp[1], tg[1], roof,
                100 * tg[1] / roof);
-        printf("        (%s)\n", rt_cuda_notes(ctx));
-        rt_ctx_free(ctx);
+        printf("        tg128 by PDL level (APR_CUDA_PDL, %d in use): 0: %.1f (%.0f%%)  1: %.1f (%.0f%%)  2: %.1f (%.0f%%)\n",
+               pdl, tgl[0], 100 * tgl[0] / roof, tgl[1], 100 * tgl[1] / roof, tgl[2], 100 * tgl[2] / roof);
+        printf("        (%s)\n", notes);
         continue;
 fail:
         fprintf(stderr, "bench_cuda: %s: %s\n", mix_names[k], e.msg);
