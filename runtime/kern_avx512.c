@@ -321,17 +321,35 @@ static inline __m512i sc_idx(int lo, int hi)
     return pair(_mm256_set1_epi16((short)(0x8000 | lo)), _mm256_set1_epi16((short)(0x8000 | hi)));
 }
 
-/* Q4_K / Q5_K super-block of one row: [isum as 8 int32 partial sums | imin as 8] (the
- * 16 lanes dec_rows4 reduces); qh: Q5_K's fifth bits, NULL for Q4_K */
-/* always inlined: qh is a constant per caller (GCC 12 left the Q5_K one out of line) */
-static inline __attribute__((always_inline)) __m512i kmin_sb(const uint8_t *scales,
-                                                             const uint8_t *qs, const uint8_t *qh,
-                                                             const __m512i al[4], __m256i bsp)
+/* Q4_K / Q5_K: the 16 bytes that open a super-block (f16 d, f16 dmin, the 12 scale
+ * bytes) of four rows, row i in 128-bit lane i -> lane i: bytes 0..7 the 8 six-bit
+ * scales, 8..15 the 8 mins (q4k_scales' u[0..3], four rows at once, no scalar work):
+ * with b = the scale bytes (lane bytes 4..15), j < 4: sc = b[j] & 63, m = b[j + 4] & 63;
+ * j >= 4: sc = b[j + 4] & 15 | b[j - 4] >> 6 << 4, m = b[j + 4] >> 4 | b[j] >> 6 << 4 */
+static inline __m512i k4_scales4(__m512i h)
 {
-    uint32_t u[4];
-    q4k_scales(scales, u);
-    uint64_t scu = (uint64_t)u[0] | (uint64_t)u[1] << 32, mu = (uint64_t)u[2] | (uint64_t)u[3] << 32;
-    const __m512i sb = _mm512_set1_epi64((long long)scu);
+    const __m512i ia = _mm512_broadcast_i32x4(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15,
+                                                            8, 9, 10, 11, 12, 13, 14, 15));
+    const __m512i ib = _mm512_broadcast_i32x4(_mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7,
+                                                            -1, -1, -1, -1, 8, 9, 10, 11));
+    const __m512i ma = _mm512_broadcast_i32x4(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15,
+                                                            63, 63, 63, 63, 0, 0, 0, 0));
+    const __m512i mh = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0,
+                                                            0, 0, 0, 0, 15, 15, 15, 15));
+    __m512i x = _mm512_shuffle_epi8(h, ia), y = _mm512_shuffle_epi8(h, ib);
+    /* low parts | the high nibbles of the last 4 mins | the 2 high bits (bits 6-7 -> 4-5;
+     * what a 16-bit shift brings in from the next byte is masked off) */
+    __m512i r = _mm512_ternarylogic_epi32(_mm512_and_si512(x, ma), _mm512_srli_epi16(x, 4), mh, 0xF8);
+    return _mm512_ternarylogic_epi32(r, _mm512_srli_epi16(y, 2), _mm512_set1_epi8(0x30), 0xF8);
+}
+
+/* Q4_K / Q5_K super-block of one row: isum as 16 int32 partial sums (dec_rows4 reduces
+ * them); sb: the row's 8 scale bytes in bytes 0..7 of every 128-bit lane; qh: Q5_K's
+ * fifth bits, NULL for Q4_K */
+/* always inlined: qh is a constant per caller (GCC 12 left the Q5_K one out of line) */
+static inline __attribute__((always_inline)) __m512i kmin_sb(__m512i sb, const uint8_t *qs,
+                                                             const uint8_t *qh, const __m512i al[4])
+{
     const __m512i m4 = _mm512_set1_epi8(15);
     __m512i v0 = _mm512_loadu_si512((const void *)qs), v1 = _mm512_loadu_si512((const void *)(qs + 64));
     /* v0: low nibbles = sub-blocks 0 | 2, high = 1 | 3; v1: 4 | 6 and 5 | 7 */
@@ -351,27 +369,46 @@ static inline __attribute__((always_inline)) __m512i kmin_sb(const uint8_t *scal
                                     _mm512_shuffle_epi8(sb, sc_idx(0, 2)));
     s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[1], al[1]), _mm512_shuffle_epi8(sb, sc_idx(1, 3)));
     s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[2], al[2]), _mm512_shuffle_epi8(sb, sc_idx(4, 6)));
-    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[3], al[3]), _mm512_shuffle_epi8(sb, sc_idx(5, 7)));
-    /* the 8 mins times the 8 sub-block sums of the activation */
-    __m256i mn = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mu)), bsp);
-    __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
-    return pair(is, mn);
+    return _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[3], al[3]), _mm512_shuffle_epi8(sb, sc_idx(5, 7)));
 }
 
-static inline __m512i q4k_sb(const struct block_q4_K *w, const __m512i al[4], __m256i bsp)
+static inline __m512i q4k_sb(const struct block_q4_K *w, __m512i sb, const __m512i al[4])
 {
-    return kmin_sb(w->scales, w->qs, NULL, al, bsp);
+    return kmin_sb(sb, w->qs, NULL, al);
 }
-static inline __m512i q5k_sb(const struct block_q5_K *w, const __m512i al[4], __m256i bsp)
+static inline __m512i q5k_sb(const struct block_q5_K *w, __m512i sb, const __m512i al[4])
 {
-    return kmin_sb(w->scales, w->qs, w->qh, al, bsp);
+    return kmin_sb(sb, w->qs, w->qh, al);
 }
 
+/* the sum of a vector's four 128-bit chunks */
+static inline __m128i chunks4(__m512i r)
+{
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The per-row scalar work is gone: the 16 opening bytes of the 4 rows' super-blocks
+ * (d, dmin, scales; Q4_K and Q5_K alike) are loaded as one zmm, the scales and mins of
+ * all 4 decoded at once (k4_scales4), d and dmin taken out with one word permute, and
+ * imin = sum_j m_j * bsp_j of the 4 rows is one vpdpwssd on the mins transposed (chunk
+ * c, dword i: row i's m_2c, m_2c+1) against the pair sums (bsp_2c, bsp_2c+1; each
+ * |bsp| <= 32 * 128 fits int16).  Integer sums are exact, so the bits are the twin's. */
 #define KMIN_DEC(name, BT, SB)                                                             \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
     int64_t nsb = n / 256;                                                                  \
+    /* row i's m_2c, m_2c+1 (words 8i + 2c, + 1 of the zero-extended mins) to chunk c,     \
+     * dword i; d and dmin of the 4 rows (words 0 and 1 of each chunk) to words 0..7 */     \
+    const __m512i mz = _mm512_broadcast_i32x4(_mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1,   \
+                                                            12, -1, 13, -1, 14, -1, 15, -1)); \
+    const __m512i mt = _mm512_setr_epi32(0x00010000, 0x00090008, 0x00110010, 0x00190018,   \
+                                         0x00030002, 0x000b000a, 0x00130012, 0x001b001a,   \
+                                         0x00050004, 0x000d000c, 0x00150014, 0x001d001c,   \
+                                         0x00070006, 0x000f000e, 0x00170016, 0x001f001e);  \
+    const __m512i dt = _mm512_castsi128_si512(_mm_setr_epi16(0, 8, 16, 24, 1, 9, 17, 25)); \
+    const __m512i bt = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);   \
     for (int t = 0; t < nt; t++) {                                                          \
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
         for (int r0 = 0; r0 < nr; r0 += 4) {                                                \
@@ -397,19 +434,26 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
                 al[1] = _mm512_shuffle_i64x2(x0, x1, 0xEE);   /* 32..63 | 96..127 */        \
                 al[2] = _mm512_shuffle_i64x2(x2, x3, 0x44);                                 \
                 al[3] = _mm512_shuffle_i64x2(x2, x3, 0xEE);                                 \
-                /* the activation's 8 sub-block sums (pairs of bsums) */                    \
+                /* the activation's 8 sub-block sums (pairs of bsums) as int16, chunk c:   \
+                 * every dword = bsp_2c, bsp_2c+1 */                                        \
                 __m256i bsp = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)x[b].bsums), \
                                                 _mm256_set1_epi16(1));                      \
-                __m512i r = dec_rows4(SB(&wr[0][b], al, bsp), SB(&wr[1][b], al, bsp),       \
-                                      SB(&wr[2][b], al, bsp), SB(&wr[3][b], al, bsp));      \
-                /* chunks 0, 1: isum halves; 2, 3: imin halves */                           \
-                __m128i is = _mm_add_epi32(_mm512_castsi512_si128(r), _mm512_extracti32x4_epi32(r, 1)); \
-                __m128i im = _mm_add_epi32(_mm512_extracti32x4_epi32(r, 2), _mm512_extracti32x4_epi32(r, 3)); \
+                __m512i bsq = _mm512_permutexvar_epi32(bt, _mm512_castsi128_si512(_mm256_cvtepi32_epi16(bsp))); \
+                __m512i hd = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)&wr[0][b])); \
+                hd = _mm512_inserti32x4(hd, _mm_loadu_si128((const __m128i *)&wr[1][b]), 1); \
+                hd = _mm512_inserti32x4(hd, _mm_loadu_si128((const __m128i *)&wr[2][b]), 2); \
+                hd = _mm512_inserti32x4(hd, _mm_loadu_si128((const __m128i *)&wr[3][b]), 3); \
+                __m512i sm = k4_scales4(hd);                                                \
+                __m512i r = dec_rows4(SB(&wr[0][b], _mm512_shuffle_i64x2(sm, sm, 0x00), al), \
+                                      SB(&wr[1][b], _mm512_shuffle_i64x2(sm, sm, 0x55), al), \
+                                      SB(&wr[2][b], _mm512_shuffle_i64x2(sm, sm, 0xAA), al), \
+                                      SB(&wr[3][b], _mm512_shuffle_i64x2(sm, sm, 0xFF), al)); \
+                __m128i is = chunks4(r);                                                    \
+                __m512i mn = _mm512_permutexvar_epi16(mt, _mm512_shuffle_epi8(sm, mz));     \
+                __m128i im = chunks4(_mm512_dpwssd_epi32(_mm512_setzero_si512(), mn, bsq)); \
+                __m256 ddm = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(dt, hd))); \
                 __m128 da = _mm_set1_ps(x[b].d);                                            \
-                __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d, \
-                                                       (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0)); \
-                __m128 dm = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].dmin, (short)wr[1][b].dmin, \
-                                                        (short)wr[2][b].dmin, (short)wr[3][b].dmin, 0, 0, 0, 0)); \
+                __m128 d = _mm256_castps256_ps128(ddm), dm = _mm256_extractf128_ps(ddm, 1); \
                 acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);            \
                 acc = _mm_fmadd_ps(_mm_xor_ps(_mm_mul_ps(dm, da), _mm_set1_ps(-0.0f)),      \
                                    _mm_cvtepi32_ps(im), acc);                               \
