@@ -416,10 +416,11 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */      \
                 wr[i] = (const struct BT *)((const uint8_t *)w +                            \
                                             (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride); \
-            /* the next 4 rows (one contiguous span) are prefetched while these run, in    \
-             * step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of     \
-             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s) */                               \
-            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 4) * w_stride;           \
+            /* rows r0 + 8 .. + 11 (one contiguous span) are prefetched while these run,   \
+             * in step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of  \
+             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s); 8 rows ahead, not 4: Q4_K_M  \
+             * tg64 -t 2 +2 to +6% (interleaved runs; DRAM latency with two busy cores) */  \
+            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 8) * w_stride;           \
             __m128 acc = _mm_setzero_ps();                                                  \
             for (int64_t b = 0; b < nsb; b++) {                                             \
                 for (size_t o = (size_t)b * 4 * sizeof(struct BT);                          \
@@ -511,10 +512,11 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */      \
                 wr[i] = (const struct BT *)((const uint8_t *)w +                           \
                                                     (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride); \
-            /* the next 4 rows (one contiguous span) are prefetched while these run, in    \
-             * step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of     \
-             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s) */                              \
-            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 4) * w_stride;          \
+            /* rows r0 + 8 .. + 11 (one contiguous span) are prefetched while these run,   \
+             * in step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of  \
+             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s); 8 rows ahead, not 4: Q4_K_M  \
+             * tg64 -t 2 +2 to +6% (interleaved runs; DRAM latency with two busy cores) */  \
+            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 8) * w_stride;          \
             __m128 acc = _mm_setzero_ps();                                                 \
             for (int64_t b = 0; b < nsb; b++) {                                            \
                 for (size_t o = (size_t)b * 4 * sizeof(struct BT);                         \
