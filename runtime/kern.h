@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../dequant/blocks.h"
 
@@ -88,6 +89,17 @@ void rt_kern_avx512_gemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_AC
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];
 void rt_scale_min_k4(int j, const uint8_t *q, int *sc, int *m);
+/* All 8 at once for the SIMD kernels: u as bytes, 0..7 the scales, 8..15 the mins
+ * (the same values as rt_scale_min_k4 j = 0..7) */
+static inline void rt_q4k_scales(const uint8_t *in, uint32_t u[4])
+{
+    memcpy(u, in, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    uint32_t aux = u[1] & 0x3f3f3f3fu;
+    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    u[2] = aux;
+    u[0] &= 0x3f3f3f3fu;
+}
 
 /* f16 <-> f32 used by the kernels (exact; the same as dequant's). */
 float    rt_h2f(uint16_t h);

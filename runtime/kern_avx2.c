@@ -419,21 +419,10 @@ static inline __m256i sc_pair(int lo, int hi)   /* int16: 8 x lo, then 8 x hi */
     return _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo));
 }
 
-/* Q4_K's 12 scale bytes -> bytes 0..7 the scales, 8..15 the mins (get_scale_min_k4) */
-static inline void q4k_scales(const uint8_t *in, uint32_t u[4])
-{
-    memcpy(u, in, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    uint32_t aux = u[1] & 0x3f3f3f3fu;
-    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    u[2] = aux;
-    u[0] &= 0x3f3f3f3fu;
-}
-
 static void un_q4_k(const struct block_q4_K *b, struct sb_w *w)
 {
     uint32_t u[4];
-    q4k_scales(b->scales, u);
+    rt_q4k_scales(b->scales, u);
     const uint8_t *sc = (const uint8_t *)u, *m = sc + 8;
     for (int p = 0; p < 4; p++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * p));
@@ -604,7 +593,7 @@ static void dot_q4_k_1(int64_t n, const struct block_q4_K *wb, const struct bloc
     float acc = 0;
     for (int64_t b = 0; b < n / 256; b++, x++) {
         uint32_t u[4];
-        q4k_scales(wb[b].scales, u);
+        rt_q4k_scales(wb[b].scales, u);
         const uint8_t *sc = (const uint8_t *)u;
         __m256i s = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {

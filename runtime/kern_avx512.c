@@ -323,7 +323,7 @@ static inline __m512i sc_idx(int lo, int hi)
 
 /* Q4_K / Q5_K: the 16 bytes that open a super-block (f16 d, f16 dmin, the 12 scale
  * bytes) of four rows, row i in 128-bit lane i -> lane i: bytes 0..7 the 8 six-bit
- * scales, 8..15 the 8 mins (q4k_scales' u[0..3], four rows at once, no scalar work):
+ * scales, 8..15 the 8 mins (rt_q4k_scales' u[0..3], four rows at once, no scalar work):
  * with b = the scale bytes (lane bytes 4..15), j < 4: sc = b[j] & 63, m = b[j + 4] & 63;
  * j >= 4: sc = b[j + 4] & 15 | b[j - 4] >> 6 << 4, m = b[j + 4] >> 4 | b[j] >> 6 << 4 */
 static inline __m512i k4_scales4(__m512i h)

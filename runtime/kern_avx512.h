@@ -69,20 +69,10 @@ static inline __m512i sc2(int lo, int hi)
     return pair(_mm256_set1_epi16((short)lo), _mm256_set1_epi16((short)hi));
 }
 
-static inline void q4k_scales(const uint8_t *in, uint32_t u[4])
-{
-    memcpy(u, in, 12);
-    u[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    uint32_t aux = u[1] & 0x3f3f3f3fu;
-    u[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    u[2] = aux;
-    u[0] &= 0x3f3f3f3fu;
-}
-
 static inline void unz_q4_k(const struct block_q4_K *b, struct sbz *w)
 {
     uint32_t u[4];
-    q4k_scales(b->scales, u);
+    rt_q4k_scales(b->scales, u);
     const uint8_t *sc = (const uint8_t *)u;
     for (int p = 0; p < 4; p++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * p));
