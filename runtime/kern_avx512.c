@@ -388,6 +388,24 @@ static inline __m128i chunks4(__m512i r)
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
+/* The opening of the 4-row decode loops (KMIN_DEC, KONE_DEC), inside the loop over r0:
+ * wr[0..3] are rows r0 .. r0 + 3 (past nr: row nr - 1 again, computed, not stored), and
+ * DEC4_PREFETCH(BT, b) prefetches super-block b of rows r0 + 8 .. r0 + 11 (one
+ * contiguous span, nx) while these run, in step: the hardware prefetchers lose 4
+ * interleaved streams (Q4_K rows of 2048 from DRAM, one core: 4.7 -> 17.9 GB/s); 8 rows
+ * ahead, not 4: Q4_K_M tg64 -t 2 +2 to +6% (interleaved runs; DRAM latency with two
+ * busy cores). */
+#define DEC4_ROWS(BT)                                                                      \
+    const struct BT *wr[4];                                                                 \
+    for (int i = 0; i < 4; i++)                                                             \
+        wr[i] = (const struct BT *)((const uint8_t *)w +                                    \
+                                    (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride);    \
+    const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 8) * w_stride
+#define DEC4_PREFETCH(BT, b)                                                               \
+    for (size_t o = (size_t)(b) * 4 * sizeof(struct BT); o < (size_t)((b) + 1) * 4 * sizeof(struct BT); \
+         o += 64)                                                                           \
+        _mm_prefetch((const char *)(nx + o), _MM_HINT_T0)
+
 /* The per-row scalar work is gone: the 16 opening bytes of the 4 rows' super-blocks
  * (d, dmin, scales; Q4_K and Q5_K alike) are loaded as one zmm, the scales and mins of
  * all 4 decoded at once (k4_scales4), d and dmin taken out with one word permute, and
@@ -412,20 +430,10 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     for (int t = 0; t < nt; t++) {                                                          \
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
         for (int r0 = 0; r0 < nr; r0 += 4) {                                                \
-            const struct BT *wr[4];                                                         \
-            for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */      \
-                wr[i] = (const struct BT *)((const uint8_t *)w +                            \
-                                            (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride); \
-            /* rows r0 + 8 .. + 11 (one contiguous span) are prefetched while these run,   \
-             * in step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of  \
-             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s); 8 rows ahead, not 4: Q4_K_M  \
-             * tg64 -t 2 +2 to +6% (interleaved runs; DRAM latency with two busy cores) */  \
-            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 8) * w_stride;           \
+            DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                  \
             for (int64_t b = 0; b < nsb; b++) {                                             \
-                for (size_t o = (size_t)b * 4 * sizeof(struct BT);                          \
-                     o < (size_t)(b + 1) * 4 * sizeof(struct BT); o += 64)                  \
-                    _mm_prefetch((const char *)(nx + o), _MM_HINT_T0);                      \
+                DEC4_PREFETCH(BT, b);                                                       \
                 __m512i al[4];                                                              \
                 __m512i x0 = _mm512_loadu_si512((const void *)x[b].qs);                     \
                 __m512i x1 = _mm512_loadu_si512((const void *)(x[b].qs + 64));              \
@@ -508,20 +516,10 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     for (int t = 0; t < nt; t++) {                                                         \
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
         for (int r0 = 0; r0 < nr; r0 += 4) {                                               \
-            const struct BT *wr[4];                                                        \
-            for (int i = 0; i < 4; i++)   /* past nr: row nr - 1 again, not stored */      \
-                wr[i] = (const struct BT *)((const uint8_t *)w +                           \
-                                                    (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride); \
-            /* rows r0 + 8 .. + 11 (one contiguous span) are prefetched while these run,   \
-             * in step: the hardware prefetchers lose 4 interleaved streams (Q4_K rows of  \
-             * 2048 from DRAM, one core: 4.7 -> 17.9 GB/s); 8 rows ahead, not 4: Q4_K_M  \
-             * tg64 -t 2 +2 to +6% (interleaved runs; DRAM latency with two busy cores) */  \
-            const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 8) * w_stride;          \
+            DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                 \
             for (int64_t b = 0; b < nsb; b++) {                                            \
-                for (size_t o = (size_t)b * 4 * sizeof(struct BT);                         \
-                     o < (size_t)(b + 1) * 4 * sizeof(struct BT); o += 64)                 \
-                    _mm_prefetch((const char *)(nx + o), _MM_HINT_T0);                     \
+                DEC4_PREFETCH(BT, b);                                                       \
                 __m512i xa[4];                                                             \
                 for (int k = 0; k < 4; k++)                                                \
                     xa[k] = _mm512_loadu_si512((const void *)(x[b].qs + 64 * k));          \
