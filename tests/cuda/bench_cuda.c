@@ -99,6 +99,26 @@ static int cmpd(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* n decode steps at positions 0 .. n - 1 (tokens tok[0 .. n - 1]); *ts: tokens/s, or NULL */
+static int decode_n(struct rt_ctx *ctx, const int32_t *tok, int n, float *logits, double *ts, struct err *e)
+{
+    double t0 = now_s();
+    for (int i = 0; i < n; i++)
+        if (rt_eval(ctx, tok + i, 1, i, logits, 0, e))
+            return -1;
+    if (ts)
+        *ts = n / (now_s() - t0);
+    return 0;
+}
+
+/* one line of the decode profile: kernel i of kp */
+static void kprof_line(const struct rt_cuda_kprof *kp, int i)
+{
+    char sn[64];
+    short_name(kp[i].name, sn, sizeof sn);
+    printf("      [%3d] %-44s grid %6u x %3u %8.2f us\n", i, sn, kp[i].grid, kp[i].block, kp[i].us);
+}
+
 /* ---- the GGUF copy of a generated model (for llama-bench) */
 
 static struct slice sl(const char *p) { struct slice r = { p, strlen(p) }; return r; }
@@ -417,19 +437,15 @@ int main(int argc, char **argv)
         /* warm-up: a prompt, then a few decode steps (captures the graph) */
         if (rt_eval(ctx, tok, 512, 0, logits, 0, &e))
             goto fail;
-        for (int i = 0; i < 4; i++)
-            if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
-                goto fail;
+        if (decode_n(ctx, tok, 4, logits, NULL, &e))
+            goto fail;
         for (int r = 0; r < 3; r++) {
             double t0 = now_s();
             if (rt_eval(ctx, tok, 512, 0, logits, 0, &e))
                 goto fail;
             pp[r] = 512 / (now_s() - t0);
-            t0 = now_s();
-            for (int i = 0; i < 128; i++)
-                if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
-                    goto fail;
-            tg[r] = 128 / (now_s() - t0);
+            if (decode_n(ctx, tok, 128, logits, &tg[r], &e))
+                goto fail;
         }
         qsort(pp, 3, sizeof pp[0], cmpd);
         qsort(tg, 3, sizeof tg[0], cmpd);
@@ -465,16 +481,10 @@ int main(int argc, char **argv)
                 for (int j = 0; j < nu; j++)
                     printf("    %-44s x%-4d %9.1f us %5.1f%%\n", nm[j], cnt[j], tot[j], 100 * tot[j] / sum);
                 int per = (nk - 4) / 32 > 0 ? (nk - 4) / 32 : 0;     /* kernels a layer, about */
-                for (int i = 1 + per; i < 1 + 2 * per && i < nk; i++) {
-                    char sn[64];
-                    short_name(kp[i].name, sn, sizeof sn);
-                    printf("      [%3d] %-44s grid %6u x %3u %8.2f us\n", i, sn, kp[i].grid, kp[i].block, kp[i].us);
-                }
-                for (int i = nk - 3 > 0 ? nk - 3 : 0; i < nk; i++) {
-                    char sn[64];
-                    short_name(kp[i].name, sn, sizeof sn);
-                    printf("      [%3d] %-44s grid %6u x %3u %8.2f us\n", i, sn, kp[i].grid, kp[i].block, kp[i].us);
-                }
+                for (int i = 1 + per; i < 1 + 2 * per && i < nk; i++)
+                    kprof_line(kp, i);
+                for (int i = nk - 3 > 0 ? nk - 3 : 0; i < nk; i++)
+                    kprof_line(kp, i);
             } else {
                 printf("  profile %s: %s\n", mix_names[k], e.msg);
                 e = (struct err)ERR_INIT;
@@ -492,16 +502,11 @@ int main(int argc, char **argv)
             rtc_set_pdl(lv);
             if (rt_ctx_new(&ctx, &rm[k], &p, &e))
                 goto fail;
-            for (int i = 0; i < 4; i++)
-                if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
+            if (decode_n(ctx, tok, 4, logits, NULL, &e))
+                goto fail;
+            for (int r = 0; r < 3; r++)
+                if (decode_n(ctx, tok, 128, logits, &tgp[r], &e))
                     goto fail;
-            for (int r = 0; r < 3; r++) {
-                double t0 = now_s();
-                for (int i = 0; i < 128; i++)
-                    if (rt_eval(ctx, tok + i, 1, i, logits, 0, &e))
-                        goto fail;
-                tgp[r] = 128 / (now_s() - t0);
-            }
             qsort(tgp, 3, sizeof tgp[0], cmpd);
             tgl[lv] = tgp[1];
             rt_ctx_free(ctx);
