@@ -119,7 +119,7 @@ extern "C" int rtc_pdl(void)
 {
     if (pdl_mode < 0) {
         const char *v = getenv("APR_CUDA_PDL");
-        pdl_mode = v && (v[0] == '1' || v[0] == '2') && !v[1] ? v[0] - '0' : 0;
+        pdl_mode = v && v[0] >= '0' && v[0] <= '2' && !v[1] ? v[0] - '0' : 2;
     }
     return pdl_mode;
 }
@@ -775,9 +775,8 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
     cudaStream_t st = (cudaStream_t)stream;
     mv_args A;
     unsigned total = 0;
-    /* level 0: the launch shape run on the device before (8 rows, no prefetch, plain
-     * launches); 1 and 2: mmvq_rows, prefetch, programmatic launches (not yet run on a
-     * device: opt-in by APR_CUDA_PDL until they have been) */
+    /* level 0: the earlier launch shape (8 rows, no prefetch, plain launches); 1 and 2
+     * (the default): mmvq_rows, prefetch, programmatic launches */
     const int lv = rtc_pdl();
     const int rows_b = n < 1 ? 1 : lv >= 1 ? mmvq_rows(w[0]->dtype) : MMVQ_ROWS;
     memset(&A, 0, sizeof A);
@@ -832,7 +831,7 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
 /* launch shapes for bench_kern to compare (rows a block, 0: mmvq_rows(type), named "0
  * rows"; threads a
  * block; minimum blocks an SM for the register budget; groups a thread; L2 prefetch of
- * the block's rows; programmatic launch); variant 0 is rtc_gemv_q's at APR_CUDA_PDL=1 */
+ * the block's rows; programmatic launch); variant 0 is rtc_gemv_q's at APR_CUDA_PDL=1 and 2 */
 #define MMVQ_VARIANTS(X) X(0, 0, 128, 1, 1, 1, 1) X(1, 0, 128, 1, 1, 0, 0) X(2, 0, 128, 1, 1, 1, 0) \
     X(3, 0, 128, 1, 1, 0, 1) X(4, 4, 128, 1, 2, 1, 1) X(5, 2, 128, 1, 2, 1, 1) X(6, 8, 128, 1, 1, 1, 1) \
     X(7, 2, 256, 1, 1, 1, 1) X(8, 1, 128, 1, 1, 1, 1) X(9, 4, 128, 1, 1, 1, 1)

@@ -24,6 +24,7 @@
 #include "../../runtime/rt.h"
 #include "../../runtime/cuda/rt_cuda.h"
 #include "../../runtime/cuda/rt_parity.h"
+#include "../../runtime/cuda/rtc_ops.h"
 #include "../../compare/compare.h"
 #include "../../dequant/dq.h"
 #include "../fixtures/gguf_fix.h"
@@ -49,6 +50,52 @@ static void ok(int cond, const char *fmt, ...)
 #define N_TOK 24
 static const int32_t toks[N_TOK] = { 1, 5, 42, 99, 7, 300, 12, 77, 500, 3, 260, 261, 262, 400, 401,
                                      11, 13, 17, 19, 23, 29, 31, 37, 41 };
+
+/*
+ * The decode step at each programmatic-launch level (APR_CUDA_PDL, rtc_set_pdl): the
+ * levels change the int8 matrix kernels' rows a block, their L2 prefetch and which
+ * launches may start early; a row's sum and every kernel's arithmetic stay the same, so
+ * the logits must be the same bits at every level.  The prompt (8 tokens) on the exact
+ * path, the decode on the fast one (the attention kernel the graph runs).
+ */
+static void decode_levels(struct rt_model *rm, const int32_t *tk, int n, const char *name)
+{
+    const int64_t nv = rm->c.n_vocab;
+    const size_t per = (size_t)(n - 8) * nv;
+    float *lg[3] = { NULL, NULL, NULL };
+    struct err e = ERR_INIT;
+    int rc = 0, lv0 = rtc_pdl();
+    for (int lv = 0; lv < 3 && !rc; lv++) {
+        struct rt_params p;
+        struct rt_ctx *c = NULL;
+        memset(&p, 0, sizeof p);
+        p.n_ctx = n;
+        p.n_threads = 4;
+        p.backend = rt_cuda_backend(0);
+        rtc_set_pdl(lv);
+        rc = !(lg[lv] = malloc(per * 4)) || rt_ctx_new(&c, rm, &p, &e) || (rt_cuda_set_exact(c, 1), 0) ||
+             rt_eval(c, tk, 8, 0, lg[lv], 0, &e);
+        if (!rc)
+            rt_cuda_set_exact(c, 0);
+        for (int t = 8; !rc && t < n; t++)
+            rc = rt_eval(c, tk + t, 1, t, lg[lv] + (size_t)(t - 8) * nv, 0, &e);
+        rt_ctx_free(c);
+    }
+    rtc_set_pdl(lv0);
+    int diff = -1;
+    for (int lv = 1; lv < 3 && !rc && diff < 0; lv++)
+        for (size_t i = 0; i < per; i++)
+            if (memcmp(&lg[0][i], &lg[lv][i], 4)) {
+                diff = (int)(8 + i / (size_t)nv);
+                printf("  level %d differs from level 0 first at position %d, logit %lld: %.9g vs %.9g\n", lv,
+                       diff, (long long)(i % (size_t)nv), lg[lv][i], lg[0][i]);
+                break;
+            }
+    ok(!rc && diff < 0, "%s decode positions 8..%d at APR_CUDA_PDL levels 0, 1, 2: the same logits, bit for bit %s",
+       name, n - 1, e.msg);
+    for (int lv = 0; lv < 3; lv++)
+        free(lg[lv]);
+}
 
 static void one_model(const char *path)
 {
@@ -145,6 +192,8 @@ static void one_model(const char *path)
         free(ref);
         free(got);
     }
+
+    decode_levels(&rm, tk, n, name);
 
     /* the planted fault must fail the gate and be found where it is */
     setenv("APR_CUDA_FAULT", "gemv_transposed", 1);
