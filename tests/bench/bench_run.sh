@@ -50,7 +50,7 @@ echo "summary (tokens/s at -t $T, best of $R for both; llama.cpp measured right 
 awk '
     $1 == "RESULT" { pp[$2] = $3; tg[$2] = $4; roof[$2] = $5; ty[++n] = $2 }
     $1 == "LLAMA"  { if ($3 == "pp") lpp[$2] = $4; else ltg[$2] = $4 }
-    $1 == "LOAD" && $2 != "end" { ld[$2] = ($2 in ld) ? ld[$2] "/" $3 : $3 }
+    $1 == "LOAD" && $2 != "end" { v = ($2 in ld) ? ld[$2] "/" $3 : $3; ld[$2] = v }   # mawk makes ld[$2] before the right side
     END {
         printf "%-7s %10s %10s %7s %10s %10s %7s %10s %7s  %s\n", "type", "pp128", "llama.cpp", "ratio",
                "tg64", "llama.cpp", "ratio", "roofline", "%roof", "load (1-min, ours/llama.cpp)"
