@@ -299,7 +299,8 @@ LEG_DEC(dec_iq4_nl, block_iq4_nl, u_iq4_nl, u2_iq4_nl, 7)
  * block is loaded once for them).  Per row and super-block the weights are unpacked
  * into 4 zmm of unsigned bytes (Q4_K: 0..15; Q5_K: 0..31; Q6_K: 0..63, the -32 taken off through the
  * bsums), maddubs against the activations gives int16 pairs, and vpdpwssd multiplies
- * them by the int16 sub-block scales and accumulates int32 lanes: exact.  The four rows'
+ * them by the int16 sub-block scales and accumulates int32 lanes: exact (Q4_K: vpdpbusd
+ * sums of 4 products packed to int16 for vpdpwssd instead, q4k_sb).  The four rows'
  * lanes are then reduced together (dec_rows4) into one int32 per row (and, for Q4/5_K,
  * the mins term imin), and the twin's f32 steps run as 4-lane vectors, lane = row:
  * acc = fma(d * da, (float)isum, acc) (Q4/5_K: then fma(-(dmin * da), (float)imin, acc)).
@@ -372,9 +373,33 @@ static inline __attribute__((always_inline)) __m512i kmin_sb(__m512i sb, const u
     return _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(q[3], al[3]), _mm512_shuffle_epi8(sb, sc_idx(5, 7)));
 }
 
+/* int16 lanes for vpshufb on the scale bytes (0x80 | index: the high byte zero), per
+ * 128-bit chunk 4 words of one scale, 4 of another: chunks 0 and 1 scales a, b; chunks 2
+ * and 3 scales c, d */
+static inline __m512i sc_idx4(int a, int b, int c, int d)
+{
+    __m128i ab = _mm_unpacklo_epi64(_mm_set1_epi16((short)(0x8000 | a)), _mm_set1_epi16((short)(0x8000 | b)));
+    __m128i cd = _mm_unpacklo_epi64(_mm_set1_epi16((short)(0x8000 | c)), _mm_set1_epi16((short)(0x8000 | d)));
+    return pair(_mm256_broadcastsi128_si256(ab), _mm256_broadcastsi128_si256(cd));
+}
+
+/* Q4_K: vpdpbusd gives the sums of 4 products (|sum| <= 4 * 15 * 128, an int16), two
+ * sub-blocks' of them are packed to int16 (vpackssdw: exact) and one vpdpwssd multiplies
+ * them by their scales: 6 multiplies a row and super-block instead of 8 (maddubs +
+ * vpdpwssd per vector); the integer sum is the same, so are the bits */
 static inline __m512i q4k_sb(const struct block_q4_K *w, __m512i sb, const __m512i al[4])
 {
-    return kmin_sb(sb, w->qs, NULL, al);
+    const __m512i m4 = _mm512_set1_epi8(15);
+    __m512i v0 = _mm512_loadu_si512((const void *)w->qs), v1 = _mm512_loadu_si512((const void *)(w->qs + 64));
+    /* sub-blocks 0 | 2, 1 | 3, 4 | 6, 5 | 7 */
+    __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), al[0]);
+    __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), al[1]);
+    __m512i p2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v1, m4), al[2]);
+    __m512i p3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), al[3]);
+    /* per chunk: 4 words of p0 (or p2), 4 of p1 (p3) */
+    __m512i s = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(p0, p1),
+                                    _mm512_shuffle_epi8(sb, sc_idx4(0, 1, 2, 3)));
+    return _mm512_dpwssd_epi32(s, _mm512_packs_epi32(p2, p3), _mm512_shuffle_epi8(sb, sc_idx4(4, 5, 6, 7)));
 }
 static inline __m512i q5k_sb(const struct block_q5_K *w, __m512i sb, const __m512i al[4])
 {
