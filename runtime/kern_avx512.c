@@ -413,23 +413,31 @@ static inline __m128i chunks4(__m512i r)
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-/* The opening of the 4-row decode loops (KMIN_DEC, KONE_DEC), inside the loop over r0:
- * wr[0..3] are rows r0 .. r0 + 3 (past nr: row nr - 1 again, computed, not stored), and
- * DEC4_PREFETCH(BT, b) prefetches super-block b of rows r0 + 8 .. r0 + 11 (one
- * contiguous span, nx) while these run, in step: the hardware prefetchers lose 4
- * interleaved streams (Q4_K rows of 2048 from DRAM, one core: 4.7 -> 17.9 GB/s); 8 rows
- * ahead, not 4: Q4_K_M tg64 -t 2 +2 to +6% (interleaved runs; DRAM latency with two
- * busy cores). */
+/* The opening of the 4-row decode loops (KMIN_DEC, KONE_DEC), inside the loop over the
+ * q = ceil(nr / 4) groups g: wr[0..3] are rows g, g + q, g + 2q, g + 3q (ri[]; past nr:
+ * row nr - 1 again, computed, not stored), four streams a quarter of the part apart
+ * rather than 4 adjacent rows (far-apart streams read DRAM faster: d9f17fa for F16,
+ * 2b5cec8 for plain reads); each row's sum is its own lane, so the bits do not depend on
+ * the grouping.  DEC4_PREFETCH(BT, b) prefetches super-block b of each stream's row 2
+ * ahead while these run, in step: the hardware prefetchers lose interleaved streams
+ * (Q4_K rows of 2048 from DRAM, one core: 4.7 -> 17.9 GB/s with a prefetch); 2 rows (8
+ * rows of the old adjacent grouping) ahead: Q4_K_M tg64 -t 2 +2 to +6% over 1. */
 #define DEC4_ROWS(BT)                                                                      \
     const struct BT *wr[4];                                                                 \
-    for (int i = 0; i < 4; i++)                                                             \
-        wr[i] = (const struct BT *)((const uint8_t *)w +                                    \
-                                    (size_t)(r0 + i < nr ? r0 + i : nr - 1) * w_stride);    \
-    const uint8_t *nx = (const uint8_t *)w + (size_t)(r0 + 8) * w_stride
+    int ri[4];                                                                              \
+    for (int i = 0; i < 4; i++) {                                                           \
+        ri[i] = g + i * q;                                                                  \
+        wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
+    }
 #define DEC4_PREFETCH(BT, b)                                                               \
-    for (size_t o = (size_t)(b) * 4 * sizeof(struct BT); o < (size_t)((b) + 1) * 4 * sizeof(struct BT); \
-         o += 64)                                                                           \
-        _mm_prefetch((const char *)(nx + o), _MM_HINT_T0)
+    for (int i = 0; i < 4; i++)                                                             \
+        for (size_t o = 0; o < sizeof(struct BT); o += 64)                                 \
+            _mm_prefetch((const char *)&wr[i][b] + 2 * w_stride + o, _MM_HINT_T0)
+/* the 4 rows' sums, lanes of l, to their outputs */
+#define DEC4_STORE(t)                                                                      \
+    for (int i = 0; i < 4; i++)                                                             \
+        if (ri[i] < nr)                                                                     \
+            out[(size_t)(t) * o_stride + ri[i]] = l[i]
 
 /* The per-row scalar work is gone: the 16 opening bytes of the 4 rows' super-blocks
  * (d, dmin, scales; Q4_K and Q5_K alike) are loaded as one zmm, the scales and mins of
@@ -454,7 +462,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     const __m512i bt = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);   \
     for (int t = 0; t < nt; t++) {                                                          \
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
-        for (int r0 = 0; r0 < nr; r0 += 4) {                                                \
+        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                     \
             DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                  \
             for (int64_t b = 0; b < nsb; b++) {                                             \
@@ -494,8 +502,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             }                                                                               \
             float l[4];                                                                     \
             _mm_storeu_ps(l, acc);                                                          \
-            for (int i = 0; i < 4 && r0 + i < nr; i++)                                      \
-                out[(size_t)t * o_stride + r0 + i] = l[i];                                  \
+            DEC4_STORE(t);                                                                  \
         }                                                                                   \
     }                                                                                       \
 }
@@ -540,7 +547,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     int64_t nsb = n / 256;                                                                 \
     for (int t = 0; t < nt; t++) {                                                         \
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
-        for (int r0 = 0; r0 < nr; r0 += 4) {                                               \
+        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                    \
             DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                 \
             for (int64_t b = 0; b < nsb; b++) {                                            \
@@ -559,8 +566,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             }                                                                              \
             float l[4];                                                                    \
             _mm_storeu_ps(l, acc);                                                         \
-            for (int i = 0; i < 4 && r0 + i < nr; i++)                                     \
-                out[(size_t)t * o_stride + r0 + i] = l[i];                                 \
+            DEC4_STORE(t);                                                                 \
         }                                                                                  \
     }                                                                                      \
 }
