@@ -218,8 +218,6 @@ static inline __m256i u_iq4_nl(const struct block_iq4_nl *b)
     return _mm256_shuffle_epi8(tab, nibbles(b->qs));
 }
 
-/* the row PF_ROWS ahead is prefetched while a row runs, in step (see dec_q4_k) */
-#define PF_ROWS 4
 
 #define U2(ty) static inline __m512i u2_##ty(const struct block_##ty *b) { return pair(u_##ty(&b[0]), u_##ty(&b[1])); }
 U2(q4_0)
@@ -227,37 +225,51 @@ U2(q5_0)
 U2(iq4_nl)
 #undef U2
 
-/* SH: log2(off) */
+/* SH: log2(off).  name##_grp: one row's group of 16 blocks from b into acc; name##_tail:
+ * its last nb % 16 blocks and the reduction; one row is acc = 0, the groups in order,
+ * the tail.  name runs 4 rows at a time as 4 streams a quarter of the part apart (rows
+ * g, g + q, g + 2q, g + 3q, as DEC4_ROWS; past nr: row nr - 1 again, not stored), group
+ * by group, each stream prefetching its row LEG_PF ahead: the same steps per row as one
+ * row alone, so the same bits (test_dec_vs_dot).  Q8_0 tg64 -t 2 against one row at a
+ * time with the row 4 ahead prefetched, alternated, 7 rounds: 36.8-41.5 vs 31.7-36.9
+ * t/s; LEG_PF 2 measured between them, 4 below the old kernel. */
+#define LEG_PF 1
+/* one stream's group: prefetch, then its row's steps */
+#define LEG_STEP(name, BT, i)                                                              \
+    {                                                                                       \
+        const char *pf = (const char *)&wr[i][b] + LEG_PF * w_stride;                       \
+        for (size_t o = 0; o < 16 * sizeof(struct BT); o += 64)                              \
+            _mm_prefetch(pf + o, _MM_HINT_T0);                                              \
+        acc##i = name##_grp(wr[i], b, xq, da, qsum, acc##i);                                \
+    }
 #define LEG_DEC(name, BT, UW, UW2, SH)                                                     \
-static float name##_row(int64_t nb, const struct BT *wb, const int8_t *q, const float *da, \
-                        const int32_t *qsum, const uint8_t *pf)                             \
+static inline __attribute__((always_inline)) __m256 name##_grp(const struct BT *wb, int64_t b, \
+        const int8_t *q, const float *da, const int32_t *qsum, __m256 acc)                  \
 {                                                                                           \
-    __m256 acc = _mm256_setzero_ps();                                                       \
-    int64_t b = 0;                                                                          \
-    for (; b + 16 <= nb; b += 16) {                                                         \
-        __m512i p[8];                                                                       \
-        for (size_t o = (size_t)b * sizeof(struct BT); o < (size_t)(b + 16) * sizeof(struct BT); o += 64) \
-            _mm_prefetch((const char *)(pf + o), _MM_HINT_T0);                              \
-        _Pragma("GCC unroll 8")                                                             \
-        for (int k = 0; k < 8; k++)                                                         \
-            p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),                               \
-                                       UW2(&wb[b + 2 * k]),                                \
-                                       _mm512_loadu_si512((const void *)(q + 32 * (b + 2 * k)))); \
-        __m512i is = _mm512_sub_epi32(dec_tree(p),                                          \
-                                      _mm512_slli_epi32(_mm512_loadu_si512((const void *)(qsum + b)), SH)); \
-        /* the 16 f16 scales: d opens every legacy block */                                 \
-        /* the 16 f16 scales (16 inserts beat a gather: Zen 5, Q8_0 in L2, 34 vs 31 GB/s) */ \
-        __m512 dw = _mm512_cvtph_ps(_mm256_setr_epi16(                                      \
-            (short)wb[b].d, (short)wb[b + 1].d, (short)wb[b + 2].d, (short)wb[b + 3].d,     \
-            (short)wb[b + 4].d, (short)wb[b + 5].d, (short)wb[b + 6].d, (short)wb[b + 7].d, \
-            (short)wb[b + 8].d, (short)wb[b + 9].d, (short)wb[b + 10].d, (short)wb[b + 11].d, \
-            (short)wb[b + 12].d, (short)wb[b + 13].d, (short)wb[b + 14].d, (short)wb[b + 15].d)); \
-        __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(da + b));                             \
-        __m512 f = _mm512_cvtepi32_ps(is);                                                  \
-        acc = _mm256_fmadd_ps(_mm512_castps512_ps256(sc), _mm512_castps512_ps256(f), acc);  \
-        acc = _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sc), 1)), \
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc); \
-    }                                                                                       \
+    __m512i p[8];                                                                           \
+    _Pragma("GCC unroll 8")                                                                 \
+    for (int k = 0; k < 8; k++)                                                             \
+        p[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(),                                   \
+                                   UW2(&wb[b + 2 * k]),                                    \
+                                   _mm512_loadu_si512((const void *)(q + 32 * (b + 2 * k)))); \
+    __m512i is = _mm512_sub_epi32(dec_tree(p),                                              \
+                                  _mm512_slli_epi32(_mm512_loadu_si512((const void *)(qsum + b)), SH)); \
+    /* the 16 f16 scales (16 inserts beat a gather: Zen 5, Q8_0 in L2, 34 vs 31 GB/s) */     \
+    __m512 dw = _mm512_cvtph_ps(_mm256_setr_epi16(                                          \
+        (short)wb[b].d, (short)wb[b + 1].d, (short)wb[b + 2].d, (short)wb[b + 3].d,         \
+        (short)wb[b + 4].d, (short)wb[b + 5].d, (short)wb[b + 6].d, (short)wb[b + 7].d,     \
+        (short)wb[b + 8].d, (short)wb[b + 9].d, (short)wb[b + 10].d, (short)wb[b + 11].d,   \
+        (short)wb[b + 12].d, (short)wb[b + 13].d, (short)wb[b + 14].d, (short)wb[b + 15].d)); \
+    __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(da + b));                                 \
+    __m512 f = _mm512_cvtepi32_ps(is);                                                      \
+    acc = _mm256_fmadd_ps(_mm512_castps512_ps256(sc), _mm512_castps512_ps256(f), acc);      \
+    return _mm256_fmadd_ps(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sc), 1)), \
+                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)), acc); \
+}                                                                                           \
+                                                                                            \
+static inline float name##_tail(int64_t nb, int64_t b, const struct BT *wb, const int8_t *q, \
+                                const float *da, const int32_t *qsum, __m256 acc)           \
+{                                                                                           \
     float l[8];                                                                             \
     _mm256_storeu_ps(l, acc);                                                               \
     for (; b < nb; b++) {                                                                   \
@@ -277,14 +289,28 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
     int64_t nb = n / 32;                                                                    \
-    for (int r = 0; r < nr; r++) {                                                          \
-        const struct BT *wb = (const struct BT *)((const uint8_t *)w + (size_t)r * w_stride); \
+    for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                         \
+        const struct BT *wr[4];                                                             \
+        int ri[4];                                                                          \
+        for (int i = 0; i < 4; i++) {                                                       \
+            ri[i] = g + i * q;                                                              \
+            wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
+        }                                                                                   \
         for (int t = 0; t < nt; t++) {                                                      \
             const uint8_t *at = (const uint8_t *)a + (size_t)t * a_stride;                  \
-            out[(size_t)t * o_stride + r] =                                                 \
-                name##_row(nb, wb, (const int8_t *)at, (const float *)(at + 32 * nb),       \
-                           (const int32_t *)(at + 36 * nb),                                 \
-                           (const uint8_t *)wb + PF_ROWS * w_stride);                       \
+            const int8_t *xq = (const int8_t *)at;                                          \
+            const float *da = (const float *)(at + 32 * nb);                                \
+            const int32_t *qsum = (const int32_t *)(at + 36 * nb);                          \
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;      \
+            int64_t b = 0;                                                                  \
+            for (; b + 16 <= nb; b += 16) {                                                 \
+                LEG_STEP(name, BT, 0) LEG_STEP(name, BT, 1)                                 \
+                LEG_STEP(name, BT, 2) LEG_STEP(name, BT, 3)                                 \
+            }                                                                               \
+            const __m256 acc[4] = { acc0, acc1, acc2, acc3 };                               \
+            for (int i = 0; i < 4; i++)                                                     \
+                if (ri[i] < nr)                                                             \
+                    out[(size_t)t * o_stride + ri[i]] = name##_tail(nb, b, wr[i], xq, da, qsum, acc[i]); \
         }                                                                                   \
     }                                                                                       \
 }
