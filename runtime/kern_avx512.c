@@ -225,6 +225,20 @@ U2(q5_0)
 U2(iq4_nl)
 #undef U2
 
+/* The opening of the 4-row decode loops (LEG_DEC, KMIN_DEC, KONE_DEC), inside the loop over the
+ * q = ceil(nr / 4) groups g: wr[0..3] are rows g, g + q, g + 2q, g + 3q (ri[]; past nr:
+ * row nr - 1 again, computed, not stored), four streams a quarter of the part apart
+ * rather than 4 adjacent rows (far-apart streams read DRAM faster: d9f17fa for F16,
+ * 2b5cec8 for plain reads); each row's sum is its own lane, so the bits do not depend on
+ * the grouping. */
+#define DEC4_ROWS(BT)                                                                      \
+    const struct BT *wr[4];                                                                 \
+    int ri[4];                                                                              \
+    for (int i = 0; i < 4; i++) {                                                           \
+        ri[i] = g + i * q;                                                                  \
+        wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
+    }
+
 /* SH: log2(off).  name##_grp: one row's group of 16 blocks from b into acc; name##_tail:
  * its last nb % 16 blocks and the reduction; one row is acc = 0, the groups in order,
  * the tail.  name runs 4 rows at a time as 4 streams a quarter of the part apart (rows
@@ -290,12 +304,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
 {                                                                                           \
     int64_t nb = n / 32;                                                                    \
     for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                         \
-        const struct BT *wr[4];                                                             \
-        int ri[4];                                                                          \
-        for (int i = 0; i < 4; i++) {                                                       \
-            ri[i] = g + i * q;                                                              \
-            wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
-        }                                                                                   \
+        DEC4_ROWS(BT);                                                                      \
         for (int t = 0; t < nt; t++) {                                                      \
             const uint8_t *at = (const uint8_t *)a + (size_t)t * a_stride;                  \
             const int8_t *xq = (const int8_t *)at;                                          \
@@ -439,22 +448,11 @@ static inline __m128i chunks4(__m512i r)
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-/* The opening of the 4-row decode loops (KMIN_DEC, KONE_DEC), inside the loop over the
- * q = ceil(nr / 4) groups g: wr[0..3] are rows g, g + q, g + 2q, g + 3q (ri[]; past nr:
- * row nr - 1 again, computed, not stored), four streams a quarter of the part apart
- * rather than 4 adjacent rows (far-apart streams read DRAM faster: d9f17fa for F16,
- * 2b5cec8 for plain reads); each row's sum is its own lane, so the bits do not depend on
- * the grouping.  DEC4_PREFETCH(BT, b) prefetches super-block b of each stream's row 2
- * ahead while these run, in step: the hardware prefetchers lose interleaved streams
- * (Q4_K rows of 2048 from DRAM, one core: 4.7 -> 17.9 GB/s with a prefetch); 2 rows (8
- * rows of the old adjacent grouping) ahead: Q4_K_M tg64 -t 2 +2 to +6% over 1. */
-#define DEC4_ROWS(BT)                                                                      \
-    const struct BT *wr[4];                                                                 \
-    int ri[4];                                                                              \
-    for (int i = 0; i < 4; i++) {                                                           \
-        ri[i] = g + i * q;                                                                  \
-        wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
-    }
+/* DEC4_PREFETCH(BT, b) prefetches super-block b of each stream's row 2 ahead while these
+ * run, in step: the hardware prefetchers lose interleaved streams (Q4_K rows of 2048 from
+ * DRAM, one core: 4.7 -> 17.9 GB/s with a prefetch).  In the adjacent grouping before,
+ * 8 rows ahead beat 4 (Q4_K_M tg64 -t 2 +2 to +6%); here 1 row ahead measured no better
+ * than 2 (62.3, 53.2, 57.1 vs 62.9, 63.0, 53.8 t/s, alternated). */
 #define DEC4_PREFETCH(BT, b)                                                               \
     for (int i = 0; i < 4; i++)                                                             \
         for (size_t o = 0; o < sizeof(struct BT); o += 64)                                 \
@@ -584,8 +582,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
                 __m256i bs = _mm256_loadu_si256((const __m256i *)x[b].bsums);              \
                 __m512i r = dec_rows4(SB(&wr[0][b], xa, bs), SB(&wr[1][b], xa, bs),        \
                                       SB(&wr[2][b], xa, bs), SB(&wr[3][b], xa, bs));       \
-                __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1)); \
-                __m128i is = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)); \
+                __m128i is = chunks4(r);                                                   \
                 __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d, \
                                                        (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0)); \
                 acc = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(x[b].d)), _mm_cvtepi32_ps(is), acc); \
