@@ -766,6 +766,20 @@ extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
     return ((uintptr_t)w->d % al) == 0 && w->row_bytes % al == 0;
 }
 
+/* k_mmvq for type T in mode MODE at programmatic-launch level lv: level 0 the earlier
+ * shape (MMVQ_ROWS rows a block, no prefetch, a plain launch), 1 and 2 mmvq_rows(T) rows
+ * with the L2 prefetch, launched programmatically */
+template <int T, int MODE>
+static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv_args &A, const int8_t *qs,
+                               const float *d, const float *s, const int *bs)
+{
+    if (lv == 0)
+        return launch_ex(0, k_mmvq<T, MODE, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>,
+                         dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs);
+    return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s,
+                  bs);
+}
+
 extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
                                 const void *xq, void *stream, struct err *e)
 {
@@ -808,16 +822,9 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
     cudaError_t ce = cudaSuccess;
     switch (w[0]->dtype) {
 #define Q(T) case T:                                                                           \
-        if (lv == 0)                                                                               \
-            ce = mode == RTC_MV_SWIGLU ? launch_ex(0, k_mmvq<T, RTC_MV_SWIGLU, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>, dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs) : \
-                 mode == RTC_MV_ACC ? launch_ex(0, k_mmvq<T, RTC_MV_ACC, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>, dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs) : \
-                 launch_ex(0, k_mmvq<T, RTC_MV_PLAIN, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>, dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs); \
-        else if (mode == RTC_MV_SWIGLU)                                                                 \
-            ce = launch(k_mmvq<T, RTC_MV_SWIGLU, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s, bs); \
-        else if (mode == RTC_MV_ACC)                                                               \
-            ce = launch(k_mmvq<T, RTC_MV_ACC, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s, bs); \
-        else                                                                                       \
-            ce = launch(k_mmvq<T, RTC_MV_PLAIN, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s, bs); \
+        ce = mode == RTC_MV_SWIGLU ? launch_mmvq<T, RTC_MV_SWIGLU>(lv, total, st, A, qs, d, s, bs) :  \
+             mode == RTC_MV_ACC ? launch_mmvq<T, RTC_MV_ACC>(lv, total, st, A, qs, d, s, bs) :        \
+                                  launch_mmvq<T, RTC_MV_PLAIN>(lv, total, st, A, qs, d, s, bs);       \
         break;
     Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
     Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
