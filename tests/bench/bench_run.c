@@ -306,6 +306,7 @@ struct bw_job {
     bw_vec  *p;
     size_t   n;           /* vectors per part */
     int      init;        /* first touch (write) instead of read */
+    int      isa;         /* bw_isa(): 2 AVX-512, 1 AVX2, 0 plain C */
     uint64_t sink[64];
 };
 
@@ -345,7 +346,6 @@ static int bw_isa(void)
 
 static void bw_part(void *ctx, int i, int n)
 {
-    static int isa = -1;   /* a benign race: every thread computes the same */
     struct bw_job *j = ctx;
     bw_vec *p = j->p + (size_t)i * j->n;
     (void)n;
@@ -355,14 +355,12 @@ static void bw_part(void *ctx, int i, int n)
                 p[k][l] = k * 8 + (size_t)l;
         return;
     }
-    if (isa < 0)
-        isa = bw_isa();
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-    if (isa == 2) {
+    if (j->isa == 2) {
         j->sink[i & 63] = bw_read512(p, j->n);
         return;
     }
-    if (isa == 1) {
+    if (j->isa == 1) {
         j->sink[i & 63] = bw_read256(p, j->n);
         return;
     }
@@ -389,6 +387,7 @@ static int bw_init(struct bw *b, struct rt_pool *p)
     if (!b->j.p)
         return -1;
     b->j.n = BW_BYTES / sizeof(bw_vec) / nth / 8 * 8;
+    b->j.isa = bw_isa();
     b->j.init = 1;
     rt_pool_run(p, bw_part, &b->j, (int)nth);
     b->j.init = 0;
