@@ -52,22 +52,31 @@ static enum rt_isa cpu_isa(void)
 static void init_once(void)
 {
     const char *cap = getenv("APR_RT_ISA");
-    enum rt_isa best = cpu_isa();
+    enum rt_isa cpu = cpu_isa(), best = cpu;
 
     if (cap && !strcmp(cap, "scalar"))
         best = RT_ISA_SCALAR;
     else if (cap && !strcmp(cap, "avx2") && best > RT_ISA_AVX2)
         best = RT_ISA_AVX2;
+    /*
+     * A table is filled only on a CPU that can run its file: the compiler is free to
+     * use the file's instruction set in the table function itself (gcc 12 stores the
+     * struct rt_kern entries of kern_avx512.c with AVX-512 moves), so calling it on an
+     * AVX2-only CPU dies of SIGILL before any kernel is chosen.  Tables above the CPU
+     * stay copies of the one below; rt_kern_get never reaches them (cap <= isa_best).
+     */
     rt_kern_ref_table(kern_tab[RT_ISA_SCALAR], quant_tab[RT_ISA_SCALAR]);
     memcpy(kern_tab[RT_ISA_AVX2], kern_tab[RT_ISA_SCALAR], sizeof kern_tab[0]);
     memcpy(quant_tab[RT_ISA_AVX2], quant_tab[RT_ISA_SCALAR], sizeof quant_tab[0]);
 #if defined(__x86_64__)
-    rt_kern_avx2_table(kern_tab[RT_ISA_AVX2], quant_tab[RT_ISA_AVX2]);
+    if (cpu >= RT_ISA_AVX2)
+        rt_kern_avx2_table(kern_tab[RT_ISA_AVX2], quant_tab[RT_ISA_AVX2]);
 #endif
     memcpy(kern_tab[RT_ISA_AVX512], kern_tab[RT_ISA_AVX2], sizeof kern_tab[0]);
     memcpy(quant_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX2], sizeof quant_tab[0]);
 #if defined(__x86_64__)
-    rt_kern_avx512_table(kern_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX512]);
+    if (cpu >= RT_ISA_AVX512)
+        rt_kern_avx512_table(kern_tab[RT_ISA_AVX512], quant_tab[RT_ISA_AVX512]);
 #endif
     isa_best = best;
     atomic_store_explicit(&kern_ready, 1, memory_order_release);
