@@ -25,17 +25,22 @@
  * The bandwidth is an upper bound, so that the roofline does not flatter the decode: the
  * best sustainable rate at which N threads (a pool of its own, -t N) read a 1 GiB buffer
  * (far beyond the L3; passes over 256 MiB or less were measured faster than DRAM here),
- * each thread its 1/N as 4 interleaved sequential streams of 64-byte loads (zmm where
- * the CPU has AVX-512).  One measurement times 1 GiB passes one at a time, at least 10
- * and for at least 0.3 s, and keeps the best pass; it is taken at start and again right
- * before each decode run (the machine is shared: the neighbours of the moment count),
- * and the roofline uses the best of them all (printed with each measurement).  Why:
- * the old measurement (one stream of 8-byte loads per thread, best of 3 passes, once at
- * start) read 36-67 GB/s on this machine while decode itself could go faster (Q8_0 at
- * 107% of it): a single stream per thread leaves DRAM bandwidth unused (55-57 GB/s
- * against 65-76 for 4 streams, same process, passes alternated), and 3 passes of ~15
- * ms taken at one moment of a 2-core machine shared with other benchmarks are often all
- * disturbed.  Software prefetch and 8 streams were no better than 4 streams.
+ * each thread its 1/N, in either of two patterns, passes alternated: 4 interleaved
+ * sequential streams, or one, of 64-byte loads (zmm where the CPU has AVX-512, two ymm
+ * where it has AVX2).  One measurement times 1 GiB passes one at a time, at least 10 of
+ * each pattern and for at least 0.3 s, and keeps the best pass; it is taken at start and
+ * again right before each decode run (the machine is shared: the neighbours of the
+ * moment count), and the roofline uses the best of them all (printed with each
+ * measurement).  Why:
+ * - the old measurement (one stream of 8-byte loads per thread, best of 3 passes, once
+ *   at start) read 36-67 GB/s on an AVX-512 Zen 4 machine while decode itself could go
+ *   faster (Q8_0 at 107% of it): there a single stream per thread left DRAM bandwidth
+ *   unused (55-57 GB/s against 65-76 for 4 streams, same process, passes alternated),
+ *   and 3 passes of ~15 ms taken at one moment of a shared 2-core machine are often all
+ *   disturbed.  Software prefetch and 8 streams were no better than 4 streams there.
+ * - on an AVX2-only Zen 4 VM the 4 streams read 25-29 GB/s and one stream 29-38 (a
+ *   standalone loop, 2 threads, best of 6 passes): 4 streams alone made F16 decode run
+ *   at 114% of its "roofline".  Neither pattern is best everywhere, so both are timed.
  *
  * Prints one line per file: type, weight bytes per token, pp t/s, tg t/s (mean +- sd and best
  * of R), bandwidth, roofline t/s, best tg as % of roofline; a line with the bandwidth
@@ -307,6 +312,7 @@ struct bw_job {
     size_t   n;           /* vectors per part */
     int      init;        /* first touch (write) instead of read */
     int      isa;         /* bw_isa(): 2 AVX-512, 1 AVX2, 0 plain C */
+    int      one;         /* 1: one stream a thread, 0: four */
     uint64_t sink[64];
 };
 
@@ -328,10 +334,30 @@ struct bw_job {
             r ^= a0[i];                                                                    \
         return r;                                                                          \
     }
+/* one stream of n vectors (n a multiple of 8, bw_init), four accumulators */
+#define BW_READ1(name, attr)                                                               \
+    attr static uint64_t name(const bw_vec *p, size_t n)                                   \
+    {                                                                                      \
+        bw_vec a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };                             \
+        uint64_t r = 0;                                                                    \
+        for (size_t k = 0; k + 3 < n; k += 4) {                                            \
+            a0 ^= p[k];                                                                    \
+            a1 ^= p[k + 1];                                                                \
+            a2 ^= p[k + 2];                                                                \
+            a3 ^= p[k + 3];                                                                \
+        }                                                                                  \
+        a0 ^= a1 ^ a2 ^ a3;                                                                \
+        for (int i = 0; i < 8; i++)                                                        \
+            r ^= a0[i];                                                                    \
+        return r;                                                                          \
+    }
 BW_READ(bw_read, )
+BW_READ1(bw_read1, )
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 BW_READ(bw_read512, __attribute__((target("avx512f"))))
 BW_READ(bw_read256, __attribute__((target("avx2"))))
+BW_READ1(bw_read1_512, __attribute__((target("avx512f"))))
+BW_READ1(bw_read1_256, __attribute__((target("avx2"))))
 static int bw_isa(void)
 {
     __builtin_cpu_init();
@@ -357,15 +383,15 @@ static void bw_part(void *ctx, int i, int n)
     }
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     if (j->isa == 2) {
-        j->sink[i & 63] = bw_read512(p, j->n);
+        j->sink[i & 63] = j->one ? bw_read1_512(p, j->n) : bw_read512(p, j->n);
         return;
     }
     if (j->isa == 1) {
-        j->sink[i & 63] = bw_read256(p, j->n);
+        j->sink[i & 63] = j->one ? bw_read1_256(p, j->n) : bw_read256(p, j->n);
         return;
     }
 #endif
-    j->sink[i & 63] = bw_read(p, j->n);
+    j->sink[i & 63] = j->one ? bw_read1(p, j->n) : bw_read(p, j->n);
 }
 
 struct bw {
@@ -394,15 +420,16 @@ static int bw_init(struct bw *b, struct rt_pool *p)
     return 0;
 }
 
-/* one measurement: GB/s (1e9 bytes) of the best timed pass (BW_MIN_PASSES passes and
- * BW_MIN_S seconds at least, after a warm-up pass); it also raises b->best */
+/* one measurement: GB/s (1e9 bytes) of the best timed pass (BW_MIN_PASSES passes of each
+ * pattern and BW_MIN_S seconds at least, after a warm-up pass); it also raises b->best */
 static double bw_measure(struct bw *b)
 {
     int nth = rt_pool_threads(b->p);
     double best = 0, t_end = now_s() + BW_MIN_S;
 
     rt_pool_run(b->p, bw_part, &b->j, nth);
-    for (int r = 0; r < BW_MIN_PASSES || now_s() < t_end; r++) {
+    for (int r = 0; r < 2 * BW_MIN_PASSES || now_s() < t_end; r++) {
+        b->j.one = r & 1;   /* the two patterns alternated: the same neighbours for both */
         double t0 = now_s();
         rt_pool_run(b->p, bw_part, &b->j, nth);
         double gbs = (double)(b->j.n * sizeof(bw_vec) * (size_t)nth) / (now_s() - t0) / 1e9;
