@@ -6,7 +6,7 @@
  * twin in kern_ref.c and then does the same f32 operations in the same order (legacy
  * blocks: eight blocks at a time, one f32 lane per block; super-blocks: the scalar
  * fmaf pair), so the results are bit-identical to kern_ref.c.  The F32/F16/BF16
- * kernels keep two 8-lane FMA accumulators per token (a tolerance, not bits).
+ * kernels are in kern_fp_avx2.c.
  *
  * Weight tiles: a weight block group is unpacked ONCE and multiplied by every token
  * of the tile (nt <= 8), the matrix-matrix path of prompt processing.
@@ -24,77 +24,6 @@
 #include "../common/banned.h"
 
 #define MAXT 8   /* tokens per call (RT_TOK_TILE) */
-
-/* ---------------------------------------------------------------------------------
- * Floating-point rows
- */
-
-static inline __m256 ld8_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
-static inline __m256 ld8_f16(const uint8_t *p)
-{
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-static inline __m256 ld8_bf16(const uint8_t *p)
-{
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-}
-static inline float ld1_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; }
-static inline float ld1_f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
-static inline float ld1_bf16(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* Per token: two 8-lane accumulators over 16-element steps, tail scalar into a third
- * sum; the same sequence for any nt (tokens are processed four at a time, sharing
- * each converted weight vector). */
-#define FP_AVX2(name, ES, LD8, LD1)                                                        \
-static void name(int64_t n, const void *w, const void *a, size_t a_stride, int nt,         \
-                 float *out, size_t o_stride)                                               \
-{                                                                                           \
-    const uint8_t *wr = w;                                                                  \
-    int64_t n16 = n & ~(int64_t)15;                                                         \
-    for (int t0 = 0; t0 < nt; t0 += 4) {                                                    \
-        int m = nt - t0 < 4 ? nt - t0 : 4;                                                  \
-        const float *x[4];                                                                  \
-        __m256 s0[4], s1[4];                                                                \
-        for (int k = 0; k < 4; k++) {                                                       \
-            x[k] = (const float *)((const uint8_t *)a + (size_t)(t0 + (k < m ? k : 0)) * a_stride); \
-            s0[k] = s1[k] = _mm256_setzero_ps();                                            \
-        }                                                                                   \
-        if (m == 4) {                                                                       \
-            for (int64_t i = 0; i < n16; i += 16) {                                         \
-                __m256 w0 = LD8(wr + i * ES), w1 = LD8(wr + (i + 8) * ES);                  \
-                for (int k = 0; k < 4; k++) {                                               \
-                    s0[k] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[k] + i), s0[k]);          \
-                    s1[k] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[k] + i + 8), s1[k]);      \
-                }                                                                           \
-            }                                                                               \
-        } else {                                                                            \
-            for (int k = 0; k < m; k++)                                                     \
-                for (int64_t i = 0; i < n16; i += 16) {                                     \
-                    s0[k] = _mm256_fmadd_ps(LD8(wr + i * ES), _mm256_loadu_ps(x[k] + i), s0[k]); \
-                    s1[k] = _mm256_fmadd_ps(LD8(wr + (i + 8) * ES), _mm256_loadu_ps(x[k] + i + 8), s1[k]); \
-                }                                                                           \
-        }                                                                                   \
-        for (int k = 0; k < m; k++) {                                                       \
-            float tail = 0;                                                                 \
-            for (int64_t i = n16; i < n; i++)                                               \
-                tail += LD1(wr + i * ES) * x[k][i];                                         \
-            out[(size_t)(t0 + k) * o_stride] = hsum_ps_red8(_mm256_add_ps(s0[k], s1[k])) + tail; \
-        }                                                                                   \
-    }                                                                                       \
-}
-
-FP_AVX2(dot_f32_avx2, 4, ld8_f32, ld1_f32)
-FP_AVX2(dot_f16_avx2, 2, ld8_f16, ld1_f16)
-FP_AVX2(dot_bf16_avx2, 2, ld8_bf16, ld1_bf16)
 
 /* ---------------------------------------------------------------------------------
  * Activation quantizers (same bytes as kern_ref.c: amax, d = amax / 127, id = 1 / d,
@@ -450,9 +379,6 @@ KQ_AVX2(dot_q6_k_avx2, block_q6_K, un_q6_k, 0, 1, dot_q6_k_1)
 void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
 #define K(dt, ac, fn) tab[dt] = (struct rt_kern){ .dtype = dt, .act = ac, .dot = fn, .isa = RT_ISA_AVX2, .gemm_act = ac }
-    K(DT_F32, RT_ACT_F32, dot_f32_avx2);
-    K(DT_F16, RT_ACT_F32, dot_f16_avx2);
-    K(DT_BF16, RT_ACT_F32, dot_bf16_avx2);
     K(DT_Q4_0, RT_ACT_Q8_0, dot_q4_0_avx2);
     K(DT_Q5_0, RT_ACT_Q8_0, dot_q5_0_avx2);
     K(DT_Q8_0, RT_ACT_Q8_0, dot_q8_0_avx2);
@@ -469,6 +395,7 @@ void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT
     q[RT_ACT_Q8_0] = quant_q8_0_avx2;
     q[RT_ACT_Q8_1] = quant_q8_1_avx2;
     q[RT_ACT_Q8_K] = quant_q8_k_avx2;
+    rt_kern_avx2_fp_table(tab, q);   /* F32/F16/BF16: kern_fp_avx2.c */
 }
 
 #else

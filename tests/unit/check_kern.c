@@ -459,6 +459,12 @@ START_TEST(test_gemm_vs_dot)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX512)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
     }
+    if (rt_isa_best() == RT_ISA_AVX2) {   /* the AVX2 ones */
+        static const int want[] = { DT_F32, DT_F16, DT_BF16 };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
+                          dtype_name(want[i]));
+    }
     for (int dt = 0; dt < RT_NKERN; dt++) {
         const struct rt_kern *k = rt_kern_get(dt, rt_isa_best());
         if (!k || !k->gemm)

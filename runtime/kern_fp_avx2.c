@@ -1,0 +1,252 @@
+/*
+ * kern_fp_avx2.c - AVX2 + FMA + F16C kernels for F32/F16/BF16 weights on f32
+ * activations (compiled with -mavx2 -mfma -mf16c by the Makefile's *_avx2.c rule):
+ * the dot, the matrix kernel for prompts and the streaming path for decode, all three
+ * giving each output the same bits.  rt_kern_avx2_table (kern_avx2.c) calls
+ * rt_kern_avx2_fp_table to add them.  The AVX2 port of kern_gemm_avx512.c's FP_GEMM:
+ * the same register tile, parked accumulators and decode streams, with 8-lane vectors
+ * and 16 ymm registers.
+ *
+ * The product, defined per output (a tolerance against the scalar twin, kern_ref.c):
+ * ONE 8-lane f32 accumulator, acc = fma(w[i..i+8), x[i..i+8), acc) for i = 0, 8, ...
+ * < n8 = n & ~7 in order, then red8(acc) + tail, tail = the remaining n - n8 products
+ * summed left to right in f32 (no contraction: -ffp-contract=off).
+ *
+ * Two ways to run it, chosen by the token count, with the same operations per output:
+ *   direct (1 or 2 tokens: decode): FD_NS rows at a time, each 1/FD_NS of the part
+ *     apart (FD_NS streams), weights converted from the file on the fly, FD_NS
+ *     independent FMA chains, the next row of every stream prefetched;
+ *   packed (prompts): a block of GM_MR rows x GM_KC columns is converted once to f32
+ *     into an L1-sized buffer (k-step major: 8 lanes of row 0, of row 1, ...), then a
+ *     GM_MR x GM_NR register tile (12 ymm accumulators, 3 activation vectors, 1 weight
+ *     vector: all 16 registers) runs over it for every GM_NR tokens, reading the
+ *     activations from L2.  The accumulators of a tile are parked in a stack buffer
+ *     between column blocks and reloaded unchanged, so blocking never changes a bit.
+ */
+#include "kern.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "../formats/dtype.h"
+#include "kern_avx2.h"
+#include "../common/banned.h"
+
+static inline __m256 ld8_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
+static inline __m256 ld8_f16(const uint8_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+static inline __m256 ld8_bf16(const uint8_t *p)
+{
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+static inline float ld1_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; }
+static inline float ld1_f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
+static inline float ld1_bf16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+#define GM_MR 4
+#define GM_NR 3
+#define GM_KC 1024   /* packed block: 4 x 1024 f32 = 16 KiB of the 32 KiB L1 */
+
+static inline float fp_tail(const uint8_t *wr, int es, int ty, const float *x, int64_t n8, int64_t n)
+{
+    float tail = 0;
+    for (int64_t i = n8; i < n; i++) {
+        const uint8_t *p = wr + i * es;
+        float w = ty == 0 ? ld1_f32(p) : ty == 1 ? ld1_f16(p) : ld1_bf16(p);
+        tail += w * x[i];
+    }
+    return tail;
+}
+
+/* a loaded weight vector stays in a register (kern_gemm_avx512.c's GM_REG): otherwise
+ * compilers fold the load into each of its GM_NR FMAs and the tile becomes load-bound */
+#define GM_REG(v) __asm__("" : "+x"(v));
+/* the register tile, written out (compilers do not keep arrays of ymm in registers) */
+#define GM_R4(M) M(0) M(1) M(2) M(3)
+#define GM_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0;
+#define GM_LOAD(r) c##r##0 = _mm256_load_ps(p0 + (r) * 8); c##r##1 = _mm256_load_ps(p1 + (r) * 8); \
+                   c##r##2 = _mm256_load_ps(p2 + (r) * 8);
+#define GM_STEP(r) { __m256 wv = _mm256_load_ps(ws + (r) * 8); GM_REG(wv)                  \
+                     c##r##0 = _mm256_fmadd_ps(wv, x0v, c##r##0);                          \
+                     c##r##1 = _mm256_fmadd_ps(wv, x1v, c##r##1);                          \
+                     c##r##2 = _mm256_fmadd_ps(wv, x2v, c##r##2); }
+#define GM_PARK(r) _mm256_store_ps(p0 + (r) * 8, c##r##0); _mm256_store_ps(p1 + (r) * 8, c##r##1); \
+                   _mm256_store_ps(p2 + (r) * 8, c##r##2);
+
+/* GM_MR x GM_NR tile over ks k-steps of the packed block wp; the accumulators of token
+ * c live in pc[GM_MR][8] after, and before unless `first` (zeros then: the same values
+ * as a zeroed park, without writing it) */
+static inline void gm_tile(int64_t ks, const float *wp, const float *x0, const float *x1,
+                           const float *x2, float *p0, float *p1, float *p2, int first)
+{
+    GM_R4(GM_DECL)
+    if (!first) {
+        GM_R4(GM_LOAD)
+    }
+    for (int64_t s = 0; s < ks; s++) {
+        const float *ws = wp + s * GM_MR * 8;
+        __m256 x0v = _mm256_loadu_ps(x0 + 8 * s), x1v = _mm256_loadu_ps(x1 + 8 * s),
+               x2v = _mm256_loadu_ps(x2 + 8 * s);
+        GM_R4(GM_STEP)
+    }
+    GM_R4(GM_PARK)
+}
+
+/* the same for one token (a token count of 3k + 1: no two thirds of a tile wasted) */
+#define G1_DECL(r) __m256 c##r = first ? _mm256_setzero_ps() : _mm256_load_ps(p0 + (r) * 8);
+#define G1_STEP(r) c##r = _mm256_fmadd_ps(_mm256_load_ps(ws + (r) * 8), x0v, c##r);
+#define G1_PARK(r) _mm256_store_ps(p0 + (r) * 8, c##r);
+static inline void gm_tile1(int64_t ks, const float *wp, const float *x0, float *p0, int first)
+{
+    GM_R4(G1_DECL)
+    for (int64_t s = 0; s < ks; s++) {
+        const float *ws = wp + s * GM_MR * 8;
+        __m256 x0v = _mm256_loadu_ps(x0 + 8 * s);
+        GM_R4(G1_STEP)
+    }
+    GM_R4(G1_PARK)
+}
+
+/*
+ * Decode streams the weights once, as FD_NS streams 1/FD_NS of the part apart (rows r0,
+ * r0 + q, r0 + 2q, ...): far-apart streams read faster than adjacent rows (see
+ * kern_gemm_avx512.c).  Each cache line of a stream's next row is prefetched while this
+ * row runs (the hardware prefetchers restart at every 4 KiB page, and an F16 row of
+ * 2048 is one page); a prefetch past the matrix never faults.
+ */
+#define FD_NS 4
+#define FD_R(M, A, B) M(A, B, 0) M(A, B, 1) M(A, B, 2) M(A, B, 3)
+#define FD_DECL(A, B, r) __m256 d##r = _mm256_setzero_ps();
+#define FD_STEP(LD8, ES, r) d##r = _mm256_fmadd_ps(LD8(wr + (size_t)(r) * qs + i * ES), xv, d##r);
+#define FD_PF(A, ES, r) _mm_prefetch((const char *)(wr + (size_t)(r) * qs + w_stride + i * ES), _MM_HINT_T0);
+#define FD_OUT(TY, ES, r) out[r0 + (r) * q] = hsum_ps_red8(d##r) + fp_tail(wr + (size_t)(r) * qs, ES, TY, x, n8, n);
+
+#define FP_GEMM(name, ES, TY, LD8)                                                         \
+static void name##_direct(int64_t n, const uint8_t *w, size_t w_stride, int nr,            \
+                          const float *x, float *out)                                       \
+{                                                                                           \
+    int64_t n8 = n & ~(int64_t)7;                                                           \
+    int q = nr / FD_NS, r0 = 0;                                                             \
+    size_t qs = (size_t)q * w_stride;                                                       \
+    for (; r0 < q; r0++) {                                                                  \
+        const uint8_t *wr = w + (size_t)r0 * w_stride;                                      \
+        FD_R(FD_DECL, 0, 0)                                                                 \
+        for (int64_t i = 0; i < n8; i += 8) {                                               \
+            __m256 xv = _mm256_loadu_ps(x + i);                                             \
+            FD_R(FD_STEP, LD8, ES)                                                          \
+            if (((i * ES) & 63) == 0) {                                                     \
+                FD_R(FD_PF, 0, ES)                                                          \
+            }                                                                               \
+        }                                                                                   \
+        FD_R(FD_OUT, TY, ES)                                                                \
+    }                                                                                       \
+    for (r0 = FD_NS * q; r0 < nr; r0++) {                                                   \
+        const uint8_t *wr = w + (size_t)r0 * w_stride;                                      \
+        __m256 acc = _mm256_setzero_ps();                                                   \
+        for (int64_t i = 0; i < n8; i += 8)                                                 \
+            acc = _mm256_fmadd_ps(LD8(wr + i * ES), _mm256_loadu_ps(x + i), acc);           \
+        out[r0] = hsum_ps_red8(acc) + fp_tail(wr, ES, TY, x, n8, n);                        \
+    }                                                                                       \
+}                                                                                           \
+                                                                                            \
+static void name##_pack(const uint8_t *w, size_t w_stride, int mr, int64_t k0, int64_t kn, \
+                        float *wp)                                                          \
+{                                                                                           \
+    for (int r = 0; r < GM_MR; r++)                                                         \
+        for (int64_t s = 0; s < kn / 8; s++)                                                \
+            _mm256_store_ps(wp + (s * GM_MR + r) * 8, r < mr ?                              \
+                            LD8(w + (size_t)r * w_stride + (k0 + 8 * s) * ES) :             \
+                            _mm256_setzero_ps());                                           \
+}                                                                                           \
+                                                                                            \
+static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const void *a,  \
+                        size_t a_stride, int nt, float *out, size_t o_stride)               \
+{                                                                                           \
+    const uint8_t *wb = w;                                                                  \
+    int64_t n8 = n & ~(int64_t)7;                                                           \
+    if (nt <= 2 || n8 == 0) {                                                               \
+        for (int t = 0; t < nt; t++)                                                        \
+            name##_direct(n, wb, w_stride, nr,                                              \
+                          (const float *)((const uint8_t *)a + (size_t)t * a_stride),       \
+                          out + (size_t)t * o_stride);                                      \
+        return;                                                                             \
+    }                                                                                       \
+    _Alignas(32) float wp[GM_KC * GM_MR];                                                   \
+    _Alignas(32) float park[(RT_GEMM_MAXT + GM_NR) * GM_MR * 8];                            \
+    for (int r0 = 0; r0 < nr; r0 += GM_MR) {                                                \
+        int mr = nr - r0 < GM_MR ? nr - r0 : GM_MR;                                         \
+        const uint8_t *wr = wb + (size_t)r0 * w_stride;                                     \
+        for (int64_t k0 = 0; k0 < n8; k0 += GM_KC) {                                        \
+            int64_t kn = n8 - k0 < GM_KC ? n8 - k0 : GM_KC;                                 \
+            name##_pack(wr, w_stride, mr, k0, kn, wp);                                      \
+            for (int t0 = 0; t0 < nt; t0 += GM_NR) {                                        \
+                /* a token past nt reads token t0 and parks past nt (never read) */         \
+                const float *x[GM_NR];                                                      \
+                for (int c = 0; c < GM_NR; c++)                                             \
+                    x[c] = (const float *)((const uint8_t *)a +                             \
+                           (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride) + k0;            \
+                if (t0 + 1 == nt) {                                                         \
+                    gm_tile1(kn / 8, wp, x[0], park + (size_t)t0 * GM_MR * 8, k0 == 0);     \
+                    continue;                                                               \
+                }                                                                           \
+                gm_tile(kn / 8, wp, x[0], x[1], x[2], park + (size_t)t0 * GM_MR * 8,        \
+                        park + (size_t)(t0 + 1) * GM_MR * 8,                                \
+                        park + (size_t)(t0 + 2) * GM_MR * 8, k0 == 0);                      \
+            }                                                                               \
+        }                                                                                   \
+        for (int t = 0; t < nt; t++) {                                                      \
+            const float *xt = (const float *)((const uint8_t *)a + (size_t)t * a_stride);   \
+            for (int r = 0; r < mr; r++)                                                    \
+                out[(size_t)t * o_stride + r0 + r] =                                        \
+                    hsum_ps_red8(_mm256_load_ps(park + ((size_t)t * GM_MR + r) * 8)) +      \
+                    fp_tail(wr + (size_t)r * w_stride, ES, TY, xt, n8, n);                  \
+        }                                                                                   \
+    }                                                                                       \
+}                                                                                           \
+                                                                                            \
+/* one row (kern.h's dot): the same operations */                                          \
+static void name##_dot(int64_t n, const void *w, const void *a, size_t a_stride, int nt,   \
+                       float *out, size_t o_stride)                                         \
+{                                                                                           \
+    for (int t = 0; t < nt; t++)                                                            \
+        name##_direct(n, w, 0, 1, (const float *)((const uint8_t *)a + (size_t)t * a_stride), \
+                      out + (size_t)t * o_stride);                                          \
+}
+
+FP_GEMM(f32_avx2, 4, 0, ld8_f32)
+FP_GEMM(f16_avx2, 2, 1, ld8_f16)
+FP_GEMM(bf16_avx2, 2, 2, ld8_bf16)
+
+void rt_kern_avx2_fp_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+{
+#define K(dt, fn) tab[dt] = (struct rt_kern){ .dtype = dt, .act = RT_ACT_F32, .dot = fn##_dot,  \
+                                              .isa = RT_ISA_AVX2, .gemm = fn##_gemm,           \
+                                              .gemm_act = RT_ACT_F32 }
+    K(DT_F32, f32_avx2);
+    K(DT_F16, f16_avx2);
+    K(DT_BF16, bf16_avx2);
+#undef K
+    (void)q;
+}
+
+#else
+/* not an x86-64 build with AVX2: matmul.c never calls this */
+void rt_kern_avx2_fp_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+{
+    (void)tab;
+    (void)q;
+}
+#endif
