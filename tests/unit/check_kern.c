@@ -459,8 +459,9 @@ START_TEST(test_gemm_vs_dot)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX512)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
     }
-    if (rt_isa_best() == RT_ISA_AVX2) {   /* the AVX2 ones */
-        static const int want[] = { DT_F32, DT_F16, DT_BF16 };
+    if (rt_isa_best() == RT_ISA_AVX2) {   /* the AVX2 ones: kern_fp_avx2.c, kern_qgemm_avx2.c */
+        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
+                                    DT_IQ4_NL };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));

@@ -1,0 +1,241 @@
+/*
+ * kern_qgemm_avx2.c - AVX2 matrix kernels for the quantized types (kern.h's gemm: several
+ * weight rows x several tokens, the prompt path), compiled with -mavx2 -mfma -mf16c (the
+ * Makefile's *_avx2.c rule); rt_kern_avx2_table (kern_avx2.c, the dot kernels) calls
+ * rt_kern_avx2_qgemm_table to add them.  Why: the dots unpack a weight block group once
+ * and loop over up to 8 tokens, but redo per token what depends on the weights alone
+ * (|w| and the sign source of mul_sum_i8, the scales' conversion) and reduce every
+ * (row, token) output on its own; here a register tile of rows x tokens shares that
+ * work and reduces 8 outputs at once.
+ *
+ * Every output has exactly the bits of the same type's AVX2 dot (and so of the scalar
+ * twin in kern_ref.c): the same exact integer per block (or super-block), then the
+ * dot's f32 operations in its order, vectorized ACROSS the 8 (row, token) outputs of a
+ * tile instead of across blocks:
+ *   legacy blocks of 32 (Q4_0, Q5_0, Q8_0, IQ4_NL; Q8_0 activations): the dot keeps one
+ *     8-lane accumulator, lane b % 8 getting fma(dw * da, (float)isum, .) for block b,
+ *     then the tail blocks past the last group of 8 scalar into lane b % 8, then red8.
+ *     Here accumulator j (j = b % 8) has one lane per output of the tile; the same fmas
+ *     per lane, then the lanes are read back per output, the tail and red8 as the dot.
+ *   super-blocks of 256 (Q2_K..Q6_K; Q8_K activations): per super-block the dot's pair
+ *     fmaf(dw * dx, isum, acc), fmaf(-(dmin * dx), imin, acc) (or one fmaf on isum - imin
+ *     for types whose s16 term is an offset), one lane per output.
+ * The integer sums are those of mul_sum_i8 / sb_dot (kern_avx2.h), summed in another
+ * order (exact integers: any order gives the same value).
+ */
+#include "kern.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "../formats/dtype.h"
+#include "kern_avx2.h"
+#include "../common/banned.h"
+
+/* the dots (set by the table function from kern_avx2.c's entries): one token is a
+ * weight stream, not a matrix product, and runs through them */
+static rt_dot_fn dot_of[RT_NKERN];
+
+static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_stride, int nr,
+                        const void *a, size_t a_stride, int nt, float *out, size_t o_stride)
+{
+    for (int r = 0; r < nr; r++)
+        dot(n, w + (size_t)r * w_stride, a, a_stride, nt, out + r, o_stride);
+}
+
+/* ---------------------------------------------------------------------------------
+ * Legacy blocks of 32 on Q8_0 activations.
+ *
+ * A tile is LG_R = 4 rows x LG_T = 2 tokens (lane r * LG_T + t).  For a column chunk of
+ * LG_KC blocks the tile's rows are unpacked once into pk (signed bytes and their |q|,
+ * the dw of each lane), then every token pair of the call runs over it: per block 8
+ * sign + maddubs + madd (mul_sum_i8 with |w| shared) and one hsum8x8 for the 8 outputs.
+ * The activation scales are converted once per call into a table (block-major, the
+ * tokens of a block side by side: a pair is one 8-byte broadcast).
+ */
+#define LG_R  4
+#define LG_T  2
+#define LG_KC 64      /* blocks per column chunk (a multiple of 8): 8 KiB of pk */
+#define LG_DA 16384   /* floats in the activation scale table (64 KiB of stack) */
+
+struct lg_blk {
+    __m256i q, aq;    /* signed weights, |q| */
+};
+
+/* one block of the tile: the 8 exact sums, lane r * 2 + t (hsum8x8, the pairs reduced
+ * as they come: fewer live registers) */
+#define LG_ROW(r)                                                                           \
+    __m256i h##r;                                                                           \
+    {                                                                                       \
+        __m256i q = wk[r].q, aq = wk[r].aq;                                                 \
+        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y0, q)), one); \
+        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y1, q)), one); \
+        h##r = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
+    }
+
+static inline __m256i lg_pairs(const struct lg_blk *wk, const int8_t *y0p, const int8_t *y1p)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i y0 = _mm256_loadu_si256((const __m256i *)y0p);
+    __m256i y1 = _mm256_loadu_si256((const __m256i *)y1p);
+    LG_ROW(0) LG_ROW(1) LG_ROW(2) LG_ROW(3)
+    __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
+    __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi64(h2, h3), _mm256_unpackhi_epi64(h2, h3));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* one weight block b of a row: its 32 signed values and its f16 scale */
+typedef void (*lg_unpack_fn)(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d);
+
+#define LG_UNPACK(name, BT, WF)                                                            \
+static void name(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d)                   \
+{                                                                                           \
+    const struct BT *blk = (const struct BT *)row + b;                                      \
+    *q = WF(blk);                                                                           \
+    *d = blk->d;                                                                            \
+}
+
+LG_UNPACK(un_lg_q4_0, block_q4_0, w_q4_0)
+LG_UNPACK(un_lg_q5_0, block_q5_0, w_q5_0)
+LG_UNPACK(un_lg_q8_0, block_q8_0, w_q8_0)
+LG_UNPACK(un_lg_iq4_nl, block_iq4_nl, w_iq4_nl)
+
+#define LG_STEP(j)                                                                          \
+    {                                                                                       \
+        __m256i v = lg_pairs(pk[k + (j)], x0[k + (j)].qs, x1[k + (j)].qs);                  \
+        __m256 dav = _mm256_castpd_ps(_mm256_broadcast_sd(                                  \
+            (const double *)&da[(size_t)(k0 + k + (j)) * ntp + 2 * tp]));                   \
+        c##j = _mm256_fmadd_ps(_mm256_mul_ps(dwp[k + (j)], dav), _mm256_cvtepi32_ps(v), c##j); \
+    }
+
+static inline __attribute__((always_inline)) void lg_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
+                    size_t a_stride, int nt, float *out, size_t o_stride, lg_unpack_fn un)
+{
+    const int64_t nb = n / 32, nb8 = nb & ~(int64_t)7;
+    int slab = nb8 ? (int)(LG_DA / nb8) & ~1 : RT_GEMM_MAXT;
+    if (slab > RT_GEMM_MAXT)
+        slab = RT_GEMM_MAXT;
+    _Alignas(32) float da[LG_DA + 2 * RT_GEMM_MAXT];
+    _Alignas(32) struct lg_blk pk[LG_KC][LG_R];
+    _Alignas(32) __m256 dwp[LG_KC];
+    _Alignas(32) __m256 park[RT_GEMM_MAXT / LG_T][8];
+
+    for (int s0 = 0; s0 < nt; s0 += slab) {
+        const int ns = nt - s0 < slab ? nt - s0 : slab, ntp = (ns + 1) & ~1;
+        const uint8_t *as = a + (size_t)s0 * a_stride;
+        /* da[b * ntp + t]: a token past ns repeats token 0 of the slab (never stored) */
+        for (int t = 0; t < ntp; t++) {
+            const struct block_q8_0 *x = (const struct block_q8_0 *)(as + (size_t)(t < ns ? t : 0) * a_stride);
+            for (int64_t b = 0; b < nb8; b++)
+                da[(size_t)b * ntp + t] = _cvtsh_ss(x[b].d);
+        }
+        for (int r0 = 0; r0 < nr; r0 += LG_R) {
+            const int mr = nr - r0 < LG_R ? nr - r0 : LG_R;
+            const uint8_t *wr[LG_R];
+            for (int r = 0; r < LG_R; r++)   /* a row past nr repeats row r0 (never stored) */
+                wr[r] = w + (size_t)(r0 + (r < mr ? r : 0)) * w_stride;
+            for (int64_t k0 = 0; k0 < nb8; k0 += LG_KC) {
+                const int kc = nb8 - k0 < LG_KC ? (int)(nb8 - k0) : LG_KC;
+                for (int k = 0; k < kc; k++) {
+                    float dwf[8];
+                    for (int r = 0; r < LG_R; r++) {
+                        __m256i q;
+                        uint16_t dh;
+                        un(wr[r], k0 + k, &q, &dh);
+                        pk[k][r].q = q;
+                        pk[k][r].aq = _mm256_sign_epi8(q, q);
+                        dwf[LG_T * r] = dwf[LG_T * r + 1] = _cvtsh_ss(dh);
+                    }
+                    dwp[k] = _mm256_loadu_ps(dwf);
+                }
+                for (int tp = 0; tp < ntp / 2; tp++) {
+                    const struct block_q8_0 *x0 = (const struct block_q8_0 *)(as + (size_t)(2 * tp) * a_stride) + k0;
+                    const struct block_q8_0 *x1 = (const struct block_q8_0 *)(as + (size_t)(2 * tp + 1 < ns ? 2 * tp + 1 : 0) * a_stride) + k0;
+                    __m256 c0, c1, c2, c3, c4, c5, c6, c7;
+                    if (k0 == 0) {
+                        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = _mm256_setzero_ps();
+                    } else {
+                        c0 = park[tp][0]; c1 = park[tp][1]; c2 = park[tp][2]; c3 = park[tp][3];
+                        c4 = park[tp][4]; c5 = park[tp][5]; c6 = park[tp][6]; c7 = park[tp][7];
+                    }
+                    for (int k = 0; k < kc; k += 8) {
+                        LG_STEP(0) LG_STEP(1) LG_STEP(2) LG_STEP(3)
+                        LG_STEP(4) LG_STEP(5) LG_STEP(6) LG_STEP(7)
+                    }
+                    park[tp][0] = c0; park[tp][1] = c1; park[tp][2] = c2; park[tp][3] = c3;
+                    park[tp][4] = c4; park[tp][5] = c5; park[tp][6] = c6; park[tp][7] = c7;
+                }
+            }
+            /* per output: its lanes of the 8 accumulators, the tail blocks as the dot */
+            for (int t = 0; t < ns; t++) {
+                const struct block_q8_0 *x = (const struct block_q8_0 *)(as + (size_t)t * a_stride);
+                for (int r = 0; r < mr; r++) {
+                    float l[8];
+                    for (int j = 0; j < 8; j++) {
+                        float lane[8];
+                        if (nb8 == 0) {
+                            l[j] = 0.0f;
+                            continue;
+                        }
+                        _mm256_storeu_ps(lane, park[t / 2][j]);
+                        l[j] = lane[LG_T * r + t % 2];
+                    }
+                    for (int64_t c = nb8; c < nb; c++) {
+                        __m256i q;
+                        uint16_t dh;
+                        un(wr[r], c, &q, &dh);
+                        int is = hsum_i32(mul_sum_i8(q, _mm256_loadu_si256((const __m256i *)x[c].qs)));
+                        l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(x[c].d), (float)is, l[c & 7]);
+                    }
+                    out[(size_t)(s0 + t) * o_stride + r0 + r] = red8(l);
+                }
+            }
+        }
+    }
+}
+
+#define LG_GEMM(name, DT, UN)                                                              \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    if (nt < 5 || (n / 32) * 2 > LG_DA) {   /* a few tokens: the dot; a huge row: too */  \
+        rows_by_dot(dot_of[DT], n, w, w_stride, nr, a, a_stride, nt, out, o_stride);        \
+        return;                                                                             \
+    }                                                                                       \
+    lg_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN);                        \
+}
+
+LG_GEMM(gemm_q4_0_avx2, DT_Q4_0, un_lg_q4_0)
+LG_GEMM(gemm_q5_0_avx2, DT_Q5_0, un_lg_q5_0)
+LG_GEMM(gemm_q8_0_avx2, DT_Q8_0, un_lg_q8_0)
+LG_GEMM(gemm_iq4_nl_avx2, DT_IQ4_NL, un_lg_iq4_nl)
+
+void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+{
+    static const struct { int dt; rt_gemm_fn fn; } g[] = {
+        { DT_Q4_0, gemm_q4_0_avx2 }, { DT_Q5_0, gemm_q5_0_avx2 },
+        { DT_Q8_0, gemm_q8_0_avx2 }, { DT_IQ4_NL, gemm_iq4_nl_avx2 },
+    };
+    (void)q;
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+        /* only on the AVX2 dot whose bits the kernel gives, on that dot's activations */
+        if (tab[g[i].dt].isa != RT_ISA_AVX2 || !tab[g[i].dt].dot)
+            continue;
+        dot_of[g[i].dt] = tab[g[i].dt].dot;
+        tab[g[i].dt].gemm = g[i].fn;
+        tab[g[i].dt].gemm_act = tab[g[i].dt].act;
+    }
+}
+
+#else
+/* not an x86-64 build with AVX2: matmul.c never calls this */
+void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+{
+    (void)tab;
+    (void)q;
+}
+#endif
