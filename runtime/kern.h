@@ -24,6 +24,7 @@
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
  * kern_fp_avx2.c (its F32/F16/BF16 dot, matrix and decode kernels),
+ * kern_dec_avx2.c (AVX2 decode kernels),
  * kern_avx512.c (AVX-512 F/BW/VL/VNNI dot kernels), kern_gemm_avx512.c (AVX-512 matrix
  * kernels), kern_qgemm_avx2.c (AVX2 quantized matrix kernels); matmul.c picks per type
  * at run time.
@@ -92,6 +93,8 @@ void rt_kern_avx2_fp_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_CO
 /* the AVX2 matrix kernels of the quantized types (kern_qgemm_avx2.c), called by
  * rt_kern_avx2_table */
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
+/* the AVX2 decode kernels (kern_dec_avx2.c), called by rt_kern_avx2_table */
+void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

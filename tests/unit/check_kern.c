@@ -542,6 +542,11 @@ START_TEST(test_dec_vs_dot)
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
                           dtype_name(want[i]));
+    } else if (best == RT_ISA_AVX2) {   /* kern_dec_avx2.c */
+        static const int want[] = { DT_Q4_K, DT_Q6_K };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
+                          dtype_name(want[i]));
     }
     for (int dt = 0; dt < RT_NKERN; dt++) {
         const struct rt_kern *k = rt_kern_get(dt, best), *ks = rt_kern_get(dt, RT_ISA_SCALAR);

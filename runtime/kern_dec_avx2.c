@@ -1,0 +1,210 @@
+/*
+ * kern_dec_avx2.c - AVX2 decode kernels (kern.h's dec: one or a few tokens, the weight
+ * rows streamed once) for the quantized types (compiled with -mavx2 -mfma -mf16c;
+ * matmul.c calls them only on such CPUs, through rt_kern_avx2_table).
+ *
+ * Why: with only `dot`, decode multiplies one row at a time, each row one chain of
+ * super-blocks ending in its own horizontal sums; on an AVX2-only CPU that left decode
+ * compute-bound well below the memory's pace.  Here, as in kern_avx512.c's DEC4_ROWS
+ * kernels, FOUR rows run together as four streams a quarter of the part apart (rows
+ * g, g + q, g + 2q, g + 3q), each prefetching its row ahead, their integer sums reduced
+ * together and their f32 steps done as one 4-lane vector (lane = row).
+ *
+ * Bits: every row gets exactly its scalar twin's (kern_ref.c) result: per block or
+ * super-block the same exact integer sums, then the twin's f32 operations in its order
+ * (fmaf is one rounding, as _mm_fmadd_ps; lanes never mix).  tests/unit/check_kern.c
+ * test_dec_vs_dot compares them.
+ */
+#include "kern.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "../formats/dtype.h"
+#include "kern_avx2.h"
+#include "../common/banned.h"
+
+/* The opening of a 4-row group g of q = ceil(nr / 4): wr[0..3] are rows g, g + q,
+ * g + 2q, g + 3q (ri[]; past nr: row nr - 1 again, computed, not stored). */
+#define DEC4_ROWS(BT)                                                                      \
+    const struct BT *wr[4];                                                                 \
+    int ri[4];                                                                              \
+    for (int i = 0; i < 4; i++) {                                                           \
+        ri[i] = g + i * q;                                                                  \
+        wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
+    }
+
+/* super-block b of each stream's row DEC_PF rows ahead */
+#define DEC_PF 2
+#define DEC4_PREFETCH(BT, b)                                                               \
+    for (int i = 0; i < 4; i++)                                                             \
+        for (size_t o = 0; o < sizeof(struct BT); o += 64)                                 \
+            _mm_prefetch((const char *)&wr[i][b] + DEC_PF * w_stride + o, _MM_HINT_T0)
+
+/* the 4 rows' results, lanes of l, to their outputs */
+#define DEC4_STORE(t)                                                                      \
+    for (int i = 0; i < 4; i++)                                                             \
+        if (ri[i] < nr)                                                                     \
+            out[(size_t)(t) * o_stride + ri[i]] = l[i]
+
+/* 4 vectors of 8 int32 (one per row) -> lane i: the sum of row i's 8 lanes */
+static inline __m128i rows4_i32(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* int16 words w of a 128-bit lane -> every word of that lane (vpshufb control) */
+static inline __m256i word_bcast(int lo, int hi)
+{
+    return _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 * (2 * hi + 1) + 2 * hi)),
+                            _mm_set1_epi16((short)(0x0100 * (2 * lo + 1) + 2 * lo)));
+}
+
+/* ---------------------------------------------------------------------------------
+ * Q4_K (mins) and Q6_K on RT_ACT_Q8_K activations.  Per row and super-block: the
+ * weights as unsigned bytes (Q4_K 0..15, Q6_K 0..63 = value + 32), maddubs against the
+ * activations (int16 pairs, exact), madd by the int16 sub-block scale (each scale word
+ * spread over its 128-bit lane by vpshufb), int32 lanes; Q4_K's imin = sum m_j * (the
+ * activation's pair sums), Q6_K's -32 offset = 32 * sum sc_i * bsums_i taken off.
+ */
+
+/* Q4_K: row w's isum lanes; *mn its 4 imin lanes (pr: the activation's 8 pair sums) */
+static inline __attribute__((always_inline)) __m256i q4k_row(const struct block_q4_K *w,
+        const struct block_q8_K *x, __m128i pr, __m128i *mn)
+{
+    const __m256i m4 = _mm256_set1_epi8(15);
+    uint32_t u[4];
+    rt_q4k_scales(w->scales, u);
+    __m128i su = _mm_loadu_si128((const __m128i *)u);
+    __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(su));
+    *mn = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(su, 8)), pr);
+    __m256i s = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4")
+    for (int p = 0; p < 4; p++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * p));
+        __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(v, m4),
+                                          _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p)));
+        __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                          _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p + 32)));
+        p0 = _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sc, word_bcast(2 * p, 2 * p)));
+        p1 = _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sc, word_bcast(2 * p + 1, 2 * p + 1)));
+        s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
+    }
+    return s;
+}
+
+static void dec_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
+                     size_t a_stride, int nt, float *out, size_t o_stride)
+{
+    int64_t nsb = n / 256;
+    for (int t = 0; t < nt; t++) {
+        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride);
+        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {
+            DEC4_ROWS(block_q4_K);
+            __m128 acc = _mm_setzero_ps();
+            for (int64_t b = 0; b < nsb; b++) {
+                DEC4_PREFETCH(block_q4_K, b);
+                __m256i bs = bsums16(&x[b]);
+                __m128i pr = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+                __m128i m0, m1, m2, m3;
+                __m256i s0 = q4k_row(&wr[0][b], &x[b], pr, &m0);
+                __m256i s1 = q4k_row(&wr[1][b], &x[b], pr, &m1);
+                __m256i s2 = q4k_row(&wr[2][b], &x[b], pr, &m2);
+                __m256i s3 = q4k_row(&wr[3][b], &x[b], pr, &m3);
+                __m128i is = rows4_i32(s0, s1, s2, s3);
+                __m128i im = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3));
+                __m256 ddm = _mm256_cvtph_ps(_mm_setr_epi16(
+                    (short)wr[0][b].d, (short)wr[1][b].d, (short)wr[2][b].d, (short)wr[3][b].d,
+                    (short)wr[0][b].dmin, (short)wr[1][b].dmin, (short)wr[2][b].dmin, (short)wr[3][b].dmin));
+                __m128 da = _mm_set1_ps(x[b].d);
+                __m128 d = _mm256_castps256_ps128(ddm), dm = _mm256_extractf128_ps(ddm, 1);
+                acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);
+                acc = _mm_fmadd_ps(_mm_xor_ps(_mm_mul_ps(dm, da), _mm_set1_ps(-0.0f)),
+                                   _mm_cvtepi32_ps(im), acc);
+            }
+            float l[4];
+            _mm_storeu_ps(l, acc);
+            DEC4_STORE(t);
+        }
+    }
+}
+
+/* Q6_K: row w's isum lanes, the -32 offset taken off */
+static inline __attribute__((always_inline)) __m256i q6k_row(const struct block_q6_K *w,
+        const struct block_q8_K *x)
+{
+    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+    __m256i s = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                 _mm256_madd_epi16(bsums16(x), _mm256_slli_epi16(sc16, 5)));
+    /* both lanes: the scales of half h, sc[8h..8h+7] */
+    const __m256i sch[2] = { _mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE) };
+    _Pragma("GCC unroll 2")
+    for (int h = 0; h < 2; h++) {
+        __m256i sc = sch[h];
+        const uint8_t *ql = w->ql + 64 * h;
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+        __m256i v[4];
+        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < 4; k++) {
+            /* elements 32k..32k+15: sub-block 8h + 2k, then 8h + 2k + 1 */
+            __m256i p = _mm256_maddubs_epi16(v[k], _mm256_loadu_si256((const __m256i *)(x->qs + 128 * h + 32 * k)));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc, word_bcast(2 * k, 2 * k + 1))));
+        }
+    }
+    return s;
+}
+
+static void dec_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
+                     size_t a_stride, int nt, float *out, size_t o_stride)
+{
+    int64_t nsb = n / 256;
+    for (int t = 0; t < nt; t++) {
+        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride);
+        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {
+            DEC4_ROWS(block_q6_K);
+            __m128 acc = _mm_setzero_ps();
+            for (int64_t b = 0; b < nsb; b++) {
+                DEC4_PREFETCH(block_q6_K, b);
+                __m128i is = rows4_i32(q6k_row(&wr[0][b], &x[b]), q6k_row(&wr[1][b], &x[b]),
+                                       q6k_row(&wr[2][b], &x[b]), q6k_row(&wr[3][b], &x[b]));
+                __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d,
+                                                       (short)wr[2][b].d, (short)wr[3][b].d, 0, 0, 0, 0));
+                acc = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(x[b].d)), _mm_cvtepi32_ps(is), acc);
+            }
+            float l[4];
+            _mm_storeu_ps(l, acc);
+            DEC4_STORE(t);
+        }
+    }
+}
+
+void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+{
+    (void)q;
+    tab[DT_Q4_K].dec = dec_q4_k;
+    tab[DT_Q6_K].dec = dec_q6_k;
+    tab[DT_Q4_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
+}
+
+#else
+/* not an x86-64 build with AVX2: never called */
+void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+{
+    (void)tab;
+    (void)q;
+}
+#endif
