@@ -214,11 +214,132 @@ LG_GEMM(gemm_q5_0_avx2, DT_Q5_0, un_lg_q5_0)
 LG_GEMM(gemm_q8_0_avx2, DT_Q8_0, un_lg_q8_0)
 LG_GEMM(gemm_iq4_nl_avx2, DT_IQ4_NL, un_lg_iq4_nl)
 
+/* ---------------------------------------------------------------------------------
+ * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
+ *
+ * A tile is KG_R = 4 rows x KG_T = 2 tokens (lane r * KG_T + t).  Per super-block the
+ * tile's rows are unpacked once (kern_avx2.h's struct sb_w, as the dot), then every
+ * token pair of the call runs over them: 8 maddubs + madd by the scales per output, as
+ * sb_dot, the 8 outputs' sums (and their s16 terms) reduced at once, and the dot's
+ * fmaf pair per super-block in the 8 lanes; the accumulators of the token pairs live in
+ * a stack array between super-blocks.
+ */
+#define KG_R 4
+#define KG_T 2
+
+/* 8 vectors of 8 int32 -> one vector of their 8 sums (lane i: the sum of p_i) */
+static inline __m256i red8v(__m256i p0, __m256i p1, __m256i p2, __m256i p3, __m256i p4,
+                            __m256i p5, __m256i p6, __m256i p7)
+{
+    __m256i h0 = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1));
+    __m256i h1 = _mm256_add_epi32(_mm256_unpacklo_epi32(p2, p3), _mm256_unpackhi_epi32(p2, p3));
+    __m256i h2 = _mm256_add_epi32(_mm256_unpacklo_epi32(p4, p5), _mm256_unpackhi_epi32(p4, p5));
+    __m256i h3 = _mm256_add_epi32(_mm256_unpacklo_epi32(p6, p7), _mm256_unpackhi_epi32(p6, p7));
+    __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
+    __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi64(h2, h3), _mm256_unpackhi_epi64(h2, h3));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+#define KG_ROW(r)                                                                           \
+    {                                                                                       \
+        __m256i q = sw[r].q[k], sc = sw[r].sc[k];                                           \
+        s##r##0 = _mm256_add_epi32(s##r##0, _mm256_madd_epi16(_mm256_maddubs_epi16(q, y0), sc)); \
+        s##r##1 = _mm256_add_epi32(s##r##1, _mm256_madd_epi16(_mm256_maddubs_epi16(q, y1), sc)); \
+    }
+
+/* the 8 outputs of a tile on one super-block: isum and imin (the s16 term) per lane */
+static inline void kg_pairs(const struct sb_w *sw, const struct block_q8_K *x0,
+                            const struct block_q8_K *x1, __m256i *is, __m256i *im)
+{
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
+            s21 = s00, s30 = s00, s31 = s00;
+    for (int k = 0; k < 8; k++) {
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)(x0->qs + 32 * k));
+        __m256i y1 = _mm256_loadu_si256((const __m256i *)(x1->qs + 32 * k));
+        KG_ROW(0) KG_ROW(1) KG_ROW(2) KG_ROW(3)
+    }
+    *is = red8v(s00, s01, s10, s11, s20, s21, s30, s31);
+    __m256i b0 = bsums16(x0), b1 = bsums16(x1);
+    *im = red8v(_mm256_madd_epi16(b0, sw[0].s16), _mm256_madd_epi16(b1, sw[0].s16),
+                _mm256_madd_epi16(b0, sw[1].s16), _mm256_madd_epi16(b1, sw[1].s16),
+                _mm256_madd_epi16(b0, sw[2].s16), _mm256_madd_epi16(b1, sw[2].s16),
+                _mm256_madd_epi16(b0, sw[3].s16), _mm256_madd_epi16(b1, sw[3].s16));
+}
+
+/* MIN as KQ_AVX2's: 1, the s16 term is a min (second fmaf with -(dmin * dx)); 0, an
+ * offset taken off the integer sum */
+#define KG_GEMM(name, DT, BT, UN, MIN)                                                     \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    const uint8_t *wbase = w, *abase = a;                                                   \
+    const int64_t nb = n / 256;                                                             \
+    const int ntp = (nt + 1) & ~1;                                                          \
+    _Alignas(32) struct sb_w sw[KG_R];                                                      \
+    _Alignas(32) __m256 acc[RT_GEMM_MAXT / KG_T];                                           \
+    if (nt < KG_MINT) {                                                                     \
+        rows_by_dot(dot_of[DT], n, w, w_stride, nr, a, a_stride, nt, out, o_stride);        \
+        return;                                                                             \
+    }                                                                                       \
+    for (int r0 = 0; r0 < nr; r0 += KG_R) {                                                 \
+        const int mr = nr - r0 < KG_R ? nr - r0 : KG_R;                                     \
+        const struct BT *wr[KG_R];                                                          \
+        for (int r = 0; r < KG_R; r++)   /* a row past nr repeats row r0 (never stored) */ \
+            wr[r] = (const struct BT *)(wbase + (size_t)(r0 + (r < mr ? r : 0)) * w_stride); \
+        for (int tp = 0; tp < ntp / 2; tp++)                                                \
+            acc[tp] = _mm256_setzero_ps();                                                  \
+        for (int64_t b = 0; b < nb; b++) {                                                  \
+            float dw[8], dm[8];                                                             \
+            for (int r = 0; r < KG_R; r++) {                                                \
+                UN(&wr[r][b], &sw[r]);                                                      \
+                dw[KG_T * r] = dw[KG_T * r + 1] = sw[r].d;                                  \
+                dm[KG_T * r] = dm[KG_T * r + 1] = sw[r].dmin;                               \
+            }                                                                               \
+            const __m256 dwv = _mm256_loadu_ps(dw), dmv = _mm256_loadu_ps(dm);              \
+            for (int tp = 0; tp < ntp / 2; tp++) {                                          \
+                /* a token past nt repeats token 2 tp (never stored) */                     \
+                const struct block_q8_K *x0 = (const struct block_q8_K *)(abase + (size_t)(2 * tp) * a_stride) + b; \
+                const struct block_q8_K *x1 = (const struct block_q8_K *)(abase + (size_t)(2 * tp + 1 < nt ? 2 * tp + 1 : 2 * tp) * a_stride) + b; \
+                __m256i is, im;                                                             \
+                kg_pairs(sw, x0, x1, &is, &im);                                             \
+                __m128 d2 = _mm_unpacklo_ps(_mm_set_ss(x0->d), _mm_set_ss(x1->d));       \
+                __m256 dxv = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(d2)));    \
+                if (MIN) {                                                                  \
+                    acc[tp] = _mm256_fmadd_ps(_mm256_mul_ps(dwv, dxv), _mm256_cvtepi32_ps(is), acc[tp]); \
+                    /* -(dmin * dx): the product, then its sign flipped (exact) */          \
+                    __m256 nm = _mm256_xor_ps(_mm256_mul_ps(dmv, dxv), _mm256_set1_ps(-0.0f)); \
+                    acc[tp] = _mm256_fmadd_ps(nm, _mm256_cvtepi32_ps(im), acc[tp]);         \
+                } else {                                                                    \
+                    acc[tp] = _mm256_fmadd_ps(_mm256_mul_ps(dwv, dxv),                      \
+                                              _mm256_cvtepi32_ps(_mm256_sub_epi32(is, im)), acc[tp]); \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        for (int t = 0; t < nt; t++) {                                                      \
+            float l[8];                                                                     \
+            _mm256_storeu_ps(l, acc[t / 2]);                                                \
+            for (int r = 0; r < mr; r++)                                                    \
+                out[(size_t)t * o_stride + r0 + r] = l[KG_T * r + t % 2];                   \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+#define KG_MINT 3   /* fewer tokens: the dot */
+KG_GEMM(gemm_q2_k_avx2, DT_Q2_K, block_q2_K, un_q2_k, 1)
+KG_GEMM(gemm_q3_k_avx2, DT_Q3_K, block_q3_K, un_q3_k, 0)
+KG_GEMM(gemm_q4_k_avx2, DT_Q4_K, block_q4_K, un_q4_k, 1)
+KG_GEMM(gemm_q5_k_avx2, DT_Q5_K, block_q5_K, un_q5_k, 1)
+KG_GEMM(gemm_q6_k_avx2, DT_Q6_K, block_q6_K, un_q6_k, 0)
+
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     static const struct { int dt; rt_gemm_fn fn; } g[] = {
         { DT_Q4_0, gemm_q4_0_avx2 }, { DT_Q5_0, gemm_q5_0_avx2 },
         { DT_Q8_0, gemm_q8_0_avx2 }, { DT_IQ4_NL, gemm_iq4_nl_avx2 },
+        { DT_Q2_K, gemm_q2_k_avx2 }, { DT_Q3_K, gemm_q3_k_avx2 },
+        { DT_Q4_K, gemm_q4_k_avx2 }, { DT_Q5_K, gemm_q5_k_avx2 },
+        { DT_Q6_K, gemm_q6_k_avx2 },
     };
     (void)q;
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
