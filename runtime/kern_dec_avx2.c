@@ -192,9 +192,134 @@ static void dec_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const vo
     }
 }
 
+
+/* ---------------------------------------------------------------------------------
+ * Legacy blocks of 32 on RT_ACT_Q8_0S activations (kern.h: the values, then the f32
+ * scales, then the int32 sums of each block).  Per row, groups of 8 blocks: the 8
+ * exact block sums (signed weights: the sign trick, mul_sum_i8; unsigned u = w + off:
+ * maddubs of u against the signed activations, exact as u <= 31, minus off * sum(q)),
+ * reduced together (hsum8x8, lane k = block k of the group), then block b into f32 lane
+ * b % 8: acc = fma(dw * da, (float)isum, acc); the last nb % 8 blocks one by one into
+ * the same lanes; red8.  The twin's steps, so its bits.  4 rows run as 4 streams a
+ * quarter of the part apart, group by group, each prefetching its row LEG_PF ahead.
+ */
+
+static inline __m256i uq4_0(const struct block_q4_0 *b) { return nibbles(b->qs); }
+static inline __m256i uq5_0(const struct block_q5_0 *b)
+{
+    return _mm256_or_si256(nibbles(b->qs), _mm256_and_si256(bits_to_bytes(ld32(b->qh)),
+                                                            _mm256_set1_epi8(16)));
+}
+
+/* UW: the weight block as bytes; MUL: mul_sum_i8 (signed, SH < 0: no offset) or
+ * mul_sum_u8 (unsigned w + 2^SH) */
+#define LEG_PF 1
+#define LEG_DEC(name, BT, UW, MUL, SH)                                                     \
+static inline __attribute__((always_inline)) __m256 name##_grp(const struct BT *wb,        \
+        const int8_t *q, const float *da, const int32_t *qsum, __m256 acc)                  \
+{                                                                                           \
+    __m256i p[8];                                                                           \
+    _Pragma("GCC unroll 8")                                                                 \
+    for (int k = 0; k < 8; k++)                                                             \
+        p[k] = MUL(UW(&wb[k]), _mm256_loadu_si256((const __m256i *)(q + 32 * k)));          \
+    __m256i is = hsum8x8(p);                                                                \
+    if (SH >= 0)                                                                            \
+        is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)qsum), \
+                                                    SH >= 0 ? SH : 0));                     \
+    __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(                                             \
+        (short)wb[0].d, (short)wb[1].d, (short)wb[2].d, (short)wb[3].d,                     \
+        (short)wb[4].d, (short)wb[5].d, (short)wb[6].d, (short)wb[7].d));                   \
+    return _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps(da)), _mm256_cvtepi32_ps(is), acc); \
+}                                                                                           \
+                                                                                            \
+static inline float name##_tail(int64_t nb, int64_t b, const struct BT *wb, const int8_t *q, \
+                                const float *da, const int32_t *qsum, __m256 acc)           \
+{                                                                                           \
+    float l[8];                                                                             \
+    _mm256_storeu_ps(l, acc);                                                               \
+    for (; b < nb; b++) {                                                                   \
+        int is = hsum_i32(MUL(UW(&wb[b]), _mm256_loadu_si256((const __m256i *)(q + 32 * b)))); \
+        if (SH >= 0)                                                                        \
+            is -= qsum[b] * (1 << (SH >= 0 ? SH : 0));                                      \
+        l[b & 7] = fmaf(_cvtsh_ss(wb[b].d) * da[b], (float)is, l[b & 7]);                   \
+    }                                                                                       \
+    return red8(l);                                                                         \
+}                                                                                           \
+                                                                                            \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    int64_t nb = n / 32;                                                                    \
+    for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                         \
+        DEC4_ROWS(BT);                                                                      \
+        for (int t = 0; t < nt; t++) {                                                      \
+            const uint8_t *at = (const uint8_t *)a + (size_t)t * a_stride;                  \
+            const int8_t *xq = (const int8_t *)at;                                          \
+            const float *da = (const float *)(at + 32 * nb);                                \
+            const int32_t *qsum = (const int32_t *)(at + 36 * nb);                          \
+            __m256 acc[4];                                                                  \
+            int64_t b = 0;                                                                  \
+            for (int i = 0; i < 4; i++)                                                     \
+                acc[i] = _mm256_setzero_ps();                                               \
+            for (; b + 8 <= nb; b += 8) {                                                   \
+                _Pragma("GCC unroll 4")                                                     \
+                for (int i = 0; i < 4; i++) {                                               \
+                    const char *pf = (const char *)&wr[i][b] + LEG_PF * w_stride;           \
+                    for (size_t o = 0; o < 8 * sizeof(struct BT); o += 64)                  \
+                        _mm_prefetch(pf + o, _MM_HINT_T0);                                  \
+                    acc[i] = name##_grp(wr[i] + b, xq + 32 * b, da + b, qsum + b, acc[i]);  \
+                }                                                                           \
+            }                                                                               \
+            for (int i = 0; i < 4; i++)                                                     \
+                if (ri[i] < nr)                                                             \
+                    out[(size_t)t * o_stride + ri[i]] = name##_tail(nb, b, wr[i], xq, da, qsum, acc[i]); \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+LEG_DEC(dec_q8_0, block_q8_0, w_q8_0, mul_sum_i8, -1)
+LEG_DEC(dec_q4_0, block_q4_0, uq4_0, mul_sum_u8, 3)
+LEG_DEC(dec_q5_0, block_q5_0, uq5_0, mul_sum_u8, 4)
+LEG_DEC(dec_iq4_nl, block_iq4_nl, w_iq4_nl, mul_sum_i8, -1)
+
+/* RT_ACT_Q8_0S: the Q8_0 blocks of the AVX2 quantizer under this table (the same bytes
+ * as the scalar one), split; sum(q) = sum(q ^ 0x80) - 128 * 32 through vpsadbw */
+static rt_quant_fn q8_0_base;
+
+static void quant_q8_0s_avx2(const float *x, void *dst, int64_t n)
+{
+    int64_t nb = n / 32;
+    int8_t *q = dst;
+    uint8_t *dp = (uint8_t *)dst + 32 * nb, *sp = dp + 4 * nb;
+    struct block_q8_0 tmp[16];
+    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+        int m = nb - b0 < 16 ? (int)(nb - b0) : 16;
+        q8_0_base(x + 32 * b0, tmp, 32 * m);
+        for (int j = 0; j < m; j++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)tmp[j].qs);
+            _mm256_storeu_si256((__m256i *)(q + 32 * (b0 + j)), v);
+            __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8(-128)),
+                                          _mm256_setzero_si256());
+            __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            s2 = _mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2));
+            int32_t sum = (int32_t)_mm_cvtsi128_si64(s2) - 128 * 32;
+            float d = _cvtsh_ss(tmp[j].d);
+            memcpy(dp + 4 * (b0 + j), &d, 4);
+            memcpy(sp + 4 * (b0 + j), &sum, 4);
+        }
+    }
+}
+
 void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
-    (void)q;
+#define D(dt, fn) (tab[dt].dec = fn, tab[dt].dec_act = RT_ACT_Q8_0S)
+    D(DT_Q8_0, dec_q8_0);
+    D(DT_Q4_0, dec_q4_0);
+    D(DT_Q5_0, dec_q5_0);
+    D(DT_IQ4_NL, dec_iq4_nl);
+#undef D
+    q8_0_base = q[RT_ACT_Q8_0];
+    q[RT_ACT_Q8_0S] = quant_q8_0s_avx2;
     tab[DT_Q4_K].dec = dec_q4_k;
     tab[DT_Q6_K].dec = dec_q6_k;
     tab[DT_Q4_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
