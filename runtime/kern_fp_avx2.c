@@ -15,7 +15,7 @@
  * Two ways to run it, chosen by the token count, with the same operations per output:
  *   direct (1 or 2 tokens: decode): FD_NS rows at a time, each 1/FD_NS of the part
  *     apart (FD_NS streams), weights converted from the file on the fly, FD_NS
- *     independent FMA chains, the next row of every stream prefetched;
+ *     independent FMA chains;
  *   packed (prompts): a block of GM_MR rows x GM_KC columns is converted once to f32
  *     into an L1-sized buffer (k-step major: 8 lanes of row 0, of row 1, ...), then a
  *     GM_MR x GM_NR register tile (12 ymm accumulators, 3 activation vectors, 1 weight
@@ -122,16 +122,18 @@ static inline void gm_tile1(int64_t ks, const float *wp, const float *x0, float 
 
 /*
  * Decode streams the weights once, as FD_NS streams 1/FD_NS of the part apart (rows r0,
- * r0 + q, r0 + 2q, ...): far-apart streams read faster than adjacent rows (see
- * kern_gemm_avx512.c).  Each cache line of a stream's next row is prefetched while this
- * row runs (the hardware prefetchers restart at every 4 KiB page, and an F16 row of
- * 2048 is one page); a prefetch past the matrix never faults.
+ * r0 + q, r0 + 2q, ...): far-apart streams read faster than adjacent rows, and 4
+ * streams faster than 8 or 2 (this Zen 4 VM, one thread, F16 2048 columns, 256 MiB in
+ * parts of 64 rows, best of 6 interleaved runs under load 3.4: 4 apart 28.9 GB/s, 4
+ * adjacent 17.6, 8 adjacent 20.0; 8 apart 22.0 and 2 apart 20.5 in another run where
+ * 4 apart gave 25.9).  No software prefetch: fetching each stream's next row ahead, as
+ * kern_gemm_avx512.c does, was slower here (best 20.6-21.5 vs 25.1-27.2 GB/s in three
+ * interleaved runs); Zen 4's hardware prefetchers keep 4 streams going on their own.
  */
 #define FD_NS 4
 #define FD_R(M, A, B) M(A, B, 0) M(A, B, 1) M(A, B, 2) M(A, B, 3)
 #define FD_DECL(A, B, r) __m256 d##r = _mm256_setzero_ps();
 #define FD_STEP(LD8, ES, r) d##r = _mm256_fmadd_ps(LD8(wr + (size_t)(r) * qs + i * ES), xv, d##r);
-#define FD_PF(A, ES, r) _mm_prefetch((const char *)(wr + (size_t)(r) * qs + w_stride + i * ES), _MM_HINT_T0);
 #define FD_OUT(TY, ES, r) out[r0 + (r) * q] = hsum_ps_red8(d##r) + fp_tail(wr + (size_t)(r) * qs, ES, TY, x, n8, n);
 
 #define FP_GEMM(name, ES, TY, LD8)                                                         \
@@ -147,9 +149,6 @@ static void name##_direct(int64_t n, const uint8_t *w, size_t w_stride, int nr, 
         for (int64_t i = 0; i < n8; i += 8) {                                               \
             __m256 xv = _mm256_loadu_ps(x + i);                                             \
             FD_R(FD_STEP, LD8, ES)                                                          \
-            if (((i * ES) & 63) == 0) {                                                     \
-                FD_R(FD_PF, 0, ES)                                                          \
-            }                                                                               \
         }                                                                                   \
         FD_R(FD_OUT, TY, ES)                                                                \
     }                                                                                       \
