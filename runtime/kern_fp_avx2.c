@@ -71,6 +71,23 @@ static inline float fp_tail(const uint8_t *wr, int es, int ty, const float *x, i
     return tail;
 }
 
+/* red8 of 8 vectors at once: lane j of the result is red8 of p[j] (lanes 0-3 from
+ * p[0..3], 4-7 from p[4..7]); the same adds in the same order, so the same bits */
+static inline __m256 red8x8(const float *p0, const float *p1)
+{
+    __m256 q[4];
+    for (int i = 0; i < 4; i++) {
+        __m256 a = _mm256_load_ps(p0 + 8 * i), b = _mm256_load_ps(p1 + 8 * i);
+        /* s_k + s_(k+4): lanes [a0 a1 a2 a3] of p0[i], then of p1[i] */
+        q[i] = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+    }
+    __m256 t0 = _mm256_unpacklo_ps(q[0], q[1]), t1 = _mm256_unpackhi_ps(q[0], q[1]);
+    __m256 t2 = _mm256_unpacklo_ps(q[2], q[3]), t3 = _mm256_unpackhi_ps(q[2], q[3]);
+    __m256 a0 = _mm256_shuffle_ps(t0, t2, 0x44), a1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 a2 = _mm256_shuffle_ps(t1, t3, 0x44), a3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    return _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3));
+}
+
 /* a loaded weight vector stays in a register (kern_gemm_avx512.c's GM_REG): otherwise
  * compilers fold the load into each of its GM_NR FMAs and the tile becomes load-bound */
 #define GM_REG(v) __asm__("" : "+x"(v));
@@ -206,7 +223,21 @@ static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const
                         park + (size_t)(t0 + 2) * GM_MR * 8, k0 == 0);                      \
             }                                                                               \
         }                                                                                   \
-        for (int t = 0; t < nt; t++) {                                                      \
+        int t = 0;                                                                          \
+        /* two tokens of 4 rows: red8 of 8 parked vectors at once, then the tails */        \
+        for (; mr == GM_MR && t + 2 <= nt; t += 2) {                                        \
+            _Alignas(32) float tl[8] = { 0 };                                               \
+            for (int c = 0; n8 < n && c < 8; c++)                                           \
+                tl[c] = fp_tail(wr + (size_t)(c & 3) * w_stride, ES, TY,                    \
+                                (const float *)((const uint8_t *)a +                        \
+                                                (size_t)(t + c / 4) * a_stride), n8, n);    \
+            __m256 v = _mm256_add_ps(red8x8(park + (size_t)t * GM_MR * 8,                   \
+                                            park + (size_t)(t + 1) * GM_MR * 8),            \
+                                     _mm256_load_ps(tl));                                   \
+            _mm_storeu_ps(out + (size_t)t * o_stride + r0, _mm256_castps256_ps128(v));      \
+            _mm_storeu_ps(out + (size_t)(t + 1) * o_stride + r0, _mm256_extractf128_ps(v, 1)); \
+        }                                                                                   \
+        for (; t < nt; t++) {                                                               \
             const float *xt = (const float *)((const uint8_t *)a + (size_t)t * a_stride);   \
             for (int r = 0; r < mr; r++)                                                    \
                 out[(size_t)t * o_stride + r0 + r] =                                        \
