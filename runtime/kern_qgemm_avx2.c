@@ -215,7 +215,7 @@ LG_GEMM(gemm_q8_0_avx2, DT_Q8_0, un_lg_q8_0)
 LG_GEMM(gemm_iq4_nl_avx2, DT_IQ4_NL, un_lg_iq4_nl)
 
 /* ---------------------------------------------------------------------------------
- * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K).
+ * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; IQ4_XS below).
  *
  * A tile is KG_R = 4 rows x KG_T = 2 tokens (lane r * KG_T + t).  Per super-block the
  * tile's rows are unpacked once (kern_avx2.h's struct sb_w, as the dot), then every
@@ -267,16 +267,62 @@ static inline void kg_pairs(const struct sb_w *sw, const struct block_q8_K *x0,
                 _mm256_madd_epi16(b0, sw[3].s16), _mm256_madd_epi16(b1, sw[3].s16));
 }
 
+/* IQ4_XS: signed values (kvalues), so the dot's sign trick with the sub-block scale in
+ * the madd, and one fmaf(d * dx, (float)isum, acc) per super-block (the offset path of
+ * KG_GEMM with a zero s16 term) */
+struct sbs_w {
+    __m256i q[8], aq[8];   /* signed values, |q| */
+    __m256i sc[8];         /* int16 sub-block scale, per vector */
+    float   d, dmin;       /* dmin: 0 */
+};
+
+static inline void un_iq4_xs_g(const struct block_iq4_xs *b, struct sbs_w *w)
+{
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rt_kvalues_iq4nl));
+    for (int k = 0; k < 8; k++) {
+        int ls = (((b->scales_l[k / 2] >> (4 * (k % 2))) & 0xF) |
+                  (((b->scales_h >> (2 * k)) & 3) << 4)) - 32;
+        w->q[k] = _mm256_shuffle_epi8(tab, nibbles(b->qs + 16 * k));
+        w->aq[k] = _mm256_sign_epi8(w->q[k], w->q[k]);
+        w->sc[k] = _mm256_set1_epi16((short)ls);
+    }
+    w->d = _cvtsh_ss(b->d);
+    w->dmin = 0;
+}
+
+#define KS_ROW(r)                                                                           \
+    {                                                                                       \
+        __m256i q = sw[r].q[k], aq = sw[r].aq[k], sc = sw[r].sc[k];                         \
+        s##r##0 = _mm256_add_epi32(s##r##0, _mm256_madd_epi16(                              \
+            _mm256_maddubs_epi16(aq, _mm256_sign_epi8(y0, q)), sc));                        \
+        s##r##1 = _mm256_add_epi32(s##r##1, _mm256_madd_epi16(                              \
+            _mm256_maddubs_epi16(aq, _mm256_sign_epi8(y1, q)), sc));                        \
+    }
+
+static inline void ks_pairs(const struct sbs_w *sw, const struct block_q8_K *x0,
+                            const struct block_q8_K *x1, __m256i *is, __m256i *im)
+{
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
+            s21 = s00, s30 = s00, s31 = s00;
+    for (int k = 0; k < 8; k++) {
+        __m256i y0 = _mm256_loadu_si256((const __m256i *)(x0->qs + 32 * k));
+        __m256i y1 = _mm256_loadu_si256((const __m256i *)(x1->qs + 32 * k));
+        KS_ROW(0) KS_ROW(1) KS_ROW(2) KS_ROW(3)
+    }
+    *is = red8v(s00, s01, s10, s11, s20, s21, s30, s31);
+    *im = _mm256_setzero_si256();
+}
+
 /* MIN as KQ_AVX2's: 1, the s16 term is a min (second fmaf with -(dmin * dx)); 0, an
  * offset taken off the integer sum */
-#define KG_GEMM(name, DT, BT, UN, MIN)                                                     \
+#define KG_GEMM(name, DT, BT, WT, UN, PF, MIN)                                                   \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
     const uint8_t *wbase = w, *abase = a;                                                   \
     const int64_t nb = n / 256;                                                             \
     const int ntp = (nt + 1) & ~1;                                                          \
-    _Alignas(32) struct sb_w sw[KG_R];                                                      \
+    _Alignas(32) struct WT sw[KG_R];                                                        \
     _Alignas(32) __m256 acc[RT_GEMM_MAXT / KG_T];                                           \
     if (nt < KG_MINT) {                                                                     \
         rows_by_dot(dot_of[DT], n, w, w_stride, nr, a, a_stride, nt, out, o_stride);        \
@@ -302,7 +348,7 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
                 const struct block_q8_K *x0 = (const struct block_q8_K *)(abase + (size_t)(2 * tp) * a_stride) + b; \
                 const struct block_q8_K *x1 = (const struct block_q8_K *)(abase + (size_t)(2 * tp + 1 < nt ? 2 * tp + 1 : 2 * tp) * a_stride) + b; \
                 __m256i is, im;                                                             \
-                kg_pairs(sw, x0, x1, &is, &im);                                             \
+                PF(sw, x0, x1, &is, &im);                                                   \
                 __m128 d2 = _mm_unpacklo_ps(_mm_set_ss(x0->d), _mm_set_ss(x1->d));       \
                 __m256 dxv = _mm256_castpd_ps(_mm256_broadcastsd_pd(_mm_castps_pd(d2)));    \
                 if (MIN) {                                                                  \
@@ -326,11 +372,12 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
 }
 
 #define KG_MINT 3   /* fewer tokens: the dot */
-KG_GEMM(gemm_q2_k_avx2, DT_Q2_K, block_q2_K, un_q2_k, 1)
-KG_GEMM(gemm_q3_k_avx2, DT_Q3_K, block_q3_K, un_q3_k, 0)
-KG_GEMM(gemm_q4_k_avx2, DT_Q4_K, block_q4_K, un_q4_k, 1)
-KG_GEMM(gemm_q5_k_avx2, DT_Q5_K, block_q5_K, un_q5_k, 1)
-KG_GEMM(gemm_q6_k_avx2, DT_Q6_K, block_q6_K, un_q6_k, 0)
+KG_GEMM(gemm_q2_k_avx2, DT_Q2_K, block_q2_K, sb_w, un_q2_k, kg_pairs, 1)
+KG_GEMM(gemm_q3_k_avx2, DT_Q3_K, block_q3_K, sb_w, un_q3_k, kg_pairs, 0)
+KG_GEMM(gemm_q4_k_avx2, DT_Q4_K, block_q4_K, sb_w, un_q4_k, kg_pairs, 1)
+KG_GEMM(gemm_q5_k_avx2, DT_Q5_K, block_q5_K, sb_w, un_q5_k, kg_pairs, 1)
+KG_GEMM(gemm_q6_k_avx2, DT_Q6_K, block_q6_K, sb_w, un_q6_k, kg_pairs, 0)
+KG_GEMM(gemm_iq4_xs_avx2, DT_IQ4_XS, block_iq4_xs, sbs_w, un_iq4_xs_g, ks_pairs, 0)
 
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
@@ -339,7 +386,7 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
         { DT_Q8_0, gemm_q8_0_avx2 }, { DT_IQ4_NL, gemm_iq4_nl_avx2 },
         { DT_Q2_K, gemm_q2_k_avx2 }, { DT_Q3_K, gemm_q3_k_avx2 },
         { DT_Q4_K, gemm_q4_k_avx2 }, { DT_Q5_K, gemm_q5_k_avx2 },
-        { DT_Q6_K, gemm_q6_k_avx2 },
+        { DT_Q6_K, gemm_q6_k_avx2 }, { DT_IQ4_XS, gemm_iq4_xs_avx2 },
     };
     (void)q;
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
