@@ -47,7 +47,9 @@ static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_str
 }
 
 /* ---------------------------------------------------------------------------------
- * Legacy blocks of 32 on Q8_0 activations.
+ * Legacy blocks of 32 on Q8_0 activations (Q4_0, Q5_0, Q8_0, IQ4_NL: signed weights) and on
+ * Q8_1 activations (Q4_1, Q5_1: unsigned weights, mul_sum_u8, and the dot's second fma
+ * per block, fma(m, s, acc): weight min times the activation block's d * sum).
  *
  * A tile is LG_R = 4 rows x LG_T = 2 tokens (lane r * LG_T + t).  For a column chunk of
  * LG_KC blocks the tile's rows are unpacked once into pk (signed bytes and their |q|,
@@ -58,8 +60,8 @@ static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_str
  */
 #define LG_R  4
 #define LG_T  2
-#define LG_KC 64      /* blocks per column chunk (a multiple of 8): 8 KiB of pk */
-#define LG_DA 16384   /* floats in the activation scale table (64 KiB of stack) */
+#define LG_KC 64      /* blocks per column chunk (a multiple of 8): 16 KiB of pk */
+#define LG_DA 16384   /* floats in each activation scale table (64 KiB of stack) */
 
 struct lg_blk {
     __m256i q, aq;    /* signed weights, |q| */
@@ -68,70 +70,115 @@ struct lg_blk {
 /* one block of the tile: the 8 exact sums, lane r * 2 + t (hsum8x8, the pairs reduced
  * as they come: fewer live registers) */
 #define LG_ROW(r)                                                                           \
-    __m256i h##r;                                                                           \
+    __m256i h##r##_;                                                                        \
     {                                                                                       \
         __m256i q = wk[r].q, aq = wk[r].aq;                                                 \
         __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y0, q)), one); \
         __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y1, q)), one); \
-        h##r = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
+        h##r##_ = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
     }
 
-static inline __m256i lg_pairs(const struct lg_blk *wk, const int8_t *y0p, const int8_t *y1p)
+#define LG_ROWU(r)                                                                          \
+    __m256i h##r##_;                                                                        \
+    {                                                                                       \
+        __m256i q = wk[r].q;                                                                \
+        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y0), one);                   \
+        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y1), one);                   \
+        h##r##_ = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
+    }
+
+/* uns: unsigned weights (mul_sum_u8: no sign trick) */
+static inline __m256i lg_pairs(const struct lg_blk *wk, const int8_t *y0p, const int8_t *y1p,
+                               int uns)
 {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i y0 = _mm256_loadu_si256((const __m256i *)y0p);
     __m256i y1 = _mm256_loadu_si256((const __m256i *)y1p);
-    LG_ROW(0) LG_ROW(1) LG_ROW(2) LG_ROW(3)
+    __m256i h0, h1, h2, h3;
+    if (uns) {
+        LG_ROWU(0) LG_ROWU(1) LG_ROWU(2) LG_ROWU(3)
+        h0 = h0_; h1 = h1_; h2 = h2_; h3 = h3_;
+    } else {
+        LG_ROW(0) LG_ROW(1) LG_ROW(2) LG_ROW(3)
+        h0 = h0_; h1 = h1_; h2 = h2_; h3 = h3_;
+    }
     __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
     __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi64(h2, h3), _mm256_unpackhi_epi64(h2, h3));
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
                             _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-/* one weight block b of a row: its 32 signed values and its f16 scale */
-typedef void (*lg_unpack_fn)(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d);
+/* one weight block b of a row: its 32 values, its f16 scale and (Q4_1/Q5_1) f16 min */
+typedef void (*lg_unpack_fn)(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d, uint16_t *m);
 
-#define LG_UNPACK(name, BT, WF)                                                            \
-static void name(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d)                   \
+#define LG_UNPACK(name, BT, WF, M)                                                         \
+static void name(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d, uint16_t *m)      \
 {                                                                                           \
     const struct BT *blk = (const struct BT *)row + b;                                      \
     *q = WF(blk);                                                                           \
     *d = blk->d;                                                                            \
+    *m = M;                                                                                 \
 }
 
-LG_UNPACK(un_lg_q4_0, block_q4_0, w_q4_0)
-LG_UNPACK(un_lg_q5_0, block_q5_0, w_q5_0)
-LG_UNPACK(un_lg_q8_0, block_q8_0, w_q8_0)
-LG_UNPACK(un_lg_iq4_nl, block_iq4_nl, w_iq4_nl)
+LG_UNPACK(un_lg_q4_0, block_q4_0, w_q4_0, 0)
+LG_UNPACK(un_lg_q5_0, block_q5_0, w_q5_0, 0)
+LG_UNPACK(un_lg_q8_0, block_q8_0, w_q8_0, 0)
+LG_UNPACK(un_lg_iq4_nl, block_iq4_nl, w_iq4_nl, 0)
+LG_UNPACK(un_lg_q4_1, block_q4_1, w_q4_1, blk->m)
+LG_UNPACK(un_lg_q5_1, block_q5_1, w_q5_1, blk->m)
+
+/* activation block b of a row: Q8_0 (d, qs) or Q8_1 (d, s, qs) */
+#define LG_AB(mn) ((mn) ? sizeof(struct block_q8_1) : sizeof(struct block_q8_0))
+static inline const uint8_t *lg_ablk(const uint8_t *x, int64_t b, int mn)
+{
+    return x + (size_t)b * LG_AB(mn);
+}
+static inline uint16_t lg_h(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+#define LG_AQ(blk, mn) ((const int8_t *)(blk) + ((mn) ? 4 : 2))
 
 #define LG_STEP(j)                                                                          \
     {                                                                                       \
-        __m256i v = lg_pairs(pk[k + (j)], x0[k + (j)].qs, x1[k + (j)].qs);                  \
-        __m256 dav = _mm256_castpd_ps(_mm256_broadcast_sd(                                  \
-            (const double *)&da[(size_t)(k0 + k + (j)) * ntp + 2 * tp]));                   \
+        __m256i v = lg_pairs(pk[k + (j)], LG_AQ(lg_ablk(x0, k + (j), mn), mn),              \
+                             LG_AQ(lg_ablk(x1, k + (j), mn), mn), mn);                      \
+        size_t di = (size_t)(k0 + k + (j)) * ntp + 2 * tp;                                  \
+        __m256 dav = _mm256_castpd_ps(_mm256_broadcast_sd((const double *)&da[di]));        \
         c##j = _mm256_fmadd_ps(_mm256_mul_ps(dwp[k + (j)], dav), _mm256_cvtepi32_ps(v), c##j); \
+        if (mn)                                                                             \
+            c##j = _mm256_fmadd_ps(mwp[k + (j)],                                            \
+                                   _mm256_castpd_ps(_mm256_broadcast_sd((const double *)&sa[di])), c##j); \
     }
 
-static inline __attribute__((always_inline)) void lg_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a,
-                    size_t a_stride, int nt, float *out, size_t o_stride, lg_unpack_fn un)
+/* mn: Q4_1/Q5_1 (unsigned weights, the min term, Q8_1 activations) */
+static inline __attribute__((always_inline)) void
+lg_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, size_t a_stride,
+        int nt, float *out, size_t o_stride, lg_unpack_fn un, int mn)
 {
     const int64_t nb = n / 32, nb8 = nb & ~(int64_t)7;
     int slab = nb8 ? (int)(LG_DA / nb8) & ~1 : RT_GEMM_MAXT;
     if (slab > RT_GEMM_MAXT)
         slab = RT_GEMM_MAXT;
-    _Alignas(32) float da[LG_DA + 2 * RT_GEMM_MAXT];
+    _Alignas(32) float da[LG_DA + 2 * RT_GEMM_MAXT], sa[LG_DA + 2 * RT_GEMM_MAXT];   /* sa: mn only */
     _Alignas(32) struct lg_blk pk[LG_KC][LG_R];
-    _Alignas(32) __m256 dwp[LG_KC];
+    _Alignas(32) __m256 dwp[LG_KC], mwp[LG_KC];
     _Alignas(32) __m256 park[RT_GEMM_MAXT / LG_T][8];
 
     for (int s0 = 0; s0 < nt; s0 += slab) {
         const int ns = nt - s0 < slab ? nt - s0 : slab, ntp = (ns + 1) & ~1;
         const uint8_t *as = a + (size_t)s0 * a_stride;
-        /* da[b * ntp + t]: a token past ns repeats token 0 of the slab (never stored) */
+        /* da[b * ntp + t] (and sa: Q8_1's s): a token past ns repeats token 0 of the
+         * slab (never stored) */
         for (int t = 0; t < ntp; t++) {
-            const struct block_q8_0 *x = (const struct block_q8_0 *)(as + (size_t)(t < ns ? t : 0) * a_stride);
-            for (int64_t b = 0; b < nb8; b++)
-                da[(size_t)b * ntp + t] = _cvtsh_ss(x[b].d);
+            const uint8_t *x = as + (size_t)(t < ns ? t : 0) * a_stride;
+            for (int64_t b = 0; b < nb8; b++) {
+                da[(size_t)b * ntp + t] = _cvtsh_ss(lg_h(lg_ablk(x, b, mn)));
+                if (mn)
+                    sa[(size_t)b * ntp + t] = _cvtsh_ss(lg_h(lg_ablk(x, b, mn) + 2));
+            }
         }
         for (int r0 = 0; r0 < nr; r0 += LG_R) {
             const int mr = nr - r0 < LG_R ? nr - r0 : LG_R;
@@ -141,20 +188,23 @@ static inline __attribute__((always_inline)) void lg_gemm(int64_t n, const uint8
             for (int64_t k0 = 0; k0 < nb8; k0 += LG_KC) {
                 const int kc = nb8 - k0 < LG_KC ? (int)(nb8 - k0) : LG_KC;
                 for (int k = 0; k < kc; k++) {
-                    float dwf[8];
+                    float dwf[8], mwf[8];
                     for (int r = 0; r < LG_R; r++) {
                         __m256i q;
-                        uint16_t dh;
-                        un(wr[r], k0 + k, &q, &dh);
+                        uint16_t dh, mh;
+                        un(wr[r], k0 + k, &q, &dh, &mh);
                         pk[k][r].q = q;
                         pk[k][r].aq = _mm256_sign_epi8(q, q);
                         dwf[LG_T * r] = dwf[LG_T * r + 1] = _cvtsh_ss(dh);
+                        mwf[LG_T * r] = mwf[LG_T * r + 1] = _cvtsh_ss(mh);
                     }
                     dwp[k] = _mm256_loadu_ps(dwf);
+                    if (mn)
+                        mwp[k] = _mm256_loadu_ps(mwf);
                 }
                 for (int tp = 0; tp < ntp / 2; tp++) {
-                    const struct block_q8_0 *x0 = (const struct block_q8_0 *)(as + (size_t)(2 * tp) * a_stride) + k0;
-                    const struct block_q8_0 *x1 = (const struct block_q8_0 *)(as + (size_t)(2 * tp + 1 < ns ? 2 * tp + 1 : 0) * a_stride) + k0;
+                    const uint8_t *x0 = lg_ablk(as + (size_t)(2 * tp) * a_stride, k0, mn);
+                    const uint8_t *x1 = lg_ablk(as + (size_t)(2 * tp + 1 < ns ? 2 * tp + 1 : 0) * a_stride, k0, mn);
                     __m256 c0, c1, c2, c3, c4, c5, c6, c7;
                     if (k0 == 0) {
                         c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = _mm256_setzero_ps();
@@ -172,7 +222,7 @@ static inline __attribute__((always_inline)) void lg_gemm(int64_t n, const uint8
             }
             /* per output: its lanes of the 8 accumulators, the tail blocks as the dot */
             for (int t = 0; t < ns; t++) {
-                const struct block_q8_0 *x = (const struct block_q8_0 *)(as + (size_t)t * a_stride);
+                const uint8_t *x = as + (size_t)t * a_stride;
                 for (int r = 0; r < mr; r++) {
                     float l[8];
                     for (int j = 0; j < 8; j++) {
@@ -186,10 +236,14 @@ static inline __attribute__((always_inline)) void lg_gemm(int64_t n, const uint8
                     }
                     for (int64_t c = nb8; c < nb; c++) {
                         __m256i q;
-                        uint16_t dh;
-                        un(wr[r], c, &q, &dh);
-                        int is = hsum_i32(mul_sum_i8(q, _mm256_loadu_si256((const __m256i *)x[c].qs)));
-                        l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(x[c].d), (float)is, l[c & 7]);
+                        uint16_t dh, mh;
+                        const uint8_t *xc = lg_ablk(x, c, mn);
+                        __m256i y = _mm256_loadu_si256((const __m256i *)LG_AQ(xc, mn));
+                        un(wr[r], c, &q, &dh, &mh);
+                        int is = hsum_i32(mn ? mul_sum_u8(q, y) : mul_sum_i8(q, y));
+                        l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(lg_h(xc)), (float)is, l[c & 7]);
+                        if (mn)
+                            l[c & 7] = fmaf(_cvtsh_ss(mh), _cvtsh_ss(lg_h(xc + 2)), l[c & 7]);
                     }
                     out[(size_t)(s0 + t) * o_stride + r0 + r] = red8(l);
                 }
@@ -198,21 +252,23 @@ static inline __attribute__((always_inline)) void lg_gemm(int64_t n, const uint8
     }
 }
 
-#define LG_GEMM(name, DT, UN)                                                              \
+#define LG_GEMM(name, DT, UN, MN)                                                            \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
-    if (nt < 5 || (n / 32) * 2 > LG_DA) {   /* a few tokens: the dot; a huge row: too */  \
+    if (nt < 6 || (n / 32) * 2 > LG_DA) {   /* a few tokens: the dot; a huge row: too */  \
         rows_by_dot(dot_of[DT], n, w, w_stride, nr, a, a_stride, nt, out, o_stride);        \
         return;                                                                             \
     }                                                                                       \
-    lg_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN);                        \
+    lg_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, MN);                    \
 }
 
-LG_GEMM(gemm_q4_0_avx2, DT_Q4_0, un_lg_q4_0)
-LG_GEMM(gemm_q5_0_avx2, DT_Q5_0, un_lg_q5_0)
-LG_GEMM(gemm_q8_0_avx2, DT_Q8_0, un_lg_q8_0)
-LG_GEMM(gemm_iq4_nl_avx2, DT_IQ4_NL, un_lg_iq4_nl)
+LG_GEMM(gemm_q4_0_avx2, DT_Q4_0, un_lg_q4_0, 0)
+LG_GEMM(gemm_q5_0_avx2, DT_Q5_0, un_lg_q5_0, 0)
+LG_GEMM(gemm_q8_0_avx2, DT_Q8_0, un_lg_q8_0, 0)
+LG_GEMM(gemm_iq4_nl_avx2, DT_IQ4_NL, un_lg_iq4_nl, 0)
+LG_GEMM(gemm_q4_1_avx2, DT_Q4_1, un_lg_q4_1, 1)
+LG_GEMM(gemm_q5_1_avx2, DT_Q5_1, un_lg_q5_1, 1)
 
 /* ---------------------------------------------------------------------------------
  * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; IQ4_XS below).
@@ -384,6 +440,7 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
     static const struct { int dt; rt_gemm_fn fn; } g[] = {
         { DT_Q4_0, gemm_q4_0_avx2 }, { DT_Q5_0, gemm_q5_0_avx2 },
         { DT_Q8_0, gemm_q8_0_avx2 }, { DT_IQ4_NL, gemm_iq4_nl_avx2 },
+        { DT_Q4_1, gemm_q4_1_avx2 }, { DT_Q5_1, gemm_q5_1_avx2 },
         { DT_Q2_K, gemm_q2_k_avx2 }, { DT_Q3_K, gemm_q3_k_avx2 },
         { DT_Q4_K, gemm_q4_k_avx2 }, { DT_Q5_K, gemm_q5_k_avx2 },
         { DT_Q6_K, gemm_q6_k_avx2 }, { DT_IQ4_XS, gemm_iq4_xs_avx2 },
