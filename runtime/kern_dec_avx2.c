@@ -50,6 +50,10 @@
         if (ri[i] < nr)                                                                     \
             out[(size_t)(t) * o_stride + ri[i]] = l[i]
 
+/* s is needed here, in a register: without it gcc computes all of a super-block's
+ * products first and parks them on the stack (a store and a load each) */
+#define KEEP(s) __asm__("" : "+x"(s))
+
 /* 4 vectors of 8 int32 (one per row) -> lane i: the sum of row i's 8 lanes */
 static inline __m128i rows4_i32(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
 {
@@ -57,11 +61,25 @@ static inline __m128i rows4_i32(__m256i s0, __m256i s1, __m256i s2, __m256i s3)
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-/* int16 words w of a 128-bit lane -> every word of that lane (vpshufb control) */
-static inline __m256i word_bcast(int lo, int hi)
+/* vpshufb controls that spread one int16 word over each 128-bit lane: sc_spread[j]
+ * word j in both lanes (Q4_K: sub-block j); sc_spread[8 + k] word 2k in the low lane,
+ * 2k + 1 in the high one (Q6_K: the two sub-blocks of 16 of vector k).  Constants in
+ * memory, read by vpshufb itself: built in registers, they crowd out the rows' sums. */
+#define SPREAD2(lo, hi) \
+    { 2 * (lo), 2 * (lo) + 1, 2 * (lo), 2 * (lo) + 1, 2 * (lo), 2 * (lo) + 1, 2 * (lo), 2 * (lo) + 1, \
+      2 * (lo), 2 * (lo) + 1, 2 * (lo), 2 * (lo) + 1, 2 * (lo), 2 * (lo) + 1, 2 * (lo), 2 * (lo) + 1, \
+      2 * (hi), 2 * (hi) + 1, 2 * (hi), 2 * (hi) + 1, 2 * (hi), 2 * (hi) + 1, 2 * (hi), 2 * (hi) + 1, \
+      2 * (hi), 2 * (hi) + 1, 2 * (hi), 2 * (hi) + 1, 2 * (hi), 2 * (hi) + 1, 2 * (hi), 2 * (hi) + 1 }
+static const uint8_t sc_spread[12][32] __attribute__((aligned(32))) = {
+    SPREAD2(0, 0), SPREAD2(1, 1), SPREAD2(2, 2), SPREAD2(3, 3),
+    SPREAD2(4, 4), SPREAD2(5, 5), SPREAD2(6, 6), SPREAD2(7, 7),
+    SPREAD2(0, 1), SPREAD2(2, 3), SPREAD2(4, 5), SPREAD2(6, 7)
+};
+#undef SPREAD2
+
+static inline __m256i spread(__m256i sc, int j)
 {
-    return _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 * (2 * hi + 1) + 2 * hi)),
-                            _mm_set1_epi16((short)(0x0100 * (2 * lo + 1) + 2 * lo)));
+    return _mm256_shuffle_epi8(sc, _mm256_load_si256((const __m256i *)sc_spread[j]));
 }
 
 /* ---------------------------------------------------------------------------------
@@ -72,16 +90,35 @@ static inline __m256i word_bcast(int lo, int hi)
  * activation's pair sums), Q6_K's -32 offset = 32 * sum sc_i * bsums_i taken off.
  */
 
-/* Q4_K: row w's isum lanes; *mn its 4 imin lanes (pr: the activation's 8 pair sums) */
+/* Q4_K's 6-bit scales and mins of two rows at once: h holds the 16 opening bytes of a
+ * super-block (d, dmin, the 12 scale bytes q0..q11) of one row in each 128-bit lane;
+ * the result has, per lane, sc0..sc7 then m0..m7 as bytes (rt_scale_min_k4):
+ *   sc0..3 = q0..3 & 63, m0..3 = q4..7 & 63,
+ *   sc4..7 = (q8..11 & 15) | (q0..3 >> 6) << 4, m4..7 = (q8..11 >> 4) | (q4..7 >> 6) << 4 */
+static inline __m256i k4_scales2(__m256i h)
+{
+    const __m256i cx = _mm256_broadcastsi128_si256(_mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __m256i cy = _mm256_broadcastsi128_si256(_mm_setr_epi8(-1, -1, -1, -1, 4, 5, 6, 7, -1, -1, -1, -1, 8, 9, 10, 11));
+    const __m256i ma = _mm256_broadcastsi128_si256(_mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m256i mb = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    __m256i x = _mm256_shuffle_epi8(h, cx), y = _mm256_shuffle_epi8(h, cy);
+    __m256i lo = _mm256_or_si256(_mm256_and_si256(x, ma), _mm256_and_si256(_mm256_srli_epi16(x, 4), mb));
+    return _mm256_or_si256(lo, _mm256_and_si256(_mm256_srli_epi16(y, 2), _mm256_set1_epi8(0x30)));
+}
+
+/* vpshufb controls: byte j of each lane as an int16 in every word (sub-block j's scale) */
+#define BYTE_W(j) { j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, \
+                    j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1 }
+static const int8_t byte_w[8][32] __attribute__((aligned(32))) = {
+    BYTE_W(0), BYTE_W(1), BYTE_W(2), BYTE_W(3), BYTE_W(4), BYTE_W(5), BYTE_W(6), BYTE_W(7)
+};
+#undef BYTE_W
+
+/* Q4_K: row w's isum lanes; sb: its scale bytes (k4_scales2) in both lanes */
 static inline __attribute__((always_inline)) __m256i q4k_row(const struct block_q4_K *w,
-        const struct block_q8_K *x, __m128i pr, __m128i *mn)
+        const struct block_q8_K *x, __m256i sb)
 {
     const __m256i m4 = _mm256_set1_epi8(15);
-    uint32_t u[4];
-    rt_q4k_scales(w->scales, u);
-    __m128i su = _mm_loadu_si128((const __m128i *)u);
-    __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(su));
-    *mn = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(su, 8)), pr);
     __m256i s = _mm256_setzero_si256();
     _Pragma("GCC unroll 4")
     for (int p = 0; p < 4; p++) {
@@ -90,16 +127,23 @@ static inline __attribute__((always_inline)) __m256i q4k_row(const struct block_
                                           _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p)));
         __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
                                           _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p + 32)));
-        p0 = _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sc, word_bcast(2 * p, 2 * p)));
-        p1 = _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sc, word_bcast(2 * p + 1, 2 * p + 1)));
+        p0 = _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sb, _mm256_load_si256((const __m256i *)byte_w[2 * p])));
+        p1 = _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sb, _mm256_load_si256((const __m256i *)byte_w[2 * p + 1])));
         s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
+        KEEP(s);
     }
     return s;
 }
 
+/* Per super-block: the 4 rows' opening 16 bytes as two ymm (rows 0|1, 2|3), their
+ * scales and mins decoded together (k4_scales2); imin of the 4 rows = their mins as
+ * int16 (vpshufb) times the activation's pair sums, one madd per two rows; d and dmin
+ * of the 4 rows gathered from the same loads. */
 static void dec_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
                      size_t a_stride, int nt, float *out, size_t o_stride)
 {
+    const __m256i cm = _mm256_broadcastsi128_si256(_mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1));
+    const __m128i cd = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
     int64_t nsb = n / 256;
     for (int t = 0; t < nt; t++) {
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride);
@@ -108,18 +152,27 @@ static void dec_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const vo
             __m128 acc = _mm_setzero_ps();
             for (int64_t b = 0; b < nsb; b++) {
                 DEC4_PREFETCH(block_q4_K, b);
-                __m256i bs = bsums16(&x[b]);
-                __m128i pr = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-                __m128i m0, m1, m2, m3;
-                __m256i s0 = q4k_row(&wr[0][b], &x[b], pr, &m0);
-                __m256i s1 = q4k_row(&wr[1][b], &x[b], pr, &m1);
-                __m256i s2 = q4k_row(&wr[2][b], &x[b], pr, &m2);
-                __m256i s3 = q4k_row(&wr[3][b], &x[b], pr, &m3);
+                __m256i h01 = _mm256_loadu2_m128i((const __m128i *)&wr[1][b], (const __m128i *)&wr[0][b]);
+                __m256i h23 = _mm256_loadu2_m128i((const __m128i *)&wr[3][b], (const __m128i *)&wr[2][b]);
+                __m256i s01 = k4_scales2(h01), s23 = k4_scales2(h23);
+                __m256i s0 = q4k_row(&wr[0][b], &x[b], _mm256_permute2x128_si256(s01, s01, 0x00));
+                __m256i s1 = q4k_row(&wr[1][b], &x[b], _mm256_permute2x128_si256(s01, s01, 0x11));
+                __m256i s2 = q4k_row(&wr[2][b], &x[b], _mm256_permute2x128_si256(s23, s23, 0x00));
+                __m256i s3 = q4k_row(&wr[3][b], &x[b], _mm256_permute2x128_si256(s23, s23, 0x11));
                 __m128i is = rows4_i32(s0, s1, s2, s3);
-                __m128i im = _mm_hadd_epi32(_mm_hadd_epi32(m0, m1), _mm_hadd_epi32(m2, m3));
-                __m256 ddm = _mm256_cvtph_ps(_mm_setr_epi16(
-                    (short)wr[0][b].d, (short)wr[1][b].d, (short)wr[2][b].d, (short)wr[3][b].d,
-                    (short)wr[0][b].dmin, (short)wr[1][b].dmin, (short)wr[2][b].dmin, (short)wr[3][b].dmin));
+                /* imin: lanes of the madds are rows 0|1 and 2|3; hadd twice -> per lane
+                 * [r0 r2 r0 r2 | r1 r3 r1 r3] */
+                __m256i bs = bsums16(&x[b]);
+                __m256i pr = _mm256_broadcastsi128_si256(
+                    _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
+                __m256i mh = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(s01, cm), pr),
+                                               _mm256_madd_epi16(_mm256_shuffle_epi8(s23, cm), pr));
+                mh = _mm256_hadd_epi32(mh, mh);
+                __m128i im = _mm_unpacklo_epi32(_mm256_castsi256_si128(mh), _mm256_extracti128_si256(mh, 1));
+                /* d, dmin: dword 0 of each row's opening bytes */
+                __m256i dd = _mm256_unpacklo_epi32(h01, h23);   /* [r0 r2 . . | r1 r3 . .] */
+                __m128i d4 = _mm_unpacklo_epi32(_mm256_castsi256_si128(dd), _mm256_extracti128_si256(dd, 1));
+                __m256 ddm = _mm256_cvtph_ps(_mm_shuffle_epi8(d4, cd));
                 __m128 da = _mm_set1_ps(x[b].d);
                 __m128 d = _mm256_castps256_ps128(ddm), dm = _mm256_extractf128_ps(ddm, 1);
                 acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);
@@ -137,7 +190,7 @@ static void dec_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const vo
 static inline __attribute__((always_inline)) __m256i q6k_row(const struct block_q6_K *w,
         const struct block_q8_K *x)
 {
-    const __m256i m4 = _mm256_set1_epi8(15), m2 = _mm256_set1_epi8(3);
+    const __m256i m4 = _mm256_set1_epi8(15), m30 = _mm256_set1_epi8(0x30);
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
     __m256i s = _mm256_sub_epi32(_mm256_setzero_si256(),
                                  _mm256_madd_epi16(bsums16(x), _mm256_slli_epi16(sc16, 5)));
@@ -150,19 +203,20 @@ static inline __attribute__((always_inline)) __m256i q6k_row(const struct block_
         __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
         __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
         __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+        /* the 2-bit pairs of qh straight to bits 4-5 (what a 16-bit shift moves across
+         * a byte boundary lands outside them) */
         __m256i v[4];
-        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+        v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+        v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+        v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30));
         v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+                               _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
         _Pragma("GCC unroll 4")
         for (int k = 0; k < 4; k++) {
             /* elements 32k..32k+15: sub-block 8h + 2k, then 8h + 2k + 1 */
             __m256i p = _mm256_maddubs_epi16(v[k], _mm256_loadu_si256((const __m256i *)(x->qs + 128 * h + 32 * k)));
-            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc, word_bcast(2 * k, 2 * k + 1))));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, spread(sc, 8 + k)));
+            KEEP(s);
         }
     }
     return s;
