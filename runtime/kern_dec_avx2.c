@@ -114,19 +114,29 @@ static const int8_t byte_w[8][32] __attribute__((aligned(32))) = {
 };
 #undef BYTE_W
 
-/* Q4_K: row w's isum lanes; sb: its scale bytes (k4_scales2) in both lanes */
-static inline __attribute__((always_inline)) __m256i q4k_row(const struct block_q4_K *w,
+/* Q4_K and Q5_K: a row's isum lanes from its 128 nibble bytes qs and (Q5_K) its 32
+ * bytes of fifth bits qh (NULL: none; bit j of qh[l] belongs to element l of
+ * sub-block j); sb: its scale bytes (k4_scales2) in both lanes */
+static inline __attribute__((always_inline)) __m256i kmin_row(const uint8_t *qs, const uint8_t *qh,
         const struct block_q8_K *x, __m256i sb)
 {
-    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
+    __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
     __m256i s = _mm256_setzero_si256();
     _Pragma("GCC unroll 4")
     for (int p = 0; p < 4; p++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * p));
-        __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(v, m4),
-                                          _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p)));
-        __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                                          _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p + 32)));
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+        __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (qh) {
+            /* bits 2p and 2p + 1 of each byte to bit 4 (what a 16-bit shift moves across
+             * a byte boundary lands outside bit 4) */
+            __m256i h0 = p < 2 ? _mm256_slli_epi16(h, 4 - 2 * p) : _mm256_srli_epi16(h, 2 * p - 4);
+            __m256i h1 = p < 2 ? _mm256_slli_epi16(h, 3 - 2 * p) : _mm256_srli_epi16(h, 2 * p - 3);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(h0, b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(h1, b4));
+        }
+        __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p)));
+        __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p + 32)));
         p0 = _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sb, _mm256_load_si256((const __m256i *)byte_w[2 * p])));
         p1 = _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sb, _mm256_load_si256((const __m256i *)byte_w[2 * p + 1])));
         s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
@@ -135,56 +145,64 @@ static inline __attribute__((always_inline)) __m256i q4k_row(const struct block_
     return s;
 }
 
-/* Per super-block: the 4 rows' opening 16 bytes as two ymm (rows 0|1, 2|3), their
- * scales and mins decoded together (k4_scales2); imin of the 4 rows = their mins as
- * int16 (vpshufb) times the activation's pair sums, one madd per two rows; d and dmin
- * of the 4 rows gathered from the same loads. */
-static void dec_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
-                     size_t a_stride, int nt, float *out, size_t o_stride)
-{
-    const __m256i cm = _mm256_broadcastsi128_si256(_mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1));
-    const __m128i cd = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
-    int64_t nsb = n / 256;
-    for (int t = 0; t < nt; t++) {
-        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride);
-        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {
-            DEC4_ROWS(block_q4_K);
-            __m128 acc = _mm_setzero_ps();
-            for (int64_t b = 0; b < nsb; b++) {
-                DEC4_PREFETCH(block_q4_K, b);
-                __m256i h01 = _mm256_loadu2_m128i((const __m128i *)&wr[1][b], (const __m128i *)&wr[0][b]);
-                __m256i h23 = _mm256_loadu2_m128i((const __m128i *)&wr[3][b], (const __m128i *)&wr[2][b]);
-                __m256i s01 = k4_scales2(h01), s23 = k4_scales2(h23);
-                __m256i s0 = q4k_row(&wr[0][b], &x[b], _mm256_permute2x128_si256(s01, s01, 0x00));
-                __m256i s1 = q4k_row(&wr[1][b], &x[b], _mm256_permute2x128_si256(s01, s01, 0x11));
-                __m256i s2 = q4k_row(&wr[2][b], &x[b], _mm256_permute2x128_si256(s23, s23, 0x00));
-                __m256i s3 = q4k_row(&wr[3][b], &x[b], _mm256_permute2x128_si256(s23, s23, 0x11));
-                __m128i is = rows4_i32(s0, s1, s2, s3);
-                /* imin: lanes of the madds are rows 0|1 and 2|3; hadd twice -> per lane
-                 * [r0 r2 r0 r2 | r1 r3 r1 r3] */
-                __m256i bs = bsums16(&x[b]);
-                __m256i pr = _mm256_broadcastsi128_si256(
-                    _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
-                __m256i mh = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(s01, cm), pr),
-                                               _mm256_madd_epi16(_mm256_shuffle_epi8(s23, cm), pr));
-                mh = _mm256_hadd_epi32(mh, mh);
-                __m128i im = _mm_unpacklo_epi32(_mm256_castsi256_si128(mh), _mm256_extracti128_si256(mh, 1));
-                /* d, dmin: dword 0 of each row's opening bytes */
-                __m256i dd = _mm256_unpacklo_epi32(h01, h23);   /* [r0 r2 . . | r1 r3 . .] */
-                __m128i d4 = _mm_unpacklo_epi32(_mm256_castsi256_si128(dd), _mm256_extracti128_si256(dd, 1));
-                __m256 ddm = _mm256_cvtph_ps(_mm_shuffle_epi8(d4, cd));
-                __m128 da = _mm_set1_ps(x[b].d);
-                __m128 d = _mm256_castps256_ps128(ddm), dm = _mm256_extractf128_ps(ddm, 1);
-                acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);
-                acc = _mm_fmadd_ps(_mm_xor_ps(_mm_mul_ps(dm, da), _mm_set1_ps(-0.0f)),
-                                   _mm_cvtepi32_ps(im), acc);
-            }
-            float l[4];
-            _mm_storeu_ps(l, acc);
-            DEC4_STORE(t);
-        }
-    }
+static inline const uint8_t *qh_q4_k(const struct block_q4_K *w) { (void)w; return NULL; }
+static inline const uint8_t *qh_q5_k(const struct block_q5_K *w) { return w->qh; }
+
+/* Q4_K and Q5_K (QH: the row's fifth bits or NULL).  Per super-block: the 4 rows'
+ * opening 16 bytes as two ymm (rows 0|1, 2|3), their scales and mins decoded together
+ * (k4_scales2); imin of the 4 rows = their mins as int16 (vpshufb) times the
+ * activation's pair sums, one madd per two rows; d and dmin of the 4 rows gathered
+ * from the same loads. */
+#define KMIN_DEC(name, BT, QH)                                                              \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,          \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    const __m256i cm = _mm256_broadcastsi128_si256(_mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1)); \
+    const __m128i cd = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15); \
+    int64_t nsb = n / 256;                                                                  \
+    for (int t = 0; t < nt; t++) {                                                          \
+        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
+        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                     \
+            DEC4_ROWS(BT);                                                                  \
+            __m128 acc = _mm_setzero_ps();                                                  \
+            for (int64_t b = 0; b < nsb; b++) {                                             \
+                DEC4_PREFETCH(BT, b);                                                       \
+                __m256i h01 = _mm256_loadu2_m128i((const __m128i *)&wr[1][b], (const __m128i *)&wr[0][b]); \
+                __m256i h23 = _mm256_loadu2_m128i((const __m128i *)&wr[3][b], (const __m128i *)&wr[2][b]); \
+                __m256i s01 = k4_scales2(h01), s23 = k4_scales2(h23);                       \
+                __m256i s0 = kmin_row(wr[0][b].qs, QH(&wr[0][b]), &x[b], _mm256_permute2x128_si256(s01, s01, 0x00)); \
+                __m256i s1 = kmin_row(wr[1][b].qs, QH(&wr[1][b]), &x[b], _mm256_permute2x128_si256(s01, s01, 0x11)); \
+                __m256i s2 = kmin_row(wr[2][b].qs, QH(&wr[2][b]), &x[b], _mm256_permute2x128_si256(s23, s23, 0x00)); \
+                __m256i s3 = kmin_row(wr[3][b].qs, QH(&wr[3][b]), &x[b], _mm256_permute2x128_si256(s23, s23, 0x11)); \
+                __m128i is = rows4_i32(s0, s1, s2, s3);                                     \
+                /* imin: lanes of the madds are rows 0|1 and 2|3; hadd twice -> per lane    \
+                 * [r0 r2 r0 r2 | r1 r3 r1 r3] */                                           \
+                __m256i bs = bsums16(&x[b]);                                                \
+                __m256i pr = _mm256_broadcastsi128_si256(                                   \
+                    _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1))); \
+                __m256i mh = _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_shuffle_epi8(s01, cm), pr), \
+                                               _mm256_madd_epi16(_mm256_shuffle_epi8(s23, cm), pr)); \
+                mh = _mm256_hadd_epi32(mh, mh);                                             \
+                __m128i im = _mm_unpacklo_epi32(_mm256_castsi256_si128(mh), _mm256_extracti128_si256(mh, 1)); \
+                /* d, dmin: dword 0 of each row's opening bytes */                          \
+                __m256i dd = _mm256_unpacklo_epi32(h01, h23);   /* [r0 r2 . . | r1 r3 . .] */ \
+                __m128i d4 = _mm_unpacklo_epi32(_mm256_castsi256_si128(dd), _mm256_extracti128_si256(dd, 1)); \
+                __m256 ddm = _mm256_cvtph_ps(_mm_shuffle_epi8(d4, cd));                     \
+                __m128 da = _mm_set1_ps(x[b].d);                                            \
+                __m128 d = _mm256_castps256_ps128(ddm), dm = _mm256_extractf128_ps(ddm, 1); \
+                acc = _mm_fmadd_ps(_mm_mul_ps(d, da), _mm_cvtepi32_ps(is), acc);            \
+                acc = _mm_fmadd_ps(_mm_xor_ps(_mm_mul_ps(dm, da), _mm_set1_ps(-0.0f)),      \
+                                   _mm_cvtepi32_ps(im), acc);                               \
+            }                                                                               \
+            float l[4];                                                                     \
+            _mm_storeu_ps(l, acc);                                                          \
+            DEC4_STORE(t);                                                                  \
+        }                                                                                   \
+    }                                                                                       \
 }
+
+KMIN_DEC(dec_q4_k, block_q4_K, qh_q4_k)
+KMIN_DEC(dec_q5_k, block_q5_K, qh_q5_k)
 
 /* Q6_K: row w's isum lanes, the -32 offset taken off */
 static inline __attribute__((always_inline)) __m256i q6k_row(const struct block_q6_K *w,
@@ -336,6 +354,73 @@ LEG_DEC(dec_q4_0, block_q4_0, uq4_0, mul_sum_u8, 3)
 LEG_DEC(dec_q5_0, block_q5_0, uq5_0, mul_sum_u8, 4)
 LEG_DEC(dec_iq4_nl, block_iq4_nl, w_iq4_nl, mul_sum_i8, -1)
 
+/* Q4_1 and Q5_1 on RT_ACT_Q8_1 (the twin's activations: their f16 s = d * sum(q) is
+ * rounded from the unrounded d, so it cannot come from RT_ACT_Q8_0S): unsigned weights,
+ * maddubs exact; per block acc = fma(dw * da, (float)isum, acc) then fma(mw, sa, acc) */
+#define LEG1_DEC(name, BT, UW)                                                             \
+static inline __attribute__((always_inline)) __m256 name##_grp(const struct BT *wb,        \
+        const struct block_q8_1 *x, __m256 acc)                                             \
+{                                                                                           \
+    __m256i p[8];                                                                           \
+    _Pragma("GCC unroll 8")                                                                 \
+    for (int k = 0; k < 8; k++)                                                             \
+        p[k] = mul_sum_u8(UW(&wb[k]), _mm256_loadu_si256((const __m256i *)x[k].qs));        \
+    __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(                                             \
+        (short)wb[0].d, (short)wb[1].d, (short)wb[2].d, (short)wb[3].d,                     \
+        (short)wb[4].d, (short)wb[5].d, (short)wb[6].d, (short)wb[7].d));                   \
+    __m256 mw = _mm256_cvtph_ps(_mm_setr_epi16(                                             \
+        (short)wb[0].m, (short)wb[1].m, (short)wb[2].m, (short)wb[3].m,                     \
+        (short)wb[4].m, (short)wb[5].m, (short)wb[6].m, (short)wb[7].m));                   \
+    __m256 da = _mm256_cvtph_ps(_mm_setr_epi16(                                             \
+        (short)x[0].d, (short)x[1].d, (short)x[2].d, (short)x[3].d,                         \
+        (short)x[4].d, (short)x[5].d, (short)x[6].d, (short)x[7].d));                       \
+    __m256 sa = _mm256_cvtph_ps(_mm_setr_epi16(                                             \
+        (short)x[0].s, (short)x[1].s, (short)x[2].s, (short)x[3].s,                         \
+        (short)x[4].s, (short)x[5].s, (short)x[6].s, (short)x[7].s));                       \
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, da), _mm256_cvtepi32_ps(hsum8x8(p)), acc);     \
+    return _mm256_fmadd_ps(mw, sa, acc);                                                    \
+}                                                                                           \
+                                                                                            \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    int64_t nb = n / 32;                                                                    \
+    for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                         \
+        DEC4_ROWS(BT);                                                                      \
+        for (int t = 0; t < nt; t++) {                                                      \
+            const struct block_q8_1 *x = (const struct block_q8_1 *)((const uint8_t *)a + (size_t)t * a_stride); \
+            __m256 acc[4];                                                                  \
+            int64_t b = 0;                                                                  \
+            for (int i = 0; i < 4; i++)                                                     \
+                acc[i] = _mm256_setzero_ps();                                               \
+            for (; b + 8 <= nb; b += 8) {                                                   \
+                _Pragma("GCC unroll 4")                                                     \
+                for (int i = 0; i < 4; i++) {                                               \
+                    const char *pf = (const char *)&wr[i][b] + LEG_PF * w_stride;           \
+                    for (size_t o = 0; o < 8 * sizeof(struct BT); o += 64)                  \
+                        _mm_prefetch(pf + o, _MM_HINT_T0);                                  \
+                    acc[i] = name##_grp(wr[i] + b, x + b, acc[i]);                          \
+                }                                                                           \
+            }                                                                               \
+            for (int i = 0; i < 4; i++) {                                                   \
+                float l[8];                                                                 \
+                if (ri[i] >= nr)                                                            \
+                    continue;                                                               \
+                _mm256_storeu_ps(l, acc[i]);                                                \
+                for (int64_t c = b; c < nb; c++) {                                          \
+                    int is = hsum_i32(mul_sum_u8(UW(&wr[i][c]), _mm256_loadu_si256((const __m256i *)x[c].qs))); \
+                    l[c & 7] = fmaf(_cvtsh_ss(wr[i][c].d) * _cvtsh_ss(x[c].d), (float)is, l[c & 7]); \
+                    l[c & 7] = fmaf(_cvtsh_ss(wr[i][c].m), _cvtsh_ss(x[c].s), l[c & 7]);    \
+                }                                                                           \
+                out[(size_t)t * o_stride + ri[i]] = red8(l);                                \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+LEG1_DEC(dec_q4_1, block_q4_1, w_q4_1)
+LEG1_DEC(dec_q5_1, block_q5_1, w_q5_1)
+
 /* RT_ACT_Q8_0S: the Q8_0 blocks of the AVX2 quantizer under this table (the same bytes
  * as the scalar one), split; sum(q) = sum(q ^ 0x80) - 128 * 32 through vpsadbw */
 static rt_quant_fn q8_0_base;
@@ -372,9 +457,14 @@ void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
     D(DT_Q5_0, dec_q5_0);
     D(DT_IQ4_NL, dec_iq4_nl);
 #undef D
+    tab[DT_Q4_1].dec = dec_q4_1;
+    tab[DT_Q5_1].dec = dec_q5_1;
+    tab[DT_Q4_1].dec_act = tab[DT_Q5_1].dec_act = RT_ACT_Q8_1;
     q8_0_base = q[RT_ACT_Q8_0];
     q[RT_ACT_Q8_0S] = quant_q8_0s_avx2;
     tab[DT_Q4_K].dec = dec_q4_k;
+    tab[DT_Q5_K].dec = dec_q5_k;
+    tab[DT_Q5_K].dec_act = RT_ACT_Q8_K;
     tab[DT_Q6_K].dec = dec_q6_k;
     tab[DT_Q4_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
 }
