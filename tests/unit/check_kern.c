@@ -448,8 +448,11 @@ END_TEST
  * with a scalar tail. */
 START_TEST(test_gemm_vs_dot)
 {
-    /* a tail of blocks past the last group of 16, several column blocks (8 groups) */
-    static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048, 32 * (16 * 9 + 5) };
+    /* a tail of blocks past the last group of 16, several column blocks (8 groups), a row
+     * so long that kern_qgemm_avx2.c's legacy kernels take the tokens in slabs (over
+     * 8192 columns) */
+    static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048, 32 * (16 * 9 + 5),
+                                  32 * 347 };
     static const int nts[] = { 1, 2, 3, 5, 11, RT_GEMM_MAXT };
     int ngemm = 0;
     if (rt_isa_best() == RT_ISA_AVX512) {   /* the types that have one there */
