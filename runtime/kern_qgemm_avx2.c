@@ -305,7 +305,7 @@ static inline __m256i red8v(__m256i p0, __m256i p1, __m256i p2, __m256i p3, __m2
     }
 
 /* the 8 outputs of a tile on one super-block: isum and imin (the s16 term) per lane */
-static inline void kg_pairs(const struct sb_w *sw, const struct block_q8_K *x0,
+static inline __attribute__((always_inline)) void kg_pairs(const struct sb_w *sw, const struct block_q8_K *x0,
                             const struct block_q8_K *x1, __m256i *is, __m256i *im)
 {
     __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
@@ -355,7 +355,7 @@ static inline void un_iq4_xs_g(const struct block_iq4_xs *b, struct sbs_w *w)
             _mm256_maddubs_epi16(aq, _mm256_sign_epi8(y1, q)), sc));                        \
     }
 
-static inline void ks_pairs(const struct sbs_w *sw, const struct block_q8_K *x0,
+static inline __attribute__((always_inline)) void ks_pairs(const struct sbs_w *sw, const struct block_q8_K *x0,
                             const struct block_q8_K *x1, __m256i *is, __m256i *im)
 {
     __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
