@@ -265,12 +265,114 @@ static void dec_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const vo
 }
 
 
+/* Q2_K and Q3_K: per row and super-block, vector (h, j) of 32 elements 128h + 32j.. is
+ * qs[32h..32h+31] >> 2j & 3 (Q3_K: | hmask bit 4h + j << 2, 0..7 = value + 4), its low
+ * 16 bytes sub-block 8h + 2j, its high 16 the next: maddubs, madd by the two sub-blocks'
+ * scales spread over the lanes (sc_spread[8 + j] on scales 8h..8h+7).  Q2_K's mins
+ * term and Q3_K's -4 offset: the 16 bsums times 16 int16 coefficients, *mn. */
+static inline __attribute__((always_inline)) __m256i k23_row(const uint8_t *qs, const uint8_t *hm,
+        __m256i sc16, const struct block_q8_K *x)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), b2 = _mm256_set1_epi8(4);
+    const __m256i sch[2] = { _mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE) };
+    __m256i hv = hm ? _mm256_loadu_si256((const __m256i *)hm) : _mm256_setzero_si256();
+    __m256i s = _mm256_setzero_si256();
+    _Pragma("GCC unroll 2")
+    for (int h = 0; h < 2; h++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * h));
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+            if (hm) {
+                int bit = 4 * h + j;   /* to bit 2 (16-bit shifts: what crosses a byte lands elsewhere) */
+                __m256i hb = bit >= 2 ? _mm256_srli_epi16(hv, bit - 2) : _mm256_slli_epi16(hv, 2 - bit);
+                v = _mm256_or_si256(v, _mm256_and_si256(hb, b2));
+            }
+            __m256i p = _mm256_maddubs_epi16(v, _mm256_loadu_si256((const __m256i *)(x->qs + 128 * h + 32 * j)));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(p, spread(sch[h], 8 + j)));
+            KEEP(s);
+        }
+    }
+    return s;
+}
+
+/* Q2_K: scales low nibbles, mins high nibbles */
+static inline __attribute__((always_inline)) void q2k_one(const struct block_q2_K *w,
+        const struct block_q8_K *x, __m256i *s, __m256i *mn)
+{
+    __m128i sc8 = _mm_loadu_si128((const __m128i *)w->scales);
+    __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(15)));
+    __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(15)));
+    *mn = _mm256_madd_epi16(bsums16(x), m16);
+    *s = k23_row(w->qs, NULL, sc16, x);
+}
+
+/* Q3_K: the 16 six-bit scales - 32 (q3_k_scales of kern_ref.c, as un_q3_k); offset
+ * 4 * sc_i * bsums_i */
+static inline __attribute__((always_inline)) void q3k_one(const struct block_q3_K *w,
+        const struct block_q8_K *x, __m256i *s, __m256i *mn)
+{
+    uint32_t aux[3], tmp;
+    memcpy(aux, w->scales, 12);
+    tmp = aux[2];
+    __m128i u = _mm_setr_epi32((int)((aux[0] & 0x0f0f0f0fu) | (((tmp >> 0) & 0x03030303u) << 4)),
+                               (int)((aux[1] & 0x0f0f0f0fu) | (((tmp >> 2) & 0x03030303u) << 4)),
+                               (int)(((aux[0] >> 4) & 0x0f0f0f0fu) | (((tmp >> 4) & 0x03030303u) << 4)),
+                               (int)(((aux[1] >> 4) & 0x0f0f0f0fu) | (((tmp >> 6) & 0x03030303u) << 4)));
+    __m256i sc16 = _mm256_sub_epi16(_mm256_cvtepu8_epi16(u), _mm256_set1_epi16(32));
+    *mn = _mm256_madd_epi16(bsums16(x), _mm256_slli_epi16(sc16, 2));
+    *s = k23_row(w->qs, w->hmask, sc16, x);
+}
+
+/* MIN: 1 (Q2_K) acc = fma(d * da, isum, acc), fma(-(dmin * da), imin, acc); 0 (Q3_K)
+ * acc = fma(d * da, isum - imin, acc); DM: the row's dmin (Q3_K: its d again, unused) */
+#define K23_DEC(name, BT, ONE, MIN, DM)                                                    \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    int64_t nsb = n / 256;                                                                  \
+    for (int t = 0; t < nt; t++) {                                                          \
+        const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
+        for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                     \
+            DEC4_ROWS(BT);                                                                  \
+            __m128 acc = _mm_setzero_ps();                                                  \
+            for (int64_t b = 0; b < nsb; b++) {                                             \
+                DEC4_PREFETCH(BT, b);                                                       \
+                __m256i s[4], mn[4];                                                        \
+                _Pragma("GCC unroll 4")                                                     \
+                for (int i = 0; i < 4; i++)                                                 \
+                    ONE(&wr[i][b], &x[b], &s[i], &mn[i]);                                   \
+                __m128i is = rows4_i32(s[0], s[1], s[2], s[3]);                             \
+                __m128i im = rows4_i32(mn[0], mn[1], mn[2], mn[3]);                         \
+                __m256 ddm = _mm256_cvtph_ps(_mm_setr_epi16(                                \
+                    (short)wr[0][b].d, (short)wr[1][b].d, (short)wr[2][b].d, (short)wr[3][b].d, \
+                    (short)wr[0][b].DM, (short)wr[1][b].DM, (short)wr[2][b].DM, (short)wr[3][b].DM)); \
+                __m128 da = _mm_set1_ps(x[b].d);                                            \
+                __m128 d = _mm_mul_ps(_mm256_castps256_ps128(ddm), da);                     \
+                if (MIN) {                                                                  \
+                    __m128 dm = _mm_mul_ps(_mm256_extractf128_ps(ddm, 1), da);              \
+                    acc = _mm_fmadd_ps(d, _mm_cvtepi32_ps(is), acc);                        \
+                    acc = _mm_fmadd_ps(_mm_xor_ps(dm, _mm_set1_ps(-0.0f)), _mm_cvtepi32_ps(im), acc); \
+                } else {                                                                    \
+                    acc = _mm_fmadd_ps(d, _mm_cvtepi32_ps(_mm_sub_epi32(is, im)), acc);     \
+                }                                                                           \
+            }                                                                               \
+            float l[4];                                                                     \
+            _mm_storeu_ps(l, acc);                                                          \
+            DEC4_STORE(t);                                                                  \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+K23_DEC(dec_q2_k, block_q2_K, q2k_one, 1, dmin)
+K23_DEC(dec_q3_k, block_q3_K, q3k_one, 0, d)
+
 /* Super-blocks whose rows are summed one by one (ONE: a row's exact isum, imin, d and
  * dmin), then the twin's f32 steps as 4-lane vectors, the same 4 streams.  MIN: 1 when
  * imin is a mins term (acc = fma(d * da, isum, acc); acc = fma(-(dmin * da), imin,
- * acc)), 0 when it is taken off isum (acc = fma(d * da, isum - imin, acc)).  Q2_K and
- * Q3_K through the dot's unpacking (un_q2_k, un_q3_k + sb_dot) measured no faster than
- * the dot row by row (4.6 -> 4.8, 3.2 -> 3.0 GB/s), so they are not here. */
+ * acc)), 0 when it is taken off isum (acc = fma(d * da, isum - imin, acc)).  (Q2_K and
+ * Q3_K through the dot's unpacking, un_q2_k / un_q3_k + sb_dot, in this frame measured
+ * no faster than the dot row by row: 4.6 -> 4.8, 3.2 -> 3.0 GB/s; K23_DEC above.) */
 /* IQ4_XS: the table values (signed, |v| <= 127: the sign trick keeps maddubs exact),
  * sub-block k's 32 elements = the low then the high nibbles of qs[16k..16k+15], each
  * times its scale ls - 32 (word k of lsb, spread) */
@@ -541,7 +643,9 @@ void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
     tab[DT_Q5_K].dec = dec_q5_k;
     tab[DT_Q5_K].dec_act = RT_ACT_Q8_K;
     tab[DT_IQ4_XS].dec = dec_iq4_xs;
-    tab[DT_IQ4_XS].dec_act = RT_ACT_Q8_K;
+    tab[DT_Q2_K].dec = dec_q2_k;
+    tab[DT_Q3_K].dec = dec_q3_k;
+    tab[DT_Q2_K].dec_act = tab[DT_Q3_K].dec_act = tab[DT_IQ4_XS].dec_act = RT_ACT_Q8_K;
     tab[DT_Q6_K].dec = dec_q6_k;
     tab[DT_Q4_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
 }

@@ -465,7 +465,7 @@ START_TEST(test_gemm_vs_dot)
     if (rt_isa_best() == RT_ISA_AVX2) {   /* the AVX2 ones: kern_fp_avx2.c, kern_qgemm_avx2.c */
         static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
                                     DT_IQ4_NL, DT_Q4_1, DT_Q5_1, DT_Q2_K, DT_Q3_K,
-                                    DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
+                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
@@ -548,7 +548,7 @@ START_TEST(test_dec_vs_dot)
                           dtype_name(want[i]));
     } else if (best == RT_ISA_AVX2) {   /* kern_dec_avx2.c */
         static const int want[] = { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0, DT_IQ4_NL,
-                                    DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
+                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
                           dtype_name(want[i]));
