@@ -631,6 +631,12 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             const struct rtc_w *w3[3] = { &L->wq, &L->wk, &L->wv };
             float *y3[3] = { s->q, s->k, s->v };
             int r = fuse ? mm_multi(s, w3, y3, 3, RTC_MV_PLAIN, s->xn, e) : 1;
+            /* v of another type (Q4_K_M's Q6_K v in half the layers): q and k in one launch,
+             * from APR_CUDA_PDL level 1 (the same bits: a row's sum does not depend on its
+             * launch; Q4_K_M tg128 384.9 vs 376.4 t/s split, H100) */
+            if (r == 1 && fuse && rtc_pdl() >= 1 &&
+                (r = mm_multi(s, w3, y3, 2, RTC_MV_PLAIN, s->xn, e)) == 0 && mm(s, &L->wv, s->xn, n, s->v, e))
+                return -1;
             if (r < 0 || (r == 1 && (mm(s, &L->wq, s->xn, n, s->q, e) || mm(s, &L->wk, s->xn, n, s->k, e) ||
                                      mm(s, &L->wv, s->xn, n, s->v, e))))
                 return -1;

@@ -303,6 +303,87 @@ k_rmsnorm_q(const float *__restrict__ x, const float *__restrict__ g, float *__r
     }
 }
 
+/*
+ * The same, spread over n / 256 blocks of 256 threads (n a multiple of 256): every block
+ * sums the squares of the whole row exactly as k_rmsnorm_q does (the same threads, the
+ * same order: the same double sum and scale), then normalises and quantizes only its
+ * 256 values: one Q8_K super-block with k_quant_q8k's arithmetic, or 8 blocks of 32 a
+ * warp each with k_quant_q8's.  The bytes are k_rmsnorm_q's; the one-block kernel's 16
+ * rounds of normalising and 2 of quantizing become one.
+ */
+template <int KIND>
+__global__ void __launch_bounds__(256)
+k_rmsnorm_qm(const float *__restrict__ x, const float *__restrict__ g, float *__restrict__ out, int64_t n,
+             float eps, int8_t *qs, float *dd, float *ss, int *bs)
+{
+    __shared__ double sh[8];
+    __shared__ float smx[8], smn[8];
+    const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    pdl_trigger();
+    pdl_wait();
+    double acc = 0.0;
+#pragma unroll 8
+    for (int64_t i = tid; i < n; i += 256)
+        acc += (double)x[i] * x[i];
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    if (lane == 0)
+        sh[wid] = acc;
+    __syncthreads();
+    acc = lane < 8 ? sh[lane] : 0.0;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
+    const float sc = (float)(1.0 / sqrt(acc / (double)n + (double)eps));
+    const int64_t i = (int64_t)blockIdx.x * 256 + tid;
+    const float v = __fmul_rn(__fmul_rn(x[i], sc), g[i]);
+    out[i] = v;
+    if constexpr (KIND == RTC_ACT_Q8_K) {
+        const int64_t b = blockIdx.x;
+        float mx = wmax(v), mn = wmin(v);
+        if (lane == 0) {
+            smx[wid] = mx;
+            smn[wid] = mn;
+        }
+        __syncthreads();
+        mx = smx[0];
+        mn = smn[0];
+#pragma unroll
+        for (int k = 1; k < 8; k++) {
+            mx = fmaxf(mx, smx[k]);
+            mn = fminf(mn, smn[k]);
+        }
+        const float max = mx >= -mn ? mx : mn;
+        int q = 0;
+        float iscale = 0.0f;
+        if (max != 0.0f) {
+            iscale = __fdiv_rn(-127.0f, max);
+            q = __float2int_rn(__fmul_rn(iscale, v));
+            q = q > 127 ? 127 : q;
+        }
+        qs[i] = (int8_t)q;
+        const int s16 = wsum_i(q, 16);
+        if ((lane & 15) == 0)
+            bs[16 * b + tid / 16] = s16;
+        if (tid == 0)
+            dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
+    } else {
+        const int64_t b = i / 32;
+        const float amax = wmax(fabsf(v));
+        const float d = __fdiv_rn(amax, 127.0f), id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+        const int q = __float2int_rn(__fmul_rn(v, id));
+        qs[i] = (int8_t)q;
+        if (KIND == RTC_ACT_Q8_1) {
+            const int sum = wsum_i(q, 32);
+            if (lane == 0)
+                ss[b] = __half2float(__float2half_rn(__fmul_rn(d, (float)sum)));
+        }
+        if (lane == 0)
+            dd[b] = __half2float(__float2half_rn(d));
+    }
+}
+
 extern "C" int rtc_rmsnorm_q(const float *x, const float *g, float *out, int64_t n, float eps, int kind,
                              void *xq, void *stream, struct err *e)
 {
@@ -318,6 +399,18 @@ extern "C" int rtc_rmsnorm_q(const float *x, const float *g, float *out, int64_t
     act_layout(xq, n, &qs, &d, &s, &bs);
     const unsigned th = n >= 256 ? 256 : (unsigned)n;      /* rtc_rmsnorm's threads: its sum */
     cudaError_t ce;
+    /* from level 1, rows of whole 256s on n / 256 blocks (the same bytes; H100 bench_cuda
+     * tg128 with the other level-2 kernels: Q4_K_M 390.9 -> 420.3 t/s, Q8_0 295.1 -> 324.9) */
+    if (n % 256 == 0 && rtc_pdl() >= 1) {
+        const unsigned nb = (unsigned)(n / 256);
+        if (kind == RTC_ACT_Q8_K)
+            ce = launch(k_rmsnorm_qm<RTC_ACT_Q8_K>, nb, 256, 0, st, x, g, out, n, eps, qs, d, s, bs);
+        else if (kind == RTC_ACT_Q8_1)
+            ce = launch(k_rmsnorm_qm<RTC_ACT_Q8_1>, nb, 256, 0, st, x, g, out, n, eps, qs, d, s, bs);
+        else
+            ce = launch(k_rmsnorm_qm<RTC_ACT_Q8_0>, nb, 256, 0, st, x, g, out, n, eps, qs, d, s, bs);
+        return CU_CHECK(e, ce, "rmsnorm + quantize kernel launch");
+    }
     if (kind == RTC_ACT_Q8_K)
         ce = launch(k_rmsnorm_q<RTC_ACT_Q8_K>, 1, th, shm, st, x, g, out, n, eps, qs, d, s, bs);
     else if (kind == RTC_ACT_Q8_1)
@@ -654,7 +747,7 @@ struct mv_args {
 /* MODE: RTC_MV_PLAIN, RTC_MV_ACC or RTC_MV_SWIGLU, compile-time (a run-time mode cost
  * 15-20% in bench_kern: the row selection stayed in the inner loop) */
 template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1, int G = mmvq_cfg<T>::G,
-          bool PF = true>
+          bool PF = true, bool UC = false>
 __global__ void __launch_bounds__(NT, MINB)
 k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
        const float *__restrict__ as, const int *__restrict__ abs)
@@ -709,7 +802,17 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
 #pragma unroll
         for (int r = 0; r < R; r++) {
             const bool up = SW && r >= H;
-            if ((up ? r - H : r) < nr) {
+            if (UC) {
+                /* every slot computes, a slot past the matrix on its last row (never
+                 * stored): no load under a branch, so all the slots' loads issue at once */
+                const int rr = up ? r - H : r, rc = rr < nr ? rr : nr - 1;
+                const uint8_t *rp = (up ? base1 + (int64_t)H * rb : base0) + rc * rb;
+                float v = dotq<T>(rp, G * jp, g[0]);
+#pragma unroll
+                for (int i = 1; i < G; i++)
+                    v += dotq<T>(rp, G * jp + i, g[i]);
+                acc[r] += v;
+            } else if ((up ? r - H : r) < nr) {
                 const uint8_t *rp = (up ? base1 : base0) + r * rb;
                 float v = dotq<T>(rp, G * jp, g[0]);
 #pragma unroll
@@ -767,8 +870,11 @@ extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
 }
 
 /* k_mmvq for type T in mode MODE at programmatic-launch level lv: level 0 the earlier
- * shape (MMVQ_ROWS rows a block, no prefetch, a plain launch), 1 and 2 mmvq_rows(T) rows
- * with the L2 prefetch, launched programmatically */
+ * shape (MMVQ_ROWS rows a block, no prefetch, a plain launch, loads under the row test),
+ * 1 and 2 mmvq_rows(T) rows with the L2 prefetch, launched programmatically, every slot's
+ * loads unconditional (UC: bench_kern, H100, Q4_K [4096 x 4096] 1371 -> 1550 GB/s,
+ * [11008 x 4096] 2122 -> 2258, [4096 x 11008] 1582 -> 1720; bench_cuda tg128 Q4_K_M
+ * 384.9 / 384.5 -> 401.2 / 400.1 t/s, Q8_0 285.8 / 282.8 -> 292.5 / 287.5) */
 template <int T, int MODE>
 static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv_args &A, const int8_t *qs,
                                const float *d, const float *s, const int *bs)
@@ -776,8 +882,8 @@ static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv
     if (lv == 0)
         return launch_ex(0, k_mmvq<T, MODE, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>,
                          dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs);
-    return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB>, total, MMVQ_THREADS, 0, st, A, qs, d, s,
-                  bs);
+    return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, true, true>, total,
+                  MMVQ_THREADS, 0, st, A, qs, d, s, bs);
 }
 
 extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
@@ -839,14 +945,15 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
  * rows"; threads a
  * block; minimum blocks an SM for the register budget; groups a thread; L2 prefetch of
  * the block's rows; programmatic launch); variant 0 is rtc_gemv_q's at APR_CUDA_PDL=1 and 2 */
-#define MMVQ_VARIANTS(X) X(0, 0, 128, 1, 1, 1, 1) X(1, 0, 128, 1, 1, 0, 0) X(2, 0, 128, 1, 1, 1, 0) \
-    X(3, 0, 128, 1, 1, 0, 1) X(4, 4, 128, 1, 2, 1, 1) X(5, 2, 128, 1, 2, 1, 1) X(6, 8, 128, 1, 1, 1, 1) \
-    X(7, 2, 256, 1, 1, 1, 1) X(8, 1, 128, 1, 1, 1, 1) X(9, 4, 128, 1, 1, 1, 1)
+#define MMVQ_VARIANTS(X) X(0, 0, 128, 1, 1, 1, 1, 0) X(1, 0, 128, 1, 1, 0, 0, 0) X(2, 0, 128, 1, 1, 1, 0, 0) \
+    X(3, 0, 128, 1, 1, 0, 1, 0) X(4, 4, 128, 1, 2, 1, 1, 0) X(5, 2, 128, 1, 2, 1, 1, 0) X(6, 8, 128, 1, 1, 1, 1, 0) \
+    X(7, 2, 256, 1, 1, 1, 1, 0) X(8, 1, 128, 1, 1, 1, 1, 0) X(9, 4, 128, 1, 1, 1, 1, 0) \
+    X(10, 0, 128, 1, 1, 1, 1, 1) X(11, 8, 128, 1, 1, 1, 1, 1) X(12, 0, 64, 1, 1, 1, 1, 1) X(13, 8, 64, 1, 1, 1, 1, 1)
 
 extern "C" const char *rtc_gemv_q_variant_name(int v)
 {
     switch (v) {
-#define X(I, R, NT, MB, G, PF, PDL) case I: return #R " rows x " #NT " thr, " #G " grp, pf " #PF ", pdl " #PDL;
+#define X(I, R, NT, MB, G, PF, PDL, UC) case I: return #R " rows x " #NT " thr, " #G " grp, pf " #PF ", pdl " #PDL ", uc " #UC;
     MMVQ_VARIANTS(X)
 #undef X
     default: return NULL;
@@ -873,18 +980,18 @@ extern "C" int rtc_gemv_q_variant(const struct rtc_w *w, const void *xq, float *
     cudaError_t ce;
     const int rt = mmvq_rows(w->dtype);
     switch (v) {
-#define X(I, R, NT, MB, G, PF, PDL) case I:                                                     \
+#define X(I, R, NT, MB, G, PF, PDL, UC) case I:                                                 \
         A.nb[0] = (unsigned)((w->rows + (R ? R : rt) - 1) / (R ? R : rt));                     \
         if (A.ngroups % G)                                                                      \
             return 1;                                                                           \
         if (w->dtype == DT_Q4_K)                                                                \
-            ce = launch_ex(PDL, k_mmvq<DT_Q4_K, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q4_K), NT, MB, G, PF>, \
+            ce = launch_ex(PDL, k_mmvq<DT_Q4_K, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q4_K), NT, MB, G, PF, UC>, \
                            A.nb[0], NT, 0, st, A, qs, d, s, bs);                                \
         else if (w->dtype == DT_Q6_K)                                                           \
-            ce = launch_ex(PDL, k_mmvq<DT_Q6_K, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q6_K), NT, MB, G, PF>, \
+            ce = launch_ex(PDL, k_mmvq<DT_Q6_K, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q6_K), NT, MB, G, PF, UC>, \
                            A.nb[0], NT, 0, st, A, qs, d, s, bs);                                \
         else if (w->dtype == DT_Q8_0)                                                           \
-            ce = launch_ex(PDL, k_mmvq<DT_Q8_0, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q8_0), NT, MB, G, PF>, \
+            ce = launch_ex(PDL, k_mmvq<DT_Q8_0, RTC_MV_PLAIN, R ? R : mmvq_rows(DT_Q8_0), NT, MB, G, PF, UC>, \
                            A.nb[0], NT, 0, st, A, qs, d, s, bs);                                \
         else                                                                                    \
             return 1;                                                                           \

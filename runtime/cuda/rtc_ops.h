@@ -99,14 +99,19 @@ int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mod
                    void *stream, struct err *e);
 /*
  * Programmatic dependent launch (rtc_pdl.cuh) of the decode kernels, by level: 0 none,
- * and the int8 matrix kernels in their earlier shape (8 rows a block, no prefetch); 1
- * the int8 matrix kernels in mmvq_rows' shape with their L2 prefetch, rmsnorm +
- * quantize and the activation quantizers; 2 (the default) also rope + kv store and
- * decode attention.  APR_CUDA_PDL=0/1/2 or rtc_set_pdl; read at each launch, so a
- * captured graph keeps the level it was captured at.  The results do not depend on it
+ * and the decode kernels in their earlier shape (int8 matrix kernels of 8 rows a block,
+ * no prefetch; RMSNorm + quantize on one block; q, k and v of different types launched
+ * one by one); 1 the int8 matrix kernels in mmvq_rows' shape with their L2 prefetch and
+ * unconditional loads, RMSNorm + quantize on a block per 256 values, q and k in one
+ * launch when v's type differs, and programmatic launches of those and of the
+ * activation quantizers; 2 (the default) also rope + kv store and decode attention.
+ * APR_CUDA_PDL=0/1/2 or rtc_set_pdl; read at each launch, so a captured graph keeps the
+ * level it was captured at.  The results do not depend on it
  * (check_rt_cuda: the same logits bits at every level).  bench_cuda, 7B decode tg128,
- * levels 0 / 1 / 2, tokens/s: H100 Q4_K_M 325 / 370 / 375, Q8_0 250 / 276 / 278, F16
- * 167 / 167 / 168; H200 Q4_K_M 341 / 381 / 385, Q8_0 290 / 275 / 277, F16 200 / 200 / 201.
+ * levels 0 / 1 / 2, tokens/s, H100 (2026-12-06): Q4_K_M 327 / 424 / 428, Q8_0 255 / 317 /
+ * 321, F16 165 / 165 / 166.  Before the one-block-per-256 RMSNorm, the unconditional
+ * loads and the q/k launch (6dd5f4a..ea600f0): H100 Q4_K_M 325 / 370 / 375, Q8_0 250 /
+ * 276 / 278; H200 Q4_K_M 341 / 381 / 385, Q8_0 290 / 275 / 277, F16 200 / 200 / 201.
  */
 int rtc_pdl(void);
 void rtc_set_pdl(int level);
