@@ -12,12 +12,13 @@
  * twin in kern_ref.c): the same exact integer per block (or super-block), then the
  * dot's f32 operations in its order, vectorized ACROSS the 8 (row, token) outputs of a
  * tile instead of across blocks:
- *   legacy blocks of 32 (Q4_0, Q5_0, Q8_0, IQ4_NL; Q8_0 activations): the dot keeps one
- *     8-lane accumulator, lane b % 8 getting fma(dw * da, (float)isum, .) for block b,
- *     then the tail blocks past the last group of 8 scalar into lane b % 8, then red8.
+ *   legacy blocks of 32 (Q4_0, Q5_0, Q8_0, IQ4_NL on Q8_0 activations; Q4_1, Q5_1 on
+ *     Q8_1): the dot keeps one 8-lane accumulator, lane b % 8 getting fma(dw * da,
+ *     (float)isum, .) for block b (then fma(m, s, .) for Q4_1/Q5_1), then the tail
+ *     blocks past the last group of 8 scalar into lane b % 8, then red8.
  *     Here accumulator j (j = b % 8) has one lane per output of the tile; the same fmas
  *     per lane, then the lanes are read back per output, the tail and red8 as the dot.
- *   super-blocks of 256 (Q2_K..Q6_K; Q8_K activations): per super-block the dot's pair
+ *   super-blocks of 256 (Q2_K..Q6_K, IQ4_XS; Q8_K activations): per super-block the dot's pair
  *     fmaf(dw * dx, isum, acc), fmaf(-(dmin * dx), imin, acc) (or one fmaf on isum - imin
  *     for types whose s16 term is an offset), one lane per output.
  * The integer sums are those of mul_sum_i8 / sb_dot (kern_avx2.h), summed in another
@@ -35,8 +36,9 @@
 #include "kern_avx2.h"
 #include "../common/banned.h"
 
-/* the dots (set by the table function from kern_avx2.c's entries): one token is a
- * weight stream, not a matrix product, and runs through them */
+/* the dots (set by the table function from kern_avx2.c's entries): a call of very few
+ * tokens (under 6 for the legacy types, under 3 for the super-blocks) runs through
+ * them, the tile's packing not paying there */
 static rt_dot_fn dot_of[RT_NKERN];
 
 static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_stride, int nr,
@@ -54,7 +56,8 @@ static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_str
  * A tile is LG_R = 4 rows x LG_T = 2 tokens (lane r * LG_T + t).  For a column chunk of
  * LG_KC blocks the tile's rows are unpacked once into pk (signed bytes and their |q|,
  * the dw of each lane), then every token pair of the call runs over it: per block 8
- * sign + maddubs + madd (mul_sum_i8 with |w| shared) and one hsum8x8 for the 8 outputs.
+ * sign + maddubs + madd (mul_sum_i8 with |w| shared) and one 8-vector reduction
+ * (unpack + add, as red8v below) for the 8 outputs.
  * The activation scales are converted once per call into a table (block-major, the
  * tokens of a block side by side: a pair is one 8-byte broadcast).
  */
@@ -67,8 +70,8 @@ struct lg_blk {
     __m256i q, aq;    /* signed weights, |q| */
 };
 
-/* one block of the tile: the 8 exact sums, lane r * 2 + t (hsum8x8, the pairs reduced
- * as they come: fewer live registers) */
+/* one block of the tile: the 8 exact sums, lane r * 2 + t (each row's two tokens
+ * reduced as they come: fewer live registers) */
 #define LG_ROW(r)                                                                           \
     __m256i h##r##_;                                                                        \
     {                                                                                       \
