@@ -173,15 +173,12 @@ __global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, 
         dd[b] = __half2float(__float2half_rn(d));
 }
 
-/* Q8_K: one block of 256 threads per super-block (quant_q8_k_ref) */
-__global__ void __launch_bounds__(256) k_quant_q8k(const float *__restrict__ x, int8_t *qs, float *dd, int *bs)
+/* Q8_K super-block b of 256 values, one a thread of a 256-thread block (v: thread t's,
+ * element 256 b + t), quant_q8_k_ref's arithmetic; smx, smn: 8 floats of shared memory */
+__device__ __forceinline__ void q8k_block(float v, int64_t b, int t, float *smx, float *smn, int8_t *qs,
+                                          float *dd, int *bs)
 {
-    pdl_trigger();
-    pdl_wait();
-    __shared__ float smx[8], smn[8];
-    int64_t b = blockIdx.x;
-    int t = threadIdx.x, lane = t & 31, w = t >> 5;
-    float v = x[256 * b + t];
+    const int lane = t & 31, w = t >> 5;
     float mx = wmax(v), mn = wmin(v);
     if (lane == 0) {
         smx[w] = mx;
@@ -209,6 +206,17 @@ __global__ void __launch_bounds__(256) k_quant_q8k(const float *__restrict__ x, 
         bs[16 * b + t / 16] = s16;
     if (t == 0)
         dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
+}
+
+/* Q8_K: one block of 256 threads per super-block (quant_q8_k_ref) */
+__global__ void __launch_bounds__(256) k_quant_q8k(const float *__restrict__ x, int8_t *qs, float *dd, int *bs)
+{
+    pdl_trigger();
+    pdl_wait();
+    __shared__ float smx[8], smn[8];
+    int64_t b = blockIdx.x;
+    int t = threadIdx.x;
+    q8k_block(x[256 * b + t], b, t, smx, smn, qs, dd, bs);
 }
 
 /*
@@ -340,34 +348,7 @@ k_rmsnorm_qm(const float *__restrict__ x, const float *__restrict__ g, float *__
     const float v = __fmul_rn(__fmul_rn(x[i], sc), g[i]);
     out[i] = v;
     if constexpr (KIND == RTC_ACT_Q8_K) {
-        const int64_t b = blockIdx.x;
-        float mx = wmax(v), mn = wmin(v);
-        if (lane == 0) {
-            smx[wid] = mx;
-            smn[wid] = mn;
-        }
-        __syncthreads();
-        mx = smx[0];
-        mn = smn[0];
-#pragma unroll
-        for (int k = 1; k < 8; k++) {
-            mx = fmaxf(mx, smx[k]);
-            mn = fminf(mn, smn[k]);
-        }
-        const float max = mx >= -mn ? mx : mn;
-        int q = 0;
-        float iscale = 0.0f;
-        if (max != 0.0f) {
-            iscale = __fdiv_rn(-127.0f, max);
-            q = __float2int_rn(__fmul_rn(iscale, v));
-            q = q > 127 ? 127 : q;
-        }
-        qs[i] = (int8_t)q;
-        const int s16 = wsum_i(q, 16);
-        if ((lane & 15) == 0)
-            bs[16 * b + tid / 16] = s16;
-        if (tid == 0)
-            dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
+        q8k_block(v, blockIdx.x, tid, smx, smn, qs, dd, bs);
     } else {
         const int64_t b = i / 32;
         const float amax = wmax(fabsf(v));
