@@ -94,7 +94,7 @@ void rt_kern_avx2_fp_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_CO
  * rt_kern_avx2_table */
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 /* the AVX2 decode kernels (kern_dec_avx2.c), called by rt_kern_avx2_table */
-void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
+void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

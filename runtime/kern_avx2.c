@@ -397,7 +397,7 @@ void rt_kern_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT
     q[RT_ACT_Q8_K] = quant_q8_k_avx2;
     rt_kern_avx2_fp_table(tab, q);   /* F32/F16/BF16: kern_fp_avx2.c */
     rt_kern_avx2_qgemm_table(tab, q);   /* quantized matrix kernels: kern_qgemm_avx2.c */
-    rt_kern_dec_avx2_table(tab, q);   /* after the quantizers: it may build on them */
+    rt_kern_avx2_dec_table(tab, q);   /* after the quantizers: it may build on them */
 }
 
 #else

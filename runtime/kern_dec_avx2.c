@@ -632,7 +632,7 @@ static void quant_q8_0s_avx2(const float *x, void *dst, int64_t n)
     }
 }
 
-void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
 #define D(dt, fn) (tab[dt].dec = fn, tab[dt].dec_act = RT_ACT_Q8_0S)
     D(DT_Q8_0, dec_q8_0);
@@ -658,7 +658,7 @@ void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
 
 #else
 /* not an x86-64 build with AVX2: never called */
-void rt_kern_dec_avx2_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
+void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     (void)tab;
     (void)q;
