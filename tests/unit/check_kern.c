@@ -442,11 +442,8 @@ START_TEST(test_twins)
 }
 END_TEST
 
-/* Matrix kernels (kern.h's gemm: several rows x several tokens, the prompt path) give
- * every output the bits of the one-row dot of the same kernel, for row counts that are
- * not whole register tiles, 1..RT_GEMM_MAXT tokens, and rows of several column blocks
- * with a scalar tail. */
-START_TEST(test_gemm_vs_dot)
+/* test_gemm_vs_dot at one instruction set: the types with a matrix kernel there */
+static int gemm_vs_dot_isa(enum rt_isa isa)
 {
     /* a tail of blocks past the last group of 16, several column blocks (8 groups), a row
      * so long that kern_qgemm_avx2.c's legacy kernels take the tokens in slabs (over
@@ -455,23 +452,8 @@ START_TEST(test_gemm_vs_dot)
                                   32 * 347 };
     static const int nts[] = { 1, 2, 3, 5, 11, RT_GEMM_MAXT };
     int ngemm = 0;
-    if (rt_isa_best() == RT_ISA_AVX512) {   /* the types that have one there */
-        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
-                                    DT_IQ4_NL, DT_Q4_K, DT_Q6_K };
-        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX512)->gemm, "%s: no matrix kernel",
-                          dtype_name(want[i]));
-    }
-    if (rt_isa_best() == RT_ISA_AVX2) {   /* the AVX2 ones: kern_fp_avx2.c, kern_qgemm_avx2.c */
-        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
-                                    DT_IQ4_NL, DT_Q4_1, DT_Q5_1, DT_Q2_K, DT_Q3_K,
-                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
-        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
-                          dtype_name(want[i]));
-    }
     for (int dt = 0; dt < RT_NKERN; dt++) {
-        const struct rt_kern *k = rt_kern_get(dt, rt_isa_best());
+        const struct rt_kern *k = rt_kern_get(dt, isa);
         if (!k || !k->gemm)
             continue;
         ngemm++;
@@ -495,11 +477,11 @@ START_TEST(test_gemm_vs_dot)
                 if (k->act == RT_ACT_F32)
                     memcpy(act + t * arb, x + t * n, arb);
                 else
-                    rt_kern_quant(k->act, rt_isa_best())(x + t * n, act + t * arb, n);
+                    rt_kern_quant(k->act, isa)(x + t * n, act + t * arb, n);
                 if (k->gemm_act == RT_ACT_F32)
                     memcpy(gact + t * grb, x + t * n, grb);
                 else
-                    rt_kern_quant(k->gemm_act, rt_isa_best())(x + t * n, gact + t * grb, n);
+                    rt_kern_quant(k->gemm_act, isa)(x + t * n, gact + t * grb, n);
             }
             for (size_t it = 0; it < sizeof nts / sizeof nts[0]; it++) {
                 int nt = nts[it];
@@ -512,8 +494,8 @@ START_TEST(test_gemm_vs_dot)
                             float y1;
                             k->dot(n, m.data + (size_t)(r0 + r) * rb, act + t * arb, arb, 1, &y1, 1);
                             ck_assert_msg(!memcmp(&y1, &yg[(size_t)t * rows + r], 4),
-                                          "%s n %lld nt %d row %d tok %d: gemm %.9g dot %.9g",
-                                          dtype_name(dt), (long long)n, nt, r0 + r, t,
+                                          "%s isa %d n %lld nt %d row %d tok %d: gemm %.9g dot %.9g",
+                                          dtype_name(dt), (int)isa, (long long)n, nt, r0 + r, t,
                                           yg[(size_t)t * rows + r], y1);
                         }
                 }
@@ -525,36 +507,46 @@ START_TEST(test_gemm_vs_dot)
             mat_free(&m);
         }
     }
+    return ngemm;
+}
+
+/* Matrix kernels (kern.h's gemm: several rows x several tokens, the prompt path) give
+ * every output the bits of the one-row dot of the same kernel, for row counts that are
+ * not whole register tiles, 1..RT_GEMM_MAXT tokens, and rows of several column blocks
+ * with a scalar tail. */
+START_TEST(test_gemm_vs_dot)
+{
+    int ngemm = 0;
+    if (rt_isa_best() == RT_ISA_AVX512) {   /* the types that have one there */
+        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
+                                    DT_IQ4_NL, DT_Q4_K, DT_Q6_K };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX512)->gemm, "%s: no matrix kernel",
+                          dtype_name(want[i]));
+    }
+    if (rt_isa_best() >= RT_ISA_AVX2) {   /* the AVX2 ones: kern_fp_avx2.c, kern_qgemm_avx2.c */
+        static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
+                                    DT_IQ4_NL, DT_Q4_1, DT_Q5_1, DT_Q2_K, DT_Q3_K,
+                                    DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
+                          dtype_name(want[i]));
+    }
+    /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
+    for (int isa = RT_ISA_AVX2; isa <= (int)rt_isa_best(); isa++)
+        ngemm += gemm_vs_dot_isa((enum rt_isa)isa);
     if (ngemm == 0)
         printf("skip: check_kern: no matrix kernel on this CPU: gemm not compared\n");
 }
 END_TEST
 
-/* Decode kernels (kern.h's dec: rows streamed once, one or a few tokens) give every
- * output the bits of the SCALAR twin's dot (kern_ref.c, the definition), on their own
- * activation format, whose SIMD quantizer must give the scalar quantizer's bytes; row
- * counts that are not multiples of 4, rows with a tail of blocks past the last group
- * of 16 (legacy types), two tokens. */
-START_TEST(test_dec_vs_dot)
+/* test_dec_vs_dot at one instruction set: the types with a decode kernel there */
+static int dec_vs_dot_isa(enum rt_isa isa)
 {
     static const int64_t ns[] = { 256, 512, 2048, 32 * (16 * 3 + 5), 32 * 7, 5632, 256 * 11 };
-    enum rt_isa best = rt_isa_best();
     int ndec = 0;
-    if (best == RT_ISA_AVX512) {   /* the types that have one there */
-        static const int want[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL, DT_Q4_K, DT_Q5_K,
-                                    DT_Q6_K, DT_IQ4_XS };
-        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-            ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
-                          dtype_name(want[i]));
-    } else if (best == RT_ISA_AVX2) {   /* kern_dec_avx2.c */
-        static const int want[] = { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0, DT_IQ4_NL,
-                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
-        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-            ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
-                          dtype_name(want[i]));
-    }
     for (int dt = 0; dt < RT_NKERN; dt++) {
-        const struct rt_kern *k = rt_kern_get(dt, best), *ks = rt_kern_get(dt, RT_ISA_SCALAR);
+        const struct rt_kern *k = rt_kern_get(dt, isa), *ks = rt_kern_get(dt, RT_ISA_SCALAR);
         if (!k || !k->dec)
             continue;
         ndec++;
@@ -574,7 +566,7 @@ START_TEST(test_dec_vs_dot)
                 x[j] = frnd() * ((j % 97) == 0 ? 30.0f : 1.0f);
             for (int t = 0; t < nt; t++) {
                 rt_kern_quant(ks->act, RT_ISA_SCALAR)(x + t * n, sact + t * srb, n);
-                rt_kern_quant(k->dec_act, best)(x + t * n, dact + t * drb, n);
+                rt_kern_quant(k->dec_act, isa)(x + t * n, dact + t * drb, n);
                 rt_kern_quant(k->dec_act, RT_ISA_SCALAR)(x + t * n, dref + t * drb, n);
                 for (int r = 0; r < rows; r++)
                     ks->dot(n, m.data + (size_t)r * rb, sact + t * srb, srb, 1, &ys[t * rows + r], 1);
@@ -588,8 +580,8 @@ START_TEST(test_dec_vs_dot)
                 for (int t = 0; t < nt; t++)
                     for (int r = r0; r < r0 + nr; r++)
                         ck_assert_msg(!memcmp(&yd[t * rows + r], &ys[t * rows + r], 4),
-                                      "%s n %lld row %d tok %d: dec %.9g scalar twin %.9g",
-                                      dtype_name(dt), (long long)n, r, t, yd[t * rows + r],
+                                      "%s isa %d n %lld row %d tok %d: dec %.9g scalar twin %.9g",
+                                      dtype_name(dt), (int)isa, (long long)n, r, t, yd[t * rows + r],
                                       ys[t * rows + r]);
             }
             free(x);
@@ -599,6 +591,35 @@ START_TEST(test_dec_vs_dot)
             mat_free(&m);
         }
     }
+    return ndec;
+}
+
+/* Decode kernels (kern.h's dec: rows streamed once, one or a few tokens) give every
+ * output the bits of the SCALAR twin's dot (kern_ref.c, the definition), on their own
+ * activation format, whose SIMD quantizer must give the scalar quantizer's bytes; row
+ * counts that are not multiples of 4, rows with a tail of blocks past the last group
+ * of 16 (legacy types), two tokens. */
+START_TEST(test_dec_vs_dot)
+{
+    enum rt_isa best = rt_isa_best();
+    int ndec = 0;
+    if (best == RT_ISA_AVX512) {   /* the types that have one there */
+        static const int want[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL, DT_Q4_K, DT_Q5_K,
+                                    DT_Q6_K, DT_IQ4_XS };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], best)->dec, "%s: no decode kernel",
+                          dtype_name(want[i]));
+    }
+    if (best >= RT_ISA_AVX2) {   /* kern_dec_avx2.c */
+        static const int want[] = { DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0, DT_IQ4_NL,
+                                    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+            ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->dec, "%s: no decode kernel",
+                          dtype_name(want[i]));
+    }
+    /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
+    for (int isa = RT_ISA_AVX2; isa <= (int)best; isa++)
+        ndec += dec_vs_dot_isa((enum rt_isa)isa);
     if (ndec == 0)
         printf("skip: check_kern: no decode kernel on this CPU: dec not compared\n");
 }
