@@ -225,20 +225,6 @@ U2(q5_0)
 U2(iq4_nl)
 #undef U2
 
-/* The opening of the 4-row decode loops (LEG_DEC, KMIN_DEC, KONE_DEC), inside the loop over the
- * q = ceil(nr / 4) groups g: wr[0..3] are rows g, g + q, g + 2q, g + 3q (ri[]; past nr:
- * row nr - 1 again, computed, not stored), four streams a quarter of the part apart
- * rather than 4 adjacent rows (far-apart streams read DRAM faster: d9f17fa for F16,
- * 2b5cec8 for plain reads); each row's sum is its own lane, so the bits do not depend on
- * the grouping. */
-#define DEC4_ROWS(BT)                                                                      \
-    const struct BT *wr[4];                                                                 \
-    int ri[4];                                                                              \
-    for (int i = 0; i < 4; i++) {                                                           \
-        ri[i] = g + i * q;                                                                  \
-        wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
-    }
-
 /* SH: log2(off).  name##_grp: one row's group of 16 blocks from b into acc; name##_tail:
  * its last nb % 16 blocks and the reduction; one row is acc = 0, the groups in order,
  * the tail.  name runs 4 rows at a time as 4 streams a quarter of the part apart (rows
@@ -447,21 +433,6 @@ static inline __m128i chunks4(__m512i r)
     __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(r), _mm512_extracti64x4_epi64(r, 1));
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
-
-/* DEC4_PREFETCH(BT, b) prefetches super-block b of each stream's row 2 ahead while these
- * run, in step: the hardware prefetchers lose interleaved streams (Q4_K rows of 2048 from
- * DRAM, one core: 4.7 -> 17.9 GB/s with a prefetch).  In the adjacent grouping before,
- * 8 rows ahead beat 4 (Q4_K_M tg64 -t 2 +2 to +6%); here 1 row ahead measured no better
- * than 2 (62.3, 53.2, 57.1 vs 62.9, 63.0, 53.8 t/s, alternated). */
-#define DEC4_PREFETCH(BT, b)                                                               \
-    for (int i = 0; i < 4; i++)                                                             \
-        for (size_t o = 0; o < sizeof(struct BT); o += 64)                                 \
-            _mm_prefetch((const char *)&wr[i][b] + 2 * w_stride + o, _MM_HINT_T0)
-/* the 4 rows' sums, lanes of l, to their outputs */
-#define DEC4_STORE(t)                                                                      \
-    for (int i = 0; i < 4; i++)                                                             \
-        if (ri[i] < nr)                                                                     \
-            out[(size_t)(t) * o_stride + ri[i]] = l[i]
 
 /* The per-row scalar work is gone: the 16 opening bytes of the 4 rows' super-blocks
  * (d, dmin, scales; Q4_K and Q5_K alike) are loaded as one zmm, the scales and mins of

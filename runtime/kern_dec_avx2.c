@@ -33,29 +33,6 @@
 #include "kern_avx2.h"
 #include "../common/banned.h"
 
-/* The opening of a 4-row group g of q = ceil(nr / 4): wr[0..3] are rows g, g + q,
- * g + 2q, g + 3q (ri[]; past nr: row nr - 1 again, computed, not stored). */
-#define DEC4_ROWS(BT)                                                                      \
-    const struct BT *wr[4];                                                                 \
-    int ri[4];                                                                              \
-    for (int i = 0; i < 4; i++) {                                                           \
-        ri[i] = g + i * q;                                                                  \
-        wr[i] = (const struct BT *)((const uint8_t *)w + (size_t)(ri[i] < nr ? ri[i] : nr - 1) * w_stride); \
-    }
-
-/* super-block b of each stream's row DEC_PF rows ahead */
-#define DEC_PF 2
-#define DEC4_PREFETCH(BT, b)                                                               \
-    for (int i = 0; i < 4; i++)                                                             \
-        for (size_t o = 0; o < sizeof(struct BT); o += 64)                                 \
-            _mm_prefetch((const char *)&wr[i][b] + DEC_PF * w_stride + o, _MM_HINT_T0)
-
-/* the 4 rows' results, lanes of l, to their outputs */
-#define DEC4_STORE(t)                                                                      \
-    for (int i = 0; i < 4; i++)                                                             \
-        if (ri[i] < nr)                                                                     \
-            out[(size_t)(t) * o_stride + ri[i]] = l[i]
-
 /* s is needed here, in a register: without it gcc computes all of a super-block's
  * products first and parks them on the stack (a store and a load each) */
 #define KEEP(s) __asm__("" : "+x"(s))
