@@ -783,18 +783,13 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
 #pragma unroll
         for (int r = 0; r < R; r++) {
             const bool up = SW && r >= H;
-            if (UC) {
-                /* every slot computes, a slot past the matrix on its last row (never
-                 * stored): no load under a branch, so all the slots' loads issue at once */
-                const int rr = up ? r - H : r, rc = rr < nr ? rr : nr - 1;
-                const uint8_t *rp = (up ? base1 + (int64_t)H * rb : base0) + rc * rb;
-                float v = dotq<T>(rp, G * jp, g[0]);
-#pragma unroll
-                for (int i = 1; i < G; i++)
-                    v += dotq<T>(rp, G * jp + i, g[i]);
-                acc[r] += v;
-            } else if ((up ? r - H : r) < nr) {
-                const uint8_t *rp = (up ? base1 : base0) + r * rb;
+            const int rr = up ? r - H : r;     /* the slot's row of its matrix, from r0 */
+            /* UC: every slot computes, a slot past the matrix on its last row (never
+             * stored): no load under a branch, so all the slots' loads issue at once */
+            if (UC || rr < nr) {
+                const int rc = UC && rr >= nr ? nr - 1 : rr;
+                const uint8_t *rp = UC ? (up ? base1 + (int64_t)H * rb : base0) + rc * rb
+                                       : (up ? base1 : base0) + r * rb;
                 float v = dotq<T>(rp, G * jp, g[0]);
 #pragma unroll
                 for (int i = 1; i < G; i++)
