@@ -592,6 +592,23 @@ static void swiglu(struct rt_ctx *ctx, int64_t m, int split)
     rt_pool_run(parts > 1 ? s->pool : NULL, swiglu_part, &job, parts);
 }
 
+/* rt_matmul_epi's epilogue for gate and up: SwiGLU on rows [r0, r1) of every token, the
+ * same operation per value as swiglu_part */
+struct glu_epi {
+    float       *g;
+    const float *u;
+    int64_t      ff, n;
+};
+
+static void glu_rows(void *ud, int64_t r0, int64_t r1)
+{
+    const struct glu_epi *j = ud;
+
+    for (int64_t t = 0; t < j->n; t++)
+        for (int64_t i = t * j->ff + r0; i < t * j->ff + r1; i++)
+            j->g[i] = silu(j->g[i]) * j->u[i];
+}
+
 /* ---- one chunk of tokens through the whole model */
 
 /* wa, wb (and wc unless NULL) times the same x: one activation conversion, one pool job */
@@ -709,11 +726,21 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         for (int t = 0; t < n; t++)
             rmsnorm(s->xn + t * embd, s->x + t * embd, L->ffn_norm, embd, c->norm_eps);
         STAGE(RT_ST_FFN_NORM, l, s->xn, n, embd);
-        if (matmul3(s, &L->w_gate, &L->w_up, NULL, s->xn, n, s->gate, s->up, NULL, e))
-            return -1;
-        STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
-        STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
-        swiglu(ctx, n * ff, want(ctx, RT_ST_FFN_SILU, l));
+        if (want(ctx, RT_ST_FFN_GATE, l) || want(ctx, RT_ST_FFN_UP, l) ||
+            want(ctx, RT_ST_FFN_SILU, l) || L->w_gate.rows != L->w_up.rows) {
+            if (matmul3(s, &L->w_gate, &L->w_up, NULL, s->xn, n, s->gate, s->up, NULL, e))
+                return -1;
+            STAGE(RT_ST_FFN_GATE, l, s->gate, n, ff);
+            STAGE(RT_ST_FFN_UP, l, s->up, n, ff);
+            swiglu(ctx, n * ff, want(ctx, RT_ST_FFN_SILU, l));
+        } else {
+            /* SwiGLU inside the gate and up job, by rows: no pass on one thread after it */
+            const struct rt_mat *w[2] = { &L->w_gate, &L->w_up };
+            float *y[2] = { s->gate, s->up };
+            struct glu_epi ge = { s->gate, s->up, ff, n };
+            if (rt_matmul_epi(s->pool, w, 2, s->xn, n, y, glu_rows, &ge, e))
+                return -1;
+        }
         STAGE(RT_ST_FFN_SILU, l, s->gate, n, ff);
         if (want(ctx, RT_ST_FFN_SILU, l))
             for (int64_t i = 0; i < n * ff; i++)

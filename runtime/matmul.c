@@ -307,10 +307,13 @@ static void mm_part(void *ctx, int i, int n)
         generic_part(j, r0, r1);
 }
 
-/* Several products in one pool job: part i belongs to the job whose range holds it. */
+/* Several products in one pool job: part i belongs to the job whose range holds it
+ * (with an epilogue: part i is rows [i * rows_per_part, ...) of every job, then epi). */
 struct mm_multi {
     struct mm_job *j;
     int            nj;
+    rt_mm_epi_fn   epi;
+    void          *ud;
     int            first[RT_MATMUL_MAXW + 1];   /* job k owns parts [first[k], first[k+1]) */
     int            per;                         /* quant: parts per activation format */
     int            fmt_job[RT_MATMUL_MAXW];     /* quant: a job of each format to convert */
@@ -325,6 +328,19 @@ static void multi_part(void *ctx, int i, int n)
     while (i >= m->first[k + 1])
         k++;
     mm_part(&m->j[k], i - m->first[k], m->first[k + 1] - m->first[k]);
+}
+
+static void epi_part(void *ctx, int i, int n)
+{
+    const struct mm_multi *m = ctx;
+    int64_t r0 = m->j[0].rows_per_part * i, r1 = r0 + m->j[0].rows_per_part;
+
+    for (int k = 0; k < m->nj; k++)
+        mm_part(&m->j[k], i, n);
+    if (r1 > m->j[0].w->rows)
+        r1 = m->j[0].w->rows;
+    if (r0 < r1)
+        m->epi(m->ud, r0, r1);
 }
 
 static void quant_part(void *ctx, int i, int n)
@@ -398,8 +414,8 @@ static int mm_setup(struct mm_job *j, const struct rt_mat *w, const float *x, in
     return 0;
 }
 
-int rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
-                int64_t n_tok, float *const *y, struct err *e)
+static int mm_run(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
+                  int64_t n_tok, float *const *y, rt_mm_epi_fn epi, void *ud, struct err *e)
 {
     struct mm_job j[RT_MATMUL_MAXW];
     struct mm_multi m;
@@ -415,6 +431,9 @@ int rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const 
         if (k && w[k]->cols != w[0]->cols)
             return ERR(e, ERR_INTERNAL, "matmul: weights of %lld and %lld columns in one call",
                        (long long)w[0]->cols, (long long)w[k]->cols);
+        if (k && epi && w[k]->rows != w[0]->rows)
+            return ERR(e, ERR_INTERNAL, "matmul: weights of %lld and %lld rows with an epilogue",
+                       (long long)w[0]->rows, (long long)w[k]->rows);
         if (mm_setup(&j[k], w[k], x, n_tok, y[k], nth, e))
             return -1;
     }
@@ -453,6 +472,16 @@ int rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const 
     }
     m.j = j;
     m.nj = nw;
+    if (epi) {
+        /* the same rows, so the same rows_per_part: part i is rows i * rows_per_part on */
+        m.epi = epi;
+        m.ud = ud;
+        if (w[0]->rows)
+            rt_pool_run(p, epi_part, &m,
+                        (int)((w[0]->rows + j[0].rows_per_part - 1) / j[0].rows_per_part));
+        free(act);
+        return 0;
+    }
     for (int k = 0; k < nw; k++)
         m.first[k + 1] = m.first[k] +
                          (int)((j[k].w->rows + j[k].rows_per_part - 1) / j[k].rows_per_part);
@@ -460,6 +489,18 @@ int rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const 
         rt_pool_run(p, multi_part, &m, m.first[nw]);
     free(act);
     return 0;
+}
+
+int rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
+                int64_t n_tok, float *const *y, struct err *e)
+{
+    return mm_run(p, w, nw, x, n_tok, y, NULL, NULL, e);
+}
+
+int rt_matmul_epi(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
+                  int64_t n_tok, float *const *y, rt_mm_epi_fn epi, void *ud, struct err *e)
+{
+    return mm_run(p, w, nw, x, n_tok, y, epi, ud, e);
 }
 
 int rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_t n_tok,

@@ -75,6 +75,19 @@ int  rt_matmul(struct rt_pool *p, const struct rt_mat *w, const float *x, int64_
 int  rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
                  int64_t n_tok, float *const *y, struct err *e);
 
+/*
+ * rt_matmul_n and then an elementwise epilogue, in the same pool job: the nw weights have
+ * the same rows (ERR_INTERNAL otherwise), each part computes rows [r0, r1) of every
+ * product for all n_tok tokens and then calls epi(ud, r0, r1) on its thread, which may
+ * read and write y[k][t * rows + r] for r0 <= r < r1 and every t and k.  So an op on the
+ * outputs (SwiGLU's silu(gate) * up) is split over the threads with the products instead
+ * of running after them on one thread while the others wait.  The parts are disjoint and
+ * each y[k] has rt_matmul's bits before epi runs.
+ */
+typedef void (*rt_mm_epi_fn)(void *ud, int64_t r0, int64_t r1);
+int  rt_matmul_epi(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
+                   int64_t n_tok, float *const *y, rt_mm_epi_fn epi, void *ud, struct err *e);
+
 /* Row r of w as f32 into out[cols] (the embedding lookup).  r < rows, and the type
  * has an f32 value (checked by rt_mat_init). */
 void rt_mat_row(const struct rt_mat *w, int64_t r, float *out);

@@ -7,6 +7,7 @@
  *              computed from the dequant library's scalar output (bounds below)
  *   threads    results are bit-identical for 1, 2 and 3 threads
  *   multi      rt_matmul_n gives each weight rt_matmul's bits (mixed types, 0 rows)
+ *   epi        rt_matmul_epi: rt_matmul's bits, then the epilogue once on every row
  *   rows       rt_mat_row equals dq_to_f32_ref row by row (APR_Q4/APR_Q8 odd rows too)
  *   errors     C64, rows that are not whole blocks
  *   twins      SIMD dot, matrix (gemm) and decode (dec) kernels give the scalar twin's bits
@@ -780,6 +781,104 @@ START_TEST(test_matmul_n)
 }
 END_TEST
 
+/* rt_matmul_epi: the epilogue runs exactly once on each row, after every product of the
+ * row is done (it sees rt_matmul's bits), for any token count and pool */
+struct epi_chk {
+    float         *y0, *y1;
+    int64_t        rows, nt;
+    unsigned char *seen;
+};
+
+static void epi_chk_rows(void *ud, int64_t r0, int64_t r1)
+{
+    const struct epi_chk *c = ud;
+
+    for (int64_t r = r0; r < r1; r++) {
+        c->seen[r]++;
+        for (int64_t t = 0; t < c->nt; t++)
+            c->y0[t * c->rows + r] = c->y0[t * c->rows + r] * 0.5f - c->y1[t * c->rows + r];
+    }
+}
+
+START_TEST(test_matmul_epi)
+{
+    static const int mix[][2] = { { DT_Q4_K, DT_Q6_K }, { DT_F16, DT_Q8_0 }, { DT_IQ3_S, DT_Q4_0 } };
+    const int64_t cols = 512;
+    struct err e = ERR_INIT;
+
+    for (size_t c = 0; c < sizeof mix / sizeof mix[0]; c++) {
+        const int64_t rows = 333 + 40 * (int64_t)c;
+        struct mat m[2];
+        struct rt_mat w[2];
+        const struct rt_mat *wp[2] = { &w[0], &w[1] };
+        for (int k = 0; k < 2; k++) {
+            mat_make(&m[k], mix[c][k], rows, cols);
+            ck_assert_int_eq(rt_mat_init(&w[k], mix[c][k], rows, cols, m[k].data, &e), 0);
+        }
+        for (int nt = 1; nt <= 9; nt += 4) {
+            float *x = malloc((size_t)(nt * cols) * sizeof(float));
+            float *y[2], *r0 = malloc((size_t)(nt * rows) * sizeof(float));
+            float *r1 = malloc((size_t)(nt * rows) * sizeof(float));
+            unsigned char *seen = malloc((size_t)rows);
+            ck_assert(x && r0 && r1 && seen);
+            for (int64_t k = 0; k < nt * cols; k++)
+                x[k] = frnd();
+            ck_assert_int_eq(rt_matmul(NULL, &w[0], x, nt, r0, &e), 0);
+            ck_assert_int_eq(rt_matmul(NULL, &w[1], x, nt, r1, &e), 0);
+            for (int64_t i = 0; i < nt * rows; i++)
+                r0[i] = r0[i] * 0.5f - r1[i];
+            for (int th = 0; th <= 3; th++) {
+                struct rt_pool *p = NULL;
+                if (th)
+                    ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+                for (int k = 0; k < 2; k++) {
+                    y[k] = malloc((size_t)(nt * rows) * sizeof(float));
+                    ck_assert_ptr_nonnull(y[k]);
+                }
+                memset(seen, 0, (size_t)rows);
+                struct epi_chk ck = { y[0], y[1], rows, nt, seen };
+                ck_assert_msg(rt_matmul_epi(p, wp, 2, x, nt, y, epi_chk_rows, &ck, &e) == 0,
+                              "%s", e.msg);
+                for (int64_t r = 0; r < rows; r++)
+                    ck_assert_msg(seen[r] == 1, "mix %zu %d tokens %d threads: row %lld seen %d times",
+                                  c, nt, th, (long long)r, seen[r]);
+                ck_assert_msg(!memcmp(r1, y[1], (size_t)(nt * rows) * sizeof(float)) &&
+                              !memcmp(r0, y[0], (size_t)(nt * rows) * sizeof(float)),
+                              "mix %zu %d tokens %d threads: not rt_matmul's bits", c, nt, th);
+                free(y[0]);
+                free(y[1]);
+                rt_pool_free(p);
+            }
+            free(x);
+            free(r0);
+            free(r1);
+            free(seen);
+        }
+        for (int k = 0; k < 2; k++)
+            mat_free(&m[k]);
+    }
+    /* weights of different rows */
+    {
+        struct mat a, b;
+        struct rt_mat wa, wb;
+        float x[512] = { 0 }, ya[8], yb[8];
+        float *y2[2] = { ya, yb };
+        unsigned char seen[8];
+        struct epi_chk ck = { ya, yb, 2, 1, seen };
+        mat_make(&a, DT_F32, 2, 512);
+        mat_make(&b, DT_F32, 3, 512);
+        ck_assert_int_eq(rt_mat_init(&wa, DT_F32, 2, 512, a.data, &e), 0);
+        ck_assert_int_eq(rt_mat_init(&wb, DT_F32, 3, 512, b.data, &e), 0);
+        const struct rt_mat *w2[2] = { &wa, &wb };
+        e = (struct err)ERR_INIT;
+        ck_assert_int_eq(rt_matmul_epi(NULL, w2, 2, x, 1, y2, epi_chk_rows, &ck, &e), -1);
+        ck_assert_int_eq(e.code, ERR_INTERNAL);
+        mat_free(&a);
+        mat_free(&b);
+    }
+}
+END_TEST
+
 START_TEST(test_matmul_errors)
 {
     struct rt_mat w;
@@ -826,6 +925,7 @@ Suite *kern_suite(void)
     tcase_add_test(tc, test_mat_row);
     tcase_add_test(tc, test_matmul_errors);
     tcase_add_test(tc, test_matmul_n);
+    tcase_add_test(tc, test_matmul_epi);
     suite_add_tcase(s, tc);
     return s;
 }
