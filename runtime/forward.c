@@ -540,6 +540,42 @@ static void att_prefill_task(void *arg, int part, int n_parts)
     }
 }
 
+/*
+ * Decode (one query): the prefill kernels, one kv head per part.  A part transposes its
+ * kv head's cached K into that head's rows of s->kt (as att_transpose) and runs every
+ * query head of the group on it: vertical operations over positions where att_task
+ * gathers eight K values per dimension, the same operations per score and output.
+ */
+static void att_dec_task(void *arg, int part, int n_parts)
+{
+    struct att_job *j = arg;
+    struct rt_ctx *ctx = j->ctx;
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    const int64_t hd = c->head_dim, nh = c->n_head, nkv = c->n_head_kv, kvd = s->kv_dim;
+    const int group = (int)(nh / nkv), n_kv = j->pos0 + 1;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int64_t ld = att_ld(n_kv);
+    const float *kc = s->k_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
+
+    for (int64_t g = part; g < nkv; g += n_parts) {
+        float *kt = s->kt + (size_t)(g * hd) * ld;
+        for (int64_t i = 0; i < hd; i++) {
+            float *row = kt + (size_t)i * ld;
+            for (int jj = 0; jj < n_kv; jj++)
+                row[jj] = kc[(size_t)jj * kvd + (size_t)(g * hd + i)];
+            memset(row + n_kv, 0, (size_t)(ld - n_kv) * sizeof *row);
+        }
+        for (int64_t h = g * group; h < (g + 1) * group; h++) {
+            att_scores_t(s->q + h * hd, kt, (size_t)ld, hd, n_kv, scale, sc);
+            att_softmax(j, 0, (int)h, nh, sc);
+            att_values_w(sc, vc + g * hd, (size_t)kvd, hd, n_kv, s->att + h * hd);
+        }
+    }
+}
+
 /* the attention of job's n queries of its layer, s->q -> s->att */
 static void att_run(struct att_job *job)
 {
@@ -557,6 +593,11 @@ static void att_run(struct att_job *job)
         att_transpose(s->k_cache + (size_t)job->layer * ctx->n_ctx * s->kv_dim, s->kv_dim,
                       pos0 + n, s->kt);
         rt_pool_run(parts > 1 ? s->pool : NULL, att_prefill_task, job, np);
+    } else if ((int)c->n_head_kv >= ctx->n_threads) {
+        /* kv heads as parts (4 in TinyLlama): at most the rows of s->scores */
+        int np = (int)c->n_head_kv < ATT_PARTS * ctx->n_threads ? (int)c->n_head_kv
+                                                                 : ATT_PARTS * ctx->n_threads;
+        rt_pool_run(work < 8192 ? NULL : s->pool, att_dec_task, job, np);
     } else {
         rt_pool_run(parts > 1 ? s->pool : NULL, att_task, job, parts);
     }
