@@ -25,7 +25,7 @@
  *     accumulators of a tile are parked in a stack buffer between column blocks and
  *     reloaded unchanged, so blocking never changes a bit.
  *     Column blocks are the outer loop over GM_MB rows (16 row groups), so a block's
- *     activations (64 tokens x GM_KC f32 = 256 KiB) stay in L2 for all of them, even
+ *     activations (64 tokens x GM_KC f32 = 128 KiB) stay in L2 for all of them, even
  *     where all the columns do not (FFN down: 64 x 5632 f32 = 1.4 MiB).
  */
 #include "kern.h"
@@ -63,7 +63,12 @@ static inline float ld1_bf16(const uint8_t *p)
 
 #define GM_MR 4
 #define GM_NR 3
-#define GM_KC 1024   /* packed block: 4 x 1024 f32 = 16 KiB of the 32 KiB L1 */
+/* packed block: 4 x 512 f32 = 8 KiB of the 32 KiB L1.  1024 (16 KiB; with the 3
+ * activation streams and the next block's prefetch nearly all of L1) ran 0-2% slower on
+ * a quiet core and ~9% slower on one shared with another process (one thread, F16, 64
+ * tokens, thread CPU time: 2048 x 2048 80.3 vs 80.3, 5632 x 4096 82.0 vs 80.7 GFLOP/s;
+ * shared: 59.4 vs 54.4); 256 was 2-4% slower than 1024 */
+#define GM_KC 512
 #define GM_MB 64     /* rows whose accumulators stay parked across column blocks (134 KiB) */
 
 static inline float fp_tail(const uint8_t *wr, int es, int ty, const float *x, int64_t n8, int64_t n)
@@ -143,6 +148,30 @@ static inline void gm_tile1(int64_t ks, const float *wp, const float *x0, float 
     GM_R4(G1_PARK)
 }
 
+/* the same for two tokens (a token count of 3k + 2, or the last 4 of 3k + 1: 8 FMAs a
+ * step on 6 loads, as busy as the 3-token tile, where one token alone is 4 FMA chains
+ * that wait on their latency) */
+#define G2_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = c##r##0;
+#define G2_LOAD(r) c##r##0 = _mm256_load_ps(p0 + (r) * 8); c##r##1 = _mm256_load_ps(p1 + (r) * 8);
+#define G2_STEP(r) { __m256 wv = _mm256_load_ps(ws + (r) * 8); GM_REG(wv)                  \
+                     c##r##0 = _mm256_fmadd_ps(wv, x0v, c##r##0);                          \
+                     c##r##1 = _mm256_fmadd_ps(wv, x1v, c##r##1); }
+#define G2_PARK(r) _mm256_store_ps(p0 + (r) * 8, c##r##0); _mm256_store_ps(p1 + (r) * 8, c##r##1);
+static inline void gm_tile2(int64_t ks, const float *wp, const float *x0, const float *x1,
+                            float *p0, float *p1, int first)
+{
+    GM_R4(G2_DECL)
+    if (!first) {
+        GM_R4(G2_LOAD)
+    }
+    for (int64_t s = 0; s < ks; s++) {
+        const float *ws = wp + s * GM_MR * 8;
+        __m256 x0v = _mm256_loadu_ps(x0 + 8 * s), x1v = _mm256_loadu_ps(x1 + 8 * s);
+        GM_R4(G2_STEP)
+    }
+    GM_R4(G2_PARK)
+}
+
 /* The first tile of a row group converts the weights as it goes: it reads the 4 rows
  * from the file (LD8), keeps each vector for its 3 FMAs and stores it into the packed
  * block for the group's other tiles (the same values the tile reads back, so the same
@@ -196,8 +225,9 @@ static inline void name##_tile_pack(int64_t ks, const uint8_t *wr0, const uint8_
  * 64 rows, best of 9 interleaved: 5632 columns x 4096 rows 77.5 vs 73.2 GFLOP/s without;
  * 2048 x 16384 the same (77.9 vs 77.6). */
 struct gm_pf {
-    const uint8_t *p;   /* row 0 of the next block; NULL: none */
-    int64_t        lines, total, done, per;   /* cache lines: a row, all, fetched, a tile */
+    const uint8_t *p;                /* the row being fetched */
+    int64_t        lines, line, per; /* cache lines a row, the next one, lines a tile */
+    int            rows;             /* rows left to fetch (0: none) */
 };
 
 static inline struct gm_pf gm_pf_next(const uint8_t *wb, size_t w_stride, int nr, int m0, int ng,
@@ -220,16 +250,22 @@ static inline struct gm_pf gm_pf_next(const uint8_t *wb, size_t w_stride, int nr
     int64_t kn = n8 - nk0 < GM_KC ? n8 - nk0 : GM_KC;
     pf.p = wb + (size_t)r0 * w_stride + nk0 * es;
     pf.lines = (kn * es + 63) / 64;
-    pf.total = (nr - r0 < GM_MR ? nr - r0 : GM_MR) * pf.lines;   /* rows inside the part */
-    pf.per = (pf.total + ntl - 1) / ntl;
+    pf.rows = nr - r0 < GM_MR ? nr - r0 : GM_MR;   /* rows inside the part */
+    pf.per = (pf.rows * pf.lines + ntl - 1) / ntl;
     return pf;
 }
 
+/* the next pf->per lines, row after row (no division: this runs before every tile) */
 static inline void gm_pf_some(struct gm_pf *pf, size_t w_stride)
 {
-    for (int64_t q = 0; q < pf->per && pf->done < pf->total; q++, pf->done++)
-        _mm_prefetch((const char *)pf->p + (size_t)(pf->done / pf->lines) * w_stride +
-                     (pf->done % pf->lines) * 64, _MM_HINT_T0);
+    for (int64_t q = 0; q < pf->per && pf->rows; q++) {
+        _mm_prefetch((const char *)pf->p + pf->line * 64, _MM_HINT_T0);
+        if (++pf->line == pf->lines) {
+            pf->line = 0;
+            pf->p += w_stride;
+            pf->rows--;
+        }
+    }
 }
 
 #define FP_GEMM(name, ES, TY, LD8)                                                         \
@@ -287,19 +323,24 @@ static void name##_gemm(int64_t n, const void *w, size_t w_stride, int nr, const
                 for (int r = 0; r < GM_MR; r++)                                             \
                     wr[r] = wb + (size_t)(r0 + (r < mr ? r : mr - 1)) * w_stride + k0 * ES; \
                 struct gm_pf pf = gm_pf_next(wb, w_stride, nr, m0, ng, g, k0, n8, ES, ntl); \
-                for (int t0 = 0; t0 < nt; t0 += GM_NR) {                                    \
-                    /* a token past nt reads token t0 and parks past nt (never read) */     \
+                /* tiles of 3 tokens, the first one converting the block (nt >= 3          \
+                 * here); the last 2 or 4 tokens in tiles of 2, a last one alone only at    \
+                 * nt = 4 */                                                                \
+                for (int t0 = 0, tw; t0 < nt; t0 += tw) {                                   \
+                    int rem = nt - t0;                                                      \
+                    tw = t0 == 0 ? GM_NR : rem == 4 || rem == 2 ? 2 : rem == 1 ? 1 : GM_NR; \
                     const float *x[GM_NR];                                                  \
                     float *pk = park[g] + (size_t)t0 * GM_MR * 8;                           \
-                    for (int c = 0; c < GM_NR; c++)                                         \
-                        x[c] = (const float *)((const uint8_t *)a +                         \
-                               (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride) + k0;        \
+                    for (int c = 0; c < tw; c++)                                            \
+                        x[c] = (const float *)((const uint8_t *)a + (size_t)(t0 + c) * a_stride) + k0;\
                     gm_pf_some(&pf, w_stride);                                              \
-                    if (t0 == 0)   /* nt >= 3 here */                                       \
+                    if (t0 == 0)                                                            \
                         name##_tile_pack(kn / 8, wr[0], wr[1], wr[2], wr[3], wp, x[0], x[1],\
                                          x[2], pk, pk + GM_MR * 8, pk + 2 * GM_MR * 8,      \
                                          k0 == 0);                                          \
-                    else if (t0 + 1 == nt)                                                  \
+                    else if (tw == 2)                                                       \
+                        gm_tile2(kn / 8, wp, x[0], x[1], pk, pk + GM_MR * 8, k0 == 0);      \
+                    else if (tw == 1)                                                       \
                         gm_tile1(kn / 8, wp, x[0], pk, k0 == 0);                            \
                     else                                                                    \
                         gm_tile(kn / 8, wp, x[0], x[1], x[2], pk, pk + GM_MR * 8,           \

@@ -451,7 +451,7 @@ static int gemm_vs_dot_isa(enum rt_isa isa)
      * 8192 columns) */
     static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048, 32 * (16 * 9 + 5),
                                   32 * 347 };
-    static const int nts[] = { 1, 2, 3, 5, 11, RT_GEMM_MAXT };
+    static const int nts[] = { 1, 2, 3, 4, 5, 7, 11, RT_GEMM_MAXT };
     int ngemm = 0;
     for (int dt = 0; dt < RT_NKERN; dt++) {
         const struct rt_kern *k = rt_kern_get(dt, isa);
