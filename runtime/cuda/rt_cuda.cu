@@ -582,6 +582,23 @@ static int mm_multi(struct cuda_be *s, const struct rtc_w *const *w, float *cons
     return rtc_gemv_q_multi(w, y, n, mode, s->xq[k], s->st, e) ? -1 : 0;
 }
 
+/* One token's q, k and v with RoPE and the cache store in the same launch
+ * (rtc_gemv_q_qkv): 0 done, 1 not applicable (nothing launched but perhaps the
+ * activation's quantization, which the caller's kernels then reuse), -1 error. */
+static int mm_qkv(struct cuda_be *s, const struct rtc_w *const *w, float *const *y, const struct rtc_qkv *qa,
+                  const float *x, struct err *e)
+{
+    int k = rtc_act_kind(w[0]->dtype);
+    if (s->fault || !k || s->int8_off || !rtc_gemv_q_ok(w[0]))
+        return 1;
+    if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
+        rtc_quantize_act(k, x, w[0]->cols, s->xq[k], s->st, e))
+        return -1;
+    s->xq_src[k] = x;
+    s->xq_gen[k] = s->gen;
+    return rtc_gemv_q_qkv(w, y, qa, s->xq[k], s->st, e);
+}
+
 /* RMSNorm of x into s->xn, then s->gen moves on.  One token that w (the next matrix to
  * read s->xn) takes on the int8 kernels: its activation quantized in the same launch. */
 static int norm(struct cuda_be *s, const float *x, const float *g, int n, int64_t width, float eps,
@@ -627,10 +644,23 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
         if (norm(s, s->x, L->attn_norm, n, embd, eps, fuse ? &L->wq : NULL, e))
             return -1;
         STAGE(RT_ST_ATTN_NORM, l, s->xn, n, embd);
+        int roped = 0;       /* q, k rotated and k, v in the cache already */
         {
             const struct rtc_w *w3[3] = { &L->wq, &L->wk, &L->wv };
             float *y3[3] = { s->q, s->k, s->v };
-            int r = fuse ? mm_multi(s, w3, y3, 3, RTC_MV_PLAIN, s->xn, e) : 1;
+            int r = 1;
+            /* one token, llama's interleaved RoPE, no biases or QK-norm between: the
+             * rotation and the cache store in the matrix kernel's epilogue, from
+             * APR_CUDA_PDL level 1 (the same bytes as rtc_rope_kv after the products) */
+            if (fuse && norm_style && c->n_rot > 0 && !L->bq && !L->q_norm) {
+                const struct rtc_qkv qa = { kc, vc, s->rope_cos, s->rope_sin, s->d_pos, ctx->n_ctx, kvd, (int)hd,
+                                            (int)c->n_rot };
+                if ((r = mm_qkv(s, w3, y3, &qa, s->xn, e)) < 0)
+                    return -1;
+                roped = r == 0;
+            }
+            if (r == 1 && fuse)
+                r = mm_multi(s, w3, y3, 3, RTC_MV_PLAIN, s->xn, e);
             /* v of another type (Q4_K_M's Q6_K v in half the layers): q and k in one launch,
              * from APR_CUDA_PDL level 1 (the same bits: a row's sum does not depend on its
              * launch; Q4_K_M tg128 384.9 vs 376.4 t/s split, H100) */
@@ -654,7 +684,9 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
                           rtc_rmsnorm(s->k, L->k_norm, s->k, n * nkv, hd, eps, st, e)))
             return -1;
         /* q and k rotated in place, k and v stored in the cache: one launch */
-        if (c->n_rot > 0 ? rtc_rope_kv(s->q, s->k, s->v, kc, vc, n, (int)nh, (int)nkv, (int)hd, (int)c->n_rot,
+        if (roped)
+            ;
+        else if (c->n_rot > 0 ? rtc_rope_kv(s->q, s->k, s->v, kc, vc, n, (int)nh, (int)nkv, (int)hd, (int)c->n_rot,
                                        s->d_pos, s->rope_cos, s->rope_sin, norm_style, ctx->n_ctx, st, e)
                          : rtc_kv_store(s->k, s->v, kc, vc, n, kvd, s->d_pos, ctx->n_ctx, st, e))
             return -1;

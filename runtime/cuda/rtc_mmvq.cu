@@ -114,12 +114,12 @@ __device__ __forceinline__ int wsum_i(int v, int width)
 #include "rtc_pdl.cuh"
 
 static int pdl_mode = -1;       /* -1 not read yet */
-extern "C" void rtc_set_pdl(int level) { pdl_mode = level < 0 ? 0 : level > 2 ? 2 : level; }
+extern "C" void rtc_set_pdl(int level) { pdl_mode = level < 0 ? 0 : level > 3 ? 3 : level; }
 extern "C" int rtc_pdl(void)
 {
     if (pdl_mode < 0) {
         const char *v = getenv("APR_CUDA_PDL");
-        pdl_mode = v && v[0] >= '0' && v[0] <= '2' && !v[1] ? v[0] - '0' : 2;
+        pdl_mode = v && v[0] >= '0' && v[0] <= '3' && !v[1] ? v[0] - '0' : 3;
     }
     return pdl_mode;
 }
@@ -723,32 +723,22 @@ struct mv_args {
     unsigned nb[3];          /* blocks of each matrix */
     int64_t row_bytes, ngroups;
     int accumulate, swiglu;
+    int64_t row_bytes2;      /* matrix 2's, when its type is the kernel's second (T2) */
+    struct rtc_qkv qkv;      /* RTC_MV_QKV */
 };
 
-/* MODE: RTC_MV_PLAIN, RTC_MV_ACC or RTC_MV_SWIGLU, compile-time (a run-time mode cost
- * 15-20% in bench_kern: the row selection stayed in the inner loop) */
-template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1, int G = mmvq_cfg<T>::G,
-          bool PF = true, bool UC = false>
-__global__ void __launch_bounds__(NT, MINB)
-k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
-       const float *__restrict__ as, const int *__restrict__ abs)
+/* one block's rows: block b (counted from matrix m's first) of matrix m; T, R and G
+ * are the matrix's type, rows a block and groups a thread; SECOND: matrix 2 of the
+ * kernel's second type (its rows are row_bytes2 long) */
+template <int T, int MODE, int R, int NT, int G, bool PF, bool UC, bool SECOND = false>
+__device__ __forceinline__ void mmvq_rows_of(const mv_args &A, unsigned b, int m, const int8_t *__restrict__ aq,
+                                             const float *__restrict__ ad, const float *__restrict__ as,
+                                             const int *__restrict__ abs)
 {
     constexpr int NW = NT / 32, H = R / 2;
     constexpr bool SW = MODE == RTC_MV_SWIGLU;
     __shared__ float red[NW][R];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
-    unsigned b = blockIdx.x;
-    int m = 0;
-    if (!SW) {
-        if (b >= A.nb[0]) {
-            b -= A.nb[0];
-            m = 1;
-            if (b >= A.nb[1]) {
-                b -= A.nb[1];
-                m = 2;
-            }
-        }
-    }
     /* rows r0.. of matrix m; in swiglu mode slots 0..H-1 are gate rows r0.., H.. up rows r0.. */
     const int per = SW ? H : R;
     /* selected by branches: indexing the parameter arrays with m, a run-time value,
@@ -756,7 +746,7 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
     const uint8_t *wm = m == 0 ? A.w[0] : m == 1 ? A.w[1] : A.w[2];
     const int64_t rows_m = m == 0 ? A.rows[0] : m == 1 ? A.rows[1] : A.rows[2];
     float *ym = m == 0 ? A.y[0] : m == 1 ? A.y[1] : A.y[2];
-    const int64_t r0 = (int64_t)b * per, rb = A.row_bytes;
+    const int64_t r0 = (int64_t)b * per, rb = SECOND ? A.row_bytes2 : A.row_bytes;
     const int64_t left = rows_m - r0;
     const int nr = left < per ? (int)left : per;
     const uint8_t *base0 = wm + r0 * rb;
@@ -822,10 +812,76 @@ k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__
             for (int k = 1; k < NW; k++)
                 u += red[k][tid + H];
             *y = v / (1.0f + expf(-v)) * u;
+        } else if (MODE == RTC_MV_QKV) {
+            /* k_rope_kv's work on this row: q and k rotated (norm style: the pair of dims
+             * 2i, 2i + 1 are rows tid & ~1 and tid | 1 of this block; the rotated pair
+             * goes to dims i and i + n_rot / 2), k and v also stored in the cache */
+            const struct rtc_qkv &Q = A.qkv;
+            const int64_t r = r0 + tid, p0 = (int64_t)*Q.pos;
+            const bool in = p0 >= 0 && p0 < Q.n_ctx;
+            if (m == 2) {
+                *y = v;
+                if (in)
+                    Q.vc[p0 * Q.kv_dim + r] = v;
+            } else {
+                const int i = (int)(r % Q.head_dim);
+                const int64_t hb = r - i;
+                float o = v;
+                int oi = i;
+                if (i < Q.n_rot && in) {
+                    float u = red[0][tid ^ 1];
+#pragma unroll
+                    for (int k = 1; k < NW; k++)
+                        u += red[k][tid ^ 1];
+                    const int half = Q.n_rot / 2, pi = i >> 1;
+                    const float cs = Q.cos_t[p0 * half + pi], sn = Q.sin_t[p0 * half + pi];
+                    if (i & 1) {        /* b = v, a = u: b cos + a sin */
+                        o = __fadd_rn(__fmul_rn(v, cs), __fmul_rn(u, sn));
+                        oi = pi + half;
+                    } else {            /* a = v, b = u: a cos - b sin */
+                        o = __fsub_rn(__fmul_rn(v, cs), __fmul_rn(u, sn));
+                        oi = pi;
+                    }
+                }
+                ym[hb + oi] = o;
+                if (m == 1 && in)
+                    Q.kc[p0 * Q.kv_dim + hb + oi] = o;
+            }
         } else {
             *y = MODE == RTC_MV_ACC ? *y + v : v;
         }
     }
+}
+
+/* MODE: RTC_MV_PLAIN, RTC_MV_ACC, RTC_MV_SWIGLU or RTC_MV_QKV, compile-time (a run-time
+ * mode cost 15-20% in bench_kern: the row selection stayed in the inner loop).  T2, R2:
+ * matrix 2's type and rows a block when it differs from the others' (RTC_MV_QKV: a v of
+ * another type, Q4_K_M's Q6_K v in half the layers); the block's branch is uniform */
+template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1, int G = mmvq_cfg<T>::G,
+          bool PF = true, bool UC = false, int T2 = T, int R2 = R>
+__global__ void __launch_bounds__(NT, MINB)
+k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
+       const float *__restrict__ as, const int *__restrict__ abs)
+{
+    unsigned b = blockIdx.x;
+    int m = 0;
+    if (MODE != RTC_MV_SWIGLU) {
+        if (b >= A.nb[0]) {
+            b -= A.nb[0];
+            m = 1;
+            if (b >= A.nb[1]) {
+                b -= A.nb[1];
+                m = 2;
+            }
+        }
+    }
+    if constexpr (T2 != T) {
+        if (m == 2) {
+            mmvq_rows_of<T2, MODE, R2, NT, mmvq_cfg<T2>::G, PF, UC, true>(A, b, m, aq, ad, as, abs);
+            return;
+        }
+    }
+    mmvq_rows_of<T, MODE, R, NT, G, PF, UC>(A, b, m, aq, ad, as, abs);
 }
 
 extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
@@ -915,6 +971,68 @@ extern "C" int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, i
         return ERR(e, ERR_UNSUPPORTED, "no int8 matrix-vector kernel for %s", dtype_name(w[0]->dtype));
     }
     return CU_CHECK(e, ce, "int8 gemv kernel launch");
+}
+
+/* k_mmvq in mode RTC_MV_QKV, q and k of type T, v of T2 (level 1 and up's shape) */
+template <int T, int T2>
+static cudaError_t launch_qkv(unsigned total, cudaStream_t st, const mv_args &A, const int8_t *qs, const float *d,
+                              const float *s, const int *bs)
+{
+    return launch(k_mmvq<T, RTC_MV_QKV, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, true, true, T2,
+                         mmvq_rows(T2)>,
+                  total, MMVQ_THREADS, 0, st, A, qs, d, s, bs);
+}
+
+extern "C" int rtc_gemv_q_qkv(const struct rtc_w *const *w, float *const *y, const struct rtc_qkv *r,
+                              const void *xq, void *stream, struct err *e)
+{
+    int8_t *qs;
+    float *d, *s;
+    int *bs;
+    mv_args A;
+    const int t0 = w[0]->dtype, t2 = w[2]->dtype;
+    const int k = rtc_act_kind(t0);
+    if (rtc_pdl() < 3 || r->n_rot <= 0 || r->n_rot % 2 || r->n_rot > r->head_dim || r->head_dim <= 0)
+        return 1;
+    for (int i = 0; i < 3; i++)
+        if (!rtc_gemv_q_ok(w[i]) || w[i]->cols != w[0]->cols || rtc_act_kind(w[i]->dtype) != k)
+            return 1;
+    /* the rotated pairs (rows 2i, 2i + 1) within one block, heads whole */
+    if (w[1]->dtype != t0 || w[0]->rows % r->head_dim || w[1]->rows % r->head_dim ||
+        w[0]->rows % mmvq_rows(t0) || w[1]->rows % mmvq_rows(t0) || w[1]->rows != r->kv_dim ||
+        w[2]->rows != r->kv_dim)
+        return 1;
+    memset(&A, 0, sizeof A);
+    unsigned total = 0;
+    for (int i = 0; i < 3; i++) {
+        int rb = mmvq_rows(w[i]->dtype);
+        A.w[i] = (const uint8_t *)w[i]->d;
+        A.rows[i] = w[i]->rows;
+        A.y[i] = y[i];
+        A.nb[i] = (unsigned)((w[i]->rows + rb - 1) / rb);
+        total += A.nb[i];
+    }
+    A.row_bytes = (int64_t)w[0]->row_bytes;
+    A.row_bytes2 = (int64_t)w[2]->row_bytes;
+    A.ngroups = w[0]->cols / 32;
+    A.qkv = *r;
+    act_layout(xq, w[0]->cols, &qs, &d, &s, &bs);
+    cudaStream_t st = (cudaStream_t)stream;
+    cudaError_t ce;
+#define Q(T) else if (t0 == T && t2 == T) ce = launch_qkv<T, T>(total, st, A, qs, d, s, bs);
+#define Q2(T, U) else if (t0 == T && t2 == U) ce = launch_qkv<T, U>(total, st, A, qs, d, s, bs);
+    if (0)
+        return 1;
+    Q(DT_Q4_0) Q(DT_Q4_1) Q(DT_Q5_0) Q(DT_Q5_1) Q(DT_Q8_0) Q(DT_IQ4_NL)
+    Q(DT_Q2_K) Q(DT_Q3_K) Q(DT_Q4_K) Q(DT_Q5_K) Q(DT_Q6_K) Q(DT_IQ4_XS)
+    /* the k-quant mixes' v: Q4_K_M and Q5_K_M (Q6_K), Q3_K_M (Q5_K), Q2_K (Q4_K) */
+    Q2(DT_Q4_K, DT_Q6_K) Q2(DT_Q5_K, DT_Q6_K) Q2(DT_Q3_K, DT_Q5_K) Q2(DT_Q3_K, DT_Q4_K)
+    Q2(DT_Q2_K, DT_Q4_K) Q2(DT_Q2_K, DT_Q3_K)
+    else
+        return 1;
+#undef Q
+#undef Q2
+    return CU_CHECK(e, ce, "int8 q, k, v kernel launch") ? -1 : 0;
 }
 
 /* launch shapes for bench_kern to compare (rows a block, 0: mmvq_rows(type), named "0

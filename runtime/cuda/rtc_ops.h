@@ -80,9 +80,28 @@ int rtc_gemv_q(const struct rtc_w *w, const void *xq, float *y, int accumulate, 
  * RTC_MV_SWIGLU (n = 2, gate and up of equal rows): y[0] = silu(W[0] x) * (W[1] x),
  * rtc_swiglu's formula on the two products.
  */
-enum { RTC_MV_PLAIN = 0, RTC_MV_ACC = 1, RTC_MV_SWIGLU = 2 };
+enum { RTC_MV_PLAIN = 0, RTC_MV_ACC = 1, RTC_MV_SWIGLU = 2, RTC_MV_QKV = 3 };
 int rtc_gemv_q_multi(const struct rtc_w *const *w, float *const *y, int n, int mode,
                      const void *xq, void *stream, struct err *e);
+/*
+ * A decode step's q, k and v with rtc_rope_kv's work done in the same launch (mode
+ * RTC_MV_QKV): y[i] = W[i] x as rtc_gemv_q_multi computes them, then q (y[0]) and k
+ * (y[1]) rotated in place and k and v stored in the cache at position *pos, exactly as
+ * rtc_rope_kv does for one token in the interleaved (norm) style: the same bytes in y,
+ * kc and vc as the two calls.  q and k of one type, v of that type or another with the
+ * same activation; rows of q and k whole heads.  For the interleaved style only (the
+ * pairs of a NEOX rotation lie in other blocks).  Returns 1 (nothing launched) where it
+ * does not apply: a type pair without a kernel, shapes as above, or below APR_CUDA_PDL 3.
+ */
+struct rtc_qkv {
+    float *kc, *vc;               /* the layer's cache, [n_ctx][kv_dim] */
+    const float *cos_t, *sin_t;   /* rtc_rope_kv's tables, [n_ctx][n_rot / 2] */
+    const int32_t *pos;           /* device: the token's position */
+    int64_t n_ctx, kv_dim;
+    int head_dim, n_rot;
+};
+int rtc_gemv_q_qkv(const struct rtc_w *const *w, float *const *y, const struct rtc_qkv *r,
+                   const void *xq, void *stream, struct err *e);
 /*
  * rtc_rmsnorm of one token (out[n]) with out quantized into xq as rtc_quantize_act(kind)
  * would, in one launch; the same bytes as the two calls.  n % 32 == 0 (Q8_K: % 256).
@@ -104,12 +123,14 @@ int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mod
  * one by one); 1 the int8 matrix kernels in mmvq_rows' shape with their L2 prefetch and
  * unconditional loads, RMSNorm + quantize on a block per 256 values, q and k in one
  * launch when v's type differs, and programmatic launches of those and of the
- * activation quantizers; 2 (the default) also rope + kv store and decode attention.
- * APR_CUDA_PDL=0/1/2 or rtc_set_pdl; read at each launch, so a captured graph keeps the
+ * activation quantizers; 2 also rope + kv store and decode attention; 3 (the default)
+ * also q, k and v with RoPE and the cache store in one launch (rtc_gemv_q_qkv, the
+ * interleaved style, v of another type too).
+ * APR_CUDA_PDL=0/1/2/3 or rtc_set_pdl; read at each launch, so a captured graph keeps the
  * level it was captured at.  The results do not depend on it
  * (check_rt_cuda: the same logits bits at every level).  bench_cuda, 7B decode tg128,
  * levels 0 / 1 / 2, tokens/s, H100 (2026-12-06): Q4_K_M 327 / 424 / 428, Q8_0 255 / 317 /
- * 321, F16 165 / 165 / 166.  Before the one-block-per-256 RMSNorm, the unconditional
+ * 321, F16 165 / 165 / 166; level 3: see the closing bench in the issue notes.  Before the one-block-per-256 RMSNorm, the unconditional
  * loads and the q/k launch (6dd5f4a..ea600f0): H100 Q4_K_M 325 / 370 / 375, Q8_0 250 /
  * 276 / 278; H200 Q4_K_M 341 / 381 / 385, Q8_0 290 / 275 / 277, F16 200 / 200 / 201.
  */

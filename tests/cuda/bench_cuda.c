@@ -12,6 +12,7 @@
  * layer still has its own device copy, so the bytes read per token are those of a 7B.
  *
  * Usage: bench_cuda [N_LAYER [GGUF_DIR]]   (32 layers by default; fewer for a quick look)
+ * BENCH_QUICK=1 leaves out the kernel profile and the other levels' decode.
  * With GGUF_DIR each model is also written there as 7b-<TYPE>.gguf (llama.cpp's
  * tensor names and keys, tokenizer "no_vocab" with 32000 dummy tokens), so that
  * llama-bench measures the very same weights.
@@ -452,7 +453,8 @@ int main(int argc, char **argv)
         double wb = (double)rt_cuda_weight_bytes(ctx), roof = bw / wb;
         char notes[512];
         snprintf(notes, sizeof notes, "%s", rt_cuda_notes(ctx));
-        {
+        const int quick = getenv("BENCH_QUICK") != NULL;
+        if (!quick) {
             /* one decode step kernel by kernel: totals by kernel, and the second layer's run */
             static struct rt_cuda_kprof kp[1024];
             int nk = 0;
@@ -494,9 +496,9 @@ int main(int argc, char **argv)
         ctx = NULL;
         /* the same decode at the other levels of programmatic launch (a fresh context
          * each: its graph is captured at that level), same run */
-        double tgl[3] = { 0, 0, 0 };
+        double tgl[4] = { 0, 0, 0, 0 };
         tgl[pdl] = tg[1];
-        for (int lv = 0; lv < 3; lv++) {
+        for (int lv = 0; lv < 4 && !quick; lv++) {
             if (lv == pdl)
                 continue;
             rtc_set_pdl(lv);
@@ -515,8 +517,9 @@ int main(int argc, char **argv)
         rtc_set_pdl(pdl);
         printf("%-7s %7.2f GB %12.0f %14.1f %12.1f %9.0f%%\n", mix_names[k], wb / 1e9, pp[1], tg[1], roof,
                100 * tg[1] / roof);
-        printf("        tg128 by PDL level (APR_CUDA_PDL, %d in use): 0: %.1f (%.0f%%)  1: %.1f (%.0f%%)  2: %.1f (%.0f%%)\n",
-               pdl, tgl[0], 100 * tgl[0] / roof, tgl[1], 100 * tgl[1] / roof, tgl[2], 100 * tgl[2] / roof);
+        printf("        tg128 by PDL level (APR_CUDA_PDL, %d in use): 0: %.1f (%.0f%%)  1: %.1f (%.0f%%)  2: %.1f (%.0f%%)"
+               "  3: %.1f (%.0f%%)\n", pdl, tgl[0], 100 * tgl[0] / roof, tgl[1], 100 * tgl[1] / roof, tgl[2],
+               100 * tgl[2] / roof, tgl[3], 100 * tgl[3] / roof);
         printf("        (%s)\n", notes);
         continue;
 fail:

@@ -841,6 +841,98 @@ static void test_fused(void)
         free(q); free(k); free(v); free(cs); free(sn);
     }
 
+    /* q, k, v with rope and the cache store in the matrix kernel (interleaved style):
+     * the bytes of rtc_gemv_q_multi (q, k) + rtc_gemv_q (v) + rtc_rope_kv, for one type
+     * and for the k-quant mixes' v of another type; partial rotation and full */
+    {
+        static const int pairs[][2] = { { DT_Q4_K, DT_Q4_K }, { DT_Q4_K, DT_Q6_K }, { DT_Q5_K, DT_Q6_K },
+                                        { DT_Q8_0, DT_Q8_0 }, { DT_Q4_0, DT_Q4_0 }, { DT_Q3_K, DT_Q5_K } };
+        const int nh = 4, nkv = 2, hd = 64, n_ctx = 24, qd = nh * hd, kvd = nkv * hd;
+        const int64_t cols = 512;
+        const int lv = rtc_pdl();
+        rtc_set_pdl(3);
+        for (size_t pi = 0; pi < sizeof pairs / sizeof pairs[0]; pi++)
+            for (int n_rot = 48; n_rot <= 64; n_rot += 16) {
+                const int half = n_rot / 2, kind = rtc_act_kind(pairs[pi][0]);
+                int32_t pos0 = 9;
+                float *x = malloc(cols * 4), *cs = malloc(n_ctx * half * 4), *sn = malloc(n_ctx * half * 4);
+                for (int i = 0; i < cols; i++)
+                    x[i] = rndf();
+                for (int p = 0; p < n_ctx; p++)
+                    for (int i = 0; i < half; i++) {
+                        double a = p * pow(10000.0, -2.0 * i / n_rot);
+                        cs[p * half + i] = (float)cos(a);
+                        sn[p * half + i] = (float)sin(a);
+                    }
+                const int64_t rows[3] = { qd, kvd, kvd };
+                struct rtc_w W[3];
+                uint8_t *hw[3];
+                for (int i = 0; i < 3; i++) {
+                    uint64_t rb;
+                    int t = pairs[pi][i == 2];
+                    hw[i] = rnd_matrix(t, rows[i], cols, &rb);
+                    void *dw = dmalloc(rb * rows[i]);
+                    up(dw, hw[i], rb * rows[i]);
+                    W[i] = (struct rtc_w){ t, rows[i], cols, rb, dw };
+                }
+                float *dx = dmalloc(cols * 4), *dcs = dmalloc(n_ctx * half * 4), *dsn = dmalloc(n_ctx * half * 4);
+                void *dq8 = dmalloc(rtc_act_bytes(cols));
+                int32_t *dp = dmalloc(4);
+                up(dx, x, cols * 4);
+                up(dcs, cs, n_ctx * half * 4);
+                up(dsn, sn, n_ctx * half * 4);
+                up(dp, &pos0, 4);
+                float *dy[2][3], *dkc[2], *dvc[2];
+                for (int s = 0; s < 2; s++) {
+                    for (int i = 0; i < 3; i++) {
+                        dy[s][i] = dmalloc(rows[i] * 4);
+                        cudaMemset(dy[s][i], 0, rows[i] * 4);
+                    }
+                    dkc[s] = dmalloc(n_ctx * kvd * 4);
+                    dvc[s] = dmalloc(n_ctx * kvd * 4);
+                    cudaMemset(dkc[s], 0, n_ctx * kvd * 4);
+                    cudaMemset(dvc[s], 0, n_ctx * kvd * 4);
+                }
+                const struct rtc_w *wp[3] = { &W[0], &W[1], &W[2] };
+                const struct rtc_qkv qa = { dkc[1], dvc[1], dcs, dsn, dp, n_ctx, kvd, hd, n_rot };
+                err_clear(&e);
+                int rc = rtc_quantize_act(kind, dx, cols, dq8, NULL, &e) ||
+                         rtc_gemv_q_multi(wp, dy[0], 2, RTC_MV_PLAIN, dq8, NULL, &e) ||
+                         rtc_gemv_q(&W[2], dq8, dy[0][2], 0, NULL, &e) ||
+                         rtc_rope_kv(dy[0][0], dy[0][1], dy[0][2], dkc[0], dvc[0], 1, nh, nkv, hd, n_rot, dp, dcs,
+                                     dsn, 1, n_ctx, NULL, &e);
+                int fr = rc ? -1 : rtc_gemv_q_qkv(wp, dy[1], &qa, dq8, NULL, &e);
+                rc = rc || fr != 0 || !sync_ok(&e);
+                int same = !rc;
+                for (int b = 0; b < 5 && same; b++) {
+                    size_t n = b < 3 ? (size_t)rows[b] : (size_t)n_ctx * kvd;
+                    float *h0 = malloc(n * 4), *h1 = malloc(n * 4);
+                    down(h0, b < 3 ? dy[0][b] : b == 3 ? dkc[0] : dvc[0], n * 4);
+                    down(h1, b < 3 ? dy[1][b] : b == 3 ? dkc[1] : dvc[1], n * 4);
+                    same = memcmp(h0, h1, n * 4) == 0;
+                    free(h0);
+                    free(h1);
+                }
+                ok(same, "q, k, v (%s, v %s) with rope (%d of %d dims) and the cache store in one launch = "
+                   "the products, then rope + kv store: q, k, v and the cache bit for bit %s%s",
+                   dtype_name(pairs[pi][0]), dtype_name(pairs[pi][1]), n_rot, hd,
+                   fr == 1 ? "(not applied) " : "", e.msg);
+                for (int s = 0; s < 2; s++) {
+                    for (int i = 0; i < 3; i++)
+                        cudaFree(dy[s][i]);
+                    cudaFree(dkc[s]);
+                    cudaFree(dvc[s]);
+                }
+                for (int i = 0; i < 3; i++) {
+                    cudaFree((void *)W[i].d);
+                    free(hw[i]);
+                }
+                cudaFree(dx); cudaFree(dcs); cudaFree(dsn); cudaFree(dq8); cudaFree(dp);
+                free(x); free(cs); free(sn);
+            }
+        rtc_set_pdl(lv);
+    }
+
     /* rmsnorm + activation quantization */
     const int kinds[3] = { RTC_ACT_Q8_0, RTC_ACT_Q8_1, RTC_ACT_Q8_K };
     const int widths[2] = { 96, 4096 };

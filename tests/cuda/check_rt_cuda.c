@@ -62,10 +62,10 @@ static void decode_levels(struct rt_model *rm, const int32_t *tk, int n, const c
 {
     const int64_t nv = rm->c.n_vocab;
     const size_t per = (size_t)(n - 8) * nv;
-    float *lg[3] = { NULL, NULL, NULL };
+    float *lg[4] = { NULL, NULL, NULL, NULL };
     struct err e = ERR_INIT;
     int rc = 0, lv0 = rtc_pdl();
-    for (int lv = 0; lv < 3 && !rc; lv++) {
+    for (int lv = 0; lv < 4 && !rc; lv++) {
         struct rt_params p;
         struct rt_ctx *c = NULL;
         memset(&p, 0, sizeof p);
@@ -83,7 +83,7 @@ static void decode_levels(struct rt_model *rm, const int32_t *tk, int n, const c
     }
     rtc_set_pdl(lv0);
     int diff = -1;
-    for (int lv = 1; lv < 3 && !rc && diff < 0; lv++)
+    for (int lv = 1; lv < 4 && !rc && diff < 0; lv++)
         for (size_t i = 0; i < per; i++)
             if (memcmp(&lg[0][i], &lg[lv][i], 4)) {
                 diff = (int)(8 + i / (size_t)nv);
@@ -91,9 +91,9 @@ static void decode_levels(struct rt_model *rm, const int32_t *tk, int n, const c
                        diff, (long long)(i % (size_t)nv), lg[lv][i], lg[0][i]);
                 break;
             }
-    ok(!rc && diff < 0, "%s decode positions 8..%d at APR_CUDA_PDL levels 0, 1, 2: the same logits, bit for bit %s",
+    ok(!rc && diff < 0, "%s decode positions 8..%d at APR_CUDA_PDL levels 0, 1, 2, 3: the same logits, bit for bit %s",
        name, n - 1, e.msg);
-    for (int lv = 0; lv < 3; lv++)
+    for (int lv = 0; lv < 4; lv++)
         free(lg[lv]);
 }
 
