@@ -907,6 +907,19 @@ extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
  * loads unconditional (UC: bench_kern, H100, Q4_K [4096 x 4096] 1371 -> 1550 GB/s,
  * [11008 x 4096] 2122 -> 2258, [4096 x 11008] 1582 -> 1720; bench_cuda tg128 Q4_K_M
  * 384.9 / 384.5 -> 401.2 / 400.1 t/s, Q8_0 285.8 / 282.8 -> 292.5 / 287.5) */
+/* From level 3, a matrix wider than MV_WIDE columns (a 7B's FFN down, 11008) of these
+ * types runs without the L2 prefetch of its rows: each thread then takes 3 steps, and
+ * prefetching the whole matrix at once measured slower than letting the steps stream
+ * (bench_cuda tg128, H100, one run: with the prefetch Q4_K_M 427.7 t/s, Q8_0 326.6;
+ * without it or the unconditional loads 440.7, 331.1.  A later run: without the
+ * prefetch only 440.5, 334.6, without both 437.0, 329.6).  The other types keep the
+ * prefetch (not measured). */
+#define MV_WIDE 8192
+static __host__ __device__ constexpr bool mv_wide_nopf(int t)
+{
+    return t == DT_Q4_K || t == DT_Q6_K || t == DT_Q8_0;
+}
+
 template <int T, int MODE>
 static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv_args &A, const int8_t *qs,
                                const float *d, const float *s, const int *bs)
@@ -914,6 +927,10 @@ static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv
     if (lv == 0)
         return launch_ex(0, k_mmvq<T, MODE, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>,
                          dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs);
+    if constexpr (mv_wide_nopf(T))
+        if (lv >= 3 && A.ngroups * 32 > MV_WIDE && MODE != RTC_MV_SWIGLU)
+            return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false, true>,
+                          total, MMVQ_THREADS, 0, st, A, qs, d, s, bs);
     return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, true, true>, total,
                   MMVQ_THREADS, 0, st, A, qs, d, s, bs);
 }
