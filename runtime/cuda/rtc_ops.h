@@ -131,7 +131,8 @@ int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mod
  * level it was captured at.  The results do not depend on it
  * (check_rt_cuda: the same logits bits at every level).  bench_cuda, 7B decode tg128,
  * levels 0 / 1 / 2, tokens/s, H100 (2026-12-06): Q4_K_M 327 / 424 / 428, Q8_0 255 / 317 /
- * 321, F16 165 / 165 / 166; level 3: see the closing bench in the issue notes.  Before the one-block-per-256 RMSNorm, the unconditional
+ * 321, F16 165 / 165 / 166; with level 3, one run: levels 0 / 1 / 2 / 3 Q4_K_M 326 /
+ * 424 / 431 / 441, Q8_0 260 / 319 / 322 / 331, F16 164 / 164 / 165 / 165.  Before the one-block-per-256 RMSNorm, the unconditional
  * loads and the q/k launch (6dd5f4a..ea600f0): H100 Q4_K_M 325 / 370 / 375, Q8_0 250 /
  * 276 / 278; H200 Q4_K_M 341 / 381 / 385, Q8_0 290 / 275 / 277, F16 200 / 200 / 201.
  */
