@@ -1,16 +1,25 @@
 /*
  * pool.c - the runtime's persistent pthread pool; see pool.h.
  *
- * One job at a time.  The caller publishes (fn, ctx, n), resets the part counter,
- * bumps the generation number and wakes sleepers; every thread (the caller too)
- * takes parts from the counter until none is left; the last worker to finish
- * wakes the caller.  The generation number is read under the mutex before a
- * worker sleeps, so a wake-up cannot be lost.
+ * One job at a time.  A job is published as ONE 64-bit word, `claim`: its generation (16
+ * bits, a change for sleepers and spinners to see), its part count n and the next part
+ * to take (24 bits each).  Every thread (the caller too) takes parts with a fetch-add on
+ * that word; the index it gets is valid only below the n of the same word, so a thread
+ * that comes late (descheduled, or still waking from the condition variable) finds the
+ * job finished in the word it reads and touches nothing else of it.  The caller waits
+ * for the parts to be DONE (a count the part runners bump), not for every worker to
+ * have looked at the job: a worker that took no part cannot hold the caller up (on a
+ * shared machine a preempted worker did: each of decode's ~200 jobs a token waited for
+ * it to be scheduled again).  fn, ctx are read only by a thread holding a part of the
+ * job, and the caller does not publish the next job before every part is done, so they
+ * cannot change under it.  The generation is read under the mutex before a worker
+ * sleeps, so a wake-up cannot be lost.
  */
 #include "pool.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -23,65 +32,81 @@
 #include "../common/banned.h"
 
 #define POOL_MAX   256
-#define POOL_SPINS 4000    /* pause loops before sleeping: ~10-40 us */
+#define POOL_SPINS 4000    /* pause loops before sleeping: ~10-130 us */
+
+/* the claim word: generation << 48 | n << 24 | next part; a part index runs past n by at
+ * most one failed claim per thread, so n stays below 2^24 - POOL_MAX */
+#define CL_BITS    24
+#define CL_MASK    ((UINT64_C(1) << CL_BITS) - 1)
+#define CL_GEN(v)  ((unsigned)((v) >> (2 * CL_BITS)))
+#define CL_N(v)    ((int)(((v) >> CL_BITS) & CL_MASK))
+#define CL_I(v)    ((int)((v) & CL_MASK))
+#define POOL_NMAX  (1 << 23)
 
 struct rt_pool {
     int              n_threads;
     pthread_t       *tids;
     int              n_started;
     pthread_mutex_t  mu;
-    pthread_cond_t   wake, done;
-    atomic_uint      gen;        /* bumped once per job */
-    atomic_int       next;       /* next part to take */
-    atomic_int       busy;       /* workers (not the caller) still in the job */
+    pthread_cond_t   wake, done_cv;
+    _Atomic uint64_t claim;      /* see above */
+    atomic_int       done;       /* parts of the job finished */
     atomic_int       stop;
     int              sleepers;   /* under mu */
     rt_pool_fn       fn;
     void            *ctx;
-    int              n;
     void            *scratch;    /* rt_pool_scratch */
     size_t           scratch_len;
 };
 
-static void run_parts(struct rt_pool *p)
+/* Takes and runs parts until none is left; returns the generation of the word that said so. */
+static unsigned run_parts(struct rt_pool *p)
 {
-    int i;
+    for (;;) {
+        uint64_t v = atomic_fetch_add_explicit(&p->claim, 1, memory_order_acquire);
+        int n = CL_N(v);
 
-    while ((i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) < p->n)
-        p->fn(p->ctx, i, p->n);
+        if (CL_I(v) >= n)
+            return CL_GEN(v);
+        p->fn(p->ctx, CL_I(v), n);
+        if (atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel) == n - 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static unsigned gen_now(struct rt_pool *p)
+{
+    return CL_GEN(atomic_load_explicit(&p->claim, memory_order_acquire));
 }
 
 static void *worker_main(void *arg)
 {
     struct rt_pool *p = arg;
-    unsigned seen = 0;
+    unsigned seen = gen_now(p);
 
     for (;;) {
         unsigned g;
         int spins = 0;
 
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
-               !atomic_load_explicit(&p->stop, memory_order_acquire) && spins < POOL_SPINS) {
+        while ((g = gen_now(p)) == seen && !atomic_load_explicit(&p->stop, memory_order_acquire) &&
+               spins < POOL_SPINS) {
             CPU_RELAX();
             spins++;
         }
         if (g == seen && !atomic_load(&p->stop)) {
             pthread_mutex_lock(&p->mu);
             p->sleepers++;
-            while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+            while (gen_now(p) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->wake, &p->mu);
             p->sleepers--;
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->stop))
             return NULL;
-        seen = g;
-        run_parts(p);
-        if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done);
-            pthread_mutex_unlock(&p->mu);
-        }
+        seen = run_parts(p);
     }
 }
 
@@ -100,10 +125,9 @@ int rt_pool_create(struct rt_pool **out, int n_threads, struct err *e)
     p->n_threads = n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->done, NULL);
-    atomic_init(&p->gen, 0);
-    atomic_init(&p->next, 0);
-    atomic_init(&p->busy, 0);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->claim, 0);   /* generation 0, no parts */
+    atomic_init(&p->done, 0);
     atomic_init(&p->stop, 0);
     if (n_threads > 1) {
         p->tids = calloc((size_t)n_threads - 1, sizeof *p->tids);
@@ -149,6 +173,21 @@ int rt_pool_threads(const struct rt_pool *p)
     return p ? p->n_threads : 1;
 }
 
+/* a job of more than POOL_NMAX parts runs as several; this maps their parts back */
+struct big_job {
+    rt_pool_fn fn;
+    void      *ctx;
+    int        base, n;
+};
+
+static void big_part(void *ctx, int i, int n)
+{
+    const struct big_job *b = ctx;
+
+    (void)n;
+    b->fn(b->ctx, b->base + i, b->n);
+}
+
 void rt_pool_run(struct rt_pool *p, rt_pool_fn fn, void *ctx, int n)
 {
     if (n <= 0)
@@ -158,12 +197,19 @@ void rt_pool_run(struct rt_pool *p, rt_pool_fn fn, void *ctx, int n)
             fn(ctx, i, n);
         return;
     }
+    if (n > POOL_NMAX) {
+        struct big_job b = { fn, ctx, 0, n };
+        for (; b.base < n; b.base += POOL_NMAX)
+            rt_pool_run(p, big_part, &b, n - b.base < POOL_NMAX ? n - b.base : POOL_NMAX);
+        return;
+    }
+    /* every part of the last job is done, so no thread reads fn, ctx or done now */
     p->fn = fn;
     p->ctx = ctx;
-    p->n = n;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->busy, p->n_started, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint64_t gen = (uint64_t)(gen_now(p) + 1) & 0xffff;
+    atomic_store_explicit(&p->claim, gen << (2 * CL_BITS) | (uint64_t)n << CL_BITS,
+                          memory_order_release);
     pthread_mutex_lock(&p->mu);
     if (p->sleepers)
         pthread_cond_broadcast(&p->wake);
@@ -171,14 +217,14 @@ void rt_pool_run(struct rt_pool *p, rt_pool_fn fn, void *ctx, int n)
 
     run_parts(p);
 
-    for (int spins = 0; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; spins++) {
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n; spins++) {
         if (spins < POOL_SPINS) {
             CPU_RELAX();
             continue;
         }
         pthread_mutex_lock(&p->mu);
-        while (atomic_load(&p->busy) > 0)
-            pthread_cond_wait(&p->done, &p->mu);
+        while (atomic_load(&p->done) < n)
+            pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);
         break;
     }
@@ -195,7 +241,7 @@ void rt_pool_free(struct rt_pool *p)
     for (int i = 0; i < p->n_started; i++)
         pthread_join(p->tids[i], NULL);
     pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     free(p->tids);
     free(p->scratch);

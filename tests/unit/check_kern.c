@@ -2,7 +2,8 @@
  * check_kern.c - the runtime's thread pool and matmul kernels (runtime/pool.h,
  * runtime/matmul.h, runtime/kern*.c).
  *
- *   pool       every part runs exactly once, for 1..5 threads and any part count
+ *   pool       every part runs exactly once, for 1..5 threads and any part count; jobs
+ *              back to back: no part runs after its job returned
  *   matmul     every dtype with an f32 value against a double-precision reference
  *              computed from the dequant library's scalar output (bounds below)
  *   threads    results are bit-identical for 1, 2 and 3 threads
@@ -99,6 +100,62 @@ START_TEST(test_pool_parts)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(atomic_load(&c.hits[i]), 1);
     rt_pool_free(NULL);
+}
+END_TEST
+
+/* Jobs back to back, parts of uneven length: every part runs once, while its job is
+ * running (never after rt_pool_run returned: a late thread must find the job over) */
+struct live_ctx {
+    atomic_int hits[64];
+    atomic_int bad;
+    atomic_int live;
+    int        n;
+};
+
+static void live_part(void *ctx, int i, int n)
+{
+    struct live_ctx *c = ctx;
+    volatile unsigned x = 0;
+
+    if (!atomic_load(&c->live) || n != c->n || i < 0 || i >= n) {
+        atomic_fetch_add(&c->bad, 1);
+        return;
+    }
+    for (unsigned k = 0; k < (unsigned)(i * 37 % 11) * 200; k++)
+        x += k;
+    atomic_fetch_add(&c->hits[i], 1);
+}
+
+START_TEST(test_pool_back_to_back)
+{
+    static const int ns[] = { 2, 3, 5, 17, 64 };
+    struct live_ctx *c = calloc(2, sizeof *c);
+
+    ck_assert_ptr_nonnull(c);
+    for (int th = 2; th <= 4; th++) {
+        struct rt_pool *p = NULL;
+        struct err e = ERR_INIT;
+        ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+        for (int r = 0; r < 3000; r++) {
+            struct live_ctx *cur = &c[r & 1], *prev = &c[(r & 1) ^ 1];
+            int n = ns[r % 5];
+            memset(cur, 0, sizeof *cur);
+            cur->n = n;
+            atomic_store(&cur->live, 1);
+            rt_pool_run(p, live_part, cur, n);
+            atomic_store(&cur->live, 0);
+            for (int i = 0; i < n; i++)
+                ck_assert_msg(atomic_load(&cur->hits[i]) == 1, "threads %d job %d part %d ran %d times",
+                              th, r, i, atomic_load(&cur->hits[i]));
+            if (r)
+                for (int i = 0; i < prev->n; i++)
+                    ck_assert_msg(atomic_load(&prev->hits[i]) == 1 && !atomic_load(&prev->bad),
+                                  "threads %d job %d: a part ran after its job returned", th, r - 1);
+            ck_assert_int_eq(atomic_load(&cur->bad), 0);
+        }
+        rt_pool_free(p);
+    }
+    free(c);
 }
 END_TEST
 
@@ -913,6 +970,7 @@ Suite *kern_suite(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_pool_parts);
+    tcase_add_test(tc, test_pool_back_to_back);
     tcase_add_test(tc, test_pool_default_threads);
     tcase_add_test(tc, test_pool_scratch);
     tcase_add_test(tc, test_matmul_all_types);
