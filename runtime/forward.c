@@ -10,6 +10,7 @@
 
 #include "rt.h"
 #include "pool.h"
+#include "silu.h"
 #include "../common/sz.h"
 #include "../dequant/dq.h"
 #include "../common/banned.h"
@@ -618,10 +619,12 @@ static void swiglu_part(void *arg, int part, int n_parts)
     const struct swiglu_job *j = arg;
     const int64_t lo = j->m * part / n_parts, hi = j->m * (part + 1) / n_parts;
 
-    for (int64_t i = lo; i < hi; i++) {
-        float g = silu(j->g[i]);
-        j->g[i] = j->split ? g : g * j->u[i];
+    if (!j->split) {
+        rt_silu_mul(j->g + lo, j->u + lo, hi - lo);
+        return;
     }
+    for (int64_t i = lo; i < hi; i++)
+        j->g[i] = silu(j->g[i]);
 }
 
 static void swiglu(struct rt_ctx *ctx, int64_t m, int split)
@@ -646,8 +649,7 @@ static void glu_rows(void *ud, int64_t r0, int64_t r1)
     const struct glu_epi *j = ud;
 
     for (int64_t t = 0; t < j->n; t++)
-        for (int64_t i = t * j->ff + r0; i < t * j->ff + r1; i++)
-            j->g[i] = silu(j->g[i]) * j->u[i];
+        rt_silu_mul(j->g + t * j->ff + r0, j->u + t * j->ff + r0, r1 - r0);
 }
 
 /* ---- one chunk of tokens through the whole model */
