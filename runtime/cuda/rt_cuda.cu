@@ -651,7 +651,7 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
             int r = 1;
             /* one token, llama's interleaved RoPE, no biases or QK-norm between: the
              * rotation and the cache store in the matrix kernel's epilogue, from
-             * APR_CUDA_PDL level 1 (the same bytes as rtc_rope_kv after the products) */
+             * APR_CUDA_PDL level 3 (the same bytes as rtc_rope_kv after the products) */
             if (fuse && norm_style && c->n_rot > 0 && !L->bq && !L->q_norm) {
                 const struct rtc_qkv qa = { kc, vc, s->rope_cos, s->rope_sin, s->d_pos, ctx->n_ctx, kvd, (int)hd,
                                             (int)c->n_rot };
@@ -684,11 +684,10 @@ static int forward_chunk(struct rt_ctx *ctx, int n, int pos0, int all_logits, st
                           rtc_rmsnorm(s->k, L->k_norm, s->k, n * nkv, hd, eps, st, e)))
             return -1;
         /* q and k rotated in place, k and v stored in the cache: one launch */
-        if (roped)
-            ;
-        else if (c->n_rot > 0 ? rtc_rope_kv(s->q, s->k, s->v, kc, vc, n, (int)nh, (int)nkv, (int)hd, (int)c->n_rot,
-                                       s->d_pos, s->rope_cos, s->rope_sin, norm_style, ctx->n_ctx, st, e)
-                         : rtc_kv_store(s->k, s->v, kc, vc, n, kvd, s->d_pos, ctx->n_ctx, st, e))
+        if (!roped && (c->n_rot > 0 ? rtc_rope_kv(s->q, s->k, s->v, kc, vc, n, (int)nh, (int)nkv, (int)hd,
+                                                  (int)c->n_rot, s->d_pos, s->rope_cos, s->rope_sin, norm_style,
+                                                  ctx->n_ctx, st, e)
+                                    : rtc_kv_store(s->k, s->v, kc, vc, n, kvd, s->d_pos, ctx->n_ctx, st, e)))
             return -1;
         STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
         STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
