@@ -401,10 +401,11 @@ static void att_softmax(const struct att_job *j, int t, int h, int64_t nh, float
         memcpy(so, sc, (size_t)(p + 1) * sizeof *so);
         memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
     }
-    for (int jj = 0; jj <= p; jj++) {
-        sc[jj] = expf(sc[jj] - mx);
+    for (int jj = 0; jj <= p; jj++)
+        sc[jj] -= mx;
+    rt_expf_n(sc, p + 1);   /* expf's bits, 8 at a time */
+    for (int jj = 0; jj <= p; jj++)
         sum += sc[jj];
-    }
     for (int jj = 0; jj <= p; jj++)
         sc[jj] /= sum;
     if (j->probs_out) {

@@ -20,15 +20,22 @@ static void silu_mul_ref(float *g, const float *u, int64_t n)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-static void (*silu_fn)(float *g, const float *u, int64_t n) = silu_mul_ref;
+static void expf_ref(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = expf(x[i]);
+}
 
-/* 1 when rt_silu_mul_avx2 gives silu_mul_ref's bits for x in [-128, 128) by 1/64 (both
+static void (*silu_fn)(float *g, const float *u, int64_t n) = silu_mul_ref;
+static void (*expf_fn)(float *x, int64_t n) = expf_ref;
+
+/* 1 when rt_silu_mul_avx2 and rt_expf_avx2 give the scalar bits for x in [-128, 128) by 1/64 (both
  * sides of glibc's |x| >= 88 slow path, zeros, tiny values), pseudo-random finite floats
  * of every exponent, and random multipliers */
 static int avx2_agrees(void)
 {
     enum { N = 4096 };
-    float a[N], b[N], u[N];
+    static float a[N], b[N], c[N], u[N];   /* under pthread_once: one caller */
     uint32_t s = 12345;
     for (int pass = 0; pass < 5; pass++) {
         for (int i = 0; i < N; i++) {
@@ -42,6 +49,12 @@ static int avx2_agrees(void)
             u[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
         }
         memcpy(b, a, sizeof a);
+        expf_ref(b, N);
+        memcpy(c, a, sizeof a);
+        rt_expf_avx2(c, N);
+        if (memcmp(b, c, sizeof b))
+            return 0;
+        memcpy(b, a, sizeof a);
         silu_mul_ref(a, u, N);
         rt_silu_mul_avx2(b, u, N);
         if (memcmp(a, b, sizeof a))
@@ -52,14 +65,22 @@ static int avx2_agrees(void)
 
 static void init_once(void)
 {
-    if (strcmp(rt_matmul_isa(), "scalar") != 0 && avx2_agrees())
+    if (strcmp(rt_matmul_isa(), "scalar") != 0 && avx2_agrees()) {
         silu_fn = rt_silu_mul_avx2;
+        expf_fn = rt_expf_avx2;
+    }
 }
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 void rt_silu_mul(float *g, const float *u, int64_t n)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-
     pthread_once(&once, init_once);
     silu_fn(g, u, n);
+}
+
+void rt_expf_n(float *x, int64_t n)
+{
+    pthread_once(&once, init_once);
+    expf_fn(x, n);
 }

@@ -13,7 +13,8 @@
  * once to float.  The constants and the table are glibc's __exp2f_data.  |x| >= 88, inf
  * and NaN (glibc's slow path: overflow, underflow, errno) go to expf itself, 8 at a
  * time.  silu.c checks this path against the library's expf at start and keeps the
- * scalar one if any bit differs (another C library, or glibc without FMA).
+ * scalar one if any bit differs (another C library, or glibc without FMA).  The same
+ * expf serves the attention's softmax (rt_expf_avx2).
  */
 #include "silu.h"
 
@@ -86,12 +87,40 @@ void rt_silu_mul_avx2(float *g, const float *u, int64_t n)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* x[i] = expf(x[i]): the softmax's exponentials, the same path */
+void rt_expf_avx2(float *x, int64_t n)
+{
+    const __m256i big = _mm256_set1_epi32(0x42a - 1);
+    int64_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        __m256 m = _mm256_loadu_ps(x + i);
+        __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(m), 20),
+                                       _mm256_set1_epi32(0x7ff));
+        if (_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(top, big)))) {
+            for (int k = 0; k < 8; k++)
+                x[i + k] = expf(x[i + k]);
+            continue;
+        }
+        _mm256_storeu_ps(x + i, _mm256_set_m128(expf4(_mm256_extractf128_ps(m, 1)),
+                                                expf4(_mm256_castps256_ps128(m))));
+    }
+    for (; i < n; i++)
+        x[i] = expf(x[i]);
+}
+
 #else
-/* not an x86-64 build with AVX2 and FMA: silu.c never calls this */
+/* not an x86-64 build with AVX2 and FMA: silu.c never calls these */
 void rt_silu_mul_avx2(float *g, const float *u, int64_t n)
 {
     (void)g;
     (void)u;
+    (void)n;
+}
+
+void rt_expf_avx2(float *x, int64_t n)
+{
+    (void)x;
     (void)n;
 }
 #endif

@@ -964,11 +964,12 @@ START_TEST(test_matmul_errors)
 }
 END_TEST
 
-/* SwiGLU's silu(g) * u (runtime/silu.h): the AVX2 path (called directly: rt_silu_mul
- * would fall back to the scalar one if it disagreed) and rt_silu_mul give the bits of the
- * scalar expression with the C library's expf, over a sweep across glibc's |x| >= 88
+/* SwiGLU's silu(g) * u and the softmax's expf (runtime/silu.h): the AVX2 paths (called
+ * directly: rt_silu_mul and rt_expf_n would fall back to the scalar ones if they
+ * disagreed) and rt_silu_mul and rt_expf_n give the bits of the scalar expressions with
+ * the C library's expf, over a sweep across glibc's |x| >= 88
  * slow path, specials, subnormals, random floats, and every length 0..19 (the 8-wide
- * body and its tail).  All 2^32 inputs were compared once when the path was written. */
+ * body and its tail).  All 2^32 inputs of both were compared once when they were written. */
 static void silu_ref(float *g, const float *u, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -1009,8 +1010,29 @@ START_TEST(test_silu_vs_scalar)
     for (int i = 0; i < N; i++)
         ck_assert_msg(!memcmp(&a[i], &b[i], 4), "rt_silu_mul x %a: %a, scalar %a", (double)x[i],
                       (double)b[i], (double)a[i]);
+    /* expf alone (the softmax's), at -x too: the negative side's underflow */
+    for (int sg = 0; sg < 2; sg++) {
+        for (int i = 0; i < N; i++)
+            a[i] = expf(sg ? -x[i] : x[i]);
+        for (int i = 0; i < N; i++)
+            b[i] = sg ? -x[i] : x[i];
+        rt_expf_n(b, N);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(!memcmp(&a[i], &b[i], 4), "rt_expf_n x %a: %a, expf %a",
+                          (double)(sg ? -x[i] : x[i]), (double)b[i], (double)a[i]);
+        if (!avx2)
+            continue;
+        for (int i = 0; i < N; i++)
+            b[i] = sg ? -x[i] : x[i];
+        rt_expf_avx2(b, N);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(!memcmp(&a[i], &b[i], 4), "rt_expf_avx2 x %a: %a, expf %a",
+                          (double)(sg ? -x[i] : x[i]), (double)b[i], (double)a[i]);
+    }
     if (!avx2)
         return;
+    memcpy(a, x, sizeof x);
+    silu_ref(a, u, N);
     memcpy(b, x, sizeof x);
     rt_silu_mul_avx2(b, u, N);
     for (int i = 0; i < N; i++)
