@@ -149,17 +149,11 @@ __device__ __forceinline__ void l2_prefetch(const uint8_t *p, uint64_t n, int ti
 #endif
 }
 
-/* Q8_0 / Q8_1: one warp per block of 32, lane = element (kern_ref.c quant_q8_0_ref) */
+/* Q8_0 / Q8_1 block b of 32 values, one a lane of a full warp (v: element 32 b + lane),
+ * kern_ref.c quant_q8_0_ref's arithmetic; S: also the Q8_1 sum */
 template <bool S>
-__global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, float *dd, float *ss)
+__device__ __forceinline__ void q8_block(float v, int64_t b, int lane, int8_t *qs, float *dd, float *ss)
 {
-    pdl_trigger();
-    pdl_wait();
-    int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    int lane = threadIdx.x & 31;
-    if (b >= nb)
-        return;
-    float v = x[32 * b + lane];
     float amax = wmax(fabsf(v));
     float d = __fdiv_rn(amax, 127.0f), id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
     int q = __float2int_rn(__fmul_rn(v, id));
@@ -171,6 +165,19 @@ __global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, 
     }
     if (lane == 0)
         dd[b] = __half2float(__float2half_rn(d));
+}
+
+/* Q8_0 / Q8_1: one warp per block of 32, lane = element */
+template <bool S>
+__global__ void k_quant_q8(const float *__restrict__ x, int64_t nb, int8_t *qs, float *dd, float *ss)
+{
+    pdl_trigger();
+    pdl_wait();
+    int64_t b = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (b >= nb)
+        return;
+    q8_block<S>(x[32 * b + lane], b, lane, qs, dd, ss);
 }
 
 /* Q8_K super-block b of 256 values, one a thread of a 256-thread block (v: thread t's,
@@ -294,20 +301,8 @@ k_rmsnorm_q(const float *__restrict__ x, const float *__restrict__ g, float *__r
                 dd[b] = max != 0.0f ? __fdiv_rn(1.0f, iscale) : 0.0f;
         }
     } else {
-        for (int64_t b = wid; b < n / 32; b += nw) {
-            float v = row[32 * b + lane];
-            float amax = wmax(fabsf(v));
-            float d = __fdiv_rn(amax, 127.0f), id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
-            int q = __float2int_rn(__fmul_rn(v, id));
-            qs[32 * b + lane] = (int8_t)q;
-            if (KIND == RTC_ACT_Q8_1) {
-                int sum = wsum_i(q, 32);
-                if (lane == 0)
-                    ss[b] = __half2float(__float2half_rn(__fmul_rn(d, (float)sum)));
-            }
-            if (lane == 0)
-                dd[b] = __half2float(__float2half_rn(d));
-        }
+        for (int64_t b = wid; b < n / 32; b += nw)
+            q8_block<KIND == RTC_ACT_Q8_1>(row[32 * b + lane], b, lane, qs, dd, ss);
     }
 }
 
@@ -350,18 +345,7 @@ k_rmsnorm_qm(const float *__restrict__ x, const float *__restrict__ g, float *__
     if constexpr (KIND == RTC_ACT_Q8_K) {
         q8k_block(v, blockIdx.x, tid, smx, smn, qs, dd, bs);
     } else {
-        const int64_t b = i / 32;
-        const float amax = wmax(fabsf(v));
-        const float d = __fdiv_rn(amax, 127.0f), id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
-        const int q = __float2int_rn(__fmul_rn(v, id));
-        qs[i] = (int8_t)q;
-        if (KIND == RTC_ACT_Q8_1) {
-            const int sum = wsum_i(q, 32);
-            if (lane == 0)
-                ss[b] = __half2float(__float2half_rn(__fmul_rn(d, (float)sum)));
-        }
-        if (lane == 0)
-            dd[b] = __half2float(__float2half_rn(d));
+        q8_block<KIND == RTC_ACT_Q8_1>(v, i / 32, lane, qs, dd, ss);
     }
 }
 
