@@ -522,20 +522,25 @@ static int report_qkv(struct rt_ctx *ctx, enum rt_stage st, int layer, int n, st
  * CPU's numerics: quantized weights token by token on the int8 kernels (the CPU runtime
  * quantizes each token's activation the same way), the others exact f32 SGEMM.
  */
+/* x (cols wide) quantized as kind k into s->xq[k] unless it holds x already (the same
+ * source since s->gen last moved) */
+static int act_q(struct cuda_be *s, int k, const float *x, int64_t cols, struct err *e)
+{
+    if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) && rtc_quantize_act(k, x, cols, s->xq[k], s->st, e))
+        return -1;
+    s->xq_src[k] = x;
+    s->xq_gen[k] = s->gen;
+    return 0;
+}
+
 static int mm_acc(struct cuda_be *s, const struct rtc_w *w, const float *x, int n, float *y,
                   int accumulate, struct err *e)
 {
     int k = rtc_act_kind(w->dtype);
     int int8 = k && !s->fault && !s->int8_off && rtc_gemv_q_ok(w);
     if (n == 1) {
-        if (int8) {
-            if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
-                rtc_quantize_act(k, x, w->cols, s->xq[k], s->st, e))
-                return -1;
-            s->xq_src[k] = x;
-            s->xq_gen[k] = s->gen;
-            return rtc_gemv_q(w, s->xq[k], y, accumulate, s->st, e);
-        }
+        if (int8)
+            return act_q(s, k, x, w->cols, e) ? -1 : rtc_gemv_q(w, s->xq[k], y, accumulate, s->st, e);
         return rtc_gemv(w, x, y, s->fault | (accumulate ? RTC_GEMV_ACC : 0), s->st, e);
     }
     if (!s->exact && !s->fault)
@@ -574,11 +579,8 @@ static int mm_multi(struct cuda_be *s, const struct rtc_w *const *w, float *cons
         return 1;
     if (!ok)        /* the f32-activation kernels (F16, BF16; or APR_CUDA_GEMV=f32) */
         return rtc_gemv_multi(w, y, n, mode, x, s->st, e);
-    if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
-        rtc_quantize_act(k, x, w[0]->cols, s->xq[k], s->st, e))
+    if (act_q(s, k, x, w[0]->cols, e))
         return -1;
-    s->xq_src[k] = x;
-    s->xq_gen[k] = s->gen;
     return rtc_gemv_q_multi(w, y, n, mode, s->xq[k], s->st, e) ? -1 : 0;
 }
 
@@ -591,11 +593,8 @@ static int mm_qkv(struct cuda_be *s, const struct rtc_w *const *w, float *const 
     int k = rtc_act_kind(w[0]->dtype);
     if (s->fault || !k || s->int8_off || !rtc_gemv_q_ok(w[0]))
         return 1;
-    if ((s->xq_src[k] != x || s->xq_gen[k] != s->gen) &&
-        rtc_quantize_act(k, x, w[0]->cols, s->xq[k], s->st, e))
+    if (act_q(s, k, x, w[0]->cols, e))
         return -1;
-    s->xq_src[k] = x;
-    s->xq_gen[k] = s->gen;
     return rtc_gemv_q_qkv(w, y, qa, s->xq[k], s->st, e);
 }
 
