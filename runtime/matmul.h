@@ -26,8 +26,9 @@
  *     dotted with the f32 activations.
  * Quantized activations go to the pool's scratch (rt_pool_scratch), reused from
  * call to call: no allocation per call when a pool is given.
- * Output rows are split across the pool's threads in fixed chunks; no reduction is
- * ever split, so y does not depend on the thread count (bit for bit).
+ * Output rows are split across the pool's threads in chunks (fixed for prompts,
+ * largest first for one token); no reduction is ever split, so y does not depend on the
+ * thread count (bit for bit).
  *
  * Setting APR_RT_ISA=scalar|avx2|avx512 in the environment caps the instruction set
  * the kernels may use (tests and benchmarks); the default is the best the CPU has.

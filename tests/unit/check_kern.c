@@ -9,6 +9,8 @@
  *   threads    results are bit-identical for 1, 2 and 3 threads
  *   multi      rt_matmul_n gives each weight rt_matmul's bits (mixed types, 0 rows)
  *   epi        rt_matmul_epi: rt_matmul's bits, then the epilogue once on every row
+ *   dec parts  one token's guided parts (large first, cut at each weight's end) cover
+ *              every row once: the prompt path's bits for the same token
  *   rows       rt_mat_row equals dq_to_f32_ref row by row (APR_Q4/APR_Q8 odd rows too)
  *   errors     C64, rows that are not whole blocks
  *   twins      SIMD dot, matrix (gemm) and decode (dec) kernels give the scalar twin's bits
@@ -937,6 +939,82 @@ START_TEST(test_matmul_epi)
 }
 END_TEST
 
+/* One token runs guided parts (matmul.c dec_pieces: large first, each 1/(2 * threads) of
+ * the rows left, cut at each weight's end), a prompt fixed ones: every row of every
+ * weight of a one-token rt_matmul_n / rt_matmul_epi gets exactly the bits of the same
+ * token in a two-token batch (y starts as NaN, so a row no part covers shows), and the
+ * epilogue sees each row once, for row counts with tails, weights of 0 rows, and 1..4
+ * threads (more parts than MM_DEC_MIN-row tails alone would give: 4099 rows) */
+START_TEST(test_matmul_dec_parts)
+{
+    static const int dts[] = { DT_Q8_0, DT_F16, DT_Q4_K, DT_IQ3_S };
+    static const int64_t rows[4] = { 4099, 264, 0, 777 };
+    const int64_t cols = 256;
+    struct err e = ERR_INIT;
+
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        struct mat m[4];
+        struct rt_mat w[4];
+        const struct rt_mat *wp[4];
+        float *x2 = malloc((size_t)(2 * cols) * sizeof(float)), *ref[4], *y[4];
+        ck_assert_ptr_nonnull(x2);
+        for (int64_t k = 0; k < cols; k++)
+            x2[k] = x2[cols + k] = frnd();
+        for (int k = 0; k < 4; k++) {
+            mat_make(&m[k], dts[d], rows[k] ? rows[k] : 1, cols);
+            ck_assert_int_eq(rt_mat_init(&w[k], dts[d], rows[k], cols, m[k].data, &e), 0);
+            wp[k] = &w[k];
+            ref[k] = malloc((size_t)(2 * rows[k] + 1) * sizeof(float));
+            y[k] = malloc((size_t)(rows[k] + 1) * sizeof(float));
+            ck_assert(ref[k] && y[k]);
+            ck_assert_int_eq(rt_matmul(NULL, &w[k], x2, 2, ref[k], &e), 0);
+        }
+        for (int th = 0; th <= 4; th++) {
+            struct rt_pool *p = NULL;
+            if (th)
+                ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+            for (int k = 0; k < 4; k++)
+                for (int64_t r = 0; r < rows[k]; r++)
+                    y[k][r] = NAN;
+            ck_assert_msg(rt_matmul_n(p, wp, 4, x2, 1, y, &e) == 0, "%s", e.msg);
+            for (int k = 0; k < 4; k++)
+                ck_assert_msg(!memcmp(y[k], ref[k], (size_t)rows[k] * sizeof(float)),
+                              "%s weight %d of %lld rows, %d threads: not the batch's bits",
+                              dtype_name(dts[d]), k, (long long)rows[k], th);
+            /* with an epilogue: weights 0 and 0 again (the same rows) */
+            unsigned char *seen = calloc((size_t)rows[0], 1);
+            float *e0 = malloc((size_t)rows[0] * sizeof(float));
+            float *e1 = malloc((size_t)rows[0] * sizeof(float));
+            ck_assert(seen && e0 && e1);
+            for (int64_t r = 0; r < rows[0]; r++)
+                e0[r] = e1[r] = NAN;
+            const struct rt_mat *w2[2] = { &w[0], &w[0] };
+            float *y2[2] = { e0, e1 };
+            struct epi_chk ck = { e0, e1, rows[0], 1, seen };
+            ck_assert_msg(rt_matmul_epi(p, w2, 2, x2, 1, y2, epi_chk_rows, &ck, &e) == 0, "%s",
+                          e.msg);
+            for (int64_t r = 0; r < rows[0]; r++) {
+                float want = ref[0][r] * 0.5f - ref[0][r];
+                ck_assert_msg(seen[r] == 1 && !memcmp(&e1[r], &ref[0][r], sizeof(float)) &&
+                              !memcmp(&e0[r], &want, sizeof(float)),
+                              "%s epilogue, %d threads: row %lld seen %d times, %g %g",
+                              dtype_name(dts[d]), th, (long long)r, seen[r], e0[r], e1[r]);
+            }
+            free(seen);
+            free(e0);
+            free(e1);
+            rt_pool_free(p);
+        }
+        for (int k = 0; k < 4; k++) {
+            mat_free(&m[k]);
+            free(ref[k]);
+            free(y[k]);
+        }
+        free(x2);
+    }
+}
+END_TEST
+
 START_TEST(test_matmul_errors)
 {
     struct rt_mat w;
@@ -1062,6 +1140,7 @@ Suite *kern_suite(void)
     tcase_add_test(tc, test_matmul_errors);
     tcase_add_test(tc, test_matmul_n);
     tcase_add_test(tc, test_matmul_epi);
+    tcase_add_test(tc, test_matmul_dec_parts);
     tcase_add_test(tc, test_silu_vs_scalar);
     suite_add_tcase(s, tc);
     return s;
