@@ -939,7 +939,7 @@ START_TEST(test_matmul_epi)
 }
 END_TEST
 
-/* One token runs guided parts (matmul.c dec_pieces: large first, each 1/(2 * threads) of
+/* One token runs guided parts (matmul.c dec_pieces: large first, each 1/threads of
  * the rows left, cut at each weight's end), a prompt fixed ones: every row of every
  * weight of a one-token rt_matmul_n / rt_matmul_epi gets exactly the bits of the same
  * token in a two-token batch (y starts as NaN, so a row no part covers shows), and the
