@@ -971,7 +971,7 @@ template <int HD>
 __global__ void __launch_bounds__(256)
 k_attn_dec(const float *__restrict__ q, const float *__restrict__ kc, const float *__restrict__ vc,
            float *__restrict__ out, int n_head, int n_head_kv, const int32_t *pos0, int64_t n_ctx,
-           float scale)
+           float scale, int pf)
 {
     constexpr int NW = 8, KL = HD / 8, VL = HD / 32;
     extern __shared__ float sc[];
@@ -979,12 +979,20 @@ k_attn_dec(const float *__restrict__ q, const float *__restrict__ kc, const floa
     __shared__ float part[NW][HD];
     const int h = blockIdx.x, kvh = h / (n_head / n_head_kv);
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5, sub = lane >> 3, sl = lane & 7;
-    pdl_trigger();
-    pdl_wait();
     const int64_t kv_dim = (int64_t)n_head_kv * HD;
+    /* the position is copied in before the step's first kernel: readable before the wait */
     int64_t n_keys = (int64_t)*pos0 + 1;
     if (n_keys > n_ctx)
         n_keys = n_ctx;
+    pdl_trigger();
+    if (pf)
+        /* the keys and values of the earlier positions, stored by earlier steps, into L2
+         * while the q/k/v kernel ahead still runs (the last position is its output) */
+        for (int64_t j = tid; j < n_keys - 1; j += blockDim.x) {
+            l2_prefetch_row(kc + j * kv_dim + (int64_t)kvh * HD, HD * sizeof(float));
+            l2_prefetch_row(vc + j * kv_dim + (int64_t)kvh * HD, HD * sizeof(float));
+        }
+    pdl_wait();
     float qr[KL];
     {
         const float4 *qp = (const float4 *)(q + (int64_t)h * HD + sl * KL);
@@ -1218,10 +1226,10 @@ static int attention_fast(const float *q, const float *kc, const float *vc, floa
         size_t shm = attn_dec_shm(head_dim, n_ctx);
         if (!shm || shm > lim)
             return 1;
-        const int pdl = rtc_pdl() >= 2;
+        const int pdl = rtc_pdl() >= 2, pf = rtc_pdl() >= 3;
 #define DEC(HD) (shm_allow(k_attn_dec<HD>, shm, e) ? -1 :                                        \
                  CU_CHECK(e, launch_ex(pdl, k_attn_dec<HD>, dim3((unsigned)n_head), dim3(256), shm, st, q, kc, vc, \
-                                       out, n_head, n_head_kv, pos0, n_ctx, scale), "attention kernel launch"))
+                                       out, n_head, n_head_kv, pos0, n_ctx, scale, pf), "attention kernel launch"))
         if ((head_dim == 128 ? DEC(128) : DEC(64)) < 0)
             return -1;
 #undef DEC

@@ -32,6 +32,18 @@ __device__ __forceinline__ void pdl_trigger()
 #endif
 }
 
+/* one row of n bytes (16-byte aligned, a multiple of 16, < 1 MiB) into L2, by the
+ * calling thread */
+__device__ __forceinline__ void l2_prefetch_row(const void *p, uint32_t n)
+{
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global(p)), "r"(n)
+                 : "memory");
+#else
+    (void)p; (void)n;
+#endif
+}
+
 /* a launch, with the programmatic serialization attribute when pdl; else the plain
  * <<< >>> launch */
 template <typename... K, typename... A>
