@@ -322,6 +322,10 @@ k_rmsnorm_qm(const float *__restrict__ x, const float *__restrict__ g, float *__
     __shared__ double sh[8];
     __shared__ float smx[8], smn[8];
     const int tid = threadIdx.x, lane = tid & 31, wid = tid >> 5;
+    const int64_t i = (int64_t)blockIdx.x * 256 + tid;
+    /* the weight is no output of the kernel ahead: its load (from memory, a token
+     * later) runs under that kernel's end and the sum below */
+    const float gi = g[i];
     pdl_trigger();
     pdl_wait();
     double acc = 0.0;
@@ -339,8 +343,7 @@ k_rmsnorm_qm(const float *__restrict__ x, const float *__restrict__ g, float *__
     for (int o = 16; o > 0; o >>= 1)
         acc += __shfl_xor_sync(0xFFFFFFFFu, acc, o);
     const float sc = (float)(1.0 / sqrt(acc / (double)n + (double)eps));
-    const int64_t i = (int64_t)blockIdx.x * 256 + tid;
-    const float v = __fmul_rn(__fmul_rn(x[i], sc), g[i]);
+    const float v = __fmul_rn(__fmul_rn(x[i], sc), gi);
     out[i] = v;
     if constexpr (KIND == RTC_ACT_Q8_K) {
         q8k_block(v, blockIdx.x, tid, smx, smn, qs, dd, bs);
@@ -736,6 +739,19 @@ __device__ __forceinline__ void mmvq_rows_of(const mv_args &A, unsigned b, int m
     const uint8_t *base0 = wm + r0 * rb;
     /* slot r >= H in swiglu mode: row r0 + r - H of up */
     const uint8_t *base1 = SW ? A.w[1] + (r0 - H) * rb : base0;
+    /* RTC_MV_QKV: this thread's row's rotation (the position is copied in before the
+     * step's first kernel, the tables at start-up: nothing of the kernel ahead), loaded
+     * before the wait so that the epilogue does not wait for memory */
+    float rcs = 1.0f, rsn = 0.0f;
+    if constexpr (MODE == RTC_MV_QKV) {
+        const struct rtc_qkv &Q = A.qkv;
+        const int64_t p0 = (int64_t)*Q.pos;
+        const int i = (int)((r0 + tid) % Q.head_dim);
+        if (m < 2 && tid < nr && i < Q.n_rot && p0 >= 0 && p0 < Q.n_ctx) {
+            rcs = Q.cos_t[p0 * (Q.n_rot / 2) + (i >> 1)];
+            rsn = Q.sin_t[p0 * (Q.n_rot / 2) + (i >> 1)];
+        }
+    }
     /* this block's weight rows into L2 before the kernel ahead is done (no data of
      * it is read before pdl_wait) */
     if (PF) {
@@ -818,12 +834,11 @@ __device__ __forceinline__ void mmvq_rows_of(const mv_args &A, unsigned b, int m
                     for (int k = 1; k < NW; k++)
                         u += red[k][tid ^ 1];
                     const int half = Q.n_rot / 2, pi = i >> 1;
-                    const float cs = Q.cos_t[p0 * half + pi], sn = Q.sin_t[p0 * half + pi];
                     if (i & 1) {        /* b = v, a = u: b cos + a sin */
-                        o = __fadd_rn(__fmul_rn(v, cs), __fmul_rn(u, sn));
+                        o = __fadd_rn(__fmul_rn(v, rcs), __fmul_rn(u, rsn));
                         oi = pi + half;
                     } else {            /* a = v, b = u: a cos - b sin */
-                        o = __fsub_rn(__fmul_rn(v, cs), __fmul_rn(u, sn));
+                        o = __fsub_rn(__fmul_rn(v, rcs), __fmul_rn(u, rsn));
                         oi = pi;
                     }
                 }
