@@ -715,9 +715,10 @@ struct mv_args {
 };
 
 /* one block's rows: block b (counted from matrix m's first) of matrix m; T, R and G
- * are the matrix's type, rows a block and groups a thread; SECOND: matrix 2 of the
- * kernel's second type (its rows are row_bytes2 long) */
-template <int T, int MODE, int R, int NT, int G, bool PF, bool UC, bool SECOND = false>
+ * are the matrix's type, rows a block and groups a thread; PF the L2 prefetch before
+ * pdl_wait: 0 none, 1 the block's rows, 2 the part of each row its first step reads;
+ * SECOND: matrix 2 of the kernel's second type (its rows are row_bytes2 long) */
+template <int T, int MODE, int R, int NT, int G, int PF, bool UC, bool SECOND = false>
 __device__ __forceinline__ void mmvq_rows_of(const mv_args &A, unsigned b, int m, const int8_t *__restrict__ aq,
                                              const float *__restrict__ ad, const float *__restrict__ as,
                                              const int *__restrict__ abs)
@@ -754,13 +755,19 @@ __device__ __forceinline__ void mmvq_rows_of(const mv_args &A, unsigned b, int m
     }
     /* this block's weight rows into L2 before the kernel ahead is done (no data of
      * it is read before pdl_wait) */
-    if (PF) {
+    if (PF == 1) {
         l2_prefetch(base0, (uint64_t)nr * rb, tid);
         if (SW)
             l2_prefetch(A.w[1] + r0 * rb, (uint64_t)nr * rb, tid);
-        pdl_trigger();
-        pdl_wait();
+    } else if (PF == 2 && tid < nr) {
+        /* the first step's part of each row: its first NT * G groups */
+        const uint64_t hb = (uint64_t)NT * G * (rb / A.ngroups);
+        l2_prefetch(base0 + tid * rb, hb < (uint64_t)rb ? hb : (uint64_t)rb, 0);
     }
+    /* launched programmatically from level 1, with or without the prefetch: the
+     * activation is the kernel ahead's output */
+    pdl_trigger();
+    pdl_wait();
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -857,7 +864,7 @@ __device__ __forceinline__ void mmvq_rows_of(const mv_args &A, unsigned b, int m
  * matrix 2's type and rows a block when it differs from the others' (RTC_MV_QKV: a v of
  * another type, Q4_K_M's Q6_K v in half the layers); the block's branch is uniform */
 template <int T, int MODE, int R = MMVQ_ROWS, int NT = 128, int MINB = 1, int G = mmvq_cfg<T>::G,
-          bool PF = true, bool UC = false, int T2 = T, int R2 = R>
+          int PF = 1, bool UC = false, int T2 = T, int R2 = R>
 __global__ void __launch_bounds__(NT, MINB)
 k_mmvq(const mv_args A, const int8_t *__restrict__ aq, const float *__restrict__ ad,
        const float *__restrict__ as, const int *__restrict__ abs)
@@ -912,8 +919,20 @@ extern "C" int rtc_gemv_q_ok(const struct rtc_w *w)
  * (bench_cuda tg128, H100, one run: with the prefetch Q4_K_M 427.7 t/s, Q8_0 326.6;
  * without it or the unconditional loads 440.7, 331.1.  A later run: without the
  * prefetch only 440.5, 334.6, without both 437.0, 329.6).  The other types keep the
- * prefetch (not measured). */
+ * prefetch (not measured).  Those runs were of a kernel that, without the prefetch,
+ * also left out pdl_wait although launched programmatically: it could read the
+ * activation before the quantizer ahead had written it (check_cuda's
+ * test_wide_after_quant now runs this path; the race did not show there).  With the
+ * wait: Q4_K_M 458.9 / 460.8 t/s, against 464.9 / 464.7 without it (same session). */
 #define MV_WIDE 8192
+/* the prefetch of those matrices (k_mmvq's PF): 0 none, 2 only the part of each row the
+ * first step reads.  bench_cuda tg128, H100, three alternated runs each, after the wait
+ * was added: Q8_0 343.9 / 344.0 / 344.6 t/s with 0, 347.8 / 347.9 / 348.8 with 2; Q4_K_M
+ * (Q4_K and Q6_K) 458.9 / 457.4 / 458.8 with 0, 455.9 / 455.9 / 455.7 with 2 */
+static __host__ __device__ constexpr int mv_wide_pf(int t)
+{
+    return t == DT_Q8_0 ? 2 : 0;
+}
 static __host__ __device__ constexpr bool mv_wide_nopf(int t)
 {
     return t == DT_Q4_K || t == DT_Q6_K || t == DT_Q8_0;
@@ -928,7 +947,7 @@ static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv
                          dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs);
     if constexpr (mv_wide_nopf(T))
         if (lv >= 3 && A.ngroups * 32 > MV_WIDE && MODE != RTC_MV_SWIGLU)
-            return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false, true>,
+            return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, mv_wide_pf(T), true>,
                           total, MMVQ_THREADS, 0, st, A, qs, d, s, bs);
     return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, true, true>, total,
                   MMVQ_THREADS, 0, st, A, qs, d, s, bs);

@@ -713,6 +713,70 @@ static void test_mmvq(void)
 }
 
 /*
+ * A matrix wider than 8192 columns (a 7B's FFN down) after the activation quantizer, as
+ * the decode step runs them: one stream, the quantizer launched programmatically, then
+ * the product.  From level 3 these types' widest matrices run without the L2 prefetch;
+ * the kernel must still wait (pdl_wait) for the quantizer before reading its blocks.
+ * Each round quantizes a new activation, so a product that started reading early sees
+ * the round before's blocks: its result differs from the level-0 result (plain
+ * launches) of the same round.  The fixture models are too small for this path, so
+ * this is also the only test of its arithmetic (a planted bug there, accumulating into
+ * y, failed all 24 rounds of each type).  The kernel had no wait until this test came;
+ * the race did not show in it on an H100 (24 rounds passed), so it guards the path
+ * rather than proves the race.
+ */
+static void test_wide_after_quant(void)
+{
+    static const int types[] = { DT_Q4_K, DT_Q6_K, DT_Q8_0 };
+    const int64_t rows = 1024, cols = 11008;
+    const int rounds = 24, lv0 = rtc_pdl();
+    cudaStream_t st;
+    if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess) {
+        ok(0, "wide matrix after the quantizer: cudaStreamCreate failed");
+        return;
+    }
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int t = types[k], kind = rtc_act_kind(t);
+        uint64_t rb;
+        uint8_t *w = rnd_matrix(t, rows, cols, &rb);
+        float *x = malloc((size_t)rounds * cols * 4), *y[2];
+        void *dw = dmalloc(rb * rows), *dq = dmalloc(rtc_act_bytes(cols));
+        float *dx = dmalloc((size_t)rounds * cols * 4), *dy[2];
+        for (int64_t i = 0; i < (int64_t)rounds * cols; i++)
+            x[i] = rndf();
+        up(dw, w, rb * rows);
+        up(dx, x, (size_t)rounds * cols * 4);
+        struct rtc_w W = { t, rows, cols, rb, dw };
+        struct err e = ERR_INIT;
+        int rc = 0;
+        for (int s = 0; s < 2; s++) {
+            y[s] = malloc((size_t)rounds * rows * 4);
+            dy[s] = dmalloc((size_t)rounds * rows * 4);
+            cudaMemset(dy[s], 0xFF, (size_t)rounds * rows * 4);
+            rtc_set_pdl(s ? 3 : 0);
+            for (int r = 0; r < rounds && !rc; r++)
+                rc = rtc_quantize_act(kind, dx + (int64_t)r * cols, cols, dq, st, &e) ||
+                     rtc_gemv_q(&W, dq, dy[s] + (int64_t)r * rows, 0, st, &e);
+            rc = rc || !sync_ok(&e);
+            down(y[s], dy[s], (size_t)rounds * rows * 4);
+        }
+        rtc_set_pdl(lv0);
+        int bad = 0;
+        for (int r = 0; r < rounds && !rc; r++)
+            bad += memcmp(y[0] + (int64_t)r * rows, y[1] + (int64_t)r * rows, (size_t)rows * 4) != 0;
+        ok(!rc && bad == 0, "int8 gemv %-5s [%lld x %lld] after the quantizer, level 3 = level 0, %d rounds "
+           "(%d differ) %s", dtype_name(t), (long long)rows, (long long)cols, rounds, bad, e.msg);
+        for (int s = 0; s < 2; s++) {
+            cudaFree(dy[s]);
+            free(y[s]);
+        }
+        cudaFree(dw); cudaFree(dq); cudaFree(dx);
+        free(w); free(x);
+    }
+    cudaStreamDestroy(st);
+}
+
+/*
  * The fused decode kernels against the calls they replace, bit for bit:
  *   rtc_rope_kv     = rtc_rope_table on q and k + rtc_kv_store (NORM and NEOX, n_rot < head_dim)
  *   rtc_rmsnorm_q   = rtc_rmsnorm + rtc_quantize_act (each kind; a row under 256 wide too)
@@ -1069,6 +1133,7 @@ int main(int argc, char **argv)
             test_matmul(cublas);
             cublasDestroy(cublas);
             test_mmvq();
+            test_wide_after_quant();
         } else {
             ok(0, "cublasCreate");
         }
