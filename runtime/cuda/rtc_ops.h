@@ -125,8 +125,11 @@ int rtc_gemv_multi(const struct rtc_w *const *w, float *const *y, int n, int mod
  * launch when v's type differs, and programmatic launches of those and of the
  * activation quantizers; 2 also rope + kv store and decode attention; 3 (the default)
  * also q, k and v with RoPE and the cache store in one launch (rtc_gemv_q_qkv, the
- * interleaved style, v of another type too) and the widest Q4_K, Q6_K and Q8_0
- * matrices without the L2 prefetch (rtc_mmvq.cu, MV_WIDE).
+ * interleaved style, v of another type too), the widest Q4_K, Q6_K and Q8_0
+ * matrices without the whole L2 prefetch (rtc_mmvq.cu, MV_WIDE), and decode attention
+ * prefetching the earlier positions' keys and values before its wait.  At every level
+ * from 1 the kernels read before pdl_wait only what no kernel of the step writes (weights,
+ * tables, the position, cache rows of earlier positions).
  * APR_CUDA_PDL=0/1/2/3 or rtc_set_pdl; read at each launch, so a captured graph keeps the
  * level it was captured at.  The results do not depend on it
  * (check_rt_cuda: the same logits bits at every level).  bench_cuda, 7B decode tg128,
