@@ -137,7 +137,9 @@ uint16_t rt_f2h(float f);
  * run, in step: the hardware prefetchers lose interleaved streams (Q4_K rows of 2048 from
  * DRAM, one core: 4.7 -> 17.9 GB/s with a prefetch).  In the adjacent grouping before,
  * 8 rows ahead beat 4 (Q4_K_M tg64 -t 2 +2 to +6%); here 1 row ahead measured no better
- * than 2 (62.3, 53.2, 57.1 vs 62.9, 63.0, 53.8 t/s, alternated). */
+ * than 2 (62.3, 53.2, 57.1 vs 62.9, 63.0, 53.8 t/s, alternated).  kern_dec_avx2.c no
+ * longer uses it: on the AVX2 Zen 4, with the streams far apart, every K-quant kernel ran
+ * as fast or faster without (Q4_K 15.7 -> 17.0 GB/s from DRAM, one thread; see there). */
 #define DEC_PF 2
 #define DEC4_PREFETCH(BT, b)                                                               \
     for (int i = 0; i < 4; i++)                                                             \

@@ -7,10 +7,20 @@
  * super-blocks ending in its own horizontal sums; on an AVX2-only CPU that left decode
  * compute-bound well below the memory's pace.  Here, as in kern_avx512.c's DEC4_ROWS
  * kernels, FOUR rows run together as four streams a quarter of the part apart (rows
- * g, g + q, g + 2q, g + 3q), each prefetching its row ahead, their integer sums reduced
- * together and their f32 steps done as one 4-lane vector (lane = row).  8 streams (two
- * 4-row sets per super-block) measured slower for Q4_K, one thread: 14.3-14.5 vs
- * 14.8-15.0 GB/s from DRAM, 17.9 vs 19.7 in cache.
+ * g, g + q, g + 2q, g + 3q), their integer sums reduced together and their f32 steps
+ * done as one 4-lane vector (lane = row).  8 streams (two 4-row sets per super-block)
+ * measured slower for Q4_K, one thread: 14.3-14.5 vs 14.8-15.0 GB/s from DRAM, 17.9 vs
+ * 19.7 in cache.
+ *
+ * No software prefetch, except Q4_0, Q5_0 and IQ4_NL: with the streams far apart (and
+ * matmul.c's large decode parts) Zen 4's hardware prefetchers keep them fed, and each
+ * stream fetching its next row ahead (kern_avx512.c's DEC4_PREFETCH) was slower.  One
+ * thread, 512 MiB from DRAM in parts of 256 rows, best of 40, with -> without: Q8_0
+ * 22.3-23.3 -> 23.6-25.4 GB/s, Q4_K 15.7 -> 17.0, Q5_K 15.3 -> 17.5, Q6_K 18.9 -> 21.0,
+ * Q3_K 8.9 -> 9.4, Q2_K 10.4 -> 10.6, Q4_1 11.9 -> 12.2, Q5_1 10.9 -> 11.1, IQ4_XS 10.1
+ * -> 10.0; but Q4_0 13.6 -> 12.9, IQ4_NL 10.5 -> 10.0 and Q5_0 11.3 -> 11.4 keep it.
+ * TinyLlama tg, 2 threads, old and new alternated token by token: Q8_0 26.7 -> 23.9 ms
+ * a token (min), Q4_K_M 20.5 -> 18.3.
  *
  * Kernels: KMIN_DEC (Q4_K, Q5_K), dec_q6_k, K23_DEC (Q2_K, Q3_K), KSB_DEC (IQ4_XS) on
  * RT_ACT_Q8_K; LEG_DEC (Q8_0, Q4_0, Q5_0, IQ4_NL) on RT_ACT_Q8_0S, whose AVX2 quantizer
@@ -149,7 +159,6 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                  \
             for (int64_t b = 0; b < nsb; b++) {                                             \
-                DEC4_PREFETCH(BT, b);                                                       \
                 __m256i h01 = _mm256_loadu2_m128i((const __m128i *)&wr[1][b], (const __m128i *)&wr[0][b]); \
                 __m256i h23 = _mm256_loadu2_m128i((const __m128i *)&wr[3][b], (const __m128i *)&wr[2][b]); \
                 __m256i s01 = k4_scales2(h01), s23 = k4_scales2(h23);                       \
@@ -233,7 +242,6 @@ static void dec_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const vo
             DEC4_ROWS(block_q6_K);
             __m128 acc = _mm_setzero_ps();
             for (int64_t b = 0; b < nsb; b++) {
-                DEC4_PREFETCH(block_q6_K, b);
                 __m128i is = rows4_i32(q6k_row(&wr[0][b], &x[b]), q6k_row(&wr[1][b], &x[b]),
                                        q6k_row(&wr[2][b], &x[b]), q6k_row(&wr[3][b], &x[b]));
                 __m128 d = _mm_cvtph_ps(_mm_setr_epi16((short)wr[0][b].d, (short)wr[1][b].d,
@@ -320,7 +328,6 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                  \
             for (int64_t b = 0; b < nsb; b++) {                                             \
-                DEC4_PREFETCH(BT, b);                                                       \
                 __m256i s[4], mn[4];                                                        \
                 _Pragma("GCC unroll 4")                                                     \
                 for (int i = 0; i < 4; i++)                                                 \
@@ -398,7 +405,6 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                  \
             for (int64_t b = 0; b < nsb; b++) {                                             \
-                DEC4_PREFETCH(BT, b);                                                       \
                 int is[4], im[4];                                                           \
                 float d[4], dm[4];                                                          \
                 _Pragma("GCC unroll 4")                                                     \
@@ -433,7 +439,8 @@ KSB_DEC(dec_iq4_xs, block_iq4_xs, iq4xs_one, 0)
  * reduced together (hsum8x8, lane k = block k of the group), then block b into f32 lane
  * b % 8: acc = fma(dw * da, (float)isum, acc); the last nb % 8 blocks one by one into
  * the same lanes; red8.  The twin's steps, so its bits.  4 rows run as 4 streams a
- * quarter of the part apart, group by group, each prefetching its row LEG_PF ahead.
+ * quarter of the part apart, group by group, each prefetching its row PF rows ahead
+ * (PF 0: none; see the top of the file).
  */
 
 static inline __m256i uq4_0(const struct block_q4_0 *b) { return nibbles(b->qs); }
@@ -445,8 +452,7 @@ static inline __m256i uq5_0(const struct block_q5_0 *b)
 
 /* UW: the weight block as bytes; MUL: mul_sum_i8 (signed, SH < 0: no offset) or
  * mul_sum_u8 (unsigned w + 2^SH) */
-#define LEG_PF 1
-#define LEG_DEC(name, BT, UW, MUL, SH)                                                     \
+#define LEG_DEC(name, BT, UW, MUL, SH, PF)                                                   \
 static inline __attribute__((always_inline)) __m256 name##_grp(const struct BT *wb,        \
         const int8_t *q, const float *da, const int32_t *qsum, __m256 acc)                  \
 {                                                                                           \
@@ -496,9 +502,11 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             for (; b + 8 <= nb; b += 8) {                                                   \
                 _Pragma("GCC unroll 4")                                                     \
                 for (int i = 0; i < 4; i++) {                                               \
-                    const char *pf = (const char *)&wr[i][b] + LEG_PF * w_stride;           \
-                    for (size_t o = 0; o < 8 * sizeof(struct BT); o += 64)                  \
-                        _mm_prefetch(pf + o, _MM_HINT_T0);                                  \
+                    if (PF) {                                                               \
+                        const char *pf = (const char *)&wr[i][b] + (PF) * w_stride;         \
+                        for (size_t o = 0; o < 8 * sizeof(struct BT); o += 64)              \
+                            _mm_prefetch(pf + o, _MM_HINT_T0);                              \
+                    }                                                                       \
                     acc[i] = name##_grp(wr[i] + b, xq + 32 * b, da + b, qsum + b, acc[i]);  \
                 }                                                                           \
             }                                                                               \
@@ -509,10 +517,10 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     }                                                                                       \
 }
 
-LEG_DEC(dec_q8_0, block_q8_0, w_q8_0, mul_sum_i8, -1)
-LEG_DEC(dec_q4_0, block_q4_0, uq4_0, mul_sum_u8, 3)
-LEG_DEC(dec_q5_0, block_q5_0, uq5_0, mul_sum_u8, 4)
-LEG_DEC(dec_iq4_nl, block_iq4_nl, w_iq4_nl, mul_sum_i8, -1)
+LEG_DEC(dec_q8_0, block_q8_0, w_q8_0, mul_sum_i8, -1, 0)
+LEG_DEC(dec_q4_0, block_q4_0, uq4_0, mul_sum_u8, 3, 1)
+LEG_DEC(dec_q5_0, block_q5_0, uq5_0, mul_sum_u8, 4, 1)
+LEG_DEC(dec_iq4_nl, block_iq4_nl, w_iq4_nl, mul_sum_i8, -1, 1)
 
 /* Q4_1 and Q5_1 on RT_ACT_Q8_1 (the twin's activations: their f16 s = d * sum(q) is
  * rounded from the unrounded d, so it cannot come from RT_ACT_Q8_0S): unsigned weights,
@@ -556,9 +564,6 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
             for (; b + 8 <= nb; b += 8) {                                                   \
                 _Pragma("GCC unroll 4")                                                     \
                 for (int i = 0; i < 4; i++) {                                               \
-                    const char *pf = (const char *)&wr[i][b] + LEG_PF * w_stride;           \
-                    for (size_t o = 0; o < 8 * sizeof(struct BT); o += 64)                  \
-                        _mm_prefetch(pf + o, _MM_HINT_T0);                                  \
                     acc[i] = name##_grp(wr[i] + b, x + b, acc[i]);                          \
                 }                                                                           \
             }                                                                               \
