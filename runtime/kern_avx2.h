@@ -47,12 +47,27 @@ static inline __m256i mul_sum_u8(__m256i u, __m256i s)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-/* 8 vectors of 8 int32 -> one vector of their 8 sums */
+/* two vectors of 8 int32 -> per 128-bit lane [a0+a2, b0+b2, a1+a3, b1+b3] */
+static inline __m256i zip_add32(__m256i a, __m256i b)
+{
+    return _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
+}
+
+/* two zip_add32 results -> per 128-bit lane [a, b, c, d] (each one lane's partial sum) */
+static inline __m256i zip_add64(__m256i ab, __m256i cd)
+{
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+}
+
+/* 8 vectors of 8 int32 -> one vector of their 8 sums (lane k: the sum of p[k]).
+ * Integer adds, so any order gives the same sums; unpacks (one simple shuffle each)
+ * rather than vphaddd (several micro-ops a piece): the AVX2 decode kernels in cache (one
+ * thread, 256 rows x 2048, best of 200, 3 alternated runs) Q8_0 30.8-31.6 -> 31.9-32.0
+ * GB/s, Q4_0 14.8-15.0 -> 15.1, IQ4_NL 11.4 -> 11.7, Q4_1 13.3 -> 13.6. */
 static inline __m256i hsum8x8(const __m256i p[8])
 {
-    __m256i h01 = _mm256_hadd_epi32(p[0], p[1]), h23 = _mm256_hadd_epi32(p[2], p[3]);
-    __m256i h45 = _mm256_hadd_epi32(p[4], p[5]), h67 = _mm256_hadd_epi32(p[6], p[7]);
-    __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+    __m256i a = zip_add64(zip_add32(p[0], p[1]), zip_add32(p[2], p[3]));
+    __m256i b = zip_add64(zip_add32(p[4], p[5]), zip_add32(p[6], p[7]));
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
                             _mm256_permute2x128_si256(a, b, 0x31));
 }
