@@ -137,7 +137,12 @@ static float *falloc(int64_t a, int64_t b, int64_t c3, struct err *e)
             (long long)b, (long long)c3);
         return NULL;
     }
-    p = malloc(bytes ? bytes : 4);
+    /* 64-byte aligned: the matrix kernels read activation rows (rows of a multiple of 16
+     * floats in every model we know) with 32-byte loads, and malloc's large blocks start
+     * 16 bytes into a page, so every other load split a cache line (F16 prompt tile, one
+     * thread, 64 x 2048 x 64 tokens: 82.7 GFLOP/s aligned vs 78.2 at +16 bytes) */
+    bytes = (bytes + 63) & ~(size_t)63;
+    p = aligned_alloc(64, bytes ? bytes : 64);
     if (!p)
         ERR(e, ERR_NOMEM, "out of memory (%zu bytes)", bytes);
     return p;
