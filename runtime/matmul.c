@@ -3,7 +3,8 @@
  *
  * Work split: the activations are first converted to the kernel's format (once per
  * call, split by token across the pool), then the output rows are cut into parts of
- * whole row groups (one token, decode: guided parts, large first, see dec_pieces);
+ * whole row groups (one token, decode, and a prompt on the F32/F16/BF16 matrix kernels:
+ * guided parts, large first, see dec_pieces);
  * a part computes its rows for every token: through the kernel's
  * matrix function when it has one (kern.h's gemm, register tiles of rows x tokens,
  * up to RT_GEMM_MAXT tokens a call), else a weight row is reused for RT_TOK_TILE
@@ -325,6 +326,15 @@ static void mm_part(void *ctx, int i, int n)
  */
 #define MM_DEC_MIN   32
 #define MM_DEC_MAXP  512
+/*
+ * A prompt on the F32/F16/BF16 matrix kernels runs guided parts too, 1/(MM_PP_DIV *
+ * threads) of the rows left, at least RT_ROW_GRAIN: with 16 equal parts a thread, the
+ * last part taken left the other thread idle for half a part on average (an F16
+ * TinyLlama gate/up part, 176 rows of both matrices, is ~2.3 ms), and the large first
+ * parts stream the activations through L2 fewer times.  Measured on F16 only (the
+ * quantized matrix kernels keep equal parts): see the commit adding MM_PP_DIV.
+ */
+#define MM_PP_DIV    4
 
 struct mm_piece {
     int     k;        /* the job (weight) */
@@ -346,11 +356,13 @@ struct mm_multi {
 };
 
 /* The guided parts of jobs j[0..nj) (rows of each in order; with an epilogue nj = 1:
- * the rows every job shares) for nth threads into pc; returns their count. */
-static int dec_pieces(const struct mm_job *j, int nj, int nth, struct mm_piece *pc)
+ * the rows every job shares) into pc, each 1/div of the rows left and at least min
+ * rows; returns their count. */
+static int dec_pieces(const struct mm_job *j, int nj, int div, int64_t min,
+                      struct mm_piece *pc)
 {
     int64_t rem = 0, r = 0;
-    int np = 0, k = 0, div = nth < 16 ? nth : 16;
+    int np = 0, k = 0;
 
     for (int i = 0; i < nj; i++)
         rem += j[i].w->rows;
@@ -360,8 +372,8 @@ static int dec_pieces(const struct mm_job *j, int nj, int nth, struct mm_piece *
             k++;
             r = 0;
         }
-        if (c < MM_DEC_MIN)
-            c = MM_DEC_MIN;
+        if (c < min)
+            c = min;
         /* the slots left hold the rest of every job, a whole job each */
         if (np >= MM_DEC_MAXP - RT_MATMUL_MAXW)
             c = j[k].w->rows - r;
@@ -485,8 +497,8 @@ static int mm_setup(struct mm_job *j, const struct rt_mat *w, const float *x, in
     /* a prompt's parts: several per thread for balance (a part is taken whole by one
      * thread, so the last one leaves the other threads idle, and on a shared machine a
      * thread may lose its core for a while: 16 parts per thread; a part still reuses each
-     * packed weight block for all its tokens), never below RT_ROW_GRAIN rows (one token
-     * runs dec_pieces' parts instead) */
+     * packed weight block for all its tokens), never below RT_ROW_GRAIN rows (one token,
+     * and a prompt on the F32/F16/BF16 matrix kernels, run dec_pieces' parts instead) */
     int per = 16;
     j->rows_per_part = (w->rows + nth * per - 1) / (nth * per);
     if (j->rows_per_part < RT_ROW_GRAIN)
@@ -553,12 +565,21 @@ static int mm_run(struct rt_pool *p, const struct rt_mat *const *w, int nw, cons
     }
     m.j = j;
     m.nj = nw;
-    if (n_tok == 1) {
+    /* guided parts: decode, and a prompt where every weight runs the F32/F16/BF16
+     * matrix kernels (MM_PP_DIV) */
+    int pp_guided = n_tok > 1 && nth > 1;
+    for (int k = 0; k < nw; k++)
+        if (!j[k].gemm || j[k].act_fmt != RT_ACT_F32)
+            pp_guided = 0;
+    if (n_tok == 1 || pp_guided) {
         struct mm_piece pc[MM_DEC_MAXP];
         int np;
         m.epi = epi;
         m.ud = ud;
-        np = dec_pieces(j, epi ? 1 : nw, nth, pc);
+        if (n_tok == 1)
+            np = dec_pieces(j, epi ? 1 : nw, nth < 16 ? nth : 16, MM_DEC_MIN, pc);
+        else
+            np = dec_pieces(j, epi ? 1 : nw, MM_PP_DIV * nth, RT_ROW_GRAIN, pc);
         m.pc = pc;
         if (np)
             rt_pool_run(p, piece_part, &m, np);

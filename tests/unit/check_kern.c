@@ -862,7 +862,9 @@ static void epi_chk_rows(void *ud, int64_t r0, int64_t r1)
 
 START_TEST(test_matmul_epi)
 {
-    static const int mix[][2] = { { DT_Q4_K, DT_Q6_K }, { DT_F16, DT_Q8_0 }, { DT_IQ3_S, DT_Q4_0 } };
+    /* F16 + F32: a prompt's guided parts (matmul.c MM_PP_DIV) with the epilogue */
+    static const int mix[][2] = { { DT_Q4_K, DT_Q6_K }, { DT_F16, DT_Q8_0 }, { DT_IQ3_S, DT_Q4_0 },
+                                  { DT_F16, DT_F32 } };
     const int64_t cols = 512;
     struct err e = ERR_INIT;
 
