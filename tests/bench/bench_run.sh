@@ -4,9 +4,13 @@
 # writer and quantizers, then per file: prompt processing (128 tokens) and decode (64
 # tokens) in tokens/s at -t 2, the decode roofline (weight bytes per token / read
 # bandwidth measured in the same run), and, when LLAMA_BENCH=/path/to/llama-bench is
-# set, `llama-bench -t 2 -p 128 -n 64` on the same file right after ours (the machine
-# is shared: interleaving keeps the comparison fair).  Both sides report the best of R
-# runs, with the 1-minute load average when each started.  Timings only, never pass/fail.
+# set, `llama-bench -t 2 -p 128 -n 64` on the same file.  The two alternate run by run
+# (ours, llama.cpp, ours, ...: R runs each), because this machine is shared and its
+# memory speed for a file mapping changes from one minute to the next (35 or 55 GB/s on
+# the project's VM): one side's best of R right after the other's compared two different
+# machines.  Both sides report the best of their R runs, with the 1-minute load average
+# when each side's first run started; the roofline is the highest of the R runs' (so %
+# roof is the lowest).  Timings only, never pass/fail.
 #
 #   make bench-run                         files in a temporary directory (about 4 GB)
 #   APR_BENCH_RUN_DIR=/tmp/tl make bench-run   keep/reuse the generated files there
@@ -27,13 +31,15 @@ mkdir -p "$DIR"
 out=$(mktemp)
 load() { cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "?"; }
 for ty in F16 Q8_0 Q4_K_M; do
-    f=$DIR/tinyllama-$ty.gguf
-    echo "LOAD $ty $(load)" | tee -a "$out"
-    "$B/bench/bench_run" run -t "$T" -r "$R" "$f" | tee -a "$out"
+  f=$DIR/tinyllama-$ty.gguf
+  r=0
+  while [ $r -lt "$R" ]; do
+    r=$((r + 1))
+    [ $r -eq 1 ] && echo "LOAD $ty $(load)" | tee -a "$out"
+    "$B/bench/bench_run" run -t "$T" -r 1 "$f" | tee -a "$out"
     if [ -n "${LLAMA_BENCH:-}" ]; then
-        echo "LOAD $ty $(load)" | tee -a "$out"
-        # best of the R samples (samples_ts), as for ours
-        "$LLAMA_BENCH" -m "$f" -t "$T" -p 128 -n 64 -r "$R" -o jsonl 2>/dev/null |
+        [ $r -eq 1 ] && echo "LOAD $ty $(load)" | tee -a "$out"
+        "$LLAMA_BENCH" -m "$f" -t "$T" -p 128 -n 64 -r 1 -o jsonl 2>/dev/null |
             awk -v ty="$ty" '{
                  np = 0; if (match($0, /"n_prompt": *[0-9]+/)) { np = substr($0, RSTART, RLENGTH); gsub(/[^0-9]/, "", np) }
                  best = 0
@@ -43,13 +49,15 @@ for ty in F16 Q8_0 Q4_K_M; do
                  }
                  printf "LLAMA %s %s %.3f\n", ty, (np > 0) ? "pp" : "tg", best }' | tee -a "$out"
     fi
+  done
 done
 echo "LOAD end $(load)" | tee -a "$out"
 echo
-echo "summary (tokens/s at -t $T, best of $R for both; llama.cpp measured right after ours on the same file):"
+echo "summary (tokens/s at -t $T, best of $R for both; ours and llama.cpp alternated run by run on the same file):"
 awk '
-    $1 == "RESULT" { pp[$2] = $3; tg[$2] = $4; roof[$2] = $5; ty[++n] = $2 }
-    $1 == "LLAMA"  { if ($3 == "pp") lpp[$2] = $4; else ltg[$2] = $4 }
+    function mx(a, k, v) { if (!(k in a) || v > a[k]) a[k] = v }
+    $1 == "RESULT" { if (!($2 in pp)) ty[++n] = $2; mx(pp, $2, $3); mx(tg, $2, $4); mx(roof, $2, $5) }
+    $1 == "LLAMA"  { if ($3 == "pp") mx(lpp, $2, $4); else mx(ltg, $2, $4) }
     $1 == "LOAD" && $2 != "end" { v = ($2 in ld) ? ld[$2] "/" $3 : $3; ld[$2] = v }   # mawk makes ld[$2] before the right side
     END {
         printf "%-7s %10s %10s %7s %10s %10s %7s %10s %7s  %s\n", "type", "pp128", "llama.cpp", "ratio",
