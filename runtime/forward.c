@@ -230,16 +230,22 @@ fail:
 
 /* ---- elementwise ops */
 
+/* out = x scaled by its RMS (ss: the sum of its squares) times w */
+static void rms_apply(float *out, const float *x, const float *w, int64_t n, double ss, double eps)
+{
+    const float scale = (float)(1.0 / sqrt(ss / (double)n + eps));
+
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
 static void rmsnorm(float *out, const float *x, const float *w, int64_t n, double eps)
 {
     double ss = 0;
-    float scale;
 
     for (int64_t i = 0; i < n; i++)
         ss += (double)x[i] * x[i];
-    scale = (float)(1.0 / sqrt(ss / (double)n + eps));
-    for (int64_t i = 0; i < n; i++)
-        out[i] = (x[i] * scale) * w[i];
+    rms_apply(out, x, w, n, ss, eps);
 }
 
 /* rmsnorm of n_tok rows of n (x and out [n_tok][n]), four rows at a time: each row's
@@ -261,13 +267,8 @@ static void rmsnorm_rows(float *out, const float *x, const float *w, int64_t n_t
             s3 += (double)x3[i] * x3[i];
         }
         const double ss[4] = { s0, s1, s2, s3 };
-        for (int k = 0; k < 4; k++) {
-            const float scale = (float)(1.0 / sqrt(ss[k] / (double)n + eps));
-            const float *xk = x + (t + k) * n;
-            float *ok = out + (t + k) * n;
-            for (int64_t i = 0; i < n; i++)
-                ok[i] = (xk[i] * scale) * w[i];
-        }
+        for (int k = 0; k < 4; k++)
+            rms_apply(out + (t + k) * n, x + (t + k) * n, w, n, ss[k], eps);
     }
     for (; t < n_tok; t++)
         rmsnorm(out + t * n, x + t * n, w, n, eps);
@@ -640,12 +641,14 @@ static void att_values_w(int wide, const float *w, const float *v, size_t kvd, i
     att_values_w4(w, v, kvd, hd, n, out);
 }
 
-/* kt[g][i][jj] = K[jj][g * hd + i] for the n_kv cached positions, zeros up to att_ld */
-static void att_transpose(const float *kc, int64_t kvd, int64_t n_kv, float *kt)
+/* kt[g][i][jj] = K[jj][g * hd + i] for the n_kv cached positions, zeros up to att_ld:
+ * the rows of cache columns [c0, c1) (every kv head: 0, kvd) */
+static void att_transpose(const float *kc, int64_t kvd, int64_t n_kv, int64_t c0, int64_t c1,
+                          float *kt)
 {
     const int64_t ld = att_ld(n_kv);
 
-    for (int64_t c = 0; c < kvd; c++) {
+    for (int64_t c = c0; c < c1; c++) {
         float *row = kt + (size_t)c * ld;
         for (int64_t jj = 0; jj < n_kv; jj++)
             row[jj] = kc[(size_t)jj * kvd + c];
@@ -682,7 +685,7 @@ static void att_prefill_task(void *arg, int part, int n_parts)
 
 /*
  * Decode (one query): the prefill kernels, one kv head per part.  A part transposes its
- * kv head's cached K into that head's rows of s->kt (as att_transpose) and runs every
+ * kv head's cached K into that head's rows of s->kt (att_transpose) and runs every
  * query head of the group on it: vertical operations over positions where att_task
  * gathers eight K values per dimension, the same operations per score and output.
  */
@@ -701,13 +704,8 @@ static void att_dec_task(void *arg, int part, int n_parts)
     float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
 
     for (int64_t g = part; g < nkv; g += n_parts) {
-        float *kt = s->kt + (size_t)(g * hd) * ld;
-        for (int64_t i = 0; i < hd; i++) {
-            float *row = kt + (size_t)i * ld;
-            for (int jj = 0; jj < n_kv; jj++)
-                row[jj] = kc[(size_t)jj * kvd + (size_t)(g * hd + i)];
-            memset(row + n_kv, 0, (size_t)(ld - n_kv) * sizeof *row);
-        }
+        const float *kt = s->kt + (size_t)(g * hd) * ld;
+        att_transpose(kc, kvd, n_kv, g * hd, (g + 1) * hd, s->kt);
         for (int64_t h = g * group; h < (g + 1) * group; h++) {
             att_scores_t(s->att_wide, s->q + h * hd, kt, (size_t)ld, hd, n_kv, scale, sc);
             att_softmax(j, 0, (int)h, nh, sc);
@@ -731,7 +729,7 @@ static void att_run(struct att_job *job)
     if (n > 1) {
         int np = parts * ATT_PARTS < n ? parts * ATT_PARTS : n;
         att_transpose(s->k_cache + (size_t)job->layer * ctx->n_ctx * s->kv_dim, s->kv_dim,
-                      pos0 + n, s->kt);
+                      pos0 + n, 0, s->kv_dim, s->kt);
         rt_pool_run(parts > 1 ? s->pool : NULL, att_prefill_task, job, np);
     } else if ((int)c->n_head_kv >= ctx->n_threads) {
         /* kv heads as parts (4 in TinyLlama): at most the rows of s->scores */
