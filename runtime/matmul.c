@@ -293,6 +293,15 @@ static void kern_part(const struct mm_job *j, int64_t r0, int64_t r1)
     }
 }
 
+/* rows [r0, r1) of job j, through its kernel or the generic path */
+static void job_rows(const struct mm_job *j, int64_t r0, int64_t r1)
+{
+    if (j->k)
+        kern_part(j, r0, r1);
+    else
+        generic_part(j, r0, r1);
+}
+
 static void mm_part(void *ctx, int i, int n)
 {
     const struct mm_job *j = ctx;
@@ -301,12 +310,8 @@ static void mm_part(void *ctx, int i, int n)
     (void)n;
     if (r1 > j->w->rows)
         r1 = j->w->rows;
-    if (r0 >= r1)
-        return;
-    if (j->k)
-        kern_part(j, r0, r1);
-    else
-        generic_part(j, r0, r1);
+    if (r0 < r1)
+        job_rows(j, r0, r1);
 }
 
 /*
@@ -409,19 +414,11 @@ static void piece_part(void *ctx, int i, int n)
 
     (void)n;
     if (!m->epi) {
-        const struct mm_job *j = &m->j[pc->k];
-        if (j->k)
-            kern_part(j, pc->r0, pc->r1);
-        else
-            generic_part(j, pc->r0, pc->r1);
+        job_rows(&m->j[pc->k], pc->r0, pc->r1);
         return;
     }
-    for (int k = 0; k < m->nj; k++) {
-        if (m->j[k].k)
-            kern_part(&m->j[k], pc->r0, pc->r1);
-        else
-            generic_part(&m->j[k], pc->r0, pc->r1);
-    }
+    for (int k = 0; k < m->nj; k++)
+        job_rows(&m->j[k], pc->r0, pc->r1);
     m->epi(m->ud, pc->r0, pc->r1);
 }
 
