@@ -139,11 +139,8 @@ __device__ __forceinline__ void l2_prefetch(const uint8_t *p, uint64_t n, int ti
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     uintptr_t a = ((uintptr_t)p + 15) & ~(uintptr_t)15, b = ((uintptr_t)p + n) & ~(uintptr_t)15;
     uintptr_t c = a + (uintptr_t)tid * 16384;
-    if (c < b) {
-        uint32_t len = (uint32_t)(b - c < 16384 ? b - c : 16384);
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global((const void *)c)),
-                     "r"(len) : "memory");
-    }
+    if (c < b)
+        l2_prefetch_row((const void *)c, (uint32_t)(b - c < 16384 ? b - c : 16384));
 #else
     (void)p; (void)n; (void)tid;
 #endif
@@ -933,7 +930,8 @@ static __host__ __device__ constexpr int mv_wide_pf(int t)
 {
     return t == DT_Q8_0 ? 2 : 0;
 }
-static __host__ __device__ constexpr bool mv_wide_nopf(int t)
+/* the types whose matrices wider than MV_WIDE take that shape */
+static __host__ __device__ constexpr bool mv_wide(int t)
 {
     return t == DT_Q4_K || t == DT_Q6_K || t == DT_Q8_0;
 }
@@ -945,7 +943,7 @@ static cudaError_t launch_mmvq(int lv, unsigned total, cudaStream_t st, const mv
     if (lv == 0)
         return launch_ex(0, k_mmvq<T, MODE, MMVQ_ROWS, MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, false>,
                          dim3(total), dim3(MMVQ_THREADS), 0, st, A, qs, d, s, bs);
-    if constexpr (mv_wide_nopf(T))
+    if constexpr (mv_wide(T))
         if (lv >= 3 && A.ngroups * 32 > MV_WIDE && MODE != RTC_MV_SWIGLU)
             return launch(k_mmvq<T, MODE, mmvq_rows(T), MMVQ_THREADS, MMVQ_MINB, mmvq_cfg<T>::G, mv_wide_pf(T), true>,
                           total, MMVQ_THREADS, 0, st, A, qs, d, s, bs);
