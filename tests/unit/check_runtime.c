@@ -492,6 +492,49 @@ START_TEST(test_consistency)
 }
 END_TEST
 
+/* Without every logit, the last layer runs past its K and V only for the last row (none
+ * for a chunk without logits): the last-only logits, chunked or not, after a rollback or
+ * after a logit-less call, keep the bits of the all-logits evaluation's last row. */
+START_TEST(test_last_rows)
+{
+    const struct tm_spec *sp = &cases[_i].s;
+    struct model m;
+    struct err e = ERR_INIT;
+    float *all, last[TM_VOCAB];
+
+    tm_build(&m, sp, &e);
+    all = eval_all(&m, prompt, NP, 2, 0);
+    const float *want = all + (NP - 1) * TM_VOCAB;
+    for (int batch = 0; batch <= 5; batch += 5) {   /* one chunk; chunks of 5, 5, 2 */
+        struct run r;
+        run_open(&r, &m, TM_CTX, 2, batch);
+        memset(last, 0, sizeof last);
+        ck_assert_msg(rt_eval(r.ctx, prompt, NP, 0, last, 0, &e) == 0, "%s", e.msg);
+        ck_assert_msg(memcmp(last, want, sizeof last) == 0, "%s %s batch %d: last-only logits differ",
+                      sp->arch, dtype_name(sp->dtype), batch);
+        /* rollback to position 4, last-only */
+        memset(last, 0, sizeof last);
+        ck_assert_msg(rt_eval(r.ctx, prompt + 4, NP - 4, 4, last, 0, &e) == 0, "%s", e.msg);
+        ck_assert_msg(memcmp(last, want, sizeof last) == 0, "%s %s batch %d: after a rollback",
+                      sp->arch, dtype_name(sp->dtype), batch);
+        /* no logits for the first NP - 1 tokens: the last layer's cache is still written */
+        ck_assert_msg(rt_eval(r.ctx, prompt, NP - 1, 0, NULL, 0, &e) == 0, "%s", e.msg);
+        memset(last, 0, sizeof last);
+        ck_assert_msg(rt_eval(r.ctx, prompt + NP - 1, 1, NP - 1, last, 0, &e) == 0, "%s", e.msg);
+        run_close(&r);
+        double omc, rel, d[TM_VOCAB];
+        for (int k = 0; k < TM_VOCAB; k++)
+            d[k] = want[k];
+        cmp_rows(last, d, 1, TM_VOCAB, &omc, &rel);
+        /* one token may take another matmul path than many (test_consistency): f32 rounding */
+        ck_assert_msg(omc < 1e-12 && rel < 1e-5, "%s %s batch %d: after a logit-less call: 1-cos %g rel %g",
+                      sp->arch, dtype_name(sp->dtype), batch, omc, rel);
+    }
+    free(all);
+    model_close(&m);
+}
+END_TEST
+
 /* ---- layouts: GGUF, Hugging Face and APR files of one model give the same bits */
 
 static float *file_logits(const char *path, struct err *e)
@@ -1310,6 +1353,7 @@ Suite *runtime_suite(void)
     tcase_add_checked_fixture(tc, tu_setup, tu_teardown);
     tcase_add_loop_test(tc, test_reference, 0, (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, test_consistency);
+    tcase_add_loop_test(tc, test_last_rows, 0, (int)(sizeof cases / sizeof *cases));
     tcase_add_loop_test(tc, test_layouts, 0, 2);
     tcase_add_test(tc, test_llama3_scaling);
     tcase_add_test(tc, test_hooks);
