@@ -20,6 +20,12 @@
  *   RT_ACT_Q8_0S the Q8_0 values split for the decode kernels: n/32 blocks of 32 x i8
  *                (block b at byte 32b), then n/32 f32 scales (each block's f16 d,
  *                widened), then n/32 int32 sums of each block's values: 40 bytes a block.
+ *   RT_ACT_Q8_0X8 the Q8_0 values laid out for the AVX2 block-lane matrix kernel: per
+ *                group of 8 blocks, 16 x 32 bytes (register i, lane j = values 2i and
+ *                2i+1 of block j as two int16), then the 8 scales as f32 (each block's
+ *                f16 d, widened): 544 bytes; the last n/32 % 8 blocks as plain
+ *                block_q8_0.  Same quantized values as RT_ACT_Q8_0
+ *                (kern_qgemm_avx2.c; no scalar twin: only the gemm reads it).
  * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
@@ -40,7 +46,7 @@
 
 enum rt_isa { RT_ISA_SCALAR = 0, RT_ISA_AVX2 = 1, RT_ISA_AVX512 = 2 };
 enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K, RT_ACT_Q8_0X16, RT_ACT_Q8_0S,
-              RT_ACT_COUNT };
+              RT_ACT_Q8_0X8, RT_ACT_COUNT };
 
 typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stride, int nt,
                           float *out, size_t o_stride);

@@ -12,12 +12,15 @@
  * twin in kern_ref.c): the same exact integer per block (or super-block), then the
  * dot's f32 operations in its order, vectorized ACROSS the 8 (row, token) outputs of a
  * tile instead of across blocks:
- *   legacy blocks of 32 (Q4_0, Q5_0, Q8_0, IQ4_NL on Q8_0 activations; Q4_1, Q5_1 on
- *     Q8_1): the dot keeps one 8-lane accumulator, lane b % 8 getting fma(dw * da,
- *     (float)isum, .) for block b (then fma(m, s, .) for Q4_1/Q5_1), then the tail
- *     blocks past the last group of 8 scalar into lane b % 8, then red8.
+ *   legacy blocks of 32 (Q4_1, Q5_1 on Q8_1 activations): the dot keeps one 8-lane
+ *     accumulator, lane b % 8 getting fma(dw * da, (float)isum, .) for block b (then
+ *     fma(m, s, .) for Q4_1/Q5_1), then the tail blocks past the last group of 8
+ *     scalar into lane b % 8, then red8.
  *     Here accumulator j (j = b % 8) has one lane per output of the tile; the same fmas
  *     per lane, then the lanes are read back per output, the tail and red8 as the dot.
+ *   the signed legacy blocks (Q4_0, Q5_0, Q8_0, IQ4_NL on RT_ACT_Q8_0X8 activations):
+ *     the same dot, the 8 blocks of a group in the 8 lanes of one (row, token) output
+ *     (vq_gemm: no reduction of partial sums at all).
  *   super-blocks of 256 (Q2_K..Q6_K, IQ4_XS; Q8_K activations): per super-block the dot's pair
  *     fmaf(dw * dx, isum, acc), fmaf(-(dmin * dx), imin, acc) (or one fmaf on isum - imin
  *     for types whose s16 term is an offset), one lane per output.
@@ -38,7 +41,8 @@
 
 /* the dots (set by the table function from kern_avx2.c's entries): a call of very few
  * tokens (under 6 for the legacy types, under 3 for the super-blocks) runs through
- * them, the tile's packing not paying there */
+ * them, the tile's packing not paying there (vq_gemm has no such path: its activations
+ * are not the dot's) */
 static rt_dot_fn dot_of[RT_NKERN];
 
 static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_stride, int nr,
@@ -49,15 +53,15 @@ static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_str
 }
 
 /* ---------------------------------------------------------------------------------
- * Legacy blocks of 32 on Q8_0 activations (Q4_0, Q5_0, Q8_0, IQ4_NL: signed weights) and on
- * Q8_1 activations (Q4_1, Q5_1: unsigned weights, mul_sum_u8, and the dot's second fma
- * per block, fma(m, s, acc): weight min times the activation block's d * sum).
+ * Legacy blocks of 32 with a min on Q8_1 activations (Q4_1, Q5_1: unsigned weights,
+ * mul_sum_u8, and the dot's second fma per block, fma(m, s, acc): weight min times the
+ * activation block's d * sum).  The signed types (Q4_0, Q5_0, Q8_0, IQ4_NL) run the
+ * block-lane kernel further down (vq_gemm) since it was measured faster.
  *
  * A tile is LG_R = 4 rows x LG_T = 2 tokens (lane r * LG_T + t).  For a column chunk of
- * LG_KC blocks the tile's rows are unpacked once into pk (signed bytes and their |q|,
- * the dw of each lane), then every token pair of the call runs over it: per block 8
- * sign + maddubs + madd (mul_sum_i8 with |w| shared) and one 8-vector reduction
- * (unpack + add, as red8v below) for the 8 outputs.
+ * LG_KC blocks the tile's rows are unpacked once into pk (the weight bytes, the dw of
+ * each lane), then every token pair of the call runs over it: per block 8 maddubs +
+ * madd and one 8-vector reduction (unpack + add, as red8v below) for the 8 outputs.
  * The activation scales are converted once per call into a table (block-major, the
  * tokens of a block side by side: a pair is one 8-byte broadcast).
  */
@@ -67,20 +71,11 @@ static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_str
 #define LG_DA 16384   /* floats in each activation scale table (64 KiB of stack) */
 
 struct lg_blk {
-    __m256i q, aq;    /* signed weights, |q| */
+    __m256i q;        /* unsigned weights */
 };
 
 /* one block of the tile: the 8 exact sums, lane r * 2 + t (each row's two tokens
  * reduced as they come: fewer live registers) */
-#define LG_ROW(r)                                                                           \
-    __m256i h##r##_;                                                                        \
-    {                                                                                       \
-        __m256i q = wk[r].q, aq = wk[r].aq;                                                 \
-        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y0, q)), one); \
-        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(y1, q)), one); \
-        h##r##_ = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
-    }
-
 #define LG_ROWU(r)                                                                          \
     __m256i h##r##_;                                                                        \
     {                                                                                       \
@@ -90,21 +85,14 @@ struct lg_blk {
         h##r##_ = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
     }
 
-/* uns: unsigned weights (mul_sum_u8: no sign trick) */
-static inline __m256i lg_pairs(const struct lg_blk *wk, const int8_t *y0p, const int8_t *y1p,
-                               int uns)
+/* unsigned weights (mul_sum_u8: no sign trick) */
+static inline __m256i lg_pairs(const struct lg_blk *wk, const int8_t *y0p, const int8_t *y1p)
 {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i y0 = _mm256_loadu_si256((const __m256i *)y0p);
     __m256i y1 = _mm256_loadu_si256((const __m256i *)y1p);
-    __m256i h0, h1, h2, h3;
-    if (uns) {
-        LG_ROWU(0) LG_ROWU(1) LG_ROWU(2) LG_ROWU(3)
-        h0 = h0_; h1 = h1_; h2 = h2_; h3 = h3_;
-    } else {
-        LG_ROW(0) LG_ROW(1) LG_ROW(2) LG_ROW(3)
-        h0 = h0_; h1 = h1_; h2 = h2_; h3 = h3_;
-    }
+    LG_ROWU(0) LG_ROWU(1) LG_ROWU(2) LG_ROWU(3)
+    __m256i h0 = h0_, h1 = h1_, h2 = h2_, h3 = h3_;
     __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
     __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi64(h2, h3), _mm256_unpackhi_epi64(h2, h3));
     return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
@@ -147,7 +135,7 @@ static inline uint16_t lg_h(const uint8_t *p)
 #define LG_STEP(j)                                                                          \
     {                                                                                       \
         __m256i v = lg_pairs(pk[k + (j)], LG_AQ(lg_ablk(x0, k + (j), mn), mn),              \
-                             LG_AQ(lg_ablk(x1, k + (j), mn), mn), mn);                      \
+                             LG_AQ(lg_ablk(x1, k + (j), mn), mn));                      \
         size_t di = (size_t)(k0 + k + (j)) * ntp + 2 * tp;                                  \
         __m256 dav = _mm256_castpd_ps(_mm256_broadcast_sd((const double *)&da[di]));        \
         c##j = _mm256_fmadd_ps(_mm256_mul_ps(dwp[k + (j)], dav), _mm256_cvtepi32_ps(v), c##j); \
@@ -197,7 +185,6 @@ lg_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
                         uint16_t dh, mh;
                         un(wr[r], k0 + k, &q, &dh, &mh);
                         pk[k][r].q = q;
-                        pk[k][r].aq = _mm256_sign_epi8(q, q);
                         dwf[LG_T * r] = dwf[LG_T * r + 1] = _cvtsh_ss(dh);
                         mwf[LG_T * r] = mwf[LG_T * r + 1] = _cvtsh_ss(mh);
                     }
@@ -266,12 +253,231 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     lg_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, MN);                    \
 }
 
-LG_GEMM(gemm_q4_0_avx2, DT_Q4_0, un_lg_q4_0, 0)
-LG_GEMM(gemm_q5_0_avx2, DT_Q5_0, un_lg_q5_0, 0)
-LG_GEMM(gemm_q8_0_avx2, DT_Q8_0, un_lg_q8_0, 0)
-LG_GEMM(gemm_iq4_nl_avx2, DT_IQ4_NL, un_lg_iq4_nl, 0)
 LG_GEMM(gemm_q4_1_avx2, DT_Q4_1, un_lg_q4_1, 1)
 LG_GEMM(gemm_q5_1_avx2, DT_Q5_1, un_lg_q5_1, 1)
+
+/* ---------------------------------------------------------------------------------
+ * Q4_0 / Q5_0 / Q8_0 / IQ4_NL on RT_ACT_Q8_0X8 activations: the block-lane kernel.
+ *
+ * lg_gemm above (still Q4_1/Q5_1's) spends as much on reducing each (row, token) block's
+ * 8 int32 partial sums to one integer (unpack/add trees) as on the products.  Here
+ * groups of 8 blocks are laid out with the block as the lane (kern.h's RT_ACT_Q8_0X8;
+ * the design of kern_gemm_avx512.c's RT_ACT_Q8_0X16 kernel): register i, lane j = values
+ * 2i, 2i+1 of block 8g + j as two int16, for the activations by quant_q8_0x8 and for a
+ * tile of VQ_R weight rows by vq_pack (once per column chunk, for every token of the
+ * call).  Then per (row, token) 16 steps of madd(w_i, a_i), add give the 8 blocks' exact
+ * sums in the 8 lanes with no horizontal reduction (each product at most 128 x 127:
+ * exact for every weight, -128 included), and lane j is the dot's accumulator lane
+ * b % 8: acc = fma(dw * da, (float)isum, acc), one 8-lane FMA per group and output,
+ * groups in order; then the last nb % 8 blocks one by one into lane b % 8 and red8, as
+ * the dot.  The same bits as the AVX2 dot (and kern_ref.c's twin).
+ *
+ * Why int16 and vpmaddwd rather than the bytes and mul_sum_i8's sign + maddubs + madd:
+ * on this Zen 4 all three of those, and vpmaddwd, issue on the same 2 pipes (measured:
+ * 2 a cycle each, 3 in a row 1.5 cycles), so 32 products cost 1.5 cycles the byte way
+ * and 1 cycle as two vpmaddwd; the adds go to the other pipes.  The activations are
+ * twice the bytes (544 a group of 8 blocks, in L2), the packed weights the same as |w|
+ * and w would be.  One thread, 64 tokens, TinyLlama shapes: lg_gemm 67-73 GOP/s, the
+ * byte layout (sign + maddubs + madd) 85-92, this 87-95 (gcc 12; clang 100-109).
+ */
+#define VQ_AB 544     /* bytes of an activation group: 16 x 32 interleaved, 8 f32 scales */
+#define VQ_KG 8       /* groups per packed column chunk: VQ_KG x VQ_R x 544 B = 17 KiB */
+
+struct vq_w {
+    __m256i q[16];    /* int16 weights, interleaved */
+    __m256  d;        /* the 8 blocks' scales */
+};
+
+/* v[j] dword i -> v[i] dword j (an 8 x 8 transpose of 32-bit lanes) */
+static inline void tr8x8(__m256i v[8])
+{
+    __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+    __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    v[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    v[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    v[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    v[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    v[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    v[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    v[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    v[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* 8 blocks of 32 signed bytes (b[j]: block j) -> the 16 interleaved int16 registers */
+static inline void vq_lay(const __m256i b[8], __m256i *o)
+{
+    __m256i lo[8], hi[8];
+    for (int j = 0; j < 8; j++) {
+        lo[j] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b[j]));
+        hi[j] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b[j], 1));
+    }
+    tr8x8(lo);
+    tr8x8(hi);
+    for (int i = 0; i < 8; i++) {
+        _mm256_store_si256(o + i, lo[i]);
+        _mm256_store_si256(o + 8 + i, hi[i]);
+    }
+}
+
+static rt_quant_fn q8_0_plain;   /* the AVX2 Q8_0 quantizer (kern_avx2.c) */
+
+/* RT_ACT_Q8_0X8: the values of q8_0_plain, widened and rearranged (kern.h) */
+static void quant_q8_0x8(const float *x, void *dst, int64_t n)
+{
+    uint8_t *o = dst;
+    int64_t nb = n / 32, b = 0;
+    struct block_q8_0 tmp[8];
+    _Alignas(32) __m256i lay[16];
+
+    for (; b + 8 <= nb; b += 8, o += VQ_AB) {
+        __m256i v[8];
+        float d[8];
+        q8_0_plain(x + b * 32, tmp, 256);
+        for (int j = 0; j < 8; j++) {
+            v[j] = _mm256_loadu_si256((const __m256i *)tmp[j].qs);
+            d[j] = _cvtsh_ss(tmp[j].d);
+        }
+        vq_lay(v, lay);
+        memcpy(o, lay, sizeof lay);
+        memcpy(o + 512, d, sizeof d);
+    }
+    if (b < nb)
+        q8_0_plain(x + b * 32, o, (nb - b) * 32);
+}
+
+/* group g of a weight row, through the type's unpacker, into the kernel's layout */
+static inline __attribute__((always_inline)) void vq_pack(lg_unpack_fn un, const uint8_t *row,
+                                                          int64_t g, struct vq_w *o)
+{
+    __m256i v[8];
+    float d[8];
+    for (int j = 0; j < 8; j++) {
+        uint16_t dh, mh;
+        un(row, 8 * g + j, &v[j], &dh, &mh);
+        d[j] = _cvtsh_ss(dh);
+    }
+    vq_lay(v, o->q);
+    o->d = _mm256_loadu_ps(d);
+}
+
+/* a tile: VQ_R rows x VQ_T tokens (8 int32 accumulators; measured against 2 x 4, 3 x 3
+ * and 4 x 3, which were slower or no faster with gcc 12 and clang) */
+#define VQ_R 4
+#define VQ_T 2
+
+/* a loaded weight register stays one (else compilers fold its load into each token's
+ * madd); the 16 steps of a group written out (the accumulators then need no copies
+ * from one step to the next) */
+#define VQ_REG(v) __asm__("" : "+x"(v));
+#define VQ_KEEP(a, b, c, d, e, f, g, h) \
+    __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d), "+x"(e), "+x"(f), "+x"(g), "+x"(h));
+#define VQ_UNROLL _Pragma("GCC unroll 16")
+/* one step (register i) of output (row r, token t) */
+#define VQ_ST(r, t) s##r##t = _mm256_add_epi32(s##r##t, _mm256_madd_epi16(q##r, y##t));
+#define VQ_FIN(r, t) pk[t][r] = _mm256_fmadd_ps(_mm256_mul_ps(w[r].d, da##t),              \
+                                                _mm256_cvtepi32_ps(s##r##t), pk[t][r]);
+#define VQ_Y(t) __m256i y##t = _mm256_loadu_si256((const __m256i *)(a[t] + 32 * i));
+#define VQ_DA(t) __m256 da##t = _mm256_loadu_ps((const float *)(a[t] + 512));
+
+/* the tile over one group: w[VQ_R] the packed rows, a[VQ_T] the tokens' groups, pk[t][r]
+ * the parked 8-lane accumulators */
+static inline __attribute__((always_inline)) void
+vq_tile(const struct vq_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_T])
+{
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
+            s21 = s00, s30 = s00, s31 = s00;
+    VQ_UNROLL
+    for (int i = 0; i < 16; i++) {
+        VQ_Y(0) VQ_Y(1)
+        __m256i q0 = w[0].q[i]; VQ_REG(q0)
+        VQ_ST(0, 0) VQ_ST(0, 1)
+        __m256i q1 = w[1].q[i]; VQ_REG(q1)
+        VQ_ST(1, 0) VQ_ST(1, 1)
+        __m256i q2 = w[2].q[i]; VQ_REG(q2)
+        VQ_ST(2, 0) VQ_ST(2, 1)
+        __m256i q3 = w[3].q[i]; VQ_REG(q3)
+        VQ_ST(3, 0) VQ_ST(3, 1)
+        VQ_KEEP(s00, s01, s10, s11, s20, s21, s30, s31)
+    }
+    VQ_DA(0) VQ_DA(1)
+    VQ_FIN(0, 0) VQ_FIN(0, 1) VQ_FIN(1, 0) VQ_FIN(1, 1)
+    VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
+}
+
+static inline __attribute__((always_inline)) void
+vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, size_t a_stride,
+        int nt, float *out, size_t o_stride, lg_unpack_fn un)
+{
+    const int64_t nb = n / 32, ng = nb / 8;
+    _Alignas(32) struct vq_w pk[VQ_KG * VQ_R];
+    _Alignas(32) __m256 park[(RT_GEMM_MAXT + VQ_T) * VQ_R];
+
+    for (int r0 = 0; r0 < nr; r0 += VQ_R) {
+        const int mr = nr - r0 < VQ_R ? nr - r0 : VQ_R;
+        const uint8_t *wr[VQ_R];
+        for (int r = 0; r < VQ_R; r++)   /* a row past nr repeats row r0 (never stored) */
+            wr[r] = w + (size_t)(r0 + (r < mr ? r : 0)) * w_stride;
+        for (int k = 0; k < (nt + VQ_T) * VQ_R; k++)
+            park[k] = _mm256_setzero_ps();
+        for (int64_t g0 = 0; g0 < ng; g0 += VQ_KG) {
+            const int kg = ng - g0 < VQ_KG ? (int)(ng - g0) : VQ_KG;
+            for (int g = 0; g < kg; g++)
+                for (int r = 0; r < VQ_R; r++)
+                    vq_pack(un, wr[r], g0 + g, &pk[g * VQ_R + r]);
+            for (int t0 = 0; t0 < nt; t0 += VQ_T) {
+                const uint8_t *ac[VQ_T];
+                __m256 *pc[VQ_T];
+                for (int c = 0; c < VQ_T; c++) {
+                    /* a token past nt reads token t0 and parks past nt (never read) */
+                    ac[c] = a + (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride + (size_t)g0 * VQ_AB;
+                    pc[c] = park + (size_t)(t0 + c) * VQ_R;
+                }
+                for (int g = 0; g < kg; g++) {
+                    const uint8_t *ag[VQ_T];
+                    for (int c = 0; c < VQ_T; c++)
+                        ag[c] = ac[c] + (size_t)g * VQ_AB;
+                    vq_tile(&pk[g * VQ_R], ag, pc);
+                }
+            }
+        }
+        /* per output: its accumulator lanes, the tail blocks as the dot, red8 */
+        for (int t = 0; t < nt; t++) {
+            const struct block_q8_0 *at =
+                (const struct block_q8_0 *)(a + (size_t)t * a_stride + (size_t)ng * VQ_AB);
+            for (int r = 0; r < mr; r++) {
+                float l[8];
+                _mm256_storeu_ps(l, park[(size_t)t * VQ_R + r]);
+                for (int64_t c = ng * 8; c < nb; c++) {
+                    __m256i q;
+                    uint16_t dh, mh;
+                    const struct block_q8_0 *x = &at[c - ng * 8];
+                    un(wr[r], c, &q, &dh, &mh);
+                    int is = hsum_i32(mul_sum_i8(q, _mm256_loadu_si256((const __m256i *)x->qs)));
+                    l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(x->d), (float)is, l[c & 7]);
+                }
+                out[(size_t)t * o_stride + r0 + r] = red8(l);
+            }
+        }
+    }
+}
+
+#define VQ_GEMM(name, UN)                                                                  \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    vq_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN);                        \
+}
+
+VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0)
+VQ_GEMM(vq_gemm_q5_0, un_lg_q5_0)
+VQ_GEMM(vq_gemm_q8_0, un_lg_q8_0)
+VQ_GEMM(vq_gemm_iq4_nl, un_lg_iq4_nl)
 
 /* ---------------------------------------------------------------------------------
  * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; IQ4_XS below).
@@ -484,14 +690,16 @@ KG_GEMM(gemm_iq4_xs_avx2, DT_IQ4_XS, block_iq4_xs, sbs_w, un_iq4_xs_g, ks_pairs,
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     static const struct { int dt; rt_gemm_fn fn; } g[] = {
-        { DT_Q4_0, gemm_q4_0_avx2 }, { DT_Q5_0, gemm_q5_0_avx2 },
-        { DT_Q8_0, gemm_q8_0_avx2 }, { DT_IQ4_NL, gemm_iq4_nl_avx2 },
         { DT_Q4_1, gemm_q4_1_avx2 }, { DT_Q5_1, gemm_q5_1_avx2 },
         { DT_Q2_K, gemm_q2_k_avx2 }, { DT_Q3_K, gemm_q3_k_avx2 },
         { DT_Q4_K, gemm_q4_k_avx2 }, { DT_Q5_K, gemm_q5_k_avx2 },
         { DT_Q6_K, gemm_q6_k_avx2 }, { DT_IQ4_XS, gemm_iq4_xs_avx2 },
     };
-    (void)q;
+    /* the block-lane kernel, on RT_ACT_Q8_0X8 (built on the AVX2 Q8_0 quantizer) */
+    static const struct { int dt; rt_gemm_fn fn; } v[] = {
+        { DT_Q4_0, vq_gemm_q4_0 }, { DT_Q5_0, vq_gemm_q5_0 },
+        { DT_Q8_0, vq_gemm_q8_0 }, { DT_IQ4_NL, vq_gemm_iq4_nl },
+    };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         /* only on the AVX2 dot whose bits the kernel gives, on that dot's activations */
         if (tab[g[i].dt].isa != RT_ISA_AVX2 || !tab[g[i].dt].dot)
@@ -499,6 +707,16 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
         dot_of[g[i].dt] = tab[g[i].dt].dot;
         tab[g[i].dt].gemm = g[i].fn;
         tab[g[i].dt].gemm_act = tab[g[i].dt].act;
+    }
+    q8_0_plain = q[RT_ACT_Q8_0];
+    if (!q8_0_plain)
+        return;
+    q[RT_ACT_Q8_0X8] = quant_q8_0x8;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        if (tab[v[i].dt].isa != RT_ISA_AVX2 || tab[v[i].dt].act != RT_ACT_Q8_0 || !tab[v[i].dt].dot)
+            continue;
+        tab[v[i].dt].gemm = v[i].fn;
+        tab[v[i].dt].gemm_act = RT_ACT_Q8_0X8;
     }
 }
 

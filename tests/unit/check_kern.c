@@ -508,10 +508,11 @@ static int gemm_vs_dot_isa(enum rt_isa isa)
 {
     /* a tail of blocks past the last group of 16, several column blocks (8 groups), a row
      * so long that kern_qgemm_avx2.c's legacy kernels take the tokens in slabs (over
-     * 8192 columns) */
-    static const int64_t ns[] = { 16, 256 + 7, 512, 1024 + 16 + 3, 2048, 32 * (16 * 9 + 5),
-                                  32 * 347 };
-    static const int nts[] = { 1, 2, 3, 4, 5, 7, 11, RT_GEMM_MAXT };
+     * 8192 columns); rows of fewer blocks than one group of 8 (5) and of one group and
+     * a tail (13) for its block-lane kernel */
+    static const int64_t ns[] = { 16, 32 * 5, 32 * 13, 256 + 7, 512, 1024 + 16 + 3, 2048,
+                                  32 * (16 * 9 + 5), 32 * 347 };
+    static const int nts[] = { 1, 2, 3, 4, 5, 6, 7, 8, 11, RT_GEMM_MAXT - 1, RT_GEMM_MAXT };
     int ngemm = 0;
     for (int dt = 0; dt < RT_NKERN; dt++) {
         const struct rt_kern *k = rt_kern_get(dt, isa);
@@ -525,6 +526,10 @@ static int gemm_vs_dot_isa(enum rt_isa isa)
             if (n % rt_act_blck(k->act) || !dtype_row_ok(dt, n))
                 continue;
             mat_make(&m, dt, rows, n);
+            if (dt == DT_Q8_0)   /* -128, which the quantizer never writes: |w| is 128 */
+                for (size_t b = 0; b < m.nbytes / sizeof(struct block_q8_0); b += 3)
+                    for (int i = (int)(b % 5); i < 32; i += 7)
+                        ((struct block_q8_0 *)m.data)[b].qs[i] = INT8_MIN;
             /* dot reads k->act, gemm k->gemm_act (the same values in its own layout) */
             size_t rb = m.nbytes / (size_t)rows, arb = rt_act_row_bytes(k->act, n);
             size_t grb = rt_act_row_bytes(k->gemm_act, n);
@@ -589,9 +594,14 @@ START_TEST(test_gemm_vs_dot)
         static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
                                     DT_IQ4_NL, DT_Q4_1, DT_Q5_1, DT_Q2_K, DT_Q3_K,
                                     DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
+        /* the block-lane kernel (kern_qgemm_avx2.c) on its own activations */
+        static const int want_x8[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
+        for (size_t i = 0; i < sizeof want_x8 / sizeof want_x8[0]; i++)
+            ck_assert_msg(rt_kern_get(want_x8[i], RT_ISA_AVX2)->gemm_act == RT_ACT_Q8_0X8,
+                          "%s: not the block-lane matrix kernel", dtype_name(want_x8[i]));
     }
     /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
     for (int isa = RT_ISA_AVX2; isa <= (int)rt_isa_best(); isa++)
