@@ -410,12 +410,109 @@ vq_tile(const struct vq_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
     VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
 }
 
+/*
+ * Q4_0 on RT_ACT_Q8_0X4: the same lanes on bytes.  Q4_0's values -8..7 are packed as
+ * u = w + 8 (0..15), so maddubs(u, a) needs no sign trick and cannot saturate, and 8 of
+ * its int16 pair sums add in int16 (at most 8 x 2 x 15 x 128 = 30720): per group and
+ * (row, token) 8 maddubs + 7 adds and one madd(., 1) give the 8 blocks' sums of u * a in
+ * the 8 lanes; less 8 x the activation block's sum (in the format) that is the dot's
+ * exact isum.  9 multiplies a group against the int16 kernel's 16 (both issue on the
+ * same 2 pipes here).
+ */
+#define VU_AB 320     /* bytes of a Q8_0X4 group: 8 x 32 interleaved, 8 f32 scales, 8 sums */
+
+struct vu_w {
+    __m256i q[8];     /* u = w + 8, interleaved bytes */
+    __m256  d;
+};
+
+/* RT_ACT_Q8_0X4: the bytes of q8_0_plain rearranged, the scales, the block sums (kern.h) */
+static void quant_q8_0x4(const float *x, void *dst, int64_t n)
+{
+    uint8_t *o = dst;
+    int64_t nb = n / 32, b = 0;
+    struct block_q8_0 tmp[8];
+
+    for (; b + 8 <= nb; b += 8, o += VU_AB) {
+        __m256i v[8];
+        float d[8];
+        int32_t sum[8];
+        q8_0_plain(x + b * 32, tmp, 256);
+        for (int j = 0; j < 8; j++) {
+            v[j] = _mm256_loadu_si256((const __m256i *)tmp[j].qs);
+            d[j] = _cvtsh_ss(tmp[j].d);
+            sum[j] = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v[j]),
+                                                _mm256_set1_epi16(1)));
+        }
+        tr8x8(v);
+        for (int i = 0; i < 8; i++)
+            _mm256_storeu_si256((__m256i *)(o + 32 * i), v[i]);
+        memcpy(o + 256, d, sizeof d);
+        memcpy(o + 288, sum, sizeof sum);
+    }
+    if (b < nb)
+        q8_0_plain(x + b * 32, o, (nb - b) * 32);
+}
+
+static inline __attribute__((always_inline)) void vu_pack(lg_unpack_fn un, const uint8_t *row,
+                                                          int64_t g, struct vu_w *o)
+{
+    __m256i v[8];
+    float d[8];
+    for (int j = 0; j < 8; j++) {
+        uint16_t dh, mh;
+        un(row, 8 * g + j, &v[j], &dh, &mh);
+        v[j] = _mm256_add_epi8(v[j], _mm256_set1_epi8(8));
+        d[j] = _cvtsh_ss(dh);
+    }
+    tr8x8(v);
+    for (int i = 0; i < 8; i++)
+        o->q[i] = v[i];
+    o->d = _mm256_loadu_ps(d);
+}
+
+#define VU_ST(r, t) s##r##t = _mm256_add_epi16(s##r##t, _mm256_maddubs_epi16(q##r, y##t));
+#define VU_SUM(r, t) s##r##t = _mm256_sub_epi32(_mm256_madd_epi16(s##r##t, one), c##t);
+#define VU_C(t) __m256i c##t = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(a[t] + 288)), 3);
+#define VU_DA(t) __m256 da##t = _mm256_loadu_ps((const float *)(a[t] + 256));
+
+static inline __attribute__((always_inline)) void
+vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_T])
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
+            s21 = s00, s30 = s00, s31 = s00;
+    VQ_UNROLL
+    for (int i = 0; i < 8; i++) {
+        VQ_Y(0) VQ_Y(1)
+        __m256i q0 = w[0].q[i]; VQ_REG(q0)
+        VU_ST(0, 0) VU_ST(0, 1)
+        __m256i q1 = w[1].q[i]; VQ_REG(q1)
+        VU_ST(1, 0) VU_ST(1, 1)
+        __m256i q2 = w[2].q[i]; VQ_REG(q2)
+        VU_ST(2, 0) VU_ST(2, 1)
+        __m256i q3 = w[3].q[i]; VQ_REG(q3)
+        VU_ST(3, 0) VU_ST(3, 1)
+        VQ_KEEP(s00, s01, s10, s11, s20, s21, s30, s31)
+    }
+    VU_C(0) VU_C(1)
+    VU_SUM(0, 0) VU_SUM(0, 1) VU_SUM(1, 0) VU_SUM(1, 1)
+    VU_SUM(2, 0) VU_SUM(2, 1) VU_SUM(3, 0) VU_SUM(3, 1)
+    VU_DA(0) VU_DA(1)
+    VQ_FIN(0, 0) VQ_FIN(0, 1) VQ_FIN(1, 0) VQ_FIN(1, 1)
+    VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
+}
+
 static inline __attribute__((always_inline)) void
 vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, size_t a_stride,
-        int nt, float *out, size_t o_stride, lg_unpack_fn un)
+        int nt, float *out, size_t o_stride, lg_unpack_fn un, int u4)
 {
     const int64_t nb = n / 32, ng = nb / 8;
-    _Alignas(32) struct vq_w pk[VQ_KG * VQ_R];
+    const size_t ab = u4 ? VU_AB : VQ_AB;   /* bytes of an activation group */
+    _Alignas(32) union {
+        struct vq_w q[VQ_KG * VQ_R];
+        struct vu_w u[VQ_KG * VQ_R];
+    } pk;
     _Alignas(32) __m256 park[(RT_GEMM_MAXT + VQ_T) * VQ_R];
 
     for (int r0 = 0; r0 < nr; r0 += VQ_R) {
@@ -428,28 +525,35 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
         for (int64_t g0 = 0; g0 < ng; g0 += VQ_KG) {
             const int kg = ng - g0 < VQ_KG ? (int)(ng - g0) : VQ_KG;
             for (int g = 0; g < kg; g++)
-                for (int r = 0; r < VQ_R; r++)
-                    vq_pack(un, wr[r], g0 + g, &pk[g * VQ_R + r]);
+                for (int r = 0; r < VQ_R; r++) {
+                    if (u4)
+                        vu_pack(un, wr[r], g0 + g, &pk.u[g * VQ_R + r]);
+                    else
+                        vq_pack(un, wr[r], g0 + g, &pk.q[g * VQ_R + r]);
+                }
             for (int t0 = 0; t0 < nt; t0 += VQ_T) {
                 const uint8_t *ac[VQ_T];
                 __m256 *pc[VQ_T];
                 for (int c = 0; c < VQ_T; c++) {
                     /* a token past nt reads token t0 and parks past nt (never read) */
-                    ac[c] = a + (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride + (size_t)g0 * VQ_AB;
+                    ac[c] = a + (size_t)(t0 + c < nt ? t0 + c : t0) * a_stride + (size_t)g0 * ab;
                     pc[c] = park + (size_t)(t0 + c) * VQ_R;
                 }
                 for (int g = 0; g < kg; g++) {
                     const uint8_t *ag[VQ_T];
                     for (int c = 0; c < VQ_T; c++)
-                        ag[c] = ac[c] + (size_t)g * VQ_AB;
-                    vq_tile(&pk[g * VQ_R], ag, pc);
+                        ag[c] = ac[c] + (size_t)g * ab;
+                    if (u4)
+                        vu_tile(&pk.u[g * VQ_R], ag, pc);
+                    else
+                        vq_tile(&pk.q[g * VQ_R], ag, pc);
                 }
             }
         }
         /* per output: its accumulator lanes, the tail blocks as the dot, red8 */
         for (int t = 0; t < nt; t++) {
             const struct block_q8_0 *at =
-                (const struct block_q8_0 *)(a + (size_t)t * a_stride + (size_t)ng * VQ_AB);
+                (const struct block_q8_0 *)(a + (size_t)t * a_stride + (size_t)ng * ab);
             for (int r = 0; r < mr; r++) {
                 float l[8];
                 _mm256_storeu_ps(l, park[(size_t)t * VQ_R + r]);
@@ -467,17 +571,18 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
     }
 }
 
-#define VQ_GEMM(name, UN)                                                                  \
+/* U4: Q4_0's byte kernel on RT_ACT_Q8_0X4 (vu_tile), else the int16 one on RT_ACT_Q8_0X8 */
+#define VQ_GEMM(name, UN, U4)                                                              \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
-    vq_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN);                        \
+    vq_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, U4);                    \
 }
 
-VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0)
-VQ_GEMM(vq_gemm_q5_0, un_lg_q5_0)
-VQ_GEMM(vq_gemm_q8_0, un_lg_q8_0)
-VQ_GEMM(vq_gemm_iq4_nl, un_lg_iq4_nl)
+VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0, 1)
+VQ_GEMM(vq_gemm_q5_0, un_lg_q5_0, 0)
+VQ_GEMM(vq_gemm_q8_0, un_lg_q8_0, 0)
+VQ_GEMM(vq_gemm_iq4_nl, un_lg_iq4_nl, 0)
 
 /* ---------------------------------------------------------------------------------
  * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; IQ4_XS below).
@@ -696,9 +801,9 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
         { DT_Q6_K, gemm_q6_k_avx2 }, { DT_IQ4_XS, gemm_iq4_xs_avx2 },
     };
     /* the block-lane kernel, on RT_ACT_Q8_0X8 (built on the AVX2 Q8_0 quantizer) */
-    static const struct { int dt; rt_gemm_fn fn; } v[] = {
-        { DT_Q4_0, vq_gemm_q4_0 }, { DT_Q5_0, vq_gemm_q5_0 },
-        { DT_Q8_0, vq_gemm_q8_0 }, { DT_IQ4_NL, vq_gemm_iq4_nl },
+    static const struct { int dt; rt_gemm_fn fn; enum rt_act act; } v[] = {
+        { DT_Q4_0, vq_gemm_q4_0, RT_ACT_Q8_0X4 }, { DT_Q5_0, vq_gemm_q5_0, RT_ACT_Q8_0X8 },
+        { DT_Q8_0, vq_gemm_q8_0, RT_ACT_Q8_0X8 }, { DT_IQ4_NL, vq_gemm_iq4_nl, RT_ACT_Q8_0X8 },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         /* only on the AVX2 dot whose bits the kernel gives, on that dot's activations */
@@ -712,11 +817,12 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
     if (!q8_0_plain)
         return;
     q[RT_ACT_Q8_0X8] = quant_q8_0x8;
+    q[RT_ACT_Q8_0X4] = quant_q8_0x4;
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         if (tab[v[i].dt].isa != RT_ISA_AVX2 || tab[v[i].dt].act != RT_ACT_Q8_0 || !tab[v[i].dt].dot)
             continue;
         tab[v[i].dt].gemm = v[i].fn;
-        tab[v[i].dt].gemm_act = RT_ACT_Q8_0X8;
+        tab[v[i].dt].gemm_act = v[i].act;
     }
 }
 

@@ -594,13 +594,14 @@ START_TEST(test_gemm_vs_dot)
         static const int want[] = { DT_F32, DT_F16, DT_BF16, DT_Q4_0, DT_Q5_0, DT_Q8_0,
                                     DT_IQ4_NL, DT_Q4_1, DT_Q5_1, DT_Q2_K, DT_Q3_K,
                                     DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
-        /* the block-lane kernel (kern_qgemm_avx2.c) on its own activations */
+        /* the block-lane kernels (kern_qgemm_avx2.c) on their own activations */
         static const int want_x8[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
         for (size_t i = 0; i < sizeof want_x8 / sizeof want_x8[0]; i++)
-            ck_assert_msg(rt_kern_get(want_x8[i], RT_ISA_AVX2)->gemm_act == RT_ACT_Q8_0X8,
+            ck_assert_msg(rt_kern_get(want_x8[i], RT_ISA_AVX2)->gemm_act ==
+                          (want_x8[i] == DT_Q4_0 ? RT_ACT_Q8_0X4 : RT_ACT_Q8_0X8),
                           "%s: not the block-lane matrix kernel", dtype_name(want_x8[i]));
     }
     /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
