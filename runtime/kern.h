@@ -72,6 +72,8 @@ struct rt_kern {
     enum rt_isa isa;      /* of dot */
     rt_gemm_fn  gemm;     /* NULL: matmul.c tiles dot */
     enum rt_act gemm_act; /* activation format of gemm (may differ from act) */
+    int         gemm_min; /* gemm_act != act: matmul.c runs gemm from this many tokens
+                           * (fewer: dot, which needs no conversion); 0: 3 */
     /* decode kernel (optional): the gemm signature, for one or a few tokens, weights
      * streamed once (rows one after another, no tiles); dec_act activations.  Each
      * output has exactly the bits dot gives for that row and token. */

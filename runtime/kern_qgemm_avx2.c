@@ -801,9 +801,13 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
         { DT_Q6_K, gemm_q6_k_avx2 }, { DT_IQ4_XS, gemm_iq4_xs_avx2 },
     };
     /* the block-lane kernel, on RT_ACT_Q8_0X8 (built on the AVX2 Q8_0 quantizer) */
-    static const struct { int dt; rt_gemm_fn fn; enum rt_act act; } v[] = {
-        { DT_Q4_0, vq_gemm_q4_0, RT_ACT_Q8_0X4 }, { DT_Q5_0, vq_gemm_q5_0, RT_ACT_Q8_0X8 },
-        { DT_Q8_0, vq_gemm_q8_0, RT_ACT_Q8_0X8 }, { DT_IQ4_NL, vq_gemm_iq4_nl, RT_ACT_Q8_0X8 },
+    /* min: the int16 kernel's packing (a transpose per weight group) costs more than
+     * the dot saves under 6 tokens (one thread, Q8_0 TinyLlama shapes, GOP/s: 3 tokens
+     * dot 38-39, gemm 15-19; 5: 28-29 / 21-25; 8: 28-40 / 30-34; 16: 22-39 / 57-64,
+     * load 1.8-2.5); Q4_0's byte kernel beat the dot from 3 tokens (43 vs 38) */
+    static const struct { int dt; rt_gemm_fn fn; enum rt_act act; int min; } v[] = {
+        { DT_Q4_0, vq_gemm_q4_0, RT_ACT_Q8_0X4, 0 }, { DT_Q5_0, vq_gemm_q5_0, RT_ACT_Q8_0X8, 6 },
+        { DT_Q8_0, vq_gemm_q8_0, RT_ACT_Q8_0X8, 6 }, { DT_IQ4_NL, vq_gemm_iq4_nl, RT_ACT_Q8_0X8, 6 },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         /* only on the AVX2 dot whose bits the kernel gives, on that dot's activations */
@@ -823,6 +827,7 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
             continue;
         tab[v[i].dt].gemm = v[i].fn;
         tab[v[i].dt].gemm_act = v[i].act;
+        tab[v[i].dt].gemm_min = v[i].min;
     }
 }
 

@@ -492,8 +492,10 @@ static int mm_setup(struct mm_job *j, const struct rt_mat *w, const float *x, in
     if (j->k && j->k->act != RT_ACT_F32 && w->cols % rt_act_blck(j->k->act) != 0)
         j->k = NULL;   /* e.g. Q8_0 rows of 32*k elements with Q8_K-sized activations */
     /* the matrix kernel when the kernel has one: always where it reads the activations
-     * as dot does, else (its own layout, worth converting to) from 3 tokens on */
-    j->gemm = !j->dec && j->k && j->k->gemm && (j->k->gemm_act == j->k->act || n_tok >= 3);
+     * as dot does, else (its own layout, worth converting to) from 3 tokens on, or the
+     * kernel's gemm_min */
+    j->gemm = !j->dec && j->k && j->k->gemm &&
+              (j->k->gemm_act == j->k->act || n_tok >= (j->k->gemm_min ? j->k->gemm_min : 3));
     if (j->k) {
         j->act_fmt = j->dec ? j->k->dec_act : j->gemm ? j->k->gemm_act : j->k->act;
         if (j->act_fmt == RT_ACT_F32) {
