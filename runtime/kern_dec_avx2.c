@@ -126,6 +126,7 @@ static inline __attribute__((always_inline)) __m256i kmin_row(const uint8_t *qs,
     _Pragma("GCC unroll 4")
     for (int p = 0; p < 4; p++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * p));
+        KEEP(v);   /* one load: gcc would fold it into the vpand and load it again for the shift */
         __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
         if (qh) {
             /* bits 2p and 2p + 1 of each byte to bit 4 (what a 16-bit shift moves across
@@ -220,6 +221,9 @@ static inline __attribute__((always_inline)) __m256i q6k_row(const struct block_
         __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
         __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
         __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+        KEEP(l0);   /* one load each: gcc would fold them into the vpands and load */
+        KEEP(l1);   /* them again for the shifts */
+        KEEP(qh);
         /* the 2-bit pairs of qh straight to bits 4-5 (what a 16-bit shift moves across
          * a byte boundary lands outside them) */
         __m256i v[4];
