@@ -27,6 +27,20 @@
  * micro-ops (one thread, in cache, 256 rows x 2048, best of 40-80 alternated: Q8_0 32.2
  * -> 34.4 GB/s, Q4_0 15.1 -> 16.4, Q4_1 13.6 -> 16.3).
  *
+ * Tried for Q4_K and not kept (one thread, 256 rows x 2048, GB/s in cache / from DRAM,
+ * against 20.8-21.5 / 17.3-18.4): the sub-block scales stored once per super-block as
+ * (sc, sc) dwords and read by vpbroadcastd (a load, no shuffle) instead of a vpshufb
+ * spread each, in this loop 21.0 / 17.8; the same with the 4 rows taken 64 elements at
+ * a time (the 2 activation vectors loaded once for the 4 rows) 21.3 / 16.5-17.7; with
+ * the scales, mins and d of 8 super-blocks decoded first (off the madds' path) and
+ * the f32 steps after, 22.1 / 15.3-15.9 (with a prefetch of the next 8: 16.1-16.4);
+ * the next super-block's scales decoded while this one runs, 19.4 / 17.0; vbroadcasti128
+ * + vpshufd spreads, 21.2.  The loop is not bound by one pipe class: in a copy of its
+ * code run alone, removing the vphaddds, the vpshufbs' loads, the madds or the
+ * maddubs each saved 1-6% and 33 extra nops cost nothing.  For Q8_0 the two vpsignb
+ * (on the multiply pipes) done as cmpgt/xor/sub in the simple pipes: 34.5 -> 32.0
+ * (vpabsb kept) and 28.9: there the count of vector micro-ops binds.
+ *
  * Kernels: KMIN_DEC (Q4_K, Q5_K), dec_q6_k, K23_DEC (Q2_K, Q3_K), KSB_DEC (IQ4_XS) on
  * RT_ACT_Q8_K; LEG_DEC (Q8_0, Q4_0, Q5_0, IQ4_NL) on RT_ACT_Q8_0S, whose AVX2 quantizer
  * is here; LEG1_DEC (Q4_1, Q5_1) on RT_ACT_Q8_1.
