@@ -26,10 +26,11 @@
  *                f16 d, widened): 544 bytes; the last n/32 % 8 blocks as plain
  *                block_q8_0.  Same quantized values as RT_ACT_Q8_0
  *                (kern_qgemm_avx2.c; no scalar twin: only the gemm reads it).
- *   RT_ACT_Q8_0X4 the same for the AVX2 byte kernel of Q4_0: per group of 8 blocks,
- *                8 x 32 bytes (register i, lane j = bytes 4i..4i+3 of block j), the 8
- *                scales as f32, then the 8 blocks' sums of values as int32: 320 bytes;
- *                the last n/32 % 8 blocks as plain block_q8_0 (kern_qgemm_avx2.c).
+ *   RT_ACT_Q8_0X4 the same for the AVX2 byte kernels (Q4_0, Q5_0): per group of 8
+ *                blocks, 8 x 32 bytes (register i, lane j = bytes 4i..4i+3 of block
+ *                j), the 8 scales as f32, then the 8 blocks' sums of values as int32:
+ *                320 bytes; the last n/32 % 8 blocks as plain block_q8_0
+ *                (kern_qgemm_avx2.c).
  * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),

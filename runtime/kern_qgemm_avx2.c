@@ -18,7 +18,7 @@
  *     scalar into lane b % 8, then red8.
  *     Here accumulator j (j = b % 8) has one lane per output of the tile; the same fmas
  *     per lane, then the lanes are read back per output, the tail and red8 as the dot.
- *   the signed legacy blocks (Q4_0, Q5_0, Q8_0, IQ4_NL on RT_ACT_Q8_0X8 activations):
+ *   the signed legacy blocks (Q8_0, IQ4_NL on RT_ACT_Q8_0X8, Q4_0, Q5_0 on RT_ACT_Q8_0X4):
  *     the same dot, the 8 blocks of a group in the 8 lanes of one (row, token) output
  *     (vq_gemm: no reduction of partial sums at all).
  *   super-blocks of 256 (Q2_K..Q6_K, IQ4_XS; Q8_K activations): per super-block the dot's pair
@@ -257,7 +257,8 @@ LG_GEMM(gemm_q4_1_avx2, DT_Q4_1, un_lg_q4_1, 1)
 LG_GEMM(gemm_q5_1_avx2, DT_Q5_1, un_lg_q5_1, 1)
 
 /* ---------------------------------------------------------------------------------
- * Q4_0 / Q5_0 / Q8_0 / IQ4_NL on RT_ACT_Q8_0X8 activations: the block-lane kernel.
+ * Q8_0 / IQ4_NL on RT_ACT_Q8_0X8 activations: the block-lane kernel (and its byte
+ * form for Q4_0 / Q5_0 below).
  *
  * lg_gemm above (still Q4_1/Q5_1's) spends as much on reducing each (row, token) block's
  * 8 int32 partial sums to one integer (unpack/add trees) as on the products.  Here
@@ -418,11 +419,16 @@ vq_tile(const struct vq_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
  * the 8 lanes; less 8 x the activation block's sum (in the format) that is the dot's
  * exact isum.  9 multiplies a group against the int16 kernel's 16 (both issue on the
  * same 2 pipes here).
+ * Q5_0 the same with u = w + 16 (0..31): only 4 pair sums fit int16 (4 x 2 x 31 x 128 =
+ * 31744), so after 4 steps the sums are widened (madd) and parked in memory, then the
+ * last 4: 10 multiplies a group.  One thread, 64 tokens, Q5_0 TinyLlama shapes
+ * (2048x2048, 5632x2048, 2048x5632, 2048x2048 x 128), GOP/s, best of 9: int16 kernel
+ * 92.5 88.6 96.5 93.9, this 141.6 139.1 153.5 144.3; 3 tokens 39.2 (the dot 34.5).
  */
 #define VU_AB 320     /* bytes of a Q8_0X4 group: 8 x 32 interleaved, 8 f32 scales, 8 sums */
 
 struct vu_w {
-    __m256i q[8];     /* u = w + 8, interleaved bytes */
+    __m256i q[8];     /* u = w + 8 (Q5_0: + 16), interleaved bytes */
     __m256  d;
 };
 
@@ -455,14 +461,14 @@ static void quant_q8_0x4(const float *x, void *dst, int64_t n)
 }
 
 static inline __attribute__((always_inline)) void vu_pack(lg_unpack_fn un, const uint8_t *row,
-                                                          int64_t g, struct vu_w *o)
+                                                          int64_t g, struct vu_w *o, int off)
 {
     __m256i v[8];
     float d[8];
     for (int j = 0; j < 8; j++) {
         uint16_t dh, mh;
         un(row, 8 * g + j, &v[j], &dh, &mh);
-        v[j] = _mm256_add_epi8(v[j], _mm256_set1_epi8(8));
+        v[j] = _mm256_add_epi8(v[j], _mm256_set1_epi8((char)off));
         d[j] = _cvtsh_ss(dh);
     }
     tr8x8(v);
@@ -473,13 +479,18 @@ static inline __attribute__((always_inline)) void vu_pack(lg_unpack_fn un, const
 
 #define VU_ST(r, t) s##r##t = _mm256_add_epi16(s##r##t, _mm256_maddubs_epi16(q##r, y##t));
 #define VU_SUM(r, t) s##r##t = _mm256_sub_epi32(_mm256_madd_epi16(s##r##t, one), c##t);
-#define VU_C(t) __m256i c##t = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(a[t] + 288)), 3);
+#define VU_C(t) __m256i c##t = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(a[t] + 288)), \
+                                                 q5 ? 4 : 3);
+/* Q5_0: the first 4 steps' int16 sums to int32 (h, in memory), the int16 ones restarted */
+#define VU_HALF(r, t) h[2 * (r) + (t)] = _mm256_madd_epi16(s##r##t, one); s##r##t = _mm256_setzero_si256();
+#define VU_ADDH(r, t) s##r##t = _mm256_add_epi32(s##r##t, h[2 * (r) + (t)]);
 #define VU_DA(t) __m256 da##t = _mm256_loadu_ps((const float *)(a[t] + 256));
 
 static inline __attribute__((always_inline)) void
-vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_T])
+vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_T], int q5)
 {
     const __m256i one = _mm256_set1_epi16(1);
+    __m256i h[2 * VQ_R];
     __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
             s21 = s00, s30 = s00, s31 = s00;
     VQ_UNROLL
@@ -494,20 +505,31 @@ vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
         __m256i q3 = w[3].q[i]; VQ_REG(q3)
         VU_ST(3, 0) VU_ST(3, 1)
         VQ_KEEP(s00, s01, s10, s11, s20, s21, s30, s31)
+        if (q5 && i == 3) {
+            VU_HALF(0, 0) VU_HALF(0, 1) VU_HALF(1, 0) VU_HALF(1, 1)
+            VU_HALF(2, 0) VU_HALF(2, 1) VU_HALF(3, 0) VU_HALF(3, 1)
+        }
     }
     VU_C(0) VU_C(1)
     VU_SUM(0, 0) VU_SUM(0, 1) VU_SUM(1, 0) VU_SUM(1, 1)
     VU_SUM(2, 0) VU_SUM(2, 1) VU_SUM(3, 0) VU_SUM(3, 1)
+    if (q5) {
+        VU_ADDH(0, 0) VU_ADDH(0, 1) VU_ADDH(1, 0) VU_ADDH(1, 1)
+        VU_ADDH(2, 0) VU_ADDH(2, 1) VU_ADDH(3, 0) VU_ADDH(3, 1)
+    }
     VU_DA(0) VU_DA(1)
     VQ_FIN(0, 0) VQ_FIN(0, 1) VQ_FIN(1, 0) VQ_FIN(1, 1)
     VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
 }
 
+enum { VQ_I16, VQ_Q4, VQ_Q5 };
+
 static inline __attribute__((always_inline)) void
 vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, size_t a_stride,
-        int nt, float *out, size_t o_stride, lg_unpack_fn un, int u4)
+        int nt, float *out, size_t o_stride, lg_unpack_fn un, int mode)
 {
     const int64_t nb = n / 32, ng = nb / 8;
+    const int u4 = mode != VQ_I16, q5 = mode == VQ_Q5;
     const size_t ab = u4 ? VU_AB : VQ_AB;   /* bytes of an activation group */
     _Alignas(32) union {
         struct vq_w q[VQ_KG * VQ_R];
@@ -527,7 +549,7 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
             for (int g = 0; g < kg; g++)
                 for (int r = 0; r < VQ_R; r++) {
                     if (u4)
-                        vu_pack(un, wr[r], g0 + g, &pk.u[g * VQ_R + r]);
+                        vu_pack(un, wr[r], g0 + g, &pk.u[g * VQ_R + r], q5 ? 16 : 8);
                     else
                         vq_pack(un, wr[r], g0 + g, &pk.q[g * VQ_R + r]);
                 }
@@ -544,7 +566,7 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
                     for (int c = 0; c < VQ_T; c++)
                         ag[c] = ac[c] + (size_t)g * ab;
                     if (u4)
-                        vu_tile(&pk.u[g * VQ_R], ag, pc);
+                        vu_tile(&pk.u[g * VQ_R], ag, pc, q5);
                     else
                         vq_tile(&pk.q[g * VQ_R], ag, pc);
                 }
@@ -571,7 +593,8 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
     }
 }
 
-/* U4: Q4_0's byte kernel on RT_ACT_Q8_0X4 (vu_tile), else the int16 one on RT_ACT_Q8_0X8 */
+/* MODE: the int16 kernel on RT_ACT_Q8_0X8 (VQ_I16), or the byte one on RT_ACT_Q8_0X4
+ * for Q4_0 (VQ_Q4) or Q5_0 (VQ_Q5) */
 #define VQ_GEMM(name, UN, U4)                                                              \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
@@ -579,10 +602,10 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     vq_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, U4);                    \
 }
 
-VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0, 1)
-VQ_GEMM(vq_gemm_q5_0, un_lg_q5_0, 0)
-VQ_GEMM(vq_gemm_q8_0, un_lg_q8_0, 0)
-VQ_GEMM(vq_gemm_iq4_nl, un_lg_iq4_nl, 0)
+VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0, VQ_Q4)
+VQ_GEMM(vq_gemm_q5_0, un_lg_q5_0, VQ_Q5)
+VQ_GEMM(vq_gemm_q8_0, un_lg_q8_0, VQ_I16)
+VQ_GEMM(vq_gemm_iq4_nl, un_lg_iq4_nl, VQ_I16)
 
 /* ---------------------------------------------------------------------------------
  * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; IQ4_XS below).
@@ -804,9 +827,10 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
     /* min: the int16 kernel's packing (a transpose per weight group) costs more than
      * the dot saves under 6 tokens (one thread, Q8_0 TinyLlama shapes, GOP/s: 3 tokens
      * dot 38-39, gemm 15-19; 5: 28-29 / 21-25; 8: 28-40 / 30-34; 16: 22-39 / 57-64,
-     * load 1.8-2.5); Q4_0's byte kernel beat the dot from 3 tokens (43 vs 38) */
+     * load 1.8-2.5); the byte kernels beat the dot from 3 tokens (Q4_0 43 vs 38, Q5_0
+     * 39 vs 35) */
     static const struct { int dt; rt_gemm_fn fn; enum rt_act act; int min; } v[] = {
-        { DT_Q4_0, vq_gemm_q4_0, RT_ACT_Q8_0X4, 0 }, { DT_Q5_0, vq_gemm_q5_0, RT_ACT_Q8_0X8, 6 },
+        { DT_Q4_0, vq_gemm_q4_0, RT_ACT_Q8_0X4, 0 }, { DT_Q5_0, vq_gemm_q5_0, RT_ACT_Q8_0X4, 0 },
         { DT_Q8_0, vq_gemm_q8_0, RT_ACT_Q8_0X8, 6 }, { DT_IQ4_NL, vq_gemm_iq4_nl, RT_ACT_Q8_0X8, 6 },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {

@@ -530,6 +530,17 @@ static int gemm_vs_dot_isa(enum rt_isa isa)
                 for (size_t b = 0; b < m.nbytes / sizeof(struct block_q8_0); b += 3)
                     for (int i = (int)(b % 5); i < 32; i += 7)
                         ((struct block_q8_0 *)m.data)[b].qs[i] = INT8_MIN;
+            /* the largest sums of the byte kernels (kern_qgemm_avx2.c adds Q4_0's and
+             * Q5_0's int16 pair sums before widening): every 4th block all at the top
+             * value (with tokens 1 and 2 below all +127 and -127) */
+            if (dt == DT_Q4_0)
+                for (size_t b = 0; b < m.nbytes / sizeof(struct block_q4_0); b += 4)
+                    memset(((struct block_q4_0 *)m.data)[b].qs, 0xff, 16);
+            if (dt == DT_Q5_0)
+                for (size_t b = 0; b < m.nbytes / sizeof(struct block_q5_0); b += 4) {
+                    memset(((struct block_q5_0 *)m.data)[b].qs, 0xff, 16);
+                    memset(((struct block_q5_0 *)m.data)[b].qh, 0xff, 4);
+                }
             /* dot reads k->act, gemm k->gemm_act (the same values in its own layout) */
             size_t rb = m.nbytes / (size_t)rows, arb = rt_act_row_bytes(k->act, n);
             size_t grb = rt_act_row_bytes(k->gemm_act, n);
@@ -539,6 +550,10 @@ static int gemm_vs_dot_isa(enum rt_isa isa)
             ck_assert(x && act && gact && yg);
             for (int64_t j = 0; j < n * RT_GEMM_MAXT; j++)
                 x[j] = frnd() * ((j % 97) == 0 ? 30.0f : 1.0f);
+            for (int64_t j = 0; j < n; j++) {
+                x[n + j] = 1.0f;
+                x[2 * n + j] = -1.0f;
+            }
             for (int t = 0; t < RT_GEMM_MAXT; t++) {
                 if (k->act == RT_ACT_F32)
                     memcpy(act + t * arb, x + t * n, arb);
@@ -601,7 +616,7 @@ START_TEST(test_gemm_vs_dot)
                           dtype_name(want[i]));
         for (size_t i = 0; i < sizeof want_x8 / sizeof want_x8[0]; i++)
             ck_assert_msg(rt_kern_get(want_x8[i], RT_ISA_AVX2)->gemm_act ==
-                          (want_x8[i] == DT_Q4_0 ? RT_ACT_Q8_0X4 : RT_ACT_Q8_0X8),
+                          (want_x8[i] == DT_Q4_0 || want_x8[i] == DT_Q5_0 ? RT_ACT_Q8_0X4 : RT_ACT_Q8_0X8),
                           "%s: not the block-lane matrix kernel", dtype_name(want_x8[i]));
     }
     /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
