@@ -27,19 +27,21 @@
  * micro-ops (one thread, in cache, 256 rows x 2048, best of 40-80 alternated: Q8_0 32.2
  * -> 34.4 GB/s, Q4_0 15.1 -> 16.4, Q4_1 13.6 -> 16.3).
  *
- * Tried for Q4_K and not kept (one thread, 256 rows x 2048, GB/s in cache / from DRAM,
- * against 20.8-21.5 / 17.3-18.4): the sub-block scales stored once per super-block as
- * (sc, sc) dwords and read by vpbroadcastd (a load, no shuffle) instead of a vpshufb
- * spread each, in this loop 21.0 / 17.8; the same with the 4 rows taken 64 elements at
- * a time (the 2 activation vectors loaded once for the 4 rows) 21.3 / 16.5-17.7; with
- * the scales, mins and d of 8 super-blocks decoded first (off the madds' path) and
- * the f32 steps after, 22.1 / 15.3-15.9 (with a prefetch of the next 8: 16.1-16.4);
- * the next super-block's scales decoded while this one runs, 19.4 / 17.0; vbroadcasti128
- * + vpshufd spreads, 21.2.  The loop is not bound by one pipe class: in a copy of its
- * code run alone, removing the vphaddds, the vpshufbs' loads, the madds or the
- * maddubs each saved 1-6% and 33 extra nops cost nothing.  For Q8_0 the two vpsignb
- * (on the multiply pipes) done as cmpgt/xor/sub in the simple pipes: 34.5 -> 32.0
- * (vpabsb kept) and 28.9: there the count of vector micro-ops binds.
+ * Q4_K and Q5_K read their sub-block scales as (sc, sc) dwords by vpbroadcastd (a
+ * load, no shuffle) instead of a vpshufb spread each, decoded and stored one
+ * super-block ahead (KMIN_DEC): Q4_K 21.4 -> 22.3 GB/s in cache, 18.0-18.3 -> 18.2-18.8
+ * from DRAM (one thread, 256 rows x 2048).  Tried for Q4_K and not kept (GB/s in cache
+ * / from DRAM, against 20.8-21.5 / 17.3-18.4): those dwords decoded and stored in the
+ * same super-block, 21.0 / 17.8 (the store and reload on the madds' path); the 4 rows
+ * taken 64 elements at a time (the 2 activation vectors loaded once for the 4 rows)
+ * 21.3 / 16.5-17.7; that with the scales, mins and d of 8 super-blocks decoded first
+ * and the f32 steps after, 22.1 / 15.3-15.9 (with a prefetch of the next 8: 16.1-16.4),
+ * or decoded one super-block ahead, 19.4 / 17.0; vbroadcasti128 + vpshufd spreads,
+ * 21.2.  The loop is not bound by one pipe class: in a copy of its code run alone,
+ * removing the vphaddds, the vpshufbs' loads, the madds or the maddubs each saved 1-6%
+ * and 33 extra nops cost nothing.  For Q8_0, the two vpsignb (on the multiply pipes)
+ * done as cmpgt/xor/sub in the simple pipes: 34.5 -> 32.0 (vpabsb kept) and 28.9;
+ * there the count of vector micro-ops binds.
  *
  * Kernels: KMIN_DEC (Q4_K, Q5_K), dec_q6_k, K23_DEC (Q2_K, Q3_K), KSB_DEC (IQ4_XS) on
  * RT_ACT_Q8_K; LEG_DEC (Q8_0, Q4_0, Q5_0, IQ4_NL) on RT_ACT_Q8_0S, whose AVX2 quantizer
@@ -120,19 +122,30 @@ static inline __m256i k4_scales2(__m256i h)
     return _mm256_or_si256(lo, _mm256_and_si256(_mm256_srli_epi16(y, 2), _mm256_set1_epi8(0x30)));
 }
 
-/* vpshufb controls: byte j of each lane as an int16 in every word (sub-block j's scale) */
-#define BYTE_W(j) { j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, \
-                    j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1 }
-static const int8_t byte_w[8][32] __attribute__((aligned(32))) = {
-    BYTE_W(0), BYTE_W(1), BYTE_W(2), BYTE_W(3), BYTE_W(4), BYTE_W(5), BYTE_W(6), BYTE_W(7)
-};
-#undef BYTE_W
+/* Q4_K's sub-block scales of the 4 rows as dwords (sc, sc) (two int16 words), the
+ * madd factors of the rows' sub-block sums, stored to scw for vpbroadcastd from memory
+ * (a load, no shuffle): row i's scale j is scw[K4_SCW(i, j)].  From k4_scales2's two
+ * vectors (rows 0|1, 2|3; bytes sc0..sc7 per lane), two vpshufb a vector. */
+#define K4_SCW(i, j) ((i) / 2 * 16 + (j) / 4 * 8 + (i) % 2 * 4 + (j) % 4)
+static inline void k4_scw(__m256i s01, __m256i s23, int32_t scw[32])
+{
+    const __m256i c0 = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1));
+    const __m256i c1 = _mm256_broadcastsi128_si256(_mm_setr_epi8(4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1));
+    _mm256_store_si256((__m256i *)scw, _mm256_shuffle_epi8(s01, c0));
+    _mm256_store_si256((__m256i *)scw + 1, _mm256_shuffle_epi8(s01, c1));
+    _mm256_store_si256((__m256i *)scw + 2, _mm256_shuffle_epi8(s23, c0));
+    _mm256_store_si256((__m256i *)scw + 3, _mm256_shuffle_epi8(s23, c1));
+    /* read back from memory: without this, gcc takes the dwords out of the vectors
+     * (vpextrd, vpsrldq: shuffles again) */
+    __asm__("" : "+m"(*(int32_t (*)[32])scw));
+}
+
 
 /* Q4_K and Q5_K: a row's isum lanes from its 128 nibble bytes qs and (Q5_K) its 32
  * bytes of fifth bits qh (NULL: none; bit j of qh[l] belongs to element l of
  * sub-block j); sb: its scale bytes (k4_scales2) in both lanes */
 static inline __attribute__((always_inline)) __m256i kmin_row(const uint8_t *qs, const uint8_t *qh,
-        const struct block_q8_K *x, __m256i sb)
+        const struct block_q8_K *x, const int32_t *scw, int i)
 {
     const __m256i m4 = _mm256_set1_epi8(15), b4 = _mm256_set1_epi8(16);
     __m256i h = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
@@ -152,8 +165,8 @@ static inline __attribute__((always_inline)) __m256i kmin_row(const uint8_t *qs,
         }
         __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p)));
         __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x->qs + 64 * p + 32)));
-        p0 = _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sb, _mm256_load_si256((const __m256i *)byte_w[2 * p])));
-        p1 = _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sb, _mm256_load_si256((const __m256i *)byte_w[2 * p + 1])));
+        p0 = _mm256_madd_epi16(p0, _mm256_set1_epi32(scw[K4_SCW(i, 2 * p)]));
+        p1 = _mm256_madd_epi16(p1, _mm256_set1_epi32(scw[K4_SCW(i, 2 * p + 1)]));
         s = _mm256_add_epi32(s, _mm256_add_epi32(p0, p1));
         KEEP(s);
     }
@@ -165,29 +178,41 @@ static inline const uint8_t *qh_q5_k(const struct block_q5_K *w) { return w->qh;
 
 /* Q4_K and Q5_K (QH: the row's fifth bits or NULL).  Per super-block: the 4 rows'
  * opening 16 bytes as two ymm (rows 0|1, 2|3), their scales and mins decoded together
- * (k4_scales2); imin of the 4 rows = their mins as int16 (vpshufb) times the
- * activation's pair sums, one madd per two rows; d and dmin of the 4 rows gathered
- * from the same loads. */
+ * (k4_scales2) one super-block ahead, the scales stored as madd dwords (k4_scw, two
+ * buffers) so that the madds read them back from a store made a super-block earlier;
+ * imin of the 4 rows = their mins as int16 (vpshufb) times the activation's pair sums,
+ * one madd per two rows; d and dmin of the 4 rows gathered from the same loads. */
 #define KMIN_DEC(name, BT, QH)                                                              \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,          \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
     const __m256i cm = _mm256_broadcastsi128_si256(_mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1)); \
     const __m128i cd = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15); \
+    int32_t scw[2][32] __attribute__((aligned(32)));                                        \
     int64_t nsb = n / 256;                                                                  \
     for (int t = 0; t < nt; t++) {                                                          \
         const struct block_q8_K *x = (const struct block_q8_K *)((const uint8_t *)a + (size_t)t * a_stride); \
         for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                     \
             DEC4_ROWS(BT);                                                                  \
             __m128 acc = _mm_setzero_ps();                                                  \
+            __m256i h01n = _mm256_loadu2_m128i((const __m128i *)&wr[1][0], (const __m128i *)&wr[0][0]); \
+            __m256i h23n = _mm256_loadu2_m128i((const __m128i *)&wr[3][0], (const __m128i *)&wr[2][0]); \
+            __m256i s01n = k4_scales2(h01n), s23n = k4_scales2(h23n);                       \
+            k4_scw(s01n, s23n, scw[0]);                                                     \
             for (int64_t b = 0; b < nsb; b++) {                                             \
-                __m256i h01 = _mm256_loadu2_m128i((const __m128i *)&wr[1][b], (const __m128i *)&wr[0][b]); \
-                __m256i h23 = _mm256_loadu2_m128i((const __m128i *)&wr[3][b], (const __m128i *)&wr[2][b]); \
-                __m256i s01 = k4_scales2(h01), s23 = k4_scales2(h23);                       \
-                __m256i s0 = kmin_row(wr[0][b].qs, QH(&wr[0][b]), &x[b], _mm256_permute2x128_si256(s01, s01, 0x00)); \
-                __m256i s1 = kmin_row(wr[1][b].qs, QH(&wr[1][b]), &x[b], _mm256_permute2x128_si256(s01, s01, 0x11)); \
-                __m256i s2 = kmin_row(wr[2][b].qs, QH(&wr[2][b]), &x[b], _mm256_permute2x128_si256(s23, s23, 0x00)); \
-                __m256i s3 = kmin_row(wr[3][b].qs, QH(&wr[3][b]), &x[b], _mm256_permute2x128_si256(s23, s23, 0x11)); \
+                __m256i h01 = h01n, h23 = h23n, s01 = s01n, s23 = s23n;                     \
+                const int32_t *sw = scw[b & 1];                                             \
+                if (b + 1 < nsb) {   /* the next super-block's scales, off this one's path */ \
+                    h01n = _mm256_loadu2_m128i((const __m128i *)&wr[1][b + 1], (const __m128i *)&wr[0][b + 1]); \
+                    h23n = _mm256_loadu2_m128i((const __m128i *)&wr[3][b + 1], (const __m128i *)&wr[2][b + 1]); \
+                    s01n = k4_scales2(h01n);                                                \
+                    s23n = k4_scales2(h23n);                                                \
+                    k4_scw(s01n, s23n, scw[(b + 1) & 1]);                                   \
+                }                                                                           \
+                __m256i s0 = kmin_row(wr[0][b].qs, QH(&wr[0][b]), &x[b], sw, 0);            \
+                __m256i s1 = kmin_row(wr[1][b].qs, QH(&wr[1][b]), &x[b], sw, 1);            \
+                __m256i s2 = kmin_row(wr[2][b].qs, QH(&wr[2][b]), &x[b], sw, 2);            \
+                __m256i s3 = kmin_row(wr[3][b].qs, QH(&wr[3][b]), &x[b], sw, 3);            \
                 __m128i is = rows4_i32(s0, s1, s2, s3);                                     \
                 /* imin: lanes of the madds are rows 0|1 and 2|3 (4 partial sums each);   \
                  * zip_add32 -> [r0 r2 r0 r2 | r1 r3 r1 r3], then the pairs added */        \
