@@ -31,6 +31,9 @@
  *                j), the 8 scales as f32, then the 8 blocks' sums of values as int32:
  *                320 bytes; the last n/32 % 8 blocks as plain block_q8_0
  *                (kern_qgemm_avx2.c).
+ *   RT_ACT_Q8_1X4 the Q8_1 values for the same kernels of Q4_1, Q5_1: as Q8_0X4 with
+ *                the 8 blocks' s (d * sum, f16 widened) as f32 in place of the sums;
+ *                the last n/32 % 8 blocks as plain block_q8_1.
  * The quantizers (kern_ref.c) have scalar and SIMD versions that give the same bytes.
  *
  * Files: kern_ref.c (scalar twins: the definition), kern_avx2.c (-mavx2 -mfma -mf16c),
@@ -51,7 +54,7 @@
 
 enum rt_isa { RT_ISA_SCALAR = 0, RT_ISA_AVX2 = 1, RT_ISA_AVX512 = 2 };
 enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K, RT_ACT_Q8_0X16, RT_ACT_Q8_0S,
-              RT_ACT_Q8_0X8, RT_ACT_Q8_0X4, RT_ACT_COUNT };
+              RT_ACT_Q8_0X8, RT_ACT_Q8_0X4, RT_ACT_Q8_1X4, RT_ACT_COUNT };
 
 typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stride, int nt,
                           float *out, size_t o_stride);

@@ -12,15 +12,13 @@
  * twin in kern_ref.c): the same exact integer per block (or super-block), then the
  * dot's f32 operations in its order, vectorized ACROSS the 8 (row, token) outputs of a
  * tile instead of across blocks:
- *   legacy blocks of 32 (Q4_1, Q5_1 on Q8_1 activations): the dot keeps one 8-lane
- *     accumulator, lane b % 8 getting fma(dw * da, (float)isum, .) for block b (then
- *     fma(m, s, .) for Q4_1/Q5_1), then the tail blocks past the last group of 8
- *     scalar into lane b % 8, then red8.
- *     Here accumulator j (j = b % 8) has one lane per output of the tile; the same fmas
- *     per lane, then the lanes are read back per output, the tail and red8 as the dot.
- *   the signed legacy blocks (Q8_0, IQ4_NL on RT_ACT_Q8_0X8, Q4_0, Q5_0 on RT_ACT_Q8_0X4):
- *     the same dot, the 8 blocks of a group in the 8 lanes of one (row, token) output
- *     (vq_gemm: no reduction of partial sums at all).
+ *   legacy blocks of 32 (Q8_0, IQ4_NL on RT_ACT_Q8_0X8; Q4_0, Q5_0 on RT_ACT_Q8_0X4;
+ *     Q4_1, Q5_1 on RT_ACT_Q8_1X4): the dot keeps one 8-lane accumulator, lane b % 8
+ *     getting fma(dw * da, (float)isum, .) for block b (then fma(m, s, .) for
+ *     Q4_1/Q5_1), then the tail blocks past the last group of 8 scalar into lane b % 8,
+ *     then red8.  Here (vq_gemm) the 8 blocks of a group are the 8 lanes of one
+ *     (row, token) output: the same fmas per lane with no reduction of partial sums at
+ *     all, then the tail and red8 as the dot.
  *   super-blocks of 256 (Q2_K..Q6_K, IQ4_XS; Q8_K activations): per super-block the dot's pair
  *     fmaf(dw * dx, isum, acc), fmaf(-(dmin * dx), imin, acc) (or one fmaf on isum - imin
  *     for types whose s16 term is an offset), one lane per output.
@@ -40,9 +38,9 @@
 #include "../common/banned.h"
 
 /* the dots (set by the table function from kern_avx2.c's entries): a call of very few
- * tokens (under 6 for the legacy types, under 3 for the super-blocks) runs through
- * them, the tile's packing not paying there (vq_gemm has no such path: its activations
- * are not the dot's) */
+ * tokens (under 3 for the super-blocks) runs through them, the tile's packing not
+ * paying there (vq_gemm has no such path: its activations are not the dot's; matmul.c
+ * runs the dot below gemm_min tokens instead) */
 static rt_dot_fn dot_of[RT_NKERN];
 
 static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_stride, int nr,
@@ -53,52 +51,8 @@ static void rows_by_dot(rt_dot_fn dot, int64_t n, const uint8_t *w, size_t w_str
 }
 
 /* ---------------------------------------------------------------------------------
- * Legacy blocks of 32 with a min on Q8_1 activations (Q4_1, Q5_1: unsigned weights,
- * mul_sum_u8, and the dot's second fma per block, fma(m, s, acc): weight min times the
- * activation block's d * sum).  The signed types (Q4_0, Q5_0, Q8_0, IQ4_NL) run the
- * block-lane kernel further down (vq_gemm) since it was measured faster.
- *
- * A tile is LG_R = 4 rows x LG_T = 2 tokens (lane r * LG_T + t).  For a column chunk of
- * LG_KC blocks the tile's rows are unpacked once into pk (the weight bytes, the dw of
- * each lane), then every token pair of the call runs over it: per block 8 maddubs +
- * madd and one 8-vector reduction (unpack + add, as red8v below) for the 8 outputs.
- * The activation scales are converted once per call into a table (block-major, the
- * tokens of a block side by side: a pair is one 8-byte broadcast).
+ * Legacy blocks of 32: the weight unpackers of the block-lane kernels below
  */
-#define LG_R  4
-#define LG_T  2
-#define LG_KC 64      /* blocks per column chunk (a multiple of 8): 16 KiB of pk */
-#define LG_DA 16384   /* floats in each activation scale table (64 KiB of stack) */
-
-struct lg_blk {
-    __m256i q;        /* unsigned weights */
-};
-
-/* one block of the tile: the 8 exact sums, lane r * 2 + t (each row's two tokens
- * reduced as they come: fewer live registers) */
-#define LG_ROWU(r)                                                                          \
-    __m256i h##r##_;                                                                        \
-    {                                                                                       \
-        __m256i q = wk[r].q;                                                                \
-        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y0), one);                   \
-        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y1), one);                   \
-        h##r##_ = _mm256_add_epi32(_mm256_unpacklo_epi32(p0, p1), _mm256_unpackhi_epi32(p0, p1)); \
-    }
-
-/* unsigned weights (mul_sum_u8: no sign trick) */
-static inline __m256i lg_pairs(const struct lg_blk *wk, const int8_t *y0p, const int8_t *y1p)
-{
-    const __m256i one = _mm256_set1_epi16(1);
-    __m256i y0 = _mm256_loadu_si256((const __m256i *)y0p);
-    __m256i y1 = _mm256_loadu_si256((const __m256i *)y1p);
-    LG_ROWU(0) LG_ROWU(1) LG_ROWU(2) LG_ROWU(3)
-    __m256i h0 = h0_, h1 = h1_, h2 = h2_, h3 = h3_;
-    __m256i a = _mm256_add_epi32(_mm256_unpacklo_epi64(h0, h1), _mm256_unpackhi_epi64(h0, h1));
-    __m256i b = _mm256_add_epi32(_mm256_unpacklo_epi64(h2, h3), _mm256_unpackhi_epi64(h2, h3));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
-                            _mm256_permute2x128_si256(a, b, 0x31));
-}
-
 /* one weight block b of a row: its 32 values, its f16 scale and (Q4_1/Q5_1) f16 min */
 typedef void (*lg_unpack_fn)(const uint8_t *row, int64_t b, __m256i *q, uint16_t *d, uint16_t *m);
 
@@ -118,150 +72,13 @@ LG_UNPACK(un_lg_iq4_nl, block_iq4_nl, w_iq4_nl, 0)
 LG_UNPACK(un_lg_q4_1, block_q4_1, w_q4_1, blk->m)
 LG_UNPACK(un_lg_q5_1, block_q5_1, w_q5_1, blk->m)
 
-/* activation block b of a row: Q8_0 (d, qs) or Q8_1 (d, s, qs) */
-#define LG_AB(mn) ((mn) ? sizeof(struct block_q8_1) : sizeof(struct block_q8_0))
-static inline const uint8_t *lg_ablk(const uint8_t *x, int64_t b, int mn)
-{
-    return x + (size_t)b * LG_AB(mn);
-}
-static inline uint16_t lg_h(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-#define LG_AQ(blk, mn) ((const int8_t *)(blk) + ((mn) ? 4 : 2))
-
-#define LG_STEP(j)                                                                          \
-    {                                                                                       \
-        __m256i v = lg_pairs(pk[k + (j)], LG_AQ(lg_ablk(x0, k + (j), mn), mn),              \
-                             LG_AQ(lg_ablk(x1, k + (j), mn), mn));                      \
-        size_t di = (size_t)(k0 + k + (j)) * ntp + 2 * tp;                                  \
-        __m256 dav = _mm256_castpd_ps(_mm256_broadcast_sd((const double *)&da[di]));        \
-        c##j = _mm256_fmadd_ps(_mm256_mul_ps(dwp[k + (j)], dav), _mm256_cvtepi32_ps(v), c##j); \
-        if (mn)                                                                             \
-            c##j = _mm256_fmadd_ps(mwp[k + (j)],                                            \
-                                   _mm256_castpd_ps(_mm256_broadcast_sd((const double *)&sa[di])), c##j); \
-    }
-
-/* mn: Q4_1/Q5_1 (unsigned weights, the min term, Q8_1 activations) */
-static inline __attribute__((always_inline)) void
-lg_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, size_t a_stride,
-        int nt, float *out, size_t o_stride, lg_unpack_fn un, int mn)
-{
-    const int64_t nb = n / 32, nb8 = nb & ~(int64_t)7;
-    int slab = nb8 ? (int)(LG_DA / nb8) & ~1 : RT_GEMM_MAXT;
-    if (slab > RT_GEMM_MAXT)
-        slab = RT_GEMM_MAXT;
-    _Alignas(32) float da[LG_DA + 2 * RT_GEMM_MAXT], sa[LG_DA + 2 * RT_GEMM_MAXT];   /* sa: mn only */
-    _Alignas(32) struct lg_blk pk[LG_KC][LG_R];
-    _Alignas(32) __m256 dwp[LG_KC], mwp[LG_KC];
-    _Alignas(32) __m256 park[RT_GEMM_MAXT / LG_T][8];
-
-    for (int s0 = 0; s0 < nt; s0 += slab) {
-        const int ns = nt - s0 < slab ? nt - s0 : slab, ntp = (ns + 1) & ~1;
-        const uint8_t *as = a + (size_t)s0 * a_stride;
-        /* da[b * ntp + t] (and sa: Q8_1's s): a token past ns repeats token 0 of the
-         * slab (never stored) */
-        for (int t = 0; t < ntp; t++) {
-            const uint8_t *x = as + (size_t)(t < ns ? t : 0) * a_stride;
-            for (int64_t b = 0; b < nb8; b++) {
-                da[(size_t)b * ntp + t] = _cvtsh_ss(lg_h(lg_ablk(x, b, mn)));
-                if (mn)
-                    sa[(size_t)b * ntp + t] = _cvtsh_ss(lg_h(lg_ablk(x, b, mn) + 2));
-            }
-        }
-        for (int r0 = 0; r0 < nr; r0 += LG_R) {
-            const int mr = nr - r0 < LG_R ? nr - r0 : LG_R;
-            const uint8_t *wr[LG_R];
-            for (int r = 0; r < LG_R; r++)   /* a row past nr repeats row r0 (never stored) */
-                wr[r] = w + (size_t)(r0 + (r < mr ? r : 0)) * w_stride;
-            for (int64_t k0 = 0; k0 < nb8; k0 += LG_KC) {
-                const int kc = nb8 - k0 < LG_KC ? (int)(nb8 - k0) : LG_KC;
-                for (int k = 0; k < kc; k++) {
-                    float dwf[8], mwf[8];
-                    for (int r = 0; r < LG_R; r++) {
-                        __m256i q;
-                        uint16_t dh, mh;
-                        un(wr[r], k0 + k, &q, &dh, &mh);
-                        pk[k][r].q = q;
-                        dwf[LG_T * r] = dwf[LG_T * r + 1] = _cvtsh_ss(dh);
-                        mwf[LG_T * r] = mwf[LG_T * r + 1] = _cvtsh_ss(mh);
-                    }
-                    dwp[k] = _mm256_loadu_ps(dwf);
-                    if (mn)
-                        mwp[k] = _mm256_loadu_ps(mwf);
-                }
-                for (int tp = 0; tp < ntp / 2; tp++) {
-                    const uint8_t *x0 = lg_ablk(as + (size_t)(2 * tp) * a_stride, k0, mn);
-                    const uint8_t *x1 = lg_ablk(as + (size_t)(2 * tp + 1 < ns ? 2 * tp + 1 : 0) * a_stride, k0, mn);
-                    __m256 c0, c1, c2, c3, c4, c5, c6, c7;
-                    if (k0 == 0) {
-                        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = _mm256_setzero_ps();
-                    } else {
-                        c0 = park[tp][0]; c1 = park[tp][1]; c2 = park[tp][2]; c3 = park[tp][3];
-                        c4 = park[tp][4]; c5 = park[tp][5]; c6 = park[tp][6]; c7 = park[tp][7];
-                    }
-                    for (int k = 0; k < kc; k += 8) {
-                        LG_STEP(0) LG_STEP(1) LG_STEP(2) LG_STEP(3)
-                        LG_STEP(4) LG_STEP(5) LG_STEP(6) LG_STEP(7)
-                    }
-                    park[tp][0] = c0; park[tp][1] = c1; park[tp][2] = c2; park[tp][3] = c3;
-                    park[tp][4] = c4; park[tp][5] = c5; park[tp][6] = c6; park[tp][7] = c7;
-                }
-            }
-            /* per output: its lanes of the 8 accumulators, the tail blocks as the dot */
-            for (int t = 0; t < ns; t++) {
-                const uint8_t *x = as + (size_t)t * a_stride;
-                for (int r = 0; r < mr; r++) {
-                    float l[8];
-                    for (int j = 0; j < 8; j++) {
-                        float lane[8];
-                        if (nb8 == 0) {
-                            l[j] = 0.0f;
-                            continue;
-                        }
-                        _mm256_storeu_ps(lane, park[t / 2][j]);
-                        l[j] = lane[LG_T * r + t % 2];
-                    }
-                    for (int64_t c = nb8; c < nb; c++) {
-                        __m256i q;
-                        uint16_t dh, mh;
-                        const uint8_t *xc = lg_ablk(x, c, mn);
-                        __m256i y = _mm256_loadu_si256((const __m256i *)LG_AQ(xc, mn));
-                        un(wr[r], c, &q, &dh, &mh);
-                        int is = hsum_i32(mn ? mul_sum_u8(q, y) : mul_sum_i8(q, y));
-                        l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(lg_h(xc)), (float)is, l[c & 7]);
-                        if (mn)
-                            l[c & 7] = fmaf(_cvtsh_ss(mh), _cvtsh_ss(lg_h(xc + 2)), l[c & 7]);
-                    }
-                    out[(size_t)(s0 + t) * o_stride + r0 + r] = red8(l);
-                }
-            }
-        }
-    }
-}
-
-#define LG_GEMM(name, DT, UN, MN)                                                            \
-static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
-                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
-{                                                                                           \
-    if (nt < 6 || (n / 32) * 2 > LG_DA) {   /* a few tokens: the dot; a huge row: too */  \
-        rows_by_dot(dot_of[DT], n, w, w_stride, nr, a, a_stride, nt, out, o_stride);        \
-        return;                                                                             \
-    }                                                                                       \
-    lg_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, MN);                    \
-}
-
-LG_GEMM(gemm_q4_1_avx2, DT_Q4_1, un_lg_q4_1, 1)
-LG_GEMM(gemm_q5_1_avx2, DT_Q5_1, un_lg_q5_1, 1)
-
 /* ---------------------------------------------------------------------------------
  * Q8_0 / IQ4_NL on RT_ACT_Q8_0X8 activations: the block-lane kernel (and its byte
  * form for Q4_0 / Q5_0 below).
  *
- * lg_gemm above (still Q4_1/Q5_1's) spends as much on reducing each (row, token) block's
- * 8 int32 partial sums to one integer (unpack/add trees) as on the products.  Here
+ * lg_gemm (the kernel before this one: a 4 x 2 tile of whole blocks) spent as much on
+ * reducing each (row, token) block's 8 int32 partial sums to one integer (unpack/add
+ * trees) as on the products.  Here
  * groups of 8 blocks are laid out with the block as the lane (kern.h's RT_ACT_Q8_0X8;
  * the design of kern_gemm_avx512.c's RT_ACT_Q8_0X16 kernel): register i, lane j = values
  * 2i, 2i+1 of block 8g + j as two int16, for the activations by quant_q8_0x8 and for a
@@ -428,8 +245,8 @@ vq_tile(const struct vq_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
 #define VU_AB 320     /* bytes of a Q8_0X4 group: 8 x 32 interleaved, 8 f32 scales, 8 sums */
 
 struct vu_w {
-    __m256i q[8];     /* u = w + 8 (Q5_0: + 16), interleaved bytes */
-    __m256  d;
+    __m256i q[8];     /* u = w + 8 (Q5_0: + 16; Q4_1, Q5_1: w), interleaved bytes */
+    __m256  d, m;     /* m: Q4_1/Q5_1's mins */
 };
 
 /* RT_ACT_Q8_0X4: the bytes of q8_0_plain rearranged, the scales, the block sums (kern.h) */
@@ -460,21 +277,51 @@ static void quant_q8_0x4(const float *x, void *dst, int64_t n)
         q8_0_plain(x + b * 32, o, (nb - b) * 32);
 }
 
+static rt_quant_fn q8_1_plain;   /* the AVX2 Q8_1 quantizer (kern_avx2.c) */
+
+/* RT_ACT_Q8_1X4: the bytes of q8_1_plain rearranged, the scales d, the d * sum s (kern.h) */
+static void quant_q8_1x4(const float *x, void *dst, int64_t n)
+{
+    uint8_t *o = dst;
+    int64_t nb = n / 32, b = 0;
+    struct block_q8_1 tmp[8];
+
+    for (; b + 8 <= nb; b += 8, o += VU_AB) {
+        __m256i v[8];
+        float d[8], sm[8];
+        q8_1_plain(x + b * 32, tmp, 256);
+        for (int j = 0; j < 8; j++) {
+            v[j] = _mm256_loadu_si256((const __m256i *)tmp[j].qs);
+            d[j] = _cvtsh_ss(tmp[j].d);
+            sm[j] = _cvtsh_ss(tmp[j].s);
+        }
+        tr8x8(v);
+        for (int i = 0; i < 8; i++)
+            _mm256_storeu_si256((__m256i *)(o + 32 * i), v[i]);
+        memcpy(o + 256, d, sizeof d);
+        memcpy(o + 288, sm, sizeof sm);
+    }
+    if (b < nb)
+        q8_1_plain(x + b * 32, o, (nb - b) * 32);
+}
+
 static inline __attribute__((always_inline)) void vu_pack(lg_unpack_fn un, const uint8_t *row,
                                                           int64_t g, struct vu_w *o, int off)
 {
     __m256i v[8];
-    float d[8];
+    float d[8], m[8];
     for (int j = 0; j < 8; j++) {
         uint16_t dh, mh;
         un(row, 8 * g + j, &v[j], &dh, &mh);
         v[j] = _mm256_add_epi8(v[j], _mm256_set1_epi8((char)off));
         d[j] = _cvtsh_ss(dh);
+        m[j] = _cvtsh_ss(mh);
     }
     tr8x8(v);
     for (int i = 0; i < 8; i++)
         o->q[i] = v[i];
     o->d = _mm256_loadu_ps(d);
+    o->m = _mm256_loadu_ps(m);
 }
 
 #define VU_ST(r, t) s##r##t = _mm256_add_epi16(s##r##t, _mm256_maddubs_epi16(q##r, y##t));
@@ -485,9 +332,14 @@ static inline __attribute__((always_inline)) void vu_pack(lg_unpack_fn un, const
 #define VU_HALF(r, t) h[2 * (r) + (t)] = _mm256_madd_epi16(s##r##t, one); s##r##t = _mm256_setzero_si256();
 #define VU_ADDH(r, t) s##r##t = _mm256_add_epi32(s##r##t, h[2 * (r) + (t)]);
 #define VU_DA(t) __m256 da##t = _mm256_loadu_ps((const float *)(a[t] + 256));
+/* Q4_1/Q5_1: no offset to take off; the dot's second fma, the min times d * sum */
+#define VU_SUMN(r, t) s##r##t = _mm256_madd_epi16(s##r##t, one);
+#define VU_SA(t) __m256 sa##t = _mm256_loadu_ps((const float *)(a[t] + 288));
+#define VU_MIN(r, t) pk[t][r] = _mm256_fmadd_ps(w[r].m, sa##t, pk[t][r]);
 
 static inline __attribute__((always_inline)) void
-vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_T], int q5)
+vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_T], int q5,
+        int mn)
 {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i h[2 * VQ_R];
@@ -510,9 +362,14 @@ vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
             VU_HALF(2, 0) VU_HALF(2, 1) VU_HALF(3, 0) VU_HALF(3, 1)
         }
     }
-    VU_C(0) VU_C(1)
-    VU_SUM(0, 0) VU_SUM(0, 1) VU_SUM(1, 0) VU_SUM(1, 1)
-    VU_SUM(2, 0) VU_SUM(2, 1) VU_SUM(3, 0) VU_SUM(3, 1)
+    if (mn) {
+        VU_SUMN(0, 0) VU_SUMN(0, 1) VU_SUMN(1, 0) VU_SUMN(1, 1)
+        VU_SUMN(2, 0) VU_SUMN(2, 1) VU_SUMN(3, 0) VU_SUMN(3, 1)
+    } else {
+        VU_C(0) VU_C(1)
+        VU_SUM(0, 0) VU_SUM(0, 1) VU_SUM(1, 0) VU_SUM(1, 1)
+        VU_SUM(2, 0) VU_SUM(2, 1) VU_SUM(3, 0) VU_SUM(3, 1)
+    }
     if (q5) {
         VU_ADDH(0, 0) VU_ADDH(0, 1) VU_ADDH(1, 0) VU_ADDH(1, 1)
         VU_ADDH(2, 0) VU_ADDH(2, 1) VU_ADDH(3, 0) VU_ADDH(3, 1)
@@ -520,16 +377,22 @@ vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
     VU_DA(0) VU_DA(1)
     VQ_FIN(0, 0) VQ_FIN(0, 1) VQ_FIN(1, 0) VQ_FIN(1, 1)
     VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
+    if (mn) {
+        VU_SA(0) VU_SA(1)
+        VU_MIN(0, 0) VU_MIN(0, 1) VU_MIN(1, 0) VU_MIN(1, 1)
+        VU_MIN(2, 0) VU_MIN(2, 1) VU_MIN(3, 0) VU_MIN(3, 1)
+    }
 }
 
-enum { VQ_I16, VQ_Q4, VQ_Q5 };
+enum { VQ_I16, VQ_Q4, VQ_Q5, VQ_Q41, VQ_Q51 };
 
 static inline __attribute__((always_inline)) void
 vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, size_t a_stride,
         int nt, float *out, size_t o_stride, lg_unpack_fn un, int mode)
 {
     const int64_t nb = n / 32, ng = nb / 8;
-    const int u4 = mode != VQ_I16, q5 = mode == VQ_Q5;
+    const int u4 = mode != VQ_I16, q5 = mode == VQ_Q5 || mode == VQ_Q51;
+    const int mn = mode == VQ_Q41 || mode == VQ_Q51;   /* Q8_1X4 activations, the min term */
     const size_t ab = u4 ? VU_AB : VQ_AB;   /* bytes of an activation group */
     _Alignas(32) union {
         struct vq_w q[VQ_KG * VQ_R];
@@ -549,7 +412,7 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
             for (int g = 0; g < kg; g++)
                 for (int r = 0; r < VQ_R; r++) {
                     if (u4)
-                        vu_pack(un, wr[r], g0 + g, &pk.u[g * VQ_R + r], q5 ? 16 : 8);
+                        vu_pack(un, wr[r], g0 + g, &pk.u[g * VQ_R + r], mn ? 0 : q5 ? 16 : 8);
                     else
                         vq_pack(un, wr[r], g0 + g, &pk.q[g * VQ_R + r]);
                 }
@@ -566,7 +429,7 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
                     for (int c = 0; c < VQ_T; c++)
                         ag[c] = ac[c] + (size_t)g * ab;
                     if (u4)
-                        vu_tile(&pk.u[g * VQ_R], ag, pc, q5);
+                        vu_tile(&pk.u[g * VQ_R], ag, pc, q5, mn);
                     else
                         vq_tile(&pk.q[g * VQ_R], ag, pc);
                 }
@@ -574,18 +437,24 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
         }
         /* per output: its accumulator lanes, the tail blocks as the dot, red8 */
         for (int t = 0; t < nt; t++) {
-            const struct block_q8_0 *at =
-                (const struct block_q8_0 *)(a + (size_t)t * a_stride + (size_t)ng * ab);
+            /* the tail: plain block_q8_0 (block_q8_1 with mn) */
+            const uint8_t *at = a + (size_t)t * a_stride + (size_t)ng * ab;
+            const size_t tb = mn ? sizeof(struct block_q8_1) : sizeof(struct block_q8_0);
             for (int r = 0; r < mr; r++) {
                 float l[8];
                 _mm256_storeu_ps(l, park[(size_t)t * VQ_R + r]);
                 for (int64_t c = ng * 8; c < nb; c++) {
                     __m256i q;
-                    uint16_t dh, mh;
-                    const struct block_q8_0 *x = &at[c - ng * 8];
+                    uint16_t dh, mh, xd, xs;
+                    const uint8_t *x = at + (size_t)(c - ng * 8) * tb;
+                    __m256i y = _mm256_loadu_si256((const __m256i *)(x + (mn ? 4 : 2)));
+                    memcpy(&xd, x, 2);
+                    memcpy(&xs, x + 2, 2);
                     un(wr[r], c, &q, &dh, &mh);
-                    int is = hsum_i32(mul_sum_i8(q, _mm256_loadu_si256((const __m256i *)x->qs)));
-                    l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(x->d), (float)is, l[c & 7]);
+                    int is = hsum_i32(mn ? mul_sum_u8(q, y) : mul_sum_i8(q, y));
+                    l[c & 7] = fmaf(_cvtsh_ss(dh) * _cvtsh_ss(xd), (float)is, l[c & 7]);
+                    if (mn)
+                        l[c & 7] = fmaf(_cvtsh_ss(mh), _cvtsh_ss(xs), l[c & 7]);
                 }
                 out[(size_t)t * o_stride + r0 + r] = red8(l);
             }
@@ -606,6 +475,8 @@ VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0, VQ_Q4)
 VQ_GEMM(vq_gemm_q5_0, un_lg_q5_0, VQ_Q5)
 VQ_GEMM(vq_gemm_q8_0, un_lg_q8_0, VQ_I16)
 VQ_GEMM(vq_gemm_iq4_nl, un_lg_iq4_nl, VQ_I16)
+VQ_GEMM(vq_gemm_q4_1, un_lg_q4_1, VQ_Q41)
+VQ_GEMM(vq_gemm_q5_1, un_lg_q5_1, VQ_Q51)
 
 /* ---------------------------------------------------------------------------------
  * Super-blocks of 256 on Q8_K activations (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K; IQ4_XS below).
@@ -818,12 +689,12 @@ KG_GEMM(gemm_iq4_xs_avx2, DT_IQ4_XS, block_iq4_xs, sbs_w, un_iq4_xs_g, ks_pairs,
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT])
 {
     static const struct { int dt; rt_gemm_fn fn; } g[] = {
-        { DT_Q4_1, gemm_q4_1_avx2 }, { DT_Q5_1, gemm_q5_1_avx2 },
         { DT_Q2_K, gemm_q2_k_avx2 }, { DT_Q3_K, gemm_q3_k_avx2 },
         { DT_Q4_K, gemm_q4_k_avx2 }, { DT_Q5_K, gemm_q5_k_avx2 },
         { DT_Q6_K, gemm_q6_k_avx2 }, { DT_IQ4_XS, gemm_iq4_xs_avx2 },
     };
-    /* the block-lane kernel, on RT_ACT_Q8_0X8 (built on the AVX2 Q8_0 quantizer) */
+    /* the block-lane kernels, on RT_ACT_Q8_0X8 / Q8_0X4 / Q8_1X4 (built on the AVX2 Q8_0
+     * and Q8_1 quantizers) */
     /* min: the int16 kernel's packing (a transpose per weight group) costs more than
      * the dot saves under 6 tokens (one thread, Q8_0 TinyLlama shapes, GOP/s: 3 tokens
      * dot 38-39, gemm 15-19; 5: 28-29 / 21-25; 8: 28-40 / 30-34; 16: 22-39 / 57-64,
@@ -832,6 +703,7 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
     static const struct { int dt; rt_gemm_fn fn; enum rt_act act; int min; } v[] = {
         { DT_Q4_0, vq_gemm_q4_0, RT_ACT_Q8_0X4, 0 }, { DT_Q5_0, vq_gemm_q5_0, RT_ACT_Q8_0X4, 0 },
         { DT_Q8_0, vq_gemm_q8_0, RT_ACT_Q8_0X8, 6 }, { DT_IQ4_NL, vq_gemm_iq4_nl, RT_ACT_Q8_0X8, 6 },
+        { DT_Q4_1, vq_gemm_q4_1, RT_ACT_Q8_1X4, 0 }, { DT_Q5_1, vq_gemm_q5_1, RT_ACT_Q8_1X4, 0 },
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         /* only on the AVX2 dot whose bits the kernel gives, on that dot's activations */
@@ -842,12 +714,15 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
         tab[g[i].dt].gemm_act = tab[g[i].dt].act;
     }
     q8_0_plain = q[RT_ACT_Q8_0];
-    if (!q8_0_plain)
+    q8_1_plain = q[RT_ACT_Q8_1];
+    if (!q8_0_plain || !q8_1_plain)
         return;
     q[RT_ACT_Q8_0X8] = quant_q8_0x8;
     q[RT_ACT_Q8_0X4] = quant_q8_0x4;
+    q[RT_ACT_Q8_1X4] = quant_q8_1x4;
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        if (tab[v[i].dt].isa != RT_ISA_AVX2 || tab[v[i].dt].act != RT_ACT_Q8_0 || !tab[v[i].dt].dot)
+        enum rt_act dot_act = v[i].act == RT_ACT_Q8_1X4 ? RT_ACT_Q8_1 : RT_ACT_Q8_0;
+        if (tab[v[i].dt].isa != RT_ISA_AVX2 || tab[v[i].dt].act != dot_act || !tab[v[i].dt].dot)
             continue;
         tab[v[i].dt].gemm = v[i].fn;
         tab[v[i].dt].gemm_act = v[i].act;

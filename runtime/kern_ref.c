@@ -38,7 +38,7 @@ int rt_act_blck(enum rt_act act)
 {
     switch (act) {
     case RT_ACT_Q8_0: case RT_ACT_Q8_1: case RT_ACT_Q8_0X16: case RT_ACT_Q8_0S:
-    case RT_ACT_Q8_0X8: case RT_ACT_Q8_0X4: return 32;
+    case RT_ACT_Q8_0X8: case RT_ACT_Q8_0X4: case RT_ACT_Q8_1X4: return 32;
     case RT_ACT_Q8_K: return 256;
     default: return 1;
     }
@@ -56,6 +56,8 @@ size_t rt_act_row_bytes(enum rt_act act, int64_t n)
         return (size_t)(n / 256) * 544 + (size_t)(n / 32 % 8) * sizeof(struct block_q8_0);
     case RT_ACT_Q8_0X4:    /* see kern.h: 320-byte groups of 8 blocks, then plain blocks */
         return (size_t)(n / 256) * 320 + (size_t)(n / 32 % 8) * sizeof(struct block_q8_0);
+    case RT_ACT_Q8_1X4:    /* see kern.h: 320-byte groups of 8 blocks, then plain blocks */
+        return (size_t)(n / 256) * 320 + (size_t)(n / 32 % 8) * sizeof(struct block_q8_1);
     case RT_ACT_Q8_0S:     /* see kern.h: values, f32 scales, int32 sums */
         return (size_t)(n / 32) * (32 + sizeof(float) + sizeof(int32_t));
     default: return (size_t)n * sizeof(float);

@@ -541,6 +541,14 @@ static int gemm_vs_dot_isa(enum rt_isa isa)
                     memset(((struct block_q5_0 *)m.data)[b].qs, 0xff, 16);
                     memset(((struct block_q5_0 *)m.data)[b].qh, 0xff, 4);
                 }
+            if (dt == DT_Q4_1)
+                for (size_t b = 0; b < m.nbytes / sizeof(struct block_q4_1); b += 4)
+                    memset(((struct block_q4_1 *)m.data)[b].qs, 0xff, 16);
+            if (dt == DT_Q5_1)
+                for (size_t b = 0; b < m.nbytes / sizeof(struct block_q5_1); b += 4) {
+                    memset(((struct block_q5_1 *)m.data)[b].qs, 0xff, 16);
+                    memset(((struct block_q5_1 *)m.data)[b].qh, 0xff, 4);
+                }
             /* dot reads k->act, gemm k->gemm_act (the same values in its own layout) */
             size_t rb = m.nbytes / (size_t)rows, arb = rt_act_row_bytes(k->act, n);
             size_t grb = rt_act_row_bytes(k->gemm_act, n);
@@ -610,13 +618,15 @@ START_TEST(test_gemm_vs_dot)
                                     DT_IQ4_NL, DT_Q4_1, DT_Q5_1, DT_Q2_K, DT_Q3_K,
                                     DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_IQ4_XS };
         /* the block-lane kernels (kern_qgemm_avx2.c) on their own activations */
-        static const int want_x8[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL };
+        static const int want_x8[] = { DT_Q4_0, DT_Q5_0, DT_Q8_0, DT_IQ4_NL, DT_Q4_1, DT_Q5_1 };
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
             ck_assert_msg(rt_kern_get(want[i], RT_ISA_AVX2)->gemm, "%s: no matrix kernel",
                           dtype_name(want[i]));
         for (size_t i = 0; i < sizeof want_x8 / sizeof want_x8[0]; i++)
             ck_assert_msg(rt_kern_get(want_x8[i], RT_ISA_AVX2)->gemm_act ==
-                          (want_x8[i] == DT_Q4_0 || want_x8[i] == DT_Q5_0 ? RT_ACT_Q8_0X4 : RT_ACT_Q8_0X8),
+                          (want_x8[i] == DT_Q4_1 || want_x8[i] == DT_Q5_1 ? RT_ACT_Q8_1X4 :
+                           want_x8[i] == DT_Q4_0 || want_x8[i] == DT_Q5_0 ? RT_ACT_Q8_0X4 :
+                           RT_ACT_Q8_0X8),
                           "%s: not the block-lane matrix kernel", dtype_name(want_x8[i]));
     }
     /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
