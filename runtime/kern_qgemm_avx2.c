@@ -342,7 +342,7 @@ vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
         int mn)
 {
     const __m256i one = _mm256_set1_epi16(1);
-    __m256i h[2 * VQ_R];
+    __m256i h[2 * VQ_R] = { 0 };   /* set at i == 3 for Q5_0 only: initialized for gcc -O1 (ASan) */
     __m256i s00 = _mm256_setzero_si256(), s01 = s00, s10 = s00, s11 = s00, s20 = s00,
             s21 = s00, s30 = s00, s31 = s00;
     VQ_UNROLL
