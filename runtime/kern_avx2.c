@@ -87,8 +87,7 @@ static void quant_q8_1_avx2(const float *x, void *dst, int64_t n)
         __m256i q = q8_pack(x, _mm256_set1_ps(id));
         y[b].d = (uint16_t)_cvtss_sh(d, 0);
         _mm256_storeu_si256((__m256i *)y[b].qs, q);
-        int sum = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
-                                             _mm256_set1_epi16(1)));
+        int sum = sum_i8(q);
         y[b].s = (uint16_t)_cvtss_sh(d * (float)sum, 0);
     }
 }

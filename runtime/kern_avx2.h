@@ -34,6 +34,13 @@ static inline float hsum_ps_red8(__m256 v)
     return red8(l);
 }
 
+/* the sum of 32 signed bytes (a Q8_0 / Q8_1 block's values), exact */
+static inline int sum_i8(__m256i q)
+{
+    return hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                                      _mm256_set1_epi16(1)));
+}
+
 /* signed x signed bytes -> 8 int32 lanes, each the sum of 4 products (exact) */
 static inline __m256i mul_sum_i8(__m256i x, __m256i y)
 {

@@ -196,6 +196,21 @@ static inline __attribute__((always_inline)) void vq_pack(lg_unpack_fn un, const
 #define VQ_KEEP(a, b, c, d, e, f, g, h) \
     __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d), "+x"(e), "+x"(f), "+x"(g), "+x"(h));
 #define VQ_UNROLL _Pragma("GCC unroll 16")
+/* M(r, t) for the tile's 8 outputs, in the kernels' order */
+#define VQ_ALL(M) M(0, 0) M(0, 1) M(1, 0) M(1, 1) M(2, 0) M(2, 1) M(3, 0) M(3, 1)
+/* step i of a group: both tokens' register i, then each row's register i into its two
+ * outputs through ST(r, t) */
+#define VQ_STEP(ST)                                                                         \
+    VQ_Y(0) VQ_Y(1)                                                                         \
+    __m256i q0 = w[0].q[i]; VQ_REG(q0)                                                      \
+    ST(0, 0) ST(0, 1)                                                                       \
+    __m256i q1 = w[1].q[i]; VQ_REG(q1)                                                      \
+    ST(1, 0) ST(1, 1)                                                                       \
+    __m256i q2 = w[2].q[i]; VQ_REG(q2)                                                      \
+    ST(2, 0) ST(2, 1)                                                                       \
+    __m256i q3 = w[3].q[i]; VQ_REG(q3)                                                      \
+    ST(3, 0) ST(3, 1)                                                                       \
+    VQ_KEEP(s00, s01, s10, s11, s20, s21, s30, s31)
 /* one step (register i) of output (row r, token t) */
 #define VQ_ST(r, t) s##r##t = _mm256_add_epi32(s##r##t, _mm256_madd_epi16(q##r, y##t));
 #define VQ_FIN(r, t) pk[t][r] = _mm256_fmadd_ps(_mm256_mul_ps(w[r].d, da##t),              \
@@ -212,20 +227,10 @@ vq_tile(const struct vq_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
             s21 = s00, s30 = s00, s31 = s00;
     VQ_UNROLL
     for (int i = 0; i < 16; i++) {
-        VQ_Y(0) VQ_Y(1)
-        __m256i q0 = w[0].q[i]; VQ_REG(q0)
-        VQ_ST(0, 0) VQ_ST(0, 1)
-        __m256i q1 = w[1].q[i]; VQ_REG(q1)
-        VQ_ST(1, 0) VQ_ST(1, 1)
-        __m256i q2 = w[2].q[i]; VQ_REG(q2)
-        VQ_ST(2, 0) VQ_ST(2, 1)
-        __m256i q3 = w[3].q[i]; VQ_REG(q3)
-        VQ_ST(3, 0) VQ_ST(3, 1)
-        VQ_KEEP(s00, s01, s10, s11, s20, s21, s30, s31)
+        VQ_STEP(VQ_ST)
     }
     VQ_DA(0) VQ_DA(1)
-    VQ_FIN(0, 0) VQ_FIN(0, 1) VQ_FIN(1, 0) VQ_FIN(1, 1)
-    VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
+    VQ_ALL(VQ_FIN)
 }
 
 /*
@@ -249,6 +254,18 @@ struct vu_w {
     __m256  d, m;     /* m: Q4_1/Q5_1's mins */
 };
 
+/* one group of an X4 activation row (kern.h): the 8 blocks' bytes v rearranged (4 bytes
+ * of each block per register), their 8 f32 scales d, then 8 more 32-bit words e (Q8_0X4:
+ * the int32 sums; Q8_1X4: the f32 s) */
+static void vu_store(uint8_t *o, __m256i v[8], const float d[8], const void *e)
+{
+    tr8x8(v);
+    for (int i = 0; i < 8; i++)
+        _mm256_storeu_si256((__m256i *)(o + 32 * i), v[i]);
+    memcpy(o + 256, d, 32);
+    memcpy(o + 288, e, 32);
+}
+
 /* RT_ACT_Q8_0X4: the bytes of q8_0_plain rearranged, the scales, the block sums (kern.h) */
 static void quant_q8_0x4(const float *x, void *dst, int64_t n)
 {
@@ -264,14 +281,9 @@ static void quant_q8_0x4(const float *x, void *dst, int64_t n)
         for (int j = 0; j < 8; j++) {
             v[j] = _mm256_loadu_si256((const __m256i *)tmp[j].qs);
             d[j] = _cvtsh_ss(tmp[j].d);
-            sum[j] = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v[j]),
-                                                _mm256_set1_epi16(1)));
+            sum[j] = sum_i8(v[j]);
         }
-        tr8x8(v);
-        for (int i = 0; i < 8; i++)
-            _mm256_storeu_si256((__m256i *)(o + 32 * i), v[i]);
-        memcpy(o + 256, d, sizeof d);
-        memcpy(o + 288, sum, sizeof sum);
+        vu_store(o, v, d, sum);
     }
     if (b < nb)
         q8_0_plain(x + b * 32, o, (nb - b) * 32);
@@ -295,11 +307,7 @@ static void quant_q8_1x4(const float *x, void *dst, int64_t n)
             d[j] = _cvtsh_ss(tmp[j].d);
             sm[j] = _cvtsh_ss(tmp[j].s);
         }
-        tr8x8(v);
-        for (int i = 0; i < 8; i++)
-            _mm256_storeu_si256((__m256i *)(o + 32 * i), v[i]);
-        memcpy(o + 256, d, sizeof d);
-        memcpy(o + 288, sm, sizeof sm);
+        vu_store(o, v, d, sm);
     }
     if (b < nb)
         q8_1_plain(x + b * 32, o, (nb - b) * 32);
@@ -347,40 +355,25 @@ vu_tile(const struct vu_w *w, const uint8_t *const a[VQ_T], __m256 *const pk[VQ_
             s21 = s00, s30 = s00, s31 = s00;
     VQ_UNROLL
     for (int i = 0; i < 8; i++) {
-        VQ_Y(0) VQ_Y(1)
-        __m256i q0 = w[0].q[i]; VQ_REG(q0)
-        VU_ST(0, 0) VU_ST(0, 1)
-        __m256i q1 = w[1].q[i]; VQ_REG(q1)
-        VU_ST(1, 0) VU_ST(1, 1)
-        __m256i q2 = w[2].q[i]; VQ_REG(q2)
-        VU_ST(2, 0) VU_ST(2, 1)
-        __m256i q3 = w[3].q[i]; VQ_REG(q3)
-        VU_ST(3, 0) VU_ST(3, 1)
-        VQ_KEEP(s00, s01, s10, s11, s20, s21, s30, s31)
+        VQ_STEP(VU_ST)
         if (q5 && i == 3) {
-            VU_HALF(0, 0) VU_HALF(0, 1) VU_HALF(1, 0) VU_HALF(1, 1)
-            VU_HALF(2, 0) VU_HALF(2, 1) VU_HALF(3, 0) VU_HALF(3, 1)
+            VQ_ALL(VU_HALF)
         }
     }
     if (mn) {
-        VU_SUMN(0, 0) VU_SUMN(0, 1) VU_SUMN(1, 0) VU_SUMN(1, 1)
-        VU_SUMN(2, 0) VU_SUMN(2, 1) VU_SUMN(3, 0) VU_SUMN(3, 1)
+        VQ_ALL(VU_SUMN)
     } else {
         VU_C(0) VU_C(1)
-        VU_SUM(0, 0) VU_SUM(0, 1) VU_SUM(1, 0) VU_SUM(1, 1)
-        VU_SUM(2, 0) VU_SUM(2, 1) VU_SUM(3, 0) VU_SUM(3, 1)
+        VQ_ALL(VU_SUM)
     }
     if (q5) {
-        VU_ADDH(0, 0) VU_ADDH(0, 1) VU_ADDH(1, 0) VU_ADDH(1, 1)
-        VU_ADDH(2, 0) VU_ADDH(2, 1) VU_ADDH(3, 0) VU_ADDH(3, 1)
+        VQ_ALL(VU_ADDH)
     }
     VU_DA(0) VU_DA(1)
-    VQ_FIN(0, 0) VQ_FIN(0, 1) VQ_FIN(1, 0) VQ_FIN(1, 1)
-    VQ_FIN(2, 0) VQ_FIN(2, 1) VQ_FIN(3, 0) VQ_FIN(3, 1)
+    VQ_ALL(VQ_FIN)
     if (mn) {
         VU_SA(0) VU_SA(1)
-        VU_MIN(0, 0) VU_MIN(0, 1) VU_MIN(1, 0) VU_MIN(1, 1)
-        VU_MIN(2, 0) VU_MIN(2, 1) VU_MIN(3, 0) VU_MIN(3, 1)
+        VQ_ALL(VU_MIN)
     }
 }
 
@@ -463,12 +456,12 @@ vq_gemm(int64_t n, const uint8_t *w, size_t w_stride, int nr, const uint8_t *a, 
 }
 
 /* MODE: the int16 kernel on RT_ACT_Q8_0X8 (VQ_I16), or the byte one on RT_ACT_Q8_0X4
- * for Q4_0 (VQ_Q4) or Q5_0 (VQ_Q5) */
-#define VQ_GEMM(name, UN, U4)                                                              \
+ * for Q4_0 (VQ_Q4) or Q5_0 (VQ_Q5), on RT_ACT_Q8_1X4 for Q4_1 (VQ_Q41) or Q5_1 (VQ_Q51) */
+#define VQ_GEMM(name, UN, MODE)                                                            \
 static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
                  size_t a_stride, int nt, float *out, size_t o_stride)                      \
 {                                                                                           \
-    vq_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, U4);                    \
+    vq_gemm(n, w, w_stride, nr, a, a_stride, nt, out, o_stride, UN, MODE);                  \
 }
 
 VQ_GEMM(vq_gemm_q4_0, un_lg_q4_0, VQ_Q4)
