@@ -9,8 +9,10 @@
 # memory speed for a file mapping changes from one minute to the next (35 or 55 GB/s on
 # the project's VM): one side's best of R right after the other's compared two different
 # machines.  Both sides report the best of their R runs, with the 1-minute load average
-# when each side's first run started; the roofline is the highest of the R runs' (so %
-# roof is the lowest).  Timings only, never pass/fail.
+# when each side's first run started.  Each decode run is judged against its own
+# roofline (the bandwidth read right before and after it: bench_run.c says why); the
+# summary gives the best tg run's %, the range over the runs, and the best tg against the
+# highest roofline of all the runs.  Timings only, never pass/fail.
 #
 #   make bench-run                         files in a temporary directory (about 4 GB)
 #   APR_BENCH_RUN_DIR=/tmp/tl make bench-run   keep/reuse the generated files there
@@ -56,18 +58,30 @@ echo
 echo "summary (tokens/s at -t $T, best of $R for both; ours and llama.cpp alternated run by run on the same file):"
 awk '
     function mx(a, k, v) { if (!(k in a) || v > a[k]) a[k] = v }
-    $1 == "RESULT" { if (!($2 in pp)) ty[++n] = $2; mx(pp, $2, $3); mx(tg, $2, $4); mx(roof, $2, $5) }
+    function mn(a, k, v) { if (!(k in a) || v < a[k]) a[k] = v }
+    $1 == "RESULT" {
+        if (!($2 in pp)) ty[++n] = $2
+        mx(pp, $2, $3)
+        if ($5 > 0) {   # a decode run: its tg against its own roofline
+            pc = 100 * $4 / $5
+            mn(pmin, $2, pc); mx(pmax, $2, pc)
+            if (!($2 in tg) || $4 > tg[$2]) { tg[$2] = $4; roof[$2] = $5; pct[$2] = pc }
+            mx(rall, $2, $6)
+        }
+    }
     $1 == "LLAMA"  { if ($3 == "pp") mx(lpp, $2, $4); else mx(ltg, $2, $4) }
     $1 == "LOAD" && $2 != "end" { v = ($2 in ld) ? ld[$2] "/" $3 : $3; ld[$2] = v }   # mawk makes ld[$2] before the right side
     END {
-        printf "%-7s %10s %10s %7s %10s %10s %7s %10s %7s  %s\n", "type", "pp128", "llama.cpp", "ratio",
-               "tg64", "llama.cpp", "ratio", "roofline", "%roof", "load (1-min, ours/llama.cpp)"
+        printf "%-7s %8s %9s %6s %7s %9s %6s %8s %6s %11s %8s  %s\n", "type", "pp128", "llama.cpp", "ratio",
+               "tg64", "llama.cpp", "ratio", "roofline", "%roof", "%roof runs", "%allroof", "load (1-min, ours/llama.cpp)"
         for (i = 1; i <= n; i++) {
             t = ty[i]
-            printf "%-7s %10.2f %10s %7s %10.2f %10s %7s %10.2f %6.1f%%  %s\n", t, pp[t],
+            printf "%-7s %8.2f %9s %6s %7.2f %9s %6s %8.2f %5.1f%% %11s %7.1f%%  %s\n", t, pp[t],
                    (t in lpp) ? sprintf("%.2f", lpp[t]) : "-", (t in lpp) ? sprintf("%.2fx", pp[t] / lpp[t]) : "-",
                    tg[t], (t in ltg) ? sprintf("%.2f", ltg[t]) : "-", (t in ltg) ? sprintf("%.2fx", tg[t] / ltg[t]) : "-",
-                   roof[t], 100 * tg[t] / roof[t], ld[t]
+                   roof[t], pct[t], sprintf("%.1f-%.1f%%", pmin[t], pmax[t]), 100 * tg[t] / rall[t], ld[t]
         }
+        print "roofline, %roof: the best tg run against the bandwidth read right before and after it;"
+        print "%roof runs: every run so; %allroof: the best tg against the best roofline of all the runs"
     }' "$out"
 rm -f "$out"
