@@ -8,6 +8,7 @@
  * skips 3.7% of its multiply-adds (the last layer's Wo, FFN and 127 attention rows).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +27,19 @@ static inline int64_t att_ld(int64_t n) { return (n + ATT_JB - 1) & ~(int64_t)(A
 struct cpu {
     struct rt_pool *pool;
     int64_t  kv_dim;                 /* n_head_kv * head_dim */
-    float   *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim] */
+    /* K transposed, [n_layer][kv_dim][ldc] (position fastest: the attention's lanes are
+     * positions), written where K is appended; never-written positions read as zeros.
+     * ldc = att_ld(n_ctx) + 16: an odd count of 64-byte lines per row, so the rows of one
+     * block of positions fall in different L1 sets (rows a multiple of 4 KiB apart share
+     * one set group: a 1024-position context thrashed L1 on each 64-row block). */
+    float   *kt_cache;
+    void    *kt_mem;                 /* kt_cache's allocation (calloc: lazily zeroed) */
+    int64_t  ldc;
+    float   *v_cache;                /* [n_layer][n_ctx][kv_dim] */
     float   *rope_cos, *rope_sin;    /* [n_ctx][n_rot / 2] */
     int      cap;                    /* tokens the scratch below holds */
     float   *x, *xn, *q, *k, *v, *att, *o, *gate, *up;   /* [cap][width] */
     float   *scores;                 /* [ATT_PARTS * n_threads][att_ld(n_ctx)] */
-    float   *kt;                     /* prefill: one layer's K transposed, [kv_dim][att_ld(n_ctx)] */
     float   *probe;                  /* hooks only: attention matrices, qkv rows, lm_head */
     size_t   probe_n;
     int      att_wide;               /* the attention's 8-lane loops (x86-64 with AVX2) */
@@ -108,7 +116,7 @@ static void cpu_free(struct rt_ctx *ctx)
     if (!s)
         return;
     rt_pool_free(s->pool);
-    free(s->k_cache);
+    free(s->kt_mem);
     free(s->v_cache);
     free(s->rope_cos);
     free(s->rope_sin);
@@ -122,7 +130,6 @@ static void cpu_free(struct rt_ctx *ctx)
     free(s->gate);
     free(s->up);
     free(s->scores);
-    free(s->kt);
     free(s->probe);
     free(s);
     ctx->be = NULL;
@@ -149,6 +156,28 @@ static float *falloc(int64_t a, int64_t b, int64_t c3, struct err *e)
     if (!p)
         ERR(e, ERR_NOMEM, "out of memory (%zu bytes)", bytes);
     return p;
+}
+
+/* falloc's buffer zeroed, from calloc (fresh pages of a large block are zero already, not
+ * written); *mem is the block to free */
+static float *zfalloc(int64_t a, int64_t b, int64_t c3, void **mem, struct err *e)
+{
+    int64_t n;
+    size_t bytes;
+
+    *mem = NULL;
+    if (sz_mul_i64(a, b, &n) || sz_mul_i64(n, c3, &n) || sz_mul_i64(n, 4, &n) ||
+        sz_to_size((uint64_t)n, &bytes) || bytes > SIZE_MAX - 64) {
+        ERR(e, ERR_LIMIT, "buffer of %lld x %lld x %lld floats is too large", (long long)a,
+            (long long)b, (long long)c3);
+        return NULL;
+    }
+    *mem = calloc(1, bytes + 64);
+    if (!*mem) {
+        ERR(e, ERR_NOMEM, "out of memory (%zu bytes)", bytes + 64);
+        return NULL;
+    }
+    return (float *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63);
 }
 
 /* Scratch for n tokens at once. */
@@ -191,14 +220,14 @@ static int cpu_init(struct rt_ctx *ctx, struct err *e)
 #endif
     if (rt_pool_create(&s->pool, ctx->n_threads, e))
         goto fail;
-    s->k_cache = falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e);
-    s->v_cache = s->k_cache ? falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e) : NULL;
+    s->ldc = att_ld(ctx->n_ctx) + 16;
+    s->kt_cache = zfalloc(c->n_layer, s->kv_dim, s->ldc, &s->kt_mem, e);
+    s->v_cache = s->kt_cache ? falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e) : NULL;
     s->rope_cos = s->v_cache ? falloc(ctx->n_ctx, half, 1, e) : NULL;
     s->rope_sin = s->rope_cos ? falloc(ctx->n_ctx, half, 1, e) : NULL;
     s->scores = s->rope_sin ? falloc((int64_t)ATT_PARTS * ctx->n_threads, att_ld(ctx->n_ctx), 1, e)
                             : NULL;
-    s->kt = s->scores ? falloc(s->kv_dim, att_ld(ctx->n_ctx), 1, e) : NULL;
-    inv = s->kt ? calloc((size_t)half + 1, sizeof *inv) : NULL;
+    inv = s->scores ? calloc((size_t)half + 1, sizeof *inv) : NULL;
     if (!inv) {
         ERR(e, ERR_NOMEM, "out of memory for a context of %d positions", ctx->n_ctx);
         goto fail;
@@ -364,40 +393,6 @@ struct att_job {
 typedef float att_v4 __attribute__((vector_size(16)));
 
 /*
- * sc[j] = (q . k_j) * scale for the n positions j (k_j = k + j * kvd), each dot product
- * summed left to right over i.  Eight positions at a time: eight independent chains
- * instead of one (a chain of dependent adds ran at one add per FP latency), with the
- * same operations per score, so the same bits.
- */
-static void att_scores(const float *q, const float *k, size_t kvd, int64_t hd, int n,
-                       float scale, float *sc)
-{
-    int j = 0;
-
-    for (; j + 8 <= n; j += 8) {
-        const float *k0 = k + (size_t)j * kvd, *k1 = k0 + kvd, *k2 = k1 + kvd, *k3 = k2 + kvd;
-        const float *k4 = k3 + kvd, *k5 = k4 + kvd, *k6 = k5 + kvd, *k7 = k6 + kvd;
-        att_v4 d0 = { 0 }, d1 = { 0 };
-        for (int64_t i = 0; i < hd; i++) {
-            const att_v4 a = { k0[i], k1[i], k2[i], k3[i] }, b = { k4[i], k5[i], k6[i], k7[i] };
-            d0 += q[i] * a;
-            d1 += q[i] * b;
-        }
-        for (int u = 0; u < 4; u++) {
-            sc[j + u] = d0[u] * scale;
-            sc[j + 4 + u] = d1[u] * scale;
-        }
-    }
-    for (; j < n; j++) {
-        const float *kj = k + (size_t)j * kvd;
-        float d = 0;
-        for (int64_t i = 0; i < hd; i++)
-            d += q[i] * kj[i];
-        sc[j] = d * scale;
-    }
-}
-
-/*
  * out[i] = sum over positions j (in order) of w[j] * v_j[i] (v_j = v + j * kvd).  Eight
  * dims at a time in two 4-lane vectors (GNU vector extension: SSE2 on x86-64, NEON on
  * arm64; wider ones spill without -mavx), each lane the same left-to-right sum as the
@@ -459,45 +454,16 @@ static void att_softmax(const struct att_job *j, int t, int h, int64_t nh, float
     }
 }
 
-static void att_task(void *arg, int part, int n_parts)
-{
-    struct att_job *j = arg;
-    struct rt_ctx *ctx = j->ctx;
-    struct cpu *s = ctx->be;
-    const struct model_config *c = &ctx->rm->c;
-    const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
-    const int group = (int)(c->n_head / c->n_head_kv);
-    const int64_t total = (int64_t)j->n * nh;
-    const int64_t lo = total * part / n_parts, hi = total * (part + 1) / n_parts;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = s->k_cache + (size_t)j->layer * ctx->n_ctx * kvd;
-    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
-    float *sc = s->scores + (size_t)part * ctx->n_ctx;
-
-    for (int64_t it = lo; it < hi; it++) {
-        const int t = (int)(it / nh), h = (int)(it % nh);
-        const int p = j->pos0 + t;
-        const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
-        const int64_t koff = (int64_t)(h / group) * hd;
-        float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
-
-        att_scores(q, kc + koff, (size_t)kvd, hd, p + 1, scale, sc);
-        att_softmax(j, t, h, nh, sc);
-        att_values(sc, vc + koff, (size_t)kvd, hd, p + 1, out);
-    }
-}
-
-
 /*
- * Prefill (n > 1 tokens): the same operations per score and per output as att_task (so
- * the same bits as decoding the tokens one by one), organised for many queries.
- * Scores: the layer's K is first transposed into s->kt ([kv head][dim][position], rows
- * att_ld(n_kv) long, zero-padded), so ATT_JB positions of one query are ATT_JB lanes
- * of vertical vector operations (acc += q[i] * kt[i][j..]: each lane att_scores'
- * left-to-right sum over i) instead of a gather per dimension.  Values: 32 dims per
- * pass over the positions (8 accumulators), each lane att_values' sum over j.  Parts:
- * tokens t = part, part + n_parts, ... (the causal work grows with t, so interleaving
- * balances it), ATT_PARTS per thread, taken dynamically.
+ * Every path (prefill, decode, few kv heads) runs these kernels, the same operations per
+ * score and per output, so a prompt has the bits of decoding its tokens one by one.
+ * Scores: the K cache is transposed ([layer][kv head][dim][position], s->ldc), so ATT_JB
+ * positions of one query are ATT_JB lanes of vertical vector operations (acc += q[i] *
+ * kt[i][j..], each lane a left-to-right sum over i, then times scale), blocks up to
+ * att_ld(p + 1) <= s->ldc.  Lanes past p read zeros, K of later tokens of the chunk or
+ * stale K of a rolled-back context: their scores are computed and never read
+ * (att_softmax and the hooks read sc[0..p], the values w[0..p]).  Values: 32 dims per
+ * pass over the positions (8 accumulators), each lane att_values' sum over j.
  */
 static inline att_v4 ld4(const float *p)
 {
@@ -644,21 +610,38 @@ static void att_values_w(int wide, const float *w, const float *v, size_t kvd, i
     att_values_w4(w, v, kvd, hd, n, out);
 }
 
-/* kt[g][i][jj] = K[jj][g * hd + i] for the n_kv cached positions, zeros up to att_ld:
- * the rows of cache columns [c0, c1) (every kv head: 0, kvd) */
-static void att_transpose(const float *kc, int64_t kvd, int64_t n_kv, int64_t c0, int64_t c1,
-                          float *kt)
+/* Few kv heads (fewer than threads): parts of the (token, head) pairs, one at a time. */
+static void att_task(void *arg, int part, int n_parts)
 {
-    const int64_t ld = att_ld(n_kv);
+    struct att_job *j = arg;
+    struct rt_ctx *ctx = j->ctx;
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
+    const int group = (int)(c->n_head / c->n_head_kv);
+    const int64_t total = (int64_t)j->n * nh;
+    const int64_t lo = total * part / n_parts, hi = total * (part + 1) / n_parts;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float *kt = s->kt_cache + (size_t)j->layer * kvd * s->ldc;
+    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
 
-    for (int64_t c = c0; c < c1; c++) {
-        float *row = kt + (size_t)c * ld;
-        for (int64_t jj = 0; jj < n_kv; jj++)
-            row[jj] = kc[(size_t)jj * kvd + c];
-        memset(row + n_kv, 0, (size_t)(ld - n_kv) * sizeof *row);
+    for (int64_t it = lo; it < hi; it++) {
+        const int t = (int)(it / nh), h = (int)(it % nh);
+        const int p = j->pos0 + t;
+        const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
+        const int64_t koff = (int64_t)(h / group) * hd;
+        float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
+
+        att_scores_t(s->att_wide, q, kt + (size_t)koff * s->ldc, (size_t)s->ldc, hd, p + 1,
+                     scale, sc);
+        att_softmax(j, t, h, nh, sc);
+        att_values_w(s->att_wide, sc, vc + koff, (size_t)kvd, hd, p + 1, out);
     }
 }
 
+/* Prefill (n > 1 tokens): parts take tokens t = part, part + n_parts, ... (the causal
+ * work grows with t, so interleaving balances it), ATT_PARTS per thread, dynamically. */
 static void att_prefill_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
@@ -668,7 +651,8 @@ static void att_prefill_task(void *arg, int part, int n_parts)
     const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
     const int group = (int)(c->n_head / c->n_head_kv);
     const float scale = 1.0f / sqrtf((float)hd);
-    const size_t ld = (size_t)att_ld((int64_t)j->pos0 + j->n);
+    const size_t ld = (size_t)s->ldc;
+    const float *kt = s->kt_cache + (size_t)j->layer * kvd * ld;
     const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
     float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
 
@@ -679,19 +663,14 @@ static void att_prefill_task(void *arg, int part, int n_parts)
             const int64_t koff = (int64_t)(h / group) * hd;
             float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
 
-            att_scores_t(s->att_wide, q, s->kt + (size_t)koff * ld, ld, hd, p + 1, scale, sc);
+            att_scores_t(s->att_wide, q, kt + (size_t)koff * ld, ld, hd, p + 1, scale, sc);
             att_softmax(j, t, (int)h, nh, sc);
             att_values_w(s->att_wide, sc, vc + koff, (size_t)kvd, hd, p + 1, out);
         }
     }
 }
 
-/*
- * Decode (one query): the prefill kernels, one kv head per part.  A part transposes its
- * kv head's cached K into that head's rows of s->kt (att_transpose) and runs every
- * query head of the group on it: vertical operations over positions where att_task
- * gathers eight K values per dimension, the same operations per score and output.
- */
+/* Decode (one query): one kv head per part, every query head of its group. */
 static void att_dec_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
@@ -701,14 +680,13 @@ static void att_dec_task(void *arg, int part, int n_parts)
     const int64_t hd = c->head_dim, nh = c->n_head, nkv = c->n_head_kv, kvd = s->kv_dim;
     const int group = (int)(nh / nkv), n_kv = j->pos0 + 1;
     const float scale = 1.0f / sqrtf((float)hd);
-    const int64_t ld = att_ld(n_kv);
-    const float *kc = s->k_cache + (size_t)j->layer * ctx->n_ctx * kvd;
+    const int64_t ld = s->ldc;
+    const float *kl = s->kt_cache + (size_t)j->layer * kvd * ld;
     const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
     float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
 
     for (int64_t g = part; g < nkv; g += n_parts) {
-        const float *kt = s->kt + (size_t)(g * hd) * ld;
-        att_transpose(kc, kvd, n_kv, g * hd, (g + 1) * hd, s->kt);
+        const float *kt = kl + (size_t)(g * hd) * ld;
         for (int64_t h = g * group; h < (g + 1) * group; h++) {
             att_scores_t(s->att_wide, s->q + h * hd, kt, (size_t)ld, hd, n_kv, scale, sc);
             att_softmax(j, 0, (int)h, nh, sc);
@@ -731,8 +709,6 @@ static void att_run(struct att_job *job)
 
     if (n > 1) {
         int np = parts * ATT_PARTS < n ? parts * ATT_PARTS : n;
-        att_transpose(s->k_cache + (size_t)job->layer * ctx->n_ctx * s->kv_dim, s->kv_dim,
-                      pos0 + n, 0, s->kv_dim, s->kt);
         rt_pool_run(parts > 1 ? s->pool : NULL, att_prefill_task, job, np);
     } else if ((int)c->n_head_kv >= ctx->n_threads) {
         /* kv heads as parts (4 in TinyLlama): at most the rows of s->scores */
@@ -871,7 +847,7 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
 
     for (int l = 0; l < (int)c->n_layer; l++) {
         const struct rt_layer *L = &rm->layers[l];
-        float *kc = s->k_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
+        float *kt = s->kt_cache + (size_t)l * kvd * s->ldc + pos0;
         float *vc = s->v_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
         struct att_job job = { ctx, l, n, pos0, NULL, NULL };
 
@@ -925,7 +901,9 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         }
         STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
         STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
-        memcpy(kc, s->k, (size_t)n * kvd * sizeof *kc);
+        for (int64_t i = 0; i < kvd; i++)   /* K transposed: row i, positions pos0.. */
+            for (int t = 0; t < n; t++)
+                kt[i * s->ldc + t] = s->k[t * kvd + i];
         memcpy(vc, s->v, (size_t)n * kvd * sizeof *vc);
         if (l == (int)c->n_layer - 1 && m < n) {
             /* the last layer past its K and V: only the rows the caller reads */

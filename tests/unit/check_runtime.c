@@ -550,6 +550,43 @@ START_TEST(test_last_rows)
 }
 END_TEST
 
+/* A rollback leaves the longer context's K past n_kv in the cache, inside the attention's
+ * blocks of positions (their scores are computed, never read): the next chunk and the
+ * tokens decoded after it keep the bits of a fresh context that never held them.  One
+ * thread and two (a part per kv head), three (parts of the (token, head) pairs). */
+START_TEST(test_stale_kv)
+{
+    static const struct tm_spec s = { "qwen2", 1, 0, 0, DT_F32, 16, 0 };
+    static const int32_t alt[3] = { 90, 7, 33 }, next[2] = { 12, 81 };
+    struct model m;
+    struct err e = ERR_INIT;
+
+    tm_build(&m, &s, &e);
+    for (int th = 1; th <= 3; th++) {
+        float got[5][TM_VOCAB], want[5][TM_VOCAB];
+        for (int fresh = 0; fresh < 2; fresh++) {
+            float (*lg)[TM_VOCAB] = fresh ? want : got;
+            struct run r;
+            run_open(&r, &m, TM_CTX, th, 0);
+            /* stale: all of the prompt, then back to position 4; fresh: its first 4 */
+            ck_assert_msg(rt_eval(r.ctx, prompt, fresh ? 4 : NP, 0, NULL, 0, &e) == 0, "%s",
+                          e.msg);
+            ck_assert_msg(rt_eval(r.ctx, alt, 3, 4, lg[0], RT_EVAL_ALL_LOGITS, &e) == 0, "%s",
+                          e.msg);
+            for (int i = 0; i < 2; i++)
+                ck_assert_msg(rt_eval(r.ctx, &next[i], 1, 7 + i, lg[3 + i], 0, &e) == 0, "%s",
+                              e.msg);
+            run_close(&r);
+        }
+        for (int i = 0; i < 5; i++)
+            ck_assert_msg(memcmp(got[i], want[i], sizeof got[i]) == 0,
+                          "%d threads: row %d after a rollback differs from a fresh context",
+                          th, i);
+    }
+    model_close(&m);
+}
+END_TEST
+
 /* ---- layouts: GGUF, Hugging Face and APR files of one model give the same bits */
 
 static float *file_logits(const char *path, struct err *e)
@@ -1369,6 +1406,7 @@ Suite *runtime_suite(void)
     tcase_add_loop_test(tc, test_reference, 0, (int)(sizeof cases / sizeof *cases));
     tcase_add_test(tc, test_consistency);
     tcase_add_loop_test(tc, test_last_rows, 0, (int)(sizeof cases / sizeof *cases));
+    tcase_add_test(tc, test_stale_kv);
     tcase_add_loop_test(tc, test_layouts, 0, 2);
     tcase_add_test(tc, test_llama3_scaling);
     tcase_add_test(tc, test_hooks);
