@@ -1357,6 +1357,14 @@ START_TEST(test_gguf_fixtures)
         }
         /* teacher-forced on llama.cpp's own continuation */
         lg = eval_all(&m, seq, np + ng - 1, 2, 0);
+        if (strcmp(ggufs[_i].type, "F16") && strcmp(ggufs[_i].type, "F32")) {
+            /* quantized: decode's kernels, a token at a time, give the batch's bits */
+            float *one = eval_all(&m, seq, np + ng - 1, 2, 1);
+            ck_assert_msg(memcmp(one, lg, sizeof(float) * 512 * (size_t)(np + ng - 1)) == 0,
+                          "%s prompt %d: token by token differs from the batch",
+                          ggufs[_i].type, r);
+            free(one);
+        }
         snprintf(path, sizeof path, "%s/gguf/refs/tiny-llama-small-%s.prompt%d.logits.f32",
                  tu_shared_dir(), ggufs[_i].type, r);
         ref = slurp_f32(path, &nr);
