@@ -27,19 +27,21 @@ static inline int64_t att_ld(int64_t n) { return (n + ATT_JB - 1) & ~(int64_t)(A
 struct cpu {
     struct rt_pool *pool;
     int64_t  kv_dim;                 /* n_head_kv * head_dim */
-    /* K transposed, [n_layer][kv_dim][ldc] (position fastest: the attention's lanes are
-     * positions), written where K is appended; never-written positions read as zeros.
-     * ldc = att_ld(n_ctx) + 16: an odd count of 64-byte lines per row, so the rows of one
-     * block of positions fall in different L1 sets (rows a multiple of 4 KiB apart share
-     * one set group: a 1024-position context thrashed L1 on each 64-row block). */
+    /* K transposed in tiles of tb positions, [n_layer][n_head_kv][n_tiles][head_dim][tb]
+     * (position fastest: the attention's lanes are positions), written where K is
+     * appended; never-written positions read as zeros.  A tile (a block of positions of
+     * one kv head, 16 KiB at head_dim 64) is contiguous: the hardware prefetchers stream
+     * it from memory, and a block sits in L1 without set conflicts (rows of a whole
+     * context, a multiple of 4 KiB apart, shared one set group). */
     float   *kt_cache;
     void    *kt_mem;                 /* kt_cache's allocation (calloc: lazily zeroed) */
-    int64_t  ldc;
-    float   *v_cache;                /* [n_layer][n_ctx][kv_dim] */
+    int      tb;                     /* 64 positions a tile, 32 where head_dim > 64 */
+    int64_t  n_tiles;                /* n_ctx / tb, rounded up */
+    float   *v_cache;                /* [n_layer][n_head_kv][n_ctx][head_dim] */
     float   *rope_cos, *rope_sin;    /* [n_ctx][n_rot / 2] */
     int      cap;                    /* tokens the scratch below holds */
     float   *x, *xn, *q, *k, *v, *att, *o, *gate, *up;   /* [cap][width] */
-    float   *scores;                 /* [ATT_PARTS * n_threads][att_ld(n_ctx)] */
+    float   *scores;                 /* [ATT_PARTS * n_threads][group][att_ld(n_ctx)] */
     float   *probe;                  /* hooks only: attention matrices, qkv rows, lm_head */
     size_t   probe_n;
     int      att_wide;               /* the attention's 8-lane loops (x86-64 with AVX2) */
@@ -220,12 +222,14 @@ static int cpu_init(struct rt_ctx *ctx, struct err *e)
 #endif
     if (rt_pool_create(&s->pool, ctx->n_threads, e))
         goto fail;
-    s->ldc = att_ld(ctx->n_ctx) + 16;
-    s->kt_cache = zfalloc(c->n_layer, s->kv_dim, s->ldc, &s->kt_mem, e);
+    s->tb = c->head_dim <= 64 ? 2 * ATT_JB : ATT_JB;
+    s->n_tiles = (ctx->n_ctx + s->tb - 1) / s->tb;
+    s->kt_cache = zfalloc(c->n_layer, s->kv_dim, s->n_tiles * s->tb, &s->kt_mem, e);
     s->v_cache = s->kt_cache ? falloc(c->n_layer, ctx->n_ctx, s->kv_dim, e) : NULL;
     s->rope_cos = s->v_cache ? falloc(ctx->n_ctx, half, 1, e) : NULL;
     s->rope_sin = s->rope_cos ? falloc(ctx->n_ctx, half, 1, e) : NULL;
-    s->scores = s->rope_sin ? falloc((int64_t)ATT_PARTS * ctx->n_threads, att_ld(ctx->n_ctx), 1, e)
+    s->scores = s->rope_sin ? falloc((int64_t)ATT_PARTS * ctx->n_threads,
+                                     (int64_t)(c->n_head / c->n_head_kv), att_ld(ctx->n_ctx), e)
                             : NULL;
     inv = s->scores ? calloc((size_t)half + 1, sizeof *inv) : NULL;
     if (!inv) {
@@ -393,7 +397,9 @@ struct att_job {
 typedef float att_v4 __attribute__((vector_size(16)));
 
 /*
- * out[i] = sum over positions j (in order) of w[j] * v_j[i] (v_j = v + j * kvd).  Eight
+ * out[i] += sum over positions j (in order) of w[j] * v_j[i] (v_j = v + j * kvd), the
+ * accumulator loaded from out and stored back (so positions in blocks, out zeroed first,
+ * are the one chain 0 + w[0] v_0[i] + ...: the same bits).  Eight
  * dims at a time in two 4-lane vectors (GNU vector extension: SSE2 on x86-64, NEON on
  * arm64; wider ones spill without -mavx), each lane the same left-to-right sum as the
  * scalar loop, so the same bits.
@@ -405,7 +411,9 @@ static void att_values(const float *w, const float *v, size_t kvd, int64_t hd, i
     int64_t i0 = 0;
 
     for (; i0 + 8 <= hd; i0 += 8) {
-        att_v4 a0 = { 0 }, a1 = { 0 }, v0, v1;
+        att_v4 a0, a1, v0, v1;
+        memcpy(&a0, out + i0, sizeof a0);
+        memcpy(&a1, out + i0 + 4, sizeof a1);
         for (int j = 0; j < n; j++) {
             const float *vj = v + (size_t)j * kvd + (size_t)i0;
             memcpy(&v0, vj, sizeof v0);
@@ -417,7 +425,7 @@ static void att_values(const float *w, const float *v, size_t kvd, int64_t hd, i
         memcpy(out + i0 + 4, &a1, sizeof a1);
     }
     for (; i0 < hd; i0++) {
-        float acc = 0;
+        float acc = out[i0];
         for (int j = 0; j < n; j++)
             acc += w[j] * v[(size_t)j * kvd + (size_t)i0];
         out[i0] = acc;
@@ -457,10 +465,10 @@ static void att_softmax(const struct att_job *j, int t, int h, int64_t nh, float
 /*
  * Every path (prefill, decode, few kv heads) runs these kernels, the same operations per
  * score and per output, so a prompt has the bits of decoding its tokens one by one.
- * Scores: the K cache is transposed ([layer][kv head][dim][position], s->ldc), so ATT_JB
- * positions of one query are ATT_JB lanes of vertical vector operations (acc += q[i] *
- * kt[i][j..], each lane a left-to-right sum over i, then times scale), blocks up to
- * att_ld(p + 1) <= s->ldc.  Lanes past p read zeros, K of later tokens of the chunk or
+ * Scores: the K cache is transposed (a tile: [dim][position]), so ATT_JB positions of
+ * one query are ATT_JB lanes of vertical vector operations (acc += q[i] * kt[i][j..],
+ * each lane a left-to-right sum over i, then times scale), up to att_ld(p + 1), inside
+ * the tile of position p.  Lanes past p read zeros, K of later tokens of the chunk or
  * stale K of a rolled-back context: their scores are computed and never read
  * (att_softmax and the hooks read sc[0..p], the values w[0..p]).  Values: 32 dims per
  * pass over the positions (8 accumulators), each lane att_values' sum over j.
@@ -497,7 +505,9 @@ static void att_values_w4(const float *w, const float *v, size_t kvd, int64_t hd
     int64_t i0 = 0;
 
     for (; i0 + 32 <= hd; i0 += 32) {
-        att_v4 a0 = { 0 }, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        att_v4 a0 = ld4(out + i0), a1 = ld4(out + i0 + 4), a2 = ld4(out + i0 + 8);
+        att_v4 a3 = ld4(out + i0 + 12), a4 = ld4(out + i0 + 16), a5 = ld4(out + i0 + 20);
+        att_v4 a6 = ld4(out + i0 + 24), a7 = ld4(out + i0 + 28);
         for (int j = 0; j < n; j++) {
             const float *vj = v + (size_t)j * kvd + (size_t)i0;
             const float wj = w[j];
@@ -562,7 +572,10 @@ static void att_values_w8(const float *w, const float *v, size_t kvd, int64_t hd
     int64_t i0 = 0;
 
     for (; i0 + 64 <= hd; i0 += 64) {
-        att_v8 a0 = { 0 }, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        att_v8 a0, a1, a2, a3, a4, a5, a6, a7;
+        AV8_LD(a0, out + i0), AV8_LD(a1, out + i0 + 8), AV8_LD(a2, out + i0 + 16);
+        AV8_LD(a3, out + i0 + 24), AV8_LD(a4, out + i0 + 32), AV8_LD(a5, out + i0 + 40);
+        AV8_LD(a6, out + i0 + 48), AV8_LD(a7, out + i0 + 56);
         for (int j = 0; j < n; j++) {
             const float *vj = v + (size_t)j * kvd + (size_t)i0;
             const float wj = w[j];
@@ -573,7 +586,9 @@ static void att_values_w8(const float *w, const float *v, size_t kvd, int64_t hd
         memcpy(out + i0, r, sizeof r);
     }
     for (; i0 + 32 <= hd; i0 += 32) {
-        att_v8 a0 = { 0 }, a1 = a0, a2 = a0, a3 = a0;
+        att_v8 a0, a1, a2, a3;
+        AV8_LD(a0, out + i0), AV8_LD(a1, out + i0 + 8), AV8_LD(a2, out + i0 + 16);
+        AV8_LD(a3, out + i0 + 24);
         for (int j = 0; j < n; j++)
             AV8_STEP4(w[j], v + (size_t)j * kvd + (size_t)i0, a0, a1, a2, a3);
         const att_v8 r[4] = { a0, a1, a2, a3 };
@@ -610,89 +625,85 @@ static void att_values_w(int wide, const float *w, const float *v, size_t kvd, i
     att_values_w4(w, v, kvd, hd, n, out);
 }
 
+/*
+ * Query heads h0 .. h0 + nq - 1 (one kv head's) of token t: positions in blocks of a K
+ * tile (the tile, hd x tb, or the V of its positions, tb x hd, stays in L1) with every
+ * head on a block before the next, so the group reads its K and V from memory once, not
+ * once per head.  Per score and per output the same operations in the same
+ * order (scores are per lane, values accumulate across blocks through out), so the same
+ * bits as one head over all positions.  sc: nq rows of att_ld(n_ctx).
+ */
+static void att_heads(const struct att_job *j, int t, int64_t h0, int nq, float *sc)
+{
+    struct rt_ctx *ctx = j->ctx;
+    struct cpu *s = ctx->be;
+    const struct model_config *c = &ctx->rm->c;
+    const int64_t hd = c->head_dim, nh = c->n_head, nkv = c->n_head_kv;
+    const int64_t g = h0 / (nh / nkv), lds = att_ld(ctx->n_ctx);
+    const int n = j->pos0 + t + 1, blk = s->tb;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t tsz = (size_t)(hd * blk);   /* floats a tile */
+    const float *kt = s->kt_cache + ((size_t)j->layer * nkv + (size_t)g) * s->n_tiles * tsz;
+    const float *vc = s->v_cache + ((size_t)j->layer * nkv + (size_t)g) * ctx->n_ctx * hd;
+    const float *q = s->q + ((size_t)t * nh + (size_t)h0) * hd;
+    float *out = s->att + ((size_t)t * nh + (size_t)h0) * hd;
+
+    for (int j0 = 0; j0 < n; j0 += blk) {
+        for (int u = 0; u < nq; u++)
+            att_scores_t(s->att_wide, q + u * hd, kt + (size_t)(j0 / blk) * tsz, (size_t)blk,
+                         hd, n - j0 < blk ? n - j0 : blk, scale, sc + u * lds + j0);
+    }
+    for (int u = 0; u < nq; u++)
+        att_softmax(j, t, (int)(h0 + u), nh, sc + u * lds);
+    memset(out, 0, (size_t)(nq * hd) * sizeof *out);
+    for (int j0 = 0; j0 < n; j0 += blk) {
+        for (int u = 0; u < nq; u++)
+            att_values_w(s->att_wide, sc + u * lds + j0, vc + (size_t)j0 * hd, (size_t)hd, hd,
+                         n - j0 < blk ? n - j0 : blk, out + u * hd);
+    }
+}
+
 /* Few kv heads (fewer than threads): parts of the (token, head) pairs, one at a time. */
 static void att_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
-    struct rt_ctx *ctx = j->ctx;
-    struct cpu *s = ctx->be;
-    const struct model_config *c = &ctx->rm->c;
-    const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
-    const int group = (int)(c->n_head / c->n_head_kv);
-    const int64_t total = (int64_t)j->n * nh;
+    const int64_t nh = j->ctx->rm->c.n_head, total = (int64_t)j->n * nh;
     const int64_t lo = total * part / n_parts, hi = total * (part + 1) / n_parts;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const float *kt = s->kt_cache + (size_t)j->layer * kvd * s->ldc;
-    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
-    float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
+    struct cpu *s = j->ctx->be;
+    const int64_t group = nh / j->ctx->rm->c.n_head_kv;
+    float *sc = s->scores + (size_t)part * group * att_ld(j->ctx->n_ctx);
 
-    for (int64_t it = lo; it < hi; it++) {
-        const int t = (int)(it / nh), h = (int)(it % nh);
-        const int p = j->pos0 + t;
-        const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
-        const int64_t koff = (int64_t)(h / group) * hd;
-        float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
-
-        att_scores_t(s->att_wide, q, kt + (size_t)koff * s->ldc, (size_t)s->ldc, hd, p + 1,
-                     scale, sc);
-        att_softmax(j, t, h, nh, sc);
-        att_values_w(s->att_wide, sc, vc + koff, (size_t)kvd, hd, p + 1, out);
-    }
+    for (int64_t it = lo; it < hi; it++)
+        att_heads(j, (int)(it / nh), it % nh, 1, sc);
 }
 
 /* Prefill (n > 1 tokens): parts take tokens t = part, part + n_parts, ... (the causal
- * work grows with t, so interleaving balances it), ATT_PARTS per thread, dynamically. */
+ * work grows with t, so interleaving balances it), ATT_PARTS per thread, dynamically;
+ * a token's query heads a kv head's group at a time. */
 static void att_prefill_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
-    struct rt_ctx *ctx = j->ctx;
-    struct cpu *s = ctx->be;
-    const struct model_config *c = &ctx->rm->c;
-    const int64_t hd = c->head_dim, nh = c->n_head, kvd = s->kv_dim;
+    const struct model_config *c = &j->ctx->rm->c;
+    struct cpu *s = j->ctx->be;
     const int group = (int)(c->n_head / c->n_head_kv);
-    const float scale = 1.0f / sqrtf((float)hd);
-    const size_t ld = (size_t)s->ldc;
-    const float *kt = s->kt_cache + (size_t)j->layer * kvd * ld;
-    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
-    float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
+    float *sc = s->scores + (size_t)part * group * att_ld(j->ctx->n_ctx);
 
-    for (int t = part; t < j->n; t += n_parts) {
-        const int p = j->pos0 + t;
-        for (int64_t h = 0; h < nh; h++) {
-            const float *q = s->q + (size_t)t * nh * hd + (size_t)h * hd;
-            const int64_t koff = (int64_t)(h / group) * hd;
-            float *out = s->att + (size_t)t * nh * hd + (size_t)h * hd;
-
-            att_scores_t(s->att_wide, q, kt + (size_t)koff * ld, ld, hd, p + 1, scale, sc);
-            att_softmax(j, t, (int)h, nh, sc);
-            att_values_w(s->att_wide, sc, vc + koff, (size_t)kvd, hd, p + 1, out);
-        }
-    }
+    for (int t = part; t < j->n; t += n_parts)
+        for (int64_t h = 0; h < (int64_t)c->n_head; h += group)
+            att_heads(j, t, h, group, sc);
 }
 
 /* Decode (one query): one kv head per part, every query head of its group. */
 static void att_dec_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
-    struct rt_ctx *ctx = j->ctx;
-    struct cpu *s = ctx->be;
-    const struct model_config *c = &ctx->rm->c;
-    const int64_t hd = c->head_dim, nh = c->n_head, nkv = c->n_head_kv, kvd = s->kv_dim;
-    const int group = (int)(nh / nkv), n_kv = j->pos0 + 1;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const int64_t ld = s->ldc;
-    const float *kl = s->kt_cache + (size_t)j->layer * kvd * ld;
-    const float *vc = s->v_cache + (size_t)j->layer * ctx->n_ctx * kvd;
-    float *sc = s->scores + (size_t)part * att_ld(ctx->n_ctx);
+    const struct model_config *c = &j->ctx->rm->c;
+    struct cpu *s = j->ctx->be;
+    const int group = (int)(c->n_head / c->n_head_kv);
+    float *sc = s->scores + (size_t)part * group * att_ld(j->ctx->n_ctx);
 
-    for (int64_t g = part; g < nkv; g += n_parts) {
-        const float *kt = kl + (size_t)(g * hd) * ld;
-        for (int64_t h = g * group; h < (g + 1) * group; h++) {
-            att_scores_t(s->att_wide, s->q + h * hd, kt, (size_t)ld, hd, n_kv, scale, sc);
-            att_softmax(j, 0, (int)h, nh, sc);
-            att_values_w(s->att_wide, sc, vc + g * hd, (size_t)kvd, hd, n_kv, s->att + h * hd);
-        }
-    }
+    for (int64_t g = part; g < (int64_t)c->n_head_kv; g += n_parts)
+        att_heads(j, 0, g * group, group, sc);
 }
 
 /* the attention of job's n queries of its layer, s->q -> s->att */
@@ -847,8 +858,8 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
 
     for (int l = 0; l < (int)c->n_layer; l++) {
         const struct rt_layer *L = &rm->layers[l];
-        float *kt = s->kt_cache + (size_t)l * kvd * s->ldc + pos0;
-        float *vc = s->v_cache + ((size_t)l * ctx->n_ctx + pos0) * kvd;
+        float *kt = s->kt_cache + (size_t)l * kvd * s->n_tiles * s->tb;
+        float *vc = s->v_cache + ((size_t)l * nkv * ctx->n_ctx + pos0) * hd;
         struct att_job job = { ctx, l, n, pos0, NULL, NULL };
 
         /* attention */
@@ -901,10 +912,17 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
         }
         STAGE(RT_ST_Q_POST_ROPE, l, s->q, n, qd);
         STAGE(RT_ST_K_POST_ROPE, l, s->k, n, kvd);
-        for (int64_t i = 0; i < kvd; i++)   /* K transposed: row i, positions pos0.. */
+        for (int t = 0; t < n; t++) {   /* K transposed: column (pos0 + t) % tb of a tile */
+            const int64_t p = pos0 + t, tb = s->tb;
+            float *col = kt + (size_t)(p / tb) * hd * tb + (size_t)(p % tb);
+            for (int64_t g = 0; g < nkv; g++)
+                for (int64_t i = 0; i < hd; i++)
+                    col[((size_t)g * s->n_tiles * hd + (size_t)i) * tb] = s->k[t * kvd + g * hd + i];
+        }
+        for (int64_t g = 0; g < nkv; g++)   /* V by kv head: rows of hd, positions pos0.. */
             for (int t = 0; t < n; t++)
-                kt[i * s->ldc + t] = s->k[t * kvd + i];
-        memcpy(vc, s->v, (size_t)n * kvd * sizeof *vc);
+                memcpy(vc + ((size_t)g * ctx->n_ctx + t) * hd, s->v + t * kvd + g * hd,
+                       (size_t)hd * sizeof *vc);
         if (l == (int)c->n_layer - 1 && m < n) {
             /* the last layer past its K and V: only the rows the caller reads */
             if (m == 0)
