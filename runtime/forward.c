@@ -396,6 +396,13 @@ struct att_job {
 /* 4 f32 lanes (GNU vector extension: SSE2 on x86-64, NEON on arm64) */
 typedef float att_v4 __attribute__((vector_size(16)));
 
+static inline att_v4 ld4(const float *p)
+{
+    att_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 /*
  * out[i] += sum over positions j (in order) of w[j] * v_j[i] (v_j = v + j * kvd), the
  * accumulator loaded from out and stored back (so positions in blocks, out zeroed first,
@@ -432,33 +439,81 @@ static void att_values(const float *w, const float *v, size_t kvd, int64_t hd, i
     }
 }
 
-/* scores sc[0..p] (p = pos0 + t) of query (t, h) -> softmax probabilities, in place;
- * the hooks' copies of both */
-static void att_softmax(const struct att_job *j, int t, int h, int64_t nh, float *sc)
+/*
+ * Scores sc[0..p] (p = pos0 + t) of the queries (t, h0 .. h0 + nq - 1), rows lds apart
+ * -> softmax probabilities, in place; the hooks' copies of both.  Each row's max and sum
+ * are one chain in position order (so the same bits for any nq): eight rows at a time,
+ * a row a lane of two 4-lane vectors (lanes past nq repeat a row, unused), where one row
+ * at a time waited on the add's (and the compare's) latency at every position.
+ * Subtraction and division are elementwise, four at a time.
+ */
+typedef int32_t att_i4 __attribute__((vector_size(16)));
+
+static void att_softmax(const struct att_job *j, int t, int h0, int nq, int64_t nh, float *sc,
+                        size_t lds)
 {
     const int p = j->pos0 + t;
     const int64_t n_kv = (int64_t)j->pos0 + j->n;
-    float mx = -INFINITY, sum = 0;
 
-    for (int jj = 0; jj <= p; jj++)
-        if (sc[jj] > mx)
-            mx = sc[jj];
-    if (j->scores_out) {
-        float *so = j->scores_out + ((size_t)t * nh + h) * n_kv;
-        memcpy(so, sc, (size_t)(p + 1) * sizeof *so);
-        memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
-    }
-    for (int jj = 0; jj <= p; jj++)
-        sc[jj] -= mx;
-    rt_expf_n(sc, p + 1);   /* expf's bits, 8 at a time */
-    for (int jj = 0; jj <= p; jj++)
-        sum += sc[jj];
-    for (int jj = 0; jj <= p; jj++)
-        sc[jj] /= sum;
-    if (j->probs_out) {
-        float *po = j->probs_out + ((size_t)t * nh + h) * n_kv;
-        memcpy(po, sc, (size_t)(p + 1) * sizeof *po);
-        memset(po + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *po);
+    for (int u0 = 0; u0 < nq; u0 += 8) {
+        const int m = nq - u0 < 8 ? nq - u0 : 8;
+        const float *r[8];
+        float mx[8], sum[8];
+        att_v4 m0 = { -INFINITY, -INFINITY, -INFINITY, -INFINITY }, m1 = m0;
+        att_v4 s0 = { 0 }, s1 = s0;
+
+        for (int u = 0; u < 8; u++)
+            r[u] = sc + (size_t)(u0 + (u < m ? u : 0)) * lds;
+        for (int jj = 0; jj <= p; jj++) {   /* mx = x > mx ? x : mx, lane by lane */
+            const att_v4 x0 = { r[0][jj], r[1][jj], r[2][jj], r[3][jj] };
+            const att_v4 x1 = { r[4][jj], r[5][jj], r[6][jj], r[7][jj] };
+            const att_i4 g0 = x0 > m0, g1 = x1 > m1;
+            m0 = (att_v4)(((att_i4)x0 & g0) | ((att_i4)m0 & ~g0));
+            m1 = (att_v4)(((att_i4)x1 & g1) | ((att_i4)m1 & ~g1));
+        }
+        memcpy(mx, &m0, sizeof m0);
+        memcpy(mx + 4, &m1, sizeof m1);
+        for (int u = 0; u < m; u++) {
+            float *x = sc + (size_t)(u0 + u) * lds;
+            const att_v4 mv = { mx[u], mx[u], mx[u], mx[u] };
+            int jj = 0;
+            if (j->scores_out) {
+                float *so = j->scores_out + ((size_t)t * nh + (size_t)(h0 + u0 + u)) * n_kv;
+                memcpy(so, x, (size_t)(p + 1) * sizeof *so);
+                memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
+            }
+            for (; jj + 4 <= p + 1; jj += 4) {
+                const att_v4 d = ld4(x + jj) - mv;
+                memcpy(x + jj, &d, sizeof d);
+            }
+            for (; jj <= p; jj++)
+                x[jj] -= mx[u];
+            rt_expf_n(x, p + 1);   /* expf's bits, 8 at a time */
+        }
+        for (int jj = 0; jj <= p; jj++) {
+            const att_v4 x0 = { r[0][jj], r[1][jj], r[2][jj], r[3][jj] };
+            const att_v4 x1 = { r[4][jj], r[5][jj], r[6][jj], r[7][jj] };
+            s0 += x0;
+            s1 += x1;
+        }
+        memcpy(sum, &s0, sizeof s0);
+        memcpy(sum + 4, &s1, sizeof s1);
+        for (int u = 0; u < m; u++) {
+            float *x = sc + (size_t)(u0 + u) * lds;
+            const att_v4 sv = { sum[u], sum[u], sum[u], sum[u] };
+            int jj = 0;
+            for (; jj + 4 <= p + 1; jj += 4) {
+                const att_v4 d = ld4(x + jj) / sv;
+                memcpy(x + jj, &d, sizeof d);
+            }
+            for (; jj <= p; jj++)
+                x[jj] /= sum[u];
+            if (j->probs_out) {
+                float *po = j->probs_out + ((size_t)t * nh + (size_t)(h0 + u0 + u)) * n_kv;
+                memcpy(po, x, (size_t)(p + 1) * sizeof *po);
+                memset(po + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *po);
+            }
+        }
     }
 }
 
@@ -473,12 +528,6 @@ static void att_softmax(const struct att_job *j, int t, int h, int64_t nh, float
  * (att_softmax and the hooks read sc[0..p], the values w[0..p]).  Values: 32 dims per
  * pass over the positions (8 accumulators), each lane att_values' sum over j.
  */
-static inline att_v4 ld4(const float *p)
-{
-    att_v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 static void att_scores_t4(const float *q, const float *kt, size_t ld, int64_t hd, int n,
                           float scale, float *sc)
@@ -653,8 +702,7 @@ static void att_heads(const struct att_job *j, int t, int64_t h0, int nq, float 
             att_scores_t(s->att_wide, q + u * hd, kt + (size_t)(j0 / blk) * tsz, (size_t)blk,
                          hd, n - j0 < blk ? n - j0 : blk, scale, sc + u * lds + j0);
     }
-    for (int u = 0; u < nq; u++)
-        att_softmax(j, t, (int)(h0 + u), nh, sc + u * lds);
+    att_softmax(j, t, (int)h0, nq, nh, sc, (size_t)lds);
     memset(out, 0, (size_t)(nq * hd) * sizeof *out);
     for (int j0 = 0; j0 < n; j0 += blk) {
         for (int u = 0; u < nq; u++)
