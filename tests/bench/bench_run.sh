@@ -8,20 +8,24 @@
 # (ours, llama.cpp, ours, ...: R runs each), because this machine is shared and its
 # memory speed for a file mapping changes from one minute to the next (35 or 55 GB/s on
 # the project's VM): one side's best of R right after the other's compared two different
-# machines.  Both sides report the best of their R runs, with the 1-minute load average
-# when each side's first run started.  Each decode run is judged against its own
-# roofline (the bandwidth read right before and after it: bench_run.c says why); the
-# summary gives the best tg run's %, the range over the runs, and the best tg against the
-# highest roofline of all the runs.  Timings only, never pass/fail.
+# machines.  Both sides report the best of their R runs (R = 5: with 3, memory-bound F16
+# decode read 17.34 against llama.cpp's 20.94 t/s in one run because all three of ours
+# fell in 35 GB/s minutes (measured) and two of llama.cpp's ran at fast-memory speed;
+# side by side in one memory state it was 24-25 vs 20.5-21.5 fast and 16-17 vs 15.5
+# slow), with the 1-minute load average when each side's first run started.  Each
+# decode run is judged against its own roofline (the bandwidth read right before and
+# after it: bench_run.c says why); the summary gives the best tg run's %, the range
+# over the runs, and the best tg against the highest roofline of all the runs.  Timings
+# only, never pass/fail.
 #
 #   make bench-run                         files in a temporary directory (about 4 GB)
 #   APR_BENCH_RUN_DIR=/tmp/tl make bench-run   keep/reuse the generated files there
 #   LLAMA_BENCH=/tmp/llama.cpp/build/bin/llama-bench make bench-run
-#   APR_BENCH_RUN_THREADS=2 APR_BENCH_RUN_REPS=3 (defaults)
+#   APR_BENCH_RUN_THREADS=2 APR_BENCH_RUN_REPS=5 (defaults)
 set -eu
 B=${1:-build}
 T=${APR_BENCH_RUN_THREADS:-2}
-R=${APR_BENCH_RUN_REPS:-3}
+R=${APR_BENCH_RUN_REPS:-5}
 [ -x "$B/bench/bench_run" ] || { echo "bench_run: needs $B/bench/bench_run" >&2; exit 1; }
 DIR=${APR_BENCH_RUN_DIR:-}
 if [ -z "$DIR" ]; then
