@@ -137,23 +137,32 @@ static void cpu_free(struct rt_ctx *ctx)
     ctx->be = NULL;
 }
 
-static float *falloc(int64_t a, int64_t b, int64_t c3, struct err *e)
+/* bytes of a x b x c3 floats, rounded up to 64 (an error past size_t) */
+static int fbytes(int64_t a, int64_t b, int64_t c3, size_t *bytes, struct err *e)
 {
     int64_t n;
+
+    if (sz_mul_i64(a, b, &n) || sz_mul_i64(n, c3, &n) || sz_mul_i64(n, 4, &n) ||
+        sz_to_size((uint64_t)n, bytes) || *bytes > SIZE_MAX - 64) {
+        ERR(e, ERR_LIMIT, "buffer of %lld x %lld x %lld floats is too large", (long long)a,
+            (long long)b, (long long)c3);
+        return -1;
+    }
+    *bytes = (*bytes + 63) & ~(size_t)63;
+    return 0;
+}
+
+static float *falloc(int64_t a, int64_t b, int64_t c3, struct err *e)
+{
     size_t bytes;
     float *p;
 
-    if (sz_mul_i64(a, b, &n) || sz_mul_i64(n, c3, &n) || sz_mul_i64(n, 4, &n) ||
-        sz_to_size((uint64_t)n, &bytes)) {
-        ERR(e, ERR_LIMIT, "buffer of %lld x %lld x %lld floats is too large", (long long)a,
-            (long long)b, (long long)c3);
+    if (fbytes(a, b, c3, &bytes, e))
         return NULL;
-    }
     /* 64-byte aligned: the matrix kernels read activation rows (rows of a multiple of 16
      * floats in every model we know) with 32-byte loads, and malloc's large blocks start
      * 16 bytes into a page, so every other load split a cache line (F16 prompt tile, one
      * thread, 64 x 2048 x 64 tokens: 82.7 GFLOP/s aligned vs 78.2 at +16 bytes) */
-    bytes = (bytes + 63) & ~(size_t)63;
     p = aligned_alloc(64, bytes ? bytes : 64);
     if (!p)
         ERR(e, ERR_NOMEM, "out of memory (%zu bytes)", bytes);
@@ -164,16 +173,11 @@ static float *falloc(int64_t a, int64_t b, int64_t c3, struct err *e)
  * written); *mem is the block to free */
 static float *zfalloc(int64_t a, int64_t b, int64_t c3, void **mem, struct err *e)
 {
-    int64_t n;
     size_t bytes;
 
     *mem = NULL;
-    if (sz_mul_i64(a, b, &n) || sz_mul_i64(n, c3, &n) || sz_mul_i64(n, 4, &n) ||
-        sz_to_size((uint64_t)n, &bytes) || bytes > SIZE_MAX - 64) {
-        ERR(e, ERR_LIMIT, "buffer of %lld x %lld x %lld floats is too large", (long long)a,
-            (long long)b, (long long)c3);
+    if (fbytes(a, b, c3, &bytes, e))
         return NULL;
-    }
     *mem = calloc(1, bytes + 64);
     if (!*mem) {
         ERR(e, ERR_NOMEM, "out of memory (%zu bytes)", bytes + 64);
@@ -711,15 +715,22 @@ static void att_heads(const struct att_job *j, int t, int64_t h0, int nq, float 
     }
 }
 
+/* part's rows of s->scores: a GQA group's, att_ld(n_ctx) each */
+static float *att_part_scores(const struct att_job *j, int part)
+{
+    const struct model_config *c = &j->ctx->rm->c;
+    const struct cpu *s = j->ctx->be;
+
+    return s->scores + (size_t)part * (c->n_head / c->n_head_kv) * att_ld(j->ctx->n_ctx);
+}
+
 /* Few kv heads (fewer than threads): parts of the (token, head) pairs, one at a time. */
 static void att_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
     const int64_t nh = j->ctx->rm->c.n_head, total = (int64_t)j->n * nh;
     const int64_t lo = total * part / n_parts, hi = total * (part + 1) / n_parts;
-    struct cpu *s = j->ctx->be;
-    const int64_t group = nh / j->ctx->rm->c.n_head_kv;
-    float *sc = s->scores + (size_t)part * group * att_ld(j->ctx->n_ctx);
+    float *sc = att_part_scores(j, part);
 
     for (int64_t it = lo; it < hi; it++)
         att_heads(j, (int)(it / nh), it % nh, 1, sc);
@@ -732,9 +743,8 @@ static void att_prefill_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
     const struct model_config *c = &j->ctx->rm->c;
-    struct cpu *s = j->ctx->be;
     const int group = (int)(c->n_head / c->n_head_kv);
-    float *sc = s->scores + (size_t)part * group * att_ld(j->ctx->n_ctx);
+    float *sc = att_part_scores(j, part);
 
     for (int t = part; t < j->n; t += n_parts)
         for (int64_t h = 0; h < (int64_t)c->n_head; h += group)
@@ -746,9 +756,8 @@ static void att_dec_task(void *arg, int part, int n_parts)
 {
     struct att_job *j = arg;
     const struct model_config *c = &j->ctx->rm->c;
-    struct cpu *s = j->ctx->be;
     const int group = (int)(c->n_head / c->n_head_kv);
-    float *sc = s->scores + (size_t)part * group * att_ld(j->ctx->n_ctx);
+    float *sc = att_part_scores(j, part);
 
     for (int64_t g = part; g < (int64_t)c->n_head_kv; g += n_parts)
         att_heads(j, 0, g * group, group, sc);
