@@ -43,6 +43,32 @@
  * done as cmpgt/xor/sub in the simple pipes: 34.5 -> 32.0 (vpabsb kept) and 28.9;
  * there the count of vector micro-ops binds.
  *
+ * Where Q4_K's decode time goes (one thread, 256 rows x 2048 in cache, best of 5, runs
+ * alternated; 21.4-21.9 GB/s, about 75 cycles of this 2.8 GHz core per 4-row
+ * super-block).  Copies of KMIN_DEC with parts taken out, in GB/s:
+ *   - only the 16 steps of 32 weight bytes (load, vpsrlw, 2 vpand, 2 vpmaddubsw,
+ *     2 vpbroadcastd, 2 vpmaddwd, 2 vpaddd): 26.8-28.4;
+ *   - without the f32 step 21.6-23.6 (its d/dmin gather alone: 22.1);
+ *   - without the mins 20.9-23.0;
+ *   - without k4_scales2 22.1-22.8;
+ *   - without k4_scw's stores 22.0-22.4.
+ * Measured alone, this core issues per cycle 2 vpmadd*, 2 vpsrlw, 2 vpshufb (3 of the two
+ * together), 2 vector loads (vpbroadcastd from memory is a load, no ALU op) and 4 vector
+ * ALU ops in all.  The kernel runs about 4 instructions a cycle; no single class binds it.
+ *
+ * Tried, against the kernel as it is:
+ *   - the activations loaded once per 64 elements for all 4 rows: 21.3-22.1;
+ *   - that, with two super-blocks a pass (fixed scw buffers): 21.5-22.1; from DRAM with
+ *     2 threads, 37.1-37.7 vs 37.2-37.9 in a fast-memory minute;
+ *   - the sums, mins and f32 step of super-block b done during b + 1: 19.1-20.7;
+ *   - the scales, d and dmin decoded in general registers and stored 2-3 super-blocks
+ *     ahead: 16.0-16.6 (vector loads of what general-register stores wrote stall here);
+ *   - the 4 rows' super-blocks interleaved into one stream: 22.2-22.7 in cache, but
+ *     from DRAM with 2 threads 33.9 vs 37.3 (fast minute) and 28.0 vs 30.2 (slow).
+ * From DRAM, 2 threads in a fast-memory minute (a 4-stream read: 52-56 GB/s), this kernel
+ * reaches 35.4-37.9 GB/s, 82-88% of its in-cache pace: decode of a Q4_K model is bound
+ * by these instructions, not by the memory.
+ *
  * Kernels: KMIN_DEC (Q4_K, Q5_K), dec_q6_k, K23_DEC (Q2_K, Q3_K), KSB_DEC (IQ4_XS) on
  * RT_ACT_Q8_K; LEG_DEC (Q8_0, Q4_0, Q5_0, IQ4_NL) on RT_ACT_Q8_0S, whose AVX2 quantizer
  * is here; LEG1_DEC (Q4_1, Q5_1) on RT_ACT_Q8_1.
