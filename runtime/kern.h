@@ -20,6 +20,15 @@
  *   RT_ACT_Q8_0S the Q8_0 values split for the decode kernels: n/32 blocks of 32 x i8
  *                (block b at byte 32b), then n/32 f32 scales (each block's f16 d,
  *                widened), then n/32 int32 sums of each block's values: 40 bytes a block.
+ *   RT_ACT_Q8_0P the Q8_0 values laid out in block pairs for the AVX2 Q4_0 decode kernel:
+ *                per group of 8 blocks, for each pair (2k, 2k+1) the first 16 values of
+ *                block 2k, the first 16 of block 2k+1, the last 16 of 2k, the last 16 of
+ *                2k+1 (64 bytes: one register against the pair's low nibbles, one against
+ *                the high), then the 8 scales as f32 (each block's f16 d, widened) and the
+ *                8 int32 sums of each block's values, both in block order 0 2 4 6 1 3 5 7
+ *                (the lanes of the kernel's sums): 320 bytes; the last n/32 % 8 blocks
+ *                as 40 bytes each (32 values, f32 scale, int32 sum).  Same quantized
+ *                values as RT_ACT_Q8_0; rt_q8_0p_put places them.
  *   RT_ACT_Q8_0X8 the Q8_0 values laid out for the AVX2 block-lane matrix kernel: per
  *                group of 8 blocks, 16 x 32 bytes (register i, lane j = values 2i and
  *                2i+1 of block j as two int16), then the 8 scales as f32 (each block's
@@ -54,7 +63,7 @@
 
 enum rt_isa { RT_ISA_SCALAR = 0, RT_ISA_AVX2 = 1, RT_ISA_AVX512 = 2 };
 enum rt_act { RT_ACT_F32 = 0, RT_ACT_Q8_0, RT_ACT_Q8_1, RT_ACT_Q8_K, RT_ACT_Q8_0X16, RT_ACT_Q8_0S,
-              RT_ACT_Q8_0X8, RT_ACT_Q8_0X4, RT_ACT_Q8_1X4, RT_ACT_COUNT };
+              RT_ACT_Q8_0X8, RT_ACT_Q8_0X4, RT_ACT_Q8_1X4, RT_ACT_Q8_0P, RT_ACT_COUNT };
 
 typedef void (*rt_dot_fn)(int64_t n, const void *w, const void *a, size_t a_stride, int nt,
                           float *out, size_t o_stride);
@@ -111,6 +120,10 @@ void rt_kern_avx2_fp_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_CO
 void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 /* the AVX2 decode kernels (kern_dec_avx2.c), called by rt_kern_avx2_table */
 void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
+
+/* RT_ACT_Q8_0P: m = 8 Q8_0 blocks as one group (320 bytes at dst) or m = 1 block past
+ * the groups (40 bytes); the scalar and AVX2 quantizers both place their blocks with it */
+void rt_q8_0p_put(const struct block_q8_0 *blk, int m, uint8_t *dst);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

@@ -38,7 +38,7 @@ int rt_act_blck(enum rt_act act)
 {
     switch (act) {
     case RT_ACT_Q8_0: case RT_ACT_Q8_1: case RT_ACT_Q8_0X16: case RT_ACT_Q8_0S:
-    case RT_ACT_Q8_0X8: case RT_ACT_Q8_0X4: case RT_ACT_Q8_1X4: return 32;
+    case RT_ACT_Q8_0P: case RT_ACT_Q8_0X8: case RT_ACT_Q8_0X4: case RT_ACT_Q8_1X4: return 32;
     case RT_ACT_Q8_K: return 256;
     default: return 1;
     }
@@ -59,6 +59,7 @@ size_t rt_act_row_bytes(enum rt_act act, int64_t n)
     case RT_ACT_Q8_1X4:    /* see kern.h: 320-byte groups of 8 blocks, then plain blocks */
         return (size_t)(n / 256) * 320 + (size_t)(n / 32 % 8) * sizeof(struct block_q8_1);
     case RT_ACT_Q8_0S:     /* see kern.h: values, f32 scales, int32 sums */
+    case RT_ACT_Q8_0P:     /* see kern.h: 320-byte groups of 8 blocks, then 40 a block */
         return (size_t)(n / 32) * (32 + sizeof(float) + sizeof(int32_t));
     default: return (size_t)n * sizeof(float);
     }
@@ -154,6 +155,54 @@ static void quant_q8_0s_ref(const float *x, void *dst, int64_t n)
         memcpy(q + 32 * b, blk.qs, 32);
         memcpy(dp + 4 * b, &d, 4);
         memcpy(sp + 4 * b, &sum, 4);
+    }
+}
+
+void rt_q8_0p_put(const struct block_q8_0 *blk, int m, uint8_t *dst)
+{
+    static const int lane[8] = { 0, 2, 4, 6, 1, 3, 5, 7 };
+    float d[8];
+    int32_t sum[8];
+
+    for (int j = 0; j < m; j++) {
+        d[j] = rt_h2f(blk[j].d);
+        sum[j] = 0;
+        for (int k = 0; k < 32; k++)
+            sum[j] += blk[j].qs[k];
+    }
+    if (m == 1) {
+        memcpy(dst, blk->qs, 32);
+        memcpy(dst + 32, &d[0], 4);
+        memcpy(dst + 36, &sum[0], 4);
+        return;
+    }
+    for (int p = 0; p < 4; p++) {
+        uint8_t *o = dst + 64 * p;
+        memcpy(o, blk[2 * p].qs, 16);
+        memcpy(o + 16, blk[2 * p + 1].qs, 16);
+        memcpy(o + 32, blk[2 * p].qs + 16, 16);
+        memcpy(o + 48, blk[2 * p + 1].qs + 16, 16);
+    }
+    for (int k = 0; k < 8; k++) {
+        memcpy(dst + 256 + 4 * k, &d[lane[k]], 4);
+        memcpy(dst + 288 + 4 * k, &sum[lane[k]], 4);
+    }
+}
+
+/* RT_ACT_Q8_0P: the blocks of quant_q8_0_ref, placed (kern.h) */
+static void quant_q8_0p_ref(const float *x, void *dst, int64_t n)
+{
+    int64_t nb = n / 32, b = 0;
+    uint8_t *o = dst;
+    struct block_q8_0 blk[8];
+
+    for (; b + 8 <= nb; b += 8, o += 320) {
+        quant_q8_0_ref(x + 32 * b, blk, 256);
+        rt_q8_0p_put(blk, 8, o);
+    }
+    for (; b < nb; b++, o += 40) {
+        quant_q8_0_ref(x + 32 * b, blk, 32);
+        rt_q8_0p_put(blk, 1, o);
     }
 }
 
@@ -517,5 +566,6 @@ void rt_kern_ref_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]
     q[RT_ACT_Q8_1] = quant_q8_1_ref;
     q[RT_ACT_Q8_K] = quant_q8_k_ref;
     q[RT_ACT_Q8_0S] = quant_q8_0s_ref;
+    q[RT_ACT_Q8_0P] = quant_q8_0p_ref;
 #undef K
 }
