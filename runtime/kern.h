@@ -28,7 +28,7 @@
  *                8 int32 sums of each block's values, both in block order 0 2 4 6 1 3 5 7
  *                (the lanes of the kernel's sums): 320 bytes; the last n/32 % 8 blocks
  *                as 40 bytes each (32 values, f32 scale, int32 sum).  Same quantized
- *                values as RT_ACT_Q8_0; rt_q8_0p_put places them.
+ *                values as RT_ACT_Q8_0 (rt_q8_0p_quant).
  *   RT_ACT_Q8_0X8 the Q8_0 values laid out for the AVX2 block-lane matrix kernel: per
  *                group of 8 blocks, 16 x 32 bytes (register i, lane j = values 2i and
  *                2i+1 of block j as two int16), then the 8 scales as f32 (each block's
@@ -121,9 +121,9 @@ void rt_kern_avx2_qgemm_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT
 /* the AVX2 decode kernels (kern_dec_avx2.c), called by rt_kern_avx2_table */
 void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_COUNT]);
 
-/* RT_ACT_Q8_0P: m = 8 Q8_0 blocks as one group (320 bytes at dst) or m = 1 block past
- * the groups (40 bytes); the scalar and AVX2 quantizers both place their blocks with it */
-void rt_q8_0p_put(const struct block_q8_0 *blk, int m, uint8_t *dst);
+/* RT_ACT_Q8_0P of x[0..n): the Q8_0 blocks of the quantizer q8_0 (kern_ref.c's or the
+ * AVX2 one: the same bytes), placed */
+void rt_q8_0p_quant(rt_quant_fn q8_0, const float *x, void *dst, int64_t n);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

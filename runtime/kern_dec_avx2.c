@@ -755,21 +755,10 @@ LEG1_DEC(dec_q5_1, block_q5_1, w_q5_1)
  * as the scalar one), split; sum(q) = sum(q ^ 0x80) - 128 * 32 through vpsadbw */
 static rt_quant_fn q8_0_base;
 
-/* RT_ACT_Q8_0P: the same blocks, placed by rt_q8_0p_put (one token's row: small) */
+/* RT_ACT_Q8_0P: the same blocks, placed (one token's row: small) */
 static void quant_q8_0p_avx2(const float *x, void *dst, int64_t n)
 {
-    int64_t nb = n / 32, b = 0;
-    uint8_t *o = dst;
-    struct block_q8_0 blk[8];
-
-    for (; b + 8 <= nb; b += 8, o += 320) {
-        q8_0_base(x + 32 * b, blk, 256);
-        rt_q8_0p_put(blk, 8, o);
-    }
-    for (; b < nb; b++, o += 40) {
-        q8_0_base(x + 32 * b, blk, 32);
-        rt_q8_0p_put(blk, 1, o);
-    }
+    rt_q8_0p_quant(q8_0_base, x, dst, n);
 }
 
 static void quant_q8_0s_avx2(const float *x, void *dst, int64_t n)

@@ -158,7 +158,9 @@ static void quant_q8_0s_ref(const float *x, void *dst, int64_t n)
     }
 }
 
-void rt_q8_0p_put(const struct block_q8_0 *blk, int m, uint8_t *dst)
+/* m = 8 Q8_0 blocks as one group (320 bytes at dst) or m = 1 block past the groups
+ * (40 bytes) */
+static void q8_0p_put(const struct block_q8_0 *blk, int m, uint8_t *dst)
 {
     static const int lane[8] = { 0, 2, 4, 6, 1, 3, 5, 7 };
     float d[8];
@@ -189,21 +191,26 @@ void rt_q8_0p_put(const struct block_q8_0 *blk, int m, uint8_t *dst)
     }
 }
 
-/* RT_ACT_Q8_0P: the blocks of quant_q8_0_ref, placed (kern.h) */
-static void quant_q8_0p_ref(const float *x, void *dst, int64_t n)
+void rt_q8_0p_quant(rt_quant_fn q8_0, const float *x, void *dst, int64_t n)
 {
     int64_t nb = n / 32, b = 0;
     uint8_t *o = dst;
     struct block_q8_0 blk[8];
 
     for (; b + 8 <= nb; b += 8, o += 320) {
-        quant_q8_0_ref(x + 32 * b, blk, 256);
-        rt_q8_0p_put(blk, 8, o);
+        q8_0(x + 32 * b, blk, 256);
+        q8_0p_put(blk, 8, o);
     }
     for (; b < nb; b++, o += 40) {
-        quant_q8_0_ref(x + 32 * b, blk, 32);
-        rt_q8_0p_put(blk, 1, o);
+        q8_0(x + 32 * b, blk, 32);
+        q8_0p_put(blk, 1, o);
     }
+}
+
+/* RT_ACT_Q8_0P: the blocks of quant_q8_0_ref, placed (kern.h) */
+static void quant_q8_0p_ref(const float *x, void *dst, int64_t n)
+{
+    rt_q8_0p_quant(quant_q8_0_ref, x, dst, n);
 }
 
 static void quant_q8_1_ref(const float *x, void *dst, int64_t n)
