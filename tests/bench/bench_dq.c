@@ -16,18 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <math.h>
 
 #include "../../dequant/dq.h"
+#include "bench_util.h"
 #include "../../common/banned.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static unsigned long long parse_ull(const char *s)
 {
@@ -107,13 +100,13 @@ int main(int argc, char **argv)
         }
         double best[3] = { 1e30, 1e30, 1e30 };
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             dq_to_f32_ref(dt, src, nb, y, n, 1, &e);
-            double t1 = now();
+            double t1 = bench_now();
             dq_to_f32(dt, src, nb, y, n, 1, &e);
-            double t2 = now();
+            double t2 = bench_now();
             memcpy(z, y, (size_t)n * 4);
-            double t3 = now();
+            double t3 = bench_now();
             sink = y[n / 2] + z[n / 3];
             if (t1 - t0 < best[0]) best[0] = t1 - t0;
             if (t2 - t1 < best[1]) best[1] = t2 - t1;

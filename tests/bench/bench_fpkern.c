@@ -20,11 +20,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../../formats/dtype.h"
 #include "../../runtime/kern.h"
 #include "../../runtime/pool.h"
+#include "bench_util.h"
 #include "../../common/banned.h"
 
 #define COLS    2048
@@ -43,24 +43,6 @@ struct job {
     float                *y;
     uint64_t              sink[64];
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_int(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < 1 || v > 1000) {
-        fprintf(stderr, "bench_fpkern: bad number '%s' (1..1000)\n", s);
-        exit(2);
-    }
-    return (int)v;
-}
 
 static void part(void *ctx, int i, int n)
 {
@@ -89,9 +71,9 @@ static double timed(struct rt_pool *p, struct job *j, int64_t rows, int nt)
 {
     j->rows = rows;
     j->nt = nt;
-    double t0 = now();
+    double t0 = bench_now();
     rt_pool_run(p, part, j, (int)((rows + PART - 1) / PART));
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static int run(int dt, int threads, int reps, const uint8_t *w, size_t rb, int64_t rows,
@@ -132,9 +114,9 @@ int main(int argc, char **argv)
 
     while (argi < argc) {
         if (!strcmp(argv[argi], "-t") && argi + 1 < argc)
-            threads = parse_int(argv[++argi]);
+            threads = bench_int("bench_fpkern", argv[++argi]);
         else if (!strcmp(argv[argi], "-r") && argi + 1 < argc)
-            reps = parse_int(argv[++argi]);
+            reps = bench_int("bench_fpkern", argv[++argi]);
         else if (!strcmp(argv[argi], "F16") || !strcmp(argv[argi], "BF16") ||
                  !strcmp(argv[argi], "F32"))
             dt = dtype_from_name(argv[argi]);

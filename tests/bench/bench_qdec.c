@@ -25,13 +25,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../../common/err.h"
 #include "../../dequant/dq.h"
 #include "../../formats/dtype.h"
 #include "../../runtime/kern.h"
 #include "../../runtime/pool.h"
+#include "bench_util.h"
 #include "../../common/banned.h"
 
 #define COLS     2048
@@ -51,24 +51,6 @@ struct job {
     int                   read;           /* 1: the read loop, not the kernel */
     uint64_t              sink[64];
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_int(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < 1 || v > 1000) {
-        fprintf(stderr, "bench_qdec: bad number '%s' (1..1000)\n", s);
-        exit(2);
-    }
-    return (int)v;
-}
 
 static void part(void *ctx, int i, int n)
 {
@@ -100,9 +82,9 @@ static double gbps(struct rt_pool *p, struct job *j, int64_t rows, int passes, i
     int nparts = (int)((rows + PART - 1) / PART);
     j->rows = rows;
     j->read = read;
-    double t0 = now();
+    double t0 = bench_now();
     rt_pool_run(p, part, j, nparts * passes);
-    return (double)rows * (double)j->rb * passes / (now() - t0) / 1e9;
+    return (double)rows * (double)j->rb * passes / (bench_now() - t0) / 1e9;
 }
 
 static int bench_type(int dt, struct rt_pool *p1, struct rt_pool *pn, int threads, int reps,
@@ -174,11 +156,11 @@ int main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) {
-            threads = parse_int(argv[++i]);
+            threads = bench_int("bench_qdec", argv[++i]);
             continue;
         }
         if (!strcmp(argv[i], "-r") && i + 1 < argc) {
-            reps = parse_int(argv[++i]);
+            reps = bench_int("bench_qdec", argv[++i]);
             continue;
         }
         int dt = dtype_from_name(argv[i]), ok = 0;

@@ -66,7 +66,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../../common/cli.h"
@@ -78,6 +77,7 @@
 #include "../../runtime/pool.h"
 #include "../../runtime/rt.h"
 #include "../fixtures/gguf_fix.h"
+#include "bench_util.h"
 #include "../../common/banned.h"
 
 #define EMBD   2048
@@ -93,13 +93,6 @@
 
 enum mix { MIX_F16, MIX_Q8_0, MIX_Q4_K_M };
 static const char *const mix_name[] = { "F16", "Q8_0", "Q4_K_M" };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---------------------------------------------------------------------------------
  * gen
@@ -440,14 +433,14 @@ static int bw_init(struct bw *b, struct rt_pool *p)
 static double bw_measure(struct bw *b)
 {
     int nth = rt_pool_threads(b->p);
-    double best = 0, t_end = now_s() + BW_MIN_S;
+    double best = 0, t_end = bench_now() + BW_MIN_S;
 
     rt_pool_run(b->p, bw_part, &b->j, nth);
-    for (int r = 0; r < 2 * BW_MIN_PASSES || now_s() < t_end; r++) {
+    for (int r = 0; r < 2 * BW_MIN_PASSES || bench_now() < t_end; r++) {
         b->j.one = r & 1;   /* the two patterns alternated: the same neighbours for both */
-        double t0 = now_s();
+        double t0 = bench_now();
         rt_pool_run(b->p, bw_part, &b->j, nth);
-        double gbs = (double)(b->j.n * sizeof(bw_vec) * (size_t)nth) / (now_s() - t0) / 1e9;
+        double gbs = (double)(b->j.n * sizeof(bw_vec) * (size_t)nth) / (bench_now() - t0) / 1e9;
         if (gbs > best)
             best = gbs;
     }
@@ -595,11 +588,11 @@ static double wr_measure(const struct net *n, struct rt_pool *p)
         j->first[k + 1] = j->first[k] + (int)((j->n[k] + WR_CHUNK - 1) / WR_CHUNK);
     j->isa = bw_isa() >= 1;
     rt_pool_run(p, wr_part, j, j->first[WR_SEG]);
-    t_end = now_s() + BW_MIN_S;
-    for (int r = 0; r < BW_MIN_PASSES || now_s() < t_end; r++) {
-        double t0 = now_s();
+    t_end = bench_now() + BW_MIN_S;
+    for (int r = 0; r < BW_MIN_PASSES || bench_now() < t_end; r++) {
+        double t0 = bench_now();
         rt_pool_run(p, wr_part, j, j->first[WR_SEG]);
-        double gbs = (double)n->bytes_tok / (now_s() - t0) / 1e9;
+        double gbs = (double)n->bytes_tok / (bench_now() - t0) / 1e9;
         if (gbs > best)
             best = gbs;
     }
@@ -659,10 +652,10 @@ static int run_one(const char *path, int threads, int reps, int what, struct bw 
     if (rt_eval(ctx, tok, 1, 0, logits, 0, e))
         goto out;
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = bench_now();
         if ((what & 1) && rt_eval(ctx, tok, PP, 0, logits, 0, e))
             goto out;
-        pp[r] = (what & 1) ? PP / (now_s() - t0) : 0;
+        pp[r] = (what & 1) ? PP / (bench_now() - t0) : 0;
         if (what & 2) {       /* right before each decode run, in the same conditions */
             double g = bw_measure(bw);
             rbw[r] = g;
@@ -671,11 +664,11 @@ static int run_one(const char *path, int threads, int reps, int what, struct bw 
                 wr[n_wr++] = g;
             rbw[r] = g > rbw[r] ? g : rbw[r];
         }
-        t0 = now_s();
+        t0 = bench_now();
         for (int k = 0; (what & 2) && k < TG; k++)
             if (rt_eval(ctx, &tok[k], 1, k, logits, 0, e))
                 goto out;
-        tg[r] = (what & 2) ? TG / (now_s() - t0) : 0;
+        tg[r] = (what & 2) ? TG / (bench_now() - t0) : 0;
         if (what & 2) {       /* and right after it: the run's roofline brackets it */
             double g = wr_measure(n, bw->p);
             if (n_wr < 16)
@@ -748,12 +741,12 @@ int main(int argc, char **argv)
             snprintf(path, sizeof path, "%s/tinyllama-%s.gguf", argv[2], mix_name[k]);
             if (stat(path, &st) == 0)
                 continue;
-            double t0 = now_s();
+            double t0 = bench_now();
             if (gen_one(path, (enum mix)k, threads_ncpu(), &e)) {
                 fprintf(stderr, "bench_run: %s\n", e.msg);
                 return 1;
             }
-            fprintf(stderr, "bench_run: wrote %s in %.1f s\n", path, now_s() - t0);
+            fprintf(stderr, "bench_run: wrote %s in %.1f s\n", path, bench_now() - t0);
         }
         return 0;
     }

@@ -22,23 +22,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../fixtures/gguf_fix.h"
 #include "../../runtime/tokenizer.h"
+#include "bench_util.h"
 #include "../../common/banned.h"
 
 static const char cons[] = "bcdfghjklmnprstvwz";
 static const char vows[] = "aeiouy";
 #define N_SYL 108   /* 18 x 6 */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void syl(int i, char *o)
 {
@@ -285,7 +278,7 @@ static void gen_text(const char *path, double mb)
 {
     static const char *const other[] = {
         "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c",
-        "\xf0\x9f\xa6\x99", "\xf0\x9f\x98\x80", "\xc3\xa9t\xc3\xa9", "na\xc3\xafve", "\xe2\x82\xac" "42",
+        "\xf0\x9f\xa6\x99", "\xf0\x9f\x98\x80", "\xc3\xa9t\xc3\xa9", "na\xc3\xafve", ("\xe2\x82\xac" "42"),
     };
     static const char *const punct[] = { ",", ".", "!", "?", ";", ":", " -", " (", ")", "'s", "\"" };
     FILE *f = fopen(path, "w");
@@ -359,11 +352,11 @@ static int run(const char *model, const char *text_path, int reps)
         die(&e);
     model_close(&m);
     for (int r = 0; r < reps; r++) {
-        double t0 = now(), dt;
+        double t0 = bench_now(), dt;
         free(ids);
         if (tok_encode(t, text, (size_t)len, TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &ids, &n, &e))
             die(&e);
-        dt = now() - t0;
+        dt = bench_now() - t0;
         best = dt < best ? dt : best;
     }
     printf("%-28s %8.2f MB/s  (%zu tokens, %.2f MB, %s %zu tokens, best of %d)\n",
