@@ -682,7 +682,8 @@ static int run_one(const char *path, int threads, int reps, int what, struct bw 
     stats(tg, reps, &mtg, &stg);
     {
         const struct model_tensor *t = model_tensor_find(&n->m, "blk.0.attn_q.weight");
-        type = t->dtype == DT_F16 ? "F16" : t->dtype == DT_Q8_0 ? "Q8_0" : "Q4_K_M";
+        /* gen's three files by their attn_q; any other file by its attn_q's type */
+        type = t->dtype == DT_Q4_K ? "Q4_K_M" : dtype_name(t->dtype);
     }
     double bwb = bw->best > best_of(wr, n_wr) ? bw->best : best_of(wr, n_wr);
     double roof = bwb * 1e9 / (double)n->bytes_tok;
