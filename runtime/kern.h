@@ -20,11 +20,11 @@
  *   RT_ACT_Q8_0S the Q8_0 values split for the decode kernels: n/32 blocks of 32 x i8
  *                (block b at byte 32b), then n/32 f32 scales (each block's f16 d,
  *                widened), then n/32 int32 sums of each block's values: 40 bytes a block.
- *   RT_ACT_Q8_0P the Q8_0 values laid out in block pairs for the AVX2 Q4_0 decode kernel:
- *                per group of 8 blocks, for each pair (2k, 2k+1) the first 16 values of
- *                block 2k, the first 16 of block 2k+1, the last 16 of 2k, the last 16 of
- *                2k+1 (64 bytes: one register against the pair's low nibbles, one against
- *                the high), then the 8 scales as f32 (each block's f16 d, widened) and the
+ *   RT_ACT_Q8_0P the Q8_0 values laid out in block pairs for the AVX2 decode kernels of
+ *                Q4_0, Q5_0 and IQ4_NL: per group of 8 blocks, for each pair (2k, 2k+1)
+ *                the first 16 values of block 2k, the first 16 of block 2k+1, the last
+ *                16 of 2k, the last 16 of 2k+1 (64 bytes: one register against the
+ *                pair's low nibbles, one against the high), then the 8 scales as f32 (each block's f16 d, widened) and the
  *                8 int32 sums of each block's values, both in block order 0 2 4 6 1 3 5 7
  *                (the lanes of the kernel's sums): 320 bytes; the last n/32 % 8 blocks
  *                as 40 bytes each (32 values, f32 scale, int32 sum).  Same quantized

@@ -12,14 +12,14 @@
  * measured slower for Q4_K, one thread: 14.3-14.5 vs 14.8-15.0 GB/s from DRAM, 17.9 vs
  * 19.7 in cache.
  *
- * No software prefetch, except Q5_0 and IQ4_NL: with the streams far apart (and
+ * No software prefetch: with the streams far apart (and
  * matmul.c's large decode parts) Zen 4's hardware prefetchers keep them fed, and each
  * stream fetching its next row ahead (kern_avx512.c's DEC4_PREFETCH) was slower.  One
  * thread, 512 MiB from DRAM in parts of 256 rows, best of 40, with -> without: Q8_0
  * 22.3-23.3 -> 23.6-25.4 GB/s, Q4_K 15.7 -> 17.0, Q5_K 15.3 -> 17.5, Q6_K 18.9 -> 21.0,
  * Q3_K 8.9 -> 9.4, Q2_K 10.4 -> 10.6, Q4_1 11.9 -> 12.2, Q5_1 10.9 -> 11.1, IQ4_XS 10.1
- * -> 10.0; but Q4_0 13.6 -> 12.9, IQ4_NL 10.5 -> 10.0 and Q5_0 11.3 -> 11.4 keep it
- * (Q4_0's pair kernel, dec_q4_0, has none: see there).
+ * -> 10.0; Q4_0 13.6 -> 12.9, IQ4_NL 10.5 -> 10.0 and Q5_0 11.3 -> 11.4 kept it
+ * until their pair kernels (PAIR_DEC), which run faster without (see there).
  * TinyLlama tg, 2 threads, old and new alternated token by token: Q8_0 26.7 -> 23.9 ms
  * a token (min), Q4_K_M 20.5 -> 18.3.
  *
@@ -73,8 +73,8 @@
  * vpbroadcastd of (sc, sc) dwords stored a super-block ahead, 22.7-22.9.
  *
  * Kernels: KMIN_DEC (Q4_K, Q5_K), dec_q6_k, K23_DEC (Q2_K, Q3_K), KSB_DEC (IQ4_XS) on
- * RT_ACT_Q8_K; LEG_DEC (Q8_0, Q5_0, IQ4_NL) on RT_ACT_Q8_0S, whose AVX2 quantizer
- * is here; dec_q4_0 on RT_ACT_Q8_0P (block pairs); LEG1_DEC (Q4_1, Q5_1) on RT_ACT_Q8_1.
+ * RT_ACT_Q8_K; LEG_DEC (Q8_0) on RT_ACT_Q8_0S and PAIR_DEC (Q4_0, Q5_0, IQ4_NL) on
+ * RT_ACT_Q8_0P, whose AVX2 quantizers are here; LEG1_DEC (Q4_1, Q5_1) on RT_ACT_Q8_1.
  *
  * Bits: every row gets exactly its scalar twin's (kern_ref.c) result: per block or
  * super-block the same exact integer sums, then the twin's f32 operations in its order
@@ -518,8 +518,8 @@ KSB_DEC(dec_iq4_xs, block_iq4_xs, iq4xs_one, 0)
  * reduced together (hsum8x8, lane k = block k of the group), then block b into f32 lane
  * b % 8: acc = fma(dw * da, (float)isum, acc); the last nb % 8 blocks one by one into
  * the same lanes; red8.  The twin's steps, so its bits.  4 rows run as 4 streams a
- * quarter of the part apart, group by group, each prefetching its row PF rows ahead
- * (PF 0: none; see the top of the file).
+ * quarter of the part apart, group by group.  Q8_0 only: Q4_0, Q5_0 and IQ4_NL run
+ * PAIR_DEC on RT_ACT_Q8_0P (below).
  */
 
 static inline __m256i uq4_0(const struct block_q4_0 *b) { return nibbles(b->qs); }
@@ -546,7 +546,7 @@ static inline uint64_t d4_gpr(const void *d, size_t stride)
 
 /* UW: the weight block as bytes; MUL: mul_sum_i8 (signed, SH < 0: no offset) or
  * mul_sum_u8 (unsigned w + 2^SH) */
-#define LEG_DEC(name, BT, UW, MUL, SH, PF)                                                   \
+#define LEG_DEC(name, BT, UW, MUL, SH)                                                       \
 static inline __attribute__((always_inline)) __m256 name##_grp(const struct BT *wb,        \
         const int8_t *q, const float *da, const int32_t *qsum, __m256 acc)                  \
 {                                                                                           \
@@ -593,14 +593,8 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
                 acc[i] = _mm256_setzero_ps();                                               \
             for (; b + 8 <= nb; b += 8) {                                                   \
                 _Pragma("GCC unroll 4")                                                     \
-                for (int i = 0; i < 4; i++) {                                               \
-                    if (PF) {                                                               \
-                        const char *pf = (const char *)&wr[i][b] + (PF) * w_stride;         \
-                        for (size_t o = 0; o < 8 * sizeof(struct BT); o += 64)              \
-                            _mm_prefetch(pf + o, _MM_HINT_T0);                              \
-                    }                                                                       \
+                for (int i = 0; i < 4; i++)                                                 \
                     acc[i] = name##_grp(wr[i] + b, xq + 32 * b, da + b, qsum + b, acc[i]);  \
-                }                                                                           \
             }                                                                               \
             for (int i = 0; i < 4; i++)                                                     \
                 if (ri[i] < nr)                                                             \
@@ -609,91 +603,141 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
     }                                                                                       \
 }
 
-LEG_DEC(dec_q8_0, block_q8_0, w_q8_0, mul_sum_i8, -1, 0)
-LEG_DEC(dec_q5_0, block_q5_0, uq5_0, mul_sum_u8, 4, 1)
-LEG_DEC(dec_iq4_nl, block_iq4_nl, w_iq4_nl, mul_sum_i8, -1, 1)
+LEG_DEC(dec_q8_0, block_q8_0, w_q8_0, mul_sum_i8, -1)
 
 /* ---------------------------------------------------------------------------------
- * Q4_0 on RT_ACT_Q8_0P (kern.h): two blocks a register.  The 16 nibble bytes of blocks
- * 2k and 2k+1 side by side (one load each); their low nibbles (the first 16 values of
- * each block) maddubs the pair's first activation register, their high nibbles the
- * second; the two int16 results add exactly (each pair sum |.| <= 2 * 15 * 128, so the
- * sum <= 7680), and one madd by ones gives per 128-bit lane 4 partial sums of one
- * block.  Per group of 8 blocks: 8 ALU operations a pair, then zip_add32 / zip_add64
- * leave the 8 block sums in lane order 0 2 4 6 1 3 5 7, the order of the activation's
- * scales and sums and of the d words gathered (d4_gpr, stride 2 blocks).  Lane k then
- * accumulates blocks 8m + L[k] exactly as the twin's l[b & 7]; after the groups the
- * lanes go back to block order and the last nb % 8 blocks follow one by one.
- * Against LEG_DEC on RT_ACT_Q8_0S (one block a register: 5 ALU operations a block, and
- * hsum8x8's 21 a group), tests/bench/bench_qdec.c Q4_0, best of 3, two alternated runs
- * each: in cache 16.1-16.4 -> 19.5-19.6 GB/s; from DRAM one thread 14.9 -> 17.7-17.8,
- * two threads 28.7-29.0 -> 33.4.  TinyLlama Q4_0 (llama-quantize's), tg -n 128 -t 2,
- * old and new alternated 4 times: 42.0-44.6 -> 46.9-49.8 t/s; the logits of 16 tokens
- * decoded one by one (-b 1, 2 and 3 threads) are the same bytes.  No prefetch (LEG_DEC's
- * PF 1): with it, two threads from DRAM ran 27.1-30.6 GB/s against 33.5-35.8.
+ * Q4_0, Q5_0 and IQ4_NL on RT_ACT_Q8_0P (kern.h): two blocks a register.  The 16 nibble
+ * bytes of blocks 2k and 2k+1 side by side (one load each): their low nibbles (the
+ * first 16 values of each block) meet the pair's first activation register, their high
+ * nibbles the second, and per 128-bit lane the result is 4 partial sums of one block.
+ * Q4_0 and Q5_0 (unsigned u = w + 8 or + 16): the two maddubs add exactly in int16
+ * (|pair sum| <= 2 * 31 * 128, two of them <= 15872), one madd by ones; IQ4_NL (signed
+ * table values): the sign trick and a madd each, added in int32.  Per group of 8 blocks,
+ * zip_add32 / zip_add64 leave the 8 block sums in lane order 0 2 4 6 1 3 5 7, the order
+ * of the activation's scales and sums and of the d words gathered (d4_gpr, stride 2
+ * blocks).  Lane k accumulates blocks 8m + L[k] exactly as the twin's l[b & 7]; after
+ * the groups the lanes go back to block order and the last nb % 8 blocks follow one
+ * by one.
+ * Against LEG_DEC on RT_ACT_Q8_0S (one block a register, then hsum8x8's 21 operations a
+ * group, and a prefetch of the next row), tests/bench/bench_qdec.c, best of 3, runs
+ * alternated:
+ *   - Q4_0: in cache 16.1-16.4 -> 19.5-19.6 GB/s; from DRAM one thread 14.9 -> 17.7-17.8,
+ *     two threads 28.7-29.0 -> 33.4; TinyLlama Q4_0 (llama-quantize's), tg -n 128 -t 2,
+ *     alternated 4 times: 42.0-44.6 -> 46.9-49.8 t/s, and the logits of 16 tokens
+ *     decoded one by one (-b 1, 2 and 3 threads) the same bytes;
+ *   - IQ4_NL: in cache 11.8-11.9 -> 13.2-13.4, two threads from DRAM 20.4-20.5 ->
+ *     21.7-24.3;
+ *   - Q5_0: in cache 12.9-13.1 -> 12.9-13.0 (its fifth bits cost as much as before; it
+ *     runs here so that LEG_DEC keeps only Q8_0).
+ * With LEG_DEC's prefetch of the next row, Q4_0 from DRAM on two threads ran 27.1-30.6
+ * GB/s against 33.5-35.8 without.
  */
-static inline __attribute__((always_inline)) __m256i q4_0_pair(const struct block_q4_0 *w,
-                                                               const int8_t *q)
+static inline __m256i pair_nibbles(const uint8_t *q0, const uint8_t *q1, __m256i *hi)
 {
     const __m256i m4 = _mm256_set1_epi8(15);
-    __m256i v = _mm256_loadu2_m128i((const __m128i *)w[1].qs, (const __m128i *)w[0].qs);
-    __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    __m256i v = _mm256_loadu2_m128i((const __m128i *)q1, (const __m128i *)q0);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    return _mm256_and_si256(v, m4);
+}
+
+/* unsigned pair (Q4_0, Q5_0): the int16 sums added, one madd */
+static inline __m256i pair_u8(__m256i lo, __m256i hi, const int8_t *q)
+{
     __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q)),
                                  _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(q + 32))));
     return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-/* one group of 8 blocks (activation group ag, 320 bytes) into acc (lanes L) */
-static inline __attribute__((always_inline)) __m256 q4_0_grp(const struct block_q4_0 *wb,
-                                                             const uint8_t *ag, __m256 acc)
+static inline __attribute__((always_inline)) __m256i pair_q4_0(const struct block_q4_0 *w,
+                                                               const int8_t *q)
 {
-    const int8_t *q = (const int8_t *)ag;
-    __m256i is = zip_add64(zip_add32(q4_0_pair(wb, q), q4_0_pair(wb + 2, q + 64)),
-                           zip_add32(q4_0_pair(wb + 4, q + 128), q4_0_pair(wb + 6, q + 192)));
-    is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(ag + 288)), 3));
-    __m256 dw = _mm256_cvtph_ps(_mm_set_epi64x((long long)d4_gpr(&wb[1].d, 2 * sizeof *wb),
-                                               (long long)d4_gpr(&wb[0].d, 2 * sizeof *wb)));
-    return _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps((const float *)(ag + 256))),
-                           _mm256_cvtepi32_ps(is), acc);
+    __m256i hi, lo = pair_nibbles(w[0].qs, w[1].qs, &hi);
+    return pair_u8(lo, hi, q);
 }
 
-static void dec_q4_0(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
-                     size_t a_stride, int nt, float *out, size_t o_stride)
+/* Q5_0: fifth bits j of both blocks' low halves (j < 16) and high halves (j >= 16) as
+ * two 32-bit words, block 2k's bits in the low 16 */
+static inline __attribute__((always_inline)) __m256i pair_q5_0(const struct block_q5_0 *w,
+                                                               const int8_t *q)
 {
-    static const int lane[8] = { 0, 2, 4, 6, 1, 3, 5, 7 };
-    int64_t nb = n / 32, ng = nb / 8;
-    for (int g = 0, q = (nr + 3) / 4; g < q; g++) {
-        DEC4_ROWS(block_q4_0);
-        for (int t = 0; t < nt; t++) {
-            const uint8_t *at = (const uint8_t *)a + (size_t)t * a_stride;
-            __m256 acc[4];
-            for (int i = 0; i < 4; i++)
-                acc[i] = _mm256_setzero_ps();
-            for (int64_t k = 0; k < ng; k++) {
-                _Pragma("GCC unroll 4")
-                for (int i = 0; i < 4; i++)
-                    acc[i] = q4_0_grp(wr[i] + 8 * k, at + 320 * k, acc[i]);
-            }
-            for (int i = 0; i < 4; i++) {
-                float v[8], l[8];
-                _mm256_storeu_ps(v, acc[i]);
-                for (int k = 0; k < 8; k++)
-                    l[lane[k]] = v[k];
-                for (int64_t b = 8 * ng; b < nb; b++) {
-                    const uint8_t *e = at + 320 * ng + 40 * (b - 8 * ng);
-                    float da;
-                    int32_t qs;
-                    memcpy(&da, e + 32, 4);
-                    memcpy(&qs, e + 36, 4);
-                    int is = hsum_i32(mul_sum_u8(uq4_0(&wr[i][b]), _mm256_loadu_si256((const __m256i *)e))) - 8 * qs;
-                    l[b & 7] = fmaf(_cvtsh_ss(wr[i][b].d) * da, (float)is, l[b & 7]);
-                }
-                if (ri[i] < nr)
-                    out[(size_t)t * o_stride + ri[i]] = red8(l);
-            }
-        }
-    }
+    const __m256i b4 = _mm256_set1_epi8(16);
+    uint32_t h0 = ld32(w[0].qh), h1 = ld32(w[1].qh);
+    __m256i hi, lo = pair_nibbles(w[0].qs, w[1].qs, &hi);
+    lo = _mm256_or_si256(lo, _mm256_and_si256(bits_to_bytes((h0 & 0xffffu) | h1 << 16), b4));
+    hi = _mm256_or_si256(hi, _mm256_and_si256(bits_to_bytes(h0 >> 16 | (h1 & 0xffff0000u)), b4));
+    return pair_u8(lo, hi, q);
 }
+
+static inline __attribute__((always_inline)) __m256i pair_iq4_nl(const struct block_iq4_nl *w,
+                                                                 const int8_t *q)
+{
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rt_kvalues_iq4nl));
+    __m256i hi, lo = pair_nibbles(w[0].qs, w[1].qs, &hi);
+    return _mm256_add_epi32(mul_sum_i8(_mm256_shuffle_epi8(tab, lo), _mm256_loadu_si256((const __m256i *)q)),
+                            mul_sum_i8(_mm256_shuffle_epi8(tab, hi), _mm256_loadu_si256((const __m256i *)(q + 32))));
+}
+
+/* PAIR: a pair's lanes (above); UW, MUL, SH: the one-block path of LEG_DEC for the
+ * last nb % 8 blocks */
+#define PAIR_DEC(name, BT, PAIR, UW, MUL, SH)                                              \
+static inline __attribute__((always_inline)) __m256 name##_grp(const struct BT *wb,        \
+                                                               const uint8_t *ag, __m256 acc) \
+{                                                                                           \
+    const int8_t *q = (const int8_t *)ag;                                                   \
+    __m256i is = zip_add64(zip_add32(PAIR(wb, q), PAIR(wb + 2, q + 64)),                    \
+                           zip_add32(PAIR(wb + 4, q + 128), PAIR(wb + 6, q + 192)));        \
+    if (SH >= 0)                                                                            \
+        is = _mm256_sub_epi32(is, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(ag + 288)), \
+                                                    SH >= 0 ? SH : 0));                     \
+    __m256 dw = _mm256_cvtph_ps(_mm_set_epi64x((long long)d4_gpr(&wb[1].d, 2 * sizeof *wb), \
+                                               (long long)d4_gpr(&wb[0].d, 2 * sizeof *wb))); \
+    return _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_loadu_ps((const float *)(ag + 256))),   \
+                           _mm256_cvtepi32_ps(is), acc);                                    \
+}                                                                                           \
+                                                                                            \
+static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *a,         \
+                 size_t a_stride, int nt, float *out, size_t o_stride)                      \
+{                                                                                           \
+    static const int lane[8] = { 0, 2, 4, 6, 1, 3, 5, 7 };                                  \
+    int64_t nb = n / 32, ng = nb / 8;                                                       \
+    for (int g = 0, q = (nr + 3) / 4; g < q; g++) {                                         \
+        DEC4_ROWS(BT);                                                                      \
+        for (int t = 0; t < nt; t++) {                                                      \
+            const uint8_t *at = (const uint8_t *)a + (size_t)t * a_stride;                  \
+            __m256 acc[4];                                                                  \
+            for (int i = 0; i < 4; i++)                                                     \
+                acc[i] = _mm256_setzero_ps();                                               \
+            for (int64_t k = 0; k < ng; k++) {                                              \
+                _Pragma("GCC unroll 4")                                                     \
+                for (int i = 0; i < 4; i++)                                                 \
+                    acc[i] = name##_grp(wr[i] + 8 * k, at + 320 * k, acc[i]);               \
+            }                                                                               \
+            for (int i = 0; i < 4; i++) {                                                   \
+                float v[8], l[8];                                                           \
+                _mm256_storeu_ps(v, acc[i]);                                                \
+                for (int k = 0; k < 8; k++)                                                 \
+                    l[lane[k]] = v[k];                                                      \
+                for (int64_t b = 8 * ng; b < nb; b++) {                                     \
+                    const uint8_t *e = at + 320 * ng + 40 * (b - 8 * ng);                   \
+                    float da;                                                               \
+                    int32_t qs;                                                             \
+                    memcpy(&da, e + 32, 4);                                                 \
+                    memcpy(&qs, e + 36, 4);                                                 \
+                    int is = hsum_i32(MUL(UW(&wr[i][b]), _mm256_loadu_si256((const __m256i *)e))); \
+                    if (SH >= 0)                                                            \
+                        is -= qs * (1 << (SH >= 0 ? SH : 0));                               \
+                    l[b & 7] = fmaf(_cvtsh_ss(wr[i][b].d) * da, (float)is, l[b & 7]);       \
+                }                                                                           \
+                if (ri[i] < nr)                                                             \
+                    out[(size_t)t * o_stride + ri[i]] = red8(l);                            \
+            }                                                                               \
+        }                                                                                   \
+    }                                                                                       \
+}
+
+PAIR_DEC(dec_q4_0, block_q4_0, pair_q4_0, uq4_0, mul_sum_u8, 3)
+PAIR_DEC(dec_q5_0, block_q5_0, pair_q5_0, uq5_0, mul_sum_u8, 4)
+PAIR_DEC(dec_iq4_nl, block_iq4_nl, pair_iq4_nl, w_iq4_nl, mul_sum_i8, -1)
 
 /* Q4_1 and Q5_1 on RT_ACT_Q8_1 (the twin's activations: their f16 s = d * sum(q) is
  * rounded from the unrounded d, so it cannot come from RT_ACT_Q8_0S): unsigned weights,
@@ -789,11 +833,12 @@ void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
 {
 #define D(dt, fn) (tab[dt].dec = fn, tab[dt].dec_act = RT_ACT_Q8_0S)
     D(DT_Q8_0, dec_q8_0);
+#undef D
+#define D(dt, fn) (tab[dt].dec = fn, tab[dt].dec_act = RT_ACT_Q8_0P)
+    D(DT_Q4_0, dec_q4_0);
     D(DT_Q5_0, dec_q5_0);
     D(DT_IQ4_NL, dec_iq4_nl);
 #undef D
-    tab[DT_Q4_0].dec = dec_q4_0;
-    tab[DT_Q4_0].dec_act = RT_ACT_Q8_0P;
     tab[DT_Q4_1].dec = dec_q4_1;
     tab[DT_Q5_1].dec = dec_q5_1;
     tab[DT_Q4_1].dec_act = tab[DT_Q5_1].dec_act = RT_ACT_Q8_1;

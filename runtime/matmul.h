@@ -16,7 +16,7 @@
  *     One token (decode) on AVX-512 runs streaming decode kernels for Q4_0, Q5_0,
  *     Q8_0, IQ4_NL (on a split Q8_0 activation, RT_ACT_Q8_0S), Q4_K, Q5_K and Q6_K,
  *     again with the one-row kernel's bits; on AVX2 every quantized type of the next
- *     item has one (kern_dec_avx2.c; Q4_0 on block pairs, RT_ACT_Q8_0P).
+ *     item has one (kern_dec_avx2.c; Q4_0, Q5_0 and IQ4_NL on block pairs, RT_ACT_Q8_0P).
  *   - Q4_0, Q5_0, Q8_0, IQ4_NL: activations quantized per block of 32 to Q8_0 (as
  *     ggml does); Q4_1, Q5_1: to Q8_1 (scale and d*sum); Q2_K..Q6_K, IQ4_XS: to Q8_K
  *     (blocks of 256, f32 scale, 16-element sums).  Integer dot products per block,
