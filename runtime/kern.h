@@ -24,11 +24,12 @@
  *                Q4_0, Q5_0 and IQ4_NL: per group of 8 blocks, for each pair (2k, 2k+1)
  *                the first 16 values of block 2k, the first 16 of block 2k+1, the last
  *                16 of 2k, the last 16 of 2k+1 (64 bytes: one register against the
- *                pair's low nibbles, one against the high), then the 8 scales as f32 (each block's f16 d, widened) and the
- *                8 int32 sums of each block's values, both in block order 0 2 4 6 1 3 5 7
- *                (the lanes of the kernel's sums): 320 bytes; the last n/32 % 8 blocks
- *                as 40 bytes each (32 values, f32 scale, int32 sum).  Same quantized
- *                values as RT_ACT_Q8_0 (rt_q8_0p_quant).
+ *                pair's low nibbles, one against the high); then the 8 scales as f32
+ *                (each block's f16 d, widened) and the 8 int32 sums of each block's
+ *                values, both in block order 0 2 4 6 1 3 5 7 (the lanes of the kernels'
+ *                sums): 320 bytes.  The last n/32 % 8 blocks as 40 bytes each (32
+ *                values, f32 scale, int32 sum).  Same quantized values as RT_ACT_Q8_0
+ *                (rt_q8_0p_quant).
  *   RT_ACT_Q8_0X8 the Q8_0 values laid out for the AVX2 block-lane matrix kernel: per
  *                group of 8 blocks, 16 x 32 bytes (register i, lane j = values 2i and
  *                2i+1 of block j as two int16), then the 8 scales as f32 (each block's
