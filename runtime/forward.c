@@ -453,6 +453,20 @@ static void att_values(const float *w, const float *v, size_t kvd, int64_t hd, i
  */
 typedef int32_t att_i4 __attribute__((vector_size(16)));
 
+/* a hook's copy of row x[0..p] into dst, zeros up to n_kv */
+static void att_hook_row(float *dst, const float *x, int p, int64_t n_kv)
+{
+    memcpy(dst, x, (size_t)(p + 1) * sizeof *dst);
+    memset(dst + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *dst);
+}
+
+/* position jj of the rows r[0..7], row u in lane u % 4 of *x0 (u < 4) or *x1 */
+static inline void att_col8(const float *const r[8], int jj, att_v4 *x0, att_v4 *x1)
+{
+    *x0 = (att_v4){ r[0][jj], r[1][jj], r[2][jj], r[3][jj] };
+    *x1 = (att_v4){ r[4][jj], r[5][jj], r[6][jj], r[7][jj] };
+}
+
 static void att_softmax(const struct att_job *j, int t, int h0, int nq, int64_t nh, float *sc,
                         size_t lds)
 {
@@ -469,8 +483,8 @@ static void att_softmax(const struct att_job *j, int t, int h0, int nq, int64_t 
         for (int u = 0; u < 8; u++)
             r[u] = sc + (size_t)(u0 + (u < m ? u : 0)) * lds;
         for (int jj = 0; jj <= p; jj++) {   /* mx = x > mx ? x : mx, lane by lane */
-            const att_v4 x0 = { r[0][jj], r[1][jj], r[2][jj], r[3][jj] };
-            const att_v4 x1 = { r[4][jj], r[5][jj], r[6][jj], r[7][jj] };
+            att_v4 x0, x1;
+            att_col8(r, jj, &x0, &x1);
             const att_i4 g0 = x0 > m0, g1 = x1 > m1;
             m0 = (att_v4)(((att_i4)x0 & g0) | ((att_i4)m0 & ~g0));
             m1 = (att_v4)(((att_i4)x1 & g1) | ((att_i4)m1 & ~g1));
@@ -481,11 +495,9 @@ static void att_softmax(const struct att_job *j, int t, int h0, int nq, int64_t 
             float *x = sc + (size_t)(u0 + u) * lds;
             const att_v4 mv = { mx[u], mx[u], mx[u], mx[u] };
             int jj = 0;
-            if (j->scores_out) {
-                float *so = j->scores_out + ((size_t)t * nh + (size_t)(h0 + u0 + u)) * n_kv;
-                memcpy(so, x, (size_t)(p + 1) * sizeof *so);
-                memset(so + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *so);
-            }
+            if (j->scores_out)
+                att_hook_row(j->scores_out + ((size_t)t * nh + (size_t)(h0 + u0 + u)) * n_kv,
+                             x, p, n_kv);
             for (; jj + 4 <= p + 1; jj += 4) {
                 const att_v4 d = ld4(x + jj) - mv;
                 memcpy(x + jj, &d, sizeof d);
@@ -495,8 +507,8 @@ static void att_softmax(const struct att_job *j, int t, int h0, int nq, int64_t 
             rt_expf_n(x, p + 1);   /* expf's bits, 8 at a time */
         }
         for (int jj = 0; jj <= p; jj++) {
-            const att_v4 x0 = { r[0][jj], r[1][jj], r[2][jj], r[3][jj] };
-            const att_v4 x1 = { r[4][jj], r[5][jj], r[6][jj], r[7][jj] };
+            att_v4 x0, x1;
+            att_col8(r, jj, &x0, &x1);
             s0 += x0;
             s1 += x1;
         }
@@ -512,11 +524,9 @@ static void att_softmax(const struct att_job *j, int t, int h0, int nq, int64_t 
             }
             for (; jj <= p; jj++)
                 x[jj] /= sum[u];
-            if (j->probs_out) {
-                float *po = j->probs_out + ((size_t)t * nh + (size_t)(h0 + u0 + u)) * n_kv;
-                memcpy(po, x, (size_t)(p + 1) * sizeof *po);
-                memset(po + p + 1, 0, (size_t)(n_kv - p - 1) * sizeof *po);
-            }
+            if (j->probs_out)
+                att_hook_row(j->probs_out + ((size_t)t * nh + (size_t)(h0 + u0 + u)) * n_kv,
+                             x, p, n_kv);
         }
     }
 }
