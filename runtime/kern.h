@@ -93,6 +93,13 @@ struct rt_kern {
      * output has exactly the bits dot gives for that row and token. */
     rt_gemm_fn  dec;
     enum rt_act dec_act;
+    /* decode on weights repacked 8 rows at a time (optional; the caller keeps the copy,
+     * matmul.h's rt_mat x8): pack8 writes one group of rows, dec8 is dec on the packed
+     * groups (w: the group of the first row, w_stride: bytes a group, nr rows from it),
+     * pack8_sb bytes a group per 256 elements.  dec_act activations; dec's bits. */
+    rt_gemm_fn  dec8;
+    void      (*pack8)(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
+    size_t      pack8_sb;
 };
 
 /* The kernel for dtype at most at instruction set `cap`, or NULL (generic path). */
@@ -125,6 +132,21 @@ void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
 /* RT_ACT_Q8_0P of x[0..n): the Q8_0 blocks of the quantizer q8_0 (kern_ref.c's or the
  * AVX2 one: the same bytes), placed */
 void rt_q8_0p_quant(rt_quant_fn q8_0, const float *x, void *dst, int64_t n);
+
+/*
+ * Q4_K repacked for dec8 (rt_pack_q4k_x8): 8 rows' super-block b, each 32-bit lane of a
+ * register one row, so that a sub-block's products of the 8 rows add in int16 lanes
+ * before one madd by its scales (kern_dec_avx2.c says why).  A group of rows is n / 256
+ * of these, in super-block order; rows past the matrix's end repeat its last row.
+ */
+struct rt_q4k_x8 {
+    uint16_t d[8], dmin[8];     /* row r's f16 d and dmin */
+    uint8_t  sc[8][8];          /* [j][r]: sub-block j's 6-bit scale (rt_scale_min_k4) */
+    uint8_t  m[4][8][2];        /* [j / 2][r][j % 2]: its 6-bit min */
+    uint8_t  qs[4][8][32];      /* [c][k][4r + i]: row r's qs[32c + 4k + i] */
+};
+_Static_assert(sizeof(struct rt_q4k_x8) == 1184, "struct rt_q4k_x8 has padding");
+void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

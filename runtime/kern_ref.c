@@ -381,6 +381,30 @@ void rt_scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
     }
 }
 
+/* kern.h's struct rt_q4k_x8: rows [0, nr) of w (nr <= 8; the rest repeat row nr - 1),
+ * n / 256 super-blocks into dst */
+void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst)
+{
+    struct rt_q4k_x8 *o = dst;
+
+    for (int64_t b = 0; b < n / 256; b++, o++)
+        for (int r = 0; r < 8; r++) {
+            const struct block_q4_K *s =
+                (const struct block_q4_K *)((const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride) + b;
+            o->d[r] = s->d;
+            o->dmin[r] = s->dmin;
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                rt_scale_min_k4(j, s->scales, &sc, &m);
+                o->sc[j][r] = (uint8_t)sc;
+                o->m[j / 2][r][j % 2] = (uint8_t)m;
+            }
+            for (int c = 0; c < 4; c++)
+                for (int k = 0; k < 8; k++)
+                    memcpy(&o->qs[c][k][4 * r], s->qs + 32 * c + 4 * k, 4);
+        }
+}
+
 static void sb_q4_k(const struct block_q4_K *w, const struct block_q8_K *a, int *isum, int *imin)
 {
     int s = 0, mn = 0;

@@ -214,6 +214,44 @@ void rt_mat_row(const struct rt_mat *w, int64_t r, float *out)
 }
 
 /* ---------------------------------------------------------------------------------
+ * Decode's repacked copy (matmul.h)
+ */
+
+/* w's kernel when it has dec8 and w's rows suit it, else NULL */
+static const struct rt_kern *pack8_kern(const struct rt_mat *w)
+{
+    const struct rt_kern *k = rt_kern_get(w->dtype, RT_ISA_AVX512);
+
+    if (!k || !k->dec8 || !k->pack8 || !row_bytes_of(w) || w->rows <= 0 ||
+        w->cols % 256 || w->cols % rt_act_blck(k->dec_act))
+        return NULL;
+    return k;
+}
+
+size_t rt_mat_pack8_stride(const struct rt_mat *w)
+{
+    const struct rt_kern *k = pack8_kern(w);
+
+    return k ? (size_t)(w->cols / 256) * k->pack8_sb : 0;
+}
+
+size_t rt_mat_pack8_bytes(const struct rt_mat *w)
+{
+    return rt_mat_pack8_stride(w) * (size_t)((w->rows + 7) / 8);
+}
+
+void rt_mat_pack8(const struct rt_mat *w, void *dst, int64_t g0, int64_t g1)
+{
+    const struct rt_kern *k = pack8_kern(w);
+    size_t rb = row_bytes_of(w), gs = rt_mat_pack8_stride(w);
+
+    for (int64_t g = g0; k && g < g1 && 8 * g < w->rows; g++) {
+        int64_t nr = w->rows - 8 * g < 8 ? w->rows - 8 * g : 8;
+        k->pack8(w->cols, w->data + (size_t)(8 * g) * rb, rb, (int)nr, (uint8_t *)dst + (size_t)g * gs);
+    }
+}
+
+/* ---------------------------------------------------------------------------------
  * The generic path: dequantize a chunk of a row, dot it with every token's chunk.
  * Eight f32 partial sums in a fixed order (vectorizable, deterministic).
  */
@@ -269,6 +307,11 @@ static void kern_part(const struct mm_job *j, int64_t r0, int64_t r1)
 {
     const struct rt_mat *w = j->w;
 
+    if (j->dec && w->x8 && j->k->dec8 && r0 % 8 == 0) {   /* dec_pieces: whole groups */
+        j->k->dec8(w->cols, w->x8 + (size_t)(r0 / 8) * w->x8_stride, w->x8_stride,
+                   (int)(r1 - r0), j->act, j->act_rb, (int)j->n_tok, j->y + r0, (size_t)w->rows);
+        return;
+    }
     if (j->dec) {
         j->k->dec(w->cols, w->data + (size_t)r0 * j->rb, j->rb, (int)(r1 - r0), j->act,
                   j->act_rb, (int)j->n_tok, j->y + r0, (size_t)w->rows);

@@ -48,6 +48,8 @@ struct rt_mat {
     int64_t        rows, cols; /* [out][in] */
     const uint8_t *data;       /* row r starts at data + r * row_bytes (see below) */
     size_t         row_bytes;  /* bytes of one row: dtype_nbytes(dtype, cols) */
+    const uint8_t *x8;         /* NULL, or the rows repacked 8 at a time (rt_mat_pack8) */
+    size_t         x8_stride;  /* bytes of one group of 8 rows in x8 */
 };
 /* APR_Q8 (one scale for the whole tensor) and APR_Q4 whose cols is not a multiple of
  * 32 have no self-contained rows: for them data is the whole tensor and row_bytes is
@@ -89,6 +91,18 @@ int  rt_matmul_n(struct rt_pool *p, const struct rt_mat *const *w, int nw, const
 typedef void (*rt_mm_epi_fn)(void *ud, int64_t r0, int64_t r1);
 int  rt_matmul_epi(struct rt_pool *p, const struct rt_mat *const *w, int nw, const float *x,
                    int64_t n_tok, float *const *y, rt_mm_epi_fn epi, void *ud, struct err *e);
+
+/*
+ * Repacking for decode (a copy the caller owns): where the kernel of w's type has a
+ * decode kernel on rows repacked 8 at a time (AVX2 Q4_K), rt_mat_pack8_bytes gives the
+ * copy's size (0: none), rt_mat_pack8 writes the groups [g0, g1) of 8 rows of it to
+ * dst (the whole copy; so threads may split the groups), and once all are written,
+ * setting w->x8 = dst and w->x8_stride = rt_mat_pack8_stride(w) makes rt_matmul's
+ * one-token products read the copy instead of data.  Same bits either way.
+ */
+size_t rt_mat_pack8_bytes(const struct rt_mat *w);
+size_t rt_mat_pack8_stride(const struct rt_mat *w);
+void   rt_mat_pack8(const struct rt_mat *w, void *dst, int64_t g0, int64_t g1);
 
 /* Row r of w as f32 into out[cols] (the embedding lookup).  r < rows, and the type
  * has an f32 value (checked by rt_mat_init). */

@@ -413,6 +413,33 @@ START_TEST(test_matmul_threads_bitexact)
                           "%s: token %lld alone differs from the batch", dtype_name(dts[i]),
                           (long long)t);
         }
+        /* and with the rows repacked for decode (rt_mat_pack8: AVX2 Q4_K), in parts
+         * of groups written by separate calls, on 1 to 3 threads */
+        size_t pb = rt_mat_pack8_bytes(&w);
+        if (dts[i] == DT_Q4_K && !strcmp(rt_matmul_isa(), "avx2"))
+            ck_assert_msg(pb > 0, "Q4_K: no repacked decode kernel on AVX2");
+        if (pb) {
+            uint8_t *pk = malloc(pb);
+            ck_assert_ptr_nonnull(pk);
+            ck_assert_uint_eq(pb, rt_mat_pack8_stride(&w) * (size_t)((rows + 7) / 8));
+            rt_mat_pack8(&w, pk, 0, 10);
+            rt_mat_pack8(&w, pk, 10, (rows + 7) / 8);
+            w.x8 = pk;
+            w.x8_stride = rt_mat_pack8_stride(&w);
+            for (int th = 1; th <= 3; th++) {
+                struct rt_pool *p = NULL;
+                ck_assert_int_eq(rt_pool_create(&p, th, &e), 0);
+                for (int64_t t = 0; t < nt; t += 4) {
+                    memset(y1, 0, (size_t)rows * sizeof(float));
+                    ck_assert_int_eq(rt_matmul(p, &w, x + t * cols, 1, y1, &e), 0);
+                    ck_assert_msg(!memcmp(y1, y[0] + t * rows, (size_t)rows * sizeof(float)),
+                                  "%s: token %lld on the repacked rows (%d threads) differs",
+                                  dtype_name(dts[i]), (long long)t, th);
+                }
+                rt_pool_free(p);
+            }
+            free(pk);
+        }
         free(y1);
         for (int th = 0; th < 3; th++)
             free(y[th]);
@@ -638,6 +665,7 @@ START_TEST(test_gemm_vs_dot)
 END_TEST
 
 /* test_dec_vs_dot at one instruction set: the types with a decode kernel there */
+static int ndec8;   /* repacked decode kernels (dec8) compared */
 static int dec_vs_dot_isa(enum rt_isa isa)
 {
     static const int64_t ns[] = { 256, 512, 2048, 32 * (16 * 3 + 5), 32 * 7, 5632, 256 * 11 };
@@ -681,6 +709,34 @@ static int dec_vs_dot_isa(enum rt_isa isa)
                                       dtype_name(dt), (int)isa, (long long)n, r, t, yd[t * rows + r],
                                       ys[t * rows + r]);
             }
+            if (k->dec8 && n % 256 == 0) {
+                /* repacked: 11 rows = a group of 8 and one of 3 (rows 11..15 repeat row
+                 * 10, computed, not stored: the 0xff fill past row 10 stays) */
+                size_t gs = (size_t)(n / 256) * k->pack8_sb;
+                uint8_t *pk = malloc(2 * gs);
+                float yp[2][16];
+                ck_assert(pk);
+                k->pack8(n, m.data, rb, 8, pk);
+                k->pack8(n, m.data + 8 * rb, rb, rows - 8, pk + gs);
+                memset(yp, 0xff, sizeof yp);
+                k->dec8(n, pk, gs, rows, dact, drb, nt, yp[0], 16);
+                for (int t = 0; t < nt; t++) {
+                    for (int r = 0; r < rows; r++)
+                        ck_assert_msg(!memcmp(&yp[t][r], &ys[t * rows + r], 4),
+                                      "%s isa %d n %lld row %d tok %d: dec8 %.9g scalar twin %.9g",
+                                      dtype_name(dt), (int)isa, (long long)n, r, t, yp[t][r],
+                                      ys[t * rows + r]);
+                    for (int r = rows; r < 16; r++)
+                        ck_assert_msg(((uint32_t *)yp[t])[r] == 0xffffffffu, "dec8 wrote row %d", r);
+                }
+                /* a single group of 3 rows, the pointer at it */
+                memset(yp, 0xff, sizeof yp);
+                k->dec8(n, pk + gs, gs, rows - 8, dact, drb, 1, yp[0], 16);
+                for (int r = 8; r < rows; r++)
+                    ck_assert(!memcmp(&yp[0][r - 8], &ys[r], 4));
+                free(pk);
+                ndec8++;
+            }
             free(x);
             free(sact);
             free(dact);
@@ -715,8 +771,11 @@ START_TEST(test_dec_vs_dot)
                           dtype_name(want[i]));
     }
     /* every instruction set the CPU has, so an AVX-512 machine also checks the AVX2 kernels */
+    ndec8 = 0;
     for (int isa = RT_ISA_AVX2; isa <= (int)best; isa++)
         ndec += dec_vs_dot_isa((enum rt_isa)isa);
+    if (best >= RT_ISA_AVX2)   /* Q4_K at least: 4 row lengths of whole super-blocks */
+        ck_assert_int_ge(ndec8, 4);
     if (ndec == 0)
         printf("skip: check_kern: no decode kernel on this CPU: dec not compared\n");
 }
@@ -1066,16 +1125,16 @@ START_TEST(test_matmul_errors)
     ck_assert_int_eq(rt_mat_init(&w, DT_Q4_0, 1, 33, buf, &e), -1);
     ck_assert_int_eq(e.code, ERR_FORMAT);
     e = (struct err)ERR_INIT;
-    w = (struct rt_mat){ DT_Q4_K, 1, 128, buf, 0 };
+    w = (struct rt_mat){ .dtype = DT_Q4_K, .rows = 1, .cols = 128, .data = buf, .row_bytes = 0 };
     ck_assert_int_eq(rt_matmul(NULL, &w, x, 1, y, &e), -1);
     ck_assert_int_eq(e.code, ERR_FORMAT);
     e = (struct err)ERR_INIT;
-    w = (struct rt_mat){ DT_C64, 1, 2, buf, 16 };
+    w = (struct rt_mat){ .dtype = DT_C64, .rows = 1, .cols = 2, .data = buf, .row_bytes = 16 };
     ck_assert_int_eq(rt_matmul(NULL, &w, x, 1, y, &e), -1);
     ck_assert_int_eq(e.code, ERR_UNSUPPORTED);
     /* zero tokens / rows: nothing to do */
     e = (struct err)ERR_INIT;
-    w = (struct rt_mat){ DT_F32, 0, 4, buf, 16 };
+    w = (struct rt_mat){ .dtype = DT_F32, .rows = 0, .cols = 4, .data = buf, .row_bytes = 16 };
     ck_assert_int_eq(rt_matmul(NULL, &w, x, 1, y, &e), 0);
 }
 END_TEST
