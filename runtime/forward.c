@@ -9,6 +9,9 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +48,10 @@ struct cpu {
     float   *probe;                  /* hooks only: attention matrices, qkv rows, lm_head */
     size_t   probe_n;
     int      att_wide;               /* the attention's 8-lane loops (x86-64 with AVX2) */
+    struct rt_layer *layers;         /* rm's layers, x8 set where repacked (repack_weights) */
+    struct rt_mat    output;
+    void    *x8_mem;                 /* the repacked copies (mmap), x8_len bytes */
+    size_t   x8_len;
 };
 
 /* ---- RoPE frequencies (Hugging Face's rope_type semantics) */
@@ -118,6 +125,9 @@ static void cpu_free(struct rt_ctx *ctx)
     if (!s)
         return;
     rt_pool_free(s->pool);
+    if (s->x8_mem)
+        munmap(s->x8_mem, s->x8_len);
+    free(s->layers);
     free(s->kt_mem);
     free(s->v_cache);
     free(s->rope_cos);
@@ -210,6 +220,146 @@ static int scratch(struct rt_ctx *ctx, int n, struct err *e)
     return 0;
 }
 
+/* ---- decode's repacked weights
+ *
+ * Where the kernels have a decode kernel on rows repacked 8 at a time (matmul.h's
+ * rt_mat_pack8: AVX2 Q4_K), the matrices are copied so at load, in parallel, into one
+ * anonymous mapping (huge pages where the kernel gives them), read-only once written.
+ * Decode then reads the copy and prompts the file mapping, with the same bits.  The
+ * copy is bounded: made only when it fits in half of MemAvailable (so a model larger
+ * than memory still runs from its mapping, and so does one whose copy would crowd out
+ * its own page cache), and said by apr-run -v; APR_RT_REPACK=0 turns it off.
+ * TinyLlama Q4_K_M, 2 threads: 134 matrices, 467.7 MiB; apr-run -n 1 takes 0.48-0.62 s
+ * instead of 0.12-0.15 (most of it the kernel faulting in fresh pages).  Huge pages
+ * (MADV_HUGEPAGE) made that 0.33-1.10 s (compaction) for no decode gain this machine
+ * could measure (+-3%, within a minute's noise).
+ */
+
+#define PACK_GROUPS 64   /* groups of 8 rows a pool task */
+
+struct pack_task {
+    struct rt_mat *w;
+    int64_t        g0, g1;
+};
+
+struct pack_job {
+    struct pack_task *t;
+    uint8_t         **dst;   /* [task]: the copy of t[i].w */
+};
+
+static void pack_part(void *ctx, int i, int n)
+{
+    const struct pack_job *j = ctx;
+
+    (void)n;
+    rt_mat_pack8(j->t[i].w, j->dst[i], j->t[i].g0, j->t[i].g1);
+}
+
+/* bytes of memory available to new allocations (MemAvailable), 0 when unknown */
+static uint64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static int repack_weights(struct rt_ctx *ctx, struct err *e)
+{
+    struct cpu *s = ctx->be;
+    const struct rt_model *rm = ctx->rm;
+    const int nl = (int)rm->c.n_layer, per = 7;
+    const char *env = getenv("APR_RT_REPACK");
+    struct rt_mat **mats;
+    struct pack_task *t = NULL;
+    uint8_t **dst = NULL;
+    size_t off = 0;
+    int nm = 0, nt = 0, rc = -1;
+
+    s->layers = malloc((size_t)(nl ? nl : 1) * sizeof *s->layers);
+    mats = malloc((size_t)(nl * per + 1) * sizeof *mats);
+    if (!s->layers || !mats) {
+        free(mats);
+        return ERR(e, ERR_NOMEM, "out of memory");
+    }
+    memcpy(s->layers, rm->layers, (size_t)nl * sizeof *s->layers);
+    s->output = rm->output;
+    if (env && !strcmp(env, "0")) {
+        free(mats);
+        return 0;
+    }
+    /* the matrices with a repacked kernel, each placed 64-byte aligned */
+    for (int l = 0; l <= nl; l++) {
+        struct rt_layer *L = &s->layers[l < nl ? l : 0];
+        struct rt_mat *cand[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
+                                   &L->w_down };
+        for (int k = 0; k < (l < nl ? per : 1); k++) {
+            struct rt_mat *w = l < nl ? cand[k] : &s->output;
+            size_t b = rt_mat_pack8_bytes(w);
+            if (!b)
+                continue;
+            mats[nm++] = w;
+            off += (b + 63) & ~(size_t)63;
+            nt += (int)(((w->rows + 7) / 8 + PACK_GROUPS - 1) / PACK_GROUPS);
+        }
+    }
+    if (!nm) {
+        free(mats);
+        return 0;
+    }
+    uint64_t avail = mem_available();
+    if (!avail || off > avail / 2) {
+        ctx->repack_skipped = off;
+        free(mats);
+        return 0;
+    }
+    void *mem = mmap(NULL, off, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    t = calloc((size_t)nt, sizeof *t);
+    dst = calloc((size_t)nt, sizeof *dst);
+    if (mem == MAP_FAILED || !t || !dst) {
+        if (mem != MAP_FAILED)
+            munmap(mem, off);
+        ERR(e, ERR_NOMEM, "out of memory for %zu bytes of repacked weights", off);
+        goto out;
+    }
+    s->x8_mem = mem;
+    s->x8_len = off;
+    off = 0;
+    nt = 0;
+    for (int i = 0; i < nm; i++) {
+        struct rt_mat *w = mats[i];
+        int64_t ng = (w->rows + 7) / 8;
+        for (int64_t g = 0; g < ng; g += PACK_GROUPS) {
+            t[nt] = (struct pack_task){ w, g, g + PACK_GROUPS < ng ? g + PACK_GROUPS : ng };
+            dst[nt++] = (uint8_t *)mem + off;
+        }
+        off += (rt_mat_pack8_bytes(w) + 63) & ~(size_t)63;
+    }
+    struct pack_job pj = { t, dst };
+    rt_pool_run(s->pool, pack_part, &pj, nt);
+    mprotect(mem, s->x8_len, PROT_READ);
+    for (int i = 0; i < nt; i++)
+        if (t[i].g0 == 0) {
+            t[i].w->x8 = dst[i];
+            t[i].w->x8_stride = rt_mat_pack8_stride(t[i].w);
+        }
+    ctx->n_repacked = nm;
+    ctx->repacked_bytes = s->x8_len;
+    rc = 0;
+out:
+    free(t);
+    free(dst);
+    free(mats);
+    return rc;
+}
+
 static int cpu_init(struct rt_ctx *ctx, struct err *e)
 {
     const struct model_config *c = &ctx->rm->c;
@@ -259,7 +409,8 @@ static int cpu_init(struct rt_ctx *ctx, struct err *e)
             s->rope_sin[(size_t)p * half + i] = (float)(sin(a) * mscale);
         }
     free(inv);
-    if (scratch(ctx, ctx->n_batch < ctx->n_ctx ? ctx->n_batch : ctx->n_ctx, e))
+    if (scratch(ctx, ctx->n_batch < ctx->n_ctx ? ctx->n_batch : ctx->n_ctx, e) ||
+        repack_weights(ctx, e))
         goto fail;
     return 0;
 fail:
@@ -924,7 +1075,7 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
     STAGE(RT_ST_EMBEDDING, RT_LAYER_MODEL, s->x, n, embd);
 
     for (int l = 0; l < (int)c->n_layer; l++) {
-        const struct rt_layer *L = &rm->layers[l];
+        const struct rt_layer *L = &s->layers[l];
         float *kt = s->kt_cache + (size_t)l * kvd * s->n_tiles * s->tb;
         float *vc = s->v_cache + ((size_t)l * nkv * ctx->n_ctx + pos0) * hd;
         struct att_job job = { ctx, l, n, pos0, NULL, NULL };
@@ -1030,15 +1181,15 @@ static int forward_chunk(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0
     STAGE(RT_ST_FINAL_NORM, RT_LAYER_MODEL, s->xn, m, embd);
     if (want(ctx, RT_ST_LM_HEAD, RT_LAYER_MODEL)) {
         float *pr = probe(s, (size_t)m * c->n_vocab, e);
-        if (!pr || rt_matmul(s->pool, &rm->output, s->xn, m, pr, e))
+        if (!pr || rt_matmul(s->pool, &s->output, s->xn, m, pr, e))
             return -1;
         STAGE(RT_ST_LM_HEAD, RT_LAYER_MODEL, pr, m, c->n_vocab);
     }
     if (!logits)
         return 0;
     if (flags & RT_EVAL_ALL_LOGITS)
-        return rt_matmul(s->pool, &rm->output, s->xn, n, logits, e);
-    return rt_matmul(s->pool, &rm->output, s->xn + (size_t)(m - 1) * embd, 1, logits, e);
+        return rt_matmul(s->pool, &s->output, s->xn, n, logits, e);
+    return rt_matmul(s->pool, &s->output, s->xn + (size_t)(m - 1) * embd, 1, logits, e);
 }
 
 static int cpu_eval(struct rt_ctx *ctx, const int32_t *tok, int n, int pos0, float *logits,

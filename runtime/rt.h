@@ -197,6 +197,11 @@ struct rt_ctx {
     int                      n_past;    /* positions [0, n_past) hold valid K/V */
     struct rt_hook           hook;      /* set with rt_ctx_set_hook */
     void                    *be;        /* the backend's state */
+    /* CPU: the weights repacked for decode (forward.c; APR_RT_REPACK=0 turns it off):
+     * n_repacked matrices in repacked_bytes, or, when half the available memory could
+     * not hold them, none, and repack_skipped the bytes they would have taken */
+    int                      n_repacked;
+    size_t                   repacked_bytes, repack_skipped;
 };
 
 int  rt_ctx_new(struct rt_ctx **ctx, const struct rt_model *rm, const struct rt_params *p,

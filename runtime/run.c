@@ -283,6 +283,12 @@ int run_load(struct loaded *L, const struct run_opts *o, const char *path, uint6
         run_unload(L);
         return -1;
     }
+    if (o->verbose && o->diag && L->ctx->n_repacked)
+        fprintf(o->diag, "apr-run: %d matrices repacked for decode (%.1f MiB)\n",
+                L->ctx->n_repacked, L->ctx->repacked_bytes / 1048576.0);
+    else if (o->verbose && o->diag && L->ctx->repack_skipped)
+        fprintf(o->diag, "apr-run: not repacked for decode: %.1f MiB would exceed half the "
+                "available memory\n", L->ctx->repack_skipped / 1048576.0);
 #ifdef APR_CUDA
     /* types widened on upload are always said; the device with -v */
     if (o->device >= 0 && o->diag && (o->verbose || strstr(rt_cuda_notes(L->ctx), "widened")))

@@ -1404,6 +1404,48 @@ START_TEST(test_gguf_fixtures)
 }
 END_TEST
 
+/* Decode on the weights repacked at load (forward.c; AVX2 Q4_K: the Q4_K_M fixture's
+ * Q4_K matrices) gives the bits of decode on the file mapping (APR_RT_REPACK=0). */
+START_TEST(test_repack)
+{
+    char path[4096];
+    const char *rel = "gguf/tiny-llama-small-Q4_K_M.gguf";
+    struct model m;
+    struct err e = ERR_INIT;
+    float *lg[2];
+
+    if (!tu_need_shared(rel))
+        return;
+    snprintf(path, sizeof path, "%s/%s", tu_shared_dir(), rel);
+    ck_assert_msg(model_open(&m, path, &e) == 0, "%s", e.msg);
+    for (int off = 0; off < 2; off++) {
+        struct run r;
+        if (off)
+            setenv("APR_RT_REPACK", "0", 1);
+        run_open(&r, &m, TM_CTX, 2, 1);
+        unsetenv("APR_RT_REPACK");
+        if (off || strcmp(rt_matmul_isa(), "avx2"))
+            ck_assert_int_eq(r.ctx->n_repacked, 0);
+        else
+            ck_assert_msg(r.ctx->n_repacked > 0 && r.ctx->repacked_bytes > 0,
+                          "AVX2: the Q4_K matrices were not repacked");
+        if (!off)
+            printf("check_runtime: Q4_K_M: %d matrices repacked (%zu bytes)%s\n",
+                   r.ctx->n_repacked, r.ctx->repacked_bytes,
+                   r.ctx->n_repacked ? "" : ": none on this instruction set, compared anyway");
+        lg[off] = malloc(sizeof(float) * 512 * NP);
+        ck_assert_ptr_nonnull(lg[off]);
+        for (int i = 0; i < NP; i++)
+            ck_assert_msg(rt_eval(r.ctx, &prompt[i], 1, i, lg[off] + i * 512, 0, &e) == 0, "%s", e.msg);
+        run_close(&r);
+    }
+    ck_assert_msg(!memcmp(lg[0], lg[1], sizeof(float) * 512 * NP),
+                  "Q4_K_M: decode on the repacked weights differs from the mapping's");
+    free(lg[0]), free(lg[1]);
+    model_close(&m);
+}
+END_TEST
+
 Suite *runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -1425,6 +1467,7 @@ Suite *runtime_suite(void)
     tcase_add_test(tc, test_perplexity_text);
     tcase_add_loop_test(tc, test_hf_fixtures, 0, (int)(sizeof hfs / sizeof *hfs));
     tcase_add_loop_test(tc, test_gguf_fixtures, 0, (int)(sizeof ggufs / sizeof *ggufs));
+    tcase_add_test(tc, test_repack);
     suite_add_tcase(s, tc);
     return s;
 }
