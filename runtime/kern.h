@@ -148,6 +148,24 @@ struct rt_q4k_x8 {
 _Static_assert(sizeof(struct rt_q4k_x8) == 1184, "struct rt_q4k_x8 has padding");
 void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
 
+/*
+ * Q6_K the same way (rt_pack_q6k_x8), 1680 bytes like 8 of its blocks: per sub-block j
+ * of 16 elements, its 4 quads of 4 (a, b, c, d: elements 16j + 4i..) as 6-bit values
+ * u = q + 32 in three registers, byte 4r + e of row r:
+ *     q[j][0] = a | c << 6 (c's bits 0-1),  q[j][1] = b | (c >> 2) << 6,
+ *     q[j][2] = d | (c >> 4) << 6;
+ * a, b and d are one mask away, c three shifts (kern_dec_avx2.c's dec8_q6_k).
+ * The scales of sub-blocks 2p and 2p + 1 as sc[p]: 2p rows 0-3, 2p + 1 rows 0-3, then
+ * the same for rows 4-7 (vpmovsxbw gives each 128-bit lane its 4 rows).
+ */
+struct rt_q6k_x8 {
+    uint16_t d[8];
+    int8_t   sc[8][16];
+    uint8_t  q[16][3][32];
+};
+_Static_assert(sizeof(struct rt_q6k_x8) == 1680, "struct rt_q6k_x8 has padding");
+void rt_pack_q6k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
+
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];
 void rt_scale_min_k4(int j, const uint8_t *q, int *sc, int *m);

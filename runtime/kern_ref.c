@@ -405,6 +405,37 @@ void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst
         }
 }
 
+/* kern.h's struct rt_q6k_x8, as rt_pack_q4k_x8 */
+void rt_pack_q6k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst)
+{
+    struct rt_q6k_x8 *o = dst;
+
+    for (int64_t b = 0; b < n / 256; b++, o++)
+        for (int r = 0; r < 8; r++) {
+            const struct block_q6_K *s =
+                (const struct block_q6_K *)((const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride) + b;
+            uint8_t u[256];
+            for (int h = 0; h < 2; h++)
+                for (int l = 0; l < 32; l++) {
+                    const uint8_t *ql = s->ql + 64 * h, *qh = s->qh + 32 * h;
+                    u[128 * h + l] = (uint8_t)((ql[l] & 15) | ((qh[l] >> 0) & 3) << 4);
+                    u[128 * h + l + 32] = (uint8_t)((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4);
+                    u[128 * h + l + 64] = (uint8_t)((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4);
+                    u[128 * h + l + 96] = (uint8_t)((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4);
+                }
+            o->d[r] = s->d;
+            for (int j = 0; j < 16; j++) {
+                o->sc[j / 2][(r / 4) * 8 + (j % 2) * 4 + r % 4] = s->scales[j];
+                for (int e = 0; e < 4; e++) {
+                    const uint8_t *v = u + 16 * j + e;
+                    o->q[j][0][4 * r + e] = (uint8_t)(v[0] | (v[8] & 3) << 6);
+                    o->q[j][1][4 * r + e] = (uint8_t)(v[4] | ((v[8] >> 2) & 3) << 6);
+                    o->q[j][2][4 * r + e] = (uint8_t)(v[12] | ((v[8] >> 4) & 3) << 6);
+                }
+            }
+        }
+}
+
 static void sb_q4_k(const struct block_q4_K *w, const struct block_q8_K *a, int *isum, int *imin)
 {
     int s = 0, mn = 0;

@@ -413,11 +413,11 @@ START_TEST(test_matmul_threads_bitexact)
                           "%s: token %lld alone differs from the batch", dtype_name(dts[i]),
                           (long long)t);
         }
-        /* and with the rows repacked for decode (rt_mat_pack8: AVX2 Q4_K), in parts
+        /* and with the rows repacked for decode (rt_mat_pack8: AVX2 Q4_K, Q6_K), in parts
          * of groups written by separate calls, on 1 to 3 threads */
         size_t pb = rt_mat_pack8_bytes(&w);
-        if (dts[i] == DT_Q4_K && !strcmp(rt_matmul_isa(), "avx2"))
-            ck_assert_msg(pb > 0, "Q4_K: no repacked decode kernel on AVX2");
+        if ((dts[i] == DT_Q4_K || dts[i] == DT_Q6_K) && !strcmp(rt_matmul_isa(), "avx2"))
+            ck_assert_msg(pb > 0, "%s: no repacked decode kernel on AVX2", dtype_name(dts[i]));
         if (pb) {
             uint8_t *pk = malloc(pb);
             ck_assert_ptr_nonnull(pk);
@@ -774,8 +774,8 @@ START_TEST(test_dec_vs_dot)
     ndec8 = 0;
     for (int isa = RT_ISA_AVX2; isa <= (int)best; isa++)
         ndec += dec_vs_dot_isa((enum rt_isa)isa);
-    if (best >= RT_ISA_AVX2)   /* Q4_K at least: 4 row lengths of whole super-blocks */
-        ck_assert_int_ge(ndec8, 4);
+    if (best >= RT_ISA_AVX2)   /* Q4_K and Q6_K: 4 row lengths of whole super-blocks each */
+        ck_assert_int_ge(ndec8, 8);
     if (ndec == 0)
         printf("skip: check_kern: no decode kernel on this CPU: dec not compared\n");
 }

@@ -1404,8 +1404,8 @@ START_TEST(test_gguf_fixtures)
 }
 END_TEST
 
-/* Decode on the weights repacked at load (forward.c; AVX2 Q4_K: the Q4_K_M fixture's
- * Q4_K matrices) gives the bits of decode on the file mapping (APR_RT_REPACK=0). */
+/* Decode on the weights repacked at load (forward.c; AVX2: the Q4_K_M fixture's Q4_K
+ * and Q6_K matrices) gives the bits of decode on the file mapping (APR_RT_REPACK=0). */
 START_TEST(test_repack)
 {
     char path[4096];
