@@ -16,6 +16,9 @@
  *          streams a quarter of the part apart as the kernels read them;
  *   dramN / readN  the same with N threads (default 2) taking the parts;
  *   N.cache  dramN / (N x cache): 1.0 would be N cores each running as fast as in cache.
+ * Types with a kernel on rows repacked 8 at a time (kern.h's dec8: AVX2 Q4_K, Q6_K) get
+ * a second line, x8: cache, dram1 and dramN of that kernel on the repacked copy, in
+ * GB/s of the file's bytes (Q4_K's copy reads 2.8% more).
  * Decode of a type is bound by its instructions where dramN stays well under readN (the
  * memory could give more) and N.cache is near 1; by the memory where dramN ~ readN.
  * Each line is one repetition, so a busy machine shows as scatter, then the best of each
@@ -49,6 +52,9 @@ struct job {
     size_t                act_rb;
     float                *y;
     int                   read;           /* 1: the read loop, not the kernel */
+    const uint8_t        *w8;             /* the rows repacked 8 at a time, or NULL */
+    size_t                gs;             /* bytes a group of 8 rows in w8 */
+    int                   x8;             /* 1: dec8 on w8 */
     uint64_t              sink[64];
 };
 
@@ -59,6 +65,11 @@ static void part(void *ctx, int i, int n)
     const uint8_t *w = j->w + (size_t)r0 * j->rb;
 
     (void)n;
+    if (j->x8) {
+        j->k->dec8(COLS, j->w8 + (size_t)(r0 / 8) * j->gs, j->gs, (int)nr, j->act, j->act_rb, 1,
+                   j->y + r0, (size_t)j->rows);
+        return;
+    }
     if (!j->read) {
         j->k->dec(COLS, w, j->rb, (int)nr, j->act, j->act_rb, 1, j->y + r0, (size_t)j->rows);
         return;
@@ -76,19 +87,21 @@ static void part(void *ctx, int i, int n)
     j->sink[i & 63] ^= a0 ^ a1 ^ a2 ^ a3;
 }
 
-/* GB/s of weights over `passes` passes of rows [0, rows) */
+/* GB/s of weights (of their bytes in the file, repacked or not) over `passes` passes of
+ * rows [0, rows): the kernel, the read loop (read 1) or dec8 (read 2) */
 static double gbps(struct rt_pool *p, struct job *j, int64_t rows, int passes, int read)
 {
     int nparts = (int)((rows + PART - 1) / PART);
     j->rows = rows;
-    j->read = read;
+    j->read = read == 1;
+    j->x8 = read == 2;
     double t0 = bench_now();
     rt_pool_run(p, part, j, nparts * passes);
     return (double)rows * (double)j->rb * passes / (bench_now() - t0) / 1e9;
 }
 
 static int bench_type(int dt, struct rt_pool *p1, struct rt_pool *pn, int threads, int reps,
-                      uint8_t *w, const float *src, const float *x)
+                      uint8_t *w, uint8_t *w8, const float *src, const float *x)
 {
     const struct rt_kern *k = rt_kern_get(dt, RT_ISA_AVX512);
     struct err e = ERR_INIT;
@@ -111,6 +124,15 @@ static int bench_type(int dt, struct rt_pool *p1, struct rt_pool *pn, int thread
     for (size_t o = chunk; o + chunk <= BYTES; o += chunk)
         memcpy(w + o, w, chunk);
     j.w = w;
+    if (k->dec8) {   /* the same rows repacked, copied as far (Q4_K's copy is 2.8% larger) */
+        j.gs = (size_t)(COLS / 256) * k->pack8_sb;
+        size_t chunk8 = j.gs * (CHUNK / 8);
+        for (int g = 0; g < CHUNK / 8; g++)
+            k->pack8(COLS, w + (size_t)(8 * g) * j.rb, j.rb, 8, w8 + (size_t)g * j.gs);
+        for (size_t o = chunk8; o < (size_t)(rows / 8) * j.gs; o += chunk8)
+            memcpy(w8 + o, w8, chunk8);
+        j.w8 = w8;
+    }
     j.act_rb = rt_act_row_bytes(k->dec_act, COLS);
     uint8_t *act = malloc(j.act_rb);
     j.y = malloc((size_t)rows * sizeof(float));
@@ -123,16 +145,21 @@ static int bench_type(int dt, struct rt_pool *p1, struct rt_pool *pn, int thread
     printf("%-7s (%s, %zu bytes a row)\n", dtype_name(dt),
            k->isa == RT_ISA_AVX512 ? "avx512" : k->isa == RT_ISA_AVX2 ? "avx2" : "scalar", j.rb);
     gbps(pn, &j, rows, 1, 1);   /* warm: start the workers */
-    double best[5] = { 0 };
+    double best[8] = { 0 };
     for (int r = 0; r <= reps; r++) {
-        double v[5];
+        double v[8];
         if (r < reps) {
             v[0] = gbps(p1, &j, CHUNK, IN_CACHE, 0);
             v[1] = gbps(p1, &j, rows, 1, 0);
             v[2] = gbps(p1, &j, rows, 1, 1);
             v[3] = gbps(pn, &j, rows, 1, 0);
             v[4] = gbps(pn, &j, rows, 1, 1);
-            for (int c = 0; c < 5; c++)
+            if (j.w8) {
+                v[5] = gbps(p1, &j, CHUNK, IN_CACHE, 2);
+                v[6] = gbps(p1, &j, rows, 1, 2);
+                v[7] = gbps(pn, &j, rows, 1, 2);
+            }
+            for (int c = 0; c < (j.w8 ? 8 : 5); c++)
                 best[c] = v[c] > best[c] ? v[c] : best[c];
         } else {
             memcpy(v, best, sizeof v);
@@ -140,6 +167,10 @@ static int bench_type(int dt, struct rt_pool *p1, struct rt_pool *pn, int thread
         printf("  %s cache %6.2f  dram1 %6.2f  read1 %6.2f  dram%d %6.2f  read%d %6.2f  %d.cache %.2f\n",
                r < reps ? "    " : "best", v[0], v[1], v[2], threads, v[3], threads, v[4],
                threads, v[3] / (threads * v[0]));
+        if (j.w8)
+            printf("  %s cache %6.2f  dram1 %6.2f                dram%d %6.2f                 %d.cache %.2f\n",
+                   r < reps ? "  x8" : "bx8 ", v[5], v[6], threads, v[7], threads,
+                   v[7] / (threads * v[5]));
     }
     fflush(stdout);
     free(act);
@@ -179,9 +210,9 @@ int main(int argc, char **argv)
             types[nt++] = all[a];
 
     struct rt_pool *p1 = NULL, *pn = NULL;
-    uint8_t *w = malloc(BYTES);
+    uint8_t *w = malloc(BYTES), *w8 = malloc(BYTES + BYTES / 32);
     float *src = malloc((size_t)CHUNK * COLS * sizeof(float)), *x = malloc(COLS * sizeof(float));
-    if (!w || !src || !x) {
+    if (!w || !w8 || !src || !x) {
         fputs("bench_qdec: out of memory\n", stderr);
         return 1;
     }
@@ -199,11 +230,12 @@ int main(int argc, char **argv)
     printf("decode kernels, %d columns, GB/s of weights; %d thread%s beside one\n", COLS,
            threads, threads > 1 ? "s" : "");
     for (int i = 0; i < nt; i++)
-        if (bench_type(types[i], p1, pn, threads, reps, w, src, x))
+        if (bench_type(types[i], p1, pn, threads, reps, w, w8, src, x))
             return 1;
     rt_pool_free(p1);
     rt_pool_free(pn);
     free(w);
+    free(w8);
     free(src);
     free(x);
     return 0;
