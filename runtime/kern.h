@@ -96,10 +96,12 @@ struct rt_kern {
     /* decode on weights repacked 8 rows at a time (optional; the caller keeps the copy,
      * matmul.h's rt_mat x8): pack8 writes one group of rows, dec8 is dec on the packed
      * groups (w: the group of the first row, w_stride: bytes a group, nr rows from it),
-     * pack8_sb bytes a group per 256 elements.  dec_act activations; dec's bits. */
+     * pack8_sb bytes a group per pack8_n elements (the rows are whole such units).
+     * dec_act activations; dec's bits. */
     rt_gemm_fn  dec8;
     void      (*pack8)(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
     size_t      pack8_sb;
+    int         pack8_n;
 };
 
 /* The kernel for dtype at most at instruction set `cap`, or NULL (generic path). */
@@ -165,6 +167,15 @@ struct rt_q6k_x8 {
 };
 _Static_assert(sizeof(struct rt_q6k_x8) == 1680, "struct rt_q6k_x8 has padding");
 void rt_pack_q6k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
+
+/* Q8_0 the same way (rt_pack_q8_0_x8): per block of 32, the 8 rows' d, then register k
+ * holding values 4k..4k + 3 of each row (bytes 4r..4r + 3); 8 x 34 bytes like the file */
+struct rt_q8_0_x8 {
+    uint16_t d[8];
+    int8_t   qs[8][32];
+};
+_Static_assert(sizeof(struct rt_q8_0_x8) == 272, "struct rt_q8_0_x8 has padding");
+void rt_pack_q8_0_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst);
 
 /* ggml's kvalues_iq4nl; Q4_K/Q5_K 6-bit scale and min j of a 12-byte scales field */
 extern const int8_t rt_kvalues_iq4nl[16];

@@ -72,15 +72,17 @@
  * Q6_K (25.2-25.6 GB/s the same way): its vpshufb spreads replaced by a vpblendd of two
  * vpbroadcastd of (sc, sc) dwords stored a super-block ahead, 22.7-22.9.
  *
- * Beyond those limits, dec8_q4_k and dec8_q6_k read rows that forward.c repacked at
- * load, 8 rows interleaved (kern.h's struct rt_q4k_x8, rt_q6k_x8): a lane per row, the
- * int16 products of a sub-block added before one madd by its scales, no horizontal sums
- * (see there).  bench_qdec, one thread, in cache: Q4_K 21.5 -> 34.8 GB/s, Q6_K 25.4 ->
- * 38.8; from DRAM 19.0 -> 27.0 and 20.0 -> 27.3 (a 4-stream read: 26.0-26.3).
+ * Beyond those limits, dec8_q4_k, dec8_q6_k and dec8_q8_0 read rows that forward.c
+ * repacked at load, 8 rows interleaved (kern.h's struct rt_q4k_x8, rt_q6k_x8,
+ * rt_q8_0_x8): a lane per row, the int16 products of a K-quant sub-block added before
+ * one madd by its scales, no horizontal sums (see there).  bench_qdec, one thread, in
+ * cache: Q4_K 21.5 -> 34.8 GB/s, Q6_K 25.4 -> 38.8, Q8_0 33.4 -> 42.4; from DRAM 19.0
+ * -> 27.0, 20.0 -> 27.3 and 23.9 -> 27.6 (a 4-stream read of the same bytes: 26.0-27.1).
  *
  * Kernels: KMIN_DEC (Q4_K, Q5_K), dec8_q4_k, dec_q6_k, dec8_q6_k, K23_DEC (Q2_K, Q3_K),
- * KSB_DEC (IQ4_XS) on RT_ACT_Q8_K; LEG_DEC (Q8_0) on RT_ACT_Q8_0S and PAIR_DEC (Q4_0, Q5_0, IQ4_NL) on
- * RT_ACT_Q8_0P, whose AVX2 quantizers are here; LEG1_DEC (Q4_1, Q5_1) on RT_ACT_Q8_1.
+ * KSB_DEC (IQ4_XS) on RT_ACT_Q8_K; LEG_DEC (Q8_0) and dec8_q8_0 on RT_ACT_Q8_0S and
+ * PAIR_DEC (Q4_0, Q5_0, IQ4_NL) on RT_ACT_Q8_0P, whose AVX2 quantizers are here; LEG1_DEC
+ * (Q4_1, Q5_1) on RT_ACT_Q8_1.
  *
  * Bits: every row gets exactly its scalar twin's (kern_ref.c) result: per block or
  * super-block the same exact integer sums, then the twin's f32 operations in its order
@@ -418,6 +420,51 @@ static void dec8_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const v
             _mm256_storeu_ps(l, acc);
             for (int r = 0; r < 8 && 8 * g + r < nr; r++)
                 out[(size_t)t * o_stride + 8 * g + r] = l[r];
+        }
+    }
+}
+
+/* Q8_0 on rows repacked 8 at a time (kern.h's struct rt_q8_0_x8; RT_ACT_Q8_0S
+ * activations): per block, 8 registers of the 8 rows' values against 4 activation bytes
+ * broadcast, each a vpsignb/vpabsb pair, maddubs and madd (two maddubs could overflow
+ * int16 here), the block's isum of the 8 rows in one vector; then, as the twin, the
+ * block's f32 step into accumulator b & 7 of each row, and red8 across the 8 registers
+ * (vertical adds: a lane is a row). */
+static void dec8_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
+                      size_t a_stride, int nt, float *out, size_t o_stride)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    int64_t nb = n / 32;
+
+    for (int t = 0; t < nt; t++) {
+        const int8_t *q8 = (const int8_t *)a + (size_t)t * a_stride;
+        const float *sa = (const float *)(q8 + 32 * nb);
+        for (int g = 0; 8 * g < nr; g++) {
+            const struct rt_q8_0_x8 *p = (const struct rt_q8_0_x8 *)((const uint8_t *)w + (size_t)g * w_stride);
+            __m256 acc[8];
+            for (int i = 0; i < 8; i++)
+                acc[i] = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++, p++) {
+                __m256i s = _mm256_setzero_si256();
+                _Pragma("GCC unroll 8")
+                for (int k = 0; k < 8; k++) {
+                    int32_t av;
+                    memcpy(&av, q8 + 32 * b + 4 * k, 4);
+                    __m256i ab = _mm256_set1_epi32(av);
+                    __m256i v = _mm256_loadu_si256((const __m256i *)p->qs[k]);
+                    __m256i pr = _mm256_maddubs_epi16(_mm256_abs_epi8(ab), _mm256_sign_epi8(v, ab));
+                    s = _mm256_add_epi32(s, _mm256_madd_epi16(pr, ones));
+                }
+                __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p->d)),
+                                         _mm256_set1_ps(sa[b]));
+                acc[b & 7] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[b & 7]);
+            }
+            __m256 r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+                                     _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])));
+            float l[8];
+            _mm256_storeu_ps(l, r);
+            for (int i = 0; i < 8 && 8 * g + i < nr; i++)
+                out[(size_t)t * o_stride + 8 * g + i] = l[i];
         }
     }
 }
@@ -984,6 +1031,10 @@ void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
 #define D(dt, fn) (tab[dt].dec = fn, tab[dt].dec_act = RT_ACT_Q8_0S)
     D(DT_Q8_0, dec_q8_0);
 #undef D
+    tab[DT_Q8_0].dec8 = dec8_q8_0;
+    tab[DT_Q8_0].pack8 = rt_pack_q8_0_x8;
+    tab[DT_Q8_0].pack8_sb = sizeof(struct rt_q8_0_x8);
+    tab[DT_Q8_0].pack8_n = 32;
 #define D(dt, fn) (tab[dt].dec = fn, tab[dt].dec_act = RT_ACT_Q8_0P)
     D(DT_Q4_0, dec_q4_0);
     D(DT_Q5_0, dec_q5_0);
@@ -999,6 +1050,7 @@ void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
     tab[DT_Q4_K].dec8 = dec8_q4_k;
     tab[DT_Q4_K].pack8 = rt_pack_q4k_x8;
     tab[DT_Q4_K].pack8_sb = sizeof(struct rt_q4k_x8);
+    tab[DT_Q4_K].pack8_n = 256;
     tab[DT_Q5_K].dec = dec_q5_k;
     tab[DT_Q5_K].dec_act = RT_ACT_Q8_K;
     tab[DT_IQ4_XS].dec = dec_iq4_xs;
@@ -1009,6 +1061,7 @@ void rt_kern_avx2_dec_table(struct rt_kern tab[RT_NKERN], rt_quant_fn q[RT_ACT_C
     tab[DT_Q6_K].dec8 = dec8_q6_k;
     tab[DT_Q6_K].pack8 = rt_pack_q6k_x8;
     tab[DT_Q6_K].pack8_sb = sizeof(struct rt_q6k_x8);
+    tab[DT_Q6_K].pack8_n = 256;
     tab[DT_Q4_K].dec_act = tab[DT_Q6_K].dec_act = RT_ACT_Q8_K;
 }
 

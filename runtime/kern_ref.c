@@ -405,6 +405,21 @@ void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst
         }
 }
 
+/* kern.h's struct rt_q8_0_x8, as rt_pack_q4k_x8 */
+void rt_pack_q8_0_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst)
+{
+    struct rt_q8_0_x8 *o = dst;
+
+    for (int64_t b = 0; b < n / 32; b++, o++)
+        for (int r = 0; r < 8; r++) {
+            const struct block_q8_0 *s =
+                (const struct block_q8_0 *)((const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride) + b;
+            o->d[r] = s->d;
+            for (int k = 0; k < 8; k++)
+                memcpy(&o->qs[k][4 * r], s->qs + 4 * k, 4);
+        }
+}
+
 /* kern.h's struct rt_q6k_x8, as rt_pack_q4k_x8 */
 void rt_pack_q6k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst)
 {

@@ -223,7 +223,7 @@ static const struct rt_kern *pack8_kern(const struct rt_mat *w)
     const struct rt_kern *k = rt_kern_get(w->dtype, RT_ISA_AVX512);
 
     if (!k || !k->dec8 || !k->pack8 || !row_bytes_of(w) || w->rows <= 0 ||
-        w->cols % 256 || w->cols % rt_act_blck(k->dec_act))
+        w->cols % k->pack8_n || w->cols % rt_act_blck(k->dec_act))
         return NULL;
     return k;
 }
@@ -232,7 +232,7 @@ size_t rt_mat_pack8_stride(const struct rt_mat *w)
 {
     const struct rt_kern *k = pack8_kern(w);
 
-    return k ? (size_t)(w->cols / 256) * k->pack8_sb : 0;
+    return k ? (size_t)(w->cols / k->pack8_n) * k->pack8_sb : 0;
 }
 
 size_t rt_mat_pack8_bytes(const struct rt_mat *w)

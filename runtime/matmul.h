@@ -94,7 +94,7 @@ int  rt_matmul_epi(struct rt_pool *p, const struct rt_mat *const *w, int nw, con
 
 /*
  * Repacking for decode (a copy the caller owns): where the kernel of w's type has a
- * decode kernel on rows repacked 8 at a time (AVX2 Q4_K, Q6_K), rt_mat_pack8_bytes gives the
+ * decode kernel on rows repacked 8 at a time (AVX2 Q4_K, Q6_K, Q8_0), rt_mat_pack8_bytes gives the
  * copy's size (0: none), rt_mat_pack8 writes the groups [g0, g1) of 8 rows of it to
  * dst (the whole copy; so threads may split the groups), and once all are written,
  * setting w->x8 = dst and w->x8_stride = rt_mat_pack8_stride(w) makes rt_matmul's

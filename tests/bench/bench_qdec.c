@@ -16,7 +16,7 @@
  *          streams a quarter of the part apart as the kernels read them;
  *   dramN / readN  the same with N threads (default 2) taking the parts;
  *   N.cache  dramN / (N x cache): 1.0 would be N cores each running as fast as in cache.
- * Types with a kernel on rows repacked 8 at a time (kern.h's dec8: AVX2 Q4_K, Q6_K) get
+ * Types with a kernel on rows repacked 8 at a time (kern.h's dec8: AVX2 Q4_K, Q6_K, Q8_0) get
  * a second line, x8: cache, dram1 and dramN of that kernel on the repacked copy, in
  * GB/s of the file's bytes (Q4_K's copy reads 2.8% more).
  * Decode of a type is bound by its instructions where dramN stays well under readN (the
@@ -125,7 +125,7 @@ static int bench_type(int dt, struct rt_pool *p1, struct rt_pool *pn, int thread
         memcpy(w + o, w, chunk);
     j.w = w;
     if (k->dec8) {   /* the same rows repacked, copied as far (Q4_K's copy is 2.8% larger) */
-        j.gs = (size_t)(COLS / 256) * k->pack8_sb;
+        j.gs = (size_t)(COLS / k->pack8_n) * k->pack8_sb;
         size_t chunk8 = j.gs * (CHUNK / 8);
         for (int g = 0; g < CHUNK / 8; g++)
             k->pack8(COLS, w + (size_t)(8 * g) * j.rb, j.rb, 8, w8 + (size_t)g * j.gs);

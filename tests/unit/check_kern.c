@@ -413,10 +413,11 @@ START_TEST(test_matmul_threads_bitexact)
                           "%s: token %lld alone differs from the batch", dtype_name(dts[i]),
                           (long long)t);
         }
-        /* and with the rows repacked for decode (rt_mat_pack8: AVX2 Q4_K, Q6_K), in parts
+        /* and with the rows repacked for decode (rt_mat_pack8: AVX2 Q4_K, Q6_K, Q8_0), in parts
          * of groups written by separate calls, on 1 to 3 threads */
         size_t pb = rt_mat_pack8_bytes(&w);
-        if ((dts[i] == DT_Q4_K || dts[i] == DT_Q6_K) && !strcmp(rt_matmul_isa(), "avx2"))
+        if ((dts[i] == DT_Q4_K || dts[i] == DT_Q6_K || dts[i] == DT_Q8_0) &&
+            !strcmp(rt_matmul_isa(), "avx2"))
             ck_assert_msg(pb > 0, "%s: no repacked decode kernel on AVX2", dtype_name(dts[i]));
         if (pb) {
             uint8_t *pk = malloc(pb);
@@ -709,10 +710,10 @@ static int dec_vs_dot_isa(enum rt_isa isa)
                                       dtype_name(dt), (int)isa, (long long)n, r, t, yd[t * rows + r],
                                       ys[t * rows + r]);
             }
-            if (k->dec8 && n % 256 == 0) {
+            if (k->dec8 && n % k->pack8_n == 0) {
                 /* repacked: 11 rows = a group of 8 and one of 3 (rows 11..15 repeat row
                  * 10, computed, not stored: the 0xff fill past row 10 stays) */
-                size_t gs = (size_t)(n / 256) * k->pack8_sb;
+                size_t gs = (size_t)(n / k->pack8_n) * k->pack8_sb;
                 uint8_t *pk = malloc(2 * gs);
                 float yp[2][16];
                 ck_assert(pk);
@@ -774,8 +775,8 @@ START_TEST(test_dec_vs_dot)
     ndec8 = 0;
     for (int isa = RT_ISA_AVX2; isa <= (int)best; isa++)
         ndec += dec_vs_dot_isa((enum rt_isa)isa);
-    if (best >= RT_ISA_AVX2)   /* Q4_K and Q6_K: 4 row lengths of whole super-blocks each */
-        ck_assert_int_ge(ndec8, 8);
+    if (best >= RT_ISA_AVX2)   /* Q4_K, Q6_K: 4 row lengths each (whole super-blocks); Q8_0 7 */
+        ck_assert_int_ge(ndec8, 15);
     if (ndec == 0)
         printf("skip: check_kern: no decode kernel on this CPU: dec not compared\n");
 }

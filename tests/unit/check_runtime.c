@@ -1404,16 +1404,18 @@ START_TEST(test_gguf_fixtures)
 }
 END_TEST
 
-/* Decode on the weights repacked at load (forward.c; AVX2: the Q4_K_M fixture's Q4_K
- * and Q6_K matrices) gives the bits of decode on the file mapping (APR_RT_REPACK=0). */
+/* Decode on the weights repacked at load (forward.c; AVX2: Q4_K, Q6_K and Q8_0, so every
+ * matrix of these fixtures) gives the bits of decode on the file mapping
+ * (APR_RT_REPACK=0). */
+static const char *const repack_types[] = { "Q4_K_M", "Q6_K", "Q8_0" };
 START_TEST(test_repack)
 {
-    char path[4096];
-    const char *rel = "gguf/tiny-llama-small-Q4_K_M.gguf";
+    char path[4096], rel[256];
     struct model m;
     struct err e = ERR_INIT;
     float *lg[2];
 
+    snprintf(rel, sizeof rel, "gguf/tiny-llama-small-%s.gguf", repack_types[_i]);
     if (!tu_need_shared(rel))
         return;
     snprintf(path, sizeof path, "%s/%s", tu_shared_dir(), rel);
@@ -1427,10 +1429,11 @@ START_TEST(test_repack)
         if (off || strcmp(rt_matmul_isa(), "avx2"))
             ck_assert_int_eq(r.ctx->n_repacked, 0);
         else
-            ck_assert_msg(r.ctx->n_repacked > 0 && r.ctx->repacked_bytes > 0,
-                          "AVX2: the Q4_K matrices were not repacked");
+            ck_assert_msg(r.ctx->n_repacked == 7 * (int)r.rm.c.n_layer + 1 && r.ctx->repacked_bytes > 0,
+                          "%s: %d matrices repacked on AVX2, not all", repack_types[_i],
+                          r.ctx->n_repacked);
         if (!off)
-            printf("check_runtime: Q4_K_M: %d matrices repacked (%zu bytes)%s\n",
+            printf("check_runtime: %s: %d matrices repacked (%zu bytes)%s\n", repack_types[_i],
                    r.ctx->n_repacked, r.ctx->repacked_bytes,
                    r.ctx->n_repacked ? "" : ": none on this instruction set, compared anyway");
         lg[off] = malloc(sizeof(float) * 512 * NP);
@@ -1440,7 +1443,7 @@ START_TEST(test_repack)
         run_close(&r);
     }
     ck_assert_msg(!memcmp(lg[0], lg[1], sizeof(float) * 512 * NP),
-                  "Q4_K_M: decode on the repacked weights differs from the mapping's");
+                  "%s: decode on the repacked weights differs from the mapping's", repack_types[_i]);
     free(lg[0]), free(lg[1]);
     model_close(&m);
 }
@@ -1467,7 +1470,7 @@ Suite *runtime_suite(void)
     tcase_add_test(tc, test_perplexity_text);
     tcase_add_loop_test(tc, test_hf_fixtures, 0, (int)(sizeof hfs / sizeof *hfs));
     tcase_add_loop_test(tc, test_gguf_fixtures, 0, (int)(sizeof ggufs / sizeof *ggufs));
-    tcase_add_test(tc, test_repack);
+    tcase_add_loop_test(tc, test_repack, 0, (int)(sizeof repack_types / sizeof *repack_types));
     suite_add_tcase(s, tc);
     return s;
 }
