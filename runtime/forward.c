@@ -257,20 +257,52 @@ static void pack_part(void *ctx, int i, int n)
     rt_mat_pack8(j->t[i].w, j->dst[i], j->t[i].g0, j->t[i].g1);
 }
 
-/* bytes of memory available to new allocations (MemAvailable), 0 when unknown */
-static uint64_t mem_available(void)
+/* one unsigned number from the file at path (the first), or 0 */
+static unsigned long long file_u64(const char *path, const char *fmt)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
+    FILE *f = fopen(path, "r");
     char line[256];
-    unsigned long long kb = 0;
+    unsigned long long v = 0;
 
     if (!f)
         return 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+        if (sscanf(line, fmt, &v) == 1)
             break;
     fclose(f);
-    return (uint64_t)kb * 1024;
+    return v;
+}
+
+/* bytes of memory available to new allocations: MemAvailable, less where this process's
+ * memory cgroup has a limit closer to its use (/proc/self/cgroup: v1's "N:memory:PATH",
+ * v2's "0::PATH"); 0 when unknown */
+static uint64_t mem_available(void)
+{
+    uint64_t avail = (uint64_t)file_u64("/proc/meminfo", "MemAvailable: %llu kB") * 1024;
+    char line[512], path[640];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+
+    while (f && fgets(line, sizeof line, f)) {
+        const char *p = strchr(line, ':'), *v1 = NULL, *v2 = NULL;
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, "0::", 3))
+            v2 = line + 3;
+        else if (p && !strncmp(p, ":memory:", 8))
+            v1 = p + 8;
+        if (!v1 && !v2)
+            continue;
+        snprintf(path, sizeof path, v2 ? "/sys/fs/cgroup%s/memory.max"
+                                        : "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", v2 ? v2 : v1);
+        uint64_t max = file_u64(path, "%llu");   /* v2's "max" (no limit) reads as 0 */
+        snprintf(path, sizeof path, v2 ? "/sys/fs/cgroup%s/memory.current"
+                                        : "/sys/fs/cgroup/memory%s/memory.usage_in_bytes", v2 ? v2 : v1);
+        uint64_t cur = file_u64(path, "%llu");
+        if (max && cur <= max && max - cur < avail)
+            avail = max - cur;
+    }
+    if (f)
+        fclose(f);
+    return avail;
 }
 
 static int repack_weights(struct rt_ctx *ctx, struct err *e)
@@ -293,7 +325,7 @@ static int repack_weights(struct rt_ctx *ctx, struct err *e)
     }
     memcpy(s->layers, rm->layers, (size_t)nl * sizeof *s->layers);
     s->output = rm->output;
-    if (env && !strcmp(env, "0")) {
+    if (ctx->no_repack || (env && !strcmp(env, "0"))) {
         free(mats);
         return 0;
     }
@@ -323,12 +355,16 @@ static int repack_weights(struct rt_ctx *ctx, struct err *e)
         return 0;
     }
     void *mem = mmap(NULL, off, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {   /* an optimization only: decode reads the mapping */
+        ctx->repack_skipped = off;
+        free(mats);
+        return 0;
+    }
     t = calloc((size_t)nt, sizeof *t);
     dst = calloc((size_t)nt, sizeof *dst);
-    if (mem == MAP_FAILED || !t || !dst) {
-        if (mem != MAP_FAILED)
-            munmap(mem, off);
-        ERR(e, ERR_NOMEM, "out of memory for %zu bytes of repacked weights", off);
+    if (!t || !dst) {
+        munmap(mem, off);
+        ERR(e, ERR_NOMEM, "out of memory");
         goto out;
     }
     s->x8_mem = mem;

@@ -272,6 +272,7 @@ int rt_ctx_new(struct rt_ctx **out, const struct rt_model *rm, const struct rt_p
     ctx->n_threads = p->n_threads > 0 ? p->n_threads : threads_ncpu();
     ctx->n_batch = p->n_batch > 0 ? p->n_batch : 512;
     ctx->rope_freq = p->rope_freq;
+    ctx->no_repack = p->no_repack;
     if (ctx->backend->init(ctx, e)) {
         free(ctx);
         return -1;

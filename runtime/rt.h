@@ -19,7 +19,9 @@
  * Weights (struct rt_mat) point into the model's mapping in their stored dtype; only
  * the 1-D vectors (norm weights, biases: a few KiB per layer) are widened to f32 at
  * load.  Matrix products go through rt_matmul (runtime/matmul.h), which handles every
- * dtype; the runtime never dequantizes a matrix wholesale.
+ * dtype; the runtime never dequantizes a matrix wholesale.  The CPU backend may keep one
+ * bounded copy of some matrices in their stored values, repacked 8 rows at a time for
+ * its decode kernels (forward.c, rt_ctx's n_repacked; the same bits).
  *
  * RoPE and the llama Q/K row permutation.  A GGUF llama stores q/k rows permuted so that
  * rotary pairs are adjacent (ROPE_NORM: pairs (2i, 2i+1)); a Hugging Face llama, qwen2
@@ -187,6 +189,8 @@ struct rt_params {
     int n_batch;                        /* prompt tokens per pass; <= 0: 512 */
     const struct rt_backend *backend;   /* NULL: rt_backend_cpu */
     enum rt_rope_freq rope_freq;        /* rounding of the RoPE frequencies (default exact) */
+    int no_repack;                      /* 1: no copy of the weights for one-token steps
+                                         * (a caller that never makes any: n_repacked) */
 };
 
 struct rt_ctx {
@@ -194,12 +198,14 @@ struct rt_ctx {
     const struct rt_backend *backend;
     int                      n_ctx, n_threads, n_batch;
     enum rt_rope_freq        rope_freq;
+    int                      no_repack; /* rt_params' */
     int                      n_past;    /* positions [0, n_past) hold valid K/V */
     struct rt_hook           hook;      /* set with rt_ctx_set_hook */
     void                    *be;        /* the backend's state */
     /* CPU: the weights repacked for decode (forward.c; APR_RT_REPACK=0 turns it off):
      * n_repacked matrices in repacked_bytes, or, when half the available memory could
-     * not hold them, none, and repack_skipped the bytes they would have taken */
+     * not hold them (or they could not be mapped), none, and repack_skipped the bytes
+     * they would have taken */
     int                      n_repacked;
     size_t                   repacked_bytes, repack_skipped;
 };

@@ -263,9 +263,10 @@ static int pick_ctx(const struct run_opts *o, const struct model_config *c, uint
 }
 
 int run_load(struct loaded *L, const struct run_opts *o, const char *path, uint64_t need,
-             struct err *e)
+             int decode, struct err *e)
 {
-    struct rt_params p = { 0, o->n_threads, o->n_batch, NULL, (enum rt_rope_freq)o->rope_freq };
+    struct rt_params p = { 0, o->n_threads, o->n_batch, NULL, (enum rt_rope_freq)o->rope_freq,
+                           !decode };
 
     memset(L, 0, sizeof *L);
     if (o->device >= 0) {
@@ -287,8 +288,8 @@ int run_load(struct loaded *L, const struct run_opts *o, const char *path, uint6
         fprintf(o->diag, "apr-run: %d matrices repacked for decode (%.1f MiB)\n",
                 L->ctx->n_repacked, L->ctx->repacked_bytes / 1048576.0);
     else if (o->verbose && o->diag && L->ctx->repack_skipped)
-        fprintf(o->diag, "apr-run: not repacked for decode: %.1f MiB would exceed half the "
-                "available memory\n", L->ctx->repack_skipped / 1048576.0);
+        fprintf(o->diag, "apr-run: not repacked for decode: no room for %.1f MiB (half the "
+                "available memory at most)\n", L->ctx->repack_skipped / 1048576.0);
 #ifdef APR_CUDA
     /* types widened on upload are always said; the device with -v */
     if (o->device >= 0 && o->diag && (o->verbose || strstr(rt_cuda_notes(L->ctx), "widened")))
@@ -435,7 +436,9 @@ static int generate(const struct run_opts *o, struct err *e)
 
     if (o->tok)
         tok_stream_init(&ts, o->tok, 0);
-    if (run_load(&L, o, o->model, np + (uint64_t)o->n_predict, e)) {
+    /* one-token steps: generation, or a prompt fed a token a pass */
+    if (run_load(&L, o, o->model, np + (uint64_t)o->n_predict, o->n_predict > 1 || o->n_batch == 1,
+                 e)) {
         if (o->tok)
             tok_stream_release(&ts);
         return -1;
@@ -821,9 +824,9 @@ static int compare(const struct run_opts *o, struct err *e)
     memset(&sa, 0, sizeof sa);
     memset(&sb, 0, sizeof sb);
     memset(&cs, 0, sizeof cs);
-    if (run_load(&A, o, o->other, np, e))
+    if (run_load(&A, o, o->other, np, o->n_batch == 1, e))
         return -1;
-    if (run_load(&B, o, o->model, np, e)) {
+    if (run_load(&B, o, o->model, np, o->n_batch == 1, e)) {
         run_unload(&A);
         return -1;
     }

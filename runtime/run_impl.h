@@ -16,9 +16,11 @@ struct loaded {
 };
 
 /* Open path, bind its weights and make a context of at least need positions (--ctx,
- * else the model's default); -1 with e set, nothing left open. */
+ * else the model's default), one that makes one-token steps (decode: the CPU backend
+ * then repacks what its decode kernels read faster so) or not; -1 with e set, nothing
+ * left open. */
 int  run_load(struct loaded *L, const struct run_opts *o, const char *path, uint64_t need,
-              struct err *e);
+              int decode, struct err *e);
 void run_unload(struct loaded *L);   /* accepts a zeroed one */
 
 /* --perplexity / --perplexity-ids (run_ppl.c) */

@@ -317,8 +317,8 @@ int run_perplexity(const struct run_opts *o, struct err *e)
         goto out;
     }
     lo.n_ctx = r.n_ctx;
-    if (run_load(&B, &lo, o->model, (uint64_t)r.n_ctx, e) ||
-        (o->other && run_load(&A, &lo, o->other, (uint64_t)r.n_ctx, e)))
+    if (run_load(&B, &lo, o->model, (uint64_t)r.n_ctx, lo.n_batch == 1, e) ||
+        (o->other && run_load(&A, &lo, o->other, (uint64_t)r.n_ctx, lo.n_batch == 1, e)))
         goto out;
     nv = B.rm.c.n_vocab;
     if (o->other && A.rm.c.n_vocab != B.rm.c.n_vocab) {

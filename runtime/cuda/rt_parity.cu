@@ -158,6 +158,7 @@ static int run_side(const struct rt_model *rm, const struct rt_backend *be, cons
     p.n_threads = n_threads;
     p.n_batch = n;
     p.backend = be;
+    p.no_repack = 1;   /* one pass of n tokens: no one-token steps */
     if (rt_ctx_new(&ctx, rm, &p, e))
         return -1;
     if (be != &rt_backend_cpu) {

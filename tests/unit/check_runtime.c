@@ -348,7 +348,7 @@ struct run {
 static void run_open(struct run *r, const struct model *m, int n_ctx, int threads, int batch)
 {
     struct err e = ERR_INIT;
-    struct rt_params p = { n_ctx, threads, batch, NULL, RT_ROPE_FREQ_EXACT };
+    struct rt_params p = { n_ctx, threads, batch, NULL, RT_ROPE_FREQ_EXACT, 0 };
 
     ck_assert_msg(rt_model_load(&r->rm, m, &e) == 0, "%s", e.msg);
     ck_assert_msg(rt_ctx_new(&r->ctx, &r->rm, &p, &e) == 0, "%s", e.msg);
@@ -1175,7 +1175,7 @@ START_TEST(test_hf_fixtures)
     struct err e = ERR_INIT;
     struct rt_model rm;
     struct rt_ctx *ctx;
-    struct rt_params p = { 64, 2, 0, NULL, hfs[_i].rope };
+    struct rt_params p = { 64, 2, 0, NULL, hfs[_i].rope, 0 };
     struct cap cap = { { NULL } };
     struct rt_hook h = { cap_fn, &cap, (1u << RT_ST_EMBEDDING) | (1u << RT_ST_POST_FFN_RESIDUAL) |
                          (1u << RT_ST_FINAL_NORM), 0, 2 };
@@ -1444,6 +1444,16 @@ START_TEST(test_repack)
     }
     ck_assert_msg(!memcmp(lg[0], lg[1], sizeof(float) * 512 * NP),
                   "%s: decode on the repacked weights differs from the mapping's", repack_types[_i]);
+    {   /* a caller that makes no one-token steps asks for no copy */
+        struct rt_model rm;
+        struct rt_ctx *ctx;
+        struct rt_params p = { TM_CTX, 2, 0, NULL, RT_ROPE_FREQ_EXACT, 1 };
+        ck_assert_msg(rt_model_load(&rm, &m, &e) == 0, "%s", e.msg);
+        ck_assert_msg(rt_ctx_new(&ctx, &rm, &p, &e) == 0, "%s", e.msg);
+        ck_assert_int_eq(ctx->n_repacked, 0);
+        rt_ctx_free(ctx);
+        rt_model_free(&rm);
+    }
     free(lg[0]), free(lg[1]);
     model_close(&m);
 }
