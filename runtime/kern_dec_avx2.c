@@ -280,6 +280,16 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
 KMIN_DEC(dec_q4_k, block_q4_K, qh_q4_k)
 KMIN_DEC(dec_q5_k, block_q5_K, qh_q5_k)
 
+/* the dec8 kernels' results of group g (lane r: row 8g + r) to out[], rows < nr only */
+static inline void x8_store(float *out, int g, int nr, __m256 v)
+{
+    float l[8];
+
+    _mm256_storeu_ps(l, v);
+    for (int r = 0; r < 8 && 8 * g + r < nr; r++)
+        out[8 * g + r] = l[r];
+}
+
 /* Q4_K on rows repacked 8 at a time (kern.h's struct rt_q4k_x8): lane r of every
  * vector is row r.  Per 32 weight bytes of the 8 rows (4 of each): one load, the two
  * nibble masks, two maddubs against 4 activation bytes broadcast (vpbroadcastd from
@@ -345,10 +355,7 @@ static void dec8_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const v
                 acc = _mm256_fmadd_ps(_mm256_xor_ps(_mm256_mul_ps(dm, da), _mm256_set1_ps(-0.0f)),
                                       _mm256_cvtepi32_ps(im), acc);
             }
-            float l[8];
-            _mm256_storeu_ps(l, acc);
-            for (int r = 0; r < 8 && 8 * g + r < nr; r++)
-                out[(size_t)t * o_stride + 8 * g + r] = l[r];
+            x8_store(out + (size_t)t * o_stride, g, nr, acc);
         }
     }
 }
@@ -416,10 +423,7 @@ static void dec8_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const v
                 __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p->d));
                 acc = _mm256_fmadd_ps(_mm256_mul_ps(d, _mm256_set1_ps(x[b].d)), _mm256_cvtepi32_ps(s), acc);
             }
-            float l[8];
-            _mm256_storeu_ps(l, acc);
-            for (int r = 0; r < 8 && 8 * g + r < nr; r++)
-                out[(size_t)t * o_stride + 8 * g + r] = l[r];
+            x8_store(out + (size_t)t * o_stride, g, nr, acc);
         }
     }
 }
@@ -461,10 +465,7 @@ static void dec8_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const v
             }
             __m256 r = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
                                      _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])));
-            float l[8];
-            _mm256_storeu_ps(l, r);
-            for (int i = 0; i < 8 && 8 * g + i < nr; i++)
-                out[(size_t)t * o_stride + 8 * g + i] = l[i];
+            x8_store(out + (size_t)t * o_stride, g, nr, r);
         }
     }
 }

@@ -381,6 +381,12 @@ void rt_scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
     }
 }
 
+/* the rt_pack_*_x8 functions' row r of a group of nr rows: rows past nr repeat the last */
+static const uint8_t *pack_row(const void *w, size_t w_stride, int r, int nr)
+{
+    return (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride;
+}
+
 /* kern.h's struct rt_q4k_x8: rows [0, nr) of w (nr <= 8; the rest repeat row nr - 1),
  * n / 256 super-blocks into dst */
 void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst)
@@ -389,8 +395,7 @@ void rt_pack_q4k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst
 
     for (int64_t b = 0; b < n / 256; b++, o++)
         for (int r = 0; r < 8; r++) {
-            const struct block_q4_K *s =
-                (const struct block_q4_K *)((const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride) + b;
+            const struct block_q4_K *s = (const struct block_q4_K *)pack_row(w, w_stride, r, nr) + b;
             o->d[r] = s->d;
             o->dmin[r] = s->dmin;
             for (int j = 0; j < 8; j++) {
@@ -412,8 +417,7 @@ void rt_pack_q8_0_x8(int64_t n, const void *w, size_t w_stride, int nr, void *ds
 
     for (int64_t b = 0; b < n / 32; b++, o++)
         for (int r = 0; r < 8; r++) {
-            const struct block_q8_0 *s =
-                (const struct block_q8_0 *)((const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride) + b;
+            const struct block_q8_0 *s = (const struct block_q8_0 *)pack_row(w, w_stride, r, nr) + b;
             o->d[r] = s->d;
             for (int k = 0; k < 8; k++)
                 memcpy(&o->qs[k][4 * r], s->qs + 4 * k, 4);
@@ -427,8 +431,7 @@ void rt_pack_q6k_x8(int64_t n, const void *w, size_t w_stride, int nr, void *dst
 
     for (int64_t b = 0; b < n / 256; b++, o++)
         for (int r = 0; r < 8; r++) {
-            const struct block_q6_K *s =
-                (const struct block_q6_K *)((const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * w_stride) + b;
+            const struct block_q6_K *s = (const struct block_q6_K *)pack_row(w, w_stride, r, nr) + b;
             uint8_t u[256];
             for (int h = 0; h < 2; h++)
                 for (int l = 0; l < 32; l++) {
