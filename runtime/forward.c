@@ -229,12 +229,14 @@ static int scratch(struct rt_ctx *ctx, int n, struct err *e)
  * copy is bounded: made only when it fits in half of MemAvailable (so a model larger
  * than memory still runs from its mapping, and so does one whose copy would crowd out
  * its own page cache), and said by apr-run -v; APR_RT_REPACK=0 turns it off.
+ * Only for runs that make one-token steps (rt_params.no_repack).
+ *
  * TinyLlama Q4_K_M, 2 threads: 155 matrices (Q4_K and Q6_K), 613.3 MiB; apr-run -n 1
  * takes 0.63-0.91 s instead of 0.12 (most of it the kernel faulting in fresh pages; with
  * the Q4_K ones alone, 467.7 MiB, 0.48-0.62 s); Q8_0: 155, 1048.2 MiB, 0.63-1.06 s
- * instead of 0.14.  Huge pages
- * (MADV_HUGEPAGE) made that 0.33-1.10 s (compaction) for no decode gain this machine
- * could measure (+-3%, within a minute's noise).
+ * instead of 0.14.  Huge pages (MADV_HUGEPAGE) made the Q4_K copy's 0.48-0.62 s
+ * 0.33-1.10 s (compaction) for no decode gain this machine could measure (+-3%, within
+ * a minute's noise).
  */
 
 #define PACK_GROUPS 64   /* groups of 8 rows a pool task */
