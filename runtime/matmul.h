@@ -16,7 +16,8 @@
  *     One token (decode) on AVX-512 runs streaming decode kernels for Q4_0, Q5_0,
  *     Q8_0, IQ4_NL (on a split Q8_0 activation, RT_ACT_Q8_0S), Q4_K, Q5_K and Q6_K,
  *     again with the one-row kernel's bits; on AVX2 every quantized type of the next
- *     item has one (kern_dec_avx2.c; Q4_0, Q5_0 and IQ4_NL on block pairs, RT_ACT_Q8_0P).
+ *     item has one (kern_dec_avx2.c; Q4_0, Q5_0 and IQ4_NL on block pairs, RT_ACT_Q8_0P;
+ *     Q4_K, Q6_K and Q8_0 also on rows repacked 8 at a time, rt_mat_pack8 below).
  *   - Q4_0, Q5_0, Q8_0, IQ4_NL: activations quantized per block of 32 to Q8_0 (as
  *     ggml does); Q4_1, Q5_1: to Q8_1 (scale and d*sum); Q2_K..Q6_K, IQ4_XS: to Q8_K
  *     (blocks of 256, f32 scale, 16-element sums).  Integer dot products per block,
@@ -94,9 +95,9 @@ int  rt_matmul_epi(struct rt_pool *p, const struct rt_mat *const *w, int nw, con
 
 /*
  * Repacking for decode (a copy the caller owns): where the kernel of w's type has a
- * decode kernel on rows repacked 8 at a time (AVX2 Q4_K, Q6_K, Q8_0), rt_mat_pack8_bytes gives the
- * copy's size (0: none), rt_mat_pack8 writes the groups [g0, g1) of 8 rows of it to
- * dst (the whole copy; so threads may split the groups), and once all are written,
+ * decode kernel on rows repacked 8 at a time (AVX2 Q4_K, Q6_K, Q8_0), rt_mat_pack8_bytes
+ * gives the copy's size (0: none), rt_mat_pack8 writes the groups [g0, g1) of 8 rows of
+ * it to dst (the whole copy; so threads may split the groups), and once all are written,
  * setting w->x8 = dst and w->x8_stride = rt_mat_pack8_stride(w) makes rt_matmul's
  * one-token products read the copy instead of data.  Same bits either way.
  */
