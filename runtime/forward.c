@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,20 +242,22 @@ static int scratch(struct rt_ctx *ctx, int n, struct err *e)
 
 struct pack_task {
     struct rt_mat *w;
-    int64_t        g0, g1;
-};
-
-struct pack_job {
-    struct pack_task *t;
-    uint8_t         **dst;   /* [task]: the copy of t[i].w */
+    uint8_t       *dst;      /* w's copy */
+    int64_t        g0, g1;   /* the groups of 8 rows this task writes */
 };
 
 static void pack_part(void *ctx, int i, int n)
 {
-    const struct pack_job *j = ctx;
+    const struct pack_task *t = (const struct pack_task *)ctx + i;
 
     (void)n;
-    rt_mat_pack8(j->t[i].w, j->dst[i], j->t[i].g0, j->t[i].g1);
+    rt_mat_pack8(t->w, t->dst, t->g0, t->g1);
+}
+
+/* bytes w's copy takes in the mapping: each starts 64-byte aligned */
+static size_t pack_span(const struct rt_mat *w)
+{
+    return (rt_mat_pack8_bytes(w) + 63) & ~(size_t)63;
 }
 
 /* one unsigned number from the file at path (the first), or 0 */
@@ -314,10 +315,9 @@ static int repack_weights(struct rt_ctx *ctx, struct err *e)
     const int nl = (int)rm->c.n_layer, per = 7;
     const char *env = getenv("APR_RT_REPACK");
     struct rt_mat **mats;
-    struct pack_task *t = NULL;
-    uint8_t **dst = NULL;
+    struct pack_task *t;
     size_t off = 0;
-    int nm = 0, nt = 0, rc = -1;
+    int nm = 0, nt = 0;
 
     s->layers = malloc((size_t)(nl ? nl : 1) * sizeof *s->layers);
     mats = malloc((size_t)(nl * per + 1) * sizeof *mats);
@@ -331,21 +331,20 @@ static int repack_weights(struct rt_ctx *ctx, struct err *e)
         free(mats);
         return 0;
     }
-    /* the matrices with a repacked kernel, each placed 64-byte aligned */
-    for (int l = 0; l <= nl; l++) {
-        struct rt_layer *L = &s->layers[l < nl ? l : 0];
-        struct rt_mat *cand[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
-                                   &L->w_down };
-        for (int k = 0; k < (l < nl ? per : 1); k++) {
-            struct rt_mat *w = l < nl ? cand[k] : &s->output;
-            size_t b = rt_mat_pack8_bytes(w);
-            if (!b)
-                continue;
-            mats[nm++] = w;
-            off += (b + 63) & ~(size_t)63;
-            nt += (int)(((w->rows + 7) / 8 + PACK_GROUPS - 1) / PACK_GROUPS);
-        }
+    /* every matrix, then those with a repacked kernel */
+    for (int l = 0; l < nl; l++) {
+        struct rt_layer *L = &s->layers[l];
+        struct rt_mat *lw[7] = { &L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
+                                 &L->w_down };
+        memcpy(mats + (size_t)l * per, lw, sizeof lw);
     }
+    mats[nl * per] = &s->output;
+    for (int i = 0; i <= nl * per; i++)
+        if (rt_mat_pack8_bytes(mats[i])) {
+            off += pack_span(mats[i]);
+            nt += (int)(((mats[i]->rows + 7) / 8 + PACK_GROUPS - 1) / PACK_GROUPS);
+            mats[nm++] = mats[i];
+        }
     if (!nm) {
         free(mats);
         return 0;
@@ -363,11 +362,10 @@ static int repack_weights(struct rt_ctx *ctx, struct err *e)
         return 0;
     }
     t = calloc((size_t)nt, sizeof *t);
-    dst = calloc((size_t)nt, sizeof *dst);
-    if (!t || !dst) {
+    if (!t) {
         munmap(mem, off);
-        ERR(e, ERR_NOMEM, "out of memory");
-        goto out;
+        free(mats);
+        return ERR(e, ERR_NOMEM, "out of memory");
     }
     s->x8_mem = mem;
     s->x8_len = off;
@@ -376,28 +374,23 @@ static int repack_weights(struct rt_ctx *ctx, struct err *e)
     for (int i = 0; i < nm; i++) {
         struct rt_mat *w = mats[i];
         int64_t ng = (w->rows + 7) / 8;
-        for (int64_t g = 0; g < ng; g += PACK_GROUPS) {
-            t[nt] = (struct pack_task){ w, g, g + PACK_GROUPS < ng ? g + PACK_GROUPS : ng };
-            dst[nt++] = (uint8_t *)mem + off;
-        }
-        off += (rt_mat_pack8_bytes(w) + 63) & ~(size_t)63;
+        for (int64_t g = 0; g < ng; g += PACK_GROUPS)
+            t[nt++] = (struct pack_task){ w, (uint8_t *)mem + off, g,
+                                          g + PACK_GROUPS < ng ? g + PACK_GROUPS : ng };
+        off += pack_span(w);
     }
-    struct pack_job pj = { t, dst };
-    rt_pool_run(s->pool, pack_part, &pj, nt);
+    rt_pool_run(s->pool, pack_part, t, nt);
     mprotect(mem, s->x8_len, PROT_READ);
-    for (int i = 0; i < nt; i++)
+    for (int i = 0; i < nt; i++)   /* once every group is written */
         if (t[i].g0 == 0) {
-            t[i].w->x8 = dst[i];
+            t[i].w->x8 = t[i].dst;
             t[i].w->x8_stride = rt_mat_pack8_stride(t[i].w);
         }
     ctx->n_repacked = nm;
     ctx->repacked_bytes = s->x8_len;
-    rc = 0;
-out:
     free(t);
-    free(dst);
     free(mats);
-    return rc;
+    return 0;
 }
 
 static int cpu_init(struct rt_ctx *ctx, struct err *e)

@@ -228,11 +228,15 @@ static const struct rt_kern *pack8_kern(const struct rt_mat *w)
     return k;
 }
 
+/* bytes of a group of 8 rows of w packed by k (pack8_kern's, or NULL: 0) */
+static size_t pack8_group(const struct rt_kern *k, const struct rt_mat *w)
+{
+    return k ? (size_t)(w->cols / k->pack8_n) * k->pack8_sb : 0;
+}
+
 size_t rt_mat_pack8_stride(const struct rt_mat *w)
 {
-    const struct rt_kern *k = pack8_kern(w);
-
-    return k ? (size_t)(w->cols / k->pack8_n) * k->pack8_sb : 0;
+    return pack8_group(pack8_kern(w), w);
 }
 
 size_t rt_mat_pack8_bytes(const struct rt_mat *w)
@@ -243,7 +247,7 @@ size_t rt_mat_pack8_bytes(const struct rt_mat *w)
 void rt_mat_pack8(const struct rt_mat *w, void *dst, int64_t g0, int64_t g1)
 {
     const struct rt_kern *k = pack8_kern(w);
-    size_t rb = row_bytes_of(w), gs = rt_mat_pack8_stride(w);
+    size_t rb = row_bytes_of(w), gs = pack8_group(k, w);
 
     for (int64_t g = g0; k && g < g1 && 8 * g < w->rows; g++) {
         int64_t nr = w->rows - 8 * g < 8 ? w->rows - 8 * g : 8;
