@@ -280,6 +280,12 @@ static void name(int64_t n, const void *w, size_t w_stride, int nr, const void *
 KMIN_DEC(dec_q4_k, block_q4_K, qh_q4_k)
 KMIN_DEC(dec_q5_k, block_q5_K, qh_q5_k)
 
+/* 4 bytes at p in every dword (vpbroadcastd from memory: a load, no shuffle) */
+static inline __m256i bcast4(const void *p)
+{
+    return _mm256_set1_epi32((int)ld32(p));
+}
+
 /* the dec8 kernels' results of group g (lane r: row 8g + r) to out[], rows < nr only */
 static inline void x8_store(float *out, int g, int nr, __m256 v)
 {
@@ -329,11 +335,8 @@ static void dec8_q4_k(int64_t n, const void *w, size_t w_stride, int nr, const v
                         KEEP(v);
                         __m256i lo = _mm256_and_si256(v, m4);
                         __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                        int32_t alo, ahi;
-                        memcpy(&alo, q8 + 64 * c + 4 * k, 4);
-                        memcpy(&ahi, q8 + 64 * c + 32 + 4 * k, 4);
-                        l16 = _mm256_add_epi16(l16, _mm256_maddubs_epi16(lo, _mm256_set1_epi32(alo)));
-                        h16 = _mm256_add_epi16(h16, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ahi)));
+                        l16 = _mm256_add_epi16(l16, _mm256_maddubs_epi16(lo, bcast4(q8 + 64 * c + 4 * k)));
+                        h16 = _mm256_add_epi16(h16, _mm256_maddubs_epi16(hi, bcast4(q8 + 64 * c + 32 + 4 * k)));
                     }
                     s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_madd_epi16(l16, _mm256_shuffle_epi8(scb, ce)),
                                                              _mm256_madd_epi16(h16, _mm256_shuffle_epi8(scb, co))));
@@ -387,10 +390,9 @@ static void dec8_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const v
                      * the same for rows 4-7 (high lane) */
                     __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p->sc[k]));
                     __m256i scj[2] = { _mm256_unpacklo_epi16(sc, sc), _mm256_unpackhi_epi16(sc, sc) };
-                    int32_t bp;
-                    memcpy(&bp, &x[b].bsums[2 * k], 4);
                     off = _mm256_add_epi32(off, _mm256_madd_epi16(
-                        _mm256_unpacklo_epi16(sc, _mm256_srli_si256(sc, 8)), _mm256_set1_epi32(bp)));
+                        _mm256_unpacklo_epi16(sc, _mm256_srli_si256(sc, 8)),
+                        bcast4((const uint8_t *)&x[b].bsums[2 * k])));
                     _Pragma("GCC unroll 2")
                     for (int h = 0; h < 2; h++) {
                         int j = 2 * k + h;
@@ -404,17 +406,13 @@ static void dec8_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const v
                             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r1, 6), m3),
                                             _mm256_and_si256(_mm256_srli_epi16(r2, 4), mc)),
                             _mm256_and_si256(_mm256_srli_epi16(r3, 2), m30));
-                        int32_t aa, ab, ac, ad;
-                        memcpy(&aa, q8 + 16 * j, 4);
-                        memcpy(&ab, q8 + 16 * j + 4, 4);
-                        memcpy(&ac, q8 + 16 * j + 8, 4);
-                        memcpy(&ad, q8 + 16 * j + 12, 4);
+                        const int8_t *a16 = q8 + 16 * j;
                         __m256i x0 = _mm256_add_epi16(
-                            _mm256_maddubs_epi16(_mm256_and_si256(r1, m6), _mm256_set1_epi32(aa)),
-                            _mm256_maddubs_epi16(_mm256_and_si256(r2, m6), _mm256_set1_epi32(ab)));
+                            _mm256_maddubs_epi16(_mm256_and_si256(r1, m6), bcast4(a16)),
+                            _mm256_maddubs_epi16(_mm256_and_si256(r2, m6), bcast4(a16 + 4)));
                         __m256i x1 = _mm256_add_epi16(
-                            _mm256_maddubs_epi16(qc, _mm256_set1_epi32(ac)),
-                            _mm256_maddubs_epi16(_mm256_and_si256(r3, m6), _mm256_set1_epi32(ad)));
+                            _mm256_maddubs_epi16(qc, bcast4(a16 + 8)),
+                            _mm256_maddubs_epi16(_mm256_and_si256(r3, m6), bcast4(a16 + 12)));
                         s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_madd_epi16(x0, scj[h]),
                                                                  _mm256_madd_epi16(x1, scj[h])));
                     }
@@ -430,14 +428,13 @@ static void dec8_q6_k(int64_t n, const void *w, size_t w_stride, int nr, const v
 
 /* Q8_0 on rows repacked 8 at a time (kern.h's struct rt_q8_0_x8; RT_ACT_Q8_0S
  * activations): per block, 8 registers of the 8 rows' values against 4 activation bytes
- * broadcast, each a vpsignb/vpabsb pair, maddubs and madd (two maddubs could overflow
- * int16 here), the block's isum of the 8 rows in one vector; then, as the twin, the
+ * broadcast, each mul_sum_i8 (two maddubs could overflow int16 here), the block's isum
+ * of the 8 rows in one vector; then, as the twin, the
  * block's f32 step into accumulator b & 7 of each row, and red8 across the 8 registers
  * (vertical adds: a lane is a row). */
 static void dec8_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const void *a,
                       size_t a_stride, int nt, float *out, size_t o_stride)
 {
-    const __m256i ones = _mm256_set1_epi16(1);
     int64_t nb = n / 32;
 
     for (int t = 0; t < nt; t++) {
@@ -452,12 +449,8 @@ static void dec8_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const v
                 __m256i s = _mm256_setzero_si256();
                 _Pragma("GCC unroll 8")
                 for (int k = 0; k < 8; k++) {
-                    int32_t av;
-                    memcpy(&av, q8 + 32 * b + 4 * k, 4);
-                    __m256i ab = _mm256_set1_epi32(av);
                     __m256i v = _mm256_loadu_si256((const __m256i *)p->qs[k]);
-                    __m256i pr = _mm256_maddubs_epi16(_mm256_abs_epi8(ab), _mm256_sign_epi8(v, ab));
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(pr, ones));
+                    s = _mm256_add_epi32(s, mul_sum_i8(bcast4(q8 + 32 * b + 4 * k), v));
                 }
                 __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p->d)),
                                          _mm256_set1_ps(sa[b]));
